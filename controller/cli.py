@@ -1,0 +1,144 @@
+"""The `skiff` command: run the daemon, validate and plan manifests, print schema and status."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from typing import Any
+
+DEFAULT_LISTEN = "127.0.0.1:9464"
+
+
+def default_data_dir() -> str:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "state"
+    )
+    return os.environ.get("SKIFF_DATA_DIR") or os.path.join(base, "skiff")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="skiff", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the reconcile daemon")
+    run.add_argument("--manifests", required=True, help="directory of manifests to converge")
+    run.add_argument("--data-dir", default=default_data_dir(), help="where the store lives")
+    run.add_argument("--listen", default=DEFAULT_LISTEN, help="address of the HTTP API")
+    run.add_argument("--workers", type=int, default=4, help="keys reconciled at once")
+    run.add_argument("--parallelism", type=int, default=10, help="Docker calls in flight at once")
+    run.add_argument("--resync", type=float, default=30.0, help="seconds between full resyncs")
+    run.add_argument("--max-launches", type=int, default=100, help="task launches per pass")
+    run.add_argument(
+        "--pause-image",
+        default=None,
+        help="image of awsvpc sandboxes (default: the task's first image)",
+    )
+    run.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
+    run.add_argument("--log-level", default="info")
+
+    validate = sub.add_parser("validate", help="check every manifest in a directory")
+    validate.add_argument("dir")
+
+    sub.add_parser("schema", help="print the JSON Schema of all kinds")
+
+    plan = sub.add_parser("plan", help="show what `run` would change, without changing it")
+    plan.add_argument("dir")
+    plan.add_argument("--data-dir", default=default_data_dir())
+
+    status = sub.add_parser("status", help="show resources and tasks from the running daemon")
+    status.add_argument("--listen", default=DEFAULT_LISTEN)
+    status.add_argument("-o", "--output", choices=["table", "json"], default="table")
+
+    args = parser.parse_args(argv)
+    handler = {
+        "run": _run,
+        "validate": _validate,
+        "schema": _schema,
+        "plan": _plan,
+        "status": _status,
+    }[args.command]
+    return handler(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from controller.engine.controller import Settings
+    from controller.engine.daemon import Daemon
+    from controller.logging import configure
+
+    configure(args.log_format, args.log_level)
+    settings = Settings(
+        workers=args.workers,
+        parallelism=args.parallelism,
+        resync_seconds=args.resync,
+        max_launches_per_pass=args.max_launches,
+        pause_image=args.pause_image,
+    )
+    return Daemon(os.path.abspath(args.manifests), args.data_dir, args.listen, settings).run()
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from controller.manifests.loader import load_directory
+
+    if not os.path.exists(args.dir):
+        print(f"{args.dir}: no such file or directory", file=sys.stderr)
+        return 1
+    result = load_directory(args.dir)
+    for err in result.errors:
+        print(err, file=sys.stderr)
+    if not result.files:
+        print(f"{args.dir}: no *.yaml or *.yml manifests found", file=sys.stderr)
+    n = len(result.resources)
+    print(f"{len(result.files)} file(s), {n} valid resource(s), {len(result.errors)} error(s)")
+    return 0 if result.ok and result.files else 1
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from controller.manifests.kinds import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from controller.engine.daemon import docker_runtime
+    from controller.engine.preview import preview, render
+    from controller.logging import configure
+    from controller.manifests.loader import load_directory
+
+    configure("console", "critical")
+    result = load_directory(args.dir)
+    if not result.ok:
+        for err in result.errors:
+            print(err, file=sys.stderr)
+        print("fix the errors above; nothing was planned", file=sys.stderr)
+        return 1
+    previews, warnings = preview(result, args.data_dir, docker_runtime)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    print(render(previews))
+    return 0
+
+
+def _fetch_status(listen: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://{listen}/v1/status", timeout=10) as resp:
+        data: dict[str, Any] = json.load(resp)
+        return data
+
+
+def _status(args: argparse.Namespace) -> int:
+    try:
+        doc = _fetch_status(args.listen)
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"cannot reach the daemon at {args.listen}: {exc}", file=sys.stderr)
+        return 1
+    if args.output == "json":
+        print(json.dumps(doc, indent=2))
+    else:
+        from controller.status_table import render_status
+
+        print(render_status(doc))
+    return 0

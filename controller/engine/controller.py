@@ -1,0 +1,633 @@
+"""The controller: desired state, the host pool, and one sync function per kind.
+
+A sync reads the whole truth again (manifest, cache of containers, store), calls the kind's
+pure planner, hands the plan to the executor and records status. It is level-triggered: the
+key says where to look, never what happened. Workers call `process()`; tests call it directly.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from controller.engine.actions import ActionLog
+from controller.engine.executor import Executor
+from controller.engine.expectations import Expectations
+from controller.engine.hosts import HostHandle, RuntimeFactory, implicit_name
+from controller.engine.observer import HostObserver
+from controller.engine.status import ResourceStatus, task_json
+from controller.engine.workqueue import Backoff, WorkQueue
+from controller.manifests.base import FieldError
+from controller.manifests.host import HostSpec
+from controller.manifests.kinds import KINDS, Resource, ResourceKey, key_str
+from controller.manifests.loader import LoadResult
+from controller.manifests.service import ServiceSpec
+from controller.manifests.task_definition import check_fargate
+from controller.metrics import Metrics
+from controller.reconcilers.placement import HostSlot
+from controller.reconcilers.service import InFlight, ServiceDesired, counts, plan_service
+from controller.reconcilers.task_definition import (
+    ResolvedRevision,
+    plan_task_definition,
+    resolve,
+)
+from controller.reconcilers.task_state import expected_containers
+from controller.runtime import RuntimeFailure
+from controller.runtime.instrumented import InstrumentedRuntime
+from controller.state.observed import ObservedTask, group_tasks
+from controller.store import Store, TaskRecord
+
+log = structlog.get_logger("skiff")
+
+
+@dataclass(frozen=True)
+class Settings:
+    workers: int = 4
+    parallelism: int = 10
+    resync_seconds: float = 30.0
+    max_launches_per_pass: int = 100
+    stopped_tasks_kept: int = 5
+    expectation_ttl: float = 60.0
+    backoff_base: float = 0.05
+    backoff_cap: float = 60.0
+    pause_image: str | None = None
+
+
+class Retry(Exception):
+    """A sync failed in a way worth retrying with backoff."""
+
+
+class Terminal(Exception):
+    """A sync cannot succeed until the manifest changes; recorded, not retried."""
+
+
+class Controller:
+    def __init__(
+        self,
+        store: Store,
+        metrics: Metrics,
+        runtime_factory: RuntimeFactory,
+        settings: Settings = Settings(),
+        *,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store, self.metrics, self.settings, self.clock = store, metrics, settings, clock
+        self._factory = runtime_factory
+        self.queue: WorkQueue[ResourceKey] = WorkQueue(
+            clock=monotonic,
+            backoff=Backoff(settings.backoff_base, settings.backoff_cap),
+            on_depth=metrics.workqueue_depth.set,
+        )
+        self.expectations = Expectations(settings.expectation_ttl, monotonic)
+        self.actions = ActionLog(store, metrics, clock)
+        self.pool = ThreadPoolExecutor(settings.parallelism, thread_name_prefix="docker")
+        self.executor = Executor(
+            self.runtime_for,
+            store,
+            self.expectations,
+            self.actions,
+            self.pool,
+            parallelism=settings.parallelism,
+            pause_image=settings.pause_image,
+            clock=clock,
+        )
+        self.desired: dict[ResourceKey, Resource] = {}
+        self.stale: dict[ResourceKey, str] = {}
+        self.manifest_errors: list[FieldError] = []
+        self.hosts: dict[str, HostHandle] = {}
+        self.status: dict[ResourceKey, ResourceStatus] = {}
+        self._revisions: dict[str, ResolvedRevision] = {}
+        self._placement_lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._observing = False
+
+    # --- desired state ------------------------------------------------------------------------
+    def restore(self) -> None:
+        """Starts from the last valid manifests the store kept (a broken file stays covered)."""
+        for kind, name, source, document, spec, labels in self.store.resources():
+            if kind in KINDS:
+                try:
+                    parsed = KINDS[kind].spec.model_validate(spec)
+                except ValueError:
+                    continue
+                self.desired[(kind, name)] = Resource(kind, name, parsed, source, document, labels)
+
+    def apply_manifests(self, result: LoadResult) -> set[ResourceKey]:
+        """Merges a directory load into desired state; returns the keys that changed."""
+        with self._lock:
+            previous = self.desired
+            desired = dict(result.resources)
+            stale: dict[ResourceKey, str] = {}
+            for key, prev in previous.items():
+                if key in desired:
+                    continue
+                if key in result.claimed or prev.source in result.unreadable:
+                    desired[key] = prev
+                    stale[key] = "the manifest is invalid; the last valid version is kept"
+            for err in result.errors:
+                if err.kind and err.name and (err.kind, err.name) in stale:
+                    stale[(err.kind, err.name)] = (
+                        f"{err.field}: {err.message} (last valid version kept)"
+                    )
+            changed = {
+                k
+                for k in desired.keys() | previous.keys()
+                if k not in previous
+                or k not in desired
+                or _fingerprint(desired[k]) != _fingerprint(previous[k])
+            }
+            changed |= {k for k in stale.keys() ^ self.stale.keys()}
+            self.desired, self.stale, self.manifest_errors = desired, stale, list(result.errors)
+            now = self.clock()
+            for key in changed:
+                res = desired.get(key)
+                if res is None:
+                    self.store.delete_resource(*key)
+                elif key not in stale:
+                    self.store.save_resource(
+                        res.kind,
+                        res.name,
+                        res.source,
+                        res.document,
+                        res.spec.to_wire(),
+                        res.labels,
+                        now,
+                    )
+            self._report_manifest_errors(result)
+            if any(k[0] == "Host" for k in changed) or not self.hosts:
+                self.sync_pool()
+        for key in changed:
+            self.queue.forget(key)
+            self.queue.add(key)
+        return changed
+
+    def _report_manifest_errors(self, result: LoadResult) -> None:
+        self.metrics.manifest_errors.clear()
+        by_file: dict[str, int] = {}
+        for err in result.errors:
+            by_file[err.file] = by_file.get(err.file, 0) + 1
+        for file, n in by_file.items():
+            self.metrics.manifest_errors.labels(file).set(n)
+        self.metrics.manifest_loads.labels("valid" if result.ok else "invalid").inc()
+        for kind in KINDS:
+            self.metrics.resources.labels(kind).set(sum(k[0] == kind for k in self.desired))
+
+    # --- the pool ---------------------------------------------------------------------------------
+    def sync_pool(self) -> None:
+        """Connects new or changed Host manifests, forgets removed ones."""
+        specs: dict[str, HostSpec] = {
+            k[1]: r.spec for k, r in self.desired.items() if k[0] == "Host"
+        }
+        with self._lock:
+            wanted = implicit_name(specs)
+            for name in list(self.hosts):
+                if name not in wanted or self.hosts[name].spec != wanted[name]:
+                    handle = self.hosts.pop(name)
+                    handle.observer.stop()
+                    handle.runtime.close()
+                    self.queue.add(("Host", name))
+            for name, spec in wanted.items():
+                if name not in self.hosts:
+                    self.hosts[name] = self._connect(name, spec)
+                    self.queue.add(("Host", name))
+
+    def _connect(self, name: str, spec: HostSpec) -> HostHandle:
+        runtime = InstrumentedRuntime(self._factory(name, spec), name, self.metrics)
+        observer = HostObserver(name, runtime, self._owner_changed, self.enqueue_all)
+        handle = HostHandle(name, spec, runtime, observer)
+        try:
+            handle.refresh_info()
+            observer.resync()
+        except RuntimeFailure as exc:
+            log.warning("host.unreachable", kind="Host", name=name, error=str(exc))
+        if self._observing:
+            observer.start()
+        return handle
+
+    def runtime_for(self, host: str) -> InstrumentedRuntime:
+        handle = self.hosts.get(host)
+        if handle is None:
+            raise Retry(f"host {host} is not in the pool")
+        return handle.runtime  # type: ignore[return-value]
+
+    def start_observing(self) -> None:
+        self._observing = True
+        for handle in list(self.hosts.values()):
+            handle.observer.start()
+
+    def stop(self) -> None:
+        self._observing = False
+        self.queue.shutdown()
+        for handle in list(self.hosts.values()):
+            handle.observer.stop()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def resync(self) -> None:
+        """Lists every host again and queues every key: heals whatever events missed."""
+        for handle in list(self.hosts.values()):
+            if handle.observer.safe_resync():
+                try:
+                    handle.refresh_info()
+                except RuntimeFailure:
+                    pass
+        self.enqueue_all()
+
+    def _owner_changed(self, kind: str, name: str) -> None:
+        self.queue.add((kind, name))
+
+    def keys(self) -> set[ResourceKey]:
+        keys = set(self.desired) | set(self.status)
+        keys |= {(t.owner_kind, t.owner) for t in self.observed_tasks().values()}
+        keys |= {("Host", n) for n in self.hosts}
+        return keys
+
+    def enqueue_all(self) -> None:
+        for key in self.keys():
+            self.queue.add(key)
+
+    @property
+    def synced(self) -> bool:
+        return all(h.observer.synced for h in self.hosts.values())
+
+    # --- the worker ---------------------------------------------------------------------------
+    def process(self, timeout: float | None = None) -> ResourceKey | None:
+        item = self.queue.get(timeout)
+        if item is None:
+            return None
+        key, waited = item
+        self.metrics.workqueue_wait.observe(waited)
+        started = time.perf_counter()
+        result = "success"
+        try:
+            requeue_after = self.sync(key)
+            self.queue.forget(key)
+            if requeue_after is not None:
+                self.queue.add_after(key, requeue_after)
+        except Terminal as exc:
+            result = "terminal"
+            self._set_status(key, "ERROR", str(exc))
+        except (Retry, RuntimeFailure) as exc:
+            result = "error"
+            self.metrics.workqueue_retries.inc()
+            delay = self.queue.add_rate_limited(key)
+            self._set_status(key, "ERROR", str(exc))
+            log.warning(
+                "reconcile.retry",
+                kind=key[0],
+                name=key[1],
+                error=str(exc),
+                retry_in=round(delay, 3),
+            )
+        except Exception as exc:  # a bug: keep the daemon alive, retry with backoff
+            result = "error"
+            self.metrics.workqueue_retries.inc()
+            self.queue.add_rate_limited(key)
+            log.exception("reconcile.crash", kind=key[0], name=key[1], error=str(exc))
+        finally:
+            self.metrics.reconcile_total.labels(key[0], result).inc()
+            self.metrics.reconcile_duration.labels(key[0]).observe(time.perf_counter() - started)
+            self.queue.done(key)
+        return key
+
+    def run_until_idle(self, limit: int = 1000) -> int:
+        """Processes queued keys until none is ready (tests); returns how many were processed."""
+        n = 0
+        while n < limit and self.process(timeout=0) is not None:
+            n += 1
+        return n
+
+    def sync(self, key: ResourceKey) -> float | None:
+        kind, name = key
+        if kind == "Host":
+            return self.sync_host(name)
+        if kind == "TaskDefinition":
+            return self.sync_task_definition(name)
+        if kind == "Service":
+            return self.sync_service(name)
+        return None
+
+    def _set_status(
+        self, key: ResourceKey, status: str, message: str, **details: Any
+    ) -> ResourceStatus:
+        with self._lock:
+            st = self.status.get(key) or ResourceStatus(*key)
+            self.status[key] = st
+            st.status, st.message, st.updated_at = status, message, self.clock()
+            res = self.desired.get(key)
+            st.source = res.source if res else ""
+            st.manifest_error = self.stale.get(key, "")
+            st.details.update(details)
+            return st
+
+    def _forget(self, key: ResourceKey) -> None:
+        with self._lock:
+            self.status.pop(key, None)
+
+    # --- Host -------------------------------------------------------------------------------------
+    def sync_host(self, name: str) -> float | None:
+        handle = self.hosts.get(name)
+        if handle is None:
+            self._forget(("Host", name))
+            self.metrics.forget_host(name)
+            return None
+        try:
+            handle.refresh_info()
+            if not handle.observer.synced:
+                handle.observer.resync()
+        except RuntimeFailure as exc:
+            self.metrics.host_up.labels(name, handle.spec.zone).set(0)
+            raise Retry(f"engine at {handle.spec.url} unreachable: {exc}") from exc
+        slot = next(s for s in self.host_slots(self.observed_tasks()) if s.name == name)
+        self.metrics.host_up.labels(name, handle.spec.zone).set(1 if handle.up else 0)
+        self.metrics.host_cpu_capacity.labels(name).set(slot.cpu)
+        self.metrics.host_memory_capacity.labels(name).set(slot.memory)
+        self.metrics.host_cpu_allocated.labels(name).set(slot.cpu_used)
+        self.metrics.host_memory_allocated.labels(name).set(slot.memory_used)
+        info = handle.info
+        self._set_status(
+            ("Host", name),
+            "ACTIVE" if handle.up else "ERROR",
+            handle.observer.error,
+            url=handle.spec.url,
+            zone=handle.spec.zone,
+            address=handle.address,
+            attributes=handle.spec.attributes,
+            engineVersion=info.server_version if info else "",
+            connected=handle.up,
+            capacity={"cpu": slot.cpu, "memory": slot.memory},
+            allocated={"cpu": slot.cpu_used, "memory": slot.memory_used},
+        )
+        return None
+
+    # --- TaskDefinition ---------------------------------------------------------------------------
+    def sync_task_definition(self, family: str) -> float | None:
+        key = ("TaskDefinition", family)
+        res = self.desired.get(key)
+        history = self.store.revisions(family)
+        plan = plan_task_definition(res.spec if res else None, history)
+        now = self.clock()
+        if plan.register is not None:
+            rev = self.store.register_revision(family, plan.register, plan.spec_hash, now)
+            self.actions.record(
+                "TaskDefinition", family, "revision.register", "spec changed", revision=rev.key
+            )
+        if plan.deregister:
+            self.store.deregister_family(family, now)
+            self.actions.record("TaskDefinition", family, "revision.deregister", "manifest removed")
+        if not plan.is_noop():
+            for k, r in list(self.desired.items()):
+                if k[0] == "Service" and r.spec.family == family:
+                    self.queue.add(k)
+            history = self.store.revisions(family)
+        active = [r for r in history if r.status == "ACTIVE"]
+        if res is None and not active:
+            self._forget(key)
+            return None
+        if active:
+            self.metrics.task_definition_revision.labels(family).set(active[-1].number)
+        self._set_status(
+            key,
+            "ACTIVE" if res else "INACTIVE",
+            "",
+            latestRevision=active[-1].key if active else None,
+            revisions=[
+                {
+                    "revision": r.number,
+                    "status": r.status,
+                    "registeredAt": r.registered_at,
+                    "deregisteredAt": r.deregistered_at,
+                }
+                for r in history
+            ],
+        )
+        return None
+
+    def revision(self, key: str) -> ResolvedRevision | None:
+        """A revision by `family:N`, parsed once (revisions never change)."""
+        cached = self._revisions.get(key)
+        if cached is not None:
+            return cached
+        family, _, number = key.rpartition(":")
+        if not number.isdigit():
+            return None
+        rev = self.store.revision(family, int(number))
+        if rev is None:
+            return None
+        self._revisions[key] = ResolvedRevision.from_record(rev)
+        return self._revisions[key]
+
+    # --- Service ----------------------------------------------------------------------------------
+    def observed_tasks(self) -> dict[str, ObservedTask]:
+        pairs = ((h.name, c) for h in list(self.hosts.values()) for c in h.observer.snapshot())
+        return group_tasks(pairs)
+
+    def host_slots(self, tasks: dict[str, ObservedTask]) -> list[HostSlot]:
+        cpu: dict[str, int] = {}
+        mem: dict[str, int] = {}
+        ports: dict[str, set[tuple[int, str]]] = {}
+        address = {h.name: h.address for h in self.hosts.values()}
+        occupying: list[tuple[str, str]] = [
+            (t.host, t.revision)
+            for t in tasks.values()
+            if not all(c.exited for c in t.containers.values())
+        ]
+        occupying += [
+            (f.host, f.revision)
+            for f in self.expectations.all_in_flight()
+            if f.task_id not in tasks
+        ]
+        for host, rev_key in occupying:
+            rev = self.revision(rev_key)
+            if rev is not None:
+                cpu[host] = cpu.get(host, 0) + rev.spec.cpu_need
+                mem[host] = mem.get(host, 0) + rev.spec.memory_need
+                ports.setdefault(address.get(host, ""), set()).update(rev.spec.static_host_ports())
+        for t in tasks.values():
+            for c in t.containers.values():
+                if c.running:
+                    ports.setdefault(address.get(t.host, ""), set()).update(
+                        (p.host_port, p.protocol) for p in c.ports if p.host_port
+                    )
+        return [
+            HostSlot(
+                h.name,
+                h.spec.zone,
+                h.address,
+                h.cpu_capacity,
+                h.memory_capacity,
+                cpu.get(h.name, 0),
+                mem.get(h.name, 0),
+                frozenset(ports.get(h.address, ())),
+                up=h.up,
+            )
+            for h in self.hosts.values()
+        ]
+
+    def sync_service(self, name: str) -> float | None:
+        key = ("Service", name)
+        res = self.desired.get(key)
+        desired: ServiceDesired | None = None
+        if res is not None:
+            desired = self._service_desired(name, res.spec)
+        all_tasks = self.observed_tasks()
+        observed = {i: t for i, t in all_tasks.items() if (t.owner_kind, t.owner) == key}
+        pending = self.expectations.pending(key, observed)
+        in_flight = pending.launches
+        visible = [t for t in observed.values() if not set(t.container_ids()) <= pending.removing]
+        records = self.store.tasks(*key)
+        revisions = {
+            k: r.spec
+            for k in {t.revision for t in visible} | {f.revision for f in in_flight}
+            if (r := self.revision(k)) is not None
+        }
+        if desired is None and not visible and not in_flight:
+            self._finish_deletion(key, records)
+            return None
+        with self._placement_lock:
+            plan = plan_service(
+                desired,
+                visible,
+                records,
+                in_flight,
+                revisions,
+                self.host_slots(all_tasks),
+                now=self.clock(),
+                max_launches=self.settings.max_launches_per_pass,
+                stopped_kept=self.settings.stopped_tasks_kept,
+                starting=pending.starting,
+            )
+            flights = [
+                InFlight(uuid.uuid4().hex, launch.revision, launch.host) for launch in plan.launch
+            ]
+            if flights and desired is not None:
+                self._reserve(key, flights, desired.revision)
+        self._prune_records(records, observed, in_flight)
+        revs = {k: rr for k in {f.revision for f in flights} if (rr := self.revision(k))}
+        failures = self.executor.run(name, plan, flights, revs)
+        self._report_service(name, desired, plan)
+        if plan.unplaced and desired is not None:
+            self.actions.record(
+                "Service",
+                name,
+                "service.unplaced",
+                plan.unplaced_reason,
+                level="warning",
+                keep=False,
+                tasks=plan.unplaced,
+            )
+        if failures:
+            raise Retry("; ".join(sorted({f.message for f in failures})))
+        return plan.requeue_after
+
+    def _service_desired(self, name: str, spec: ServiceSpec) -> ServiceDesired:
+        resolved = resolve(spec.family, spec.pinned_revision, self.store.revisions(spec.family))
+        if isinstance(resolved, str):
+            raise Terminal(resolved)
+        if spec.launch_type == "FARGATE" and (problems := check_fargate(resolved.spec)):
+            raise Terminal(f"{resolved.key}: " + "; ".join(problems))
+        self._revisions.setdefault(resolved.key, resolved)
+        return ServiceDesired(
+            name=name,
+            desired_count=spec.desired_count,
+            revision=resolved,
+            scale_in_order=spec.scale_in_order,
+            grace_period=spec.health_check_grace_period_seconds,
+        )
+
+    def _reserve(self, key: ResourceKey, flights: list[InFlight], rev: ResolvedRevision) -> None:
+        n = len(expected_containers(rev.spec))
+        now = self.clock()
+        self.store.put_tasks(
+            [
+                TaskRecord(f.task_id, key[0], key[1], f.revision, f.host, "RUNNING", now)
+                for f in flights
+            ]
+        )
+        for f in flights:
+            self.expectations.expect_launch(key, f, n)
+
+    def _prune_records(
+        self,
+        records: dict[str, Any],
+        observed: dict[str, ObservedTask],
+        in_flight: Iterable[InFlight],
+    ) -> None:
+        """Drops records of tasks that no longer exist on any reachable host."""
+        flying = {f.task_id for f in in_flight}
+        up = {n for n, h in self.hosts.items() if h.up and h.observer.synced}
+        stale = [
+            i for i, r in records.items() if i not in observed and i not in flying and r.host in up
+        ]
+        if stale:
+            self.store.delete_tasks(stale)
+
+    def _finish_deletion(self, key: ResourceKey, records: dict[str, Any]) -> None:
+        if records:
+            self.store.delete_tasks(list(records))
+        if key in self.status:
+            self.actions.record(
+                key[0], key[1], "service.deleted", "manifest removed; all tasks gone"
+            )
+        self._forget(key)
+        self.metrics.forget_service(key[1])
+
+    def _report_service(self, name: str, desired: ServiceDesired | None, plan: Any) -> None:
+        c = counts(plan.tasks)
+        want = desired.desired_count if desired else 0
+        self.metrics.service_desired.labels(name).set(want)
+        self.metrics.service_running.labels(name).set(c["running"])
+        self.metrics.service_pending.labels(name).set(c["pending"])
+        self.metrics.service_healthy.labels(name).set(c["healthy"])
+        address = {h.name: h.address for h in self.hosts.values()}
+        steady = (
+            desired is not None
+            and c["running"] == want
+            and c["pending"] == 0
+            and all(t.revision == desired.revision.key for t in plan.tasks if t.active)
+        )
+        message = plan.unplaced_reason and (
+            f"unable to place {plan.unplaced} task(s): no host met all of its requirements: "
+            f"{plan.unplaced_reason}"
+        )
+        self._set_status(
+            ("Service", name),
+            "ACTIVE" if desired else "DRAINING",
+            message,
+            desiredCount=want,
+            runningCount=c["running"],
+            pendingCount=c["pending"],
+            healthyCount=c["healthy"],
+            steadyState=steady,
+            taskDefinition=desired.revision.key if desired else None,
+            tasks=[
+                task_json(t, address.get(t.host, ""))
+                for t in sorted(
+                    plan.tasks, key=lambda t: (t.last_status == "STOPPED", t.created_at)
+                )
+            ],
+        )
+
+
+def _fingerprint(res: Resource) -> tuple[Any, ...]:
+    return (res.spec, tuple(sorted(res.labels.items())))
+
+
+def describe_errors(errors: Iterable[FieldError]) -> list[dict[str, Any]]:
+    return [
+        {
+            "file": e.file,
+            "document": e.document,
+            "field": e.field,
+            "message": e.message,
+            "resource": key_str((e.kind, e.name)) if e.kind and e.name else None,
+        }
+        for e in errors
+    ]

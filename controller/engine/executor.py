@@ -1,0 +1,232 @@
+"""The executor: the only writer. It carries out a service plan on the hosts' runtimes.
+
+Launches run on a shared thread pool in slow-start batches (the first as wide as the pool,
+then doubling) and stop at the first failing batch, so one broken resource never floods Docker.
+Every write records its expectation first and its outcome in the action log.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypeVar
+
+from controller.engine.actions import ActionLog
+from controller.engine.expectations import Expectations
+from controller.manifests.task_definition import start_order
+from controller.reconcilers.service import InFlight, ServicePlan, StopTask
+from controller.reconcilers.task_containers import TaskIdentity, container_specs, pause_spec
+from controller.reconcilers.task_definition import ResolvedRevision
+from controller.reconcilers.task_state import STOPPED, TaskView
+from controller.runtime import ContainerRuntime, RuntimeFailure, StartFailed
+from controller.store import Store, TaskRecord
+
+KIND = "Service"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Failure:
+    message: str
+    transient: bool
+
+
+class Executor:
+    def __init__(
+        self,
+        runtime: Callable[[str], ContainerRuntime],
+        store: Store,
+        expectations: Expectations,
+        actions: ActionLog,
+        pool: ThreadPoolExecutor,
+        *,
+        parallelism: int,
+        pause_image: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._runtime, self._store, self._expect = runtime, store, expectations
+        self._actions, self._pool, self._parallelism = actions, pool, parallelism
+        self._pause_image, self._clock = pause_image, clock
+
+    def run(
+        self,
+        owner: str,
+        plan: ServicePlan,
+        flights: Sequence[InFlight],
+        revisions: Mapping[str, ResolvedRevision],
+    ) -> list[Failure]:
+        """Carries out `plan`; `flights` are its launches, already reserved with ids."""
+        key = (KIND, owner)
+        views = {t.id: t for t in plan.tasks}
+        failures: list[Failure] = []
+        now = self._clock()
+        if plan.mark_stopped:
+            self._store.put_tasks(
+                [self._record(owner, views[m.task_id], m.reason, None) for m in plan.mark_stopped]
+            )
+            for m in plan.mark_stopped:
+                self._actions.record(KIND, owner, "task.stopped", m.reason, task=m.task_id)
+        if plan.stop:
+            self._store.put_tasks(
+                [self._record(owner, views[s.task_id], s.reason, now) for s in plan.stop]
+            )
+        failures += self._each(plan.stop, lambda s: self._signal(owner, s))
+        failures += self._each(plan.kill, lambda s: self._signal(owner, s))
+        for r in plan.remove:
+            self._expect.expect_removal(key, r.container_ids)
+        failures += self._each(
+            plan.remove, lambda r: self._remove(owner, r.task_id, r.host, r.container_ids)
+        )
+        failures += self._each(
+            plan.start, lambda s: self._start(owner, s.task_id, s.host, s.container_ids)
+        )
+        failures += self._launch_all(owner, flights, revisions)
+        return failures
+
+    def _record(self, owner: str, t: TaskView, reason: str, requested: float | None) -> TaskRecord:
+        return TaskRecord(
+            t.id, KIND, owner, t.revision, t.host, STOPPED, t.created_at, reason, requested
+        )
+
+    def _each(self, items: Sequence[T], job: Callable[[T], None]) -> list[Failure]:
+        def guarded(item: T) -> Failure | None:
+            try:
+                job(item)
+                return None
+            except RuntimeFailure as exc:
+                return Failure(str(exc), exc.transient)
+
+        # One item runs inline: no hop through the pool for the common single action.
+        results = [guarded(items[0])] if len(items) == 1 else list(self._pool.map(guarded, items))
+        return [f for f in results if f is not None]
+
+    def _signal(self, owner: str, s: StopTask) -> None:
+        runtime = self._runtime(s.host)
+        for cid in s.container_ids:
+            runtime.kill(cid, s.signal)
+        action = "task.stop" if s.signal == "SIGTERM" else "task.kill"
+        self._actions.record(
+            KIND, owner, action, s.reason, task=s.task_id, host=s.host, signal=s.signal
+        )
+
+    def _remove(self, owner: str, task_id: str, host: str, container_ids: Sequence[str]) -> None:
+        runtime = self._runtime(host)
+        for cid in reversed(container_ids):
+            runtime.remove(cid)
+        self._store.delete_tasks([task_id])
+        self._actions.record(
+            KIND,
+            owner,
+            "task.remove",
+            "stopped task cleaned up",
+            keep=False,
+            task=task_id,
+            host=host,
+        )
+
+    def _start(self, owner: str, task_id: str, host: str, container_ids: Sequence[str]) -> None:
+        runtime = self._runtime(host)
+        self._expect.expect_started((KIND, owner), container_ids)
+        for cid in container_ids:
+            try:
+                runtime.start(cid)
+            except StartFailed as exc:
+                self._actions.record(
+                    KIND, owner, "container.start_failed", str(exc), level="warning", task=task_id
+                )
+                return
+        self._actions.record(
+            KIND,
+            owner,
+            "task.start_containers",
+            "dependencies met",
+            keep=False,
+            task=task_id,
+            containers=len(container_ids),
+        )
+
+    # --- launches ------------------------------------------------------------------------------
+    def _launch_all(
+        self, owner: str, flights: Sequence[InFlight], revisions: Mapping[str, ResolvedRevision]
+    ) -> list[Failure]:
+        if not flights:
+            return []
+        failures: list[Failure] = []
+        batch, at = self._parallelism, 0
+        while at < len(flights):
+            chunk = flights[at : at + batch]
+            at += len(chunk)
+            results = self._each(chunk, lambda f: self._launch(owner, f, revisions[f.revision]))
+            failures += results
+            if results:
+                self._abandon(owner, flights[at:], "an earlier launch in this pass failed")
+                break
+            batch *= 2
+        return failures
+
+    def _abandon(self, owner: str, flights: Sequence[InFlight], why: str) -> None:
+        for f in flights:
+            self._expect.launch_done((KIND, owner), f.task_id)
+        self._store.delete_tasks([f.task_id for f in flights])
+
+    def _launch(self, owner: str, flight: InFlight, rev: ResolvedRevision) -> None:
+        ident = TaskIdentity(KIND, owner, flight.task_id, rev.key, rev.spec_hash)
+        runtime = self._runtime(flight.host)
+        created: list[str] = []
+        try:
+            pause_id = None
+            if rev.spec.network_mode == "awsvpc":
+                pause_id = runtime.create(pause_spec(ident, rev.spec, self._pause_image))
+                created.append(pause_id)
+                runtime.start(pause_id)
+            ids = {}
+            for name, spec in zip(
+                start_order(rev.spec), container_specs(ident, rev.spec, pause_id), strict=True
+            ):
+                ids[name] = runtime.create(spec)
+                created.append(ids[name])
+            for name in start_order(rev.spec):
+                if not rev.spec.container(name).depends_on:
+                    runtime.start(ids[name])
+        except StartFailed as exc:
+            # The containers stay, so the task shows as STOPPED with the reason (and docker logs).
+            self._actions.record(
+                KIND,
+                owner,
+                "task.start_failed",
+                str(exc),
+                level="warning",
+                task=flight.task_id,
+                host=flight.host,
+                revision=rev.key,
+            )
+            raise
+        except RuntimeFailure as exc:
+            for cid in reversed(created):
+                try:
+                    runtime.remove(cid)
+                except RuntimeFailure:
+                    pass  # the engine is failing; the next pass sees what is left
+            self._abandon(owner, [flight], str(exc))
+            self._actions.record(
+                KIND,
+                owner,
+                "task.launch_failed",
+                str(exc),
+                level="warning",
+                task=flight.task_id,
+                host=flight.host,
+                revision=rev.key,
+            )
+            raise
+        self._actions.record(
+            KIND,
+            owner,
+            "task.launch",
+            "desired count not met",
+            task=flight.task_id,
+            host=flight.host,
+            revision=rev.key,
+        )

@@ -1,0 +1,62 @@
+"""The host pool: one handle per Docker engine with its runtime, observer and capacity."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from controller.engine.observer import HostObserver
+from controller.manifests.host import LOCAL_HOST_NAME, HostSpec
+from controller.runtime import ContainerRuntime, EngineInfo, RuntimeFailure
+
+RuntimeFactory = Callable[[str, HostSpec], ContainerRuntime]
+
+
+def local_host_spec() -> HostSpec:
+    """The pool when no Host manifest exists: DOCKER_HOST or the default socket."""
+    url = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    return HostSpec(url=url, zone="local")
+
+
+@dataclass
+class HostHandle:
+    name: str
+    spec: HostSpec
+    runtime: ContainerRuntime
+    observer: HostObserver
+    info: EngineInfo | None = None
+    error: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def up(self) -> bool:
+        return self.observer.up
+
+    @property
+    def address(self) -> str:
+        return self.spec.reach_address()
+
+    @property
+    def cpu_capacity(self) -> int:
+        if self.spec.capacity.cpu is not None:
+            return self.spec.capacity.cpu
+        return self.info.cpus * 1024 if self.info else 0
+
+    @property
+    def memory_capacity(self) -> int:
+        if self.spec.capacity.memory is not None:
+            return self.spec.capacity.memory
+        return self.info.memory_bytes // (1024 * 1024) if self.info else 0
+
+    def refresh_info(self) -> None:
+        try:
+            self.info, self.error = self.runtime.info(), ""
+        except RuntimeFailure as exc:
+            self.error = str(exc)
+            raise
+
+
+def implicit_name(specs: dict[str, HostSpec]) -> dict[str, HostSpec]:
+    """The Host manifests, or the local engine alone when there are none."""
+    return specs or {LOCAL_HOST_NAME: local_host_spec()}

@@ -1,0 +1,186 @@
+"""Watches one Docker engine: a cache of Skiff's containers kept fresh by events and resyncs.
+
+The event stream (filtered on the managed-by label) is resumed with `since` after a break, so
+nothing that happened meanwhile is missed; a periodic resync lists everything again and heals
+whatever events could not tell. Each change names the owning resource so the engine can queue
+that key: events only say where to look, never what to do.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import structlog
+
+from controller.runtime import (
+    ContainerEvent,
+    ContainerInfo,
+    ContainerRuntime,
+    NotFound,
+    RuntimeFailure,
+)
+from controller.state import labels as L
+
+# Events that cannot change what the planner sees (health checks run as execs, etc.).
+_IGNORED_PREFIXES = (
+    "exec_",
+    "attach",
+    "resize",
+    "top",
+    "copy",
+    "archive-path",
+    "export",
+    "commit",
+    "kill",
+)
+_MANAGED = {L.MANAGED_BY: L.MANAGED_BY_VALUE}
+
+OnChange = Callable[[str, str], None]  # (kind, name) of the resource whose containers changed
+
+log = structlog.get_logger("skiff.observer")
+
+
+def _health_marker(status: str) -> str:
+    if "(healthy)" in status:
+        return "healthy"
+    if "(unhealthy)" in status:
+        return "unhealthy"
+    if "(health: starting)" in status:
+        return "starting"
+    return "none"
+
+
+class HostObserver:
+    def __init__(
+        self,
+        host: str,
+        runtime: ContainerRuntime,
+        on_change: OnChange,
+        on_reconnect: Callable[[], None] | None = None,
+    ) -> None:
+        self.host, self.runtime, self._on_change = host, runtime, on_change
+        self._on_reconnect = on_reconnect or (lambda: None)
+        self._lock = threading.Lock()
+        self._sync_lock = threading.Lock()  # one refresh at a time, so no stale inspect wins
+        self._containers: dict[str, ContainerInfo] = {}
+        self._stop = threading.Event()
+        self._stream: object | None = None
+        self._thread: threading.Thread | None = None
+        self.last_event: float | None = None
+        self.up = False
+        self.error = ""
+        self.synced = False
+
+    # --- the cache -------------------------------------------------------------------------------
+    def snapshot(self) -> list[ContainerInfo]:
+        with self._lock:
+            return list(self._containers.values())
+
+    def _put(self, info: ContainerInfo) -> None:
+        if not L.is_managed(info.labels):
+            return
+        with self._lock:
+            self._containers[info.id] = info
+        self._notify(info.labels)
+
+    def _drop(self, container_id: str) -> None:
+        with self._lock:
+            gone = self._containers.pop(container_id, None)
+        if gone is not None:
+            self._notify(gone.labels)
+
+    def _notify(self, labels: dict[str, str]) -> None:
+        if L.KIND in labels and L.NAME in labels:
+            self._on_change(labels[L.KIND], labels[L.NAME])
+
+    # --- resync ----------------------------------------------------------------------------------
+    def resync(self) -> None:
+        """Lists every managed container; inspects only new and changed ones. Raises on failure."""
+        with self._sync_lock:
+            self._resync()
+
+    def _resync(self) -> None:
+        try:
+            rows = self.runtime.list_containers(_MANAGED)
+            with self._lock:
+                cached = dict(self._containers)
+            for row in rows:
+                known = cached.get(row.id)
+                if known is None or known.fingerprint() != (row.state, _health_marker(row.status)):
+                    self._refresh(row.id)
+            for gone in set(cached) - {row.id for row in rows}:
+                self._drop(gone)
+            self.up, self.error, self.synced = True, "", True
+        except RuntimeFailure as exc:
+            self.up, self.error = False, str(exc)
+            raise
+
+    def _refresh(self, container_id: str) -> None:
+        try:
+            self._put(self.runtime.inspect(container_id))
+        except NotFound:
+            self._drop(container_id)
+
+    def handle(self, event: ContainerEvent) -> None:
+        self.last_event = max(self.last_event or 0.0, event.time)
+        if event.action.startswith(_IGNORED_PREFIXES):
+            return
+        with self._sync_lock:
+            if event.action == "destroy":
+                self._drop(event.container_id)
+            else:
+                self._refresh(event.container_id)
+
+    # --- the event loop --------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"observe-{self.host}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        stream = self._stream
+        if stream is not None:
+            stream.close()  # type: ignore[attr-defined]
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        delay = 0.5
+        since = time.time() - 1 if self.last_event is None else self.last_event
+        first = True
+        while not self._stop.is_set():
+            try:
+                stream = self.runtime.events(self.last_event or since, _MANAGED)
+                self._stream = stream
+                if not first or not self.synced:
+                    self.resync()
+                    self._on_reconnect()
+                first, delay = False, 0.5
+                try:
+                    for event in stream:
+                        self.handle(event)
+                        if self._stop.is_set():
+                            break
+                finally:
+                    stream.close()
+                if self._stop.is_set():
+                    return
+                raise RuntimeFailure("event stream closed by the engine")
+            except RuntimeFailure as exc:
+                if self._stop.is_set():
+                    return
+                if self.up:
+                    log.warning("host.disconnected", host=self.host, error=str(exc))
+                self.up, self.error = False, str(exc)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 10.0)
+
+    def safe_resync(self) -> bool:
+        try:
+            self.resync()
+            return True
+        except RuntimeFailure as exc:
+            log.warning("host.resync_failed", host=self.host, error=str(exc))
+            return False

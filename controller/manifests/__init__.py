@@ -1,0 +1,1 @@
+"""Desired state: manifest models (pydantic), the directory loader and validation."""

@@ -1,0 +1,94 @@
+"""Shared pieces of every manifest: the envelope, the model base class and field errors.
+
+Spec fields use the AWS spelling (camelCase) in YAML and snake_case in Python; unknown fields
+are rejected so that a typo is an error, never a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+API_VERSION = "skiff/v1"
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
+
+Path = tuple[str | int, ...]
+
+
+class SpecModel(BaseModel):
+    """Base of every spec model: camelCase aliases, unknown fields forbidden, immutable."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+    )
+
+    def to_wire(self) -> dict[str, Any]:
+        """The spec as the user would write it (camelCase, defaults included)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class Metadata(SpecModel):
+    name: str = Field(
+        pattern=NAME_PATTERN, description="Unique name of the resource within its kind."
+    )
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem with a manifest, located as precisely as we can."""
+
+    file: str
+    document: int
+    path: Path
+    message: str
+    kind: str | None = None
+    name: str | None = None
+
+    @property
+    def field(self) -> str:
+        return ".".join(str(p) for p in self.path) or "(document)"
+
+    def __str__(self) -> str:
+        what = f" {self.kind}/{self.name}" if self.kind and self.name else ""
+        return f"{self.file}: document {self.document}{what}: {self.field}: {self.message}"
+
+
+_CPU_VCPU = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*vcpus?\s*$", re.IGNORECASE)
+_MEM_UNIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(mib|mb|gib|gb)\s*$", re.IGNORECASE)
+
+
+def parse_cpu_units(value: int | str) -> int:
+    """ECS task cpu: 1024 units per vCPU, given as `512`, `"512"` or `"0.5 vCPU"`."""
+    if isinstance(value, int):
+        return value
+    if value.strip().isdigit():
+        return int(value)
+    match = _CPU_VCPU.match(value)
+    if not match:
+        raise ValueError(
+            f"cpu must be CPU units (e.g. 512) or vCPUs (e.g. '0.5 vCPU'), not {value!r}"
+        )
+    return round(float(match.group(1)) * 1024)
+
+
+def parse_memory_mib(value: int | str) -> int:
+    """ECS task memory in MiB, given as `2048`, `"2048"` or `"2 GB"`."""
+    if isinstance(value, int):
+        return value
+    if value.strip().isdigit():
+        return int(value)
+    match = _MEM_UNIT.match(value)
+    if not match:
+        raise ValueError(
+            f"memory must be MiB (e.g. 512) or with a unit (e.g. '2 GB'), not {value!r}"
+        )
+    amount, unit = float(match.group(1)), match.group(2).lower()
+    return round(amount * 1024) if unit in ("gb", "gib") else round(amount)

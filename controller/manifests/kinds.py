@@ -1,0 +1,92 @@
+"""The registry of manifest kinds: each kind's spec model and its cross-field checks.
+
+Adding a kind means adding one entry here; the loader, `skiff schema` and the daemon read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from controller.manifests.base import API_VERSION, Metadata, Path, SpecModel
+from controller.manifests.host import HostSpec, check_host
+from controller.manifests.service import ServiceSpec
+from controller.manifests.task_definition import TaskDefinitionSpec, check_task_definition
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    spec: type[SpecModel]
+    check: Callable[[Any], list[tuple[Path, str]]]
+
+
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in (
+        Kind("Host", HostSpec, check_host),
+        Kind("TaskDefinition", TaskDefinitionSpec, check_task_definition),
+        Kind("Service", ServiceSpec, lambda spec: []),
+    )
+}
+
+ResourceKey = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One valid manifest document: the desired state of one resource."""
+
+    kind: str
+    name: str
+    spec: Any
+    source: str
+    document: int
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> ResourceKey:
+        return (self.kind, self.name)
+
+
+def key_str(key: ResourceKey) -> str:
+    return f"{key[0]}/{key[1]}"
+
+
+def json_schema() -> dict[str, Any]:
+    """A JSON Schema accepting any one Skiff manifest document, for editors and `skiff schema`."""
+    defs: dict[str, Any] = {}
+    variants = []
+    for kind in KINDS.values():
+        spec_schema = kind.spec.model_json_schema(by_alias=True, ref_template="#/$defs/{model}")
+        defs.update(spec_schema.pop("$defs", {}))
+        defs[f"{kind.name}Spec"] = spec_schema
+        variants.append(
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["apiVersion", "kind", "metadata", "spec"],
+                "properties": {
+                    "apiVersion": {"const": API_VERSION},
+                    "kind": {"const": kind.name},
+                    "metadata": {"$ref": "#/$defs/Metadata"},
+                    "spec": {"$ref": f"#/$defs/{kind.name}Spec"},
+                },
+            }
+        )
+    defs["Metadata"] = _strip_defs(Metadata)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Skiff manifest",
+        "oneOf": variants,
+        "$defs": defs,
+    }
+
+
+def _strip_defs(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema(by_alias=True)
+    schema.pop("$defs", None)
+    return schema

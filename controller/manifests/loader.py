@@ -1,0 +1,198 @@
+"""Reads a manifest directory into valid resources and a list of every error found.
+
+A bad document never hides the others: each is validated on its own and every problem is
+reported at once, with its file, document index and field path. The loader remembers which
+resources a broken file or document still claims, so the daemon can keep their last valid
+version instead of treating them as deleted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from controller.manifests.base import API_VERSION, FieldError, Metadata, Path
+from controller.manifests.kinds import KINDS, Resource, ResourceKey
+from controller.manifests.service import ServiceSpec
+from controller.manifests.task_definition import TaskDefinitionSpec, check_fargate
+
+MANIFEST_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass
+class LoadResult:
+    resources: dict[ResourceKey, Resource] = field(default_factory=dict)
+    errors: list[FieldError] = field(default_factory=list)
+    # Resources named by documents that failed validation: keep their previous version.
+    claimed: set[ResourceKey] = field(default_factory=set)
+    # Files that could not be parsed at all: keep every resource they held before.
+    unreadable: set[str] = field(default_factory=set)
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses duplicate keys instead of keeping the last one."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    mapping: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in mapping:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        mapping[key] = loader.construct_object(value_node, deep=True)
+    return mapping
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def manifest_files(root: str) -> list[str]:
+    """Every *.yaml / *.yml below root (or root itself if it is a file), hidden ones skipped."""
+    if os.path.isfile(root):
+        return [root]
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.endswith(MANIFEST_SUFFIXES) and not name.startswith("."):
+                found.append(os.path.join(dirpath, name))
+    return found
+
+
+def load_directory(root: str) -> LoadResult:
+    result = LoadResult()
+    for path in manifest_files(root):
+        result.files.append(path)
+        _load_file(path, os.path.relpath(path, root) if os.path.isdir(root) else path, result)
+    result.errors += check_references(result.resources)
+    return result
+
+
+def _documents(path: str) -> Iterator[tuple[int, Any]]:
+    with open(path, encoding="utf-8") as stream:
+        for index, doc in enumerate(yaml.load_all(stream, Loader=_UniqueKeyLoader)):
+            if doc is not None:
+                yield index, doc
+
+
+def _load_file(path: str, shown: str, result: LoadResult) -> None:
+    index = 0
+    try:
+        for index, doc in _documents(path):
+            _load_document(doc, shown, index, result)
+    except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
+        result.unreadable.add(shown)
+        result.errors.append(FieldError(shown, index, (), f"cannot parse: {_one_line(exc)}"))
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
+
+
+def _load_document(doc: Any, file: str, index: int, result: LoadResult) -> None:
+    def error(path: Path, message: str, kind: str | None = None, name: str | None = None) -> None:
+        result.errors.append(FieldError(file, index, path, message, kind, name))
+
+    if not isinstance(doc, dict):
+        error((), f"a document must be a mapping, not {type(doc).__name__}")
+        return
+    for unknown in sorted(set(doc) - {"apiVersion", "kind", "metadata", "spec"}):
+        error((str(unknown),), "unknown field")
+    if doc.get("apiVersion") != API_VERSION:
+        error(("apiVersion",), f"must be {API_VERSION!r}, not {doc.get('apiVersion')!r}")
+    kind_name = doc.get("kind")
+    kind = KINDS.get(kind_name) if isinstance(kind_name, str) else None
+    if kind is None:
+        error(("kind",), f"unknown kind {kind_name!r}; expected one of {', '.join(KINDS)}")
+    metadata = None
+    try:
+        metadata = Metadata.model_validate(doc.get("metadata"))
+    except ValidationError as exc:
+        for path, message in pydantic_errors(exc):
+            error(("metadata", *path), message)
+    if kind is None or metadata is None:
+        return
+    key = (kind.name, metadata.name)
+    errors_before = len(result.errors)
+    spec = None
+    if "spec" not in doc:
+        error(("spec",), "missing", kind.name, metadata.name)
+    else:
+        try:
+            spec = kind.spec.model_validate(doc["spec"])
+        except ValidationError as exc:
+            for path, message in pydantic_errors(exc):
+                error(("spec", *path), message, kind.name, metadata.name)
+    if spec is not None:
+        for path, message in kind.check(spec):
+            error(("spec", *path), message, kind.name, metadata.name)
+    if key in result.resources or key in result.claimed:
+        first = result.resources.get(key)
+        where = f" (first in {first.source}, document {first.document})" if first else ""
+        error(("metadata", "name"), f"{kind.name} {metadata.name!r} is defined twice{where}")
+        return
+    if len(result.errors) > errors_before or spec is None:
+        result.claimed.add(key)
+        return
+    result.resources[key] = Resource(kind.name, metadata.name, spec, file, index, metadata.labels)
+
+
+def pydantic_errors(exc: ValidationError) -> list[tuple[Path, str]]:
+    """Pydantic's errors as (field path, readable message) pairs."""
+    out: list[tuple[Path, str]] = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        if err["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif err["type"] == "missing":
+            message = "required field missing"
+        else:
+            message = err["msg"].removeprefix("Value error, ")
+        out.append((loc, message))
+    return out
+
+
+def check_references(resources: dict[ResourceKey, Resource]) -> list[FieldError]:
+    """Checks between documents: a Service must name a TaskDefinition it can run."""
+    errors = []
+    for res in resources.values():
+        if res.kind != "Service":
+            continue
+        spec: ServiceSpec = res.spec
+        td = resources.get(("TaskDefinition", spec.family))
+        at = (res.source, res.document)
+        if td is None:
+            errors.append(
+                FieldError(
+                    *at,
+                    ("spec", "taskDefinition"),
+                    f"no TaskDefinition named {spec.family!r} in these manifests",
+                    res.kind,
+                    res.name,
+                )
+            )
+        elif spec.launch_type == "FARGATE":
+            td_spec: TaskDefinitionSpec = td.spec
+            for message in check_fargate(td_spec):
+                errors.append(
+                    FieldError(
+                        *at,
+                        ("spec", "launchType"),
+                        f"TaskDefinition {spec.family!r}: {message}",
+                        res.kind,
+                        res.name,
+                    )
+                )
+    return errors

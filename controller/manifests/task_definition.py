@@ -1,0 +1,307 @@
+"""The `TaskDefinition` kind: ECS container definitions, limits and network mode.
+
+Each distinct spec becomes an immutable revision (`family:N`) in the store; this module only
+describes and checks one spec.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from controller.manifests.base import Path, SpecModel, parse_cpu_units, parse_memory_mib
+
+NetworkMode = Literal["bridge", "host", "awsvpc", "none"]
+Compatibility = Literal["EC2", "FARGATE", "EXTERNAL"]
+DependencyCondition = Literal["START", "COMPLETE", "SUCCESS", "HEALTHY"]
+
+MAX_CONTAINERS = 10
+MIN_CONTAINER_MEMORY_MIB = 6
+DEFAULT_STOP_TIMEOUT = 30
+
+# Fargate's task sizes: cpu units -> the memory values (MiB) AWS offers with it.
+FARGATE_SIZES: dict[int, set[int]] = {
+    256: {512, 1024, 2048},
+    512: set(range(1024, 4097, 1024)),
+    1024: set(range(2048, 8193, 1024)),
+    2048: set(range(4096, 16385, 1024)),
+    4096: set(range(8192, 30721, 1024)),
+    8192: set(range(16384, 61441, 4096)),
+    16384: set(range(32768, 122881, 8192)),
+}
+
+
+class KeyValuePair(SpecModel):
+    name: str = Field(min_length=1)
+    value: str
+
+
+class PortMapping(SpecModel):
+    container_port: int = Field(ge=1, le=65535)
+    host_port: int | None = Field(
+        None, ge=0, le=65535, description="0 or absent: a dynamic port from the ephemeral range."
+    )
+    protocol: Literal["tcp", "udp"] = "tcp"
+    name: str | None = None
+
+
+class HealthCheck(SpecModel):
+    command: list[str] = Field(
+        min_length=2, description='["CMD-SHELL", "curl -f localhost"] or ["CMD", "prog", "arg"].'
+    )
+    interval: int = Field(30, ge=5, le=300)
+    timeout: int = Field(5, ge=2, le=60)
+    retries: int = Field(3, ge=1, le=10)
+    start_period: int = Field(0, ge=0, le=300)
+
+    @field_validator("command")
+    @classmethod
+    def _command_form(cls, command: list[str]) -> list[str]:
+        if command[0] not in ("CMD", "CMD-SHELL"):
+            raise ValueError('the first element must be "CMD" or "CMD-SHELL"')
+        return command
+
+
+class ContainerDependency(SpecModel):
+    container_name: str
+    condition: DependencyCondition
+
+
+class ContainerDefinition(SpecModel):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
+    image: str = Field(min_length=1)
+    command: list[str] | None = None
+    entry_point: list[str] | None = None
+    environment: list[KeyValuePair] = Field(default_factory=list)
+    cpu: int = Field(0, ge=0, description="CPU units (1024 per core), applied as CPU shares.")
+    memory: int | None = Field(None, ge=MIN_CONTAINER_MEMORY_MIB, description="Hard limit, MiB.")
+    memory_reservation: int | None = Field(
+        None, ge=MIN_CONTAINER_MEMORY_MIB, description="Soft limit, MiB."
+    )
+    essential: bool = True
+    port_mappings: list[PortMapping] = Field(default_factory=list)
+    health_check: HealthCheck | None = None
+    working_directory: str | None = None
+    depends_on: list[ContainerDependency] = Field(default_factory=list)
+    stop_timeout: int | None = Field(
+        None, ge=0, le=120, description="Seconds between SIGTERM and SIGKILL (default 30)."
+    )
+    docker_labels: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def memory_need(self) -> int:
+        """MiB this container reserves on a host: the soft limit if set, else the hard one."""
+        return self.memory_reservation or self.memory or 0
+
+    @property
+    def effective_stop_timeout(self) -> int:
+        return DEFAULT_STOP_TIMEOUT if self.stop_timeout is None else self.stop_timeout
+
+
+class TaskDefinitionSpec(SpecModel):
+    container_definitions: list[ContainerDefinition] = Field(
+        min_length=1, max_length=MAX_CONTAINERS
+    )
+    cpu: int | None = Field(None, description="Task CPU units, or a string like '0.5 vCPU'.")
+    memory: int | None = Field(None, description="Task memory in MiB, or a string like '2 GB'.")
+    network_mode: NetworkMode = "bridge"
+    requires_compatibilities: list[Compatibility] = Field(default_factory=list)
+
+    @field_validator("cpu", mode="before")
+    @classmethod
+    def _cpu(cls, value: int | str | None) -> int | None:
+        return None if value is None else parse_cpu_units(value)
+
+    @field_validator("memory", mode="before")
+    @classmethod
+    def _memory(cls, value: int | str | None) -> int | None:
+        return None if value is None else parse_memory_mib(value)
+
+    def container(self, name: str) -> ContainerDefinition:
+        return next(c for c in self.container_definitions if c.name == name)
+
+    @property
+    def cpu_need(self) -> int:
+        """CPU units the task reserves: task-level if set, else the sum of its containers."""
+        return self.cpu if self.cpu is not None else sum(c.cpu for c in self.container_definitions)
+
+    @property
+    def memory_need(self) -> int:
+        """MiB the task reserves: task-level if set, else the sum of its containers."""
+        if self.memory is not None:
+            return self.memory
+        return sum(c.memory_need for c in self.container_definitions)
+
+    def static_host_ports(self) -> list[tuple[int, str]]:
+        """(port, protocol) pairs this task binds on its host, whatever the mode."""
+        ports: list[tuple[int, str]] = []
+        for c in self.container_definitions:
+            for p in c.port_mappings:
+                port = p.container_port if self.network_mode == "host" else p.host_port
+                if port:
+                    ports.append((port, p.protocol))
+        return ports
+
+
+def check_task_definition(spec: TaskDefinitionSpec) -> list[tuple[Path, str]]:
+    """The ECS rules that span fields; each problem comes with the path of the field at fault."""
+    problems: list[tuple[Path, str]] = []
+    defs = spec.container_definitions
+    names = [c.name for c in defs]
+    for i, c in enumerate(defs):
+        if names.index(c.name) != i:
+            problems.append(
+                (("containerDefinitions", i, "name"), f"duplicate container name {c.name!r}")
+            )
+    if not any(c.essential for c in defs):
+        problems.append((("containerDefinitions",), "at least one container must be essential"))
+    for i, c in enumerate(defs):
+        for key in c.docker_labels:
+            if key.startswith("skiff."):
+                problems.append(
+                    (
+                        ("containerDefinitions", i, "dockerLabels", key),
+                        "the skiff. prefix is reserved",
+                    )
+                )
+    problems += _check_memory(spec)
+    problems += _check_ports(spec)
+    problems += _check_dependencies(spec)
+    return problems
+
+
+def _check_memory(spec: TaskDefinitionSpec) -> list[tuple[Path, str]]:
+    problems: list[tuple[Path, str]] = []
+    for i, c in enumerate(spec.container_definitions):
+        at: Path = ("containerDefinitions", i)
+        if (
+            c.memory is not None
+            and c.memory_reservation is not None
+            and c.memory_reservation > c.memory
+        ):
+            problems.append((at + ("memoryReservation",), "must not be greater than memory"))
+        if spec.memory is None and c.memory is None and c.memory_reservation is None:
+            problems.append(
+                (at + ("memory",), "set memory or memoryReservation, or the task-level memory")
+            )
+    if spec.memory is not None:
+        total = sum(c.memory or c.memory_reservation or 0 for c in spec.container_definitions)
+        if total > spec.memory:
+            problems.append(
+                (("memory",), f"containers reserve {total} MiB, more than the task's {spec.memory}")
+            )
+    if spec.cpu is not None:
+        total = sum(c.cpu for c in spec.container_definitions)
+        if total > spec.cpu:
+            problems.append(
+                (("cpu",), f"containers use {total} CPU units, more than the task's {spec.cpu}")
+            )
+    return problems
+
+
+def _check_ports(spec: TaskDefinitionSpec) -> list[tuple[Path, str]]:
+    problems: list[tuple[Path, str]] = []
+    seen: dict[tuple[int, str], str] = {}
+    for i, c in enumerate(spec.container_definitions):
+        for j, p in enumerate(c.port_mappings):
+            at: Path = ("containerDefinitions", i, "portMappings", j)
+            if spec.network_mode == "none":
+                problems.append((at, "networkMode none has no ports to map"))
+                continue
+            if spec.network_mode == "host" and p.host_port not in (None, 0, p.container_port):
+                problems.append(
+                    (at + ("hostPort",), "with networkMode host, hostPort must equal containerPort")
+                )
+            port = p.container_port if spec.network_mode == "host" else p.host_port
+            if port:
+                if (port, p.protocol) in seen:
+                    problems.append(
+                        (
+                            at + ("hostPort",),
+                            f"host port {port}/{p.protocol} is already used by "
+                            f"{seen[(port, p.protocol)]}",
+                        )
+                    )
+                seen[(port, p.protocol)] = c.name
+    return problems
+
+
+def _check_dependencies(spec: TaskDefinitionSpec) -> list[tuple[Path, str]]:
+    problems: list[tuple[Path, str]] = []
+    by_name = {c.name: c for c in spec.container_definitions}
+    for i, c in enumerate(spec.container_definitions):
+        for j, dep in enumerate(c.depends_on):
+            at: Path = ("containerDefinitions", i, "dependsOn", j, "containerName")
+            target = by_name.get(dep.container_name)
+            if target is None:
+                problems.append(
+                    (at, f"no container named {dep.container_name!r} in this task definition")
+                )
+            elif target is c:
+                problems.append((at, "a container cannot depend on itself"))
+            elif dep.condition == "HEALTHY" and target.health_check is None:
+                problems.append((at, f"condition HEALTHY needs a healthCheck on {target.name!r}"))
+            elif dep.condition in ("COMPLETE", "SUCCESS") and target.essential:
+                problems.append(
+                    (at, f"condition {dep.condition} needs {target.name!r} to be non-essential")
+                )
+    cycle = _find_cycle(spec)
+    if cycle:
+        problems.append((("containerDefinitions",), "dependsOn has a cycle: " + " -> ".join(cycle)))
+    return problems
+
+
+def _find_cycle(spec: TaskDefinitionSpec) -> list[str] | None:
+    graph = {c.name: [d.container_name for d in c.depends_on] for c in spec.container_definitions}
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in graph.get(node, []):
+            if nxt not in graph or nxt == node:
+                continue
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt) :] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for name in graph:
+        if name not in state and (found := visit(name)):
+            return found
+    return None
+
+
+def start_order(spec: TaskDefinitionSpec) -> list[str]:
+    """Container names in an order that respects dependsOn (stable for independent ones)."""
+    done: list[str] = []
+    pending = [c.name for c in spec.container_definitions]
+    deps = {c.name: {d.container_name for d in c.depends_on} for c in spec.container_definitions}
+    while pending:
+        ready = [n for n in pending if deps[n] <= set(done)]
+        if not ready:  # a cycle; validation reports it, keep the declared order
+            return done + pending
+        done += ready
+        pending = [n for n in pending if n not in ready]
+    return done
+
+
+def check_fargate(spec: TaskDefinitionSpec) -> list[str]:
+    """Why this task definition cannot run with launch type FARGATE (empty when it can)."""
+    problems = []
+    if spec.network_mode != "awsvpc":
+        problems.append(f"FARGATE needs networkMode awsvpc, not {spec.network_mode}")
+    if spec.cpu is None or spec.memory is None:
+        problems.append("FARGATE needs task-level cpu and memory")
+    elif spec.memory not in FARGATE_SIZES.get(spec.cpu, set()):
+        sizes = ", ".join(str(c) for c in FARGATE_SIZES)
+        problems.append(
+            f"FARGATE offers no task size cpu={spec.cpu} memory={spec.memory} "
+            f"(cpu must be one of {sizes}, with a memory AWS pairs with it)"
+        )
+    return problems

@@ -1,0 +1,152 @@
+"""Every Prometheus metric Skiff exports, defined in one place.
+
+Names follow controller-runtime's (`skiff_reconcile_total`, `skiff_workqueue_depth`, ...) plus
+per-resource gauges. Each daemon owns one `Metrics` with its own registry, so tests can run
+several daemons in one process and read exact counts.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_FAST_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.reconcile_total = Counter(
+            "skiff_reconcile_total",
+            "Reconciles by kind and result.",
+            ["kind", "result"],
+            registry=r,
+        )
+        self.reconcile_duration = Histogram(
+            "skiff_reconcile_duration_seconds",
+            "Time spent in one reconcile.",
+            ["kind"],
+            buckets=_FAST_BUCKETS,
+            registry=r,
+        )
+        self.workqueue_depth = Gauge(
+            "skiff_workqueue_depth", "Keys waiting in the work queue.", registry=r
+        )
+        self.workqueue_adds = Counter(
+            "skiff_workqueue_adds_total", "Keys added to the work queue.", registry=r
+        )
+        self.workqueue_retries = Counter(
+            "skiff_workqueue_retries_total",
+            "Keys requeued with backoff after an error.",
+            registry=r,
+        )
+        self.workqueue_wait = Histogram(
+            "skiff_workqueue_queue_duration_seconds",
+            "Time a key waits before a worker takes it.",
+            buckets=_FAST_BUCKETS,
+            registry=r,
+        )
+        self.docker_calls = Counter(
+            "skiff_docker_api_calls_total",
+            "Docker API calls by host, operation and outcome.",
+            ["host", "operation", "outcome"],
+            registry=r,
+        )
+        self.docker_duration = Histogram(
+            "skiff_docker_api_duration_seconds",
+            "Docker API call latency.",
+            ["operation"],
+            buckets=_FAST_BUCKETS,
+            registry=r,
+        )
+        self.docker_event_reconnects = Counter(
+            "skiff_docker_event_stream_reconnects_total",
+            "Event streams resumed after a break.",
+            ["host"],
+            registry=r,
+        )
+        self.actions = Counter(
+            "skiff_actions_total", "Actions taken on resources.", ["kind", "action"], registry=r
+        )
+        self.manifest_errors = Gauge(
+            "skiff_manifest_errors",
+            "Errors in the manifest directory, by file.",
+            ["file"],
+            registry=r,
+        )
+        self.manifest_loads = Counter(
+            "skiff_manifest_loads_total",
+            "Loads of the manifest directory by result.",
+            ["result"],
+            registry=r,
+        )
+        self.resources = Gauge(
+            "skiff_resources", "Valid resources in the manifests, by kind.", ["kind"], registry=r
+        )
+        self.service_desired = Gauge(
+            "skiff_service_desired_tasks", "desiredCount of a service.", ["service"], registry=r
+        )
+        self.service_running = Gauge(
+            "skiff_service_running_tasks", "Tasks in RUNNING.", ["service"], registry=r
+        )
+        self.service_pending = Gauge(
+            "skiff_service_pending_tasks", "Tasks not yet RUNNING.", ["service"], registry=r
+        )
+        self.service_healthy = Gauge(
+            "skiff_service_healthy_tasks",
+            "RUNNING tasks whose health checks pass.",
+            ["service"],
+            registry=r,
+        )
+        self.task_definition_revision = Gauge(
+            "skiff_task_definition_latest_revision",
+            "Latest ACTIVE revision of a family.",
+            ["family"],
+            registry=r,
+        )
+        self.host_up = Gauge(
+            "skiff_host_up",
+            "1 when the host's Docker engine answers.",
+            ["host", "zone"],
+            registry=r,
+        )
+        self.host_cpu_capacity = Gauge(
+            "skiff_host_cpu_capacity_units", "CPU units a host offers.", ["host"], registry=r
+        )
+        self.host_memory_capacity = Gauge(
+            "skiff_host_memory_capacity_mib", "Memory a host offers.", ["host"], registry=r
+        )
+        self.host_cpu_allocated = Gauge(
+            "skiff_host_cpu_allocated_units", "CPU units reserved by tasks.", ["host"], registry=r
+        )
+        self.host_memory_allocated = Gauge(
+            "skiff_host_memory_allocated_mib", "Memory reserved by tasks.", ["host"], registry=r
+        )
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def forget_service(self, name: str) -> None:
+        _remove(
+            name,
+            self.service_desired,
+            self.service_running,
+            self.service_pending,
+            self.service_healthy,
+        )
+
+    def forget_host(self, name: str) -> None:
+        _remove(
+            name,
+            self.host_cpu_capacity,
+            self.host_memory_capacity,
+            self.host_cpu_allocated,
+            self.host_memory_allocated,
+        )
+
+
+def _remove(label: str, *gauges: Gauge) -> None:
+    for gauge in gauges:
+        try:
+            gauge.remove(label)
+        except KeyError:
+            pass

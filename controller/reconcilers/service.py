@@ -1,0 +1,310 @@
+"""Service planner: what to launch, start, stop, kill and remove so a service converges.
+
+Pure: plan_service(desired, observed tasks, records, in-flight launches, hosts, now) -> ServicePlan.
+The arithmetic follows ECS: a REPLICA service keeps `desiredCount` tasks; while tasks of an
+older revision remain, running+pending never exceeds floor(desired x maximumPercent / 100) and
+healthy tasks never fall below ceil(desired x minimumHealthyPercent / 100). Stopping is
+graceful: SIGTERM first, SIGKILL once the container's stopTimeout has passed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from controller.manifests.task_definition import TaskDefinitionSpec
+from controller.reconcilers.placement import HostSlot, Need, place
+from controller.reconcilers.task_definition import ResolvedRevision
+from controller.reconcilers.task_state import (
+    HEALTH_CHECK_FAILED,
+    PENDING,
+    RUNNING,
+    STOPPED,
+    UNHEALTHY,
+    TaskView,
+    in_flight_view,
+    view_task,
+)
+from controller.state.observed import ObservedTask
+from controller.store.records import TaskRecord
+
+STOPPED_TASKS_KEPT = 5  # stopped tasks kept per service for inspection (docker logs)
+UNPLACED_RETRY_SECONDS = 5.0  # capacity may have been freed elsewhere
+
+
+@dataclass(frozen=True)
+class ServiceDesired:
+    name: str
+    desired_count: int
+    revision: ResolvedRevision
+    scale_in_order: str = "NEWEST_FIRST"
+    grace_period: float = 0.0
+    minimum_healthy_percent: int = 100
+    maximum_percent: int = 200
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """A launch the executor made whose containers observation has not reported yet."""
+
+    task_id: str
+    revision: str
+    host: str
+
+
+@dataclass(frozen=True)
+class Launch:
+    revision: str
+    host: str
+
+
+@dataclass(frozen=True)
+class StartContainers:
+    task_id: str
+    host: str
+    container_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StopTask:
+    task_id: str
+    host: str
+    reason: str
+    container_ids: tuple[str, ...]  # the running ones, to signal
+    signal: str = "SIGTERM"
+
+
+@dataclass(frozen=True)
+class MarkStopped:
+    """Record that a task stopped on its own (no Docker call needed)."""
+
+    task_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RemoveTask:
+    task_id: str
+    host: str
+    container_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ServicePlan:
+    tasks: tuple[TaskView, ...] = ()
+    launch: tuple[Launch, ...] = ()
+    start: tuple[StartContainers, ...] = ()
+    stop: tuple[StopTask, ...] = ()
+    kill: tuple[StopTask, ...] = ()
+    mark_stopped: tuple[MarkStopped, ...] = ()
+    remove: tuple[RemoveTask, ...] = ()
+    unplaced: int = 0
+    unplaced_reason: str = ""
+    requeue_after: float | None = None
+
+    def is_noop(self) -> bool:
+        return not (
+            self.launch or self.start or self.stop or self.kill or self.mark_stopped or self.remove
+        )
+
+    @property
+    def docker_writes(self) -> int:
+        return (
+            len(self.launch) + len(self.start) + len(self.stop) + len(self.kill) + len(self.remove)
+        )
+
+
+def view_tasks(
+    observed: Sequence[ObservedTask],
+    records: Mapping[str, TaskRecord],
+    in_flight: Sequence[InFlight],
+    revisions: Mapping[str, TaskDefinitionSpec],
+    now: float,
+) -> list[TaskView]:
+    """Task views; a launch still in flight wins over a partial observation of it."""
+    flying = {f.task_id for f in in_flight}
+    views = [
+        view_task(t, revisions.get(t.revision), records.get(t.id), now)
+        for t in observed
+        if t.id not in flying
+    ]
+    return views + [in_flight_view(f.task_id, f.revision, f.host, now) for f in in_flight]
+
+
+def plan_service(
+    desired: ServiceDesired | None,
+    observed: Sequence[ObservedTask],
+    records: Mapping[str, TaskRecord],
+    in_flight: Sequence[InFlight],
+    revisions: Mapping[str, TaskDefinitionSpec],
+    hosts: Sequence[HostSlot],
+    *,
+    now: float,
+    max_launches: int = 100,
+    stopped_kept: int = STOPPED_TASKS_KEPT,
+    starting: frozenset[str] | set[str] = frozenset(),
+) -> ServicePlan:
+    """`desired` None means the service's manifest is gone: stop and remove everything.
+
+    `starting` holds container ids already started whose start observation has not shown yet.
+    """
+    tasks = view_tasks(observed, records, in_flight, revisions, now)
+    b = _Builder(now, starting)
+    for t in tasks:
+        b.housekeeping(t)
+    if desired is None:
+        for t in tasks:
+            if t.active:
+                b.stop_task(t, "Service was deleted")
+        b.remove_stopped(tasks, keep=0)
+        return b.build(tasks)
+
+    for t in tasks:
+        if t.active and t.health == UNHEALTHY and not _in_grace(t, desired.grace_period, now):
+            b.stop_task(t, HEALTH_CHECK_FAILED)
+        elif t.active and t.health == UNHEALTHY and t.started_at is not None:
+            b.wake_at(t.started_at + desired.grace_period)
+    active = [t for t in tasks if t.active and t.id not in b.stopping]
+    target = desired.revision.key
+    new = [t for t in active if t.revision == target]
+    old = [t for t in active if t.revision != target]
+    count = desired.desired_count
+
+    # Scale in: too many tasks of the current revision.
+    for t in _stop_order(new, desired.scale_in_order)[: max(0, len(new) - count)]:
+        b.stop_task(t, f"Scaling activity initiated by (service {desired.name})")
+    new = [t for t in new if t.id not in b.stopping]
+
+    # Launch up to desiredCount, never above maximumPercent of it while old tasks remain.
+    ceiling = max(count * desired.maximum_percent // 100, count if not old else 0)
+    room = ceiling - len(new) - len(old)
+    want = min(count - len(new), room, max_launches)
+    if want > 0:
+        b.launch(desired, want, active, hosts)
+    if count - len(new) > max_launches and room > max_launches:
+        b.wake_at(now)  # the cap on creates per pass left work for the next pass
+
+    # Stop old-revision tasks, keeping at least minimumHealthyPercent healthy.
+    floor = math.ceil(count * desired.minimum_healthy_percent / 100)
+    spare = sum(t.healthy for t in active if t.id not in b.stopping) - floor
+    for t in sorted(old, key=lambda t: (t.healthy, t.last_status == RUNNING, -t.created_at)):
+        if t.in_flight:
+            continue
+        if not t.healthy:
+            b.stop_task(t, f"Scaling activity initiated by (deployment {target})")
+        elif spare > 0:
+            spare -= 1
+            b.stop_task(t, f"Scaling activity initiated by (deployment {target})")
+
+    b.remove_stopped(tasks, keep=stopped_kept)
+    return b.build(tasks)
+
+
+def _in_grace(t: TaskView, grace: float, now: float) -> bool:
+    return grace > 0 and t.started_at is not None and now < t.started_at + grace
+
+
+def _stop_order(tasks: list[TaskView], order: str) -> list[TaskView]:
+    """Scale-in picks: not yet running first, then unhealthy, then by age as configured."""
+    observed = [t for t in tasks if not t.in_flight]
+    sign = -1 if order == "NEWEST_FIRST" else 1
+    return sorted(
+        observed,
+        key=lambda t: (t.last_status == RUNNING, t.health != UNHEALTHY, sign * t.created_at, t.id),
+    )
+
+
+class _Builder:
+    def __init__(self, now: float, starting: frozenset[str] | set[str]) -> None:
+        self.now, self.starting = now, starting
+        self.launches: list[Launch] = []
+        self.starts: list[StartContainers] = []
+        self.stops: list[StopTask] = []
+        self.kills: list[StopTask] = []
+        self.marks: list[MarkStopped] = []
+        self.removes: list[RemoveTask] = []
+        self.stopping: set[str] = set()
+        self.unplaced = 0
+        self.unplaced_reason = ""
+        self.wake: float | None = None
+
+    def wake_at(self, at: float) -> None:
+        delay = max(0.0, at - self.now)
+        self.wake = delay if self.wake is None else min(self.wake, delay)
+
+    def housekeeping(self, t: TaskView) -> None:
+        """What a task needs whatever the service wants: start ready containers, finish stops."""
+        if t.in_flight:
+            return
+        to_start = tuple(c for c in t.to_start if c not in self.starting)
+        if t.desired_status == RUNNING and to_start:
+            self.starts.append(StartContainers(t.id, t.host, to_start))
+        if t.desired_status != STOPPED:
+            return
+        running = tuple(t.running_container_ids())
+        if not t.stop_recorded:
+            self.stop_task(t, t.stopped_reason or "Task stopped")
+        elif running and t.stop_deadline is not None and self.now >= t.stop_deadline:
+            self.kills.append(StopTask(t.id, t.host, t.stopped_reason or "", running, "SIGKILL"))
+        elif running and t.stop_deadline is not None:
+            self.wake_at(t.stop_deadline)
+
+    def stop_task(self, t: TaskView, reason: str) -> None:
+        if t.id in self.stopping or t.in_flight:
+            return
+        self.stopping.add(t.id)
+        running = tuple(t.running_container_ids())
+        if running:
+            self.stops.append(StopTask(t.id, t.host, reason, running))
+        else:
+            self.marks.append(MarkStopped(t.id, reason))
+
+    def launch(
+        self, desired: ServiceDesired, count: int, active: list[TaskView], hosts: Sequence[HostSlot]
+    ) -> None:
+        spec = desired.revision.spec
+        need = Need(spec.cpu_need, spec.memory_need, tuple(spec.static_host_ports()))
+        own: dict[str, int] = {}
+        for t in active:
+            own[t.host] = own.get(t.host, 0) + 1
+        placement = place(count, need, hosts, own)
+        self.launches += [Launch(desired.revision.key, h) for h in placement.hosts]
+        self.unplaced, self.unplaced_reason = placement.unplaced, placement.reason
+        if placement.unplaced:
+            self.wake_at(self.now + UNPLACED_RETRY_SECONDS)
+
+    def remove_stopped(self, tasks: list[TaskView], keep: int) -> None:
+        done = [t for t in tasks if t.last_status == STOPPED and not t.in_flight]
+        done.sort(key=lambda t: t.created_at, reverse=True)
+        for t in done[keep:]:
+            self.removes.append(RemoveTask(t.id, t.host, tuple(t.container_ids())))
+
+    def build(self, tasks: list[TaskView]) -> ServicePlan:
+        # A task being removed needs no separate "mark stopped".
+        removed = {r.task_id for r in self.removes}
+        return ServicePlan(
+            tasks=tuple(tasks),
+            launch=tuple(self.launches),
+            start=tuple(s for s in self.starts if s.task_id not in self.stopping),
+            stop=tuple(self.stops),
+            kill=tuple(self.kills),
+            mark_stopped=tuple(m for m in self.marks if m.task_id not in removed),
+            remove=tuple(self.removes),
+            unplaced=self.unplaced,
+            unplaced_reason=self.unplaced_reason,
+            requeue_after=self.wake,
+        )
+
+
+def counts(tasks: Sequence[TaskView]) -> dict[str, int]:
+    """running / pending / healthy counts as ECS reports them for a service."""
+    active = [t for t in tasks if t.active]
+    return {
+        "running": sum(t.last_status == RUNNING for t in active),
+        "pending": sum(t.last_status != RUNNING for t in active),
+        "healthy": sum(t.healthy for t in active),
+    }
+
+
+__all__ = ["PENDING", "ServiceDesired", "ServicePlan", "counts", "plan_service"]

@@ -1,0 +1,222 @@
+"""ECS task state derived from what the task's containers report and what Skiff decided.
+
+Pure: the same containers, record and clock always give the same view. The names follow ECS:
+lastStatus PROVISIONING, PENDING, RUNNING, STOPPING, STOPPED; desiredStatus RUNNING or STOPPED;
+health HEALTHY, UNHEALTHY or UNKNOWN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from controller.manifests.task_definition import (
+    DEFAULT_STOP_TIMEOUT,
+    ContainerDependency,
+    TaskDefinitionSpec,
+    start_order,
+)
+from controller.runtime.types import ContainerInfo
+from controller.state.labels import PAUSE_CONTAINER
+from controller.state.observed import ObservedTask
+from controller.store.records import TaskRecord
+
+PROVISIONING, PENDING, RUNNING, STOPPING, STOPPED = (
+    "PROVISIONING",
+    "PENDING",
+    "RUNNING",
+    "STOPPING",
+    "STOPPED",
+)
+HEALTHY, UNHEALTHY, UNKNOWN = "HEALTHY", "UNHEALTHY", "UNKNOWN"
+
+ESSENTIAL_EXITED = "Essential container in task exited"
+HEALTH_CHECK_FAILED = "Task failed container health checks"
+
+
+@dataclass(frozen=True)
+class TaskView:
+    id: str
+    revision: str
+    host: str
+    created_at: float
+    started_at: float | None
+    last_status: str
+    desired_status: str
+    health: str
+    stopped_reason: str | None = None
+    containers: Mapping[str, ContainerInfo] = None  # type: ignore[assignment]
+    to_start: tuple[str, ...] = ()  # container ids whose dependencies are now met, in order
+    stop_deadline: float | None = None  # when a STOPPING task's containers get SIGKILL
+    has_health_check: bool = False
+    in_flight: bool = False
+    stop_recorded: bool = False  # the store already holds desiredStatus STOPPED for it
+
+    @property
+    def active(self) -> bool:
+        """Counts toward the service: wanted running and not stopped."""
+        return self.desired_status == RUNNING and self.last_status != STOPPED
+
+    @property
+    def healthy(self) -> bool:
+        """RUNNING and passing its health checks (or having none), as ECS counts it."""
+        if self.last_status != RUNNING or self.desired_status != RUNNING:
+            return False
+        return self.health == HEALTHY or (self.health == UNKNOWN and not self.has_health_check)
+
+    def running_container_ids(self) -> list[str]:
+        return [c.id for c in (self.containers or {}).values() if c.running]
+
+    def container_ids(self) -> list[str]:
+        return [c.id for c in (self.containers or {}).values()]
+
+
+def in_flight_view(task_id: str, revision: str, host: str, now: float) -> TaskView:
+    """A task the executor launched that observation has not caught up with yet."""
+    return TaskView(
+        task_id,
+        revision,
+        host,
+        now,
+        None,
+        PROVISIONING,
+        RUNNING,
+        UNKNOWN,
+        containers={},
+        in_flight=True,
+    )
+
+
+def expected_containers(spec: TaskDefinitionSpec) -> list[str]:
+    names = start_order(spec)
+    return [PAUSE_CONTAINER, *names] if spec.network_mode == "awsvpc" else names
+
+
+def view_task(
+    task: ObservedTask, spec: TaskDefinitionSpec | None, record: TaskRecord | None, now: float
+) -> TaskView:
+    containers = task.containers
+    failure = _failure(containers, spec)
+    desired = record.desired_status if record else RUNNING
+    running = any(c.running for c in containers.values())
+    reason = (record.stopped_reason if record else None) or failure
+    if desired == STOPPED or failure:
+        desired = STOPPED
+        last = STOPPING if running else STOPPED
+    elif (
+        spec and all(containers[c.name].running for c in spec.container_definitions if c.essential)
+    ) or (spec is None and running):
+        last = RUNNING
+    else:
+        last = PENDING
+    essentials_hc = [
+        containers[c.name]
+        for c in (spec.container_definitions if spec else [])
+        if c.essential and c.health_check
+    ]
+    health = UNKNOWN
+    if last == RUNNING and essentials_hc:
+        if any(c.health == "unhealthy" for c in essentials_hc):
+            health = UNHEALTHY
+        elif all(c.health == "healthy" for c in essentials_hc):
+            health = HEALTHY
+    deadline = None
+    if last == STOPPING and record and record.stop_requested_at is not None:
+        deadline = record.stop_requested_at + _stop_timeout(spec, containers)
+    return TaskView(
+        id=task.id,
+        revision=task.revision,
+        host=task.host,
+        created_at=task.created_at,
+        started_at=task.started_at,
+        last_status=last,
+        desired_status=desired,
+        health=health,
+        stopped_reason=reason if desired == STOPPED else None,
+        containers=containers,
+        to_start=_ready_to_start(containers, spec) if desired == RUNNING and spec else (),
+        stop_deadline=deadline,
+        has_health_check=bool(essentials_hc),
+        stop_recorded=record is not None and record.desired_status == STOPPED,
+    )
+
+
+def _failure(
+    containers: Mapping[str, ContainerInfo], spec: TaskDefinitionSpec | None
+) -> str | None:
+    """Why this task can no longer run, or None while it can."""
+    if spec is not None:
+        missing = [n for n in expected_containers(spec) if n not in containers]
+        if missing:
+            return f"Task failed to start: container {missing[0]} was never created"
+    for name, c in containers.items():
+        if c.failed_to_start:
+            return f"CannotStartContainerError: {name}: {c.error}"
+    pause = containers.get(PAUSE_CONTAINER)
+    if pause is not None and pause.exited:
+        return "Task network namespace exited"
+    essentials = (
+        [c.name for c in spec.container_definitions if c.essential] if spec else list(containers)
+    )
+    if any(containers[n].exited for n in essentials if n in containers):
+        return ESSENTIAL_EXITED
+    if spec is not None:
+        for cdef in spec.container_definitions:
+            if containers[cdef.name].state != "created":
+                continue
+            for dep in cdef.depends_on:
+                if _dependency_broken(dep, containers.get(dep.container_name)):
+                    return (
+                        f"Dependency condition {dep.condition} of container {cdef.name} "
+                        f"on {dep.container_name} cannot be met"
+                    )
+    return None
+
+
+def _ready_to_start(
+    containers: Mapping[str, ContainerInfo], spec: TaskDefinitionSpec
+) -> tuple[str, ...]:
+    ready = []
+    pause = containers.get(PAUSE_CONTAINER)
+    if pause is not None and pause.state == "created":
+        return (pause.id,)
+    if pause is not None and not pause.running:
+        return ()
+    for name in start_order(spec):
+        c = containers[name]
+        if c.state != "created" or c.failed_to_start:
+            continue
+        deps = spec.container(name).depends_on
+        if all(_dependency_met(d, containers.get(d.container_name)) for d in deps):
+            ready.append(c.id)
+    return tuple(ready)
+
+
+def _dependency_met(dep: ContainerDependency, c: ContainerInfo | None) -> bool:
+    if c is None:
+        return False
+    return {
+        "START": c.state != "created",
+        "COMPLETE": c.exited,
+        "SUCCESS": c.exited and c.exit_code == 0,
+        "HEALTHY": c.health == "healthy",
+    }[dep.condition]
+
+
+def _dependency_broken(dep: ContainerDependency, c: ContainerInfo | None) -> bool:
+    if c is None:
+        return False
+    if dep.condition == "SUCCESS":
+        return c.exited and c.exit_code != 0
+    if dep.condition == "HEALTHY":
+        return c.exited or c.health == "unhealthy"
+    return False
+
+
+def _stop_timeout(spec: TaskDefinitionSpec | None, containers: Mapping[str, ContainerInfo]) -> int:
+    if spec is None:
+        return DEFAULT_STOP_TIMEOUT
+    running = [
+        c for c in spec.container_definitions if c.name in containers and containers[c.name].running
+    ]
+    return max((c.effective_stop_timeout for c in running), default=0)

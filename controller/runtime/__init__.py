@@ -1,0 +1,43 @@
+"""The one boundary to Docker: a small protocol, the Docker SDK backend and an in-memory fake.
+
+Only this package imports `docker`; Docker's exceptions become Skiff's own errors here.
+"""
+
+from controller.runtime.base import ContainerRuntime, EventStream
+from controller.runtime.errors import (
+    Conflict,
+    EngineUnavailable,
+    ImageNotFound,
+    InvalidRequest,
+    NotFound,
+    RuntimeFailure,
+    StartFailed,
+)
+from controller.runtime.types import (
+    ContainerEvent,
+    ContainerInfo,
+    ContainerSpec,
+    ContainerSummary,
+    EngineInfo,
+    HealthcheckSpec,
+    PortBinding,
+)
+
+__all__ = [
+    "Conflict",
+    "ContainerEvent",
+    "ContainerInfo",
+    "ContainerRuntime",
+    "ContainerSpec",
+    "ContainerSummary",
+    "EngineInfo",
+    "EngineUnavailable",
+    "EventStream",
+    "HealthcheckSpec",
+    "ImageNotFound",
+    "InvalidRequest",
+    "NotFound",
+    "PortBinding",
+    "RuntimeFailure",
+    "StartFailed",
+]

@@ -1,0 +1,54 @@
+"""The `ContainerRuntime` protocol: the only operations Skiff performs on a Docker engine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Protocol
+
+from controller.runtime.types import (
+    ContainerEvent,
+    ContainerInfo,
+    ContainerSpec,
+    ContainerSummary,
+    EngineInfo,
+)
+
+
+class EventStream(Protocol):
+    def __iter__(self) -> Iterator[ContainerEvent]: ...
+
+    def close(self) -> None: ...
+
+
+class ContainerRuntime(Protocol):
+    """One Docker engine. Every method raises only `RuntimeFailure` subclasses."""
+
+    def info(self) -> EngineInfo: ...
+
+    def list_containers(self, labels: Mapping[str, str]) -> list[ContainerSummary]:
+        """All containers (running or not) carrying every one of `labels`."""
+        ...
+
+    def inspect(self, container_id: str) -> ContainerInfo:
+        """Raises NotFound when the container is gone."""
+        ...
+
+    def create(self, spec: ContainerSpec) -> str:
+        """Creates (does not start) a container; returns its id."""
+        ...
+
+    def start(self, container_id: str) -> None: ...
+
+    def kill(self, container_id: str, signal: str) -> None:
+        """Sends a signal; a container that is not running is not an error."""
+        ...
+
+    def remove(self, container_id: str) -> None:
+        """Removes the container, running or not; a missing container is not an error."""
+        ...
+
+    def events(self, since: float | None, labels: Mapping[str, str]) -> EventStream:
+        """Container events carrying `labels`, from `since` (epoch seconds) on, until closed."""
+        ...
+
+    def close(self) -> None: ...

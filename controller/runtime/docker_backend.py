@@ -1,0 +1,297 @@
+"""The Docker SDK backend of `ContainerRuntime`: the only module that talks to dockerd.
+
+It uses the SDK's low-level APIClient (one HTTP call per operation, no hidden inspects) and
+turns every Docker or transport exception into a `RuntimeFailure`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
+
+import docker
+import docker.errors
+import docker.tls
+import docker.utils
+import requests
+
+from controller.runtime.errors import (
+    Conflict,
+    EngineUnavailable,
+    ImageNotFound,
+    InvalidRequest,
+    NotFound,
+    RuntimeFailure,
+    StartFailed,
+)
+from controller.runtime.types import (
+    ContainerEvent,
+    ContainerInfo,
+    ContainerSpec,
+    ContainerSummary,
+    EngineInfo,
+    PortBinding,
+)
+
+T = TypeVar("T")
+_NANO = 1_000_000_000
+
+
+class DockerRuntime:
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        tls: dict[str, Any] | None = None,
+        timeout: float = 60,
+        pool_size: int = 16,
+    ) -> None:
+        """url None: DOCKER_HOST or the default socket, like the docker CLI."""
+        try:
+            if url is None:
+                env = docker.utils.kwargs_from_env()
+                url = env.pop("base_url", None) or "unix:///var/run/docker.sock"
+                tls_config = env.get("tls")
+            else:
+                tls_config = _tls_config(tls) if tls else None
+            self.url = url
+            self._api = docker.APIClient(
+                base_url=url,
+                version="1.41",
+                timeout=int(timeout),
+                tls=tls_config or False,
+                max_pool_size=pool_size,
+                use_ssh_client=url.startswith("ssh://"),
+            )
+        except docker.errors.DockerException as exc:
+            raise EngineUnavailable(f"cannot connect to {url}: {exc}") from exc
+
+    def info(self) -> EngineInfo:
+        data = self._call(self._api.info)
+        return EngineInfo(
+            name=data.get("Name", ""),
+            server_version=data.get("ServerVersion", ""),
+            cpus=int(data.get("NCPU", 1)),
+            memory_bytes=int(data.get("MemTotal", 0)),
+        )
+
+    def list_containers(self, labels: Mapping[str, str]) -> list[ContainerSummary]:
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        rows = self._call(lambda: self._api.containers(all=True, filters=filters))
+        return [
+            ContainerSummary(
+                id=row["Id"],
+                name=(row.get("Names") or ["/"])[0].lstrip("/"),
+                labels=row.get("Labels") or {},
+                state=row.get("State", ""),
+                status=row.get("Status", ""),
+            )
+            for row in rows
+        ]
+
+    def inspect(self, container_id: str) -> ContainerInfo:
+        data = self._call(lambda: self._api.inspect_container(container_id))
+        return _container_info(data)
+
+    def create(self, spec: ContainerSpec) -> str:
+        try:
+            return self._create(spec)
+        except ImageNotFound:
+            self._pull(spec.image)
+            return self._create(spec)
+
+    def _create(self, spec: ContainerSpec) -> str:
+        bridge = spec.network_mode == "bridge"
+        host_config = self._api.create_host_config(
+            network_mode=spec.network_mode,
+            port_bindings={
+                f"{p.container_port}/{p.protocol}": p.host_port or None for p in spec.ports
+            }
+            if bridge
+            else None,
+            cpu_shares=spec.cpu_shares,
+            mem_limit=f"{spec.memory_mib}m" if spec.memory_mib else None,
+            mem_reservation=f"{spec.memory_reservation_mib}m"
+            if spec.memory_reservation_mib
+            else None,
+        )
+        healthcheck = None
+        if spec.healthcheck:
+            hc = spec.healthcheck
+            healthcheck = {
+                "test": list(hc.test),
+                "interval": int(hc.interval * _NANO),
+                "timeout": int(hc.timeout * _NANO),
+                "retries": hc.retries,
+                "start_period": int(hc.start_period * _NANO),
+            }
+        result = self._call(
+            lambda: self._api.create_container(
+                image=spec.image,
+                name=spec.name,
+                command=list(spec.command) if spec.command is not None else None,
+                entrypoint=list(spec.entrypoint) if spec.entrypoint is not None else None,
+                environment=dict(spec.env) or None,
+                labels=dict(spec.labels),
+                working_dir=spec.working_dir,
+                ports=[(p.container_port, p.protocol) for p in spec.ports] if bridge else None,
+                host_config=host_config,
+                healthcheck=healthcheck,
+                stop_timeout=spec.stop_timeout,
+            )
+        )
+        return str(result["Id"])
+
+    def _pull(self, image: str) -> None:
+        repository, _, tag = (
+            image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "latest")
+        )
+        try:
+            self._call(lambda: self._api.pull(repository, tag=tag))
+        except RuntimeFailure as exc:
+            raise ImageNotFound(f"CannotPullContainerError: {image}: {exc}") from exc
+
+    def start(self, container_id: str) -> None:
+        try:
+            self._call(lambda: self._api.start(container_id))
+        except (InvalidRequest, Conflict) as exc:
+            raise StartFailed(f"CannotStartContainerError: {exc}") from exc
+
+    def kill(self, container_id: str, signal: str) -> None:
+        try:
+            self._call(lambda: self._api.kill(container_id, signal=signal))
+        except Conflict:
+            pass  # not running: already what we wanted
+
+    def remove(self, container_id: str) -> None:
+        try:
+            self._call(lambda: self._api.remove_container(container_id, force=True, v=True))
+        except (NotFound, Conflict):
+            pass  # gone, or removal already in progress
+
+    def events(self, since: float | None, labels: Mapping[str, str]) -> _Events:
+        filters = {"type": ["container"], "label": [f"{k}={v}" for k, v in labels.items()]}
+        stream = self._call(
+            lambda: self._api.events(  # type: ignore[call-overload]
+                # Docker takes seconds with a nanosecond fraction; the SDK passes it through.
+                since=f"{since:.9f}" if since is not None else None,
+                filters=filters,
+                decode=True,
+            )
+        )
+        return _Events(stream)
+
+    def close(self) -> None:
+        self._api.close()
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except docker.errors.ImageNotFound as exc:
+            raise ImageNotFound(_explain(exc)) from exc
+        except docker.errors.NotFound as exc:
+            if "image" in _explain(exc).lower():
+                raise ImageNotFound(_explain(exc)) from exc
+            raise NotFound(_explain(exc)) from exc
+        except docker.errors.APIError as exc:
+            code = exc.status_code or 0
+            if code == 409:
+                raise Conflict(_explain(exc)) from exc
+            if 400 <= code < 500:
+                raise InvalidRequest(_explain(exc)) from exc
+            if "OCI runtime" in _explain(exc) or "starting container process" in _explain(exc):
+                raise InvalidRequest(_explain(exc)) from exc
+            raise EngineUnavailable(_explain(exc)) from exc
+        except (
+            requests.exceptions.RequestException,
+            docker.errors.DockerException,
+            OSError,
+        ) as exc:
+            raise EngineUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+
+class _Events:
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[ContainerEvent]:
+        try:
+            for raw in self._stream:
+                actor = raw.get("Actor") or {}
+                attrs = actor.get("Attributes") or {}
+                time_nano = raw.get("timeNano") or int(raw.get("time", 0)) * _NANO
+                yield ContainerEvent(
+                    container_id=actor.get("ID") or raw.get("id", ""),
+                    action=str(raw.get("Action") or raw.get("status", "")),
+                    time=time_nano / _NANO,
+                    labels={k: v for k, v in attrs.items() if k.startswith("skiff.")},
+                )
+        except (
+            requests.exceptions.RequestException,
+            docker.errors.DockerException,
+            OSError,
+            AttributeError,
+            ValueError,
+        ) as exc:
+            # AttributeError/ValueError: the socket was closed under us by close().
+            raise EngineUnavailable(f"event stream ended: {exc}") from exc
+
+    def close(self) -> None:
+        try:
+            self._stream.close()
+        except Exception:  # closing a broken stream must never raise
+            pass
+
+
+def _explain(exc: docker.errors.DockerException) -> str:
+    if isinstance(exc, docker.errors.APIError) and exc.explanation:
+        return str(exc.explanation)
+    return str(exc)
+
+
+def _tls_config(tls: dict[str, Any]) -> docker.tls.TLSConfig:
+    cert = (tls["clientCert"], tls["clientKey"]) if tls.get("clientCert") else None
+    return docker.tls.TLSConfig(
+        client_cert=cert, ca_cert=tls.get("caCert"), verify=tls.get("verify", True)
+    )
+
+
+def _timestamp(value: str | None) -> float | None:
+    if not value or value.startswith("0001-"):
+        return None
+    head, _, frac = value.rstrip("Z").partition(".")
+    tz = "+00:00"
+    for sign in ("+", "-"):
+        if sign in frac:
+            frac, _, offset = frac.partition(sign)
+            tz = sign + offset
+    stamp = dt.datetime.fromisoformat(f"{head}.{(frac or '0')[:6]:0<6}{tz}")
+    return stamp.timestamp()
+
+
+def _container_info(data: dict[str, Any]) -> ContainerInfo:
+    state = data.get("State") or {}
+    config = data.get("Config") or {}
+    health = (state.get("Health") or {}).get("Status") or "none"
+    ports: list[PortBinding] = []
+    for key, bindings in ((data.get("NetworkSettings") or {}).get("Ports") or {}).items():
+        port, _, proto = key.partition("/")
+        host_ports = sorted({int(b["HostPort"]) for b in bindings or [] if b.get("HostPort")})
+        ports.append(PortBinding(int(port), proto or "tcp", host_ports[0] if host_ports else None))
+    started = state.get("Status") != "created"
+    return ContainerInfo(
+        id=data["Id"],
+        name=str(data.get("Name", "")).lstrip("/"),
+        labels=config.get("Labels") or {},
+        image=config.get("Image", ""),
+        state=state.get("Status", ""),
+        health=health,
+        exit_code=int(state["ExitCode"]) if started or state.get("Error") else None,
+        error=state.get("Error") or "",
+        oom_killed=bool(state.get("OOMKilled")),
+        created_at=_timestamp(data.get("Created")) or 0.0,
+        started_at=_timestamp(state.get("StartedAt")),
+        finished_at=_timestamp(state.get("FinishedAt")),
+        ports=tuple(sorted(ports, key=lambda p: (p.container_port, p.protocol))),
+    )

@@ -1,0 +1,41 @@
+"""Skiff's own runtime errors; callers never see a Docker exception.
+
+`transient` tells the engine whether to retry with backoff (the engine was unreachable, an
+image may appear) or to record a terminal failure until the manifest changes.
+"""
+
+
+class RuntimeFailure(Exception):
+    transient = True
+
+
+class EngineUnavailable(RuntimeFailure):
+    """The Docker engine did not answer."""
+
+
+class NotFound(RuntimeFailure):
+    """The container (or image) does not exist."""
+
+    transient = False
+
+
+class Conflict(RuntimeFailure):
+    """A name is taken, or the container is in a state that forbids the call."""
+
+    transient = False
+
+
+class ImageNotFound(RuntimeFailure):
+    """The image is neither on the engine nor pullable (ECS: CannotPullContainerError)."""
+
+
+class InvalidRequest(RuntimeFailure):
+    """Docker refused the request as malformed."""
+
+    transient = False
+
+
+class StartFailed(RuntimeFailure):
+    """The container exists but its process could not start (ECS: CannotStartContainerError)."""
+
+    transient = False

@@ -1,0 +1,254 @@
+"""An in-memory `ContainerRuntime` for unit tests: real semantics, a fixed clock, injected faults.
+
+It behaves like one Docker engine (names unique, created -> running -> exited, dynamic host ports
+from 32768, events in order) and lets a test make containers exit, turn unhealthy or fail a
+call, without threads or sleeps.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+
+from controller.runtime.errors import (
+    Conflict,
+    ImageNotFound,
+    NotFound,
+    RuntimeFailure,
+)
+from controller.runtime.types import (
+    ContainerEvent,
+    ContainerInfo,
+    ContainerSpec,
+    ContainerSummary,
+    EngineInfo,
+    PortBinding,
+)
+
+WRITE_OPERATIONS = ("create", "start", "kill", "remove")
+
+
+@dataclass
+class _Fault:
+    operation: str
+    error: RuntimeFailure
+    times: int
+    match: Callable[[str], bool] | None = None
+
+
+@dataclass
+class FakeRuntime:
+    """A fake engine. `clock` returns epoch seconds; tests pass a fixed or stepping clock."""
+
+    clock: Callable[[], float] = lambda: 1_700_000_000.0
+    images: set[str] = field(default_factory=lambda: {"skiff/busybox:latest"})
+    cpus: int = 2
+    memory_bytes: int = 4 * 1024**3
+    name: str = "fake"
+    containers: dict[str, ContainerInfo] = field(default_factory=dict)
+    specs: dict[str, ContainerSpec] = field(default_factory=dict)
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    _faults: list[_Fault] = field(default_factory=list)
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _ports: Iterator[int] = field(default_factory=lambda: itertools.count(32768))
+    _subscribers: list[queue.Queue[ContainerEvent | None]] = field(default_factory=list)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+
+    # --- fault injection and simulation -------------------------------------------------
+    def fail(
+        self,
+        operation: str,
+        error: RuntimeFailure,
+        times: int = 1,
+        match: Callable[[str], bool] | None = None,
+    ) -> None:
+        """The next `times` calls of `operation` (whose argument passes `match`) raise `error`."""
+        self._faults.append(_Fault(operation, error, times, match))
+
+    def exit(self, container_id: str, code: int = 0) -> None:
+        """The container's process ends with `code`."""
+        with self._lock:
+            c = self.containers[container_id]
+            self._set(c, state="exited", exit_code=code, finished_at=self.clock())
+            self._emit(container_id, "die")
+
+    def set_health(self, container_id: str, health: str) -> None:
+        with self._lock:
+            self._set(self.containers[container_id], health=health)
+            self._emit(container_id, f"health_status: {health}")
+
+    def add_unmanaged(self, name: str, labels: dict[str, str], state: str = "running") -> str:
+        """A container someone else created (e.g. with look-alike labels)."""
+        with self._lock:
+            cid = f"{next(self._ids):064x}"
+            self.containers[cid] = ContainerInfo(
+                id=cid,
+                name=name,
+                labels=dict(labels),
+                image="skiff/busybox:latest",
+                state=state,
+                created_at=self.clock(),
+                started_at=self.clock(),
+            )
+            return cid
+
+    def writes(self) -> list[tuple[str, str]]:
+        return [c for c in self.calls if c[0] in WRITE_OPERATIONS]
+
+    def by_name(self, name: str) -> ContainerInfo:
+        return next(c for c in self.containers.values() if c.name == name)
+
+    # --- ContainerRuntime ------------------------------------------------------------------
+    def info(self) -> EngineInfo:
+        self._enter("info", "")
+        return EngineInfo(self.name, "fake", self.cpus, self.memory_bytes)
+
+    def list_containers(self, labels: Mapping[str, str]) -> list[ContainerSummary]:
+        self._enter("list", "")
+        with self._lock:
+            return [
+                ContainerSummary(c.id, c.name, dict(c.labels), c.state, _status(c))
+                for c in self.containers.values()
+                if all(c.labels.get(k) == v for k, v in labels.items())
+            ]
+
+    def inspect(self, container_id: str) -> ContainerInfo:
+        self._enter("inspect", container_id)
+        with self._lock:
+            if container_id not in self.containers:
+                raise NotFound(f"No such container: {container_id}")
+            return self.containers[container_id]
+
+    def create(self, spec: ContainerSpec) -> str:
+        self._enter("create", spec.name)
+        with self._lock:
+            if spec.image not in self.images:
+                raise ImageNotFound(f"CannotPullContainerError: {spec.image}: not found")
+            if any(c.name == spec.name for c in self.containers.values()):
+                raise Conflict(f'The container name "/{spec.name}" is already in use')
+            cid = f"{next(self._ids):064x}"
+            self.specs[cid] = spec
+            self.containers[cid] = ContainerInfo(
+                id=cid,
+                name=spec.name,
+                labels=dict(spec.labels),
+                image=spec.image,
+                state="created",
+                created_at=self.clock(),
+            )
+            self._emit(cid, "create")
+            return cid
+
+    def start(self, container_id: str) -> None:
+        self._enter("start", container_id)
+        with self._lock:
+            c = self._get(container_id)
+            if c.running:
+                return
+            spec = self.specs.get(container_id)
+            ports = tuple(
+                PortBinding(p.container_port, p.protocol, p.host_port or next(self._ports))
+                for p in (spec.ports if spec and spec.network_mode == "bridge" else ())
+            )
+            health = "starting" if spec and spec.healthcheck else "none"
+            self._set(
+                c,
+                state="running",
+                started_at=self.clock(),
+                finished_at=None,
+                exit_code=None,
+                ports=ports,
+                health=health,
+            )
+            self._emit(container_id, "start")
+
+    def kill(self, container_id: str, signal: str) -> None:
+        self._enter("kill", container_id)
+        with self._lock:
+            c = self._get(container_id)
+            if not c.running:
+                return
+            code = 137 if signal in ("SIGKILL", "KILL", "9") else 143
+            self._set(c, state="exited", exit_code=code, finished_at=self.clock())
+            self._emit(container_id, "kill")
+            self._emit(container_id, "die")
+
+    def remove(self, container_id: str) -> None:
+        self._enter("remove", container_id)
+        with self._lock:
+            if self.containers.pop(container_id, None) is not None:
+                self._emit(container_id, "destroy")
+
+    def events(self, since: float | None, labels: Mapping[str, str]) -> _FakeEvents:
+        self._enter("events", "")
+        q: queue.Queue[ContainerEvent | None] = queue.Queue()
+        with self._lock:
+            self._subscribers.append(q)
+        return _FakeEvents(q, dict(labels), lambda: self._unsubscribe(q))
+
+    def close(self) -> None:
+        with self._lock:
+            for q in self._subscribers:
+                q.put(None)
+
+    # --- internals -------------------------------------------------------------------------
+    def _enter(self, operation: str, arg: str) -> None:
+        self.calls.append((operation, arg))
+        for fault in self._faults:
+            if (
+                fault.operation == operation
+                and fault.times > 0
+                and (fault.match is None or fault.match(arg))
+            ):
+                fault.times -= 1
+                raise fault.error
+
+    def _get(self, container_id: str) -> ContainerInfo:
+        if container_id not in self.containers:
+            raise NotFound(f"No such container: {container_id}")
+        return self.containers[container_id]
+
+    def _set(self, c: ContainerInfo, **changes: object) -> None:
+        self.containers[c.id] = replace(c, **changes)  # type: ignore[arg-type]
+
+    def _emit(self, container_id: str, action: str) -> None:
+        c = self.containers.get(container_id)
+        labels = dict(c.labels) if c else {}
+        event = ContainerEvent(container_id, action, self.clock(), labels)
+        for q in list(self._subscribers):
+            q.put(event)
+
+    def _unsubscribe(self, q: queue.Queue[ContainerEvent | None]) -> None:
+        with self._lock:
+            if q in self._subscribers:
+                self._subscribers.remove(q)
+        q.put(None)
+
+
+class _FakeEvents:
+    def __init__(
+        self,
+        q: queue.Queue[ContainerEvent | None],
+        labels: dict[str, str],
+        on_close: Callable[[], None],
+    ) -> None:
+        self._q, self._labels, self._on_close = q, labels, on_close
+
+    def __iter__(self) -> Iterator[ContainerEvent]:
+        while (event := self._q.get()) is not None:
+            if all(event.labels.get(k) == v for k, v in self._labels.items()):
+                yield event
+
+    def close(self) -> None:
+        self._on_close()
+
+
+def _status(c: ContainerInfo) -> str:
+    if c.running:
+        return "Up" + ("" if c.health == "none" else f" ({c.health})")
+    if c.exited:
+        return f"Exited ({c.exit_code})"
+    return "Created"

@@ -1,0 +1,58 @@
+"""A `ContainerRuntime` wrapper that counts and times every Docker call by operation and outcome."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+from controller.metrics import Metrics
+from controller.runtime.base import ContainerRuntime, EventStream
+from controller.runtime.errors import RuntimeFailure
+from controller.runtime.types import ContainerInfo, ContainerSpec, ContainerSummary, EngineInfo
+
+T = TypeVar("T")
+
+
+class InstrumentedRuntime:
+    def __init__(self, inner: ContainerRuntime, host: str, metrics: Metrics) -> None:
+        self.inner, self.host, self.metrics = inner, host, metrics
+
+    def _timed(self, operation: str, fn: Callable[[], T]) -> T:
+        started = time.perf_counter()
+        outcome = "success"
+        try:
+            return fn()
+        except RuntimeFailure as exc:
+            outcome = type(exc).__name__
+            raise
+        finally:
+            self.metrics.docker_calls.labels(self.host, operation, outcome).inc()
+            self.metrics.docker_duration.labels(operation).observe(time.perf_counter() - started)
+
+    def info(self) -> EngineInfo:
+        return self._timed("info", self.inner.info)
+
+    def list_containers(self, labels: Mapping[str, str]) -> list[ContainerSummary]:
+        return self._timed("list", lambda: self.inner.list_containers(labels))
+
+    def inspect(self, container_id: str) -> ContainerInfo:
+        return self._timed("inspect", lambda: self.inner.inspect(container_id))
+
+    def create(self, spec: ContainerSpec) -> str:
+        return self._timed("create", lambda: self.inner.create(spec))
+
+    def start(self, container_id: str) -> None:
+        self._timed("start", lambda: self.inner.start(container_id))
+
+    def kill(self, container_id: str, signal: str) -> None:
+        self._timed("kill", lambda: self.inner.kill(container_id, signal))
+
+    def remove(self, container_id: str) -> None:
+        self._timed("remove", lambda: self.inner.remove(container_id))
+
+    def events(self, since: float | None, labels: Mapping[str, str]) -> EventStream:
+        return self._timed("events", lambda: self.inner.events(since, labels))
+
+    def close(self) -> None:
+        self.inner.close()

@@ -1,0 +1,102 @@
+"""Plain values that cross the runtime boundary: what to create and what Docker reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class PortBinding:
+    container_port: int
+    protocol: str = "tcp"
+    host_port: int | None = None  # None: Docker picks one from the ephemeral range
+
+
+@dataclass(frozen=True)
+class HealthcheckSpec:
+    test: tuple[str, ...]
+    interval: float
+    timeout: float
+    retries: int
+    start_period: float
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """Everything needed to create one container."""
+
+    name: str
+    image: str
+    labels: dict[str, str]
+    command: tuple[str, ...] | None = None
+    entrypoint: tuple[str, ...] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    working_dir: str | None = None
+    cpu_shares: int | None = None
+    memory_mib: int | None = None
+    memory_reservation_mib: int | None = None
+    ports: tuple[PortBinding, ...] = ()
+    network_mode: str = "bridge"  # bridge | host | none | container:<id>
+    healthcheck: HealthcheckSpec | None = None
+    stop_timeout: int | None = None
+
+
+@dataclass(frozen=True)
+class ContainerSummary:
+    """One row of a container list: cheap, enough to notice that something changed."""
+
+    id: str
+    name: str
+    labels: dict[str, str]
+    state: str
+    status: str
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    """A container as inspected: the facts task state is derived from."""
+
+    id: str
+    name: str
+    labels: dict[str, str]
+    image: str
+    state: str  # created | running | paused | restarting | removing | exited | dead
+    health: str = "none"  # none | starting | healthy | unhealthy
+    exit_code: int | None = None
+    error: str = ""
+    oom_killed: bool = False
+    created_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+    ports: tuple[PortBinding, ...] = ()
+
+    @property
+    def running(self) -> bool:
+        return self.state in ("running", "paused", "restarting")
+
+    @property
+    def exited(self) -> bool:
+        return self.state in ("exited", "dead")
+
+    @property
+    def failed_to_start(self) -> bool:
+        return self.state == "created" and bool(self.error)
+
+    def fingerprint(self) -> tuple[str, str]:
+        return (self.state, self.health)
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    name: str
+    server_version: str
+    cpus: int
+    memory_bytes: int
+
+
+@dataclass(frozen=True)
+class ContainerEvent:
+    container_id: str
+    action: str
+    time: float
+    labels: dict[str, str]

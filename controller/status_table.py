@@ -1,0 +1,101 @@
+"""Renders `/v1/status` as the tables `skiff status` prints."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+
+
+def _age(at: float | None) -> str:
+    if not at:
+        return "-"
+    s = max(0, int(time.time() - at))
+    return f"{s}s" if s < 120 else f"{s // 60}m" if s < 7200 else f"{s // 3600}h"
+
+
+def render_status(doc: dict[str, Any]) -> str:
+    out: list[str] = []
+    resources = doc.get("resources", [])
+    rows = [
+        [
+            "KIND",
+            "NAME",
+            "STATUS",
+            "DESIRED",
+            "RUNNING",
+            "PENDING",
+            "HEALTHY",
+            "REVISION",
+            "MESSAGE",
+        ]
+    ]
+    for r in resources:
+        rev = r.get("taskDefinition") or r.get("latestRevision") or ""
+        message = r.get("manifestError") or r.get("message") or ""
+        counts = [
+            str(r.get(k, ""))
+            for k in ("desiredCount", "runningCount", "pendingCount", "healthyCount")
+        ]
+        if r["kind"] == "Host":
+            cap, alloc = r.get("capacity", {}), r.get("allocated", {})
+            message = message or (
+                f"{r.get('zone')} cpu {alloc.get('cpu', 0)}/{cap.get('cpu', 0)} "
+                f"mem {alloc.get('memory', 0)}/{cap.get('memory', 0)}MiB"
+            )
+        rows.append([r["kind"], r["name"], r["status"], *counts, rev, message[:100]])
+    out += _table(rows)
+    for r in resources:
+        if r["kind"] == "TaskDefinition":
+            revs = ", ".join(
+                f"{r['name']}:{v['revision']} {v['status']}" for v in r.get("revisions", [])
+            )
+            out += ["", f"TaskDefinition/{r['name']} revisions: {revs}"]
+        if r["kind"] == "Service" and r.get("tasks"):
+            out += ["", f"Service/{r['name']} tasks:"]
+            trows = [
+                [
+                    "TASK",
+                    "REVISION",
+                    "HOST",
+                    "LAST",
+                    "DESIRED",
+                    "HEALTH",
+                    "AGE",
+                    "PORTS",
+                    "STOPPED REASON",
+                ]
+            ]
+            for t in r["tasks"]:
+                ports = ",".join(
+                    f"{b['bindIP']}:{b['hostPort']}->{b['containerPort']}"
+                    for c in t["containers"]
+                    for b in c["networkBindings"]
+                )
+                trows.append(
+                    [
+                        t["taskId"][:12],
+                        t["taskDefinition"],
+                        t["host"],
+                        t["lastStatus"],
+                        t["desiredStatus"],
+                        t["healthStatus"],
+                        _age(t.get("createdAt")),
+                        ports or "-",
+                        t.get("stoppedReason") or "",
+                    ]
+                )
+            out += ["  " + line for line in _table(trows)]
+    if doc.get("errors"):
+        out += ["", "Manifest errors:"]
+        out += [
+            f"  {e['file']}: document {e['document']}: {e['field']}: {e['message']}"
+            for e in doc["errors"]
+        ]
+    if not doc.get("ready", True):
+        out += ["", "(the daemon is still starting: not every host has been listed yet)"]
+    return "\n".join(out)

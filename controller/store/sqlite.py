@@ -1,0 +1,233 @@
+"""The embedded SQLite store: one file in the data directory, safe to share between threads.
+
+It keeps task-definition revisions (immutable, with history), the last valid version of every
+manifest resource (so a broken file after a restart still keeps what it described), the
+decisions made about tasks (stop requested, why) and the history of actions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from controller.store.records import EventRecord, Revision, TaskRecord
+
+EVENTS_KEPT = 20_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS revisions (
+    family TEXT NOT NULL, number INTEGER NOT NULL, spec TEXT NOT NULL, spec_hash TEXT NOT NULL,
+    status TEXT NOT NULL, registered_at REAL NOT NULL, deregistered_at REAL,
+    PRIMARY KEY (family, number));
+CREATE TABLE IF NOT EXISTS resources (
+    kind TEXT NOT NULL, name TEXT NOT NULL, source TEXT NOT NULL, document INTEGER NOT NULL,
+    spec TEXT NOT NULL, labels TEXT NOT NULL, updated_at REAL NOT NULL,
+    PRIMARY KEY (kind, name));
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id TEXT PRIMARY KEY, owner_kind TEXT NOT NULL, owner TEXT NOT NULL, revision TEXT NOT NULL,
+    host TEXT NOT NULL, desired_status TEXT NOT NULL, created_at REAL NOT NULL,
+    stopped_reason TEXT, stop_requested_at REAL);
+CREATE INDEX IF NOT EXISTS tasks_owner ON tasks (owner_kind, owner);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
+    action TEXT NOT NULL, reason TEXT NOT NULL, message TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_resource ON events (kind, name, id);
+"""
+
+
+class Store:
+    def __init__(self, path: str, *, readonly: bool = False) -> None:
+        """path ':memory:' gives a private in-memory store (tests, `skiff plan` without data)."""
+        if path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        uri = f"file:{path}?mode=ro" if readonly else path
+        self._db = sqlite3.connect(uri, uri=readonly, check_same_thread=False, isolation_level=None)
+        self._lock = threading.RLock()
+        if not readonly:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+
+    @classmethod
+    def in_data_dir(cls, data_dir: str, *, readonly: bool = False) -> Store:
+        return cls(os.path.join(data_dir, "skiff.db"), readonly=readonly)
+
+    @classmethod
+    def snapshot_of(cls, data_dir: str) -> Store:
+        """A private in-memory copy of the store in data_dir (empty if there is none)."""
+        copy = cls(":memory:")
+        path = os.path.join(data_dir, "skiff.db")
+        if os.path.exists(path):
+            source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                source.backup(copy._db)
+            finally:
+                source.close()
+        return copy
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _rows(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    # --- task-definition revisions ---------------------------------------------------------
+    def revisions(self, family: str | None = None) -> list[Revision]:
+        sql = (
+            "SELECT family, number, spec, spec_hash, status, registered_at, deregistered_at "
+            "FROM revisions"
+        )
+        rows = (
+            self._rows(sql + " WHERE family = ? ORDER BY number", family)
+            if family
+            else self._rows(sql + " ORDER BY family, number")
+        )
+        return [Revision(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5], r[6]) for r in rows]
+
+    def revision(self, family: str, number: int) -> Revision | None:
+        found = [r for r in self.revisions(family) if r.number == number]
+        return found[0] if found else None
+
+    def latest_active(self, family: str) -> Revision | None:
+        active = [r for r in self.revisions(family) if r.status == "ACTIVE"]
+        return active[-1] if active else None
+
+    def register_revision(
+        self, family: str, spec: dict[str, Any], spec_hash: str, now: float
+    ) -> Revision:
+        """Adds family:N+1; older revisions stay ACTIVE, as in ECS, until deregistered."""
+        with self._tx() as db:
+            (last,) = db.execute(
+                "SELECT COALESCE(MAX(number), 0) FROM revisions WHERE family = ?", (family,)
+            ).fetchone()
+            number = int(last) + 1
+            db.execute(
+                "INSERT INTO revisions VALUES (?, ?, ?, ?, 'ACTIVE', ?, NULL)",
+                (family, number, json.dumps(spec, sort_keys=True), spec_hash, now),
+            )
+        return Revision(family, number, spec, spec_hash, "ACTIVE", now)
+
+    def deregister_family(self, family: str, now: float) -> int:
+        """Marks every ACTIVE revision of the family INACTIVE; returns how many changed."""
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE revisions SET status = 'INACTIVE', deregistered_at = ? "
+                "WHERE family = ? AND status = 'ACTIVE'",
+                (now, family),
+            )
+            return cur.rowcount
+
+    # --- last valid manifests ----------------------------------------------------------------
+    def save_resource(
+        self,
+        kind: str,
+        name: str,
+        source: str,
+        document: int,
+        spec: dict[str, Any],
+        labels: dict[str, str],
+        now: float,
+    ) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO resources VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    kind,
+                    name,
+                    source,
+                    document,
+                    json.dumps(spec, sort_keys=True),
+                    json.dumps(labels, sort_keys=True),
+                    now,
+                ),
+            )
+
+    def delete_resource(self, kind: str, name: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM resources WHERE kind = ? AND name = ?", (kind, name))
+
+    def resources(self) -> list[tuple[str, str, str, int, dict[str, Any], dict[str, str]]]:
+        rows = self._rows("SELECT kind, name, source, document, spec, labels FROM resources")
+        return [(r[0], r[1], r[2], r[3], json.loads(r[4]), json.loads(r[5])) for r in rows]
+
+    # --- task records --------------------------------------------------------------------------
+    def put_tasks(self, records: list[TaskRecord]) -> None:
+        with self._tx() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        t.task_id,
+                        t.owner_kind,
+                        t.owner,
+                        t.revision,
+                        t.host,
+                        t.desired_status,
+                        t.created_at,
+                        t.stopped_reason,
+                        t.stop_requested_at,
+                    )
+                    for t in records
+                ],
+            )
+
+    def tasks(self, owner_kind: str, owner: str) -> dict[str, TaskRecord]:
+        rows = self._rows(
+            "SELECT task_id, owner_kind, owner, revision, host, desired_status, created_at, "
+            "stopped_reason, stop_requested_at FROM tasks WHERE owner_kind = ? AND owner = ?",
+            owner_kind,
+            owner,
+        )
+        return {r[0]: TaskRecord(*r) for r in rows}
+
+    def delete_tasks(self, task_ids: list[str]) -> None:
+        with self._tx() as db:
+            db.executemany("DELETE FROM tasks WHERE task_id = ?", [(t,) for t in task_ids])
+
+    # --- history -------------------------------------------------------------------------------
+    def add_event(self, event: EventRecord) -> None:
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO events (at, kind, name, action, reason, message) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (event.at, event.kind, event.name, event.action, event.reason, event.message),
+            )
+            if cur.lastrowid and cur.lastrowid % 1000 == 0:
+                db.execute("DELETE FROM events WHERE id <= ?", (cur.lastrowid - EVENTS_KEPT,))
+
+    def events(
+        self, kind: str | None = None, name: str | None = None, limit: int = 20
+    ) -> list[EventRecord]:
+        if kind and name:
+            rows = self._rows(
+                "SELECT at, kind, name, action, reason, message FROM events "
+                "WHERE kind = ? AND name = ? ORDER BY id DESC LIMIT ?",
+                kind,
+                name,
+                limit,
+            )
+        else:
+            rows = self._rows(
+                "SELECT at, kind, name, action, reason, message FROM events "
+                "ORDER BY id DESC LIMIT ?",
+                limit,
+            )
+        return [EventRecord(*r) for r in reversed(rows)]
