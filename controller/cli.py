@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="run the reconcile daemon")
     run.add_argument("--manifests", required=True, help="directory of manifests to converge")
     run.add_argument("--data-dir", default=default_data_dir(), help="where the store lives")
+    run.add_argument(
+        "--cluster", default="default", help="the cluster this daemon owns; others are left alone"
+    )
     run.add_argument("--listen", default=DEFAULT_LISTEN, help="address of the HTTP API")
     run.add_argument("--workers", type=int, default=4, help="keys reconciled at once")
     run.add_argument("--parallelism", type=int, default=10, help="Docker calls in flight at once")
@@ -48,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = sub.add_parser("plan", help="show what `run` would change, without changing it")
     plan.add_argument("dir")
     plan.add_argument("--data-dir", default=default_data_dir())
+    plan.add_argument("--cluster", default="default")
 
     status = sub.add_parser("status", help="show resources and tasks from the running daemon")
     status.add_argument("--listen", default=DEFAULT_LISTEN)
@@ -76,6 +80,7 @@ def _run(args: argparse.Namespace) -> int:
         resync_seconds=args.resync,
         max_launches_per_pass=args.max_launches,
         pause_image=args.pause_image,
+        cluster=args.cluster,
     )
     return Daemon(os.path.abspath(args.manifests), args.data_dir, args.listen, settings).run()
 
@@ -116,7 +121,7 @@ def _plan(args: argparse.Namespace) -> int:
             print(err, file=sys.stderr)
         print("fix the errors above; nothing was planned", file=sys.stderr)
         return 1
-    previews, warnings = preview(result, args.data_dir, docker_runtime)
+    previews, warnings = preview(result, args.data_dir, docker_runtime, args.cluster)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     print(render(previews))

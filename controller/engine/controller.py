@@ -41,6 +41,7 @@ from controller.reconcilers.task_definition import (
 from controller.reconcilers.task_state import expected_containers
 from controller.runtime import RuntimeFailure
 from controller.runtime.instrumented import InstrumentedRuntime
+from controller.state.labels import DEFAULT_CLUSTER
 from controller.state.observed import ObservedTask, group_tasks
 from controller.store import Store, TaskRecord
 
@@ -58,6 +59,7 @@ class Settings:
     backoff_base: float = 0.05
     backoff_cap: float = 60.0
     pause_image: str | None = None
+    cluster: str = DEFAULT_CLUSTER
 
 
 class Retry(Exception):
@@ -97,6 +99,7 @@ class Controller:
             self.pool,
             parallelism=settings.parallelism,
             pause_image=settings.pause_image,
+            cluster=settings.cluster,
             clock=clock,
         )
         self.desired: dict[ResourceKey, Resource] = {}
@@ -201,7 +204,9 @@ class Controller:
 
     def _connect(self, name: str, spec: HostSpec) -> HostHandle:
         runtime = InstrumentedRuntime(self._factory(name, spec), name, self.metrics)
-        observer = HostObserver(name, runtime, self._owner_changed, self.enqueue_all)
+        observer = HostObserver(
+            name, runtime, self._owner_changed, self.enqueue_all, self.settings.cluster
+        )
         handle = HostHandle(name, spec, runtime, observer)
         try:
             handle.refresh_info()

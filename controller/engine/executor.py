@@ -21,6 +21,7 @@ from controller.reconcilers.task_containers import TaskIdentity, container_specs
 from controller.reconcilers.task_definition import ResolvedRevision
 from controller.reconcilers.task_state import STOPPED, TaskView
 from controller.runtime import ContainerRuntime, RuntimeFailure, StartFailed
+from controller.state.labels import DEFAULT_CLUSTER
 from controller.store import Store, TaskRecord
 
 KIND = "Service"
@@ -44,11 +45,12 @@ class Executor:
         *,
         parallelism: int,
         pause_image: str | None = None,
+        cluster: str = DEFAULT_CLUSTER,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._runtime, self._store, self._expect = runtime, store, expectations
         self._actions, self._pool, self._parallelism = actions, pool, parallelism
-        self._pause_image, self._clock = pause_image, clock
+        self._pause_image, self._cluster, self._clock = pause_image, cluster, clock
 
     def run(
         self,
@@ -172,7 +174,7 @@ class Executor:
         self._store.delete_tasks([f.task_id for f in flights])
 
     def _launch(self, owner: str, flight: InFlight, rev: ResolvedRevision) -> None:
-        ident = TaskIdentity(KIND, owner, flight.task_id, rev.key, rev.spec_hash)
+        ident = TaskIdentity(self._cluster, KIND, owner, flight.task_id, rev.key, rev.spec_hash)
         runtime = self._runtime(flight.host)
         created: list[str] = []
         try:

@@ -89,8 +89,15 @@ class Expectations:
             return Pending([e.flight for e in launches.values()], set(removals), set(starts))
 
     def all_in_flight(self) -> list[InFlight]:
+        """Every key's unexpired launches: capacity they will use is already taken."""
+        now = self._clock()
         with self._lock:
-            return [e.flight for launches in self._launches.values() for e in launches.values()]
+            return [
+                e.flight
+                for launches in self._launches.values()
+                for e in launches.values()
+                if e.expires >= now
+            ]
 
     def satisfied(self, key: Hashable) -> bool:
         with self._lock:

@@ -35,7 +35,6 @@ _IGNORED_PREFIXES = (
     "commit",
     "kill",
 )
-_MANAGED = {L.MANAGED_BY: L.MANAGED_BY_VALUE}
 
 OnChange = Callable[[str, str], None]  # (kind, name) of the resource whose containers changed
 
@@ -59,8 +58,10 @@ class HostObserver:
         runtime: ContainerRuntime,
         on_change: OnChange,
         on_reconnect: Callable[[], None] | None = None,
+        cluster: str = L.DEFAULT_CLUSTER,
     ) -> None:
         self.host, self.runtime, self._on_change = host, runtime, on_change
+        self.cluster, self._selector = cluster, L.selector(cluster)
         self._on_reconnect = on_reconnect or (lambda: None)
         self._lock = threading.Lock()
         self._sync_lock = threading.Lock()  # one refresh at a time, so no stale inspect wins
@@ -79,7 +80,7 @@ class HostObserver:
             return list(self._containers.values())
 
     def _put(self, info: ContainerInfo) -> None:
-        if not L.is_managed(info.labels):
+        if not L.in_cluster(info.labels, self.cluster):
             return
         with self._lock:
             self._containers[info.id] = info
@@ -103,7 +104,7 @@ class HostObserver:
 
     def _resync(self) -> None:
         try:
-            rows = self.runtime.list_containers(_MANAGED)
+            rows = self.runtime.list_containers(self._selector)
             with self._lock:
                 cached = dict(self._containers)
             for row in rows:
@@ -152,7 +153,7 @@ class HostObserver:
         first = True
         while not self._stop.is_set():
             try:
-                stream = self.runtime.events(self.last_event or since, _MANAGED)
+                stream = self.runtime.events(self.last_event or since, self._selector)
                 self._stream = stream
                 if not first or not self.synced:
                     self.resync()

@@ -42,9 +42,9 @@ class ResourcePreview:
         return bool(self.lines)
 
 
-def _seed(name: str, runtime: ContainerRuntime) -> FakeRuntime:
+def _seed(name: str, runtime: ContainerRuntime, cluster: str) -> FakeRuntime:
     fake = FakeRuntime(images=_AnyImage(), name=name)
-    for row in runtime.list_containers({L.MANAGED_BY: L.MANAGED_BY_VALUE}):
+    for row in runtime.list_containers(L.selector(cluster)):
         info = runtime.inspect(row.id)
         fake.containers[info.id] = info
     return fake
@@ -54,6 +54,7 @@ def preview(
     result: LoadResult,
     data_dir: str,
     runtime_factory: Callable[[str, HostSpec], ContainerRuntime],
+    cluster: str = L.DEFAULT_CLUSTER,
 ) -> tuple[list[ResourcePreview], list[str]]:
     """Returns the changes per resource, and warnings (hosts that could not be read)."""
     warnings: list[str] = []
@@ -61,14 +62,16 @@ def preview(
     fakes: dict[str, FakeRuntime] = {}
     for name, spec in implicit_name(specs).items():
         try:
-            fakes[name] = _seed(name, runtime_factory(name, spec))
+            fakes[name] = _seed(name, runtime_factory(name, spec), cluster)
         except RuntimeFailure as exc:
             warnings.append(f"host {name} ({spec.url}) could not be read: {exc}")
             fakes[name] = FakeRuntime(images=_AnyImage(), name=name)
     before = group_tasks((h, c) for h, f in fakes.items() for c in f.containers.values())
     store = Store.snapshot_of(data_dir)
     revisions_before = {(r.family, r.number): r.status for r in store.revisions()}
-    ctl = Controller(store, Metrics(), lambda name, spec: fakes[name], Settings(parallelism=4))
+    ctl = Controller(
+        store, Metrics(), lambda name, spec: fakes[name], Settings(parallelism=4, cluster=cluster)
+    )
     try:
         ctl.apply_manifests(result)
         _converge(ctl, fakes)

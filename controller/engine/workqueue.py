@@ -27,7 +27,7 @@ class Backoff:
     def next_delay(self, key: Hashable) -> float:
         n = self.failures.get(key, 0)
         self.failures[key] = n + 1
-        return min(self.cap, self.base * 2.0**n)
+        return min(self.cap, self.base * 2.0 ** min(n, 62))  # 2**62 is past any cap
 
     def forget(self, key: Hashable) -> None:
         self.failures.pop(key, None)
@@ -40,13 +40,13 @@ class TokenBucket:
     rate: float = 10.0
     burst: int = 100
     clock: Callable[[], float] = time.monotonic
-    _tokens: float = -1.0
-    _last: float = 0.0
+    _tokens: float = 0.0
+    _last: float | None = None
 
     def reserve(self) -> float:
         """Takes a token; returns how long to wait before using it."""
         now = self.clock()
-        if self._tokens < 0:
+        if self._last is None:  # first use: the bucket starts full
             self._tokens, self._last = float(self.burst), now
         self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
         self._last = now

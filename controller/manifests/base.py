@@ -65,8 +65,17 @@ _CPU_VCPU = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*vcpus?\s*$", re.IGNORECASE)
 _MEM_UNIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(mib|mb|gib|gb)\s*$", re.IGNORECASE)
 
 
-def parse_cpu_units(value: int | str) -> int:
+def _whole_or_text(value: object, what: str, example: str) -> int | str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return value
+    raise ValueError(f"{what} must be a whole number or a string like {example!r}, not {value!r}")
+
+
+def parse_cpu_units(value: object) -> int:
     """ECS task cpu: 1024 units per vCPU, given as `512`, `"512"` or `"0.5 vCPU"`."""
+    value = _whole_or_text(value, "cpu", "0.5 vCPU")
     if isinstance(value, int):
         return value
     if value.strip().isdigit():
@@ -79,8 +88,9 @@ def parse_cpu_units(value: int | str) -> int:
     return round(float(match.group(1)) * 1024)
 
 
-def parse_memory_mib(value: int | str) -> int:
+def parse_memory_mib(value: object) -> int:
     """ECS task memory in MiB, given as `2048`, `"2048"` or `"2 GB"`."""
+    value = _whole_or_text(value, "memory", "2 GB")
     if isinstance(value, int):
         return value
     if value.strip().isdigit():

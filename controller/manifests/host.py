@@ -53,5 +53,5 @@ class HostSpec(SpecModel):
 
 def check_host(spec: HostSpec) -> list[tuple[Path, str]]:
     if spec.tls and urlparse(spec.url).scheme not in ("tcp", "https"):
-        return [(("tls",), "tls applies only to tcp:// urls")]
+        return [(("tls",), "tls applies only to tcp:// and https:// urls")]
     return []

@@ -44,15 +44,27 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    mapping: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:  # the keys written here; `<<` merges may repeat them
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
         key = loader.construct_object(key_node, deep=True)
-        if key in mapping:
+        try:
+            duplicate = key in seen
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a mapping key must be a scalar, not {key!r}", key_node.start_mark
+            ) from None
+        if duplicate:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark
             )
-        mapping[key] = loader.construct_object(value_node, deep=True)
-    return mapping
+        seen.add(key)
+    loader.flatten_mapping(node)  # merged keys first, so the ones written here win
+    return {
+        loader.construct_object(k, deep=True): loader.construct_object(v, deep=True)
+        for k, v in node.value
+    }
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
@@ -76,22 +88,23 @@ def load_directory(root: str) -> LoadResult:
     for path in manifest_files(root):
         result.files.append(path)
         _load_file(path, os.path.relpath(path, root) if os.path.isdir(root) else path, result)
-    result.errors += check_references(result.resources)
+    result.errors += check_references(result.resources, result.claimed)
     return result
 
 
 def _documents(path: str) -> Iterator[tuple[int, Any]]:
-    with open(path, encoding="utf-8") as stream:
+    with open(path, encoding="utf-8-sig") as stream:
         for index, doc in enumerate(yaml.load_all(stream, Loader=_UniqueKeyLoader)):
             if doc is not None:
                 yield index, doc
 
 
 def _load_file(path: str, shown: str, result: LoadResult) -> None:
-    index = 0
+    index = 0  # the document being read: a parse error belongs to the one after the last read
     try:
-        for index, doc in _documents(path):
-            _load_document(doc, shown, index, result)
+        for i, doc in _documents(path):
+            _load_document(doc, shown, i, result)
+            index = i + 1
     except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
         result.unreadable.add(shown)
         result.errors.append(FieldError(shown, index, (), f"cannot parse: {_one_line(exc)}"))
@@ -105,10 +118,11 @@ def _load_document(doc: Any, file: str, index: int, result: LoadResult) -> None:
     def error(path: Path, message: str, kind: str | None = None, name: str | None = None) -> None:
         result.errors.append(FieldError(file, index, path, message, kind, name))
 
+    errors_before = len(result.errors)
     if not isinstance(doc, dict):
         error((), f"a document must be a mapping, not {type(doc).__name__}")
         return
-    for unknown in sorted(set(doc) - {"apiVersion", "kind", "metadata", "spec"}):
+    for unknown in sorted(set(doc) - {"apiVersion", "kind", "metadata", "spec"}, key=str):
         error((str(unknown),), "unknown field")
     if doc.get("apiVersion") != API_VERSION:
         error(("apiVersion",), f"must be {API_VERSION!r}, not {doc.get('apiVersion')!r}")
@@ -125,7 +139,6 @@ def _load_document(doc: Any, file: str, index: int, result: LoadResult) -> None:
     if kind is None or metadata is None:
         return
     key = (kind.name, metadata.name)
-    errors_before = len(result.errors)
     spec = None
     if "spec" not in doc:
         error(("spec",), "missing", kind.name, metadata.name)
@@ -164,8 +177,15 @@ def pydantic_errors(exc: ValidationError) -> list[tuple[Path, str]]:
     return out
 
 
-def check_references(resources: dict[ResourceKey, Resource]) -> list[FieldError]:
-    """Checks between documents: a Service must name a TaskDefinition it can run."""
+def check_references(
+    resources: dict[ResourceKey, Resource],
+    claimed: set[ResourceKey] = frozenset(),  # type: ignore[assignment]
+) -> list[FieldError]:
+    """Checks between documents: a Service must name a TaskDefinition it can run.
+
+    A TaskDefinition that is present but invalid (`claimed`) has its own errors; the Service
+    is not told it is missing.
+    """
     errors = []
     for res in resources.values():
         if res.kind != "Service":
@@ -173,6 +193,8 @@ def check_references(resources: dict[ResourceKey, Resource]) -> list[FieldError]
         spec: ServiceSpec = res.spec
         td = resources.get(("TaskDefinition", spec.family))
         at = (res.source, res.document)
+        if td is None and ("TaskDefinition", spec.family) in claimed:
+            continue
         if td is None:
             errors.append(
                 FieldError(

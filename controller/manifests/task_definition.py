@@ -6,9 +6,9 @@ describes and checks one spec.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, WithJsonSchema, field_validator
 
 from controller.manifests.base import Path, SpecModel, parse_cpu_units, parse_memory_mib
 
@@ -30,6 +30,12 @@ FARGATE_SIZES: dict[int, set[int]] = {
     8192: set(range(16384, 61441, 4096)),
     16384: set(range(32768, 122881, 8192)),
 }
+
+
+# Task cpu/memory accept numbers or AWS's strings; the schema says so, for editors.
+_NUMBER_OR_TEXT = WithJsonSchema(
+    {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string"}, {"type": "null"}]}
+)
 
 
 class KeyValuePair(SpecModel):
@@ -103,8 +109,12 @@ class TaskDefinitionSpec(SpecModel):
     container_definitions: list[ContainerDefinition] = Field(
         min_length=1, max_length=MAX_CONTAINERS
     )
-    cpu: int | None = Field(None, description="Task CPU units, or a string like '0.5 vCPU'.")
-    memory: int | None = Field(None, description="Task memory in MiB, or a string like '2 GB'.")
+    cpu: Annotated[int | None, _NUMBER_OR_TEXT] = Field(
+        None, description="Task CPU units, or a string like '0.5 vCPU'."
+    )
+    memory: Annotated[int | None, _NUMBER_OR_TEXT] = Field(
+        None, description="Task memory in MiB, or a string like '2 GB'."
+    )
     network_mode: NetworkMode = "bridge"
     requires_compatibilities: list[Compatibility] = Field(default_factory=list)
 
@@ -186,7 +196,7 @@ def _check_memory(spec: TaskDefinitionSpec) -> list[tuple[Path, str]]:
                 (at + ("memory",), "set memory or memoryReservation, or the task-level memory")
             )
     if spec.memory is not None:
-        total = sum(c.memory or c.memory_reservation or 0 for c in spec.container_definitions)
+        total = sum(c.memory_need for c in spec.container_definitions)
         if total > spec.memory:
             problems.append(
                 (("memory",), f"containers reserve {total} MiB, more than the task's {spec.memory}")
@@ -203,9 +213,21 @@ def _check_memory(spec: TaskDefinitionSpec) -> list[tuple[Path, str]]:
 def _check_ports(spec: TaskDefinitionSpec) -> list[tuple[Path, str]]:
     problems: list[tuple[Path, str]] = []
     seen: dict[tuple[int, str], str] = {}
+    inside: dict[tuple[int, str], str] = {}  # container ports in one shared namespace
+    shared = spec.network_mode == "awsvpc"  # host mode: the host-port check below covers it
     for i, c in enumerate(spec.container_definitions):
         for j, p in enumerate(c.port_mappings):
             at: Path = ("containerDefinitions", i, "portMappings", j)
+            mine = (p.container_port, p.protocol)
+            if shared and inside.get(mine, c.name) != c.name:
+                problems.append(
+                    (
+                        at + ("containerPort",),
+                        f"{mine[0]}/{mine[1]} is also "
+                        f"{inside[mine]}'s, and awsvpc containers share one network namespace",
+                    )
+                )
+            inside.setdefault(mine, c.name)
             if spec.network_mode == "none":
                 problems.append((at, "networkMode none has no ports to map"))
                 continue

@@ -22,6 +22,7 @@ MIN_CPU_SHARES = 2  # the ECS agent's floor: a container with cpu 0 gets 2 share
 
 @dataclass(frozen=True)
 class TaskIdentity:
+    cluster: str
     owner_kind: str
     owner: str
     task_id: str
@@ -39,7 +40,7 @@ def _labels(
 ) -> dict[str, str]:
     return {
         **(extra or {}),
-        **L.ownership(ident.owner_kind, ident.owner),
+        **L.ownership(ident.cluster, ident.owner_kind, ident.owner),
         L.REVISION: ident.revision,
         L.TASK: ident.task_id,
         L.CONTAINER: container,

@@ -1,12 +1,15 @@
 """Docker label keys that carry ownership and identity across daemon restarts.
 
 Labels are the only thing Skiff trusts about a container: a container without
-`skiff.managed-by=skiff` is never listed as Skiff's, whatever its name or other labels.
+`skiff.managed-by=skiff` is never listed as Skiff's, whatever its name or other labels, and a
+daemon owns only the containers of its own cluster (as in ECS), so several daemons can share an
+engine without touching each other's tasks.
 """
 
 PREFIX = "skiff."
 MANAGED_BY = "skiff.managed-by"
 MANAGED_BY_VALUE = "skiff"
+CLUSTER = "skiff.cluster"
 KIND = "skiff.kind"
 NAME = "skiff.name"
 REVISION = "skiff.revision"
@@ -18,11 +21,23 @@ SPEC_HASH = "skiff.spec-hash"
 PAUSE_CONTAINER = "~pause"
 
 
+DEFAULT_CLUSTER = "default"
+
+
 def is_managed(labels: dict[str, str]) -> bool:
     """True only for containers Skiff created."""
     return labels.get(MANAGED_BY) == MANAGED_BY_VALUE
 
 
-def ownership(kind: str, name: str) -> dict[str, str]:
+def selector(cluster: str) -> dict[str, str]:
+    """The labels that select a cluster's containers, for lists and event filters."""
+    return {MANAGED_BY: MANAGED_BY_VALUE, CLUSTER: cluster}
+
+
+def in_cluster(labels: dict[str, str], cluster: str) -> bool:
+    return is_managed(labels) and labels.get(CLUSTER) == cluster
+
+
+def ownership(cluster: str, kind: str, name: str) -> dict[str, str]:
     """The labels every container owned by resource `kind/name` carries."""
-    return {MANAGED_BY: MANAGED_BY_VALUE, KIND: kind, NAME: name}
+    return {**selector(cluster), KIND: kind, NAME: name}

@@ -11,6 +11,7 @@ import json
 import os
 import sqlite3
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -45,7 +46,7 @@ class Store:
         """path ':memory:' gives a private in-memory store (tests, `skiff plan` without data)."""
         if path != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        uri = f"file:{path}?mode=ro" if readonly else path
+        uri = _readonly_uri(path) if readonly else path
         self._db = sqlite3.connect(uri, uri=readonly, check_same_thread=False, isolation_level=None)
         self._lock = threading.RLock()
         if not readonly:
@@ -63,7 +64,7 @@ class Store:
         copy = cls(":memory:")
         path = os.path.join(data_dir, "skiff.db")
         if os.path.exists(path):
-            source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            source = sqlite3.connect(_readonly_uri(path), uri=True)
             try:
                 source.backup(copy._db)
             finally:
@@ -231,3 +232,8 @@ class Store:
                 limit,
             )
         return [EventRecord(*r) for r in reversed(rows)]
+
+
+def _readonly_uri(path: str) -> str:
+    """A read-only SQLite URI; the path is quoted so '#', '?' or '%' in it stay part of it."""
+    return f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=ro"

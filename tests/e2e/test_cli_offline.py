@@ -1,0 +1,285 @@
+"""The `skiff` commands that need no Docker engine: `validate` and `schema`.
+
+Most tests call `controller.cli.main` in-process and read stdout/stderr; one runs
+`python -m controller` in a subprocess to prove the real entry point works.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from controller.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED_MANIFESTS = REPO / "manifests"
+
+
+def write(root: Path, rel: str, *docs: dict[str, Any] | str) -> Path:
+    """Writes documents (dicts as YAML, strings verbatim) into root/rel, separated by `---`."""
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    parts = [d if isinstance(d, str) else yaml.safe_dump(d, sort_keys=False) for d in docs]
+    path.write_text("---\n".join(parts), encoding="utf-8")
+    return path
+
+
+def td_doc(name: str = "web", **spec: Any) -> dict[str, Any]:
+    spec.setdefault("containerDefinitions", [{"name": "app", "image": "busybox", "memory": 64}])
+    return {
+        "apiVersion": "skiff/v1",
+        "kind": "TaskDefinition",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
+def service_doc(name: str = "web", **spec: Any) -> dict[str, Any]:
+    spec.setdefault("taskDefinition", name)
+    return {"apiVersion": "skiff/v1", "kind": "Service", "metadata": {"name": name}, "spec": spec}
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def broken_dir(tmp_path: Path) -> Path:
+    """Three errors in two files, next to valid resources."""
+    write(
+        tmp_path,
+        "web.yaml",
+        td_doc("web"),
+        td_doc(
+            "api",
+            containerDefinitions=[
+                {
+                    "name": "app",
+                    "image": "busybox",
+                    "memory": 64,
+                    "portMappings": [{"containerPort": 0}],
+                },
+            ],
+        ),
+        service_doc("web", desiredCont=3),
+    )
+    write(tmp_path, "teams/shop.yml", service_doc("shop", taskDefinition="nowhere"))
+    return tmp_path
+
+
+# --- skiff validate -------------------------------------------------------------------------------
+
+
+def test_validate_accepts_the_shipped_example_manifests(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "validate", str(SHIPPED_MANIFESTS))
+
+    assert (code, err) == (0, "")
+    assert out.strip() == "2 file(s), 4 valid resource(s), 0 error(s)"
+
+
+def test_validate_accepts_a_valid_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(tmp_path, "web.yaml", td_doc("web"), service_doc("web", desiredCount=2))
+
+    code, out, err = run(capsys, "validate", str(tmp_path))
+
+    assert (code, err) == (0, "")
+    assert "1 file(s), 2 valid resource(s), 0 error(s)" in out
+
+
+def test_validate_accepts_a_single_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, "web.yaml", td_doc("web"), service_doc("web"))
+
+    code, _, err = run(capsys, "validate", str(path))
+
+    assert (code, err) == (0, "")
+
+
+def test_validate_lists_every_error_with_file_document_and_field(
+    broken_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "validate", str(broken_dir))
+
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith(
+        "web.yaml: document 1 TaskDefinition/api: "
+        "spec.containerDefinitions.0.portMappings.0.containerPort: "
+    )
+    assert lines[1] == "web.yaml: document 2 Service/web: spec.desiredCont: unknown field"
+    assert lines[2] == (
+        "teams/shop.yml: document 0 Service/shop: spec.taskDefinition: "
+        "no TaskDefinition named 'nowhere' in these manifests"
+    )
+    assert "2 file(s), 2 valid resource(s), 3 error(s)" in out
+
+
+def test_validate_reports_a_yaml_syntax_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(tmp_path, "web.yaml", td_doc("web"))
+    write(tmp_path, "bad.yaml", "kind: [TaskDefinition\n")
+
+    code, _, err = run(capsys, "validate", str(tmp_path))
+
+    assert code == 1
+    assert err.startswith("bad.yaml: document 0: (document): cannot parse: ")
+
+
+def test_validate_fails_on_a_missing_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope"
+
+    code, out, err = run(capsys, "validate", str(missing))
+
+    assert code == 1
+    assert err.strip() == f"{missing}: no such file or directory"
+    assert out == ""
+
+
+def test_validate_fails_on_a_directory_without_manifests(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "README.md").write_text("no manifests here\n")
+
+    code, _, err = run(capsys, "validate", str(tmp_path))
+
+    assert code == 1
+    assert "no *.yaml or *.yml manifests found" in err
+
+
+def test_validate_needs_a_directory_argument(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["validate"])
+
+    assert exc.value.code == 2
+    assert "dir" in capsys.readouterr().err
+
+
+def test_validate_reports_a_fractional_task_cpu_instead_of_crashing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(tmp_path, "web.yaml", td_doc("web", cpu=0.5))
+
+    code, _, err = run(capsys, "validate", str(tmp_path))
+
+    assert code == 1
+    assert "web.yaml: document 0 TaskDefinition/web: spec.cpu: " in err
+
+
+def test_python_dash_m_controller_validate_runs_the_cli(broken_dir: Path) -> None:
+    ok = subprocess.run(
+        [sys.executable, "-m", "controller", "validate", str(SHIPPED_MANIFESTS)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    bad = subprocess.run(
+        [sys.executable, "-m", "controller", "validate", str(broken_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert (ok.returncode, ok.stderr) == (0, "")
+    assert "4 valid resource(s), 0 error(s)" in ok.stdout
+    assert bad.returncode == 1
+    assert "web.yaml: document 2 Service/web: spec.desiredCont: unknown field" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+# --- skiff schema ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def schema(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    code, out, err = run(capsys, "schema")
+    assert (code, err) == (0, "")
+    parsed: dict[str, Any] = json.loads(out)
+    return parsed
+
+
+def test_schema_is_json_with_one_variant_per_kind(schema: dict[str, Any]) -> None:
+    kinds = [v["properties"]["kind"]["const"] for v in schema["oneOf"]]
+
+    assert sorted(kinds) == ["Host", "Service", "TaskDefinition"]
+    for variant in schema["oneOf"]:
+        assert variant["required"] == ["apiVersion", "kind", "metadata", "spec"]
+        assert variant["properties"]["apiVersion"] == {"const": "skiff/v1"}
+        assert variant["additionalProperties"] is False
+
+
+def test_schema_uses_aws_camel_case_field_names(schema: dict[str, Any]) -> None:
+    defs = schema["$defs"]
+
+    td_props = defs["TaskDefinitionSpec"]["properties"]
+    assert {"containerDefinitions", "networkMode", "requiresCompatibilities"} <= set(td_props)
+    assert "container_definitions" not in td_props
+    container_props = defs["ContainerDefinition"]["properties"]
+    assert {"portMappings", "memoryReservation", "dependsOn", "dockerLabels"} <= set(
+        container_props
+    )
+    assert {"taskDefinition", "desiredCount", "launchType"} <= set(
+        defs["ServiceSpec"]["properties"]
+    )
+    assert "url" in defs["HostSpec"]["properties"]
+    assert defs["ServiceSpec"]["properties"]["desiredCount"]["default"] == 1
+
+
+def test_schema_refs_all_resolve(schema: dict[str, Any]) -> None:
+    refs: list[str] = []
+
+    def collect(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("$ref"), str):
+                refs.append(node["$ref"])
+            for value in node.values():
+                collect(value)
+        elif isinstance(node, list):
+            for value in node:
+                collect(value)
+
+    collect(schema)
+
+    assert refs
+    for ref in refs:
+        assert ref.startswith("#/$defs/")
+        assert ref.removeprefix("#/$defs/") in schema["$defs"]
+
+
+def test_schema_accepts_the_shipped_manifests_and_rejects_a_typo(schema: dict[str, Any]) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    validator = jsonschema.Draft202012Validator(schema)
+    jsonschema.Draft202012Validator.check_schema(schema)
+
+    docs = [
+        doc
+        for path in sorted(SHIPPED_MANIFESTS.glob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc is not None
+    ]
+    assert len(docs) == 4
+    for doc in docs:
+        assert list(validator.iter_errors(doc)) == [], doc["metadata"]["name"]
+    assert not validator.is_valid(service_doc("web", desiredCont=3))
+    assert not validator.is_valid({**service_doc("web"), "kind": "Pod"})
+
+
+def test_schema_accepts_task_cpu_and_memory_strings(schema: dict[str, Any]) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    doc = td_doc("web", cpu="0.5 vCPU", memory="1 GB")
+
+    assert list(jsonschema.Draft202012Validator(schema).iter_errors(doc)) == []

@@ -1,0 +1,232 @@
+"""Fixtures that run the real daemon (`python -m controller run`) against a real dockerd.
+
+Each test gets its own manifest and data directories, a free API port and a unique name prefix;
+whatever containers carry that prefix are removed afterwards. Tests wait on conditions, never
+on fixed sleeps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import docker
+import pytest
+
+IMAGE = os.environ.get("SKIFF_TEST_IMAGE", "skiff/busybox:latest")
+T = TypeVar("T")
+
+pytestmark = pytest.mark.integration
+
+
+def wait_for(condition: Callable[[], T], timeout: float = 30.0, what: str = "condition") -> T:
+    """Polls `condition` until it returns something truthy; fails with `what` on timeout."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = condition()
+        except (OSError, ValueError, KeyError) as exc:  # daemon not up yet, transient reads
+            last = exc
+        if last and not isinstance(last, Exception):
+            return last  # type: ignore[no-any-return]
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Skiff:
+    """One daemon process on its own directories, restartable, with readers for its API."""
+
+    def __init__(self, root: Path, prefix: str) -> None:
+        self.manifests = root / "manifests"
+        self.data = root / "data"
+        self.manifests.mkdir()
+        self.prefix = prefix
+        self.cluster = prefix.rstrip("-")  # its own cluster: other daemons' tasks are not ours
+        self.port = free_port()
+        self.log = root / "daemon.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.docker = docker.from_env()
+
+    # --- process -------------------------------------------------------------------------------
+    def start(self) -> Skiff:
+        logf = open(self.log, "ab")  # noqa: SIM115 (kept open for the process' lifetime)
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "controller",
+                "run",
+                "--manifests",
+                str(self.manifests),
+                "--data-dir",
+                str(self.data),
+                "--listen",
+                f"127.0.0.1:{self.port}",
+                "--log-format",
+                "json",
+                "--cluster",
+                self.cluster,
+            ],
+            stdout=logf,
+            stderr=logf,
+        )
+        wait_for(self.ready, 30, "the daemon to become ready")
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    # --- API -----------------------------------------------------------------------------------
+    def get(self, path: str) -> bytes:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+            return bytes(r.read())
+
+    def ready(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"daemon exited with {self.proc.returncode}:\n{self.tail()}")
+        try:
+            return self.get("/readyz") == b"ready\n"
+        except OSError:
+            return False
+
+    def status(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.get("/v1/status"))
+        return data
+
+    def resource(self, kind: str, name: str) -> dict[str, Any]:
+        for r in self.status()["resources"]:
+            if (r["kind"], r["name"]) == (kind, name):
+                return r  # type: ignore[no-any-return]
+        raise KeyError(f"{kind}/{name}")
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of the samples of `name` whose labels include `labels`."""
+        total = 0.0
+        for line in self.get("/metrics").decode().splitlines():
+            if not line.startswith(name) or line.startswith("#"):
+                continue
+            head, _, value = line.rpartition(" ")
+            metric, _, rest = head.partition("{")
+            if metric != name:
+                continue
+            if all(f'{k}="{v}"' in rest for k, v in labels.items()):
+                total += float(value)
+        return total
+
+    def tail(self, n: int = 40) -> str:
+        return (
+            "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+            if self.log.exists()
+            else ""
+        )
+
+    # --- manifests and Docker -------------------------------------------------------------------
+    def name(self, base: str) -> str:
+        return f"{self.prefix}{base}"
+
+    def write(self, filename: str, text: str) -> None:
+        path = self.manifests / filename
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(textwrap.dedent(text))
+        tmp.rename(path)  # a saved edit lands whole, as editors do
+
+    def containers(self, service: str, *, all: bool = False) -> list[Any]:
+        return self.docker.containers.list(
+            all=all,
+            filters={
+                "label": [
+                    "skiff.managed-by=skiff",
+                    f"skiff.cluster={self.cluster}",
+                    f"skiff.name={service}",
+                ]
+            },
+        )
+
+    def running(self, service: str) -> list[Any]:
+        return [c for c in self.containers(service) if c.status == "running"]
+
+    def cleanup(self) -> None:
+        for c in self.docker.containers.list(all=True):
+            if c.name.startswith(f"skiff-{self.prefix}") or c.name.startswith(self.prefix):
+                c.remove(force=True)
+
+
+# Serves $VERSION on port 8080 and exits at once on SIGTERM.
+HTTPD = (
+    "mkdir -p /www && echo $VERSION > /www/index.html && httpd -f -p 8080 -h /www "
+    "& trap 'exit 0' TERM; wait"
+)
+
+
+def service_manifest(
+    name: str,
+    count: int,
+    *,
+    family: str | None = None,
+    env: str = "v1",
+    extra: str = "",
+    health: str = "",
+) -> str:
+    family = family or name
+    return f"""\
+        apiVersion: skiff/v1
+        kind: TaskDefinition
+        metadata: {{name: {family}}}
+        spec:
+          containerDefinitions:
+            - name: web
+              image: {IMAGE}
+              command: ["sh", "-c", "{HTTPD}"]
+              environment: [{{name: VERSION, value: {env}}}]
+              memoryReservation: 16
+              portMappings: [{{containerPort: 8080}}]
+              stopTimeout: 2{health}
+        ---
+        apiVersion: skiff/v1
+        kind: Service
+        metadata: {{name: {name}}}
+        spec:
+          taskDefinition: {family}
+          desiredCount: {count}{extra}
+        """
+
+
+@pytest.fixture
+def skiff(tmp_path: Path) -> Iterator[Skiff]:
+    s = Skiff(tmp_path, prefix=f"t{uuid.uuid4().hex[:6]}-")
+    try:
+        yield s
+    finally:
+        s.stop()
+        if s.proc is not None and s.proc.returncode not in (0, None, -9):
+            print(s.tail(), file=sys.stderr)
+        s.cleanup()

@@ -1,0 +1,188 @@
+"""A Service on a real dockerd: converge, replace, scale, new revisions, deletion, bad input."""
+
+from __future__ import annotations
+
+import urllib.request
+
+import docker
+import pytest
+
+from tests.integration.conftest import IMAGE, Skiff, service_manifest, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def host_port(container: object) -> int:
+    container.reload()  # type: ignore[attr-defined]
+    bindings = container.attrs["NetworkSettings"]["Ports"]["8080/tcp"]  # type: ignore[attr-defined]
+    return int(bindings[0]["HostPort"])
+
+
+def fetch(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+        return r.read().decode().strip()
+
+
+def test_a_five_task_service_converges_and_serves_on_dynamic_ports(skiff: Skiff) -> None:
+    web = skiff.name("web")
+    skiff.write("web.yaml", service_manifest(web, 5))
+    skiff.start()
+    wait_for(lambda: len(skiff.running(web)) == 5, 30, "5 running tasks")
+    ports = {host_port(c) for c in skiff.running(web)}
+    assert len(ports) == 5 and all(32768 <= p <= 61000 for p in ports)
+    assert {wait_for(lambda p=p: fetch(p), 10, "httpd") for p in ports} == {"v1"}
+    svc = wait_for(lambda: (r := skiff.resource("Service", web))["runningCount"] == 5 and r, 10)
+    assert (svc["desiredCount"], svc["taskDefinition"]) == (5, f"{web}:1")
+    assert {t["lastStatus"] for t in svc["tasks"]} == {"RUNNING"}
+    assert skiff.metric("skiff_service_running_tasks", service=web) == 5
+
+
+def test_a_killed_task_container_is_replaced(skiff: Skiff) -> None:
+    web = skiff.name("web")
+    skiff.write("web.yaml", service_manifest(web, 3))
+    skiff.start()
+    wait_for(lambda: len(skiff.running(web)) == 3, 30, "3 running tasks")
+    victim = skiff.running(web)[0]
+    victim.kill()
+    wait_for(
+        lambda: (
+            len(skiff.running(web)) == 3 and victim.id not in {c.id for c in skiff.running(web)}
+        ),
+        20,
+        "a replacement task",
+    )
+    stopped = wait_for(
+        lambda: [
+            t for t in skiff.resource("Service", web)["tasks"] if t["lastStatus"] == "STOPPED"
+        ],
+        10,
+        "the stopped task in status",
+    )
+    assert stopped[0]["stoppedReason"] == "Essential container in task exited"
+    assert stopped[0]["desiredStatus"] == "STOPPED"
+
+
+def test_scaling_5_to_2_to_6(skiff: Skiff) -> None:
+    web = skiff.name("web")
+    skiff.write("web.yaml", service_manifest(web, 5))
+    skiff.start()
+    wait_for(lambda: len(skiff.running(web)) == 5, 30, "5 running tasks")
+    oldest = sorted(skiff.running(web), key=lambda c: c.attrs["Created"])[:2]
+    skiff.write("web.yaml", service_manifest(web, 2))
+    wait_for(lambda: len(skiff.running(web)) == 2, 30, "scale-in to 2")
+    # Scale-in stops the newest tasks first: the two oldest remain.
+    assert {c.id for c in skiff.running(web)} == {c.id for c in oldest}
+    skiff.write("web.yaml", service_manifest(web, 6))
+    wait_for(lambda: len(skiff.running(web)) == 6, 30, "scale-out to 6")
+    wait_for(lambda: skiff.resource("Service", web)["runningCount"] == 6, 10, "status of 6")
+
+
+def test_editing_the_task_definition_registers_revision_2_and_replaces_tasks(skiff: Skiff) -> None:
+    web = skiff.name("web")
+    skiff.write("web.yaml", service_manifest(web, 3, env="v1"))
+    skiff.start()
+    wait_for(lambda: len(skiff.running(web)) == 3, 30, "3 running tasks")
+    skiff.write("web.yaml", service_manifest(web, 3, env="v2"))
+
+    def all_v2() -> bool:
+        tasks = skiff.running(web)
+        return len(tasks) == 3 and {c.labels["skiff.revision"] for c in tasks} == {f"{web}:2"}
+
+    wait_for(all_v2, 40, "every task on revision 2")
+    assert {fetch(host_port(c)) for c in skiff.running(web)} == {"v2"}
+    td = skiff.resource("TaskDefinition", web)
+    assert [(r["revision"], r["status"]) for r in td["revisions"]] == [(1, "ACTIVE"), (2, "ACTIVE")]
+
+
+def test_deleting_the_manifest_removes_every_container_it_owned(skiff: Skiff) -> None:
+    web = skiff.name("web")
+    skiff.write("web.yaml", service_manifest(web, 3))
+    skiff.start()
+    wait_for(lambda: len(skiff.running(web)) == 3, 30, "3 running tasks")
+    (skiff.manifests / "web.yaml").unlink()
+    wait_for(lambda: not skiff.containers(web, all=True), 30, "every container removed")
+    wait_for(
+        lambda: all(r["name"] != web for r in skiff.status()["resources"]),
+        10,
+        "the service gone from status",
+    )
+
+
+def test_an_invalid_manifest_beside_a_valid_one(skiff: Skiff) -> None:
+    good, bad = skiff.name("good"), skiff.name("bad")
+    skiff.write("good.yaml", service_manifest(good, 1))
+    skiff.write("bad.yaml", service_manifest(bad, 2))
+    skiff.start()
+    wait_for(lambda: len(skiff.running(good)) == 1 and len(skiff.running(bad)) == 2, 30, "both up")
+    bad_ids = {c.id for c in skiff.running(bad)}
+    skiff.write("bad.yaml", service_manifest(bad, 7, extra="\n          colour: red"))
+    skiff.write("good.yaml", service_manifest(good, 3))
+    wait_for(lambda: len(skiff.running(good)) == 3, 30, "the valid service still acted on")
+    status = skiff.status()
+    errors = status["errors"]
+    assert any(
+        e["file"] == "bad.yaml" and e["field"] == "spec.colour" and e["message"] == "unknown field"
+        for e in errors
+    )
+    assert "spec.colour" in skiff.resource("Service", bad)["manifestError"]
+    assert {c.id for c in skiff.running(bad)} == bad_ids  # the last valid version keeps running
+    assert skiff.metric("skiff_manifest_errors", file="bad.yaml") == 1
+
+
+def test_an_unmanaged_look_alike_container_is_left_alone(skiff: Skiff) -> None:
+    web = skiff.name("web")
+    client = docker.from_env()
+    lookalike = client.containers.run(
+        IMAGE,
+        ["sleep", "300"],
+        detach=True,
+        name=f"skiff-{web}-web-lookalike",
+        labels={
+            "skiff.kind": "Service",
+            "skiff.name": web,
+            "skiff.task": "x" * 32,
+            "skiff.container": "web",
+            "skiff.revision": f"{web}:1",
+        },
+    )
+    try:
+        skiff.write("web.yaml", service_manifest(web, 2))
+        skiff.start()
+        wait_for(lambda: len(skiff.running(web)) == 2, 30, "2 running tasks")
+        (skiff.manifests / "web.yaml").unlink()
+        wait_for(lambda: not skiff.containers(web, all=True), 30, "managed containers removed")
+        lookalike.reload()
+        assert lookalike.status == "running"
+    finally:
+        lookalike.remove(force=True)
+
+
+def test_a_task_failing_its_health_check_is_replaced(skiff: Skiff) -> None:
+    web = skiff.name("web")
+    health = """
+              healthCheck:
+                command: ["CMD-SHELL", "test -f /www/index.html"]
+                interval: 5
+                timeout: 2
+                retries: 1"""
+    skiff.write("web.yaml", service_manifest(web, 2, health=health))
+    skiff.start()
+    wait_for(lambda: skiff.resource("Service", web)["healthyCount"] == 2, 40, "2 healthy tasks")
+    victim = skiff.running(web)[0]
+    victim.exec_run(["rm", "/www/index.html"])
+
+    def replaced() -> bool:
+        svc = skiff.resource("Service", web)
+        stopped = {
+            t["taskId"][:12]: t["stoppedReason"]
+            for t in svc["tasks"]
+            if t["lastStatus"] == "STOPPED"
+        }
+        return (
+            svc["healthyCount"] == 2
+            and victim.id not in {c.id for c in skiff.running(web)}
+            and victim.labels["skiff.task"][:12] in stopped
+            and stopped[victim.labels["skiff.task"][:12]] == "Task failed container health checks"
+        )
+
+    wait_for(replaced, 60, "the unhealthy task stopped with its reason and replaced")

@@ -1,0 +1,359 @@
+"""The SQLite store: revisions with history, last valid manifests, task records, events,
+persistence across restarts, private snapshots and concurrent writers."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from controller.store import sqlite as store_module
+from controller.store.records import EventRecord, TaskRecord
+from controller.store.sqlite import Store
+
+SPEC = {"containerDefinitions": [{"name": "app", "image": "busybox", "memory": 64}]}
+
+
+@pytest.fixture
+def store() -> Store:
+    s = Store(":memory:")
+    yield s
+    s.close()
+
+
+def spec(image: str) -> dict:
+    return {"containerDefinitions": [{"name": "app", "image": image}]}
+
+
+def record(task_id: str, owner: str = "web", **kw) -> TaskRecord:
+    kw.setdefault("desired_status", "RUNNING")
+    return TaskRecord(task_id, "Service", owner, f"{owner}:1", "h1", created_at=10.0, **kw)
+
+
+# --- task-definition revisions -------------------------------------------------------------------
+
+
+def test_revisions_are_numbered_from_one_per_family(store: Store) -> None:
+    web1 = store.register_revision("web", spec("a"), "h-a", now=1.0)
+    web2 = store.register_revision("web", spec("b"), "h-b", now=2.0)
+    api1 = store.register_revision("api", spec("c"), "h-c", now=3.0)
+    assert (web1.key, web2.key, api1.key) == ("web:1", "web:2", "api:1")
+    assert web2.status == "ACTIVE" and web2.registered_at == 2.0
+
+
+def test_registering_keeps_the_history_unchanged(store: Store) -> None:
+    mine = spec("a")
+    store.register_revision("web", mine, "h-a", now=1.0)
+    mine["containerDefinitions"][0]["image"] = "changed-after-registering"
+    store.register_revision("web", spec("b"), "h-b", now=2.0)
+
+    first = store.revision("web", 1)
+    assert first is not None
+    assert first.spec == spec("a")
+    assert (first.spec_hash, first.status, first.registered_at) == ("h-a", "ACTIVE", 1.0)
+    assert [r.number for r in store.revisions("web")] == [1, 2]
+    assert store.revision("web", 3) is None
+    assert store.revision("nope", 1) is None
+
+
+def test_revisions_lists_all_families_sorted(store: Store) -> None:
+    store.register_revision("web", SPEC, "h", now=1.0)
+    store.register_revision("api", SPEC, "h", now=2.0)
+    store.register_revision("web", SPEC, "h", now=3.0)
+    assert [r.key for r in store.revisions()] == ["api:1", "web:1", "web:2"]
+    assert [r.key for r in store.revisions("web")] == ["web:1", "web:2"]
+
+
+def test_latest_active_is_the_highest_active_revision(store: Store) -> None:
+    assert store.latest_active("web") is None
+    store.register_revision("web", spec("a"), "h-a", now=1.0)
+    store.register_revision("web", spec("b"), "h-b", now=2.0)
+    store.register_revision("api", spec("c"), "h-c", now=3.0)
+    latest = store.latest_active("web")
+    assert latest is not None and latest.key == "web:2" and latest.spec == spec("b")
+
+
+def test_deregistering_a_family_marks_every_revision_inactive(store: Store) -> None:
+    store.register_revision("web", SPEC, "h", now=1.0)
+    store.register_revision("web", SPEC, "h", now=2.0)
+    store.register_revision("api", SPEC, "h", now=3.0)
+
+    assert store.deregister_family("web", now=9.0) == 2
+    assert [(r.status, r.deregistered_at) for r in store.revisions("web")] == [
+        ("INACTIVE", 9.0),
+        ("INACTIVE", 9.0),
+    ]
+    assert store.latest_active("web") is None
+    assert store.latest_active("api") is not None, "other families are untouched"
+    assert store.deregister_family("web", now=10.0) == 0, "already inactive"
+    assert {r.deregistered_at for r in store.revisions("web")} == {9.0}
+
+
+def test_registering_after_deregistering_continues_the_numbering(store: Store) -> None:
+    store.register_revision("web", SPEC, "h", now=1.0)
+    store.deregister_family("web", now=2.0)
+    again = store.register_revision("web", SPEC, "h", now=3.0)
+    assert again.key == "web:2"
+    latest = store.latest_active("web")
+    assert latest is not None and latest.key == "web:2"
+    assert store.revision("web", 1).status == "INACTIVE"
+
+
+# --- last valid manifests ------------------------------------------------------------------------
+
+
+def test_saved_resources_are_listed_replaced_and_deleted(store: Store) -> None:
+    assert store.resources() == []
+    store.save_resource("Service", "web", "svc.yaml", 0, {"desiredCount": 2}, {"a": "b"}, 1.0)
+    store.save_resource("Service", "api", "svc.yaml", 1, {"desiredCount": 1}, {}, 1.0)
+    store.save_resource("Service", "web", "web.yaml", 0, {"desiredCount": 3}, {}, 2.0)
+
+    assert sorted(store.resources()) == [
+        ("Service", "api", "svc.yaml", 1, {"desiredCount": 1}, {}),
+        ("Service", "web", "web.yaml", 0, {"desiredCount": 3}, {}),
+    ]
+    store.delete_resource("Service", "web")
+    store.delete_resource("Service", "not-there")
+    assert [r[:2] for r in store.resources()] == [("Service", "api")]
+
+
+def test_the_same_name_in_different_kinds_are_different_resources(store: Store) -> None:
+    store.save_resource("Service", "web", "a.yaml", 0, {}, {}, 1.0)
+    store.save_resource("TaskDefinition", "web", "a.yaml", 1, {}, {}, 1.0)
+    store.delete_resource("Service", "web")
+    assert [r[:2] for r in store.resources()] == [("TaskDefinition", "web")]
+
+
+# --- task records --------------------------------------------------------------------------------
+
+
+def test_task_records_are_stored_per_owner(store: Store) -> None:
+    store.put_tasks([record("t1"), record("t2"), record("a1", owner="api")])
+    assert set(store.tasks("Service", "web")) == {"t1", "t2"}
+    assert store.tasks("Service", "web")["t1"] == record("t1")
+    assert set(store.tasks("Service", "api")) == {"a1"}
+    assert store.tasks("Service", "nobody") == {}
+    assert store.tasks("Job", "web") == {}
+
+
+def test_putting_a_task_record_again_replaces_it(store: Store) -> None:
+    store.put_tasks([record("t1")])
+    stopped = record(
+        "t1", desired_status="STOPPED", stopped_reason="scaled in", stop_requested_at=5
+    )
+    store.put_tasks([stopped])
+    assert store.tasks("Service", "web") == {"t1": stopped}
+
+
+def test_deleting_task_records(store: Store) -> None:
+    store.put_tasks([record("t1"), record("t2"), record("t3")])
+    store.delete_tasks(["t1", "t3", "unknown"])
+    store.delete_tasks([])
+    assert set(store.tasks("Service", "web")) == {"t2"}
+
+
+# --- events --------------------------------------------------------------------------------------
+
+
+def event(i: int, kind: str = "Service", name: str = "web") -> EventRecord:
+    return EventRecord(float(i), kind, name, "task.launched", f"reason {i}", f"message {i}")
+
+
+def test_events_are_the_most_recent_n_oldest_first(store: Store) -> None:
+    for i in range(30):
+        store.add_event(event(i))
+    assert [e.at for e in store.events(limit=5)] == [25.0, 26.0, 27.0, 28.0, 29.0]
+    assert store.events(limit=1) == [event(29)]
+    assert len(store.events()) == 20, "twenty by default"
+
+
+def test_events_of_one_resource(store: Store) -> None:
+    store.add_event(event(1, name="web"))
+    store.add_event(event(2, name="api"))
+    store.add_event(event(3, kind="Host", name="web"))
+    store.add_event(event(4, name="web"))
+    assert store.events("Service", "web") == [event(1), event(4)]
+    assert store.events("Service", "nope") == []
+    assert len(store.events()) == 4
+
+
+def test_events_with_the_same_timestamp_keep_insertion_order(store: Store) -> None:
+    for action in ["a", "b", "c"]:
+        store.add_event(EventRecord(1.0, "Service", "web", action, ""))
+    assert [e.action for e in store.events()] == ["a", "b", "c"]
+
+
+def test_the_history_is_trimmed_to_the_most_recent_events(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "EVENTS_KEPT", 50)
+    for i in range(1, 1001):  # trimming happens on every 1000th insert
+        store.add_event(event(i))
+    kept = store.events(limit=10_000)
+    assert [e.at for e in kept] == [float(i) for i in range(951, 1001)]
+
+
+# --- on disk: persistence, snapshots, read-only ---------------------------------------------------
+
+
+def fill(s: Store) -> None:
+    s.register_revision("web", SPEC, "h", now=1.0)
+    s.save_resource("Service", "web", "svc.yaml", 0, {"desiredCount": 2}, {}, 1.0)
+    s.put_tasks([record("t1")])
+    s.add_event(event(1))
+
+
+def test_data_survives_closing_and_reopening_the_data_dir(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    s = Store.in_data_dir(str(data))
+    fill(s)
+    s.close()
+    assert (data / "skiff.db").exists()
+
+    again = Store.in_data_dir(str(data))
+    try:
+        assert [r.key for r in again.revisions()] == ["web:1"]
+        assert [r[:2] for r in again.resources()] == [("Service", "web")]
+        assert set(again.tasks("Service", "web")) == {"t1"}
+        assert again.events() == [event(1)]
+        assert again.register_revision("web", SPEC, "h", now=2.0).key == "web:2"
+    finally:
+        again.close()
+
+
+def test_a_snapshot_is_an_independent_copy(tmp_path: Path) -> None:
+    s = Store.in_data_dir(str(tmp_path))
+    fill(s)
+    s.close()
+
+    copy = Store.snapshot_of(str(tmp_path))
+    assert [r.key for r in copy.revisions()] == ["web:1"]
+    assert set(copy.tasks("Service", "web")) == {"t1"}
+    copy.register_revision("web", SPEC, "h", now=2.0)
+    copy.delete_tasks(["t1"])
+    copy.deregister_family("web", now=3.0)
+    copy.close()
+
+    original = Store.in_data_dir(str(tmp_path))
+    try:
+        assert [(r.key, r.status) for r in original.revisions()] == [("web:1", "ACTIVE")]
+        assert set(original.tasks("Service", "web")) == {"t1"}
+    finally:
+        original.close()
+
+
+def test_a_snapshot_sees_what_a_running_store_has_committed(tmp_path: Path) -> None:
+    live = Store.in_data_dir(str(tmp_path))  # still open: recent commits may be in the WAL
+    try:
+        fill(live)
+        copy = Store.snapshot_of(str(tmp_path))
+        assert [r.key for r in copy.revisions()] == ["web:1"]
+        live.register_revision("web", SPEC, "h", now=2.0)
+        assert [r.key for r in copy.revisions()] == ["web:1"], "a copy, not a view"
+        copy.close()
+    finally:
+        live.close()
+
+
+def test_a_snapshot_of_a_data_dir_without_a_store_is_empty(tmp_path: Path) -> None:
+    missing = tmp_path / "nothing-here"
+    copy = Store.snapshot_of(str(missing))
+    assert copy.revisions() == [] and copy.resources() == [] and copy.events() == []
+    assert copy.register_revision("web", SPEC, "h", now=1.0).key == "web:1"
+    assert not missing.exists(), "a snapshot never creates the data dir"
+
+
+def test_a_read_only_store_reads_but_refuses_writes(tmp_path: Path) -> None:
+    s = Store.in_data_dir(str(tmp_path))
+    fill(s)
+    s.close()
+    ro = Store.in_data_dir(str(tmp_path), readonly=True)
+    try:
+        assert [r.key for r in ro.revisions()] == ["web:1"]
+        with pytest.raises(sqlite3.OperationalError):
+            ro.register_revision("web", SPEC, "h", now=2.0)
+    finally:
+        ro.close()
+
+
+def test_a_snapshot_of_a_data_dir_whose_name_has_uri_characters(tmp_path: Path) -> None:
+    data = tmp_path / "data#1"
+    s = Store.in_data_dir(str(data))
+    fill(s)
+    s.close()
+    copy = Store.snapshot_of(str(data))
+    assert [r.key for r in copy.revisions()] == ["web:1"]
+    assert sorted(os.listdir(tmp_path)) == ["data#1"]
+
+
+# --- concurrency ---------------------------------------------------------------------------------
+
+
+def run_threads(n: int, target) -> list[BaseException]:
+    errors: list[BaseException] = []
+
+    def guarded(i: int) -> None:
+        try:
+            target(i)
+        except BaseException as exc:  # reported to the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(i,), daemon=True) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=20.0)
+    assert not any(t.is_alive() for t in threads), "a writer is stuck"
+    return errors
+
+
+def test_concurrent_writers_sharing_one_store_lose_nothing(tmp_path: Path) -> None:
+    s = Store.in_data_dir(str(tmp_path))
+    per_thread = 40
+
+    def write(i: int) -> None:
+        for j in range(per_thread):
+            s.register_revision("web", {"writer": i, "n": j}, f"h{i}-{j}", now=float(j))
+            s.put_tasks([record(f"t{i}-{j}")])
+            s.add_event(event(j, name=f"w{i}"))
+            s.save_resource("Service", f"svc-{i}-{j}", "x.yaml", 0, {}, {}, 1.0)
+
+    try:
+        assert run_threads(4, write) == []
+        revisions = s.revisions("web")
+        assert [r.number for r in revisions] == list(range(1, 4 * per_thread + 1))
+        assert {(r.spec["writer"], r.spec["n"]) for r in revisions} == {
+            (i, j) for i in range(4) for j in range(per_thread)
+        }
+        assert len(s.tasks("Service", "web")) == 4 * per_thread
+        assert len(s.events(limit=10_000)) == 4 * per_thread
+        assert len(s.resources()) == 4 * per_thread
+    finally:
+        s.close()
+
+
+def test_concurrent_stores_on_the_same_data_dir_number_revisions_uniquely(
+    tmp_path: Path,
+) -> None:
+    Store.in_data_dir(str(tmp_path)).close()  # create the schema once
+    per_thread = 25
+
+    def write(i: int) -> None:
+        own = Store.in_data_dir(str(tmp_path))  # its own connection
+        try:
+            for j in range(per_thread):
+                own.register_revision("web", {"writer": i, "n": j}, "h", now=float(j))
+                own.put_tasks([record(f"t{i}-{j}")])
+        finally:
+            own.close()
+
+    assert run_threads(4, write) == []
+    s = Store.in_data_dir(str(tmp_path))
+    try:
+        assert [r.number for r in s.revisions("web")] == list(range(1, 4 * per_thread + 1))
+        assert len(s.tasks("Service", "web")) == 4 * per_thread
+    finally:
+        s.close()
