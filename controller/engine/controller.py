@@ -70,6 +70,10 @@ class Terminal(Exception):
     """A sync cannot succeed until the manifest changes; recorded, not retried."""
 
 
+class Waiting(Exception):
+    """A sync depends on another key's work; that key queues this one again when done."""
+
+
 class Controller:
     def __init__(
         self,
@@ -252,6 +256,9 @@ class Controller:
         keys = set(self.desired) | set(self.status)
         keys |= {(t.owner_kind, t.owner) for t in self.observed_tasks().values()}
         keys |= {("Host", n) for n in self.hosts}
+        keys |= {
+            ("TaskDefinition", r.family) for r in self.store.revisions() if r.status == "ACTIVE"
+        }
         return keys
 
     def enqueue_all(self) -> None:
@@ -279,6 +286,11 @@ class Controller:
         except Terminal as exc:
             result = "terminal"
             self._set_status(key, "ERROR", str(exc))
+        except Waiting as exc:
+            result = "waiting"
+            self._set_status(
+                key, self.status[key].status if key in self.status else "PENDING", str(exc)
+            )
         except (Retry, RuntimeFailure) as exc:
             result = "error"
             self.metrics.workqueue_retries.inc()
@@ -533,7 +545,19 @@ class Controller:
         return plan.requeue_after
 
     def _service_desired(self, name: str, spec: ServiceSpec) -> ServiceDesired:
-        resolved = resolve(spec.family, spec.pinned_revision, self.store.revisions(spec.family))
+        history = self.store.revisions(spec.family)
+        td = self.desired.get(("TaskDefinition", spec.family))
+        if (
+            spec.pinned_revision is None
+            and td is not None
+            and (not plan_task_definition(td.spec, history).is_noop())
+        ):
+            # The family's manifest changed and its revision is not registered yet: running
+            # the previous one now would launch tasks only to replace them. Registration
+            # queues this service again.
+            self.queue.add(("TaskDefinition", spec.family))
+            raise Waiting(f"waiting for task definition {spec.family} to register its new revision")
+        resolved = resolve(spec.family, spec.pinned_revision, history)
         if isinstance(resolved, str):
             raise Terminal(resolved)
         if spec.launch_type == "FARGATE" and (problems := check_fargate(resolved.spec)):

@@ -101,6 +101,7 @@ class Daemon:
             signal.signal(sig, lambda *_: self._stop.set())
         self.controller.restore()
         self.reload()
+        self.controller.enqueue_all()  # a restart changes no manifest; look at everything once
         self._loaded = True
         self.controller.start_observing()
         watcher = ManifestWatcher(self.manifests, self.reload)

@@ -73,6 +73,7 @@ def preview(
         store, Metrics(), lambda name, spec: fakes[name], Settings(parallelism=4, cluster=cluster)
     )
     try:
+        ctl.restore()  # what the daemon last applied, so removed manifests show as removals
         ctl.apply_manifests(result)
         _converge(ctl, fakes)
         after = group_tasks((h, c) for h, f in fakes.items() for c in f.containers.values())

@@ -66,7 +66,7 @@ class Skiff:
         self.docker = docker.from_env()
 
     # --- process -------------------------------------------------------------------------------
-    def start(self) -> Skiff:
+    def start(self, *extra: str) -> Skiff:
         logf = open(self.log, "ab")  # noqa: SIM115 (kept open for the process' lifetime)
         self.proc = subprocess.Popen(
             [
@@ -84,6 +84,7 @@ class Skiff:
                 "json",
                 "--cluster",
                 self.cluster,
+                *extra,
             ],
             stdout=logf,
             stderr=logf,

@@ -279,3 +279,17 @@ def test_a_restart_after_a_crash_mid_launch_starts_what_was_created_without_dupl
     assert len(again.running()) == 4
     assert len(h.fake.containers) == 4
     assert h.fake.containers[orphan].running
+
+
+def test_one_edit_to_a_task_definition_and_its_service_launches_only_the_new_revision(
+    tmp_path: Path,
+) -> None:
+    h = Harness(tmp_path / "m")
+    h.write("web.yaml", manifest(2, command="v1"))
+    h.load()
+    h.converge()
+    h.write("web.yaml", manifest(3, command="v2"))
+    h.load()
+    h.converge()
+    created = [s.labels[L.REVISION] for s in h.fake.specs.values()]
+    assert sorted(created) == ["web:1", "web:1", "web:2", "web:2", "web:2"]

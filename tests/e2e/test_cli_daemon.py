@@ -1,0 +1,72 @@
+"""`skiff plan` and `skiff status` against a real dockerd and a running daemon."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.integration.conftest import Skiff, service_manifest, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def skiff_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "controller", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_plan_shows_what_run_will_do_and_nothing_once_converged(skiff: Skiff) -> None:
+    web = skiff.name("web")
+    skiff.write("web.yaml", service_manifest(web, 2))
+    where = ["--data-dir", str(skiff.data), "--cluster", skiff.cluster]
+    before = skiff_cli("plan", str(skiff.manifests), *where)
+    assert before.returncode == 0, before.stderr
+    assert f"TaskDefinition/{web}\n  + register revision {web}:1" in before.stdout
+    assert f"Service/{web}\n  + create 2 task(s) of {web}:1 (local: 2)" in before.stdout
+    assert not skiff.containers(web, all=True)  # planning changed nothing
+
+    skiff.start()
+    wait_for(lambda: skiff.resource("Service", web).get("steadyState"), 30, "a steady service")
+    skiff.stop()
+    after = skiff_cli("plan", str(skiff.manifests), *where)
+    assert after.stdout.strip() == f"no changes: TaskDefinition/{web}, Service/{web}"
+
+    skiff.write("web.yaml", service_manifest(web, 3, env="v2"))
+    edit = skiff_cli("plan", str(skiff.manifests), *where)
+    assert f"+ register revision {web}:2" in edit.stdout
+    assert f"~ replace 2 task(s): {web}:1 -> {web}:2" in edit.stdout
+    assert f"+ create 1 task(s) of {web}:2" in edit.stdout
+
+
+def test_status_shows_resources_counts_tasks_and_revisions(skiff: Skiff) -> None:
+    web = skiff.name("web")
+    skiff.write("web.yaml", service_manifest(web, 2))
+    skiff.start()
+    wait_for(lambda: skiff.resource("Service", web).get("steadyState"), 30, "a steady service")
+    listen = f"127.0.0.1:{skiff.port}"
+
+    table = skiff_cli("status", "--listen", listen)
+    assert table.returncode == 0, table.stderr
+    row = next(
+        line for line in table.stdout.splitlines() if line.startswith("Service") and web in line
+    )
+    assert row.split()[2:8] == ["ACTIVE", "2", "2", "0", "2", f"{web}:1"]
+    assert f"TaskDefinition/{web} revisions: {web}:1 ACTIVE" in table.stdout
+    assert table.stdout.count("RUNNING  RUNNING") == 2
+
+    doc = json.loads(skiff_cli("status", "--listen", listen, "-o", "json").stdout)
+    svc = next(r for r in doc["resources"] if r["kind"] == "Service" and r["name"] == web)
+    assert [t["lastStatus"] for t in svc["tasks"]] == ["RUNNING", "RUNNING"]
+    assert all(
+        t["containers"][0]["networkBindings"][0]["bindIP"] == "127.0.0.1" for t in svc["tasks"]
+    )
+
+
+def test_status_without_a_daemon_says_so(skiff: Skiff) -> None:
+    out = skiff_cli("status", "--listen", f"127.0.0.1:{skiff.port}")
+    assert out.returncode == 1
+    assert "cannot reach the daemon" in out.stderr

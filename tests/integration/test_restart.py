@@ -1,0 +1,55 @@
+"""What a user asked for survives the daemon: a clean restart writes nothing, SIGKILL loses none."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.conftest import Skiff, service_manifest, wait_for
+
+pytestmark = pytest.mark.integration
+
+WRITES = ("create", "start", "kill", "remove")
+
+
+def test_restarting_a_converged_daemon_makes_zero_create_or_remove_calls(skiff: Skiff) -> None:
+    web = skiff.name("web")
+    skiff.write("web.yaml", service_manifest(web, 4))
+    skiff.start()
+    wait_for(lambda: skiff.resource("Service", web).get("steadyState"), 30, "a steady service")
+    before = {c.id for c in skiff.running(web)}
+    skiff.stop()
+
+    skiff.start()
+    wait_for(lambda: skiff.metric("skiff_reconcile_total", kind="Service") >= 1, 20, "a reconcile")
+    wait_for(
+        lambda: (
+            skiff.resource("Service", web).get("steadyState")
+            and skiff.metric("skiff_workqueue_depth") == 0
+        ),
+        20,
+        "the restarted daemon to settle",
+    )
+    for op in WRITES:
+        assert skiff.metric("skiff_docker_api_calls_total", operation=op) == 0, op
+    assert {c.id for c in skiff.running(web)} == before
+    assert skiff.resource("TaskDefinition", web)["latestRevision"] == f"{web}:1"
+
+
+def test_sigkill_in_the_middle_of_a_scale_up_then_restart_ends_with_exactly_desired(
+    skiff: Skiff,
+) -> None:
+    web = skiff.name("web")
+    skiff.write("web.yaml", service_manifest(web, 0))
+    skiff.start("--parallelism", "2")
+    skiff.write("web.yaml", service_manifest(web, 24))
+    wait_for(lambda: len(skiff.containers(web, all=True)) >= 4, 30, "the scale-up under way")
+    skiff.kill9()
+    midway = len(skiff.containers(web, all=True))
+    assert midway < 24, "the scale-up finished before the kill; nothing was tested"
+
+    skiff.start("--parallelism", "2")
+    wait_for(lambda: len(skiff.running(web)) == 24, 60, "24 running tasks after the restart")
+    wait_for(lambda: skiff.resource("Service", web).get("steadyState"), 20, "a steady service")
+    everything = skiff.containers(web, all=True)
+    assert len(everything) == 24  # no duplicates, no half-made orphans
+    assert len({c.labels["skiff.task"] for c in everything}) == 24

@@ -1,0 +1,58 @@
+"""`skiff plan`: the preview of a change, computed on a copy, changing nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from controller.engine.preview import preview, render
+from controller.manifests.loader import load_directory
+from controller.store import Store
+from tests.unit.test_controller import Harness, manifest
+
+
+def converged(tmp_path: Path, count: int) -> Harness:
+    h = Harness(tmp_path / "m", store=Store.in_data_dir(str(tmp_path / "data")))
+    h.write("web.yaml", manifest(count, command="v1"))
+    h.load()
+    h.converge()
+    return h
+
+
+def plan_text(h: Harness, tmp_path: Path) -> str:
+    previews, warnings = preview(
+        load_directory(str(tmp_path / "m")), str(tmp_path / "data"), lambda name, spec: h.fake
+    )
+    assert warnings == []
+    return render(previews)
+
+
+def test_a_new_revision_with_a_larger_count_is_a_replacement_plus_a_creation(
+    tmp_path: Path,
+) -> None:
+    h = converged(tmp_path, 2)
+    h.write("web.yaml", manifest(3, command="v2"))
+    writes = len(h.fake.writes())
+    assert plan_text(h, tmp_path) == (
+        "TaskDefinition/web\n"
+        "  + register revision web:2\n"
+        "Service/web\n"
+        "  ~ replace 2 task(s): web:1 -> web:2\n"
+        "  + create 1 task(s) of web:2 (local: 1)"
+    )
+    assert len(h.fake.writes()) == writes  # the hosts were not touched
+    assert [r.key for r in h.store.revisions("web")] == ["web:1"]  # nor the store
+
+
+def test_scale_in_and_deletion_are_shown(tmp_path: Path) -> None:
+    h = converged(tmp_path, 3)
+    h.write("web.yaml", manifest(1, command="v1"))
+    assert "Service/web\n  - stop 2 task(s): scale-in or replacement" in plan_text(h, tmp_path)
+    (tmp_path / "m" / "web.yaml").unlink()
+    text = plan_text(h, tmp_path)
+    assert "Service/web\n  - stop and remove 3 task(s): the service was deleted" in text
+    assert "TaskDefinition/web\n  - deregister revision web:1 (ACTIVE -> INACTIVE)" in text
+
+
+def test_a_converged_directory_has_no_changes(tmp_path: Path) -> None:
+    h = converged(tmp_path, 2)
+    assert plan_text(h, tmp_path) == "no changes: TaskDefinition/web, Service/web"
