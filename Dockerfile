@@ -1,0 +1,13 @@
+# The Skiff daemon. BASE is any image with Python 3.11+ and venv, e.g. python:3.11-slim or a
+# Debian root file system imported with `docker import`.
+ARG BASE=python:3.11-slim
+FROM ${BASE}
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY controller ./controller
+RUN python3 -m venv /opt/skiff && /opt/skiff/bin/pip install --no-cache-dir . && rm -rf /src
+ENV PATH=/opt/skiff/bin:$PATH
+VOLUME ["/var/lib/skiff"]
+EXPOSE 9464
+ENTRYPOINT ["skiff"]
+CMD ["run", "--manifests", "/manifests", "--data-dir", "/var/lib/skiff", "--listen", "0.0.0.0:9464"]

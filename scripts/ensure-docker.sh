@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Makes sure a Docker engine answers: installs Debian's docker.io and busybox-static when
+# missing, and starts dockerd in its own session when none runs. Idempotent.
+set -euo pipefail
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+missing=()
+command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+command -v docker >/dev/null 2>&1 || missing+=(docker.io)
+dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    $(printf '%s\n' "${missing[@]}" | sort -u) >/dev/null
+fi
+
+if docker info >/dev/null 2>&1; then
+  exit 0
+fi
+
+# An engine that was killed leaves its pid file behind, and the next start refuses to run.
+if ! pgrep -x dockerd >/dev/null 2>&1; then
+  $SUDO rm -f /var/run/docker.pid
+fi
+log=/tmp/skiff-dockerd.log
+echo "starting dockerd (log: $log)"
+$SUDO setsid dockerd >"$log" 2>&1 </dev/null &
+for _ in $(seq 1 120); do
+  docker info >/dev/null 2>&1 && exit 0
+  sleep 0.5
+done
+echo "dockerd did not start; the end of its log:" >&2
+tail -n 40 "$log" >&2
+exit 1
