@@ -1,0 +1,282 @@
+"""Converge benchmark: Skiff against raw Docker on the same engine, in the same run.
+
+Prints, as ratios against raw Docker measured alongside:
+  1. 0 -> 50 tasks of a one-container service through Skiff, versus the same 50 containers
+     created and started directly through the Docker API with the same parallelism;
+  2. the median time from killing a task's container to its replacement running;
+  3. the daemon's CPU (share of one core) and RSS while idle for 30 s with 50 tasks up.
+
+Targets (issue #2): Skiff within 1.15x of raw Docker, replacement under 1 s median, idle CPU
+under 1% of a core, RSS under 150 MB. Nothing is asserted: the figures are printed.
+
+    python benchmarks/converge.py [--tasks 50] [--parallelism 10] [--rounds 3] [--idle 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import docker
+
+IMAGE = "skiff/busybox:latest"
+COMMAND = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Starts:
+    """Docker 'start' events of one label selector, timestamped on arrival."""
+
+    def __init__(self, client: docker.DockerClient, label: str) -> None:
+        self.q: queue.Queue[tuple[float, str]] = queue.Queue()
+        self._stream = client.api.events(
+            decode=True, filters={"type": "container", "event": "start", "label": label}
+        )
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        try:
+            for ev in self._stream:
+                self.q.put((time.monotonic(), ev["id"]))
+        except Exception:  # closed
+            pass
+
+    def drain(self) -> None:
+        while not self.q.empty():
+            self.q.get_nowait()
+
+    def wait(self, n: int, timeout: float = 120) -> list[tuple[float, str]]:
+        got = []
+        deadline = time.monotonic() + timeout
+        while len(got) < n:
+            got.append(self.q.get(timeout=max(0.01, deadline - time.monotonic())))
+        return got
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+def manifest(name: str, count: int) -> str:
+    return textwrap.dedent(f"""\
+        apiVersion: skiff/v1
+        kind: TaskDefinition
+        metadata: {{name: {name}}}
+        spec:
+          containerDefinitions:
+            - name: app
+              image: {IMAGE}
+              command: {json.dumps(COMMAND)}
+              memoryReservation: 16
+              stopTimeout: 2
+        ---
+        apiVersion: skiff/v1
+        kind: Service
+        metadata: {{name: {name}}}
+        spec: {{taskDefinition: {name}, desiredCount: {count}}}
+        """)
+
+
+class Daemon:
+    def __init__(self, root: Path, cluster: str, parallelism: int) -> None:
+        self.root, self.cluster = root, cluster
+        self.manifests = root / "manifests"
+        self.manifests.mkdir()
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "controller",
+                "run",
+                "--manifests",
+                str(self.manifests),
+                "--data-dir",
+                str(root / "data"),
+                "--listen",
+                f"127.0.0.1:{self.port}",
+                "--cluster",
+                cluster,
+                "--parallelism",
+                str(parallelism),
+                "--log-format",
+                "json",
+            ],
+            stdout=open(root / "daemon.log", "wb"),
+            stderr=subprocess.STDOUT,  # noqa: SIM115
+        )
+
+    def get(self, path: str) -> bytes:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+            return bytes(r.read())
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if self.get("/readyz") == b"ready\n":
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise SystemExit("the daemon did not become ready")
+
+    def service(self, name: str) -> dict[str, Any]:
+        doc = json.loads(self.get("/v1/status"))
+        return next(
+            (r for r in doc["resources"] if r["kind"] == "Service" and r["name"] == name), {}
+        )
+
+    def write(self, text: str) -> None:
+        tmp = self.manifests / "svc.tmp"
+        tmp.write_text(text)
+        tmp.rename(self.manifests / "svc.yaml")
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+    def rss_mib(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=30)
+
+
+def raw_round(client: docker.DockerClient, n: int, parallelism: int, tag: str) -> float:
+    """n containers created and started straight through the Docker API, P at a time."""
+    api = client.api
+    labels = {"skiff-bench": tag}
+
+    def one(i: int) -> str:
+        c = api.create_container(
+            IMAGE,
+            COMMAND,
+            name=f"bench-raw-{tag}-{i}",
+            labels=labels,
+            host_config=api.create_host_config(mem_reservation="16m"),
+        )
+        api.start(c["Id"])
+        return str(c["Id"])
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(parallelism) as pool:
+        ids = list(pool.map(one, range(n)))
+    elapsed = time.monotonic() - started
+    with ThreadPoolExecutor(parallelism) as pool:
+        list(pool.map(lambda cid: api.remove_container(cid, force=True), ids))
+    return elapsed
+
+
+def wait_until(pred: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--tasks", type=int, default=50)
+    ap.add_argument("--parallelism", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--kills", type=int, default=10)
+    ap.add_argument("--idle", type=float, default=30.0)
+    args = ap.parse_args()
+
+    client = docker.from_env()
+    cluster = f"bench{uuid.uuid4().hex[:6]}"
+    name = "bench"
+    n = args.tasks
+    root = Path(tempfile.mkdtemp(prefix="skiff-bench-"))
+    daemon = Daemon(root, cluster, args.parallelism)
+    starts = Starts(client, f"skiff.cluster={cluster}")
+    selector = {"label": [f"skiff.cluster={cluster}"]}
+    try:
+        daemon.write(manifest(name, 0))
+        daemon.wait_ready()
+        skiff_times, raw_times = [], []
+        for r in range(args.rounds):
+            raw_times.append(raw_round(client, n, args.parallelism, f"{cluster}-{r}"))
+            starts.drain()
+            began = time.monotonic()
+            daemon.write(manifest(name, n))
+            skiff_times.append(starts.wait(n)[-1][0] - began)
+            if r < args.rounds - 1:
+                daemon.write(manifest(name, 0))
+                wait_until(
+                    lambda: not client.api.containers(filters={**selector, "status": ["running"]}),
+                    120,
+                    "scale-in to 0",
+                )
+        wait_until(lambda: daemon.service(name).get("steadyState"), 60, f"{n} steady tasks")
+
+        # Replacement: kill a task's container, time until a new task container runs.
+        latencies = []
+        for _ in range(args.kills):
+            victim = client.api.containers(filters={**selector, "status": ["running"]})[0]["Id"]
+            starts.drain()
+            began = time.monotonic()
+            client.api.kill(victim)
+            latencies.append(starts.wait(1)[0][0] - began)
+            wait_until(lambda: daemon.service(name).get("steadyState"), 30, "steady after a kill")
+
+        # Idle: 50 tasks up, nothing to do.
+        cpu0, t0 = daemon.cpu_seconds(), time.monotonic()
+        time.sleep(args.idle)  # measuring idleness is the point: nothing to wait for
+        cpu = (daemon.cpu_seconds() - cpu0) / (time.monotonic() - t0)
+        rss = daemon.rss_mib()
+    finally:
+        starts.close()
+        daemon.stop()
+        for c in client.api.containers(all=True, filters=selector):
+            client.api.remove_container(c["Id"], force=True)
+
+    skiff_med, raw_med = statistics.median(skiff_times), statistics.median(raw_times)
+    print(f"0 -> {n} tasks, parallelism {args.parallelism}, {args.rounds} rounds (median)")
+    print(
+        f"  raw Docker API   {raw_med:7.3f} s   rounds: {', '.join(f'{t:.3f}' for t in raw_times)}"
+    )
+    print(
+        f"  Skiff            {skiff_med:7.3f} s   rounds: {', '.join(f'{t:.3f}' for t in skiff_times)}"
+    )
+    print(f"  ratio Skiff/raw  {skiff_med / raw_med:7.3f}    (target <= 1.15)")
+    print(f"kill -> replacement running, {args.kills} kills")
+    print(
+        f"  median {statistics.median(latencies) * 1000:7.1f} ms   max {max(latencies) * 1000:.1f} ms"
+        f"   (target < 1000 ms)"
+    )
+    print(f"idle {args.idle:.0f} s with {n} tasks up")
+    print(f"  CPU {cpu * 100:6.2f} % of a core   (target < 1 %)")
+    print(f"  RSS {rss:6.1f} MiB          (target < 150 MB)")
+
+
+if __name__ == "__main__":
+    main()
