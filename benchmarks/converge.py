@@ -104,6 +104,7 @@ class Daemon:
         self.manifests = root / "manifests"
         self.manifests.mkdir()
         self.port = free_port()
+        self.log = open(root / "daemon.log", "wb")  # noqa: SIM115 (open while the daemon runs)
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -123,8 +124,8 @@ class Daemon:
                 "--log-format",
                 "json",
             ],
-            stdout=open(root / "daemon.log", "wb"),
-            stderr=subprocess.STDOUT,  # noqa: SIM115
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
 
     def get(self, path: str) -> bytes:
@@ -264,15 +265,12 @@ def main() -> None:
     print(
         f"  raw Docker API   {raw_med:7.3f} s   rounds: {', '.join(f'{t:.3f}' for t in raw_times)}"
     )
-    print(
-        f"  Skiff            {skiff_med:7.3f} s   rounds: {', '.join(f'{t:.3f}' for t in skiff_times)}"
-    )
+    rounds = ", ".join(f"{t:.3f}" for t in skiff_times)
+    print(f"  Skiff            {skiff_med:7.3f} s   rounds: {rounds}")
     print(f"  ratio Skiff/raw  {skiff_med / raw_med:7.3f}    (target <= 1.15)")
     print(f"kill -> replacement running, {args.kills} kills")
-    print(
-        f"  median {statistics.median(latencies) * 1000:7.1f} ms   max {max(latencies) * 1000:.1f} ms"
-        f"   (target < 1000 ms)"
-    )
+    median_ms, max_ms = statistics.median(latencies) * 1000, max(latencies) * 1000
+    print(f"  median {median_ms:7.1f} ms   max {max_ms:.1f} ms   (target < 1000 ms)")
     print(f"idle {args.idle:.0f} s with {n} tasks up")
     print(f"  CPU {cpu * 100:6.2f} % of a core   (target < 1 %)")
     print(f"  RSS {rss:6.1f} MiB          (target < 150 MB)")

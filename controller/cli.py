@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 import urllib.error
 import urllib.request
@@ -82,7 +83,12 @@ def _run(args: argparse.Namespace) -> int:
         pause_image=args.pause_image,
         cluster=args.cluster,
     )
-    return Daemon(os.path.abspath(args.manifests), args.data_dir, args.listen, settings).run()
+    try:
+        daemon = Daemon(os.path.abspath(args.manifests), args.data_dir, args.listen, settings)
+    except (OSError, sqlite3.Error) as exc:
+        print(f"skiff: cannot open the data directory {args.data_dir}: {exc}", file=sys.stderr)
+        return 2
+    return daemon.run()
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -87,7 +87,13 @@ class Daemon:
         if not os.path.isdir(self.manifests):
             log.error("manifest.missing", reason=f"{self.manifests} is not a directory")
             return 2
-        api = ApiServer(self.listen, self.controller, self.ready, self.manifests)
+        try:
+            api = ApiServer(self.listen, self.controller, self.ready, self.manifests)
+        except (OSError, ValueError) as exc:
+            log.error(
+                "api.listen_failed", action="start", reason=f"cannot listen on {self.listen}: {exc}"
+            )
+            return 2
         api.start()
         log.info(
             "daemon.start",

@@ -176,8 +176,10 @@ class Skiff:
         return [c for c in self.containers(service) if c.status == "running"]
 
     def cleanup(self) -> None:
+        """Removes this test's containers: its cluster's, and look-alikes named after it."""
         for c in self.docker.containers.list(all=True):
-            if c.name.startswith(f"skiff-{self.prefix}") or c.name.startswith(self.prefix):
+            mine = c.labels.get("skiff.cluster") == self.cluster
+            if mine or c.name.startswith((f"skiff-{self.prefix}", self.prefix)):
                 c.remove(force=True)
 
 

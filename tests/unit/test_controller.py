@@ -293,3 +293,33 @@ def test_one_edit_to_a_task_definition_and_its_service_launches_only_the_new_rev
     h.converge()
     created = [s.labels[L.REVISION] for s in h.fake.specs.values()]
     assert sorted(created) == ["web:1", "web:1", "web:2", "web:2", "web:2"]
+
+
+def test_a_service_pinned_to_a_revision_keeps_it_when_the_family_moves_on(tmp_path: Path) -> None:
+    h = Harness(tmp_path / "m")
+    h.write("web.yaml", manifest(2, command="v1"))
+    h.load()
+    h.converge()
+    h.write(
+        "web.yaml",
+        manifest(2, command="v2").replace("taskDefinition: web", "taskDefinition: web:1"),
+    )
+    h.load()
+    h.converge()
+    assert [r.key for r in h.store.revisions("web")] == ["web:1", "web:2"]
+    assert {c.labels[L.REVISION] for c in h.running()} == {"web:1"}
+
+
+def test_a_service_naming_an_unregistered_revision_reports_it_and_touches_nothing(
+    tmp_path: Path,
+) -> None:
+    h = Harness(tmp_path / "m")
+    h.write("web.yaml", manifest(2))
+    h.load()
+    h.converge()
+    h.write("web.yaml", manifest(5).replace("taskDefinition: web", "taskDefinition: web:7"))
+    h.load()
+    h.converge()
+    assert len(h.running()) == 2
+    st = h.status()
+    assert (st["status"], st["message"]) == ("ERROR", "task definition web:7 does not exist")
