@@ -7,7 +7,12 @@ several daemons in one process and read exact counts.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
+from typing import NamedTuple
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 _FAST_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -103,24 +108,12 @@ class Metrics:
             ["family"],
             registry=r,
         )
-        self.host_up = Gauge(
-            "skiff_host_up",
-            "1 when the host's Docker engine answers.",
-            ["host", "zone"],
-            registry=r,
-        )
-        self.host_cpu_capacity = Gauge(
-            "skiff_host_cpu_capacity_units", "CPU units a host offers.", ["host"], registry=r
-        )
-        self.host_memory_capacity = Gauge(
-            "skiff_host_memory_capacity_mib", "Memory a host offers.", ["host"], registry=r
-        )
-        self.host_cpu_allocated = Gauge(
-            "skiff_host_cpu_allocated_units", "CPU units reserved by tasks.", ["host"], registry=r
-        )
-        self.host_memory_allocated = Gauge(
-            "skiff_host_memory_allocated_mib", "Memory reserved by tasks.", ["host"], registry=r
-        )
+        self._pool = _PoolCollector()
+        r.register(self._pool)
+
+    def watch_pool(self, source: Callable[[], Iterable[HostFigures]]) -> None:
+        """Host gauges are read from `source` at each scrape, so they are never stale."""
+        self._pool.source = source
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -134,15 +127,6 @@ class Metrics:
             self.service_healthy,
         )
 
-    def forget_host(self, name: str) -> None:
-        _remove(
-            name,
-            self.host_cpu_capacity,
-            self.host_memory_capacity,
-            self.host_cpu_allocated,
-            self.host_memory_allocated,
-        )
-
 
 def _remove(label: str, *gauges: Gauge) -> None:
     for gauge in gauges:
@@ -150,3 +134,44 @@ def _remove(label: str, *gauges: Gauge) -> None:
             gauge.remove(label)
         except KeyError:
             pass
+
+
+class HostFigures(NamedTuple):
+    host: str
+    zone: str
+    up: bool
+    cpu: int
+    memory: int
+    cpu_used: int
+    memory_used: int
+
+
+class _PoolCollector(Collector):
+    """Per-host capacity and allocation, computed when Prometheus scrapes."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], Iterable[HostFigures]] = lambda: ()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        families = {
+            "up": GaugeMetricFamily(
+                "skiff_host_up", "1 when the host's engine answers.", labels=["host", "zone"]
+            ),
+            "cpu": GaugeMetricFamily(
+                "skiff_host_cpu_capacity_units", "CPU units a host offers.", labels=["host"]
+            ),
+            "memory": GaugeMetricFamily(
+                "skiff_host_memory_capacity_mib", "Memory a host offers.", labels=["host"]
+            ),
+            "cpu_used": GaugeMetricFamily(
+                "skiff_host_cpu_allocated_units", "CPU units reserved by tasks.", labels=["host"]
+            ),
+            "memory_used": GaugeMetricFamily(
+                "skiff_host_memory_allocated_mib", "Memory reserved by tasks.", labels=["host"]
+            ),
+        }
+        for h in self.source():
+            families["up"].add_metric([h.host, h.zone], 1.0 if h.up else 0.0)
+            for field in ("cpu", "memory", "cpu_used", "memory_used"):
+                families[field].add_metric([h.host], float(getattr(h, field)))
+        yield from families.values()

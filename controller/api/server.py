@@ -24,7 +24,7 @@ KIND_ORDER = {"Host": 0, "TaskDefinition": 1, "Service": 2}
 def status_document(ctl: Controller, ready: bool, manifests: str) -> dict[str, Any]:
     resources = []
     for key, st in sorted(
-        ctl.status.items(), key=lambda kv: (KIND_ORDER.get(kv[0][0], 9), kv[0][1])
+        ctl.snapshot().items(), key=lambda kv: (KIND_ORDER.get(kv[0][0], 9), kv[0][1])
     ):
         doc = st.to_json()
         doc["events"] = [

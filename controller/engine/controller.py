@@ -30,7 +30,7 @@ from controller.manifests.kinds import KINDS, Resource, ResourceKey, key_str
 from controller.manifests.loader import LoadResult
 from controller.manifests.service import ServiceSpec
 from controller.manifests.task_definition import check_fargate
-from controller.metrics import Metrics
+from controller.metrics import HostFigures, Metrics
 from controller.reconcilers.placement import HostSlot
 from controller.reconcilers.service import InFlight, ServiceDesired, counts, plan_service
 from controller.reconcilers.task_definition import (
@@ -115,6 +115,26 @@ class Controller:
         self._placement_lock = threading.Lock()
         self._lock = threading.RLock()
         self._observing = False
+        metrics.watch_pool(self._host_figures)
+
+    def snapshot(self) -> dict[ResourceKey, ResourceStatus]:
+        """Status of every resource, with host allocations computed now, not at the last sync."""
+        slots = {s.name: s for s in self.host_slots(self.observed_tasks())}
+        with self._lock:
+            for (kind, name), st in self.status.items():
+                if kind == "Host" and name in slots:
+                    st.details["allocated"] = {
+                        "cpu": slots[name].cpu_used,
+                        "memory": slots[name].memory_used,
+                    }
+                    st.details["connected"] = slots[name].up
+            return dict(self.status)
+
+    def _host_figures(self) -> list[HostFigures]:
+        return [
+            HostFigures(s.name, s.zone, s.up, s.cpu, s.memory, s.cpu_used, s.memory_used)
+            for s in self.host_slots(self.observed_tasks())
+        ]
 
     # --- desired state ------------------------------------------------------------------------
     def restore(self) -> None:
@@ -353,21 +373,15 @@ class Controller:
         handle = self.hosts.get(name)
         if handle is None:
             self._forget(("Host", name))
-            self.metrics.forget_host(name)
             return None
         try:
-            handle.refresh_info()
+            if handle.info is None:  # otherwise refreshed by every resync
+                handle.refresh_info()
             if not handle.observer.synced:
                 handle.observer.resync()
         except RuntimeFailure as exc:
-            self.metrics.host_up.labels(name, handle.spec.zone).set(0)
             raise Retry(f"engine at {handle.spec.url} unreachable: {exc}") from exc
         slot = next(s for s in self.host_slots(self.observed_tasks()) if s.name == name)
-        self.metrics.host_up.labels(name, handle.spec.zone).set(1 if handle.up else 0)
-        self.metrics.host_cpu_capacity.labels(name).set(slot.cpu)
-        self.metrics.host_memory_capacity.labels(name).set(slot.memory)
-        self.metrics.host_cpu_allocated.labels(name).set(slot.cpu_used)
-        self.metrics.host_memory_allocated.labels(name).set(slot.memory_used)
         info = handle.info
         self._set_status(
             ("Host", name),
