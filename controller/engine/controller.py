@@ -636,9 +636,12 @@ class Controller:
             and c["pending"] == 0
             and all(t.revision == desired.revision.key for t in plan.tasks if t.active)
         )
-        message = plan.unplaced_reason and (
-            f"unable to place {plan.unplaced} task(s): no host met all of its requirements: "
-            f"{plan.unplaced_reason}"
+        message = plan.throttle_reason or (
+            plan.unplaced_reason
+            and (
+                f"unable to place {plan.unplaced} task(s): no host met all of its requirements: "
+                f"{plan.unplaced_reason}"
+            )
         )
         self._set_status(
             ("Service", name),

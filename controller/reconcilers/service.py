@@ -31,6 +31,7 @@ from controller.store.records import TaskRecord
 
 STOPPED_TASKS_KEPT = 5  # stopped tasks kept per service for inspection (docker logs)
 UNPLACED_RETRY_SECONDS = 5.0  # capacity may have been freed elsewhere
+RELAUNCH_THROTTLE_SECONDS = 1.0  # first wait after two consecutive task failures
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,8 @@ class ServicePlan:
     remove: tuple[RemoveTask, ...] = ()
     unplaced: int = 0
     unplaced_reason: str = ""
+    throttled: int = 0  # launches held back by the relaunch throttle
+    throttle_reason: str = ""
     requeue_after: float | None = None
 
     def is_noop(self) -> bool:
@@ -144,6 +147,7 @@ def plan_service(
     max_launches: int = 100,
     stopped_kept: int = STOPPED_TASKS_KEPT,
     starting: frozenset[str] | set[str] = frozenset(),
+    throttle_base: float = RELAUNCH_THROTTLE_SECONDS,
 ) -> ServicePlan:
     """`desired` None means the service's manifest is gone: stop and remove everything.
 
@@ -180,7 +184,10 @@ def plan_service(
     ceiling = max(count * desired.maximum_percent // 100, count if not old else 0)
     room = ceiling - len(new) - len(old)
     want = min(count - len(new), room, max_launches)
-    if want > 0:
+    resume = _relaunch_at(tasks, throttle_base)
+    if want > 0 and resume is not None and resume > now:
+        b.throttle(want, resume)
+    elif want > 0:
         b.launch(desired, want, active, hosts)
     if count - len(new) > max_launches and room > max_launches:
         b.wake_at(now)  # the cap on creates per pass left work for the next pass
@@ -199,6 +206,27 @@ def plan_service(
 
     b.remove_stopped(tasks, keep=stopped_kept)
     return b.build(tasks)
+
+
+def _relaunch_at(tasks: list[TaskView], base: float) -> float | None:
+    """When launches may resume after consecutive task failures (ECS's service throttle).
+
+    One failure is replaced at once; each further consecutive failure doubles the wait,
+    counting the stopped tasks kept for inspection, newest first.
+    """
+    stopped = sorted(
+        (t for t in tasks if t.last_status == STOPPED and not t.in_flight),
+        key=lambda t: t.stopped_at,
+        reverse=True,
+    )
+    streak = 0
+    for t in stopped:
+        if not t.failed:
+            break
+        streak += 1
+    if streak < 2:
+        return None
+    return stopped[0].stopped_at + base * 2.0 ** min(streak - 2, 30)
 
 
 def _in_grace(t: TaskView, grace: float, now: float) -> bool:
@@ -227,6 +255,8 @@ class _Builder:
         self.stopping: set[str] = set()
         self.unplaced = 0
         self.unplaced_reason = ""
+        self.throttled = 0
+        self.throttle_reason = ""
         self.wake: float | None = None
 
     def wake_at(self, at: float) -> None:
@@ -274,6 +304,13 @@ class _Builder:
         if placement.unplaced:
             self.wake_at(self.now + UNPLACED_RETRY_SECONDS)
 
+    def throttle(self, count: int, resume: float) -> None:
+        self.throttled, self.throttle_reason = (
+            count,
+            (f"{count} task launch(es) delayed {resume - self.now:.0f}s: tasks keep failing"),
+        )
+        self.wake_at(resume)
+
     def remove_stopped(self, tasks: list[TaskView], keep: int) -> None:
         done = [t for t in tasks if t.last_status == STOPPED and not t.in_flight]
         done.sort(key=lambda t: t.created_at, reverse=True)
@@ -293,6 +330,8 @@ class _Builder:
             remove=tuple(self.removes),
             unplaced=self.unplaced,
             unplaced_reason=self.unplaced_reason,
+            throttled=self.throttled,
+            throttle_reason=self.throttle_reason,
             requeue_after=self.wake,
         )
 

@@ -32,6 +32,8 @@ HEALTHY, UNHEALTHY, UNKNOWN = "HEALTHY", "UNHEALTHY", "UNKNOWN"
 
 ESSENTIAL_EXITED = "Essential container in task exited"
 HEALTH_CHECK_FAILED = "Task failed container health checks"
+# Reasons of stops the scheduler chose; any other reason means the task itself failed.
+SCHEDULER_REASONS = ("Scaling activity", "Service was deleted")
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,21 @@ class TaskView:
         if self.last_status != RUNNING or self.desired_status != RUNNING:
             return False
         return self.health == HEALTHY or (self.health == UNKNOWN and not self.has_health_check)
+
+    @property
+    def failed(self) -> bool:
+        """Stopped because of its own failure, not because the scheduler stopped it."""
+        reason = self.stopped_reason or ""
+        return (
+            self.last_status == STOPPED
+            and bool(reason)
+            and not reason.startswith(SCHEDULER_REASONS)
+        )
+
+    @property
+    def stopped_at(self) -> float:
+        ends = [c.finished_at for c in (self.containers or {}).values() if c.finished_at]
+        return max(ends) if ends else self.created_at
 
     def running_container_ids(self) -> list[str]:
         return [c.id for c in (self.containers or {}).values() if c.running]
