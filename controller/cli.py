@@ -42,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         help="image of awsvpc sandboxes (default: the task's first image)",
     )
     run.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
-    run.add_argument("--log-level", default="info")
+    run.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error", "critical"]
+    )
 
     validate = sub.add_parser("validate", help="check every manifest in a directory")
     validate.add_argument("dir")

@@ -32,13 +32,19 @@ from controller.manifests.service import ServiceSpec
 from controller.manifests.task_definition import check_fargate
 from controller.metrics import HostFigures, Metrics
 from controller.reconcilers.placement import HostSlot
-from controller.reconcilers.service import InFlight, ServiceDesired, counts, plan_service
+from controller.reconcilers.service import (
+    InFlight,
+    ServiceDesired,
+    ServicePlan,
+    counts,
+    plan_service,
+)
 from controller.reconcilers.task_definition import (
     ResolvedRevision,
     plan_task_definition,
     resolve,
 )
-from controller.reconcilers.task_state import expected_containers
+from controller.reconcilers.task_state import STOPPED, expected_containers, view_task
 from controller.runtime import RuntimeFailure
 from controller.runtime.instrumented import InstrumentedRuntime
 from controller.state.labels import DEFAULT_CLUSTER
@@ -91,6 +97,7 @@ class Controller:
             clock=monotonic,
             backoff=Backoff(settings.backoff_base, settings.backoff_cap),
             on_depth=metrics.workqueue_depth.set,
+            on_add=metrics.workqueue_adds.inc,
         )
         self.expectations = Expectations(settings.expectation_ttl, monotonic)
         self.actions = ActionLog(store, metrics, clock)
@@ -189,8 +196,8 @@ class Controller:
                         now,
                     )
             self._report_manifest_errors(result)
-            if any(k[0] == "Host" for k in changed) or not self.hosts:
-                self.sync_pool()
+        if any(k[0] == "Host" for k in changed) or not self.hosts:
+            self.sync_pool()
         for key in changed:
             self.queue.forget(key)
             self.queue.add(key)
@@ -209,27 +216,41 @@ class Controller:
 
     # --- the pool ---------------------------------------------------------------------------------
     def sync_pool(self) -> None:
-        """Connects new or changed Host manifests, forgets removed ones."""
+        """Connects new or changed Host manifests; a removed host drains before it is dropped.
+
+        Connecting talks to the engines, so it happens outside the lock that workers need.
+        """
         specs: dict[str, HostSpec] = {
             k[1]: r.spec for k, r in self.desired.items() if k[0] == "Host"
         }
+        wanted = implicit_name(specs)
         with self._lock:
-            wanted = implicit_name(specs)
-            for name in list(self.hosts):
-                if name not in wanted or self.hosts[name].spec != wanted[name]:
-                    handle = self.hosts.pop(name)
-                    handle.observer.stop()
-                    handle.runtime.close()
-                    self.queue.add(("Host", name))
-            for name, spec in wanted.items():
-                if name not in self.hosts:
-                    self.hosts[name] = self._connect(name, spec)
-                    self.queue.add(("Host", name))
+            current = dict(self.hosts)
+        replaced = [h for n, h in current.items() if n in wanted and h.spec != wanted[n]]
+        connected = {
+            name: self._connect(name, spec)
+            for name, spec in wanted.items()
+            if name not in current or current[name].spec != spec
+        }
+        with self._lock:
+            for old in replaced:
+                old.observer.stop()
+                old.runtime.close()
+            self.hosts.update(connected)
+            for name, handle in self.hosts.items():
+                handle.draining = name not in wanted
+        for name in current.keys() | connected.keys():
+            self.queue.add(("Host", name))
+        self.enqueue_all()  # services move their tasks off draining hosts
 
     def _connect(self, name: str, spec: HostSpec) -> HostHandle:
         runtime = InstrumentedRuntime(self._factory(name, spec), name, self.metrics)
         observer = HostObserver(
-            name, runtime, self._owner_changed, self.enqueue_all, self.settings.cluster
+            name,
+            runtime,
+            self._owner_changed,
+            lambda: self._reconnected(name),
+            self.settings.cluster,
         )
         handle = HostHandle(name, spec, runtime, observer)
         try:
@@ -269,6 +290,11 @@ class Controller:
                     pass
         self.enqueue_all()
 
+    def _reconnected(self, host: str) -> None:
+        """An event stream was resumed: what happened meanwhile may concern any key."""
+        self.metrics.docker_event_reconnects.labels(host).inc()
+        self.enqueue_all()
+
     def _owner_changed(self, kind: str, name: str) -> None:
         self.queue.add((kind, name))
 
@@ -276,9 +302,7 @@ class Controller:
         keys = set(self.desired) | set(self.status)
         keys |= {(t.owner_kind, t.owner) for t in self.observed_tasks().values()}
         keys |= {("Host", n) for n in self.hosts}
-        keys |= {
-            ("TaskDefinition", r.family) for r in self.store.revisions() if r.status == "ACTIVE"
-        }
+        keys |= {("TaskDefinition", r.family) for r in self.store.revisions()}
         return keys
 
     def enqueue_all(self) -> None:
@@ -287,7 +311,7 @@ class Controller:
 
     @property
     def synced(self) -> bool:
-        return all(h.observer.synced for h in self.hosts.values())
+        return all(h.observer.synced for h in list(self.hosts.values()))
 
     # --- the worker ---------------------------------------------------------------------------
     def process(self, timeout: float | None = None) -> ResourceKey | None:
@@ -371,6 +395,17 @@ class Controller:
     # --- Host -------------------------------------------------------------------------------------
     def sync_host(self, name: str) -> float | None:
         handle = self.hosts.get(name)
+        if (
+            handle is not None
+            and handle.draining
+            and (not handle.up or not handle.observer.snapshot())
+        ):
+            with self._lock:
+                self.hosts.pop(name, None)
+            handle.observer.stop()
+            handle.runtime.close()
+            self.actions.record("Host", name, "host.removed", "manifest removed; no tasks left")
+            handle = None
         if handle is None:
             self._forget(("Host", name))
             return None
@@ -385,7 +420,7 @@ class Controller:
         info = handle.info
         self._set_status(
             ("Host", name),
-            "ACTIVE" if handle.up else "ERROR",
+            "DRAINING" if handle.draining else "ACTIVE" if handle.up else "ERROR",
             handle.observer.error,
             url=handle.spec.url,
             zone=handle.spec.zone,
@@ -419,11 +454,16 @@ class Controller:
                     self.queue.add(k)
             history = self.store.revisions(family)
         active = [r for r in history if r.status == "ACTIVE"]
-        if res is None and not active:
+        if not history:
             self._forget(key)
             return None
         if active:
             self.metrics.task_definition_revision.labels(family).set(active[-1].number)
+        else:  # deregistered: the family keeps its history, as ECS lists INACTIVE revisions
+            try:
+                self.metrics.task_definition_revision.remove(family)
+            except KeyError:
+                pass
         self._set_status(
             key,
             "ACTIVE" if res else "INACTIVE",
@@ -464,12 +504,16 @@ class Controller:
         cpu: dict[str, int] = {}
         mem: dict[str, int] = {}
         ports: dict[str, set[tuple[int, str]]] = {}
-        address = {h.name: h.address for h in self.hosts.values()}
-        occupying: list[tuple[str, str]] = [
-            (t.host, t.revision)
-            for t in tasks.values()
-            if not all(c.exited for c in t.containers.values())
-        ]
+        hosts = list(self.hosts.values())
+        address = {h.name: h.address for h in hosts}
+        # What the planner counts as not STOPPED holds its host's resources and ports.
+        records, now = self.store.all_tasks(), self.clock()
+        occupying: list[tuple[str, str]] = []
+        for t in tasks.values():
+            rev = self.revision(t.revision)
+            view = view_task(t, rev.spec if rev else None, records.get(t.id), now)
+            if view.last_status != STOPPED:
+                occupying.append((t.host, t.revision))
         occupying += [
             (f.host, f.revision)
             for f in self.expectations.all_in_flight()
@@ -498,31 +542,35 @@ class Controller:
                 mem.get(h.name, 0),
                 frozenset(ports.get(h.address, ())),
                 up=h.up,
+                draining=h.draining,
             )
-            for h in self.hosts.values()
+            for h in hosts
         ]
 
     def sync_service(self, name: str) -> float | None:
         key = ("Service", name)
         res = self.desired.get(key)
-        desired: ServiceDesired | None = None
-        if res is not None:
-            desired = self._service_desired(name, res.spec)
-        all_tasks = self.observed_tasks()
-        observed = {i: t for i, t in all_tasks.items() if (t.owner_kind, t.owner) == key}
-        pending = self.expectations.pending(key, observed)
-        in_flight = pending.launches
-        visible = [t for t in observed.values() if not set(t.container_ids()) <= pending.removing]
         records = self.store.tasks(*key)
-        revisions = {
-            k: r.spec
-            for k in {t.revision for t in visible} | {f.revision for f in in_flight}
-            if (r := self.revision(k)) is not None
-        }
-        if desired is None and not visible and not in_flight:
-            self._finish_deletion(key, records)
-            return None
+        # One snapshot, taken under the placement lock: two services never book one slot.
         with self._placement_lock:
+            all_tasks = self.observed_tasks()
+            observed = {i: t for i, t in all_tasks.items() if (t.owner_kind, t.owner) == key}
+            desired, note = (
+                (None, "") if res is None else self._service_desired(name, res.spec, observed)
+            )
+            pending = self.expectations.pending(key, observed)
+            in_flight = pending.launches
+            visible = [
+                t for t in observed.values() if not set(t.container_ids()) <= pending.removing
+            ]
+            revisions = {
+                k: r.spec
+                for k in {t.revision for t in visible} | {f.revision for f in in_flight}
+                if (r := self.revision(k)) is not None
+            }
+            if desired is None and not visible and not in_flight:
+                self._finish_deletion(key, records)
+                return None
             plan = plan_service(
                 desired,
                 visible,
@@ -543,7 +591,6 @@ class Controller:
         self._prune_records(records, observed, in_flight)
         revs = {k: rr for k in {f.revision for f in flights} if (rr := self.revision(k))}
         failures = self.executor.run(name, plan, flights, revs)
-        self._report_service(name, desired, plan)
         if plan.unplaced and desired is not None:
             self.actions.record(
                 "Service",
@@ -554,11 +601,18 @@ class Controller:
                 keep=False,
                 tasks=plan.unplaced,
             )
-        if failures:
-            raise Retry("; ".join(sorted({f.message for f in failures})))
+        error = "; ".join(sorted({f.message for f in failures}))
+        self._report_service(name, desired, plan, error or note, failed=bool(failures))
+        if any(f.transient for f in failures):
+            raise Retry(error)
+        # Failures Docker will repeat (a task that cannot start) are in the status; the
+        # relaunch throttle, not a hot retry, decides when to try again.
         return plan.requeue_after
 
-    def _service_desired(self, name: str, spec: ServiceSpec) -> ServiceDesired:
+    def _service_desired(
+        self, name: str, spec: ServiceSpec, observed: dict[str, ObservedTask]
+    ) -> tuple[ServiceDesired, str]:
+        """What the service should run, and a note for its status when that is unusual."""
         history = self.store.revisions(spec.family)
         td = self.desired.get(("TaskDefinition", spec.family))
         if (
@@ -571,19 +625,35 @@ class Controller:
             # queues this service again.
             self.queue.add(("TaskDefinition", spec.family))
             raise Waiting(f"waiting for task definition {spec.family} to register its new revision")
+        note = ""
         resolved = resolve(spec.family, spec.pinned_revision, history)
         if isinstance(resolved, str):
-            raise Terminal(resolved)
+            # As in ECS, a service keeps running (and replacing) the revision it runs after
+            # that revision is deregistered; it just cannot move to a new one.
+            running = sorted(
+                (
+                    r
+                    for t in observed.values()
+                    if (r := self.revision(t.revision))
+                    and t.revision.rpartition(":")[0] == spec.family
+                ),
+                key=lambda r: int(r.key.rpartition(":")[2]),
+            )
+            if spec.pinned_revision is not None or not running:
+                raise Terminal(resolved)
+            note = f"{resolved}; still running {running[-1].key}"
+            resolved = running[-1]
         if spec.launch_type == "FARGATE" and (problems := check_fargate(resolved.spec)):
             raise Terminal(f"{resolved.key}: " + "; ".join(problems))
         self._revisions.setdefault(resolved.key, resolved)
-        return ServiceDesired(
+        desired = ServiceDesired(
             name=name,
             desired_count=spec.desired_count,
             revision=resolved,
             scale_in_order=spec.scale_in_order,
             grace_period=spec.health_check_grace_period_seconds,
         )
+        return desired, note
 
     def _reserve(self, key: ResourceKey, flights: list[InFlight], rev: ResolvedRevision) -> None:
         n = len(expected_containers(rev.spec))
@@ -605,7 +675,7 @@ class Controller:
     ) -> None:
         """Drops records of tasks that no longer exist on any reachable host."""
         flying = {f.task_id for f in in_flight}
-        up = {n for n, h in self.hosts.items() if h.up and h.observer.synced}
+        up = {n for n, h in list(self.hosts.items()) if h.up and h.observer.synced}
         stale = [
             i for i, r in records.items() if i not in observed and i not in flying and r.host in up
         ]
@@ -622,30 +692,31 @@ class Controller:
         self._forget(key)
         self.metrics.forget_service(key[1])
 
-    def _report_service(self, name: str, desired: ServiceDesired | None, plan: Any) -> None:
+    def _report_service(
+        self, name: str, desired: ServiceDesired | None, plan: ServicePlan, note: str, failed: bool
+    ) -> None:
         c = counts(plan.tasks)
         want = desired.desired_count if desired else 0
         self.metrics.service_desired.labels(name).set(want)
         self.metrics.service_running.labels(name).set(c["running"])
         self.metrics.service_pending.labels(name).set(c["pending"])
         self.metrics.service_healthy.labels(name).set(c["healthy"])
-        address = {h.name: h.address for h in self.hosts.values()}
+        address = {h.name: h.address for h in list(self.hosts.values())}
         steady = (
             desired is not None
             and c["running"] == want
             and c["pending"] == 0
+            and not failed
             and all(t.revision == desired.revision.key for t in plan.tasks if t.active)
         )
-        message = plan.throttle_reason or (
-            plan.unplaced_reason
-            and (
-                f"unable to place {plan.unplaced} task(s): no host met all of its requirements: "
-                f"{plan.unplaced_reason}"
-            )
+        unplaced = plan.unplaced_reason and (
+            f"unable to place {plan.unplaced} task(s): no host met all of its requirements: "
+            f"{plan.unplaced_reason}"
         )
+        message = "; ".join(m for m in (note, plan.throttle_reason, unplaced) if m)
         self._set_status(
             ("Service", name),
-            "ACTIVE" if desired else "DRAINING",
+            "ERROR" if failed else "ACTIVE" if desired else "DRAINING",
             message,
             desiredCount=want,
             runningCount=c["running"],
@@ -663,7 +734,8 @@ class Controller:
 
 
 def _fingerprint(res: Resource) -> tuple[Any, ...]:
-    return (res.spec, tuple(sorted(res.labels.items())))
+    """What must be saved again when it changes (the source too: a resource may move files)."""
+    return (res.spec, tuple(sorted(res.labels.items())), res.source, res.document)
 
 
 def describe_errors(errors: Iterable[FieldError]) -> list[dict[str, Any]]:

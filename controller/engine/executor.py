@@ -163,12 +163,12 @@ class Executor:
             results = self._each(chunk, lambda f: self._launch(owner, f, revisions[f.revision]))
             failures += results
             if results:
-                self._abandon(owner, flights[at:], "an earlier launch in this pass failed")
+                self._abandon(owner, flights[at:])  # an earlier launch in this pass failed
                 break
             batch *= 2
         return failures
 
-    def _abandon(self, owner: str, flights: Sequence[InFlight], why: str) -> None:
+    def _abandon(self, owner: str, flights: Sequence[InFlight]) -> None:
         for f in flights:
             self._expect.launch_done((KIND, owner), f.task_id)
         self._store.delete_tasks([f.task_id for f in flights])
@@ -211,7 +211,7 @@ class Executor:
                     runtime.remove(cid)
                 except RuntimeFailure:
                     pass  # the engine is failing; the next pass sees what is left
-            self._abandon(owner, [flight], str(exc))
+            self._abandon(owner, [flight])
             self._actions.record(
                 KIND,
                 owner,

@@ -98,7 +98,3 @@ class Expectations:
                 for e in launches.values()
                 if e.expires >= now
             ]
-
-    def satisfied(self, key: Hashable) -> bool:
-        with self._lock:
-            return not any(d.get(key) for d in (self._launches, self._removals, self._starts))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from controller.engine.observer import HostObserver
 from controller.manifests.host import LOCAL_HOST_NAME, HostSpec
-from controller.runtime import ContainerRuntime, EngineInfo, RuntimeFailure
+from controller.runtime import ContainerRuntime, EngineInfo
 
 RuntimeFactory = Callable[[str, HostSpec], ContainerRuntime]
 
@@ -26,8 +26,7 @@ class HostHandle:
     runtime: ContainerRuntime
     observer: HostObserver
     info: EngineInfo | None = None
-    error: str = ""
-    labels: dict[str, str] = field(default_factory=dict)
+    draining: bool = False  # its manifest is gone: tasks move elsewhere, then it is dropped
 
     @property
     def up(self) -> bool:
@@ -50,11 +49,7 @@ class HostHandle:
         return self.info.memory_bytes // (1024 * 1024) if self.info else 0
 
     def refresh_info(self) -> None:
-        try:
-            self.info, self.error = self.runtime.info(), ""
-        except RuntimeFailure as exc:
-            self.error = str(exc)
-            raise
+        self.info = self.runtime.info()
 
 
 def implicit_name(specs: dict[str, HostSpec]) -> dict[str, HostSpec]:

@@ -70,6 +70,7 @@ class HostObserver:
         self._stream: object | None = None
         self._thread: threading.Thread | None = None
         self.last_event: float | None = None
+        self.synced_at: float | None = None  # when the last full list was taken
         self.up = False
         self.error = ""
         self.synced = False
@@ -104,6 +105,7 @@ class HostObserver:
 
     def _resync(self) -> None:
         try:
+            listed_at = time.time() - 1  # events from here on are replayed by the next stream
             rows = self.runtime.list_containers(self._selector)
             with self._lock:
                 cached = dict(self._containers)
@@ -114,6 +116,7 @@ class HostObserver:
             for gone in set(cached) - {row.id for row in rows}:
                 self._drop(gone)
             self.up, self.error, self.synced = True, "", True
+            self.synced_at = listed_at
         except RuntimeFailure as exc:
             self.up, self.error = False, str(exc)
             raise
@@ -149,7 +152,7 @@ class HostObserver:
 
     def _run(self) -> None:
         delay = 0.5
-        since = time.time() - 1 if self.last_event is None else self.last_event
+        since = self.synced_at if self.synced_at is not None else time.time() - 1
         first = True
         while not self._stop.is_set():
             try:

@@ -61,11 +61,13 @@ class WorkQueue(Generic[K]):
         backoff: Backoff | None = None,
         bucket: TokenBucket | None = None,
         on_depth: Callable[[int], None] | None = None,
+        on_add: Callable[[], None] | None = None,
     ) -> None:
         self._clock = clock
         self._backoff = backoff or Backoff()
         self._bucket = bucket or TokenBucket(clock=clock)
         self._on_depth = on_depth or (lambda depth: None)
+        self._on_add = on_add or (lambda: None)
         self._cond = threading.Condition()
         self._queue: list[K] = []
         self._dirty: set[K] = set()
@@ -87,6 +89,7 @@ class WorkQueue(Generic[K]):
         if self._shutdown or key in self._dirty:
             return
         self._dirty.add(key)
+        self._on_add()
         self._added_at.setdefault(key, self._clock())
         if key not in self._processing:
             self._queue.append(key)

@@ -30,7 +30,8 @@ class LoadResult:
     errors: list[FieldError] = field(default_factory=list)
     # Resources named by documents that failed validation: keep their previous version.
     claimed: set[ResourceKey] = field(default_factory=set)
-    # Files that could not be parsed at all: keep every resource they held before.
+    # Files not read in full (a YAML error, a document of unknown kind or name): keep every
+    # resource they held before.
     unreadable: set[str] = field(default_factory=set)
     files: list[str] = field(default_factory=list)
 
@@ -137,6 +138,9 @@ def _load_document(doc: Any, file: str, index: int, result: LoadResult) -> None:
         for path, message in pydantic_errors(exc):
             error(("metadata", *path), message)
     if kind is None or metadata is None:
+        # Which resource this document meant is unknown (a typo in kind or metadata): keep
+        # everything its file held before rather than treat one of them as deleted.
+        result.unreadable.add(file)
         return
     key = (kind.name, metadata.name)
     spec = None

@@ -23,6 +23,7 @@ class HostSlot:
     memory_used: int = 0
     ports_used: frozenset[tuple[int, str]] = field(default_factory=frozenset)
     up: bool = True
+    draining: bool = False
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ def rejection(slot: HostSlot, need: Need) -> str | None:
     """Why `slot` cannot take a task needing `need`, or None when it fits."""
     if not slot.up:
         return "engine unreachable"
+    if slot.draining:
+        return "host is draining"
     if slot.cpu - slot.cpu_used < need.cpu:
         return f"insufficient CPU ({slot.cpu - slot.cpu_used} of {need.cpu} units free)"
     if slot.memory - slot.memory_used < need.memory:
@@ -54,12 +57,17 @@ def rejection(slot: HostSlot, need: Need) -> str | None:
 
 
 def place(count: int, need: Need, hosts: Sequence[HostSlot], own: dict[str, int]) -> Placement:
-    """Chooses a host for each of `count` tasks, spreading the service's tasks over hosts.
+    """Chooses a host for each of `count` tasks, spreading the service's tasks over zones
+    first (as ECS services do by default), then over hosts, then by free memory.
 
     `own` counts the service's active tasks per host. Hosts sharing an address share its ports.
     """
     slots = {h.name: h for h in hosts}
     own = dict(own)
+    in_zone: dict[str, int] = {}
+    for name, n in own.items():
+        if name in slots:
+            in_zone[slots[name].zone] = in_zone.get(slots[name].zone, 0) + n
     chosen: list[str] = []
     for _ in range(count):
         fits = [h for h in slots.values() if rejection(h, need) is None]
@@ -70,10 +78,16 @@ def place(count: int, need: Need, hosts: Sequence[HostSlot], own: dict[str, int]
             return Placement(tuple(chosen), count - len(chosen), reasons)
         best = min(
             fits,
-            key=lambda h: (own.get(h.name, 0), h.memory_used / max(h.memory, 1), h.name),
+            key=lambda h: (
+                in_zone.get(h.zone, 0),
+                own.get(h.name, 0),
+                h.memory_used / max(h.memory, 1),
+                h.name,
+            ),
         )
         chosen.append(best.name)
         own[best.name] = own.get(best.name, 0) + 1
+        in_zone[best.zone] = in_zone.get(best.zone, 0) + 1
         for name, h in slots.items():
             if name == best.name:
                 slots[name] = replace(

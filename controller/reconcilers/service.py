@@ -171,8 +171,10 @@ def plan_service(
             b.wake_at(t.started_at + desired.grace_period)
     active = [t for t in tasks if t.active and t.id not in b.stopping]
     target = desired.revision.key
-    new = [t for t in active if t.revision == target]
-    old = [t for t in active if t.revision != target]
+    draining = {h.name for h in hosts if h.draining}
+    # Tasks of another revision, or on a host leaving the pool, are replaced like a rollout.
+    new = [t for t in active if _current(t, desired.revision) and t.host not in draining]
+    old = [t for t in active if t not in new]
     count = desired.desired_count
 
     # Scale in: too many tasks of the current revision.
@@ -184,7 +186,7 @@ def plan_service(
     ceiling = max(count * desired.maximum_percent // 100, count if not old else 0)
     room = ceiling - len(new) - len(old)
     want = min(count - len(new), room, max_launches)
-    resume = _relaunch_at(tasks, throttle_base)
+    resume = _relaunch_at([t for t in tasks if t.revision == target], throttle_base)
     if want > 0 and resume is not None and resume > now:
         b.throttle(want, resume)
     elif want > 0:
@@ -204,15 +206,22 @@ def plan_service(
             spare -= 1
             b.stop_task(t, f"Scaling activity initiated by (deployment {target})")
 
-    b.remove_stopped(tasks, keep=stopped_kept)
+    b.remove_stopped(tasks, keep=stopped_kept, draining=draining)
     return b.build(tasks)
+
+
+def _current(t: TaskView, rev: ResolvedRevision) -> bool:
+    """Runs the target revision, and its containers were made from that revision's spec
+    (a store rebuilt from scratch may have given the number to a different spec)."""
+    return t.revision == rev.key and (not t.spec_hash or t.spec_hash == rev.spec_hash)
 
 
 def _relaunch_at(tasks: list[TaskView], base: float) -> float | None:
     """When launches may resume after consecutive task failures (ECS's service throttle).
 
     One failure is replaced at once; each further consecutive failure doubles the wait,
-    counting the stopped tasks kept for inspection, newest first.
+    counting the stopped tasks kept for inspection (of the revision being launched), newest
+    first. Fixing the task definition (a new revision) therefore starts afresh.
     """
     stopped = sorted(
         (t for t in tasks if t.last_status == STOPPED and not t.in_flight),
@@ -287,6 +296,7 @@ class _Builder:
         running = tuple(t.running_container_ids())
         if running:
             self.stops.append(StopTask(t.id, t.host, reason, running))
+            self.wake_at(self.now + t.stop_timeout)  # SIGKILL is due then
         else:
             self.marks.append(MarkStopped(t.id, reason))
 
@@ -311,10 +321,13 @@ class _Builder:
         )
         self.wake_at(resume)
 
-    def remove_stopped(self, tasks: list[TaskView], keep: int) -> None:
+    def remove_stopped(
+        self, tasks: list[TaskView], keep: int, draining: frozenset[str] | set[str] = frozenset()
+    ) -> None:
+        """Removes stopped tasks beyond the newest `keep`, and every one on a draining host."""
         done = [t for t in tasks if t.last_status == STOPPED and not t.in_flight]
         done.sort(key=lambda t: t.created_at, reverse=True)
-        for t in done[keep:]:
+        for t in done[keep:] + [t for t in done[:keep] if t.host in draining]:
             self.removes.append(RemoveTask(t.id, t.host, tuple(t.container_ids())))
 
     def build(self, tasks: list[TaskView]) -> ServicePlan:

@@ -48,7 +48,7 @@ def _labels(
     }
 
 
-def _ports(spec: TaskDefinitionSpec, defs: list[ContainerDefinition]) -> tuple[PortBinding, ...]:
+def _ports(defs: list[ContainerDefinition]) -> tuple[PortBinding, ...]:
     return tuple(
         PortBinding(p.container_port, p.protocol, p.host_port or None)
         for c in defs
@@ -64,7 +64,7 @@ def pause_spec(ident: TaskIdentity, spec: TaskDefinitionSpec, image: str | None)
         labels=_labels(ident, L.PAUSE_CONTAINER),
         entrypoint=("sleep",),
         command=("infinity",),
-        ports=_ports(spec, spec.container_definitions),
+        ports=_ports(spec.container_definitions),
         network_mode="bridge",
         cpu_shares=MIN_CPU_SHARES,
         stop_timeout=0,
@@ -105,7 +105,7 @@ def container_specs(
                 cpu_shares=max(c.cpu, MIN_CPU_SHARES),
                 memory_mib=c.memory,
                 memory_reservation_mib=c.memory_reservation,
-                ports=_ports(spec, [c]) if spec.network_mode == "bridge" else (),
+                ports=_ports([c]) if spec.network_mode == "bridge" else (),
                 network_mode=network,
                 healthcheck=HealthcheckSpec(
                     tuple(hc.command), hc.interval, hc.timeout, hc.retries, hc.start_period

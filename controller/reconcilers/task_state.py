@@ -50,6 +50,8 @@ class TaskView:
     containers: Mapping[str, ContainerInfo] = None  # type: ignore[assignment]
     to_start: tuple[str, ...] = ()  # container ids whose dependencies are now met, in order
     stop_deadline: float | None = None  # when a STOPPING task's containers get SIGKILL
+    stop_timeout: float = 0.0  # seconds its running containers get between SIGTERM and SIGKILL
+    spec_hash: str = ""  # of the revision spec the task was created from
     has_health_check: bool = False
     in_flight: bool = False
     stop_recorded: bool = False  # the store already holds desiredStatus STOPPED for it
@@ -129,7 +131,7 @@ def view_task(
     essentials_hc = [
         containers[c.name]
         for c in (spec.container_definitions if spec else [])
-        if c.essential and c.health_check
+        if c.essential and c.health_check and c.name in containers
     ]
     health = UNKNOWN
     if last == RUNNING and essentials_hc:
@@ -137,9 +139,10 @@ def view_task(
             health = UNHEALTHY
         elif all(c.health == "healthy" for c in essentials_hc):
             health = HEALTHY
+    timeout = _stop_timeout(spec, containers)
     deadline = None
     if last == STOPPING and record and record.stop_requested_at is not None:
-        deadline = record.stop_requested_at + _stop_timeout(spec, containers)
+        deadline = record.stop_requested_at + timeout
     return TaskView(
         id=task.id,
         revision=task.revision,
@@ -153,6 +156,8 @@ def view_task(
         containers=containers,
         to_start=_ready_to_start(containers, spec) if desired == RUNNING and spec else (),
         stop_deadline=deadline,
+        stop_timeout=timeout,
+        spec_hash=task.spec_hash,
         has_health_check=bool(essentials_hc),
         stop_recorded=record is not None and record.desired_status == STOPPED,
     )

@@ -144,11 +144,9 @@ class DockerRuntime:
         return str(result["Id"])
 
     def _pull(self, image: str) -> None:
-        repository, _, tag = (
-            image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "latest")
-        )
+        repository, tag = docker.utils.parse_repository_tag(image)  # also name@sha256:digest
         try:
-            self._call(lambda: self._api.pull(repository, tag=tag))
+            self._call(lambda: self._api.pull(repository, tag=tag or "latest"))
         except RuntimeFailure as exc:
             raise ImageNotFound(f"CannotPullContainerError: {image}: {exc}") from exc
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import queue
+import secrets
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -18,6 +19,7 @@ from controller.runtime.errors import (
     ImageNotFound,
     NotFound,
     RuntimeFailure,
+    StartFailed,
 )
 from controller.runtime.types import (
     ContainerEvent,
@@ -53,6 +55,7 @@ class FakeRuntime:
     calls: list[tuple[str, str]] = field(default_factory=list)
     _faults: list[_Fault] = field(default_factory=list)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _prefix: str = field(default_factory=lambda: secrets.token_hex(24))
     _ports: Iterator[int] = field(default_factory=lambda: itertools.count(32768))
     _subscribers: list[queue.Queue[ContainerEvent | None]] = field(default_factory=list)
     _lock: threading.RLock = field(default_factory=threading.RLock)
@@ -83,7 +86,7 @@ class FakeRuntime:
     def add_unmanaged(self, name: str, labels: dict[str, str], state: str = "running") -> str:
         """A container someone else created (e.g. with look-alike labels)."""
         with self._lock:
-            cid = f"{next(self._ids):064x}"
+            cid = self._new_id()
             self.containers[cid] = ContainerInfo(
                 id=cid,
                 name=name,
@@ -129,7 +132,7 @@ class FakeRuntime:
                 raise ImageNotFound(f"CannotPullContainerError: {spec.image}: not found")
             if any(c.name == spec.name for c in self.containers.values()):
                 raise Conflict(f'The container name "/{spec.name}" is already in use')
-            cid = f"{next(self._ids):064x}"
+            cid = self._new_id()
             self.specs[cid] = spec
             self.containers[cid] = ContainerInfo(
                 id=cid,
@@ -143,7 +146,12 @@ class FakeRuntime:
             return cid
 
     def start(self, container_id: str) -> None:
-        self._enter("start", container_id)
+        try:
+            self._enter("start", container_id)
+        except StartFailed as exc:  # dockerd leaves the container created, with the error
+            with self._lock:
+                self._set(self._get(container_id), error=str(exc), exit_code=127)
+            raise
         with self._lock:
             c = self._get(container_id)
             if c.running:
@@ -195,6 +203,10 @@ class FakeRuntime:
                 q.put(None)
 
     # --- internals -------------------------------------------------------------------------
+    def _new_id(self) -> str:
+        """64 hex digits, unique across fake engines as Docker's are across real ones."""
+        return f"{self._prefix}{next(self._ids):016x}"
+
     def _enter(self, operation: str, arg: str) -> None:
         self.calls.append((operation, arg))
         for fault in self._faults:

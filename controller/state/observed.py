@@ -20,6 +20,7 @@ class ObservedTask:
     revision: str
     host: str
     containers: Mapping[str, ContainerInfo]  # by container name in the task definition
+    spec_hash: str = ""  # of the revision's spec when the task was created
 
     @property
     def created_at(self) -> float:
@@ -54,5 +55,6 @@ def group_tasks(containers: Iterable[tuple[str, ContainerInfo]]) -> dict[str, Ob
             revision=c.labels.get(L.REVISION, ""),
             host=host,
             containers=members,
+            spec_hash=c.labels.get(L.SPEC_HASH, ""),
         )
     return tasks

@@ -107,10 +107,6 @@ class Store:
         found = [r for r in self.revisions(family) if r.number == number]
         return found[0] if found else None
 
-    def latest_active(self, family: str) -> Revision | None:
-        active = [r for r in self.revisions(family) if r.status == "ACTIVE"]
-        return active[-1] if active else None
-
     def register_revision(
         self, family: str, spec: dict[str, Any], spec_hash: str, now: float
     ) -> Revision:
@@ -196,6 +192,13 @@ class Store:
             "stopped_reason, stop_requested_at FROM tasks WHERE owner_kind = ? AND owner = ?",
             owner_kind,
             owner,
+        )
+        return {r[0]: TaskRecord(*r) for r in rows}
+
+    def all_tasks(self) -> dict[str, TaskRecord]:
+        rows = self._rows(
+            "SELECT task_id, owner_kind, owner, revision, host, desired_status, created_at, "
+            "stopped_reason, stop_requested_at FROM tasks"
         )
         return {r[0]: TaskRecord(*r) for r in rows}
 

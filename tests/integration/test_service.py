@@ -102,10 +102,14 @@ def test_deleting_the_manifest_removes_every_container_it_owned(skiff: Skiff) ->
     (skiff.manifests / "web.yaml").unlink()
     wait_for(lambda: not skiff.containers(web, all=True), 30, "every container removed")
     wait_for(
-        lambda: all(r["name"] != web for r in skiff.status()["resources"]),
+        lambda: all(
+            (r["kind"], r["name"]) != ("Service", web) for r in skiff.status()["resources"]
+        ),
         10,
         "the service gone from status",
     )
+    td = skiff.resource("TaskDefinition", web)
+    assert (td["status"], [r["status"] for r in td["revisions"]]) == ("INACTIVE", ["INACTIVE"])
 
 
 def test_an_invalid_manifest_beside_a_valid_one(skiff: Skiff) -> None:

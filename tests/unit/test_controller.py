@@ -9,7 +9,7 @@ from controller.engine.controller import Controller, Settings
 from controller.manifests.loader import load_directory
 from controller.metrics import Metrics
 from controller.reconcilers.task_containers import TaskIdentity, container_specs
-from controller.runtime import ContainerInfo, EngineUnavailable
+from controller.runtime import ContainerInfo, EngineUnavailable, StartFailed
 from controller.runtime.fake import FakeRuntime
 from controller.state import labels as L
 from controller.store import Store
@@ -55,16 +55,19 @@ class Harness:
         fake: FakeRuntime | None = None,
         store: Store | None = None,
         clock: Clock | None = None,
+        engines: dict[str, FakeRuntime] | None = None,
     ) -> None:
+        """`engines` maps Host names to their own fake engine; any other host is `fake`."""
         self.root = root
         self.root.mkdir(exist_ok=True)
         self.clock = clock or Clock()
         self.fake = fake or FakeRuntime(clock=self.clock)
+        self.engines = engines or {}
         self.store = store or Store(":memory:")
         self.ctl = Controller(
             self.store,
             Metrics(),
-            lambda name, spec: self.fake,
+            lambda name, spec: self.engines.get(name, self.fake),
             Settings(parallelism=2),
             clock=self.clock,
             monotonic=self.clock,
@@ -82,16 +85,21 @@ class Harness:
         for _ in range(rounds):
             self.ctl.resync()
             self.ctl.run_until_idle()
-            if len(self.fake.writes()) == last:
+            writes = sum(len(f.writes()) for f in self.all_engines())
+            if writes == last:
                 return
-            last = len(self.fake.writes())
+            last = writes
             self.clock.advance(1)
         raise AssertionError("did not converge")
+
+    def all_engines(self) -> list[FakeRuntime]:
+        return [self.fake, *(e for e in self.engines.values() if e is not self.fake)]
 
     def running(self, owner: str = "web") -> list[ContainerInfo]:
         return [
             c
-            for c in self.fake.containers.values()
+            for engine in self.all_engines()
+            for c in engine.containers.values()
             if c.running and c.labels.get(L.NAME) == owner and L.is_managed(c.labels)
         ]
 
@@ -323,3 +331,96 @@ def test_a_service_naming_an_unregistered_revision_reports_it_and_touches_nothin
     assert len(h.running()) == 2
     st = h.status()
     assert (st["status"], st["message"]) == ("ERROR", "task definition web:7 does not exist")
+
+
+def hosts_yaml(*names: str) -> str:
+    return "".join(
+        f"apiVersion: skiff/v1\nkind: Host\nmetadata: {{name: {n}}}\n"
+        f"spec: {{url: 'unix:///{n}.sock', zone: zone-{n}}}\n---\n"
+        for n in names
+    )
+
+
+def test_a_removed_host_drains_its_tasks_to_the_others_then_leaves_the_pool(tmp_path: Path) -> None:
+    a, b = FakeRuntime(name="a"), FakeRuntime(name="b")
+    h = Harness(tmp_path / "m", engines={"a": a, "b": b})
+    h.write("hosts.yaml", hosts_yaml("a", "b"))
+    h.write("web.yaml", manifest(4))
+    h.load()
+    h.converge()
+    assert sorted(len([c for c in e.containers.values() if c.running]) for e in (a, b)) == [2, 2]
+    h.write("hosts.yaml", hosts_yaml("a"))
+    h.load()
+    h.converge()
+    assert len([c for c in a.containers.values() if c.running]) == 4
+    assert not b.containers
+    assert set(h.ctl.hosts) == {"a"}
+    assert ("Host", "b") not in h.ctl.status
+
+
+def test_a_typo_in_kind_or_metadata_keeps_what_the_file_described(tmp_path: Path) -> None:
+    h = Harness(tmp_path / "m")
+    h.write("web.yaml", manifest(3))
+    h.load()
+    h.converge()
+    for typo in ("kind: Servce", "metdata: {name: web}"):
+        broken = (
+            manifest(3).replace("kind: Service", typo)
+            if "kind" in typo
+            else (
+                manifest(3).replace(
+                    "metadata: {name: web}\nspec:\n  taskDefinition",
+                    typo + "\nspec:\n  taskDefinition",
+                )
+            )
+        )
+        h.write("web.yaml", broken)
+        h.load()
+        h.converge()
+        assert len(h.running()) == 3, typo
+        assert h.ctl.manifest_errors
+
+
+def test_a_task_that_cannot_start_does_not_hold_its_host_port(tmp_path: Path) -> None:
+    h = Harness(tmp_path / "m")
+    ported = manifest(1).replace(
+        "memory: 64", "memory: 64\n      portMappings: [{containerPort: 80, hostPort: 8080}]"
+    )
+    h.fake.fail("start", StartFailed('exec: "serve": not found'), times=1)
+    h.write("web.yaml", ported)
+    h.load()
+    h.converge()
+    assert len(h.running()) == 1  # the replacement got port 8080
+
+
+def test_deleting_the_task_definition_keeps_its_service_running_the_inactive_revision(
+    tmp_path: Path,
+) -> None:
+    h = Harness(tmp_path / "m")
+    h.write("web.yaml", manifest(2))
+    h.load()
+    h.converge()
+    h.write("web.yaml", manifest(2).split("---")[1])  # the Service alone
+    h.load()
+    h.converge()
+    assert {r.status for r in h.store.revisions("web")} == {"INACTIVE"}
+    h.fake.exit(h.running()[0].id, 1)
+    h.converge()
+    assert len(h.running()) == 2  # replaced, on web:1
+    assert {c.labels[L.REVISION] for c in h.running()} == {"web:1"}
+    assert "still running web:1" in str(h.status()["message"])
+
+
+def test_tasks_made_from_another_spec_under_the_same_revision_number_are_replaced(
+    tmp_path: Path,
+) -> None:
+    h = Harness(tmp_path / "m")
+    h.write("web.yaml", manifest(2, command="v1"))
+    h.load()
+    h.converge()
+    # The data directory is lost, and the manifest changed meanwhile: web:1 is a new spec.
+    h.write("web.yaml", manifest(2, command="v2"))
+    again = Harness(tmp_path / "m", fake=h.fake, clock=h.clock)
+    again.load()
+    again.converge()
+    assert {h.fake.specs[c.id].command for c in again.running()} == {("v2",)}

@@ -54,11 +54,9 @@ def test_a_launch_is_in_flight_until_its_task_is_observed(exp: Expectations) -> 
     f = flight("t1")
     exp.expect_launch(WEB, f, containers=1)
     assert exp.pending(WEB, NOTHING).launches == [f]
-    assert not exp.satisfied(WEB)
 
     seen = observed(task("t1", container("t1", "app", state="created")))
     assert exp.pending(WEB, seen).launches == []
-    assert exp.satisfied(WEB)
     assert exp.pending(WEB, NOTHING).launches == [], "once observed, it is not expected again"
 
 
@@ -85,7 +83,6 @@ def test_a_launch_expires_after_the_ttl(clock: FakeClock, exp: Expectations) -> 
     assert exp.pending(WEB, NOTHING).launches == [f], "still within the ttl"
     clock.advance(0.001)
     assert exp.pending(WEB, NOTHING).launches == []
-    assert exp.satisfied(WEB)
 
 
 def test_launch_done_forgets_a_failed_launch(exp: Expectations) -> None:
@@ -111,9 +108,7 @@ def test_a_removal_is_pending_while_the_container_is_still_listed(exp: Expectati
     exp.expect_removal(WEB, ["t1-app"])
     still_listed = observed(task("t1", container("t1", "app", state="exited")))
     assert exp.pending(WEB, still_listed).removing == {"t1-app"}
-    assert not exp.satisfied(WEB)
     assert exp.pending(WEB, NOTHING).removing == set()
-    assert exp.satisfied(WEB)
 
 
 def test_a_removal_clears_container_by_container(exp: Expectations) -> None:
@@ -133,10 +128,8 @@ def test_a_start_is_pending_while_the_container_is_still_created(exp: Expectatio
     exp.expect_started(WEB, ["t1-app"])
     created = observed(task("t1", container("t1", "app", state="created")))
     assert exp.pending(WEB, created).starting == {"t1-app"}
-    assert not exp.satisfied(WEB)
     running = observed(task("t1", container("t1", "app", state="running")))
     assert exp.pending(WEB, running).starting == set()
-    assert exp.satisfied(WEB)
 
 
 def test_a_start_is_cleared_once_the_container_has_moved_on_or_gone(exp: Expectations) -> None:
@@ -153,23 +146,6 @@ def test_a_start_expires_after_the_ttl(clock: FakeClock, exp: Expectations) -> N
 
 
 # --- across keys ---------------------------------------------------------------------------------
-
-
-def test_satisfied_needs_every_kind_of_expectation_met(exp: Expectations) -> None:
-    assert exp.satisfied(WEB), "nothing expected"
-    exp.expect_launch(WEB, flight("t1"), containers=1)
-    exp.expect_removal(WEB, ["t0-app"])
-    exp.expect_started(WEB, ["t9-app"])
-    t1 = task("t1", container("t1", "app"))
-    t0 = task("t0", container("t0", "app", state="exited"))
-    t9 = task("t9", container("t9", "app", state="created"))
-
-    exp.pending(WEB, observed(t1, t0, t9))  # launch seen; removal and start not yet
-    assert not exp.satisfied(WEB)
-    exp.pending(WEB, observed(t1, t9))  # removal seen
-    assert not exp.satisfied(WEB)
-    exp.pending(WEB, observed(t1, task("t9", container("t9", "app"))))  # start seen
-    assert exp.satisfied(WEB)
 
 
 def test_all_in_flight_lists_launches_of_every_key(exp: Expectations) -> None:
@@ -189,8 +165,6 @@ def test_one_keys_expectations_do_not_leak_into_another(exp: Expectations) -> No
     exp.expect_started(WEB, ["w9-app"])
     pending = exp.pending(API, NOTHING)
     assert (pending.launches, pending.removing, pending.starting) == ([], set(), set())
-    assert exp.satisfied(API)
-    assert not exp.satisfied(WEB)
 
 
 def test_expecting_the_same_launch_again_replaces_it(clock: FakeClock, exp: Expectations) -> None:

@@ -64,3 +64,18 @@ def test_hosts_sharing_an_address_share_its_static_ports() -> None:
     placed = place(2, Need(0, 0, ((8080, "tcp"),)), slots, own={})
     assert len(placed.hosts) == 1
     assert "host port already in use: 8080/tcp" in placed.reason
+
+
+def test_tasks_spread_over_zones_before_hosts() -> None:
+    slots = [
+        HostSlot("a1", "zone-a", "10.0.0.1", 4096, 4096),
+        HostSlot("a2", "zone-a", "10.0.0.2", 4096, 4096),
+        HostSlot("b1", "zone-b", "10.0.0.3", 4096, 4096),
+    ]
+    placed = place(4, SMALL, slots, own={})
+    assert sorted(placed.hosts) == ["a1", "a2", "b1", "b1"]  # two per zone
+
+
+def test_a_draining_host_takes_no_new_task() -> None:
+    slot = HostSlot("h", "a", "127.0.0.1", 4096, 4096, draining=True)
+    assert rejection(slot, SMALL) == "host is draining"
