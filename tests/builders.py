@@ -15,6 +15,19 @@ from controller.store.records import TaskRecord
 T0 = 1_700_000_000.0
 
 
+class FakeClock:
+    """A clock that moves only when told: tests drive time instead of sleeping."""
+
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def td(**spec: Any) -> TaskDefinitionSpec:
     """A one-container task definition (`app`, 64 MiB) unless told otherwise."""
     spec.setdefault(

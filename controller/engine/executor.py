@@ -194,16 +194,7 @@ class Executor:
                     runtime.start(ids[name])
         except StartFailed as exc:
             # The containers stay, so the task shows as STOPPED with the reason (and docker logs).
-            self._actions.record(
-                KIND,
-                owner,
-                "task.start_failed",
-                str(exc),
-                level="warning",
-                task=flight.task_id,
-                host=flight.host,
-                revision=rev.key,
-            )
+            self._launch_event(owner, "task.start_failed", str(exc), flight, rev.key, "warning")
             raise
         except RuntimeFailure as exc:
             for cid in reversed(created):
@@ -212,23 +203,26 @@ class Executor:
                 except RuntimeFailure:
                     pass  # the engine is failing; the next pass sees what is left
             self._abandon(owner, [flight])
-            self._actions.record(
-                KIND,
-                owner,
-                "task.launch_failed",
-                str(exc),
-                level="warning",
-                task=flight.task_id,
-                host=flight.host,
-                revision=rev.key,
-            )
+            self._launch_event(owner, "task.launch_failed", str(exc), flight, rev.key, "warning")
             raise
+        self._launch_event(owner, "task.launch", "desired count not met", flight, rev.key)
+
+    def _launch_event(
+        self,
+        owner: str,
+        action: str,
+        reason: str,
+        flight: InFlight,
+        revision: str,
+        level: str = "info",
+    ) -> None:
         self._actions.record(
             KIND,
             owner,
-            "task.launch",
-            "desired count not met",
+            action,
+            reason,
+            level=level,
             task=flight.task_id,
             host=flight.host,
-            revision=rev.key,
+            revision=revision,
         )

@@ -16,33 +16,10 @@ import pytest
 import yaml
 
 from controller.cli import main
+from tests.documents import service_doc, td_doc, write
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_MANIFESTS = REPO / "manifests"
-
-
-def write(root: Path, rel: str, *docs: dict[str, Any] | str) -> Path:
-    """Writes documents (dicts as YAML, strings verbatim) into root/rel, separated by `---`."""
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    parts = [d if isinstance(d, str) else yaml.safe_dump(d, sort_keys=False) for d in docs]
-    path.write_text("---\n".join(parts), encoding="utf-8")
-    return path
-
-
-def td_doc(name: str = "web", **spec: Any) -> dict[str, Any]:
-    spec.setdefault("containerDefinitions", [{"name": "app", "image": "busybox", "memory": 64}])
-    return {
-        "apiVersion": "skiff/v1",
-        "kind": "TaskDefinition",
-        "metadata": {"name": name},
-        "spec": spec,
-    }
-
-
-def service_doc(name: str = "web", **spec: Any) -> dict[str, Any]:
-    spec.setdefault("taskDefinition", name)
-    return {"apiVersion": "skiff/v1", "kind": "Service", "metadata": {"name": name}, "spec": spec}
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -13,18 +13,7 @@ from controller.runtime import ContainerInfo, EngineUnavailable, StartFailed
 from controller.runtime.fake import FakeRuntime
 from controller.state import labels as L
 from controller.store import Store
-from tests.builders import T0
-
-
-class Clock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.builders import FakeClock
 
 
 def manifest(count: int = 5, command: str = "serve", image: str = "skiff/busybox:latest") -> str:
@@ -54,13 +43,13 @@ class Harness:
         root: Path,
         fake: FakeRuntime | None = None,
         store: Store | None = None,
-        clock: Clock | None = None,
+        clock: FakeClock | None = None,
         engines: dict[str, FakeRuntime] | None = None,
     ) -> None:
         """`engines` maps Host names to their own fake engine; any other host is `fake`."""
         self.root = root
         self.root.mkdir(exist_ok=True)
-        self.clock = clock or Clock()
+        self.clock = clock or FakeClock()
         self.fake = fake or FakeRuntime(clock=self.clock)
         self.engines = engines or {}
         self.store = store or Store(":memory:")
@@ -78,6 +67,12 @@ class Harness:
 
     def load(self) -> None:
         self.ctl.apply_manifests(load_directory(str(self.root)))
+
+    def apply(self, name: str, text: str) -> None:
+        """Saves a manifest, lets the daemon load it and converges."""
+        self.write(name, text)
+        self.load()
+        self.converge()
 
     def converge(self, rounds: int = 30) -> None:
         """Resync and reconcile until a round makes no Docker write (the fake stops changing)."""
@@ -109,9 +104,7 @@ class Harness:
 
 def test_a_service_converges_to_five_running_tasks_with_ownership_labels(tmp_path: Path) -> None:
     h = Harness(tmp_path / "m")
-    h.write("web.yaml", manifest(5))
-    h.load()
-    h.converge()
+    h.apply("web.yaml", manifest(5))
     running = h.running()
     assert len(running) == 5
     assert {c.labels[L.REVISION] for c in running} == {"web:1"}
@@ -123,9 +116,7 @@ def test_a_service_converges_to_five_running_tasks_with_ownership_labels(tmp_pat
 
 def test_restarting_a_converged_daemon_makes_no_docker_writes(tmp_path: Path) -> None:
     h = Harness(tmp_path / "m")
-    h.write("web.yaml", manifest(3))
-    h.load()
-    h.converge()
+    h.apply("web.yaml", manifest(3))
     writes = len(h.fake.writes())
     again = Harness(tmp_path / "m", fake=h.fake, store=h.store, clock=h.clock)
     again.ctl.restore()
@@ -147,21 +138,15 @@ def test_containers_without_the_managed_by_label_are_never_touched(tmp_path: Pat
             L.REVISION: "web:1",
         },
     )
-    h.write("web.yaml", manifest(2))
-    h.load()
-    h.converge()
-    h.write("web.yaml", manifest(0))
-    h.load()
-    h.converge()
+    h.apply("web.yaml", manifest(2))
+    h.apply("web.yaml", manifest(0))
     assert h.fake.containers[lookalike].running
     assert not any(arg == lookalike for _, arg in h.fake.writes())
 
 
 def test_a_task_whose_container_is_killed_is_replaced(tmp_path: Path) -> None:
     h = Harness(tmp_path / "m")
-    h.write("web.yaml", manifest(3))
-    h.load()
-    h.converge()
+    h.apply("web.yaml", manifest(3))
     victim = h.running()[0]
     h.fake.exit(victim.id, 137)
     h.converge()
@@ -184,12 +169,8 @@ def test_editing_the_task_definition_registers_a_revision_and_replaces_every_tas
     tmp_path: Path,
 ) -> None:
     h = Harness(tmp_path / "m")
-    h.write("web.yaml", manifest(3, command="v1"))
-    h.load()
-    h.converge()
-    h.write("web.yaml", manifest(3, command="v2"))
-    h.load()
-    h.converge()
+    h.apply("web.yaml", manifest(3, command="v1"))
+    h.apply("web.yaml", manifest(3, command="v2"))
     assert [r.key for r in h.store.revisions("web")] == ["web:1", "web:2"]
     assert {c.labels[L.REVISION] for c in h.running()} == {"web:2"}
     assert len(h.running()) == 3
@@ -199,13 +180,9 @@ def test_editing_the_task_definition_registers_a_revision_and_replaces_every_tas
 def test_an_invalid_edit_keeps_the_last_valid_version_running(tmp_path: Path) -> None:
     h = Harness(tmp_path / "m")
     h.write("web.yaml", manifest(2))
-    h.write("other.yaml", manifest(1).replace("name: web", "name: api"))
-    h.load()
-    h.converge()
+    h.apply("other.yaml", manifest(1).replace("name: web", "name: api"))
     before = {c.id for c in h.running()}
-    h.write("web.yaml", manifest(2).replace("desiredCount: 2", "desiredCount: -4"))
-    h.load()
-    h.converge()
+    h.apply("web.yaml", manifest(2).replace("desiredCount: 2", "desiredCount: -4"))
     assert {c.id for c in h.running()} == before
     assert "desiredCount" in str(h.status()["manifestError"])
     assert len(h.running("api")) == 1
@@ -215,9 +192,7 @@ def test_a_file_that_no_longer_parses_keeps_its_resources_even_after_a_restart(
     tmp_path: Path,
 ) -> None:
     h = Harness(tmp_path / "m")
-    h.write("web.yaml", manifest(2))
-    h.load()
-    h.converge()
+    h.apply("web.yaml", manifest(2))
     h.write("web.yaml", "apiVersion: skiff/v1\nkind: [unclosed\n")
     again = Harness(tmp_path / "m", fake=h.fake, store=h.store, clock=h.clock)
     again.ctl.restore()
@@ -228,9 +203,7 @@ def test_a_file_that_no_longer_parses_keeps_its_resources_even_after_a_restart(
 
 def test_deleting_the_manifest_removes_everything_it_owned(tmp_path: Path) -> None:
     h = Harness(tmp_path / "m")
-    h.write("web.yaml", manifest(3))
-    h.load()
-    h.converge()
+    h.apply("web.yaml", manifest(3))
     (tmp_path / "m" / "web.yaml").unlink()
     h.load()
     h.converge()
@@ -259,9 +232,7 @@ def test_a_missing_image_is_reported_and_retried_with_backoff(tmp_path: Path) ->
 def test_an_engine_error_during_launch_is_retried_without_duplicates(tmp_path: Path) -> None:
     h = Harness(tmp_path / "m")
     h.fake.fail("create", EngineUnavailable("connection reset"), times=1)
-    h.write("web.yaml", manifest(4))
-    h.load()
-    h.converge()
+    h.apply("web.yaml", manifest(4))
     assert len(h.running()) == 4
     assert len({c.labels[L.TASK] for c in h.fake.containers.values()}) == 4
 
@@ -270,9 +241,7 @@ def test_a_restart_after_a_crash_mid_launch_starts_what_was_created_without_dupl
     tmp_path: Path,
 ) -> None:
     h = Harness(tmp_path / "m")
-    h.write("web.yaml", manifest(3))
-    h.load()
-    h.converge()
+    h.apply("web.yaml", manifest(3))
     # The daemon died right after creating a fourth task's container, before starting it.
     rev = h.ctl.revision("web:1")
     assert rev is not None
@@ -293,21 +262,15 @@ def test_one_edit_to_a_task_definition_and_its_service_launches_only_the_new_rev
     tmp_path: Path,
 ) -> None:
     h = Harness(tmp_path / "m")
-    h.write("web.yaml", manifest(2, command="v1"))
-    h.load()
-    h.converge()
-    h.write("web.yaml", manifest(3, command="v2"))
-    h.load()
-    h.converge()
+    h.apply("web.yaml", manifest(2, command="v1"))
+    h.apply("web.yaml", manifest(3, command="v2"))
     created = [s.labels[L.REVISION] for s in h.fake.specs.values()]
     assert sorted(created) == ["web:1", "web:1", "web:2", "web:2", "web:2"]
 
 
 def test_a_service_pinned_to_a_revision_keeps_it_when_the_family_moves_on(tmp_path: Path) -> None:
     h = Harness(tmp_path / "m")
-    h.write("web.yaml", manifest(2, command="v1"))
-    h.load()
-    h.converge()
+    h.apply("web.yaml", manifest(2, command="v1"))
     h.write(
         "web.yaml",
         manifest(2, command="v2").replace("taskDefinition: web", "taskDefinition: web:1"),
@@ -322,12 +285,8 @@ def test_a_service_naming_an_unregistered_revision_reports_it_and_touches_nothin
     tmp_path: Path,
 ) -> None:
     h = Harness(tmp_path / "m")
-    h.write("web.yaml", manifest(2))
-    h.load()
-    h.converge()
-    h.write("web.yaml", manifest(5).replace("taskDefinition: web", "taskDefinition: web:7"))
-    h.load()
-    h.converge()
+    h.apply("web.yaml", manifest(2))
+    h.apply("web.yaml", manifest(5).replace("taskDefinition: web", "taskDefinition: web:7"))
     assert len(h.running()) == 2
     st = h.status()
     assert (st["status"], st["message"]) == ("ERROR", "task definition web:7 does not exist")
@@ -345,13 +304,9 @@ def test_a_removed_host_drains_its_tasks_to_the_others_then_leaves_the_pool(tmp_
     a, b = FakeRuntime(name="a"), FakeRuntime(name="b")
     h = Harness(tmp_path / "m", engines={"a": a, "b": b})
     h.write("hosts.yaml", hosts_yaml("a", "b"))
-    h.write("web.yaml", manifest(4))
-    h.load()
-    h.converge()
+    h.apply("web.yaml", manifest(4))
     assert sorted(len([c for c in e.containers.values() if c.running]) for e in (a, b)) == [2, 2]
-    h.write("hosts.yaml", hosts_yaml("a"))
-    h.load()
-    h.converge()
+    h.apply("hosts.yaml", hosts_yaml("a"))
     assert len([c for c in a.containers.values() if c.running]) == 4
     assert not b.containers
     assert set(h.ctl.hosts) == {"a"}
@@ -360,9 +315,7 @@ def test_a_removed_host_drains_its_tasks_to_the_others_then_leaves_the_pool(tmp_
 
 def test_a_typo_in_kind_or_metadata_keeps_what_the_file_described(tmp_path: Path) -> None:
     h = Harness(tmp_path / "m")
-    h.write("web.yaml", manifest(3))
-    h.load()
-    h.converge()
+    h.apply("web.yaml", manifest(3))
     for typo in ("kind: Servce", "metdata: {name: web}"):
         broken = (
             manifest(3).replace("kind: Service", typo)
@@ -387,9 +340,7 @@ def test_a_task_that_cannot_start_does_not_hold_its_host_port(tmp_path: Path) ->
         "memory: 64", "memory: 64\n      portMappings: [{containerPort: 80, hostPort: 8080}]"
     )
     h.fake.fail("start", StartFailed('exec: "serve": not found'), times=1)
-    h.write("web.yaml", ported)
-    h.load()
-    h.converge()
+    h.apply("web.yaml", ported)
     assert len(h.running()) == 1  # the replacement got port 8080
 
 
@@ -397,9 +348,7 @@ def test_deleting_the_task_definition_keeps_its_service_running_the_inactive_rev
     tmp_path: Path,
 ) -> None:
     h = Harness(tmp_path / "m")
-    h.write("web.yaml", manifest(2))
-    h.load()
-    h.converge()
+    h.apply("web.yaml", manifest(2))
     h.write("web.yaml", manifest(2).split("---")[1])  # the Service alone
     h.load()
     h.converge()
@@ -415,9 +364,7 @@ def test_tasks_made_from_another_spec_under_the_same_revision_number_are_replace
     tmp_path: Path,
 ) -> None:
     h = Harness(tmp_path / "m")
-    h.write("web.yaml", manifest(2, command="v1"))
-    h.load()
-    h.converge()
+    h.apply("web.yaml", manifest(2, command="v1"))
     # The data directory is lost, and the manifest changed meanwhile: web:1 is a new spec.
     h.write("web.yaml", manifest(2, command="v2"))
     again = Harness(tmp_path / "m", fake=h.fake, clock=h.clock)

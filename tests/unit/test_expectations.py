@@ -8,22 +8,11 @@ import pytest
 from controller.engine.expectations import Expectations
 from controller.reconcilers.service import InFlight
 from controller.state.observed import ObservedTask
-from tests.builders import container, task
+from tests.builders import FakeClock, container, task
 
 WEB = ("Service", "web")
 API = ("Service", "api")
 TTL = 60.0
-
-
-class FakeClock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

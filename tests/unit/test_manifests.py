@@ -25,41 +25,9 @@ from controller.manifests.task_definition import (
     check_task_definition,
     start_order,
 )
+from tests.documents import container, host_doc, service_doc, td_doc, write
 
 # --- helpers --------------------------------------------------------------------------------------
-
-
-def write(root: Path, rel: str, *docs: dict[str, Any] | str) -> Path:
-    """Writes documents (dicts as YAML, strings verbatim) into root/rel, separated by `---`."""
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    parts = [d if isinstance(d, str) else yaml.safe_dump(d, sort_keys=False) for d in docs]
-    path.write_text("---\n".join(parts), encoding="utf-8")
-    return path
-
-
-def container(name: str = "app", **fields: Any) -> dict[str, Any]:
-    return {"name": name, "image": "busybox", "memory": 64, **fields}
-
-
-def td_doc(name: str = "web", **spec: Any) -> dict[str, Any]:
-    spec.setdefault("containerDefinitions", [container()])
-    return {
-        "apiVersion": "skiff/v1",
-        "kind": "TaskDefinition",
-        "metadata": {"name": name},
-        "spec": spec,
-    }
-
-
-def service_doc(name: str = "web", **spec: Any) -> dict[str, Any]:
-    spec.setdefault("taskDefinition", name)
-    return {"apiVersion": "skiff/v1", "kind": "Service", "metadata": {"name": name}, "spec": spec}
-
-
-def host_doc(name: str = "h1", **spec: Any) -> dict[str, Any]:
-    spec.setdefault("url", "unix:///var/run/docker.sock")
-    return {"apiVersion": "skiff/v1", "kind": "Host", "metadata": {"name": name}, "spec": spec}
 
 
 def load(root: Path) -> LoadResult:

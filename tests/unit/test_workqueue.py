@@ -14,17 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from controller.engine.workqueue import Backoff, TokenBucket, WorkQueue
-
-
-class FakeClock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.builders import FakeClock
 
 
 def make_queue(
