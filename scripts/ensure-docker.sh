@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Makes sure a Docker engine answers: installs Debian's docker.io and busybox-static when
-# missing, and starts dockerd in its own session when none runs. Idempotent.
+# Makes sure a Docker engine answers: installs Debian's docker.io and busybox-static (and the
+# tools the multi-engine tests use) when missing, and starts dockerd in its own session when
+# none runs. Idempotent.
 set -euo pipefail
 
 SUDO=""
@@ -10,6 +11,8 @@ missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v docker >/dev/null 2>&1 || missing+=(docker.io)
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)        # a second engine's bridge (tests)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)    # its TLS certificates (tests)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing: ${missing[*]}"
   $SUDO apt-get update -qq

@@ -295,8 +295,11 @@ class Controller:
         self.metrics.docker_event_reconnects.labels(host).inc()
         self.enqueue_all()
 
-    def _owner_changed(self, kind: str, name: str) -> None:
+    def _owner_changed(self, host: str, kind: str, name: str) -> None:
         self.queue.add((kind, name))
+        handle = self.hosts.get(host)
+        if handle is not None and handle.draining:
+            self.queue.add(("Host", host))  # it leaves the pool once its last task is gone
 
     def keys(self) -> set[ResourceKey]:
         keys = set(self.desired) | set(self.status)

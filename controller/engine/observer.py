@@ -36,7 +36,8 @@ _IGNORED_PREFIXES = (
     "kill",
 )
 
-OnChange = Callable[[str, str], None]  # (kind, name) of the resource whose containers changed
+# (host, kind, name): the containers of resource kind/name on this host changed
+OnChange = Callable[[str, str, str], None]
 
 log = structlog.get_logger("skiff.observer")
 
@@ -95,7 +96,7 @@ class HostObserver:
 
     def _notify(self, labels: dict[str, str]) -> None:
         if L.KIND in labels and L.NAME in labels:
-            self._on_change(labels[L.KIND], labels[L.NAME])
+            self._on_change(self.host, labels[L.KIND], labels[L.NAME])
 
     # --- resync ----------------------------------------------------------------------------------
     def resync(self) -> None:

@@ -64,6 +64,10 @@ class DockerRuntime:
                 max_pool_size=pool_size,
                 use_ssh_client=url.startswith("ssh://"),
             )
+            if tls_config:
+                # requests lets REQUESTS_CA_BUNDLE override a session's own CA (psf/requests
+                # #3829), which would silently replace the Host's caCert: ignore the environment.
+                self._api.trust_env = False
         except docker.errors.DockerException as exc:
             raise EngineUnavailable(f"cannot connect to {url}: {exc}") from exc
 

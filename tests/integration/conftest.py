@@ -233,3 +233,17 @@ def skiff(tmp_path: Path) -> Iterator[Skiff]:
         if s.proc is not None and s.proc.returncode not in (0, None, -9):
             print(s.tail(), file=sys.stderr)
         s.cleanup()
+
+
+@pytest.fixture(scope="session")
+def second_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A second dockerd behind tcp:// with TLS, holding the test image too."""
+    from tests.integration.engines import tls_engine
+
+    root = tmp_path_factory.mktemp("engine-b")
+    tar = root / "image.tar"
+    with open(tar, "wb") as f:
+        for chunk in docker.from_env().images.get(IMAGE).save(named=True):
+            f.write(chunk)
+    with tls_engine(root / "engine", free_port(), tar) as engine:
+        yield engine

@@ -1,0 +1,75 @@
+"""Two real engines in one pool: the local socket and a second dockerd behind tcp:// with TLS."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import Skiff, service_manifest, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def hosts(engine: Any, *, with_remote: bool = True) -> str:
+    near = textwrap.dedent("""\
+        apiVersion: skiff/v1
+        kind: Host
+        metadata: {name: near}
+        spec: {url: "unix:///var/run/docker.sock", zone: zone-a}
+        """)
+    far = textwrap.dedent(f"""\
+        apiVersion: skiff/v1
+        kind: Host
+        metadata: {{name: far}}
+        spec:
+          url: {engine.url}
+          zone: zone-b
+          address: 127.0.0.1
+          tls:
+            caCert: {engine.certs / "ca.pem"}
+            clientCert: {engine.certs / "cert.pem"}
+            clientKey: {engine.certs / "key.pem"}
+        """)
+    return near + ("---\n" + far if with_remote else "")
+
+
+def test_a_service_spreads_over_two_engines_and_drains_one_that_leaves(
+    skiff: Skiff, second_engine: Any
+) -> None:
+    web = skiff.name("web")
+    far = second_engine.client()
+
+    def far_running() -> list[Any]:
+        return far.containers.list(filters={"label": [f"skiff.cluster={skiff.cluster}"]})
+
+    skiff.write("hosts.yaml", hosts(second_engine))
+    skiff.write("web.yaml", service_manifest(web, 4))
+    try:
+        skiff.start()
+        wait_for(
+            lambda: len(skiff.running(web)) == 2 and len(far_running()) == 2,
+            40,
+            "two tasks on each engine (one per zone)",
+        )
+        status = {r["name"]: r for r in skiff.status()["resources"] if r["kind"] == "Host"}
+        assert (status["far"]["zone"], status["far"]["connected"]) == ("zone-b", True)
+        assert status["far"]["engineVersion"]
+
+        skiff.write("hosts.yaml", hosts(second_engine, with_remote=False))
+        wait_for(
+            lambda: len(skiff.running(web)) == 4 and not far_running(),
+            60,
+            "the far engine drained onto the near one",
+        )
+        wait_for(
+            lambda: all(r["name"] != "far" for r in skiff.status()["resources"]),
+            20,
+            "the far host gone from the pool",
+        )
+    finally:
+        for c in far.containers.list(
+            all=True, filters={"label": [f"skiff.cluster={skiff.cluster}"]}
+        ):
+            c.remove(force=True)
