@@ -32,6 +32,7 @@ from controller.store.records import TaskRecord
 STOPPED_TASKS_KEPT = 5  # stopped tasks kept per service for inspection (docker logs)
 UNPLACED_RETRY_SECONDS = 5.0  # capacity may have been freed elsewhere
 RELAUNCH_THROTTLE_SECONDS = 1.0  # first wait after two consecutive task failures
+QUICK_FAILURE_SECONDS = 10.0  # a task that dies sooner after starting "failed to start"
 
 
 @dataclass(frozen=True)
@@ -219,7 +220,9 @@ def _current(t: TaskView, rev: ResolvedRevision) -> bool:
 def _relaunch_at(tasks: list[TaskView], base: float) -> float | None:
     """When launches may resume after consecutive task failures (ECS's service throttle).
 
-    One failure is replaced at once; each further consecutive failure doubles the wait,
+    A failure counts when the task never started or died within QUICK_FAILURE_SECONDS of
+    starting (ECS throttles tasks that fail to reach RUNNING; a task that ran a while and was
+    killed is simply replaced). One failure is replaced at once; each further one doubles the wait,
     counting the stopped tasks kept for inspection (of the revision being launched), newest
     first. Fixing the task definition (a new revision) therefore starts afresh.
     """
@@ -230,8 +233,10 @@ def _relaunch_at(tasks: list[TaskView], base: float) -> float | None:
     )
     streak = 0
     for t in stopped:
-        if not t.failed:
-            break
+        if not t.failed or (
+            t.started_at is not None and t.stopped_at - t.started_at >= QUICK_FAILURE_SECONDS
+        ):
+            break  # stopped by the scheduler, or ran a while: not a start that keeps failing
         streak += 1
     if streak < 2:
         return None

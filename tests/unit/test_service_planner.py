@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -367,4 +368,21 @@ def test_a_scheduler_stop_breaks_the_failure_streak() -> None:
     failures = [crashed(f"c{i}", T0 + 10 * i) for i in range(1, 4)]
     records = {"s": stop_record("s", "Scaling activity initiated by (service web)", None)}
     p = plan(want(1), [scaled, *failures], records=records, now=T0 + 46)
+    assert len(p.launch) == 1
+
+
+def test_tasks_that_ran_a_while_before_dying_are_replaced_at_once() -> None:
+    # Each ran for 60 s before being killed: no start is failing, so no throttle.
+    long_runs = [
+        task(
+            f"k{i}",
+            replace(
+                container(f"k{i}", state="exited", exit_code=137, created=T0 + 100 * i),
+                finished_at=T0 + 100 * i + 61,
+            ),
+        )
+        for i in range(4)
+    ]
+    records = {t.id: stop_record(t.id, ESSENTIAL_EXITED, None) for t in long_runs}
+    p = plan(want(1), long_runs, records=records, now=T0 + 362)
     assert len(p.launch) == 1
