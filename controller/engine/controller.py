@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,34 +21,27 @@ from controller.engine.executor import Executor
 from controller.engine.expectations import Expectations
 from controller.engine.hosts import HostHandle, RuntimeFactory, implicit_name
 from controller.engine.observer import HostObserver
-from controller.engine.status import ResourceStatus, task_json
+from controller.engine.outcomes import Retry, Terminal, Waiting
+from controller.engine.status import ResourceStatus
+from controller.engine.sync_host import sync_host
+from controller.engine.sync_service import sync_service
+from controller.engine.sync_task_definition import sync_task_definition
 from controller.engine.workqueue import Backoff, WorkQueue
 from controller.manifests.base import FieldError
 from controller.manifests.host import HostSpec
 from controller.manifests.kinds import KINDS, Resource, ResourceKey, key_str
 from controller.manifests.loader import LoadResult
-from controller.manifests.service import ServiceSpec
-from controller.manifests.task_definition import check_fargate
 from controller.metrics import HostFigures, Metrics
 from controller.reconcilers.placement import HostSlot
-from controller.reconcilers.service import (
-    InFlight,
-    ServiceDesired,
-    ServicePlan,
-    counts,
-    plan_service,
-)
 from controller.reconcilers.task_definition import (
     ResolvedRevision,
-    plan_task_definition,
-    resolve,
 )
-from controller.reconcilers.task_state import STOPPED, expected_containers, view_task
+from controller.reconcilers.task_state import STOPPED, view_task
 from controller.runtime import RuntimeFailure
 from controller.runtime.instrumented import InstrumentedRuntime
 from controller.state.labels import DEFAULT_CLUSTER
 from controller.state.observed import ObservedTask, group_tasks
-from controller.store import Store, TaskRecord
+from controller.store import Store
 
 log = structlog.get_logger("skiff")
 
@@ -66,18 +58,6 @@ class Settings:
     backoff_cap: float = 60.0
     pause_image: str | None = None
     cluster: str = DEFAULT_CLUSTER
-
-
-class Retry(Exception):
-    """A sync failed in a way worth retrying with backoff."""
-
-
-class Terminal(Exception):
-    """A sync cannot succeed until the manifest changes; recorded, not retried."""
-
-
-class Waiting(Exception):
-    """A sync depends on another key's work; that key queues this one again when done."""
 
 
 class Controller:
@@ -119,7 +99,7 @@ class Controller:
         self.hosts: dict[str, HostHandle] = {}
         self.status: dict[ResourceKey, ResourceStatus] = {}
         self._revisions: dict[str, ResolvedRevision] = {}
-        self._placement_lock = threading.Lock()
+        self.placement_lock = threading.Lock()  # one service places (and books) at a time
         self._lock = threading.RLock()
         self._observing = False
         metrics.watch_pool(self._host_figures)
@@ -262,6 +242,15 @@ class Controller:
             observer.start()
         return handle
 
+    def drop_host(self, name: str) -> HostHandle | None:
+        """Takes a host out of the pool and stops watching it."""
+        with self._lock:
+            handle = self.hosts.pop(name, None)
+        if handle is not None:
+            handle.observer.stop()
+            handle.runtime.close()
+        return handle
+
     def runtime_for(self, host: str) -> InstrumentedRuntime:
         handle = self.hosts.get(host)
         if handle is None:
@@ -332,17 +321,17 @@ class Controller:
                 self.queue.add_after(key, requeue_after)
         except Terminal as exc:
             result = "terminal"
-            self._set_status(key, "ERROR", str(exc))
+            self.set_status(key, "ERROR", str(exc))
         except Waiting as exc:
             result = "waiting"
-            self._set_status(
+            self.set_status(
                 key, self.status[key].status if key in self.status else "PENDING", str(exc)
             )
         except (Retry, RuntimeFailure) as exc:
             result = "error"
             self.metrics.workqueue_retries.inc()
             delay = self.queue.add_rate_limited(key)
-            self._set_status(key, "ERROR", str(exc))
+            self.set_status(key, "ERROR", str(exc))
             log.warning(
                 "reconcile.retry",
                 kind=key[0],
@@ -371,14 +360,14 @@ class Controller:
     def sync(self, key: ResourceKey) -> float | None:
         kind, name = key
         if kind == "Host":
-            return self.sync_host(name)
+            return sync_host(self, name)
         if kind == "TaskDefinition":
-            return self.sync_task_definition(name)
+            return sync_task_definition(self, name)
         if kind == "Service":
-            return self.sync_service(name)
+            return sync_service(self, name)
         return None
 
-    def _set_status(
+    def set_status(
         self, key: ResourceKey, status: str, message: str, **details: Any
     ) -> ResourceStatus:
         with self._lock:
@@ -391,98 +380,9 @@ class Controller:
             st.details.update(details)
             return st
 
-    def _forget(self, key: ResourceKey) -> None:
+    def forget_status(self, key: ResourceKey) -> None:
         with self._lock:
             self.status.pop(key, None)
-
-    # --- Host -------------------------------------------------------------------------------------
-    def sync_host(self, name: str) -> float | None:
-        handle = self.hosts.get(name)
-        if (
-            handle is not None
-            and handle.draining
-            and (not handle.up or not handle.observer.snapshot())
-        ):
-            with self._lock:
-                self.hosts.pop(name, None)
-            handle.observer.stop()
-            handle.runtime.close()
-            self.actions.record("Host", name, "host.removed", "manifest removed; no tasks left")
-            handle = None
-        if handle is None:
-            self._forget(("Host", name))
-            return None
-        try:
-            if handle.info is None:  # otherwise refreshed by every resync
-                handle.refresh_info()
-            if not handle.observer.synced:
-                handle.observer.resync()
-        except RuntimeFailure as exc:
-            raise Retry(f"engine at {handle.spec.url} unreachable: {exc}") from exc
-        slot = next(s for s in self.host_slots(self.observed_tasks()) if s.name == name)
-        info = handle.info
-        self._set_status(
-            ("Host", name),
-            "DRAINING" if handle.draining else "ACTIVE" if handle.up else "ERROR",
-            handle.observer.error,
-            url=handle.spec.url,
-            zone=handle.spec.zone,
-            address=handle.address,
-            attributes=handle.spec.attributes,
-            engineVersion=info.server_version if info else "",
-            connected=handle.up,
-            capacity={"cpu": slot.cpu, "memory": slot.memory},
-            allocated={"cpu": slot.cpu_used, "memory": slot.memory_used},
-        )
-        return None
-
-    # --- TaskDefinition ---------------------------------------------------------------------------
-    def sync_task_definition(self, family: str) -> float | None:
-        key = ("TaskDefinition", family)
-        res = self.desired.get(key)
-        history = self.store.revisions(family)
-        plan = plan_task_definition(res.spec if res else None, history)
-        now = self.clock()
-        if plan.register is not None:
-            rev = self.store.register_revision(family, plan.register, plan.spec_hash, now)
-            self.actions.record(
-                "TaskDefinition", family, "revision.register", "spec changed", revision=rev.key
-            )
-        if plan.deregister:
-            self.store.deregister_family(family, now)
-            self.actions.record("TaskDefinition", family, "revision.deregister", "manifest removed")
-        if not plan.is_noop():
-            for k, r in list(self.desired.items()):
-                if k[0] == "Service" and r.spec.family == family:
-                    self.queue.add(k)
-            history = self.store.revisions(family)
-        active = [r for r in history if r.status == "ACTIVE"]
-        if not history:
-            self._forget(key)
-            return None
-        if active:
-            self.metrics.task_definition_revision.labels(family).set(active[-1].number)
-        else:  # deregistered: the family keeps its history, as ECS lists INACTIVE revisions
-            try:
-                self.metrics.task_definition_revision.remove(family)
-            except KeyError:
-                pass
-        self._set_status(
-            key,
-            "ACTIVE" if res else "INACTIVE",
-            "",
-            latestRevision=active[-1].key if active else None,
-            revisions=[
-                {
-                    "revision": r.number,
-                    "status": r.status,
-                    "registeredAt": r.registered_at,
-                    "deregisteredAt": r.deregistered_at,
-                }
-                for r in history
-            ],
-        )
-        return None
 
     def revision(self, key: str) -> ResolvedRevision | None:
         """A revision by `family:N`, parsed once (revisions never change)."""
@@ -549,191 +449,6 @@ class Controller:
             )
             for h in hosts
         ]
-
-    def sync_service(self, name: str) -> float | None:
-        key = ("Service", name)
-        res = self.desired.get(key)
-        records = self.store.tasks(*key)
-        # One snapshot, taken under the placement lock: two services never book one slot.
-        with self._placement_lock:
-            all_tasks = self.observed_tasks()
-            observed = {i: t for i, t in all_tasks.items() if (t.owner_kind, t.owner) == key}
-            desired, note = (
-                (None, "") if res is None else self._service_desired(name, res.spec, observed)
-            )
-            pending = self.expectations.pending(key, observed)
-            in_flight = pending.launches
-            visible = [
-                t for t in observed.values() if not set(t.container_ids()) <= pending.removing
-            ]
-            revisions = {
-                k: r.spec
-                for k in {t.revision for t in visible} | {f.revision for f in in_flight}
-                if (r := self.revision(k)) is not None
-            }
-            if desired is None and not visible and not in_flight:
-                self._finish_deletion(key, records)
-                return None
-            plan = plan_service(
-                desired,
-                visible,
-                records,
-                in_flight,
-                revisions,
-                self.host_slots(all_tasks),
-                now=self.clock(),
-                max_launches=self.settings.max_launches_per_pass,
-                stopped_kept=self.settings.stopped_tasks_kept,
-                starting=pending.starting,
-            )
-            flights = [
-                InFlight(uuid.uuid4().hex, launch.revision, launch.host) for launch in plan.launch
-            ]
-            if flights and desired is not None:
-                self._reserve(key, flights, desired.revision)
-        self._prune_records(records, observed, in_flight)
-        revs = {k: rr for k in {f.revision for f in flights} if (rr := self.revision(k))}
-        failures = self.executor.run(name, plan, flights, revs)
-        if plan.unplaced and desired is not None:
-            self.actions.record(
-                "Service",
-                name,
-                "service.unplaced",
-                plan.unplaced_reason,
-                level="warning",
-                keep=False,
-                tasks=plan.unplaced,
-            )
-        error = "; ".join(sorted({f.message for f in failures}))
-        self._report_service(name, desired, plan, error or note, failed=bool(failures))
-        if any(f.transient for f in failures):
-            raise Retry(error)
-        # Failures Docker will repeat (a task that cannot start) are in the status; the
-        # relaunch throttle, not a hot retry, decides when to try again.
-        return plan.requeue_after
-
-    def _service_desired(
-        self, name: str, spec: ServiceSpec, observed: dict[str, ObservedTask]
-    ) -> tuple[ServiceDesired, str]:
-        """What the service should run, and a note for its status when that is unusual."""
-        history = self.store.revisions(spec.family)
-        td = self.desired.get(("TaskDefinition", spec.family))
-        if (
-            spec.pinned_revision is None
-            and td is not None
-            and (not plan_task_definition(td.spec, history).is_noop())
-        ):
-            # The family's manifest changed and its revision is not registered yet: running
-            # the previous one now would launch tasks only to replace them. Registration
-            # queues this service again.
-            self.queue.add(("TaskDefinition", spec.family))
-            raise Waiting(f"waiting for task definition {spec.family} to register its new revision")
-        note = ""
-        resolved = resolve(spec.family, spec.pinned_revision, history)
-        if isinstance(resolved, str):
-            # As in ECS, a service keeps running (and replacing) the revision it runs after
-            # that revision is deregistered; it just cannot move to a new one.
-            running = sorted(
-                (
-                    r
-                    for t in observed.values()
-                    if (r := self.revision(t.revision))
-                    and t.revision.rpartition(":")[0] == spec.family
-                ),
-                key=lambda r: int(r.key.rpartition(":")[2]),
-            )
-            if spec.pinned_revision is not None or not running:
-                raise Terminal(resolved)
-            note = f"{resolved}; still running {running[-1].key}"
-            resolved = running[-1]
-        if spec.launch_type == "FARGATE" and (problems := check_fargate(resolved.spec)):
-            raise Terminal(f"{resolved.key}: " + "; ".join(problems))
-        self._revisions.setdefault(resolved.key, resolved)
-        desired = ServiceDesired(
-            name=name,
-            desired_count=spec.desired_count,
-            revision=resolved,
-            scale_in_order=spec.scale_in_order,
-            grace_period=spec.health_check_grace_period_seconds,
-        )
-        return desired, note
-
-    def _reserve(self, key: ResourceKey, flights: list[InFlight], rev: ResolvedRevision) -> None:
-        n = len(expected_containers(rev.spec))
-        now = self.clock()
-        self.store.put_tasks(
-            [
-                TaskRecord(f.task_id, key[0], key[1], f.revision, f.host, "RUNNING", now)
-                for f in flights
-            ]
-        )
-        for f in flights:
-            self.expectations.expect_launch(key, f, n)
-
-    def _prune_records(
-        self,
-        records: dict[str, Any],
-        observed: dict[str, ObservedTask],
-        in_flight: Iterable[InFlight],
-    ) -> None:
-        """Drops records of tasks that no longer exist on any reachable host."""
-        flying = {f.task_id for f in in_flight}
-        up = {n for n, h in list(self.hosts.items()) if h.up and h.observer.synced}
-        stale = [
-            i for i, r in records.items() if i not in observed and i not in flying and r.host in up
-        ]
-        if stale:
-            self.store.delete_tasks(stale)
-
-    def _finish_deletion(self, key: ResourceKey, records: dict[str, Any]) -> None:
-        if records:
-            self.store.delete_tasks(list(records))
-        if key in self.status:
-            self.actions.record(
-                key[0], key[1], "service.deleted", "manifest removed; all tasks gone"
-            )
-        self._forget(key)
-        self.metrics.forget_service(key[1])
-
-    def _report_service(
-        self, name: str, desired: ServiceDesired | None, plan: ServicePlan, note: str, failed: bool
-    ) -> None:
-        c = counts(plan.tasks)
-        want = desired.desired_count if desired else 0
-        self.metrics.service_desired.labels(name).set(want)
-        self.metrics.service_running.labels(name).set(c["running"])
-        self.metrics.service_pending.labels(name).set(c["pending"])
-        self.metrics.service_healthy.labels(name).set(c["healthy"])
-        address = {h.name: h.address for h in list(self.hosts.values())}
-        steady = (
-            desired is not None
-            and c["running"] == want
-            and c["pending"] == 0
-            and not failed
-            and all(t.revision == desired.revision.key for t in plan.tasks if t.active)
-        )
-        unplaced = plan.unplaced_reason and (
-            f"unable to place {plan.unplaced} task(s): no host met all of its requirements: "
-            f"{plan.unplaced_reason}"
-        )
-        message = "; ".join(m for m in (note, plan.throttle_reason, unplaced) if m)
-        self._set_status(
-            ("Service", name),
-            "ERROR" if failed else "ACTIVE" if desired else "DRAINING",
-            message,
-            desiredCount=want,
-            runningCount=c["running"],
-            pendingCount=c["pending"],
-            healthyCount=c["healthy"],
-            steadyState=steady,
-            taskDefinition=desired.revision.key if desired else None,
-            tasks=[
-                task_json(t, address.get(t.host, ""))
-                for t in sorted(
-                    plan.tasks, key=lambda t: (t.last_status == "STOPPED", t.created_at)
-                )
-            ],
-        )
 
 
 def _fingerprint(res: Resource) -> tuple[Any, ...]:

@@ -1,0 +1,13 @@
+"""How a sync ends when it cannot simply succeed; the worker turns each into a queue decision."""
+
+
+class Retry(Exception):
+    """A sync failed in a way worth retrying with backoff."""
+
+
+class Terminal(Exception):
+    """A sync cannot succeed until the manifest changes; recorded, not retried."""
+
+
+class Waiting(Exception):
+    """A sync depends on another key's work; that key queues this one again when done."""

@@ -1,0 +1,216 @@
+"""Service sync: reads the service's tasks, plans with the pure planner, hands the plan to the
+executor and reports status and metrics. Placement and booking happen under one lock, so two
+services never take the same capacity."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from controller.engine.outcomes import Retry, Terminal, Waiting
+from controller.engine.status import task_json
+from controller.manifests.kinds import ResourceKey
+from controller.manifests.service import ServiceSpec
+from controller.manifests.task_definition import check_fargate
+from controller.reconcilers.service import (
+    InFlight,
+    ServiceDesired,
+    ServicePlan,
+    counts,
+    plan_service,
+)
+from controller.reconcilers.task_definition import ResolvedRevision, plan_task_definition, resolve
+from controller.reconcilers.task_state import expected_containers
+from controller.state.observed import ObservedTask
+from controller.store import TaskRecord
+
+if TYPE_CHECKING:
+    from controller.engine.controller import Controller
+
+
+def sync_service(ctl: Controller, name: str) -> float | None:
+    key = ("Service", name)
+    res = ctl.desired.get(key)
+    records = ctl.store.tasks(*key)
+    # One snapshot, taken under the placement lock: two services never book one slot.
+    with ctl.placement_lock:
+        all_tasks = ctl.observed_tasks()
+        observed = {i: t for i, t in all_tasks.items() if (t.owner_kind, t.owner) == key}
+        desired, note = (
+            (None, "") if res is None else _service_desired(ctl, name, res.spec, observed)
+        )
+        pending = ctl.expectations.pending(key, observed)
+        in_flight = pending.launches
+        visible = [t for t in observed.values() if not set(t.container_ids()) <= pending.removing]
+        revisions = {
+            k: r.spec
+            for k in {t.revision for t in visible} | {f.revision for f in in_flight}
+            if (r := ctl.revision(k)) is not None
+        }
+        if desired is None and not visible and not in_flight:
+            _finish_deletion(ctl, key, records)
+            return None
+        plan = plan_service(
+            desired,
+            visible,
+            records,
+            in_flight,
+            revisions,
+            ctl.host_slots(all_tasks),
+            now=ctl.clock(),
+            max_launches=ctl.settings.max_launches_per_pass,
+            stopped_kept=ctl.settings.stopped_tasks_kept,
+            starting=pending.starting,
+        )
+        flights = [
+            InFlight(uuid.uuid4().hex, launch.revision, launch.host) for launch in plan.launch
+        ]
+        if flights and desired is not None:
+            _reserve(ctl, key, flights, desired.revision)
+    _prune_records(ctl, records, observed, in_flight)
+    revs = {k: rr for k in {f.revision for f in flights} if (rr := ctl.revision(k))}
+    failures = ctl.executor.run(name, plan, flights, revs)
+    if plan.unplaced and desired is not None:
+        ctl.actions.record(
+            "Service",
+            name,
+            "service.unplaced",
+            plan.unplaced_reason,
+            level="warning",
+            keep=False,
+            tasks=plan.unplaced,
+        )
+    error = "; ".join(sorted({f.message for f in failures}))
+    _report_service(ctl, name, desired, plan, error or note, failed=bool(failures))
+    if any(f.transient for f in failures):
+        raise Retry(error)
+    # Failures Docker will repeat (a task that cannot start) are in the status; the
+    # relaunch throttle, not a hot retry, decides when to try again.
+    return plan.requeue_after
+
+
+def _service_desired(
+    ctl: Controller, name: str, spec: ServiceSpec, observed: dict[str, ObservedTask]
+) -> tuple[ServiceDesired, str]:
+    """What the service should run, and a note for its status when that is unusual."""
+    history = ctl.store.revisions(spec.family)
+    td = ctl.desired.get(("TaskDefinition", spec.family))
+    if (
+        spec.pinned_revision is None
+        and td is not None
+        and (not plan_task_definition(td.spec, history).is_noop())
+    ):
+        # The family's manifest changed and its revision is not registered yet: running
+        # the previous one now would launch tasks only to replace them. Registration
+        # queues this service again.
+        ctl.queue.add(("TaskDefinition", spec.family))
+        raise Waiting(f"waiting for task definition {spec.family} to register its new revision")
+    note = ""
+    resolved = resolve(spec.family, spec.pinned_revision, history)
+    if isinstance(resolved, str):
+        # As in ECS, a service keeps running (and replacing) the revision it runs after
+        # that revision is deregistered; it just cannot move to a new one.
+        running = sorted(
+            (
+                r
+                for t in observed.values()
+                if (r := ctl.revision(t.revision)) and t.revision.rpartition(":")[0] == spec.family
+            ),
+            key=lambda r: int(r.key.rpartition(":")[2]),
+        )
+        if spec.pinned_revision is not None or not running:
+            raise Terminal(resolved)
+        note = f"{resolved}; still running {running[-1].key}"
+        resolved = running[-1]
+    if spec.launch_type == "FARGATE" and (problems := check_fargate(resolved.spec)):
+        raise Terminal(f"{resolved.key}: " + "; ".join(problems))
+    desired = ServiceDesired(
+        name=name,
+        desired_count=spec.desired_count,
+        revision=resolved,
+        scale_in_order=spec.scale_in_order,
+        grace_period=spec.health_check_grace_period_seconds,
+    )
+    return desired, note
+
+
+def _reserve(
+    ctl: Controller, key: ResourceKey, flights: list[InFlight], rev: ResolvedRevision
+) -> None:
+    n = len(expected_containers(rev.spec))
+    now = ctl.clock()
+    ctl.store.put_tasks(
+        [TaskRecord(f.task_id, key[0], key[1], f.revision, f.host, "RUNNING", now) for f in flights]
+    )
+    for f in flights:
+        ctl.expectations.expect_launch(key, f, n)
+
+
+def _prune_records(
+    ctl: Controller,
+    records: dict[str, Any],
+    observed: dict[str, ObservedTask],
+    in_flight: Iterable[InFlight],
+) -> None:
+    """Drops records of tasks that no longer exist on any reachable host."""
+    flying = {f.task_id for f in in_flight}
+    up = {n for n, h in list(ctl.hosts.items()) if h.up and h.observer.synced}
+    stale = [
+        i for i, r in records.items() if i not in observed and i not in flying and r.host in up
+    ]
+    if stale:
+        ctl.store.delete_tasks(stale)
+
+
+def _finish_deletion(ctl: Controller, key: ResourceKey, records: dict[str, Any]) -> None:
+    if records:
+        ctl.store.delete_tasks(list(records))
+    if key in ctl.status:
+        ctl.actions.record(key[0], key[1], "service.deleted", "manifest removed; all tasks gone")
+    ctl.forget_status(key)
+    ctl.metrics.forget_service(key[1])
+
+
+def _report_service(
+    ctl: Controller,
+    name: str,
+    desired: ServiceDesired | None,
+    plan: ServicePlan,
+    note: str,
+    failed: bool,
+) -> None:
+    c = counts(plan.tasks)
+    want = desired.desired_count if desired else 0
+    ctl.metrics.service_desired.labels(name).set(want)
+    ctl.metrics.service_running.labels(name).set(c["running"])
+    ctl.metrics.service_pending.labels(name).set(c["pending"])
+    ctl.metrics.service_healthy.labels(name).set(c["healthy"])
+    address = {h.name: h.address for h in list(ctl.hosts.values())}
+    steady = (
+        desired is not None
+        and c["running"] == want
+        and c["pending"] == 0
+        and not failed
+        and all(t.revision == desired.revision.key for t in plan.tasks if t.active)
+    )
+    unplaced = plan.unplaced_reason and (
+        f"unable to place {plan.unplaced} task(s): no host met all of its requirements: "
+        f"{plan.unplaced_reason}"
+    )
+    message = "; ".join(m for m in (note, plan.throttle_reason, unplaced) if m)
+    ctl.set_status(
+        ("Service", name),
+        "ERROR" if failed else "ACTIVE" if desired else "DRAINING",
+        message,
+        desiredCount=want,
+        runningCount=c["running"],
+        pendingCount=c["pending"],
+        healthyCount=c["healthy"],
+        steadyState=steady,
+        taskDefinition=desired.revision.key if desired else None,
+        tasks=[
+            task_json(t, address.get(t.host, ""))
+            for t in sorted(plan.tasks, key=lambda t: (t.last_status == "STOPPED", t.created_at))
+        ],
+    )
