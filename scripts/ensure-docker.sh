@@ -13,6 +13,8 @@ command -v docker >/dev/null 2>&1 || missing+=(docker.io)
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)        # a second engine's bridge (tests)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)    # its TLS certificates (tests)
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)          # ssh:// hosts (tests)
+command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing: ${missing[*]}"
   $SUDO apt-get update -qq

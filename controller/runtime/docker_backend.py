@@ -243,7 +243,15 @@ class _Events:
         try:
             self._stream.close()
         except Exception:  # closing a broken stream must never raise
-            pass
+            # Over ssh:// the SDK cannot cancel a stream; closing the shelled-out ssh socket
+            # ends its `docker system dial-stdio` process, which ends the stream.
+            raw = getattr(getattr(self._stream, "_response", None), "raw", None)
+            channel = getattr(getattr(getattr(raw, "_fp", None), "fp", None), "channel", None)
+            if channel is not None:
+                try:
+                    channel.close()
+                except Exception:
+                    pass
 
 
 def _explain(exc: docker.errors.DockerException) -> str:

@@ -63,6 +63,7 @@ class Skiff:
         self.port = free_port()
         self.log = root / "daemon.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.env = dict(os.environ)  # the daemon's environment; a test may change it
         self.docker = docker.from_env()
 
     # --- process -------------------------------------------------------------------------------
@@ -88,6 +89,7 @@ class Skiff:
             ],
             stdout=logf,
             stderr=logf,
+            env=self.env,
         )
         wait_for(self.ready, 30, "the daemon to become ready")
         return self
@@ -247,3 +249,12 @@ def second_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             f.write(chunk)
     with tls_engine(root / "engine", free_port(), tar) as engine:
         yield engine
+
+
+@pytest.fixture(scope="session")
+def ssh_access(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """ssh:// to this machine's own engine, through a throw-away sshd on loopback."""
+    from tests.integration.engines import ssh_to_local_engine
+
+    with ssh_to_local_engine(tmp_path_factory.mktemp("ssh"), free_port()) as access:
+        yield access

@@ -3,6 +3,7 @@ a TLS-protected tcp:// socket on loopback, started and torn down by the tests th
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -160,3 +161,60 @@ def tls_engine(root: Path, port: int, image_tar: Path) -> Iterator[Engine]:
         subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)
         subprocess.run(["umount", "-R", str(root / "exec")], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class SshAccess:
+    url: str  # ssh://root@127.0.0.1:PORT, reaching this machine's own engine
+    path: str  # PATH for a process that should use it: an `ssh` that reads our config first
+
+
+@contextmanager
+def ssh_to_local_engine(root: Path, port: int) -> Iterator[SshAccess]:
+    """An sshd on loopback with a throw-away key, so ssh:// reaches the local dockerd.
+
+    OpenSSH reads its config from the passwd home, not $HOME, so clients get a wrapper `ssh`
+    on PATH that passes our config: nothing of the machine's own ssh set-up is touched.
+    """
+    home = root / "home"
+    (home / ".ssh").mkdir(parents=True)
+    key = home / ".ssh" / "id_ed25519"
+    _run("ssh-keygen", "-q", "-t", "ed25519", "-f", str(root / "hostkey"), "-N", "")
+    _run("ssh-keygen", "-q", "-t", "ed25519", "-f", str(key), "-N", "")
+    shutil.copy(f"{key}.pub", root / "authorized_keys")
+    (root / "sshd_config").write_text(
+        f"ListenAddress 127.0.0.1\nPort {port}\nHostKey {root / 'hostkey'}\n"
+        f"AuthorizedKeysFile {root / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
+        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
+        f"StrictModes no\nPidFile {root / 'sshd.pid'}\n"
+    )
+    config = home / ".ssh" / "config"
+    config.write_text(
+        f"Host *\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n"
+        f"  IdentityFile {key}\n  LogLevel ERROR\n"
+    )
+    bin_dir = root / "bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "ssh"
+    wrapper.write_text(f'#!/bin/sh\nexec /usr/bin/ssh -F {config} "$@"\n')
+    wrapper.chmod(0o755)
+    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
+    proc = subprocess.Popen(
+        ["/usr/sbin/sshd", "-D", "-f", str(root / "sshd_config"), "-E", str(root / "sshd.log")],
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while (
+            subprocess.run(
+                [str(wrapper), "-p", str(port), "root@127.0.0.1", "true"], capture_output=True
+            ).returncode
+            != 0
+        ):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((root / "sshd.log").read_text()[-2000:])
+            time.sleep(0.2)
+        yield SshAccess(f"ssh://root@127.0.0.1:{port}", f"{bin_dir}:{os.environ['PATH']}")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -73,3 +73,32 @@ def test_a_service_spreads_over_two_engines_and_drains_one_that_leaves(
             all=True, filters={"label": [f"skiff.cluster={skiff.cluster}"]}
         ):
             c.remove(force=True)
+
+
+def test_a_host_reached_over_ssh_runs_the_service(skiff: Skiff, ssh_access: Any) -> None:
+    web = skiff.name("web")
+    skiff.write(
+        "hosts.yaml",
+        f"""\
+        apiVersion: skiff/v1
+        kind: Host
+        metadata: {{name: over-ssh}}
+        spec: {{url: "{ssh_access.url}", zone: zone-s}}
+        """,
+    )
+    skiff.write("web.yaml", service_manifest(web, 2))
+    skiff.env["PATH"] = ssh_access.path
+    skiff.start()
+    wait_for(lambda: len(skiff.running(web)) == 2, 40, "two tasks through the ssh host")
+    host = skiff.resource("Host", "over-ssh")
+    assert (host["connected"], host["url"]) == (True, ssh_access.url)
+    assert {t["host"] for t in skiff.resource("Service", web)["tasks"]} == {"over-ssh"}
+    victim = skiff.running(web)[0]
+    victim.kill()  # an event that reaches the daemon over the ssh event stream
+    wait_for(
+        lambda: (
+            len(skiff.running(web)) == 2 and victim.id not in {c.id for c in skiff.running(web)}
+        ),
+        30,
+        "a replacement started through ssh",
+    )
