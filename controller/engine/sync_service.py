@@ -131,6 +131,8 @@ def _service_desired(
         revision=resolved,
         scale_in_order=spec.scale_in_order,
         grace_period=spec.health_check_grace_period_seconds,
+        minimum_healthy_percent=spec.deployment_configuration.minimum_healthy_percent,
+        maximum_percent=spec.deployment_configuration.maximum_percent,
     )
     return desired, note
 

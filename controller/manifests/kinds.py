@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from controller.manifests.base import API_VERSION, Metadata, Path, SpecModel
 from controller.manifests.host import HostSpec, check_host
-from controller.manifests.service import ServiceSpec
+from controller.manifests.service import ServiceSpec, check_service
 from controller.manifests.task_definition import TaskDefinitionSpec, check_task_definition
 
 
@@ -29,7 +29,7 @@ KINDS: dict[str, Kind] = {
     for k in (
         Kind("Host", HostSpec, check_host),
         Kind("TaskDefinition", TaskDefinitionSpec, check_task_definition),
-        Kind("Service", ServiceSpec, lambda spec: []),
+        Kind("Service", ServiceSpec, check_service),
     )
 }
 

@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import Field
 
-from controller.manifests.base import SpecModel
+from controller.manifests.base import Path, SpecModel
 
 TASK_DEFINITION_REF = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}(:[1-9][0-9]*)?$"
+
+
+class DeploymentCircuitBreaker(SpecModel):
+    enable: bool = False
+    rollback: bool = False
+
+
+class DeploymentConfiguration(SpecModel):
+    minimum_healthy_percent: int = Field(
+        100, ge=0, le=100, description="Healthy tasks kept during a deployment, rounded up."
+    )
+    maximum_percent: int = Field(
+        200, ge=100, le=2000, description="Running plus pending tasks allowed, rounded down."
+    )
+    deployment_circuit_breaker: DeploymentCircuitBreaker = Field(
+        default_factory=DeploymentCircuitBreaker
+    )
 
 
 class ServiceSpec(SpecModel):
@@ -22,6 +40,9 @@ class ServiceSpec(SpecModel):
     scale_in_order: Literal["NEWEST_FIRST", "OLDEST_FIRST"] = Field(
         "NEWEST_FIRST", description="Which tasks a scale-in stops first."
     )
+    deployment_configuration: DeploymentConfiguration = Field(
+        default_factory=DeploymentConfiguration
+    )
 
     @property
     def family(self) -> str:
@@ -31,3 +52,24 @@ class ServiceSpec(SpecModel):
     def pinned_revision(self) -> int | None:
         _, _, rev = self.task_definition.partition(":")
         return int(rev) if rev else None
+
+
+def check_service(spec: ServiceSpec) -> list[tuple[Path, str]]:
+    """A deployment that can never make progress is refused, as ECS would stall on it."""
+    dc = spec.deployment_configuration
+    count = spec.desired_count
+    if count == 0:
+        return []
+    floor_healthy = math.ceil(count * dc.minimum_healthy_percent / 100)
+    ceiling = count * dc.maximum_percent // 100
+    if ceiling <= floor_healthy:
+        return [
+            (
+                ("deploymentConfiguration",),
+                f"with desiredCount {count}, maximumPercent {dc.maximum_percent} allows {ceiling} "
+                f"task(s) and minimumHealthyPercent {dc.minimum_healthy_percent} keeps "
+                f"{floor_healthy} healthy: a deployment could neither start a new task nor stop "
+                "an old one (raise maximumPercent or lower minimumHealthyPercent)",
+            )
+        ]
+    return []

@@ -1,0 +1,99 @@
+"""Rolling deployments, step by step through the pure planner, for ECS's edge cases.
+
+A tiny world applies each plan (launched tasks come up healthy on the next step, stopped ones
+go away) and checks, at every step, the two bounds ECS promises: running + pending tasks never
+exceed floor(desired x maximumPercent / 100), and healthy tasks never drop below
+ceil(desired x minimumHealthyPercent / 100).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from controller.manifests.service import ServiceSpec, check_service
+from controller.reconcilers.service import ServiceDesired, plan_service
+from controller.state.observed import ObservedTask
+from tests.builders import T0, hosts, revision, running, td
+
+V1 = revision("web:1")
+V2 = revision(
+    "web:2",
+    td(containerDefinitions=[{"name": "app", "image": "i", "memory": 64, "command": ["v2"]}]),
+)
+SPECS = {"web:1": V1.spec, "web:2": V2.spec}
+
+
+def roll(count: int, min_pct: int, max_pct: int, steps: int = 50) -> list[tuple[int, int]]:
+    """Rolls `count` tasks from web:1 to web:2; returns (old, new) after each step."""
+    desired = ServiceDesired(
+        "web", count, V2, minimum_healthy_percent=min_pct, maximum_percent=max_pct
+    )
+    tasks: list[ObservedTask] = [
+        running(f"old{i}", rev="web:1", created=T0 + i) for i in range(count)
+    ]
+    history = []
+    for step in range(steps):
+        plan = plan_service(
+            desired, tasks, {}, [], SPECS, hosts(memory=1 << 20), now=T0 + 100 + step
+        )
+        stopped = {s.task_id for s in plan.stop} | {m.task_id for m in plan.mark_stopped}
+        tasks = [t for t in tasks if t.id not in stopped]
+        # Bound checks on what exists after this step's stops and launches.
+        total = len(tasks) + len(plan.launch)
+        assert total <= max(count * max_pct // 100, count), f"step {step}: {total} tasks"
+        assert len(tasks) >= math.ceil(count * min_pct / 100), f"step {step}: {len(tasks)} healthy"
+        tasks += [
+            running(f"new{step}-{i}", rev="web:2", created=T0 + 100 + step)
+            for i in range(len(plan.launch))
+        ]
+        history.append(
+            (sum(t.revision == "web:1" for t in tasks), sum(t.revision == "web:2" for t in tasks))
+        )
+        if plan.is_noop():
+            return history
+    raise AssertionError(f"no steady state after {steps} steps: {history}")
+
+
+@pytest.mark.parametrize(
+    ("count", "min_pct", "max_pct", "first_step"),
+    [
+        (4, 100, 200, (4, 4)),  # ECS's default: start all new ones, then stop the old
+        (4, 50, 100, (2, 0)),  # no room above desired: stop half first
+        (4, 0, 100, (0, 0)),  # may stop everything first
+        (6, 100, 150, (6, 3)),  # batches of three
+        (1, 100, 200, (1, 1)),  # a single task: new one first
+        (1, 0, 100, (0, 0)),  # a single task: stop, then start
+    ],
+    ids=["100-200", "50-100", "0-100", "100-150", "desired-1-100-200", "desired-1-0-100"],
+)
+def test_a_rollout_stays_within_the_bounds_and_completes(
+    count: int, min_pct: int, max_pct: int, first_step: tuple[int, int]
+) -> None:
+    history = roll(count, min_pct, max_pct)
+    assert history[0] == first_step
+    assert history[-1] == (0, count)
+
+
+@pytest.mark.parametrize(
+    ("count", "min_pct", "max_pct"),
+    [(4, 100, 100), (1, 50, 100), (3, 100, 133)],
+    ids=["100-100", "desired-1-50-100", "no-room-either-way"],
+)
+def test_a_configuration_that_cannot_progress_is_refused(
+    count: int, min_pct: int, max_pct: int
+) -> None:
+    spec = ServiceSpec.model_validate(
+        {
+            "taskDefinition": "web",
+            "desiredCount": count,
+            "deploymentConfiguration": {
+                "minimumHealthyPercent": min_pct,
+                "maximumPercent": max_pct,
+            },
+        }
+    )
+    (problem,) = check_service(spec)
+    assert problem[0] == ("deploymentConfiguration",)
+    assert "could neither start a new task nor stop an old one" in problem[1]
