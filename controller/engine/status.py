@@ -10,6 +10,7 @@ from typing import Any
 
 from controller.reconcilers.task_state import TaskView
 from controller.runtime import ContainerInfo
+from controller.store import Deployment
 
 
 @dataclass
@@ -56,6 +57,21 @@ def container_json(name: str, c: ContainerInfo, address: str) -> dict[str, Any]:
             for p in c.ports
             if p.host_port
         ],
+    }
+
+
+def deployment_json(d: Deployment) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "status": d.status,
+        "taskDefinition": d.revision,
+        "rolloutState": d.rollout_state,
+        "rolloutStateReason": d.reason,
+        "runningCount": d.running,
+        "pendingCount": d.pending,
+        "failedTasks": len(d.failed_tasks),
+        "createdAt": d.created_at,
+        "updatedAt": d.updated_at,
     }
 
 

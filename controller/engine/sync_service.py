@@ -6,19 +6,22 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from controller.engine.outcomes import Retry, Terminal, Waiting
-from controller.engine.status import task_json
+from controller.engine.status import deployment_json, task_json
 from controller.manifests.kinds import ResourceKey
 from controller.manifests.service import ServiceSpec
-from controller.manifests.task_definition import check_fargate
+from controller.manifests.task_definition import TaskDefinitionSpec, check_fargate
+from controller.reconcilers.deployments import CircuitBreaker, DeploymentPlan, plan_deployments
 from controller.reconcilers.service import (
     InFlight,
     ServiceDesired,
     ServicePlan,
     counts,
     plan_service,
+    view_tasks,
 )
 from controller.reconcilers.task_definition import ResolvedRevision, plan_task_definition, resolve
 from controller.reconcilers.task_state import expected_containers
@@ -51,6 +54,13 @@ def sync_service(ctl: Controller, name: str) -> float | None:
         if desired is None and not visible and not in_flight:
             _finish_deletion(ctl, key, records)
             return None
+        deploy = None
+        if desired is not None and res is not None:
+            deploy = _deploy(ctl, name, res.spec, desired, visible, records, in_flight, revisions)
+            target = ctl.revision(deploy.target)
+            if target is not None and target.key != desired.revision.key:
+                desired = replace(desired, revision=target)  # e.g. rolled back
+                revisions[target.key] = target.spec
         plan = plan_service(
             desired,
             visible,
@@ -62,6 +72,8 @@ def sync_service(ctl: Controller, name: str) -> float | None:
             max_launches=ctl.settings.max_launches_per_pass,
             stopped_kept=ctl.settings.stopped_tasks_kept,
             starting=pending.starting,
+            relaunch_at=deploy.relaunch_at if deploy else None,
+            halted=deploy.halted if deploy else False,
         )
         flights = [
             InFlight(uuid.uuid4().hex, launch.revision, launch.host) for launch in plan.launch
@@ -82,12 +94,43 @@ def sync_service(ctl: Controller, name: str) -> float | None:
             tasks=plan.unplaced,
         )
     error = "; ".join(sorted({f.message for f in failures}))
-    _report_service(ctl, name, desired, plan, error or note, failed=bool(failures))
+    _report_service(ctl, name, desired, plan, error or note, failed=bool(failures), deploy=deploy)
     if any(f.transient for f in failures):
         raise Retry(error)
     # Failures Docker will repeat (a task that cannot start) are in the status; the
     # relaunch throttle, not a hot retry, decides when to try again.
     return plan.requeue_after
+
+
+def _deploy(
+    ctl: Controller,
+    name: str,
+    spec: ServiceSpec,
+    desired: ServiceDesired,
+    visible: list[ObservedTask],
+    records: dict[str, TaskRecord],
+    in_flight: list[InFlight],
+    revisions: dict[str, TaskDefinitionSpec],
+) -> DeploymentPlan:
+    """Runs the deployment planner and keeps its records and events."""
+    now = ctl.clock()
+    before = ctl.store.deployments(name)
+    breaker = spec.deployment_configuration.deployment_circuit_breaker
+    deploy = plan_deployments(
+        before,
+        desired.revision.key,
+        desired.desired_count,
+        CircuitBreaker(breaker.enable, breaker.rollback),
+        view_tasks(visible, records, in_flight, revisions, now),
+        now,
+        new_id=lambda: f"ecs-svc/{uuid.uuid4().int % 10**19:019d}",
+    )
+    changed = [d for d in deploy.deployments if d not in before]
+    if changed:
+        ctl.store.put_deployments(name, changed)
+    for action, reason in deploy.events:
+        ctl.actions.record("Service", name, action, reason)
+    return deploy
 
 
 def _service_desired(
@@ -168,6 +211,7 @@ def _prune_records(
 def _finish_deletion(ctl: Controller, key: ResourceKey, records: dict[str, Any]) -> None:
     if records:
         ctl.store.delete_tasks(list(records))
+    ctl.store.delete_deployments(key[1])
     if key in ctl.status:
         ctl.actions.record(key[0], key[1], "service.deleted", "manifest removed; all tasks gone")
     ctl.forget_status(key)
@@ -181,6 +225,7 @@ def _report_service(
     plan: ServicePlan,
     note: str,
     failed: bool,
+    deploy: DeploymentPlan | None,
 ) -> None:
     c = counts(plan.tasks)
     want = desired.desired_count if desired else 0
@@ -200,7 +245,8 @@ def _report_service(
         f"unable to place {plan.unplaced} task(s): no host met all of its requirements: "
         f"{plan.unplaced_reason}"
     )
-    message = "; ".join(m for m in (note, plan.throttle_reason, unplaced) if m)
+    halted = deploy.primary.reason if deploy and deploy.halted else ""
+    message = "; ".join(m for m in (note, halted, plan.throttle_reason, unplaced) if m)
     ctl.set_status(
         ("Service", name),
         "ERROR" if failed else "ACTIVE" if desired else "DRAINING",
@@ -211,6 +257,7 @@ def _report_service(
         healthyCount=c["healthy"],
         steadyState=steady,
         taskDefinition=desired.revision.key if desired else None,
+        deployments=[deployment_json(d) for d in reversed(deploy.deployments)] if deploy else [],
         tasks=[
             task_json(t, address.get(t.host, ""))
             for t in sorted(plan.tasks, key=lambda t: (t.last_status == "STOPPED", t.created_at))

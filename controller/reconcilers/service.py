@@ -31,8 +31,6 @@ from controller.store.records import TaskRecord
 
 STOPPED_TASKS_KEPT = 5  # stopped tasks kept per service for inspection (docker logs)
 UNPLACED_RETRY_SECONDS = 5.0  # capacity may have been freed elsewhere
-RELAUNCH_THROTTLE_SECONDS = 1.0  # first wait after two consecutive task failures
-QUICK_FAILURE_SECONDS = 10.0  # a task that dies sooner after starting "failed to start"
 
 
 @dataclass(frozen=True)
@@ -148,11 +146,14 @@ def plan_service(
     max_launches: int = 100,
     stopped_kept: int = STOPPED_TASKS_KEPT,
     starting: frozenset[str] | set[str] = frozenset(),
-    throttle_base: float = RELAUNCH_THROTTLE_SECONDS,
+    relaunch_at: float | None = None,
+    halted: bool = False,
 ) -> ServicePlan:
     """`desired` None means the service's manifest is gone: stop and remove everything.
 
     `starting` holds container ids already started whose start observation has not shown yet.
+    `relaunch_at` (the service throttle) and `halted` (a FAILED rollout) come from the
+    deployment planner.
     """
     tasks = view_tasks(observed, records, in_flight, revisions, now)
     b = _Builder(now, starting)
@@ -186,10 +187,9 @@ def plan_service(
     # Launch up to desiredCount, never above maximumPercent of it while old tasks remain.
     ceiling = max(count * desired.maximum_percent // 100, count if not old else 0)
     room = ceiling - len(new) - len(old)
-    want = min(count - len(new), room, max_launches)
-    resume = _relaunch_at([t for t in tasks if t.revision == target], throttle_base)
-    if want > 0 and resume is not None and resume > now:
-        b.throttle(want, resume)
+    want = 0 if halted else min(count - len(new), room, max_launches)
+    if want > 0 and relaunch_at is not None and relaunch_at > now:
+        b.throttle(want, relaunch_at)
     elif want > 0:
         b.launch(desired, want, active, hosts)
     if count - len(new) > max_launches and room > max_launches:
@@ -215,32 +215,6 @@ def _current(t: TaskView, rev: ResolvedRevision) -> bool:
     """Runs the target revision, and its containers were made from that revision's spec
     (a store rebuilt from scratch may have given the number to a different spec)."""
     return t.revision == rev.key and (not t.spec_hash or t.spec_hash == rev.spec_hash)
-
-
-def _relaunch_at(tasks: list[TaskView], base: float) -> float | None:
-    """When launches may resume after consecutive task failures (ECS's service throttle).
-
-    A failure counts when the task never started or died within QUICK_FAILURE_SECONDS of
-    starting (ECS throttles tasks that fail to reach RUNNING; a task that ran a while and was
-    killed is simply replaced). One failure is replaced at once; each further one doubles the wait,
-    counting the stopped tasks kept for inspection (of the revision being launched), newest
-    first. Fixing the task definition (a new revision) therefore starts afresh.
-    """
-    stopped = sorted(
-        (t for t in tasks if t.last_status == STOPPED and not t.in_flight),
-        key=lambda t: t.stopped_at,
-        reverse=True,
-    )
-    streak = 0
-    for t in stopped:
-        if not t.failed or (
-            t.started_at is not None and t.stopped_at - t.started_at >= QUICK_FAILURE_SECONDS
-        ):
-            break  # stopped by the scheduler, or ran a while: not a start that keeps failing
-        streak += 1
-    if streak < 2:
-        return None
-    return stopped[0].stopped_at + base * 2.0 ** min(streak - 2, 30)
 
 
 def _in_grace(t: TaskView, grace: float, now: float) -> bool:

@@ -46,3 +46,20 @@ class EventRecord:
     action: str
     reason: str
     message: str = ""
+
+
+@dataclass(frozen=True)
+class Deployment:
+    id: str
+    revision: str  # the task definition revision it runs
+    requested: str  # what the manifest asked for when it began (differs after a rollback)
+    status: str  # PRIMARY | ACTIVE | INACTIVE
+    rollout_state: str  # IN_PROGRESS | COMPLETED | FAILED
+    reason: str
+    created_at: float
+    updated_at: float
+    failed_tasks: tuple[str, ...] = ()  # ids of its tasks that failed while it rolled out
+    quick_failures: int = 0  # tasks that failed to start, in a row
+    last_failure_at: float | None = None
+    running: int = 0
+    pending: int = 0

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from controller.store.records import EventRecord, Revision, TaskRecord
+from controller.store.records import Deployment, EventRecord, Revision, TaskRecord
 
 EVENTS_KEPT = 20_000
 
@@ -34,6 +34,13 @@ CREATE TABLE IF NOT EXISTS tasks (
     host TEXT NOT NULL, desired_status TEXT NOT NULL, created_at REAL NOT NULL,
     stopped_reason TEXT, stop_requested_at REAL);
 CREATE INDEX IF NOT EXISTS tasks_owner ON tasks (owner_kind, owner);
+CREATE TABLE IF NOT EXISTS deployments (
+    id TEXT PRIMARY KEY, service TEXT NOT NULL, revision TEXT NOT NULL, requested TEXT NOT NULL,
+    status TEXT NOT NULL, rollout_state TEXT NOT NULL, reason TEXT NOT NULL,
+    created_at REAL NOT NULL, updated_at REAL NOT NULL, failed_tasks TEXT NOT NULL,
+    quick_failures INTEGER NOT NULL, last_failure_at REAL, running INTEGER NOT NULL,
+    pending INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS deployments_service ON deployments (service, created_at);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
     action TEXT NOT NULL, reason TEXT NOT NULL, message TEXT NOT NULL);
@@ -205,6 +212,64 @@ class Store:
     def delete_tasks(self, task_ids: list[str]) -> None:
         with self._tx() as db:
             db.executemany("DELETE FROM tasks WHERE task_id = ?", [(t,) for t in task_ids])
+
+    # --- deployments ----------------------------------------------------------------------------
+    def deployments(self, service: str) -> list[Deployment]:
+        rows = self._rows(
+            "SELECT id, revision, requested, status, rollout_state, reason, created_at, "
+            "updated_at, failed_tasks, quick_failures, last_failure_at, running, pending "
+            "FROM deployments "
+            "WHERE service = ? ORDER BY created_at",
+            service,
+        )
+        return [
+            Deployment(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                r[6],
+                r[7],
+                tuple(json.loads(r[8])),
+                r[9],
+                r[10],
+                r[11],
+                r[12],
+            )
+            for r in rows
+        ]
+
+    def put_deployments(self, service: str, deployments: list[Deployment]) -> None:
+        with self._tx() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO deployments "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        d.id,
+                        service,
+                        d.revision,
+                        d.requested,
+                        d.status,
+                        d.rollout_state,
+                        d.reason,
+                        d.created_at,
+                        d.updated_at,
+                        json.dumps(list(d.failed_tasks)),
+                        d.quick_failures,
+                        d.last_failure_at,
+                        d.running,
+                        d.pending,
+                    )
+                    for d in deployments
+                ],
+            )
+
+    def delete_deployments(self, service: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM deployments WHERE service = ?", (service,))
 
     # --- history -------------------------------------------------------------------------------
     def add_event(self, event: EventRecord) -> None:

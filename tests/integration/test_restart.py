@@ -53,3 +53,41 @@ def test_sigkill_in_the_middle_of_a_scale_up_then_restart_ends_with_exactly_desi
     everything = skiff.containers(web, all=True)
     assert len(everything) == 24  # no duplicates, no half-made orphans
     assert len({c.labels["skiff.task"] for c in everything}) == 24
+
+
+def test_sigkill_in_the_middle_of_a_deployment_then_restart_completes_it(skiff: Skiff) -> None:
+    web = skiff.name("web")
+    halves = """
+          deploymentConfiguration: {minimumHealthyPercent: 50, maximumPercent: 100}"""
+    skiff.write("web.yaml", service_manifest(web, 6, env="v1", extra=halves))
+    skiff.start("--parallelism", "2")
+    wait_for(lambda: skiff.resource("Service", web).get("steadyState"), 40, "a steady service")
+    skiff.write("web.yaml", service_manifest(web, 6, env="v2", extra=halves))
+    wait_for(
+        lambda: any(c.labels["skiff.revision"] == f"{web}:2" for c in skiff.running(web)),
+        30,
+        "the deployment under way",
+    )
+    skiff.kill9()
+    left = [c.labels["skiff.revision"] for c in skiff.running(web)]
+    assert f"{web}:1" in left, "the deployment finished before the kill; nothing was tested"
+
+    skiff.start("--parallelism", "2")
+
+    def done() -> bool:
+        svc = skiff.resource("Service", web)
+        tasks = skiff.running(web)
+        return (
+            svc["deployments"][0]["rolloutState"] == "COMPLETED"
+            and len(tasks) == 6
+            and {c.labels["skiff.revision"] for c in tasks} == {f"{web}:2"}
+        )
+
+    wait_for(done, 60, "the deployment completed after the restart")
+    deployments = skiff.resource("Service", web)["deployments"]
+    # The one deployment begun before the kill was continued, not started again.
+    assert [(d["taskDefinition"], d["status"]) for d in deployments] == [
+        (f"{web}:2", "PRIMARY"),
+        (f"{web}:1", "INACTIVE"),
+    ]
+    assert len(skiff.containers(web, all=True)) <= 6 + 5  # the kept stopped tasks, no orphans

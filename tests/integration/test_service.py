@@ -190,3 +190,34 @@ def test_a_task_failing_its_health_check_is_replaced(skiff: Skiff) -> None:
         )
 
     wait_for(replaced, 60, "the unhealthy task stopped with its reason and replaced")
+
+
+def test_a_revision_whose_container_exits_at_once_trips_the_breaker_and_rolls_back(
+    skiff: Skiff,
+) -> None:
+    web = skiff.name("web")
+    breaker = """
+          deploymentConfiguration:
+            deploymentCircuitBreaker: {enable: true, rollback: true}"""
+    skiff.write("web.yaml", service_manifest(web, 3, env="v1", extra=breaker))
+    skiff.start()
+    wait_for(lambda: skiff.resource("Service", web).get("steadyState"), 40, "a steady service")
+    broken = service_manifest(web, 3, env="v2", extra=breaker).replace(
+        'command: ["sh", "-c", "', 'command: ["sh", "-c", "exit 3; '
+    )
+    skiff.write("web.yaml", broken)
+
+    def rolled_back() -> bool:
+        deps = skiff.resource("Service", web)["deployments"]
+        return (
+            len(deps) == 3
+            and deps[0]["taskDefinition"] == f"{web}:1"
+            and deps[1]["rolloutState"] == "FAILED"
+        )
+
+    wait_for(rolled_back, 60, "the failed deployment rolled back")
+    wait_for(lambda: skiff.resource("Service", web).get("steadyState"), 30, "steady on revision 1")
+    tasks = skiff.running(web)
+    assert len(tasks) == 3 and {c.labels["skiff.revision"] for c in tasks} == {f"{web}:1"}
+    failed = skiff.resource("Service", web)["deployments"][1]
+    assert "task(s) failed to reach a steady state (threshold 3)" in failed["rolloutStateReason"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -336,53 +335,3 @@ def test_a_deleted_service_stops_its_tasks_then_removes_them() -> None:
     assert [(s.task_id, s.reason) for s in p.stop] == [("a", "Service was deleted")]
     assert [r.task_id for r in p.remove] == ["b"]
     assert not p.launch
-
-
-# --- relaunch throttle -------------------------------------------------------------------------
-
-
-def crashed(task_id: str, at: float) -> ObservedTask:
-    c = container(task_id, state="exited", exit_code=1, created=at - 5)
-    return task(task_id, c)  # finished at `at`
-
-
-def test_one_failed_task_is_replaced_at_once() -> None:
-    p = plan(want(1), [crashed("a", T0 + 100)], now=T0 + 100)
-    assert len(p.launch) == 1
-
-
-def test_tasks_that_keep_failing_are_relaunched_with_growing_delay() -> None:
-    failures = [crashed(f"c{i}", T0 + 10 * i) for i in range(1, 5)]  # four in a row
-    records = {t.id: stop_record(t.id, ESSENTIAL_EXITED, None) for t in failures}
-    held = plan(want(1), failures, records=records, now=T0 + 41)
-    assert not held.launch
-    assert held.throttled == 1
-    assert held.requeue_after == pytest.approx(3)  # 1 s doubled twice after the 4th failure
-    assert "tasks keep failing" in held.throttle_reason
-    resumed = plan(want(1), failures, records=records, now=T0 + 44)
-    assert len(resumed.launch) == 1
-
-
-def test_a_scheduler_stop_breaks_the_failure_streak() -> None:
-    scaled = task("s", container("s", state="exited", exit_code=143, created=T0 + 40))
-    failures = [crashed(f"c{i}", T0 + 10 * i) for i in range(1, 4)]
-    records = {"s": stop_record("s", "Scaling activity initiated by (service web)", None)}
-    p = plan(want(1), [scaled, *failures], records=records, now=T0 + 46)
-    assert len(p.launch) == 1
-
-
-def test_tasks_that_ran_a_while_before_dying_are_replaced_at_once() -> None:
-    # Each ran for 60 s before being killed: no start is failing, so no throttle.
-    long_runs = [
-        task(
-            f"k{i}",
-            replace(
-                container(f"k{i}", state="exited", exit_code=137, created=T0 + 100 * i),
-                finished_at=T0 + 100 * i + 61,
-            ),
-        )
-        for i in range(4)
-    ]
-    records = {t.id: stop_record(t.id, ESSENTIAL_EXITED, None) for t in long_runs}
-    p = plan(want(1), long_runs, records=records, now=T0 + 362)
-    assert len(p.launch) == 1

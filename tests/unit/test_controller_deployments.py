@@ -1,0 +1,68 @@
+"""Deployments through the whole controller on the fake runtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from controller.runtime import StartFailed
+from controller.state import labels as L
+from tests.unit.test_controller import Harness, manifest
+
+BREAKER = """
+  deploymentConfiguration:
+    deploymentCircuitBreaker: {enable: true, rollback: true}
+"""
+
+
+def with_breaker(text: str) -> str:
+    return text.rstrip("\n") + BREAKER
+
+
+def test_a_revision_that_cannot_start_trips_the_breaker_and_rolls_back(tmp_path: Path) -> None:
+    h = Harness(tmp_path / "m")
+    h.apply("web.yaml", with_breaker(manifest(4, command="v1")))
+    assert h.status()["deployments"][0]["rolloutState"] == "COMPLETED"
+    h.fake.fail(
+        "start",
+        StartFailed('exec: "v2": not found'),
+        times=1000,
+        match=lambda cid: h.fake.specs[cid].command == ("v2",),
+    )
+    h.write("web.yaml", with_breaker(manifest(4, command="v2")))
+    h.load()
+    for _ in range(12):  # relaunches are throttled: let time pass between rounds
+        h.converge()
+        h.clock.advance(30)
+    st = h.status()
+    primary, failed, _first = st["deployments"]
+    assert (failed["taskDefinition"], failed["rolloutState"]) == ("web:2", "FAILED")
+    assert (primary["taskDefinition"], primary["status"], primary["rolloutState"]) == (
+        "web:1",
+        "PRIMARY",
+        "COMPLETED",
+    )
+    assert {c.labels[L.REVISION] for c in h.running()} == {"web:1"}
+    assert len(h.running()) == 4
+    assert st["taskDefinition"] == "web:1"
+
+
+def test_a_deployment_survives_a_restart_and_completes(tmp_path: Path) -> None:
+    h = Harness(tmp_path / "m")
+    h.apply("web.yaml", manifest(3, command="v1"))
+    h.write("web.yaml", manifest(3, command="v2"))
+    h.load()
+    h.ctl.resync()
+    h.ctl.run_until_idle()  # one pass: new tasks launched, old ones still up
+    mid = {d["id"]: d["rolloutState"] for d in h.status()["deployments"]}
+    assert list(mid.values()) == ["IN_PROGRESS", "COMPLETED"]
+    again = Harness(tmp_path / "m", fake=h.fake, store=h.store, clock=h.clock)
+    again.ctl.restore()
+    again.load()
+    again.converge()
+    after = again.status()["deployments"]
+    assert [d["id"] for d in after] == list(mid)  # the same deployment, continued
+    assert [(d["status"], d["rolloutState"]) for d in after] == [
+        ("PRIMARY", "COMPLETED"),
+        ("INACTIVE", "COMPLETED"),
+    ]
+    assert {c.labels[L.REVISION] for c in again.running()} == {"web:2"}
