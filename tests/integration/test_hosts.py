@@ -92,7 +92,11 @@ def test_a_host_reached_over_ssh_runs_the_service(skiff: Skiff, ssh_access: Any)
     wait_for(lambda: len(skiff.running(web)) == 2, 40, "two tasks through the ssh host")
     host = skiff.resource("Host", "over-ssh")
     assert (host["connected"], host["url"]) == (True, ssh_access.url)
-    assert {t["host"] for t in skiff.resource("Service", web)["tasks"]} == {"over-ssh"}
+    wait_for(
+        lambda: {t["host"] for t in skiff.resource("Service", web)["tasks"]} == {"over-ssh"},
+        20,
+        "the tasks in status, on the ssh host",
+    )
     victim = skiff.running(web)[0]
     victim.kill()  # an event that reaches the daemon over the ssh event stream
     wait_for(
