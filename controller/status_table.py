@@ -55,6 +55,25 @@ def render_status(doc: dict[str, Any]) -> str:
                 f"{r['name']}:{v['revision']} {v['status']}" for v in r.get("revisions", [])
             )
             out += ["", f"TaskDefinition/{r['name']} revisions: {revs}"]
+        if r["kind"] == "Service" and r.get("deployments"):
+            out += ["", f"Service/{r['name']} deployments:"]
+            drows = [
+                ["ID", "STATUS", "REVISION", "ROLLOUT", "RUNNING", "PENDING", "FAILED", "REASON"]
+            ]
+            for d in r["deployments"]:
+                drows.append(
+                    [
+                        d["id"],
+                        d["status"],
+                        d["taskDefinition"],
+                        d["rolloutState"],
+                        str(d["runningCount"]),
+                        str(d["pendingCount"]),
+                        str(d["failedTasks"]),
+                        d["rolloutStateReason"][:80],
+                    ]
+                )
+            out += ["  " + line for line in _table(drows)]
         if r["kind"] == "Service" and r.get("tasks"):
             out += ["", f"Service/{r['name']} tasks:"]
             trows = [

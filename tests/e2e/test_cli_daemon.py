@@ -57,6 +57,8 @@ def test_status_shows_resources_counts_tasks_and_revisions(skiff: Skiff) -> None
     assert row.split()[2:8] == ["ACTIVE", "2", "2", "0", "2", f"{web}:1"]
     assert f"TaskDefinition/{web} revisions: {web}:1 ACTIVE" in table.stdout
     assert table.stdout.count("RUNNING  RUNNING") == 2
+    assert f"Service/{web} deployments:" in table.stdout
+    assert "PRIMARY  " + f"{web}:1" in table.stdout
 
     doc = json.loads(skiff_cli("status", "--listen", listen, "-o", "json").stdout)
     svc = next(r for r in doc["resources"] if r["kind"] == "Service" and r["name"] == web)
