@@ -446,6 +446,7 @@ class Controller:
                 frozenset(ports.get(h.address, ())),
                 up=h.up,
                 draining=h.draining,
+                attributes=h.spec.attributes,
             )
             for h in hosts
         ]

@@ -5,6 +5,7 @@ services never take the same capacity."""
 from __future__ import annotations
 
 import uuid
+import zlib
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ from controller.manifests.kinds import ResourceKey
 from controller.manifests.service import ServiceSpec
 from controller.manifests.task_definition import TaskDefinitionSpec, check_fargate
 from controller.reconcilers.deployments import CircuitBreaker, DeploymentPlan, plan_deployments
+from controller.reconcilers.placement import SPREAD_ZONE_THEN_HOST, Rules
 from controller.reconcilers.service import (
     InFlight,
     ServiceDesired,
@@ -133,6 +135,23 @@ def _deploy(
     return deploy
 
 
+def placement_rules(spec: ServiceSpec, seed: int) -> Rules:
+    """The service's placement; FARGATE ignores strategies and spreads over zones, as AWS does."""
+    strategies: tuple[tuple[str, str], ...] = tuple(
+        (s.type, s.field or "") for s in spec.placement_strategy
+    )
+    if spec.launch_type == "FARGATE" or not strategies:
+        strategies = SPREAD_ZONE_THEN_HOST
+    return Rules(
+        distinct_instance=any(c.type == "distinctInstance" for c in spec.placement_constraints),
+        member_of=tuple(
+            c.expression or "" for c in spec.placement_constraints if c.type == "memberOf"
+        ),
+        strategies=strategies,
+        seed=seed,
+    )
+
+
 def _service_desired(
     ctl: Controller, name: str, spec: ServiceSpec, observed: dict[str, ObservedTask]
 ) -> tuple[ServiceDesired, str]:
@@ -176,6 +195,7 @@ def _service_desired(
         grace_period=spec.health_check_grace_period_seconds,
         minimum_healthy_percent=spec.deployment_configuration.minimum_healthy_percent,
         maximum_percent=spec.deployment_configuration.maximum_percent,
+        rules=placement_rules(spec, seed=zlib.crc32(f"{name}{ctl.clock()}".encode())),
     )
     return desired, note
 

@@ -17,7 +17,9 @@ import yaml
 from pydantic import ValidationError
 
 from controller.manifests.base import API_VERSION, FieldError, Metadata, Path
+from controller.manifests.host import LOCAL_HOST_NAME, HostSpec
 from controller.manifests.kinds import KINDS, Resource, ResourceKey
+from controller.manifests.placement import BUILT_IN, attributes_of, parse
 from controller.manifests.service import ServiceSpec
 from controller.manifests.task_definition import TaskDefinitionSpec, check_fargate
 
@@ -191,10 +193,16 @@ def check_references(
     is not told it is missing.
     """
     errors = []
+    hosts = {k[1]: r.spec for k, r in resources.items() if k[0] == "Host"} or {
+        LOCAL_HOST_NAME: HostSpec(url="unix:///var/run/docker.sock")
+    }
     for res in resources.values():
         if res.kind != "Service":
             continue
         spec: ServiceSpec = res.spec
+        for i, message in placement_problems(spec, hosts):
+            path = ("spec", "placementConstraints", i) if i is not None else ("spec",)
+            errors.append(FieldError(res.source, res.document, path, message, res.kind, res.name))
         td = resources.get(("TaskDefinition", spec.family))
         at = (res.source, res.document)
         if td is None and ("TaskDefinition", spec.family) in claimed:
@@ -222,3 +230,41 @@ def check_references(
                     )
                 )
     return errors
+
+
+def placement_problems(
+    spec: ServiceSpec, hosts: dict[str, HostSpec]
+) -> list[tuple[int | None, str]]:
+    """Constraints no Host of the pool can satisfy, known before anything runs."""
+    problems: list[tuple[int | None, str]] = []
+    attrs = {
+        name: {**h.attributes, "zone": h.zone, "name": name, "host": name}
+        for name, h in hosts.items()
+    }
+    known = set(BUILT_IN).union(*(h.attributes for h in hosts.values()))
+    eligible = set(hosts)
+    for i, c in enumerate(spec.placement_constraints):
+        if c.type != "memberOf" or not c.expression:
+            continue
+        expr = parse(c.expression)
+        unknown = sorted(a for a in attributes_of(expr) if a not in known)
+        if unknown:
+            problems.append(
+                (i, f"attribute {unknown[0]!r} is on no Host (known: {', '.join(sorted(known))})")
+            )
+            continue
+        eligible = {h for h in eligible if expr.holds(attrs[h])}
+        if not eligible:
+            problems.append(
+                (i, f"no Host satisfies {c.expression!r} with the constraints before it")
+            )
+    distinct = any(c.type == "distinctInstance" for c in spec.placement_constraints)
+    if distinct and eligible and spec.desired_count > len(eligible):
+        problems.append(
+            (
+                None,
+                f"distinctInstance allows {len(eligible)} task(s) on the eligible "
+                f"hosts ({', '.join(sorted(eligible))}); desiredCount is {spec.desired_count}",
+            )
+        )
+    return problems

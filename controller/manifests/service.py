@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from controller.manifests.base import Path, SpecModel
+from controller.manifests.placement import Constraint, Strategy
 
 TASK_DEFINITION_REF = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}(:[1-9][0-9]*)?$"
 
@@ -42,6 +43,12 @@ class ServiceSpec(SpecModel):
     )
     deployment_configuration: DeploymentConfiguration = Field(
         default_factory=DeploymentConfiguration
+    )
+    placement_constraints: list[Constraint] = Field(default_factory=list, max_length=10)
+    placement_strategy: list[Strategy] = Field(
+        default_factory=list,
+        max_length=5,
+        description="Chained, best effort; default: spread over zones, then hosts.",
     )
 
     @property

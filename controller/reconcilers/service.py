@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from controller.manifests.task_definition import TaskDefinitionSpec
-from controller.reconcilers.placement import HostSlot, Need, place
+from controller.reconcilers.placement import HostSlot, Need, Rules, place
 from controller.reconcilers.task_definition import ResolvedRevision
 from controller.reconcilers.task_state import (
     HEALTH_CHECK_FAILED,
@@ -42,6 +42,7 @@ class ServiceDesired:
     grace_period: float = 0.0
     minimum_healthy_percent: int = 100
     maximum_percent: int = 200
+    rules: Rules = field(default_factory=Rules)
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,8 @@ def plan_service(
     count = desired.desired_count
 
     # Scale in: too many tasks of the current revision.
-    for t in _stop_order(new, desired.scale_in_order)[: max(0, len(new) - count)]:
+    zones = {h.name: h.zone for h in hosts}
+    for t in _scale_in(new, len(new) - count, desired.scale_in_order, zones):
         b.stop_task(t, f"Scaling activity initiated by (service {desired.name})")
     new = [t for t in new if t.id not in b.stopping]
 
@@ -221,14 +223,33 @@ def _in_grace(t: TaskView, grace: float, now: float) -> bool:
     return grace > 0 and t.started_at is not None and now < t.started_at + grace
 
 
-def _stop_order(tasks: list[TaskView], order: str) -> list[TaskView]:
-    """Scale-in picks: not yet running first, then unhealthy, then by age as configured."""
-    observed = [t for t in tasks if not t.in_flight]
+def _scale_in(tasks: list[TaskView], n: int, order: str, zones: dict[str, str]) -> list[TaskView]:
+    """The `n` tasks a scale-in stops: those not yet running or unhealthy first; then, as ECS
+    does, from the zone (and within it the host) running the most, so the service stays
+    balanced; among equals, by age as the service says."""
+    if n <= 0:
+        return []
     sign = -1 if order == "NEWEST_FIRST" else 1
-    return sorted(
-        observed,
-        key=lambda t: (t.last_status == RUNNING, t.health != UNHEALTHY, sign * t.created_at, t.id),
+    by_age = sorted(
+        (t for t in tasks if not t.in_flight), key=lambda t: (sign * t.created_at, t.id)
     )
+    weak = [t for t in by_age if t.last_status != RUNNING or t.health == UNHEALTHY]
+    picked = weak[:n]
+    left = [t for t in tasks if t not in weak]  # in-flight tasks count for balance
+    while len(picked) < n:
+        pool = [t for t in by_age if t in left]
+        if not pool:
+            break
+        per_zone = {
+            z: sum(zones.get(t.host) == z for t in left) for z in {zones.get(t.host) for t in left}
+        }
+        per_host = {h: sum(t.host == h for t in left) for h in {t.host for t in left}}
+        victim = min(
+            pool, key=lambda t: (-per_zone[zones.get(t.host)], -per_host[t.host], by_age.index(t))
+        )
+        picked.append(victim)
+        left.remove(victim)
+    return picked
 
 
 class _Builder:
@@ -287,7 +308,7 @@ class _Builder:
         own: dict[str, int] = {}
         for t in active:
             own[t.host] = own.get(t.host, 0) + 1
-        placement = place(count, need, hosts, own)
+        placement = place(count, need, hosts, own, desired.rules)
         self.launches += [Launch(desired.revision.key, h) for h in placement.hosts]
         self.unplaced, self.unplaced_reason = placement.unplaced, placement.reason
         if placement.unplaced:

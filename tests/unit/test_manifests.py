@@ -1314,3 +1314,74 @@ def test_host_capacity_has_minimums(tmp_path: Path, capacity: dict[str, int], fi
     write(tmp_path, "hosts.yaml", host_doc("h1", capacity=capacity))
 
     assert list(errors_at(load(tmp_path))) == [f"hosts.yaml#0:spec.capacity.{field}"]
+
+
+# --- placement constraints and strategies (issue 3) --------------------------------------------
+
+
+def test_placement_fields_are_validated_with_their_paths(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "svc.yaml",
+        td_doc(),
+        service_doc(
+            placementConstraints=[
+                {"type": "memberOf", "expression": "zone = a"},
+                {"type": "distinctInstance", "expression": "x"},
+            ],
+            placementStrategy=[{"type": "binpack", "field": "disk"}, {"type": "spread"}],
+        ),
+    )
+    errors = errors_at(load(tmp_path))
+    assert set(errors) == {
+        "svc.yaml#1:spec.placementConstraints.0",
+        "svc.yaml#1:spec.placementConstraints.1",
+        "svc.yaml#1:spec.placementStrategy.0",
+        "svc.yaml#1:spec.placementStrategy.1",
+    }
+    assert "cannot read expression 'zone = a'" in errors["svc.yaml#1:spec.placementConstraints.0"]
+
+
+def test_constraints_no_host_can_satisfy_are_refused_against_the_hosts_defined(
+    tmp_path: Path,
+) -> None:
+    write(
+        tmp_path,
+        "pool.yaml",
+        host_doc("a", zone="zone-a", attributes={"disk": "ssd"}),
+        host_doc("b", zone="zone-b", url="tcp://b:2376"),
+    )
+    write(
+        tmp_path,
+        "svc.yaml",
+        td_doc(),
+        service_doc(
+            desiredCount=3,
+            placementConstraints=[
+                {"type": "memberOf", "expression": "attribute:rack == r1"},
+                {"type": "memberOf", "expression": "attribute:zone == zone-c"},
+                {"type": "distinctInstance"},
+            ],
+        ),
+    )
+    errors = errors_at(load(tmp_path))
+    assert errors["svc.yaml#1:spec.placementConstraints.0"].startswith(
+        "attribute 'rack' is on no Host"
+    )
+    assert errors["svc.yaml#1:spec.placementConstraints.1"] == (
+        "no Host satisfies 'attribute:zone == zone-c' with the constraints before it"
+    )
+
+
+def test_distinct_instance_with_more_tasks_than_hosts_is_refused(tmp_path: Path) -> None:
+    write(tmp_path, "pool.yaml", host_doc("a"), host_doc("b", url="tcp://b:2376"))
+    write(
+        tmp_path,
+        "svc.yaml",
+        td_doc(),
+        service_doc(desiredCount=3, placementConstraints=[{"type": "distinctInstance"}]),
+    )
+    assert errors_at(load(tmp_path)) == {
+        "svc.yaml#1:spec": "distinctInstance allows 2 task(s) on the eligible hosts (a, b); "
+        "desiredCount is 3"
+    }
