@@ -35,6 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--workers", type=int, default=4, help="keys reconciled at once")
     run.add_argument("--parallelism", type=int, default=10, help="Docker calls in flight at once")
     run.add_argument("--resync", type=float, default=30.0, help="seconds between full resyncs")
+    run.add_argument(
+        "--host-lost-after",
+        type=float,
+        default=60.0,
+        help="seconds an engine may be unreachable before its tasks are replaced elsewhere",
+    )
     run.add_argument("--max-launches", type=int, default=100, help="task launches per pass")
     run.add_argument(
         "--pause-image",
@@ -84,6 +90,7 @@ def _run(args: argparse.Namespace) -> int:
         max_launches_per_pass=args.max_launches,
         pause_image=args.pause_image,
         cluster=args.cluster,
+        host_lost_seconds=args.host_lost_after,
     )
     try:
         daemon = Daemon(os.path.abspath(args.manifests), args.data_dir, args.listen, settings)

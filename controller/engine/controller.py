@@ -58,6 +58,7 @@ class Settings:
     backoff_cap: float = 60.0
     pause_image: str | None = None
     cluster: str = DEFAULT_CLUSTER
+    host_lost_seconds: float = 60.0  # an engine unreachable this long: its tasks are replaced
 
 
 class Controller:
@@ -231,6 +232,8 @@ class Controller:
             self._owner_changed,
             lambda: self._reconnected(name),
             self.settings.cluster,
+            on_down=self._host_down,
+            clock=self.clock,
         )
         handle = HostHandle(name, spec, runtime, observer)
         try:
@@ -278,6 +281,11 @@ class Controller:
                 except RuntimeFailure:
                     pass
         self.enqueue_all()
+
+    def _host_down(self) -> None:
+        """Once a host has been down long enough to be lost, every service looks again."""
+        for key in self.keys():
+            self.queue.add_after(key, self.settings.host_lost_seconds + 0.1)
 
     def _reconnected(self, host: str) -> None:
         """An event stream was resumed: what happened meanwhile may concern any key."""
@@ -447,6 +455,7 @@ class Controller:
                 up=h.up,
                 draining=h.draining,
                 attributes=h.spec.attributes,
+                lost=h.lost(now, self.settings.host_lost_seconds),
             )
             for h in hosts
         ]

@@ -48,6 +48,11 @@ class HostHandle:
             return self.spec.capacity.memory
         return self.info.memory_bytes // (1024 * 1024) if self.info else 0
 
+    def lost(self, now: float, after: float) -> bool:
+        """Unreachable for `after` seconds: its tasks count as lost and are replaced."""
+        since = self.observer.down_since
+        return not self.up and since is not None and now - since >= after
+
     def refresh_info(self) -> None:
         self.info = self.runtime.info()
 

@@ -60,10 +60,15 @@ class HostObserver:
         on_change: OnChange,
         on_reconnect: Callable[[], None] | None = None,
         cluster: str = L.DEFAULT_CLUSTER,
+        on_down: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.host, self.runtime, self._on_change = host, runtime, on_change
         self.cluster, self._selector = cluster, L.selector(cluster)
         self._on_reconnect = on_reconnect or (lambda: None)
+        self._on_down = on_down or (lambda: None)
+        self._clock = clock
+        self.down_since: float | None = None  # when the engine stopped answering
         self._lock = threading.Lock()
         self._sync_lock = threading.Lock()  # one refresh at a time, so no stale inspect wins
         self._containers: dict[str, ContainerInfo] = {}
@@ -117,9 +122,10 @@ class HostObserver:
             for gone in set(cached) - {row.id for row in rows}:
                 self._drop(gone)
             self.up, self.error, self.synced = True, "", True
+            self.down_since = None
             self.synced_at = listed_at
         except RuntimeFailure as exc:
-            self.up, self.error = False, str(exc)
+            self._went_down(exc)
             raise
 
     def _refresh(self, container_id: str) -> None:
@@ -178,9 +184,15 @@ class HostObserver:
                     return
                 if self.up:
                     log.warning("host.disconnected", host=self.host, error=str(exc))
-                self.up, self.error = False, str(exc)
+                self._went_down(exc)
                 self._stop.wait(delay)
                 delay = min(delay * 2, 10.0)
+
+    def _went_down(self, exc: Exception) -> None:
+        if self.up or self.down_since is None:
+            self.down_since = self._clock()
+            self._on_down()
+        self.up, self.error = False, str(exc)
 
     def safe_resync(self) -> bool:
         try:

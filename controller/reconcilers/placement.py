@@ -38,6 +38,7 @@ class HostSlot:
     up: bool = True
     draining: bool = False
     attributes: Mapping[str, str] = field(default_factory=dict)
+    lost: bool = False  # unreachable past the timeout: its tasks are replaced elsewhere
 
     def attrs(self) -> dict[str, str]:
         """What expressions and spread fields see: the Host's attributes and the built-ins."""

@@ -158,8 +158,12 @@ def plan_service(
     """
     tasks = view_tasks(observed, records, in_flight, revisions, now)
     b = _Builder(now, starting)
+    lost = {h.name for h in hosts if h.lost}
     for t in tasks:
-        b.housekeeping(t)
+        if t.host in lost:
+            b.lose(t)
+        else:
+            b.housekeeping(t)
     if desired is None:
         for t in tasks:
             if t.active:
@@ -282,12 +286,21 @@ class _Builder:
         if t.desired_status != STOPPED:
             return
         running = tuple(t.running_container_ids())
-        if not t.stop_recorded:
+        if not t.stop_recorded or (running and t.stop_deadline is None):
+            # Not yet stopped, or recorded while its host was lost and now back: stop it.
             self.stop_task(t, t.stopped_reason or "Task stopped")
         elif running and t.stop_deadline is not None and self.now >= t.stop_deadline:
             self.kills.append(StopTask(t.id, t.host, t.stopped_reason or "", running, "SIGKILL"))
         elif running and t.stop_deadline is not None:
             self.wake_at(t.stop_deadline)
+
+    def lose(self, t: TaskView) -> None:
+        """A task on a lost host: recorded as stopped (its host cannot be told), so it is
+        replaced now and stopped for good if its host comes back."""
+        if t.in_flight or t.stop_recorded:
+            return
+        self.stopping.add(t.id)
+        self.marks.append(MarkStopped(t.id, f"Task lost: host {t.host} is unreachable"))
 
     def stop_task(self, t: TaskView, reason: str) -> None:
         if t.id in self.stopping or t.in_flight:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from controller.runtime.errors import (
     Conflict,
+    EngineUnavailable,
     ImageNotFound,
     NotFound,
     RuntimeFailure,
@@ -50,6 +51,7 @@ class FakeRuntime:
     cpus: int = 2
     memory_bytes: int = 4 * 1024**3
     name: str = "fake"
+    down: bool = False  # every call fails, as when dockerd is stopped
     containers: dict[str, ContainerInfo] = field(default_factory=dict)
     specs: dict[str, ContainerSpec] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
@@ -209,6 +211,8 @@ class FakeRuntime:
 
     def _enter(self, operation: str, arg: str) -> None:
         self.calls.append((operation, arg))
+        if self.down:
+            raise EngineUnavailable(f"{self.name}: connection refused")
         for fault in self._faults:
             if (
                 fault.operation == operation

@@ -371,3 +371,29 @@ def test_tasks_made_from_another_spec_under_the_same_revision_number_are_replace
     again.load()
     again.converge()
     assert {h.fake.specs[c.id].command for c in again.running()} == {("v2",)}
+
+
+def test_tasks_of_a_lost_host_are_replaced_and_their_stale_copies_stopped_when_it_returns(
+    tmp_path: Path,
+) -> None:
+    a, b = FakeRuntime(name="a"), FakeRuntime(name="b")
+    h = Harness(tmp_path / "m", engines={"a": a, "b": b})
+    h.apply("hosts.yaml", hosts_yaml("a", "b"))
+    h.apply("web.yaml", manifest(4))
+    b_tasks = {c.id for c in b.containers.values() if c.running}
+    assert len(b_tasks) == 2
+
+    b.down = True
+    h.ctl.resync()
+    h.ctl.run_until_idle()
+    assert len([c for c in a.containers.values() if c.running]) == 2  # not lost yet: wait
+    h.clock.advance(61)  # past the default 60 s
+    h.converge()
+    assert len([c for c in a.containers.values() if c.running]) == 4
+    lost = [t for t in h.status()["tasks"] if t["host"] == "b"]  # type: ignore[union-attr]
+    assert {t["stoppedReason"] for t in lost} == {"Task lost: host b is unreachable"}
+
+    b.down = False  # back, with its two tasks still running (live-restore)
+    h.converge()
+    assert not [c for c in b.containers.values() if c.running]
+    assert len(h.running()) == 4
