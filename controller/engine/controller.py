@@ -425,11 +425,12 @@ class Controller:
             view = view_task(t, rev.spec if rev else None, records.get(t.id), now)
             if view.last_status != STOPPED:
                 occupying.append((t.host, t.revision))
-        occupying += [
-            (f.host, f.revision)
-            for f in self.expectations.all_in_flight()
-            if f.task_id not in tasks
-        ]
+        flying = [f for f in self.expectations.all_in_flight() if f.task_id not in tasks]
+        occupying += [(f.host, f.revision) for f in flying]
+        for f in flying:  # dynamic ports Skiff chose for launches not yet observed
+            ports.setdefault(address.get(f.host, ""), set()).update(
+                (hp, proto) for _, proto, hp in f.host_ports
+            )
         for host, rev_key in occupying:
             rev = self.revision(rev_key)
             if rev is not None:

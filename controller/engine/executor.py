@@ -179,13 +179,16 @@ class Executor:
         created: list[str] = []
         try:
             pause_id = None
+            ports = {(cp, proto): hp for cp, proto, hp in flight.host_ports}
             if rev.spec.network_mode == "awsvpc":
-                pause_id = runtime.create(pause_spec(ident, rev.spec, self._pause_image))
+                pause_id = runtime.create(pause_spec(ident, rev.spec, self._pause_image, ports))
                 created.append(pause_id)
                 runtime.start(pause_id)
             ids = {}
             for name, spec in zip(
-                start_order(rev.spec), container_specs(ident, rev.spec, pause_id), strict=True
+                start_order(rev.spec),
+                container_specs(ident, rev.spec, pause_id, ports),
+                strict=True,
             ):
                 ids[name] = runtime.create(spec)
                 created.append(ids[name])

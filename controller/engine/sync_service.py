@@ -78,7 +78,8 @@ def sync_service(ctl: Controller, name: str) -> float | None:
             halted=deploy.halted if deploy else False,
         )
         flights = [
-            InFlight(uuid.uuid4().hex, launch.revision, launch.host) for launch in plan.launch
+            InFlight(uuid.uuid4().hex, launch.revision, launch.host, launch.host_ports)
+            for launch in plan.launch
         ]
         if flights and desired is not None:
             _reserve(ctl, key, flights, desired.revision)

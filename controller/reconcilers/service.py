@@ -10,6 +10,7 @@ graceful: SIGTERM first, SIGKILL once the container's stopTimeout has passed.
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -28,6 +29,9 @@ from controller.reconcilers.task_state import (
 )
 from controller.state.observed import ObservedTask
 from controller.store.records import TaskRecord
+
+HostPorts = tuple[tuple[int, str, int], ...]  # (containerPort, protocol, hostPort)
+EPHEMERAL_PORTS = (32768, 61000)  # ECS's dynamic host port range
 
 STOPPED_TASKS_KEPT = 5  # stopped tasks kept per service for inspection (docker logs)
 UNPLACED_RETRY_SECONDS = 5.0  # capacity may have been freed elsewhere
@@ -52,12 +56,14 @@ class InFlight:
     task_id: str
     revision: str
     host: str
+    host_ports: HostPorts = ()
 
 
 @dataclass(frozen=True)
 class Launch:
     revision: str
     host: str
+    host_ports: HostPorts = ()  # dynamic ports Skiff chose, where hosts share an address
 
 
 @dataclass(frozen=True)
@@ -256,6 +262,50 @@ def _scale_in(tasks: list[TaskView], n: int, order: str, zones: dict[str, str]) 
     return picked
 
 
+def _dynamic_ports(spec: TaskDefinitionSpec) -> list[tuple[int, str]]:
+    if spec.network_mode not in ("bridge", "awsvpc"):
+        return []
+    return [
+        (p.container_port, p.protocol)
+        for c in spec.container_definitions
+        for p in c.port_mappings
+        if not p.host_port
+    ]
+
+
+class _PortPicker:
+    """Chooses dynamic host ports where several hosts share an address.
+
+    Each engine picks its own dynamic ports, so two engines behind one address (several
+    dockerd on one machine) may pick the same one; there Skiff chooses instead, from the
+    ephemeral range, avoiding every port in use at that address. A lone engine picks its own.
+    """
+
+    def __init__(self, hosts: Sequence[HostSlot], seed: int) -> None:
+        self.address = {h.name: h.address for h in hosts}
+        self.sharing = {
+            a for a in self.address.values() if list(self.address.values()).count(a) > 1
+        }
+        self.used: dict[str, set[tuple[int, str]]] = {}
+        for h in hosts:
+            self.used.setdefault(h.address, set()).update(h.ports_used)
+        self.rng = random.Random(seed)
+
+    def pick(self, host: str, wanted: list[tuple[int, str]]) -> HostPorts:
+        address = self.address[host]
+        if address not in self.sharing:
+            return ()
+        picked = []
+        for container_port, proto in wanted:
+            while True:
+                port = self.rng.randint(*EPHEMERAL_PORTS)
+                if (port, proto) not in self.used[address]:
+                    break
+            self.used[address].add((port, proto))
+            picked.append((container_port, proto, port))
+        return tuple(picked)
+
+
 class _Builder:
     def __init__(self, now: float, starting: frozenset[str] | set[str]) -> None:
         self.now, self.starting = now, starting
@@ -322,7 +372,11 @@ class _Builder:
         for t in active:
             own[t.host] = own.get(t.host, 0) + 1
         placement = place(count, need, hosts, own, desired.rules)
-        self.launches += [Launch(desired.revision.key, h) for h in placement.hosts]
+        ports = _PortPicker(hosts, desired.rules.seed)
+        self.launches += [
+            Launch(desired.revision.key, h, ports.pick(h, _dynamic_ports(spec)))
+            for h in placement.hosts
+        ]
         self.unplaced, self.unplaced_reason = placement.unplaced, placement.reason
         if placement.unplaced:
             self.wake_at(self.now + UNPLACED_RETRY_SECONDS)

@@ -7,6 +7,7 @@ task's network namespace and publishes its ports; the task's containers join it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from controller.manifests.task_definition import (
@@ -48,15 +49,25 @@ def _labels(
     }
 
 
-def _ports(defs: list[ContainerDefinition]) -> tuple[PortBinding, ...]:
+def _ports(
+    defs: list[ContainerDefinition], chosen: Mapping[tuple[int, str], int]
+) -> tuple[PortBinding, ...]:
+    """Port bindings; a dynamic port Skiff chose (hosts sharing an address) replaces Docker's."""
     return tuple(
-        PortBinding(p.container_port, p.protocol, p.host_port or None)
+        PortBinding(
+            p.container_port, p.protocol, p.host_port or chosen.get((p.container_port, p.protocol))
+        )
         for c in defs
         for p in c.port_mappings
     )
 
 
-def pause_spec(ident: TaskIdentity, spec: TaskDefinitionSpec, image: str | None) -> ContainerSpec:
+def pause_spec(
+    ident: TaskIdentity,
+    spec: TaskDefinitionSpec,
+    image: str | None,
+    host_ports: Mapping[tuple[int, str], int] | None = None,
+) -> ContainerSpec:
     """The sandbox of an awsvpc task: holds the namespace, publishes every container's ports."""
     return ContainerSpec(
         name=container_name(ident, L.PAUSE_CONTAINER),
@@ -64,7 +75,7 @@ def pause_spec(ident: TaskIdentity, spec: TaskDefinitionSpec, image: str | None)
         labels=_labels(ident, L.PAUSE_CONTAINER),
         entrypoint=("sleep",),
         command=("infinity",),
-        ports=_ports(spec.container_definitions),
+        ports=_ports(spec.container_definitions, host_ports or {}),
         network_mode="bridge",
         cpu_shares=MIN_CPU_SHARES,
         stop_timeout=0,
@@ -72,7 +83,10 @@ def pause_spec(ident: TaskIdentity, spec: TaskDefinitionSpec, image: str | None)
 
 
 def container_specs(
-    ident: TaskIdentity, spec: TaskDefinitionSpec, pause_id: str | None = None
+    ident: TaskIdentity,
+    spec: TaskDefinitionSpec,
+    pause_id: str | None = None,
+    host_ports: Mapping[tuple[int, str], int] | None = None,
 ) -> list[ContainerSpec]:
     """The task's containers in start order. awsvpc tasks need the sandbox's id first."""
     if spec.network_mode == "awsvpc" and pause_id is None:
@@ -105,7 +119,7 @@ def container_specs(
                 cpu_shares=max(c.cpu, MIN_CPU_SHARES),
                 memory_mib=c.memory,
                 memory_reservation_mib=c.memory_reservation,
-                ports=_ports([c]) if spec.network_mode == "bridge" else (),
+                ports=_ports([c], host_ports or {}) if spec.network_mode == "bridge" else (),
                 network_mode=network,
                 healthcheck=HealthcheckSpec(
                     tuple(hc.command), hc.interval, hc.timeout, hc.retries, hc.start_period

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -335,3 +336,32 @@ def test_a_deleted_service_stops_its_tasks_then_removes_them() -> None:
     assert [(s.task_id, s.reason) for s in p.stop] == [("a", "Service was deleted")]
     assert [r.task_id for r in p.remove] == ["b"]
     assert not p.launch
+
+
+# --- dynamic host ports on engines sharing an address -------------------------------------------
+
+PORTED = td(
+    containerDefinitions=[
+        {"name": "app", "image": "i", "memory": 64, "portMappings": [{"containerPort": 8080}]}
+    ]
+)
+
+
+def test_engines_sharing_an_address_get_distinct_dynamic_ports_chosen_by_skiff() -> None:
+    pool = [*hosts("h1", "h2")]  # both on 127.0.0.1, as several dockerd on one machine
+    taken = replace(pool[0], ports_used=frozenset({(p, "tcp") for p in range(32768, 40000)}))
+    rev = revision("web:1", PORTED)
+    p = plan_service(
+        ServiceDesired("web", 6, rev), [], {}, [], {"web:1": PORTED}, [taken, pool[1]], now=T0
+    )
+    ports = [hp for launch in p.launch for (_, _, hp) in launch.host_ports]
+    assert len(ports) == 6 and len(set(ports)) == 6
+    assert all(40000 <= hp <= 61000 for hp in ports)  # none of the ports in use at the address
+
+
+def test_a_lone_engine_picks_its_own_dynamic_ports() -> None:
+    rev = revision("web:1", PORTED)
+    p = plan_service(
+        ServiceDesired("web", 2, rev), [], {}, [], {"web:1": PORTED}, hosts("h1"), now=T0
+    )
+    assert [launch.host_ports for launch in p.launch] == [(), ()]
