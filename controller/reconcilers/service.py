@@ -22,6 +22,7 @@ from controller.reconcilers.task_state import (
     PENDING,
     RUNNING,
     STOPPED,
+    STOPPING,
     UNHEALTHY,
     TaskView,
     in_flight_view,
@@ -197,8 +198,17 @@ def plan_service(
     new = [t for t in new if t.id not in b.stopping]
 
     # Launch up to desiredCount, never above maximumPercent of it while old tasks remain.
+    # Tasks still stopping count too: their containers run until they exit, and whoever
+    # watches Docker must never see more than the ceiling.
     ceiling = max(count * desired.maximum_percent // 100, count if not old else 0)
-    room = ceiling - len(new) - len(old)
+    stopping = sum(
+        1
+        for t in tasks
+        if t.running_container_ids()
+        and (t.last_status == STOPPING or t.id in b.stopping)
+        and t.host not in lost
+    )
+    room = ceiling - len(new) - len(old) - stopping
     want = 0 if halted else min(count - len(new), room, max_launches)
     if want > 0 and relaunch_at is not None and relaunch_at > now:
         b.throttle(want, relaunch_at)

@@ -238,17 +238,43 @@ def skiff(tmp_path: Path) -> Iterator[Skiff]:
 
 
 @pytest.fixture(scope="session")
-def second_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def image_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test image, saved once, to load into extra engines."""
+    tar = tmp_path_factory.mktemp("image") / "image.tar"
+    with open(tar, "wb") as f:
+        for chunk in docker.from_env().images.get(IMAGE).save(named=True):
+            f.write(chunk)
+    return tar
+
+
+@pytest.fixture(scope="session")
+def second_engine(tmp_path_factory: pytest.TempPathFactory, image_tar: Path) -> Iterator[Any]:
     """A second dockerd behind tcp:// with TLS, holding the test image too."""
     from tests.integration.engines import tls_engine
 
     root = tmp_path_factory.mktemp("engine-b")
-    tar = root / "image.tar"
-    with open(tar, "wb") as f:
-        for chunk in docker.from_env().images.get(IMAGE).save(named=True):
-            f.write(chunk)
-    with tls_engine(root / "engine", free_port(), tar) as engine:
+    with tls_engine(root / "engine", free_port(), image_tar) as engine:
         yield engine
+
+
+@pytest.fixture(scope="session")
+def pool(tmp_path_factory: pytest.TempPathFactory, image_tar: Path) -> Iterator[dict[str, Any]]:
+    """Three engines in two zones: the local one and a2 in zone-a, b1 (live-restore) in zone-b."""
+    from tests.integration.engines import Dockerd
+
+    root = tmp_path_factory.mktemp("pool")
+    engines = {
+        "a2": Dockerd(root / "a2", "skiffa2", "172.31.251.1/24"),
+        "b1": Dockerd(root / "b1", "skiffb1", "172.31.252.1/24", live_restore=True),
+    }
+    try:
+        for d in engines.values():
+            d.start()
+            d.load(image_tar)
+        yield engines
+    finally:
+        for d in engines.values():
+            d.destroy()
 
 
 @pytest.fixture(scope="session")

@@ -15,16 +15,15 @@ from pathlib import Path
 import docker
 import docker.tls
 
-BRIDGE = "skiffb0"
-BRIDGE_CIDR = "172.31.250.1/24"
-
 
 @dataclass(frozen=True)
 class Engine:
     url: str
-    certs: Path  # ca.pem, cert.pem, key.pem: the client's side
+    certs: Path | None  # ca.pem, cert.pem, key.pem: the client's side, for tcp:// with TLS
 
     def client(self) -> docker.DockerClient:
+        if self.certs is None:
+            return docker.DockerClient(base_url=self.url, version="1.41")
         tls = docker.tls.TLSConfig(
             client_cert=(str(self.certs / "cert.pem"), str(self.certs / "key.pem")),
             ca_cert=str(self.certs / "ca.pem"),
@@ -101,66 +100,120 @@ def make_certs(d: Path) -> None:
     shutil.copy(d / "client-key.pem", d / "key.pem")
 
 
-@contextmanager
-def tls_engine(root: Path, port: int, image_tar: Path) -> Iterator[Engine]:
-    """Starts dockerd on tcp://127.0.0.1:port with TLS; loads `image_tar` into it."""
-    certs = root / "certs"
-    make_certs(certs)
-    subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)
-    _run("ip", "link", "add", BRIDGE, "type", "bridge")
-    _run("ip", "addr", "add", BRIDGE_CIDR, "dev", BRIDGE)
-    _run("ip", "link", "set", BRIDGE, "up")
-    log = open(root / "dockerd.log", "wb")  # noqa: SIM115 (open while dockerd runs)
-    proc = subprocess.Popen(
-        [
+class Dockerd:
+    """One extra dockerd with its own data root, exec root, pid file and bridge; stoppable and
+    startable again (with live_restore, its containers keep running while it is stopped)."""
+
+    def __init__(
+        self,
+        root: Path,
+        bridge: str,
+        cidr: str,
+        *,
+        tls_port: int | None = None,
+        live_restore: bool = False,
+    ) -> None:
+        self.root, self.bridge, self.cidr, self.live_restore = root, bridge, cidr, live_restore
+        root.mkdir(parents=True, exist_ok=True)
+        self.certs = root / "certs"
+        if tls_port is not None:
+            make_certs(self.certs)
+            self.listen = f"tcp://127.0.0.1:{tls_port}"
+        else:
+            self.listen = f"unix://{root / 'docker.sock'}"
+        self.tls = tls_port is not None
+        self.proc: subprocess.Popen[bytes] | None = None
+        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+        _run("ip", "link", "add", bridge, "type", "bridge")
+        _run("ip", "addr", "add", cidr, "dev", bridge)
+        _run("ip", "link", "set", bridge, "up")
+
+    @property
+    def engine(self) -> Engine:
+        return Engine(self.listen, self.certs if self.tls else None)
+
+    def start(self) -> None:
+        args = [
             "dockerd",
             "--data-root",
-            str(root / "data"),
+            str(self.root / "data"),
             "--exec-root",
-            str(root / "exec"),
+            str(self.root / "exec"),
             "--pidfile",
-            str(root / "dockerd.pid"),
+            str(self.root / "dockerd.pid"),
             "-H",
-            f"tcp://127.0.0.1:{port}",
-            "--tlsverify",
-            "--tlscacert",
-            str(certs / "ca.pem"),
-            "--tlscert",
-            str(certs / "server-cert.pem"),
-            "--tlskey",
-            str(certs / "server-key.pem"),
-            f"--bridge={BRIDGE}",
+            self.listen,
+            f"--bridge={self.bridge}",
             "--iptables=false",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    engine = Engine(f"tcp://127.0.0.1:{port}", certs)
-    try:
+        ]
+        if self.tls:
+            args += [
+                "--tlsverify",
+                "--tlscacert",
+                str(self.certs / "ca.pem"),
+                "--tlscert",
+                str(self.certs / "server-cert.pem"),
+                "--tlskey",
+                str(self.certs / "server-key.pem"),
+            ]
+        if self.live_restore:
+            args.append("--live-restore")
+        with open(self.root / "dockerd.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + 60
         while True:
             try:
-                engine.client().ping()
-                break
+                self.engine.client().ping()
+                return
             except Exception:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((root / "dockerd.log").read_text()[-2000:]) from None
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError((self.root / "dockerd.log").read_text()[-2000:]) from None
                 time.sleep(0.2)
-        with open(image_tar, "rb") as tar:
-            engine.client().images.load(tar.read())
-        yield engine
-    finally:
-        proc.terminate()
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
         try:
-            proc.wait(timeout=30)
+            self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)
-        subprocess.run(["umount", "-R", str(root / "exec")], capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+            self.proc.kill()
+            self.proc.wait()
+
+    def destroy(self) -> None:
+        """Stops it for good: its containers, its containerd, its bridge and files."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                client = self.engine.client()
+                for c in client.containers.list(all=True):
+                    c.remove(force=True)
+            except Exception:
+                pass
+        self.stop()
+        pid = self.root / "exec" / "containerd" / "containerd.pid"
+        if pid.exists():  # live-restore leaves the managed containerd behind
+            subprocess.run(["kill", pid.read_text().strip()], capture_output=True)
+        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
+        subprocess.run(["umount", "-R", str(self.root / "exec")], capture_output=True)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def load(self, image_tar: Path) -> None:
+        with open(image_tar, "rb") as tar:
+            self.engine.client().images.load(tar.read())
+
+
+@contextmanager
+def tls_engine(root: Path, port: int, image_tar: Path) -> Iterator[Engine]:
+    """A dockerd on tcp://127.0.0.1:port with TLS, holding `image_tar`."""
+    d = Dockerd(root, "skiffb0", "172.31.250.1/24", tls_port=port)
+    try:
+        d.start()
+        d.load(image_tar)
+        yield d.engine
+    finally:
+        d.destroy()
 
 
 @dataclass(frozen=True)

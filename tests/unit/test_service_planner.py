@@ -365,3 +365,18 @@ def test_a_lone_engine_picks_its_own_dynamic_ports() -> None:
         ServiceDesired("web", 2, rev), [], {}, [], {"web:1": PORTED}, hosts("h1"), now=T0
     )
     assert [launch.host_ports for launch in p.launch] == [(), ()]
+
+
+def test_tasks_still_stopping_count_against_maximum_percent() -> None:
+    # 50/100 with 4 tasks: 2 old ones are being stopped but their containers still run.
+    records = {t: stop_record(t, "Scaling activity", requested=T0 + 99) for t in "ab"}
+    old = [running(t, rev="web:1") for t in "abcd"]
+    p = plan(want(4, WEB2, minimum_healthy_percent=50, maximum_percent=100), old, records=records)
+    assert not p.launch  # 4 containers up already: the ceiling
+    gone = [task(t, container(t, state="exited", exit_code=143)) for t in "ab"]
+    p = plan(
+        want(4, WEB2, minimum_healthy_percent=50, maximum_percent=100),
+        [*gone, *old[2:]],
+        records=records,
+    )
+    assert len(p.launch) == 2  # once they have exited

@@ -1,0 +1,248 @@
+"""Placement, rolling updates and lost hosts on a pool of three real engines in two zones."""
+
+from __future__ import annotations
+
+import math
+import textwrap
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import IMAGE, Skiff, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def hosts_yaml(pool: dict[str, Any], **overrides: str) -> str:
+    """near (local) and a2 in zone-a, b1 in zone-b; `overrides` adds spec lines per host."""
+    specs = {
+        "near": ("unix:///var/run/docker.sock", "zone-a", "{disk: hdd}"),
+        "a2": (pool["a2"].engine.url, "zone-a", "{disk: ssd}"),
+        "b1": (pool["b1"].engine.url, "zone-b", "{disk: ssd}"),
+    }
+    docs = []
+    for name, (url, zone, attrs) in specs.items():
+        extra = overrides.get(name, "")
+        docs.append(
+            textwrap.dedent(f"""\
+            apiVersion: skiff/v1
+            kind: Host
+            metadata: {{name: {name}}}
+            spec: {{url: "{url}", zone: {zone}, attributes: {attrs}{extra}}}
+            """)
+        )
+    return "---\n".join(docs)
+
+
+def service(name: str, count: int, *, env: str = "v1", spec: str = "", mem: int = 16) -> str:
+    return textwrap.dedent(f"""\
+        apiVersion: skiff/v1
+        kind: TaskDefinition
+        metadata: {{name: {name}}}
+        spec:
+          containerDefinitions:
+            - name: app
+              image: {IMAGE}
+              command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+              environment: [{{name: VERSION, value: {env}}}]
+              memoryReservation: {mem}
+              stopTimeout: 2
+        ---
+        apiVersion: skiff/v1
+        kind: Service
+        metadata: {{name: {name}}}
+        spec:
+          taskDefinition: {name}
+          desiredCount: {count}
+        """) + textwrap.indent(textwrap.dedent(spec), "  ")
+
+
+class Pool:
+    def __init__(self, skiff: Skiff, pool: dict[str, Any]) -> None:
+        self.skiff = skiff
+        self.clients = {"near": skiff.docker, **{n: d.engine.client() for n, d in pool.items()}}
+
+    def tasks(self, name: str, *, state: str = "running") -> dict[str, list[Any]]:
+        label = [f"skiff.cluster={self.skiff.cluster}", f"skiff.name={name}"]
+        out = {}
+        for host, client in self.clients.items():
+            try:
+                found = client.containers.list(all=True, filters={"label": label})
+            except Exception:
+                found = []
+            out[host] = [c for c in found if state == "any" or c.status == state]
+        return out
+
+    def counts(self, name: str) -> dict[str, int]:
+        return {h: len(cs) for h, cs in self.tasks(name).items()}
+
+    def states(self, name: str) -> list[str]:
+        """The state of every task container on every engine: one cheap list call each."""
+        label = [f"skiff.cluster={self.skiff.cluster}", f"skiff.name={name}"]
+        out: list[str] = []
+        for client in self.clients.values():
+            out += [c["State"] for c in client.api.containers(all=True, filters={"label": label})]
+        return out
+
+    def counted(self, name: str, n: int) -> dict[str, int] | None:
+        """Running tasks per host, once there are `n` in all."""
+        counts = self.counts(name)
+        return counts if sum(counts.values()) == n else None
+
+    def cleanup(self) -> None:
+        for client in self.clients.values():
+            try:
+                for c in client.containers.list(
+                    all=True, filters={"label": [f"skiff.cluster={self.skiff.cluster}"]}
+                ):
+                    c.remove(force=True)
+            except Exception:
+                pass
+
+
+@pytest.fixture
+def world(skiff: Skiff, pool: dict[str, Any]) -> Any:
+    w = Pool(skiff, pool)
+    yield w
+    skiff.stop()
+    w.cleanup()
+
+
+def test_a_service_spreads_over_zones_then_hosts(
+    skiff: Skiff, pool: dict[str, Any], world: Pool
+) -> None:
+    web = skiff.name("web")
+    skiff.write("hosts.yaml", hosts_yaml(pool))
+    skiff.write("web.yaml", service(web, 4))
+    skiff.start()
+    counts = wait_for(lambda: world.counted(web, 4), 40, "4 tasks")
+    assert counts["b1"] == 2 and counts["near"] == 1 and counts["a2"] == 1  # 2 per zone
+
+
+def test_binpack_on_memory_fills_the_fullest_host(
+    skiff: Skiff, pool: dict[str, Any], world: Pool
+) -> None:
+    web = skiff.name("web")
+    skiff.write(
+        "hosts.yaml",
+        hosts_yaml(
+            pool,
+            near=", capacity: {memory: 4096}",
+            a2=", capacity: {memory: 1024}",
+            b1=", capacity: {memory: 2048}",
+        ),
+    )
+    skiff.write(
+        "web.yaml", service(web, 3, spec="placementStrategy: [{type: binpack, field: memory}]\n")
+    )
+    skiff.start()
+    wait_for(lambda: world.counts(web) == {"near": 0, "a2": 3, "b1": 0}, 40, "all three on a2")
+
+
+def test_distinct_instance_and_member_of(skiff: Skiff, pool: dict[str, Any], world: Pool) -> None:
+    one_each, ssd = skiff.name("each"), skiff.name("ssd")
+    skiff.write("hosts.yaml", hosts_yaml(pool))
+    skiff.write(
+        "each.yaml", service(one_each, 3, spec="placementConstraints: [{type: distinctInstance}]\n")
+    )
+    skiff.write(
+        "ssd.yaml",
+        service(
+            ssd,
+            4,
+            spec="placementConstraints:\n"
+            "  - {type: memberOf, expression: 'attribute:disk == ssd'}\n",
+        ),
+    )
+    skiff.start()
+    wait_for(lambda: world.counts(one_each) == {"near": 1, "a2": 1, "b1": 1}, 40, "one per host")
+    counts = wait_for(lambda: world.counted(ssd, 4), 40, "ssd tasks")
+    assert counts["near"] == 0 and counts["a2"] == 2 and counts["b1"] == 2
+
+
+def test_a_task_that_fits_nowhere_waits_with_a_reason_until_capacity_appears(
+    skiff: Skiff, pool: dict[str, Any], world: Pool
+) -> None:
+    web = skiff.name("web")
+    zone_b = "placementConstraints: [{type: memberOf, expression: 'attribute:zone == zone-b'}]\n"
+    skiff.write("hosts.yaml", hosts_yaml(pool, b1=", capacity: {memory: 64}"))
+    skiff.write("web.yaml", service(web, 3, spec=zone_b, mem=32))
+    skiff.start()
+    wait_for(lambda: world.counts(web)["b1"] == 2, 40, "two tasks fit on b1")
+    svc = wait_for(lambda: (r := skiff.resource("Service", web))["message"] and r, 20, "the reason")
+    assert "unable to place 1 task(s)" in svc["message"]
+    assert "b1: insufficient memory (0 of 32 MiB free)" in svc["message"]
+    assert "near: memberOf 'attribute:zone == zone-b' does not hold" in svc["message"]
+    skiff.write("hosts.yaml", hosts_yaml(pool, b1=", capacity: {memory: 96}"))
+    wait_for(lambda: world.counts(web)["b1"] == 3, 40, "the third placed once capacity grew")
+
+
+@pytest.mark.parametrize(("min_pct", "max_pct"), [(100, 200), (50, 100)])
+def test_a_rolling_update_never_breaks_its_bounds(
+    skiff: Skiff, pool: dict[str, Any], world: Pool, min_pct: int, max_pct: int
+) -> None:
+    web = skiff.name("web")
+    config = "deploymentConfiguration: {minimumHealthyPercent: {}, maximumPercent: {}}\n".replace(
+        "{}", str(min_pct), 1
+    ).replace("{}", str(max_pct), 1)
+    skiff.write("hosts.yaml", hosts_yaml(pool))
+    skiff.write("web.yaml", service(web, 6, env="v1", spec=config))
+    skiff.start()
+    wait_for(lambda: skiff.resource("Service", web).get("steadyState"), 40, "6 steady tasks")
+
+    ceiling, floor = 6 * max_pct // 100, math.ceil(6 * min_pct / 100)
+    seen: list[tuple[int, int]] = []  # (running + created, running) at each poll
+    done = threading.Event()
+
+    def watch() -> None:
+        deadline = time.monotonic() + 90
+        while not done.is_set() and time.monotonic() < deadline:
+            states = world.states(web)
+            up = states.count("running")
+            seen.append((up + states.count("created"), up))
+            time.sleep(0.05)  # the issue's watcher: Docker polled every 50 ms
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        skiff.write("web.yaml", service(web, 6, env="v2", spec=config))
+
+        def rolled() -> bool:
+            tasks = [c for cs in world.tasks(web).values() for c in cs]
+            return len(tasks) == 6 and {c.labels["skiff.revision"] for c in tasks} == {f"{web}:2"}
+
+        wait_for(rolled, 60, "all six on revision 2")
+    finally:
+        done.set()
+        watcher.join(timeout=10)
+    assert len(seen) > 10 and len(set(seen)) > 1  # the rollout happened while watched
+    assert max(total for total, _ in seen) <= ceiling, seen
+    assert min(up for _, up in seen) >= floor, seen
+
+
+def test_a_stopped_engine_loses_its_tasks_to_the_others_and_leaves_no_duplicate(
+    skiff: Skiff, pool: dict[str, Any], world: Pool
+) -> None:
+    web = skiff.name("web")
+    skiff.write("hosts.yaml", hosts_yaml(pool))
+    skiff.write("web.yaml", service(web, 4))
+    skiff.start("--host-lost-after", "3")
+    wait_for(
+        lambda: sum(world.counts(web).values()) == 4 and world.counts(web)["b1"] == 2, 40, "4 tasks"
+    )
+    b1 = pool["b1"]
+    b1.stop()  # live-restore: its two tasks keep running, unseen
+    try:
+        wait_for(
+            lambda: world.counts(web)["near"] + world.counts(web)["a2"] == 4,
+            40,
+            "the lost host's tasks replaced in zone-a",
+        )
+    finally:
+        b1.start()
+    wait_for(lambda: world.counts(web)["b1"] == 0, 40, "the stale copies on b1 stopped")
+    wait_for(lambda: sum(world.counts(web).values()) == 4, 20, "exactly four tasks")
+    lost = [t for t in skiff.resource("Service", web)["tasks"] if t["host"] == "b1"]
+    assert lost and {t["stoppedReason"] for t in lost} == {"Task lost: host b1 is unreachable"}
