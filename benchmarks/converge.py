@@ -16,158 +16,15 @@ under 1% of a core, RSS under 150 MB. Nothing is asserted: the figures are print
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import queue
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
-import textwrap
-import threading
 import time
-import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import docker
-
-IMAGE = "skiff/busybox:latest"
-COMMAND = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Starts:
-    """Docker 'start' events of one label selector, timestamped on arrival."""
-
-    def __init__(self, client: docker.DockerClient, label: str) -> None:
-        self.q: queue.Queue[tuple[float, str]] = queue.Queue()
-        self._stream = client.api.events(
-            decode=True, filters={"type": "container", "event": "start", "label": label}
-        )
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        try:
-            for ev in self._stream:
-                self.q.put((time.monotonic(), ev["id"]))
-        except Exception:  # closed
-            pass
-
-    def drain(self) -> None:
-        while not self.q.empty():
-            self.q.get_nowait()
-
-    def wait(self, n: int, timeout: float = 120) -> list[tuple[float, str]]:
-        got = []
-        deadline = time.monotonic() + timeout
-        while len(got) < n:
-            got.append(self.q.get(timeout=max(0.01, deadline - time.monotonic())))
-        return got
-
-    def close(self) -> None:
-        self._stream.close()
-
-
-def manifest(name: str, count: int) -> str:
-    return textwrap.dedent(f"""\
-        apiVersion: skiff/v1
-        kind: TaskDefinition
-        metadata: {{name: {name}}}
-        spec:
-          containerDefinitions:
-            - name: app
-              image: {IMAGE}
-              command: {json.dumps(COMMAND)}
-              memoryReservation: 16
-              stopTimeout: 2
-        ---
-        apiVersion: skiff/v1
-        kind: Service
-        metadata: {{name: {name}}}
-        spec: {{taskDefinition: {name}, desiredCount: {count}}}
-        """)
-
-
-class Daemon:
-    def __init__(self, root: Path, cluster: str, parallelism: int) -> None:
-        self.root, self.cluster = root, cluster
-        self.manifests = root / "manifests"
-        self.manifests.mkdir()
-        self.port = free_port()
-        self.log = open(root / "daemon.log", "wb")  # noqa: SIM115 (open while the daemon runs)
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "controller",
-                "run",
-                "--manifests",
-                str(self.manifests),
-                "--data-dir",
-                str(root / "data"),
-                "--listen",
-                f"127.0.0.1:{self.port}",
-                "--cluster",
-                cluster,
-                "--parallelism",
-                str(parallelism),
-                "--log-format",
-                "json",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def get(self, path: str) -> bytes:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
-            return bytes(r.read())
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if self.get("/readyz") == b"ready\n":
-                    return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise SystemExit("the daemon did not become ready")
-
-    def service(self, name: str) -> dict[str, Any]:
-        doc = json.loads(self.get("/v1/status"))
-        return next(
-            (r for r in doc["resources"] if r["kind"] == "Service" and r["name"] == name), {}
-        )
-
-    def write(self, text: str) -> None:
-        tmp = self.manifests / "svc.tmp"
-        tmp.write_text(text)
-        tmp.rename(self.manifests / "svc.yaml")
-
-    def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
-
-    def rss_mib(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=30)
+from common import COMMAND, IMAGE, Daemon, Starts, manifest, wait_until
 
 
 def raw_round(client: docker.DockerClient, n: int, parallelism: int, tag: str) -> float:
@@ -193,15 +50,6 @@ def raw_round(client: docker.DockerClient, n: int, parallelism: int, tag: str) -
     with ThreadPoolExecutor(parallelism) as pool:
         list(pool.map(lambda cid: api.remove_container(cid, force=True), ids))
     return elapsed
-
-
-def wait_until(pred: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise SystemExit(f"timed out waiting for {what}")
 
 
 def main() -> None:

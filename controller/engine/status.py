@@ -75,6 +75,23 @@ def deployment_json(d: Deployment) -> dict[str, Any]:
     }
 
 
+def unplaced_task_json(revision: str, reason: str) -> dict[str, Any]:
+    """A task no host can take yet: PROVISIONING, with what each host lacked."""
+    return {
+        "taskId": "",
+        "taskDefinition": revision,
+        "host": "",
+        "lastStatus": "PROVISIONING",
+        "desiredStatus": "RUNNING",
+        "healthStatus": "UNKNOWN",
+        "stoppedReason": None,
+        "provisioningReason": f"no host met all of its requirements: {reason}",
+        "createdAt": None,
+        "startedAt": None,
+        "containers": [],
+    }
+
+
 def task_json(t: TaskView, address: str) -> dict[str, Any]:
     return {
         "taskId": t.id,

@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from controller.engine.outcomes import Retry, Terminal, Waiting
-from controller.engine.status import deployment_json, task_json
+from controller.engine.status import deployment_json, task_json, unplaced_task_json
 from controller.manifests.kinds import ResourceKey
 from controller.manifests.service import ServiceSpec
 from controller.manifests.task_definition import TaskDefinitionSpec, check_fargate
@@ -252,13 +252,14 @@ def _report_service(
     want = desired.desired_count if desired else 0
     ctl.metrics.service_desired.labels(name).set(want)
     ctl.metrics.service_running.labels(name).set(c["running"])
-    ctl.metrics.service_pending.labels(name).set(c["pending"])
+    pending = c["pending"] + plan.unplaced  # unplaced tasks stay PROVISIONING, as in ECS
+    ctl.metrics.service_pending.labels(name).set(pending)
     ctl.metrics.service_healthy.labels(name).set(c["healthy"])
     address = {h.name: h.address for h in list(ctl.hosts.values())}
     steady = (
         desired is not None
         and c["running"] == want
-        and c["pending"] == 0
+        and pending == 0
         and not failed
         and all(t.revision == desired.revision.key for t in plan.tasks if t.active)
     )
@@ -274,7 +275,7 @@ def _report_service(
         message,
         desiredCount=want,
         runningCount=c["running"],
-        pendingCount=c["pending"],
+        pendingCount=pending,
         healthyCount=c["healthy"],
         steadyState=steady,
         taskDefinition=desired.revision.key if desired else None,
@@ -282,5 +283,8 @@ def _report_service(
         tasks=[
             task_json(t, address.get(t.host, ""))
             for t in sorted(plan.tasks, key=lambda t: (t.last_status == "STOPPED", t.created_at))
-        ],
+        ]
+        + [unplaced_task_json(desired.revision.key, plan.unplaced_reason)] * plan.unplaced
+        if desired
+        else [],
     )

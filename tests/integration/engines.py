@@ -196,7 +196,13 @@ class Dockerd:
         if pid.exists():  # live-restore leaves the managed containerd behind
             subprocess.run(["kill", pid.read_text().strip()], capture_output=True)
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
-        subprocess.run(["umount", "-R", str(self.root / "exec")], capture_output=True)
+        mounts = [
+            line.split()[1]
+            for line in Path("/proc/mounts").read_text().splitlines()
+            if line.split()[1].startswith(str(self.root))
+        ]
+        for mount in sorted(mounts, reverse=True):  # deepest first
+            subprocess.run(["umount", "-l", mount], capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
 
     def load(self, image_tar: Path) -> None:

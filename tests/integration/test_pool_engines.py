@@ -171,10 +171,17 @@ def test_a_task_that_fits_nowhere_waits_with_a_reason_until_capacity_appears(
     skiff.write("web.yaml", service(web, 3, spec=zone_b, mem=32))
     skiff.start()
     wait_for(lambda: world.counts(web)["b1"] == 2, 40, "two tasks fit on b1")
-    svc = wait_for(lambda: (r := skiff.resource("Service", web))["message"] and r, 20, "the reason")
+
+    def settled() -> dict[str, Any] | None:
+        svc = skiff.resource("Service", web)
+        return svc if svc["runningCount"] == 2 and svc["pendingCount"] == 1 else None
+
+    svc = wait_for(settled, 20, "two running and one waiting, with the reason")
     assert "unable to place 1 task(s)" in svc["message"]
     assert "b1: insufficient memory (0 of 32 MiB free)" in svc["message"]
     assert "near: memberOf 'attribute:zone == zone-b' does not hold" in svc["message"]
+    (waiting,) = [t for t in svc["tasks"] if t["lastStatus"] == "PROVISIONING"]
+    assert "b1: insufficient memory" in waiting["provisioningReason"]
     skiff.write("hosts.yaml", hosts_yaml(pool, b1=", capacity: {memory: 96}"))
     wait_for(lambda: world.counts(web)["b1"] == 3, 40, "the third placed once capacity grew")
 
