@@ -56,6 +56,11 @@ def sync_service(ctl: Controller, name: str) -> float | None:
         if desired is None and not visible and not in_flight:
             _finish_deletion(ctl, key, records)
             return None
+        unseen = _unlisted_hosts_with_tasks(ctl, records)
+        if desired is not None and unseen:
+            # Its tasks there are invisible until the host is listed (or declared lost):
+            # launching now could duplicate them.
+            raise Waiting(f"waiting to list host(s) {', '.join(unseen)}, where it has tasks")
         deploy = None
         if desired is not None and res is not None:
             deploy = _deploy(ctl, name, res.spec, desired, visible, records, in_flight, revisions)
@@ -103,6 +108,16 @@ def sync_service(ctl: Controller, name: str) -> float | None:
     # Failures Docker will repeat (a task that cannot start) are in the status; the
     # relaunch throttle, not a hot retry, decides when to try again.
     return plan.requeue_after
+
+
+def _unlisted_hosts_with_tasks(ctl: Controller, records: dict[str, TaskRecord]) -> list[str]:
+    now, after = ctl.clock(), ctl.settings.host_lost_seconds
+    unlisted = {
+        n for n, h in list(ctl.hosts.items()) if not h.observer.synced and not h.lost(now, after)
+    }
+    return sorted(
+        {r.host for r in records.values() if r.host in unlisted and r.desired_status == "RUNNING"}
+    )
 
 
 def _deploy(

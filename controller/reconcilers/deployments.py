@@ -25,6 +25,7 @@ IN_PROGRESS, COMPLETED, FAILED = "IN_PROGRESS", "COMPLETED", "FAILED"
 QUICK_FAILURE_SECONDS = 10.0  # a task dying sooner after starting "failed to start"
 THROTTLE_BASE_SECONDS = 1.0  # the wait after the second quick failure in a row
 THROTTLE_MAX_SECONDS = 300.0
+MAX_FAILED_KEPT = 200
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,8 @@ def plan_deployments(
             streak = streak + 1 if _quick(t) else 0
         updated = replace(
             primary,
-            failed_tasks=primary.failed_tasks + tuple(t.id for t in fresh),
+            # Ids seen (so each failure counts once), bounded: the largest threshold is 200.
+            failed_tasks=(primary.failed_tasks + tuple(t.id for t in fresh))[-MAX_FAILED_KEPT:],
             quick_failures=streak,
             last_failure_at=fresh[-1].stopped_at,
             updated_at=now,
@@ -113,10 +115,13 @@ def plan_deployments(
         t.revision == primary.revision
         and t.last_status == RUNNING
         and t.started_at is not None
+        and t.started_at > (primary.last_failure_at or 0.0)
         and now - t.started_at >= QUICK_FAILURE_SECONDS
         for t in tasks
     ):
-        updated = replace(primary, quick_failures=0, updated_at=now)  # a task stayed up: reset
+        # A task started after the last failure has stayed up: starts work again. (Tasks up
+        # from before the failures prove nothing about starting.)
+        updated = replace(primary, quick_failures=0, updated_at=now)
         swap(primary, updated)
         primary = updated
 
@@ -141,11 +146,13 @@ def plan_deployments(
                 f"rollback to {last_good.revision} after deployment {failed.id} failed",
             )
 
-    # Counts, steady state, and deployments whose tasks are all gone.
+    # Counts, steady state, and deployments whose tasks are all gone. Tasks of a revision
+    # belong to the newest deployment running it (a rollback takes over the old tasks).
     active = [t for t in tasks if t.active]
     others_left = any(t.revision != primary.revision for t in active)
+    owner = {d.revision: d.id for d in deps}  # later deployments win
     for d in list(deps):
-        mine = [t for t in active if t.revision == d.revision]
+        mine = [t for t in active if t.revision == d.revision] if owner[d.revision] == d.id else []
         running = sum(t.last_status == RUNNING for t in mine)
         pending = len(mine) - running
         new = replace(d, running=running, pending=pending)

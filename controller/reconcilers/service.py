@@ -214,7 +214,7 @@ def plan_service(
         b.throttle(want, relaunch_at)
     elif want > 0:
         b.launch(desired, want, active, hosts)
-    if count - len(new) > max_launches and room > max_launches:
+    if len(b.launches) == max_launches and count - len(new) > max_launches:
         b.wake_at(now)  # the cap on creates per pass left work for the next pass
 
     # Stop old-revision tasks, keeping at least minimumHealthyPercent healthy.
@@ -255,20 +255,23 @@ def _scale_in(tasks: list[TaskView], n: int, order: str, zones: dict[str, str]) 
     )
     weak = [t for t in by_age if t.last_status != RUNNING or t.health == UNHEALTHY]
     picked = weak[:n]
-    left = [t for t in tasks if t not in weak]  # in-flight tasks count for balance
-    while len(picked) < n:
-        pool = [t for t in by_age if t in left]
-        if not pool:
-            break
-        per_zone = {
-            z: sum(zones.get(t.host) == z for t in left) for z in {zones.get(t.host) for t in left}
-        }
-        per_host = {h: sum(t.host == h for t in left) for h in {t.host for t in left}}
+    taken = {t.id for t in weak}
+    per_zone: dict[str | None, int] = {}
+    per_host: dict[str, int] = {}
+    for t in tasks:  # what remains, in-flight launches included: they count for balance
+        if t.id not in taken:
+            per_zone[zones.get(t.host)] = per_zone.get(zones.get(t.host), 0) + 1
+            per_host[t.host] = per_host.get(t.host, 0) + 1
+    rank = {t.id: i for i, t in enumerate(by_age)}
+    pool = [t for t in by_age if t.id not in taken]
+    while len(picked) < n and pool:
         victim = min(
-            pool, key=lambda t: (-per_zone[zones.get(t.host)], -per_host[t.host], by_age.index(t))
+            pool, key=lambda t: (-per_zone[zones.get(t.host)], -per_host[t.host], rank[t.id])
         )
         picked.append(victim)
-        left.remove(victim)
+        pool.remove(victim)
+        per_zone[zones.get(victim.host)] -= 1
+        per_host[victim.host] -= 1
     return picked
 
 

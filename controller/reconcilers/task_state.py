@@ -33,7 +33,8 @@ HEALTHY, UNHEALTHY, UNKNOWN = "HEALTHY", "UNHEALTHY", "UNKNOWN"
 ESSENTIAL_EXITED = "Essential container in task exited"
 HEALTH_CHECK_FAILED = "Task failed container health checks"
 # Reasons of stops the scheduler chose; any other reason means the task itself failed.
-SCHEDULER_REASONS = ("Scaling activity", "Service was deleted")
+# A task lost with its host did not fail either: the scheduler gave up on the host.
+SCHEDULER_REASONS = ("Scaling activity", "Service was deleted", "Task lost")
 
 
 @dataclass(frozen=True)

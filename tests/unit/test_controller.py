@@ -397,3 +397,22 @@ def test_tasks_of_a_lost_host_are_replaced_and_their_stale_copies_stopped_when_i
     h.converge()
     assert not [c for c in b.containers.values() if c.running]
     assert len(h.running()) == 4
+
+
+def test_a_restart_while_a_host_is_down_waits_for_it_before_replacing_its_tasks(
+    tmp_path: Path,
+) -> None:
+    a, b = FakeRuntime(name="a"), FakeRuntime(name="b")
+    h = Harness(tmp_path / "m", engines={"a": a, "b": b})
+    h.apply("hosts.yaml", hosts_yaml("a", "b"))
+    h.apply("web.yaml", manifest(4))
+    b.down = True  # and the daemon restarts
+    again = Harness(tmp_path / "m", store=h.store, clock=h.clock, engines={"a": a, "b": b})
+    again.ctl.restore()
+    again.load()
+    again.converge()
+    assert len([c for c in a.containers.values() if c.running]) == 2  # nothing duplicated
+    assert "waiting to list host(s) b" in str(again.status()["message"])
+    b.down = False
+    again.converge()
+    assert len(again.running()) == 4
