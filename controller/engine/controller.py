@@ -439,7 +439,7 @@ class Controller:
                 ports.setdefault(address.get(host, ""), set()).update(rev.spec.static_host_ports())
         for t in tasks.values():
             for c in t.containers.values():
-                if c.running:
+                if c.running or (c.state == "created" and not c.failed_to_start):
                     ports.setdefault(address.get(t.host, ""), set()).update(
                         (p.host_port, p.protocol) for p in c.ports if p.host_port
                     )

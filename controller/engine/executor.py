@@ -174,7 +174,9 @@ class Executor:
         self._store.delete_tasks([f.task_id for f in flights])
 
     def _launch(self, owner: str, flight: InFlight, rev: ResolvedRevision) -> None:
-        ident = TaskIdentity(self._cluster, KIND, owner, flight.task_id, rev.key, rev.spec_hash)
+        ident = TaskIdentity(
+            self._cluster, KIND, owner, flight.task_id, rev.key, rev.spec_hash, flight.config
+        )
         runtime = self._runtime(flight.host)
         created: list[str] = []
         try:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from controller.engine.outcomes import Retry, Terminal, Waiting
 from controller.engine.status import deployment_json, task_json, unplaced_task_json
 from controller.manifests.kinds import ResourceKey
-from controller.manifests.service import ServiceSpec
+from controller.manifests.service import ServiceSpec, task_config_hash
 from controller.manifests.task_definition import TaskDefinitionSpec, check_fargate
 from controller.reconcilers.deployments import CircuitBreaker, DeploymentPlan, plan_deployments
 from controller.reconcilers.placement import SPREAD_ZONE_THEN_HOST, Rules
@@ -29,6 +29,8 @@ from controller.reconcilers.task_definition import ResolvedRevision, plan_task_d
 from controller.reconcilers.task_state import expected_containers
 from controller.state.observed import ObservedTask
 from controller.store import TaskRecord
+
+INACTIVE_DEPLOYMENTS_KEPT = 10  # history shown for a service
 
 if TYPE_CHECKING:
     from controller.engine.controller import Controller
@@ -53,6 +55,8 @@ def sync_service(ctl: Controller, name: str) -> float | None:
             for k in {t.revision for t in visible} | {f.revision for f in in_flight}
             if (r := ctl.revision(k)) is not None
         }
+        if desired is None:
+            _retire_deployments(ctl, name)
         if desired is None and not visible and not in_flight:
             _finish_deletion(ctl, key, records)
             return None
@@ -83,7 +87,9 @@ def sync_service(ctl: Controller, name: str) -> float | None:
             halted=deploy.halted if deploy else False,
         )
         flights = [
-            InFlight(uuid.uuid4().hex, launch.revision, launch.host, launch.host_ports)
+            InFlight(
+                uuid.uuid4().hex, launch.revision, launch.host, launch.host_ports, launch.config
+            )
             for launch in plan.launch
         ]
         if flights and desired is not None:
@@ -142,10 +148,22 @@ def _deploy(
         view_tasks(visible, records, in_flight, revisions, now),
         now,
         new_id=lambda: f"ecs-svc/{uuid.uuid4().int % 10**19:019d}",
+        config=desired.config,
     )
     changed = [d for d in deploy.deployments if d not in before]
     if changed:
         ctl.store.put_deployments(name, changed)
+        inactive = [d for d in deploy.deployments if d.status == "INACTIVE"]
+        if len(inactive) > INACTIVE_DEPLOYMENTS_KEPT:
+            ctl.store.delete_deployments(
+                name, [d.id for d in inactive[:-INACTIVE_DEPLOYMENTS_KEPT]]
+            )
+            deploy = replace(
+                deploy,
+                deployments=tuple(
+                    d for d in deploy.deployments if d not in inactive[:-INACTIVE_DEPLOYMENTS_KEPT]
+                ),
+            )
     for action, reason in deploy.events:
         ctl.actions.record("Service", name, action, reason)
     return deploy
@@ -212,6 +230,7 @@ def _service_desired(
         minimum_healthy_percent=spec.deployment_configuration.minimum_healthy_percent,
         maximum_percent=spec.deployment_configuration.maximum_percent,
         rules=placement_rules(spec, seed=zlib.crc32(f"{name}{ctl.clock()}".encode())),
+        config=task_config_hash(spec),
     )
     return desired, note
 
@@ -242,6 +261,17 @@ def _prune_records(
     ]
     if stale:
         ctl.store.delete_tasks(stale)
+
+
+def _retire_deployments(ctl: Controller, name: str) -> None:
+    """The service is deleted: none of its deployments runs any more, and a re-created
+    service starts afresh instead of inheriting, say, a FAILED one."""
+    live = [d for d in ctl.store.deployments(name) if d.status != "INACTIVE"]
+    if live:
+        now = ctl.clock()
+        ctl.store.put_deployments(
+            name, [replace(d, status="INACTIVE", updated_at=now) for d in live]
+        )
 
 
 def _finish_deletion(ctl: Controller, key: ResourceKey, records: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from controller.manifests.base import API_VERSION, FieldError, Metadata, Path
 from controller.manifests.host import LOCAL_HOST_NAME, HostSpec
 from controller.manifests.kinds import KINDS, Resource, ResourceKey
-from controller.manifests.placement import BUILT_IN, attributes_of, parse
+from controller.manifests.placement import BUILT_IN, attributes_of, host_attributes, parse
 from controller.manifests.service import ServiceSpec
 from controller.manifests.task_definition import TaskDefinitionSpec, check_fargate
 
@@ -91,7 +91,12 @@ def load_directory(root: str) -> LoadResult:
     for path in manifest_files(root):
         result.files.append(path)
         _load_file(path, os.path.relpath(path, root) if os.path.isdir(root) else path, result)
-    result.errors += check_references(result.resources, result.claimed)
+    references = check_references(result.resources, result.claimed)
+    result.errors += references
+    for err in references:  # a document wrong about others is as invalid as any other
+        key = (err.kind or "", err.name or "")
+        if result.resources.pop(key, None) is not None:
+            result.claimed.add(key)
     return result
 
 
@@ -237,10 +242,7 @@ def placement_problems(
 ) -> list[tuple[int | None, str]]:
     """Constraints no Host of the pool can satisfy, known before anything runs."""
     problems: list[tuple[int | None, str]] = []
-    attrs = {
-        name: {**h.attributes, "zone": h.zone, "name": name, "host": name}
-        for name, h in hosts.items()
-    }
+    attrs = {name: host_attributes(name, h.zone, h.attributes) for name, h in hosts.items()}
     known = set(BUILT_IN).union(*(h.attributes for h in hosts.values()))
     eligible = set(hosts)
     for i, c in enumerate(spec.placement_constraints):

@@ -22,8 +22,10 @@ BUILT_IN = {"zone", "name", "host"}
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<punct>\(|\)|\[|\]|,)|(?P<op>==|!=|=~|!~|!in\b|!exists\b)"
-    r"|(?P<word>[A-Za-z0-9_.:*/\-]+))"
+    r"|'(?P<quoted>[^']*)'|(?P<word>[A-Za-z0-9_.:*/\-]+))"
 )
+PUNCTUATION = {"(", ")", "[", "]", ","}
+MAX_DEPTH = 32
 
 
 class Constraint(SpecModel):
@@ -52,7 +54,8 @@ class Strategy(SpecModel):
         if self.type == "binpack" and self.field not in ("cpu", "memory"):
             raise ValueError("binpack needs field cpu or memory")
         if self.type == "spread" and not (
-            self.field in ("instanceId", "host") or (self.field or "").startswith("attribute:")
+            self.field in ("instanceId", "host")
+            or ((self.field or "").startswith("attribute:") and len(self.field or "") > 10)
         ):
             raise ValueError("spread needs field instanceId, host or attribute:NAME")
         if self.type == "random" and self.field:
@@ -104,6 +107,11 @@ class Op:
 Expr = Test | Op
 
 
+def host_attributes(name: str, zone: str, attributes: Mapping[str, str]) -> dict[str, str]:
+    """What expressions and spread fields see of a host: its attributes and the built-ins."""
+    return {**attributes, "zone": zone, "name": name, "host": name}
+
+
 def attributes_of(expr: Expr) -> set[str]:
     if isinstance(expr, Test):
         return {expr.attribute}
@@ -121,21 +129,29 @@ def parse(text: str) -> Expr:
 
 
 def _tokens(text: str) -> list[str]:
-    out, at = [], 0
+    out: list[str] = []
+    at = 0
     while at < len(text):
         if text[at:].strip() == "":
             break
         match = _TOKEN.match(text, at)
         if not match or match.end() == at:
             raise ValueError(f"cannot read expression {text!r} at {text[at:].strip()!r}")
-        out.append(match.group("punct") or match.group("op") or match.group("word"))
+        if match.group("quoted") is not None:  # a quoted value: any text, e.g. a regex
+            out.append(_Quoted(match.group("quoted")))
+        else:
+            out.append(match.group("punct") or match.group("op") or match.group("word"))
         at = match.end()
     return out
 
 
+class _Quoted(str):
+    """A value written in quotes: never an operator or punctuation."""
+
+
 class _Parser:
     def __init__(self, tokens: list[str]) -> None:
-        self.tokens, self.at = tokens, 0
+        self.tokens, self.at, self.depth = tokens, 0, 0
 
     def peek(self) -> str | None:
         return self.tokens[self.at] if self.at < len(self.tokens) else None
@@ -163,15 +179,27 @@ class _Parser:
         return args[0] if len(args) == 1 else Op("and", tuple(args))
 
     def negation(self) -> Expr:
-        if (self.peek() or "").lower() == "not":
-            self.take()
-            return Op("not", (self.negation(),))
-        if self.peek() == "(":
-            self.take("(")
-            inner = self.disjunction()
-            self.take(")")
-            return inner
-        return self.test()
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ValueError(f"expression nested deeper than {MAX_DEPTH} levels")
+        try:
+            if (self.peek() or "").lower() == "not":
+                self.take()
+                return Op("not", (self.negation(),))
+            if self.peek() == "(":
+                self.take("(")
+                inner = self.disjunction()
+                self.take(")")
+                return inner
+            return self.test()
+        finally:
+            self.depth -= 1
+
+    def value(self) -> str:
+        token = self.take()
+        if token in PUNCTUATION and not isinstance(token, _Quoted):
+            raise ValueError(f"expected a value, found {token!r}")
+        return str(token)
 
     def test(self) -> Test:
         subject = self.take()
@@ -186,14 +214,14 @@ class _Parser:
             return Test(name, op)
         if op in ("in", "!in"):
             self.take("[")
-            values = [self.take()]
+            values = [self.value()]
             while self.peek() == ",":
                 self.take(",")
-                values.append(self.take())
+                values.append(self.value())
             self.take("]")
             return Test(name, op, tuple(values))
         if op in ("==", "!=", "=~", "!~"):
-            value = self.take()
+            value = self.value()
             if op in ("=~", "!~"):
                 try:
                     re.compile(value)

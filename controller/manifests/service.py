@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from typing import Literal
 
@@ -80,3 +82,14 @@ def check_service(spec: ServiceSpec) -> list[tuple[Path, str]]:
             )
         ]
     return []
+
+
+def task_config_hash(spec: ServiceSpec) -> str:
+    """What of the service itself shapes its tasks (where and how they run): a change starts a
+    deployment that replaces them, as ECS's UpdateService does."""
+    relevant = {
+        "launchType": spec.launch_type,
+        "placementConstraints": [c.to_wire() for c in spec.placement_constraints],
+        "placementStrategy": [s.to_wire() for s in spec.placement_strategy],
+    }
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]

@@ -64,7 +64,10 @@ def plan_deployments(
     tasks: Sequence[TaskView],
     now: float,
     new_id: Callable[[], str],
+    config: str = "",
 ) -> DeploymentPlan:
+    """`requested` is the revision the manifest asks for; `config` hashes the service's own
+    task-relevant settings (launch type, placement): a change to either starts a deployment."""
     deps = sorted(records, key=lambda d: d.created_at)
     events: list[tuple[str, str]] = []
     primary = next((d for d in reversed(deps) if d.status == PRIMARY), None)
@@ -76,13 +79,19 @@ def plan_deployments(
         for d in list(deps):
             if d.status == PRIMARY:
                 swap(d, replace(d, status=ACTIVE, updated_at=now))
-        d = Deployment(new_id(), revision, requested, PRIMARY, IN_PROGRESS, reason, now, now)
+        d = Deployment(
+            new_id(), revision, requested, PRIMARY, IN_PROGRESS, reason, now, now, config=config
+        )
         deps.append(d)
         events.append(("deployment.start", f"deployment {d.id}: {reason}"))
         return d
 
     if primary is None or primary.requested != requested:
         primary = start(requested, f"runs {requested}")
+    elif primary.config != config:
+        primary = start(
+            primary.revision, f"runs {primary.revision} with the service's new settings"
+        )
 
     # Failures of the primary's tasks since it began.
     seen = set(primary.failed_tasks)

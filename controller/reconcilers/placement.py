@@ -17,7 +17,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from controller.manifests.placement import Expr, parse
+from controller.manifests.placement import Expr, host_attributes, parse
 
 SPREAD_ZONE_THEN_HOST: tuple[tuple[str, str], ...] = (
     ("spread", "attribute:zone"),
@@ -42,7 +42,7 @@ class HostSlot:
 
     def attrs(self) -> dict[str, str]:
         """What expressions and spread fields see: the Host's attributes and the built-ins."""
-        return {**self.attributes, "zone": self.zone, "name": self.name, "host": self.name}
+        return host_attributes(self.name, self.zone, self.attributes)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ from controller.reconcilers.placement import HostSlot, Need, Rules, place
 from controller.reconcilers.task_definition import ResolvedRevision
 from controller.reconcilers.task_state import (
     HEALTH_CHECK_FAILED,
-    PENDING,
     RUNNING,
     STOPPED,
     STOPPING,
@@ -48,6 +47,7 @@ class ServiceDesired:
     minimum_healthy_percent: int = 100
     maximum_percent: int = 200
     rules: Rules = field(default_factory=Rules)
+    config: str = ""  # hash of its task-relevant settings: tasks made with others are replaced
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ class InFlight:
     revision: str
     host: str
     host_ports: HostPorts = ()
+    config: str = ""
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class Launch:
     revision: str
     host: str
     host_ports: HostPorts = ()  # dynamic ports Skiff chose, where hosts share an address
+    config: str = ""
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,6 @@ class ServicePlan:
     remove: tuple[RemoveTask, ...] = ()
     unplaced: int = 0
     unplaced_reason: str = ""
-    throttled: int = 0  # launches held back by the relaunch throttle
     throttle_reason: str = ""
     requeue_after: float | None = None
 
@@ -187,7 +188,7 @@ def plan_service(
     target = desired.revision.key
     draining = {h.name for h in hosts if h.draining}
     # Tasks of another revision, or on a host leaving the pool, are replaced like a rollout.
-    new = [t for t in active if _current(t, desired.revision) and t.host not in draining]
+    new = [t for t in active if _current(t, desired) and t.host not in draining]
     old = [t for t in active if t not in new]
     count = desired.desired_count
 
@@ -233,10 +234,16 @@ def plan_service(
     return b.build(tasks)
 
 
-def _current(t: TaskView, rev: ResolvedRevision) -> bool:
-    """Runs the target revision, and its containers were made from that revision's spec
-    (a store rebuilt from scratch may have given the number to a different spec)."""
-    return t.revision == rev.key and (not t.spec_hash or t.spec_hash == rev.spec_hash)
+def _current(t: TaskView, desired: ServiceDesired) -> bool:
+    """Runs the target revision, its containers were made from that revision's spec (a store
+    rebuilt from scratch may have given the number to a different spec), and with the
+    service's present settings."""
+    rev = desired.revision
+    return (
+        t.revision == rev.key
+        and (not t.spec_hash or t.spec_hash == rev.spec_hash)
+        and (not t.config or not desired.config or t.config == desired.config)
+    )
 
 
 def _in_grace(t: TaskView, grace: float, now: float) -> bool:
@@ -310,10 +317,12 @@ class _PortPicker:
             return ()
         picked = []
         for container_port, proto in wanted:
-            while True:
+            for _ in range(256):
                 port = self.rng.randint(*EPHEMERAL_PORTS)
                 if (port, proto) not in self.used[address]:
                     break
+            else:
+                return ()  # the range is nearly full: leave the choice to the engine
             self.used[address].add((port, proto))
             picked.append((container_port, proto, port))
         return tuple(picked)
@@ -331,7 +340,6 @@ class _Builder:
         self.stopping: set[str] = set()
         self.unplaced = 0
         self.unplaced_reason = ""
-        self.throttled = 0
         self.throttle_reason = ""
         self.wake: float | None = None
 
@@ -387,7 +395,7 @@ class _Builder:
         placement = place(count, need, hosts, own, desired.rules)
         ports = _PortPicker(hosts, desired.rules.seed)
         self.launches += [
-            Launch(desired.revision.key, h, ports.pick(h, _dynamic_ports(spec)))
+            Launch(desired.revision.key, h, ports.pick(h, _dynamic_ports(spec)), desired.config)
             for h in placement.hosts
         ]
         self.unplaced, self.unplaced_reason = placement.unplaced, placement.reason
@@ -395,9 +403,8 @@ class _Builder:
             self.wake_at(self.now + UNPLACED_RETRY_SECONDS)
 
     def throttle(self, count: int, resume: float) -> None:
-        self.throttled, self.throttle_reason = (
-            count,
-            (f"{count} task launch(es) delayed {resume - self.now:.0f}s: tasks keep failing"),
+        self.throttle_reason = (
+            f"{count} task launch(es) delayed {resume - self.now:.0f}s: tasks keep failing"
         )
         self.wake_at(resume)
 
@@ -423,7 +430,6 @@ class _Builder:
             remove=tuple(self.removes),
             unplaced=self.unplaced,
             unplaced_reason=self.unplaced_reason,
-            throttled=self.throttled,
             throttle_reason=self.throttle_reason,
             requeue_after=self.wake,
         )
@@ -437,6 +443,3 @@ def counts(tasks: Sequence[TaskView]) -> dict[str, int]:
         "pending": sum(t.last_status != RUNNING for t in active),
         "healthy": sum(t.healthy for t in active),
     }
-
-
-__all__ = ["PENDING", "ServiceDesired", "ServicePlan", "counts", "plan_service"]

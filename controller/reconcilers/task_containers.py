@@ -29,6 +29,7 @@ class TaskIdentity:
     task_id: str
     revision: str  # family:N
     spec_hash: str
+    service_config: str = ""
 
 
 def container_name(ident: TaskIdentity, container: str) -> str:
@@ -46,6 +47,7 @@ def _labels(
         L.TASK: ident.task_id,
         L.CONTAINER: container,
         L.SPEC_HASH: ident.spec_hash,
+        **({L.SERVICE_CONFIG: ident.service_config} if ident.service_config else {}),
     }
 
 

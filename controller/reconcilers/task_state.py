@@ -53,6 +53,7 @@ class TaskView:
     stop_deadline: float | None = None  # when a STOPPING task's containers get SIGKILL
     stop_timeout: float = 0.0  # seconds its running containers get between SIGTERM and SIGKILL
     spec_hash: str = ""  # of the revision spec the task was created from
+    config: str = ""  # of the service settings it was created with
     has_health_check: bool = False
     in_flight: bool = False
     stop_recorded: bool = False  # the store already holds desiredStatus STOPPED for it
@@ -159,6 +160,7 @@ def view_task(
         stop_deadline=deadline,
         stop_timeout=timeout,
         spec_hash=task.spec_hash,
+        config=task.config,
         has_health_check=bool(essentials_hc),
         stop_recorded=record is not None and record.desired_status == STOPPED,
     )

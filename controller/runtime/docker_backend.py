@@ -285,7 +285,11 @@ def _container_info(data: dict[str, Any]) -> ContainerInfo:
     config = data.get("Config") or {}
     health = (state.get("Health") or {}).get("Status") or "none"
     ports: list[PortBinding] = []
-    for key, bindings in ((data.get("NetworkSettings") or {}).get("Ports") or {}).items():
+    published = (data.get("NetworkSettings") or {}).get("Ports") or {}
+    if not published and state.get("Status") == "created":
+        # Not started yet: what it asked for (explicit host ports) is already spoken for.
+        published = (data.get("HostConfig") or {}).get("PortBindings") or {}
+    for key, bindings in published.items():
         port, _, proto = key.partition("/")
         host_ports = sorted({int(b["HostPort"]) for b in bindings or [] if b.get("HostPort")})
         ports.append(PortBinding(int(port), proto or "tcp", host_ports[0] if host_ports else None))

@@ -143,6 +143,7 @@ class FakeRuntime:
                 image=spec.image,
                 state="created",
                 created_at=self.clock(),
+                ports=tuple(p for p in spec.ports if p.host_port),  # as Docker's PortBindings
             )
             self._emit(cid, "create")
             return cid

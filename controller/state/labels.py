@@ -16,6 +16,7 @@ REVISION = "skiff.revision"
 TASK = "skiff.task"
 CONTAINER = "skiff.container"
 SPEC_HASH = "skiff.spec-hash"
+SERVICE_CONFIG = "skiff.service-config"  # hash of the service settings the task was made with
 
 # The sandbox container that holds an awsvpc task's shared network namespace.
 PAUSE_CONTAINER = "~pause"

@@ -21,6 +21,7 @@ class ObservedTask:
     host: str
     containers: Mapping[str, ContainerInfo]  # by container name in the task definition
     spec_hash: str = ""  # of the revision's spec when the task was created
+    config: str = ""  # of the service's task-relevant settings when it was created
 
     @property
     def created_at(self) -> float:
@@ -56,5 +57,6 @@ def group_tasks(containers: Iterable[tuple[str, ContainerInfo]]) -> dict[str, Ob
             host=host,
             containers=members,
             spec_hash=c.labels.get(L.SPEC_HASH, ""),
+            config=c.labels.get(L.SERVICE_CONFIG, ""),
         )
     return tasks

@@ -63,3 +63,4 @@ class Deployment:
     last_failure_at: float | None = None
     running: int = 0
     pending: int = 0
+    config: str = ""  # hash of the service's task-relevant settings it was made for

@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS deployments (
     status TEXT NOT NULL, rollout_state TEXT NOT NULL, reason TEXT NOT NULL,
     created_at REAL NOT NULL, updated_at REAL NOT NULL, failed_tasks TEXT NOT NULL,
     quick_failures INTEGER NOT NULL, last_failure_at REAL, running INTEGER NOT NULL,
-    pending INTEGER NOT NULL);
+    pending INTEGER NOT NULL, config TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS deployments_service ON deployments (service, created_at);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
@@ -60,6 +60,13 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Columns added since a data directory was created."""
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(deployments)")}
+        if "config" not in have:
+            self._db.execute("ALTER TABLE deployments ADD COLUMN config TEXT NOT NULL DEFAULT ''")
 
     @classmethod
     def in_data_dir(cls, data_dir: str, *, readonly: bool = False) -> Store:
@@ -217,7 +224,7 @@ class Store:
     def deployments(self, service: str) -> list[Deployment]:
         rows = self._rows(
             "SELECT id, revision, requested, status, rollout_state, reason, created_at, "
-            "updated_at, failed_tasks, quick_failures, last_failure_at, running, pending "
+            "updated_at, failed_tasks, quick_failures, last_failure_at, running, pending, config "
             "FROM deployments "
             "WHERE service = ? ORDER BY created_at",
             service,
@@ -237,6 +244,7 @@ class Store:
                 r[10],
                 r[11],
                 r[12],
+                r[13],
             )
             for r in rows
         ]
@@ -245,7 +253,7 @@ class Store:
         with self._tx() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO deployments "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         d.id,
@@ -262,14 +270,22 @@ class Store:
                         d.last_failure_at,
                         d.running,
                         d.pending,
+                        d.config,
                     )
                     for d in deployments
                 ],
             )
 
-    def delete_deployments(self, service: str) -> None:
+    def delete_deployments(self, service: str, ids: list[str] | None = None) -> None:
+        """All of a service's deployments, or those of `ids`."""
         with self._tx() as db:
-            db.execute("DELETE FROM deployments WHERE service = ?", (service,))
+            if ids is None:
+                db.execute("DELETE FROM deployments WHERE service = ?", (service,))
+            else:
+                db.executemany(
+                    "DELETE FROM deployments WHERE service = ? AND id = ?",
+                    [(service, i) for i in ids],
+                )
 
     # --- history -------------------------------------------------------------------------------
     def add_event(self, event: EventRecord) -> None:

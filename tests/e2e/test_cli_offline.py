@@ -98,7 +98,7 @@ def test_validate_lists_every_error_with_file_document_and_field(
         "teams/shop.yml: document 0 Service/shop: spec.taskDefinition: "
         "no TaskDefinition named 'nowhere' in these manifests"
     )
-    assert "2 file(s), 2 valid resource(s), 3 error(s)" in out
+    assert "2 file(s), 1 valid resource(s), 3 error(s)" in out
 
 
 def test_validate_reports_a_yaml_syntax_error(

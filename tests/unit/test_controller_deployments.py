@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from controller.runtime import StartFailed
+from controller.runtime.fake import FakeRuntime
 from controller.state import labels as L
-from tests.unit.test_controller import Harness, manifest
+from tests.unit.test_controller import Harness, hosts_yaml, manifest
 
 BREAKER = """
   deploymentConfiguration:
@@ -66,3 +67,51 @@ def test_a_deployment_survives_a_restart_and_completes(tmp_path: Path) -> None:
         ("INACTIVE", "COMPLETED"),
     ]
     assert {c.labels[L.REVISION] for c in again.running()} == {"web:2"}
+
+
+def test_a_placement_change_is_a_deployment_that_moves_the_tasks(tmp_path: Path) -> None:
+    a, b = FakeRuntime(name="a"), FakeRuntime(name="b")
+    h = Harness(tmp_path / "m", engines={"a": a, "b": b})
+    h.apply("hosts.yaml", hosts_yaml("a", "b"))
+    h.apply("web.yaml", manifest(4))
+    assert len([c for c in b.containers.values() if c.running]) == 2
+    only_a = (
+        "\n  placementConstraints: [{type: memberOf, expression: 'attribute:zone == zone-a'}]\n"
+    )
+    h.apply("web.yaml", manifest(4).rstrip("\n") + only_a)
+    assert len([c for c in a.containers.values() if c.running]) == 4
+    assert not [c for c in b.containers.values() if c.running]
+    deployments = h.status()["deployments"]
+    assert [(d["taskDefinition"], d["status"]) for d in deployments] == [
+        ("web:1", "PRIMARY"),
+        ("web:1", "INACTIVE"),
+    ]
+    assert "new settings" in deployments[0]["rolloutStateReason"] or (
+        deployments[0]["rolloutState"] == "COMPLETED"
+    )
+
+
+def test_a_deleted_service_retires_its_deployments_so_a_new_one_starts_afresh(
+    tmp_path: Path,
+) -> None:
+    h = Harness(tmp_path / "m")
+    h.apply("web.yaml", manifest(2))
+    (tmp_path / "m" / "web.yaml").unlink()
+    h.load()
+    h.ctl.resync()
+    h.ctl.run_until_idle()  # one pass: deletion under way
+    assert {d.status for d in h.store.deployments("web")} == {"INACTIVE"}
+    h.apply("web.yaml", manifest(2))
+    assert h.status()["deployments"][0]["status"] == "PRIMARY"
+    assert len(h.running()) == 2
+
+
+def test_a_service_naming_a_missing_task_definition_keeps_its_last_valid_version(
+    tmp_path: Path,
+) -> None:
+    h = Harness(tmp_path / "m")
+    h.apply("web.yaml", manifest(2))
+    before = {c.id for c in h.running()}
+    h.apply("web.yaml", manifest(2).replace("taskDefinition: web", "taskDefinition: nowhere"))
+    assert {c.id for c in h.running()} == before
+    assert "no TaskDefinition named 'nowhere'" in str(h.status()["manifestError"])

@@ -35,6 +35,8 @@ def pool() -> list[HostSlot]:
         ("attribute:gpu exists", {"b1"}),
         ("attribute:gpu !exists", {"a1", "a2"}),
         ("attribute:name =~ a.*", {"a1", "a2"}),
+        ("attribute:name =~ '[ab][0-9]+'", {"a1", "a2", "b1"}),
+        ("attribute:zone == 'zone-b'", {"b1"}),
         ("attribute:disk == ssd and attribute:zone == zone-a", {"a1"}),
         ("attribute:disk == hdd or attribute:gpu exists", {"a2", "b1"}),
         ("not (attribute:zone == zone-b)", {"a1", "a2"}),
@@ -53,7 +55,11 @@ def test_member_of_expressions_select_hosts(expression: str, eligible: set[str])
         ("attribute:zone like a", "unknown operator 'like'"),
         ("attribute:zone in [a, b", "expected"),
         ("attribute:zone == a and", "expected more"),
-        ("attribute:name =~ (", "bad pattern"),
+        ("attribute:name =~ '('", "bad pattern"),
+        ("attribute:name =~ (", "expected a value, found '\\('"),
+        ("attribute:zone in [ ( ]", "expected a value"),
+        ("not " * 40 + "attribute:zone exists", "nested deeper than 32 levels"),
+        ("(" * 500 + "attribute:zone exists" + ")" * 500, "nested deeper than 32 levels"),
     ],
 )
 def test_malformed_expressions_say_what_is_wrong(expression: str, message: str) -> None:
