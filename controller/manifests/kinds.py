@@ -13,6 +13,11 @@ from pydantic import BaseModel
 
 from controller.manifests.base import API_VERSION, Metadata, Path, SpecModel
 from controller.manifests.host import HostSpec, check_host
+from controller.manifests.load_balancer import (
+    LoadBalancerSpec,
+    TargetGroupSpec,
+    check_load_balancer,
+)
 from controller.manifests.service import ServiceSpec, check_service
 from controller.manifests.task_definition import TaskDefinitionSpec, check_task_definition
 
@@ -30,6 +35,8 @@ KINDS: dict[str, Kind] = {
         Kind("Host", HostSpec, check_host),
         Kind("TaskDefinition", TaskDefinitionSpec, check_task_definition),
         Kind("Service", ServiceSpec, check_service),
+        Kind("TargetGroup", TargetGroupSpec, lambda spec: []),
+        Kind("LoadBalancer", LoadBalancerSpec, check_load_balancer),
     )
 }
 

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from controller.manifests.base import API_VERSION, FieldError, Metadata, Path
 from controller.manifests.host import LOCAL_HOST_NAME, HostSpec
 from controller.manifests.kinds import KINDS, Resource, ResourceKey
+from controller.manifests.load_balancer import Action, LoadBalancerSpec
 from controller.manifests.placement import BUILT_IN, attributes_of, host_attributes, parse
 from controller.manifests.service import ServiceSpec
 from controller.manifests.task_definition import TaskDefinitionSpec, check_fargate
@@ -93,9 +94,10 @@ def load_directory(root: str) -> LoadResult:
         _load_file(path, os.path.relpath(path, root) if os.path.isdir(root) else path, result)
     references = check_references(result.resources, result.claimed)
     result.errors += references
-    for err in references:  # a document wrong about others is as invalid as any other
+    for err in references:  # a Service wrong about others is as invalid as any other
         key = (err.kind or "", err.name or "")
-        if result.resources.pop(key, None) is not None:
+        # A LoadBalancer stays: its listener at fault is left out, the others keep serving.
+        if key[0] != "LoadBalancer" and result.resources.pop(key, None) is not None:
             result.claimed.add(key)
     return result
 
@@ -202,9 +204,12 @@ def check_references(
         LOCAL_HOST_NAME: HostSpec(url="unix:///var/run/docker.sock")
     }
     for res in resources.values():
+        if res.kind == "LoadBalancer":
+            errors += _listener_problems(res, resources, claimed)
         if res.kind != "Service":
             continue
         spec: ServiceSpec = res.spec
+        errors += _load_balancer_problems(res, resources, claimed)
         for i, message in placement_problems(spec, hosts):
             path = ("spec", "placementConstraints", i) if i is not None else ("spec",)
             errors.append(FieldError(res.source, res.document, path, message, res.kind, res.name))
@@ -270,3 +275,100 @@ def placement_problems(
             )
         )
     return problems
+
+
+def _listener_problems(
+    res: Resource, resources: dict[ResourceKey, Resource], claimed: set[ResourceKey]
+) -> list[FieldError]:
+    """Target groups a LoadBalancer's actions name that are not in these manifests."""
+    errors = []
+    spec: LoadBalancerSpec = res.spec
+    for i, listener in enumerate(spec.listeners):
+        places: list[tuple[Path, Action]] = [
+            (("spec", "listeners", i, "defaultActions", 0), listener.default_actions[0])
+        ] + [
+            (("spec", "listeners", i, "rules", j, "actions", 0), rule.actions[0])
+            for j, rule in enumerate(listener.rules)
+        ]
+        for path, action in places:
+            for tg, _ in action.target_groups():
+                if ("TargetGroup", tg) not in resources and ("TargetGroup", tg) not in claimed:
+                    errors.append(
+                        FieldError(
+                            res.source,
+                            res.document,
+                            path,
+                            f"no TargetGroup named {tg!r} in these manifests",
+                            res.kind,
+                            res.name,
+                        )
+                    )
+    return errors
+
+
+def _load_balancer_problems(
+    res: Resource, resources: dict[ResourceKey, Resource], claimed: set[ResourceKey]
+) -> list[FieldError]:
+    """A Service's loadBalancers must name groups that exist, and ports its tasks map."""
+    errors = []
+    spec: ServiceSpec = res.spec
+    td = resources.get(("TaskDefinition", spec.family))
+    for i, lb in enumerate(spec.load_balancers):
+        at: Path = ("spec", "loadBalancers", i)
+        group = resources.get(("TargetGroup", lb.target_group))
+        if group is None and ("TargetGroup", lb.target_group) not in claimed:
+            errors.append(
+                FieldError(
+                    res.source,
+                    res.document,
+                    (*at, "targetGroup"),
+                    f"no TargetGroup named {lb.target_group!r} in these manifests",
+                    res.kind,
+                    res.name,
+                )
+            )
+        if td is None:
+            continue
+        td_spec: TaskDefinitionSpec = td.spec
+        container = next(
+            (c for c in td_spec.container_definitions if c.name == lb.container_name), None
+        )
+        if container is None:
+            errors.append(
+                FieldError(
+                    res.source,
+                    res.document,
+                    (*at, "containerName"),
+                    f"TaskDefinition {spec.family!r} has no container {lb.container_name!r}",
+                    res.kind,
+                    res.name,
+                )
+            )
+        elif not any(p.container_port == lb.container_port for p in container.port_mappings):
+            errors.append(
+                FieldError(
+                    res.source,
+                    res.document,
+                    (*at, "containerPort"),
+                    f"container {lb.container_name!r} maps no port {lb.container_port}",
+                    res.kind,
+                    res.name,
+                )
+            )
+        if (
+            group is not None
+            and group.spec.target_type == "ip"
+            and td_spec.network_mode != "awsvpc"
+        ):
+            errors.append(
+                FieldError(
+                    res.source,
+                    res.document,
+                    (*at, "targetGroup"),
+                    f"TargetGroup {lb.target_group!r} has targetType ip, which needs "
+                    "networkMode awsvpc",
+                    res.kind,
+                    res.name,
+                )
+            )
+    return errors

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field
 
 from controller.manifests.base import Path, SpecModel
+from controller.manifests.load_balancer import ServiceLoadBalancer
 from controller.manifests.placement import Constraint, Strategy
 
 TASK_DEFINITION_REF = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}(:[1-9][0-9]*)?$"
@@ -47,6 +48,11 @@ class ServiceSpec(SpecModel):
         default_factory=DeploymentConfiguration
     )
     placement_constraints: list[Constraint] = Field(default_factory=list, max_length=10)
+    load_balancers: list[ServiceLoadBalancer] = Field(
+        default_factory=list,
+        max_length=5,
+        description="Target groups each task's container port is registered in.",
+    )
     placement_strategy: list[Strategy] = Field(
         default_factory=list,
         max_length=5,

@@ -389,7 +389,8 @@ def test_unknown_kind_is_reported_with_the_known_ones(tmp_path: Path, kind: Any)
     result = load(tmp_path)
 
     assert errors_at(result) == {
-        "x.yaml#0:kind": f"unknown kind {kind!r}; expected one of Host, TaskDefinition, Service"
+        "x.yaml#0:kind": f"unknown kind {kind!r}; expected one of "
+        "Host, TaskDefinition, Service, TargetGroup, LoadBalancer"
     }
     assert set(result.resources) == {("TaskDefinition", "ok")}
 

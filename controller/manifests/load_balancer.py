@@ -1,0 +1,214 @@
+"""The `TargetGroup` and `LoadBalancer` kinds: an application load balancer as ALB describes one.
+
+A LoadBalancer has listeners (a port on the pool's address, HTTP); each listener has rules,
+tried by priority (lowest first), whose conditions (`path-pattern`, `host-header`) pick an
+action (`forward` to one or weighted target groups, `redirect`, `fixed-response`), and a
+default action. Services register their tasks in target groups (`Service.loadBalancers`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from controller.manifests.base import Path, SpecModel
+
+MAX_PATTERN = 128
+_PATH_CHARS = re.compile(r"^[A-Za-z0-9_\-.$/~\"'@:+&*?]+$")
+_HOST_CHARS = re.compile(r"^[A-Za-z0-9\-.*?]+$")
+_MATCHER = re.compile(r"^\d{3}(-\d{3})?(,\d{3}(-\d{3})?)*$")
+
+
+class Matcher(SpecModel):
+    http_code: str = Field("200", description='"200", "200,202" or "200-299".')
+
+    @field_validator("http_code")
+    @classmethod
+    def _codes(cls, value: str) -> str:
+        if not _MATCHER.match(value):
+            raise ValueError('httpCode must be codes like "200", "200,202" or "200-299"')
+        return value
+
+
+class TargetGroupHealthCheck(SpecModel):
+    path: str = Field("/", min_length=1, max_length=1024)
+    interval_seconds: int = Field(30, ge=5, le=300)
+    timeout_seconds: int = Field(5, ge=2, le=120)
+    healthy_threshold_count: int = Field(5, ge=2, le=10)
+    unhealthy_threshold_count: int = Field(2, ge=2, le=10)
+    matcher: Matcher = Field(default_factory=Matcher)
+
+    @model_validator(mode="after")
+    def _timeout(self) -> TargetGroupHealthCheck:
+        if self.timeout_seconds >= self.interval_seconds:
+            raise ValueError("timeoutSeconds must be smaller than intervalSeconds")
+        if not self.path.startswith("/"):
+            raise ValueError("path must start with /")
+        return self
+
+
+class TargetGroupSpec(SpecModel):
+    protocol: Literal["HTTP"] = "HTTP"
+    target_type: Literal["instance", "ip"] = Field(
+        "instance",
+        description="instance: the host's address and published port; ip: the same "
+        "for awsvpc tasks, whose sandbox publishes the port.",
+    )
+    health_check: TargetGroupHealthCheck = Field(default_factory=TargetGroupHealthCheck)
+    deregistration_delay: int = Field(
+        300, ge=0, le=3600, description="Seconds a draining target keeps its in-flight requests."
+    )
+
+
+class WeightedTargetGroup(SpecModel):
+    target_group: str
+    weight: int = Field(1, ge=0, le=999)
+
+
+class ForwardConfig(SpecModel):
+    target_groups: list[WeightedTargetGroup] = Field(min_length=1, max_length=5)
+
+
+class RedirectConfig(SpecModel):
+    protocol: Literal["HTTP", "HTTPS", "#{protocol}"] = "#{protocol}"
+    host: str = "#{host}"
+    port: str = "#{port}"
+    path: str = "/#{path}"
+    query: str = "#{query}"
+    status_code: Literal["HTTP_301", "HTTP_302"]
+
+
+class FixedResponseConfig(SpecModel):
+    status_code: str = Field(pattern=r"^[2-5]\d\d$")
+    content_type: Literal[
+        "text/plain", "text/css", "text/html", "application/javascript", "application/json"
+    ] = "text/plain"
+    message_body: str = Field("", max_length=1024)
+
+
+class Action(SpecModel):
+    type: Literal["forward", "redirect", "fixed-response"]
+    target_group: str | None = None  # forward to one group
+    forward_config: ForwardConfig | None = None  # forward to weighted groups
+    redirect_config: RedirectConfig | None = None
+    fixed_response_config: FixedResponseConfig | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> Action:
+        given = {
+            "targetGroup": self.target_group is not None,
+            "forwardConfig": self.forward_config is not None,
+            "redirectConfig": self.redirect_config is not None,
+            "fixedResponseConfig": self.fixed_response_config is not None,
+        }
+        wanted = {
+            "forward": {"targetGroup", "forwardConfig"},
+            "redirect": {"redirectConfig"},
+            "fixed-response": {"fixedResponseConfig"},
+        }[self.type]
+        present = {k for k, v in given.items() if v}
+        if not present & wanted or (self.type == "forward" and len(present & wanted) > 1):
+            raise ValueError(f"a {self.type} action needs {' or '.join(sorted(wanted))}")
+        if present - wanted:
+            raise ValueError(f"a {self.type} action takes no {', '.join(sorted(present - wanted))}")
+        return self
+
+    def target_groups(self) -> list[tuple[str, int]]:
+        """(target group, weight) pairs this action forwards to."""
+        if self.target_group is not None:
+            return [(self.target_group, 1)]
+        if self.forward_config is not None:
+            return [(t.target_group, t.weight) for t in self.forward_config.target_groups]
+        return []
+
+
+class Condition(SpecModel):
+    field: Literal["path-pattern", "host-header"]
+    values: list[str] = Field(min_length=1, max_length=5)
+
+    @model_validator(mode="after")
+    def _values(self) -> Condition:
+        chars = _PATH_CHARS if self.field == "path-pattern" else _HOST_CHARS
+        for value in self.values:
+            if len(value) > MAX_PATTERN:
+                raise ValueError(f"{value[:20]!r}...: at most {MAX_PATTERN} characters")
+            if not chars.match(value):
+                raise ValueError(
+                    f"{value!r} has characters a {self.field} condition does not allow"
+                )
+        return self
+
+
+class Rule(SpecModel):
+    priority: int = Field(ge=1, le=50000)
+    conditions: list[Condition] = Field(min_length=1, max_length=2)
+    actions: list[Action] = Field(min_length=1, max_length=1)
+
+    @model_validator(mode="after")
+    def _one_of_each(self) -> Rule:
+        fields = [c.field for c in self.conditions]
+        if len(fields) != len(set(fields)):
+            raise ValueError("a rule takes at most one path-pattern and one host-header condition")
+        return self
+
+
+class Listener(SpecModel):
+    port: int = Field(ge=1, le=65535)
+    protocol: Literal["HTTP"] = "HTTP"
+    default_actions: list[Action] = Field(min_length=1, max_length=1)
+    rules: list[Rule] = Field(default_factory=list, max_length=100)
+
+
+class LoadBalancerSpec(SpecModel):
+    listeners: list[Listener] = Field(min_length=1, max_length=50)
+
+    def target_groups(self) -> set[str]:
+        names: set[str] = set()
+        for listener in self.listeners:
+            for action in [
+                *listener.default_actions,
+                *(a for r in listener.rules for a in r.actions),
+            ]:
+                names |= {tg for tg, _ in action.target_groups()}
+        return names
+
+
+class ServiceLoadBalancer(SpecModel):
+    """Service.loadBalancers: which container port of each task goes into which group."""
+
+    target_group: str
+    container_name: str
+    container_port: int = Field(ge=1, le=65535)
+
+
+def check_load_balancer(spec: LoadBalancerSpec) -> list[tuple[Path, str]]:
+    problems: list[tuple[Path, str]] = []
+    ports: dict[int, int] = {}
+    for i, listener in enumerate(spec.listeners):
+        if listener.port in ports:
+            problems.append(
+                (
+                    ("listeners", i, "port"),
+                    f"port {listener.port} is also listener {ports[listener.port]}'s",
+                )
+            )
+        ports.setdefault(listener.port, i)
+        seen: dict[int, int] = {}
+        for j, rule in enumerate(listener.rules):
+            if rule.priority in seen:
+                problems.append(
+                    (
+                        ("listeners", i, "rules", j, "priority"),
+                        f"priority {rule.priority} is also rule {seen[rule.priority]}'s",
+                    )
+                )
+            seen.setdefault(rule.priority, j)
+    return problems
+
+
+def glob_regex(pattern: str) -> str:
+    """An ALB wildcard pattern (`*` any run, `?` one character) as an anchored regex."""
+    out = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
+    return f"^{out}$"
