@@ -1,0 +1,219 @@
+"""The load balancers' data plane: one HAProxy process the daemon starts and supervises.
+
+HAProxy runs in master-worker mode. Target membership, readiness and draining go through its
+runtime API (the admin socket) without a reload; a changed configuration (listeners, rules,
+target groups) is applied with a seamless reload (the master hands the listening sockets to a
+new worker; the old one finishes its requests). This module only talks to HAProxy; what to
+tell it is decided by the pure planner in reconcilers/load_balancer.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ADMIN_SOCKET = "haproxy.sock"
+CONFIG = "haproxy.cfg"
+PID_FILE = "haproxy.pid"
+
+
+class DataPlaneError(Exception):
+    """HAProxy could not be started, reloaded or asked."""
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """One server (a target) as HAProxy reports it."""
+
+    backend: str
+    name: str
+    address: str
+    port: int
+    up: bool  # operational state: checks pass (or no checks)
+    admin: str  # ready | drain | maint
+    checked: bool  # at least one health check has completed
+    sessions: int = 0  # current connections
+
+
+@dataclass(frozen=True)
+class BackendStats:
+    requests: int
+    responses: dict[str, int]  # 1xx..5xx, other
+    response_time_ms: int  # average over the last 1024 requests
+
+
+class HAProxy:
+    def __init__(self, workdir: str, binary: str = "haproxy") -> None:
+        self.dir = Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.binary = binary
+        self.config = self.dir / CONFIG
+        self.socket = self.dir / ADMIN_SOCKET
+        self.pid_file = self.dir / PID_FILE
+
+    # --- the process ---------------------------------------------------------------------------
+    def master_pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().split()[0])
+            os.kill(pid, 0)
+            return pid
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def running(self) -> bool:
+        return self.master_pid() is not None and self.answers()
+
+    def answers(self) -> bool:
+        try:
+            self.command("show info")
+            return True
+        except DataPlaneError:
+            return False
+
+    def check(self, config_text: str) -> str | None:
+        """Validates a configuration without applying it; returns HAProxy's complaint, if any."""
+        candidate = self.dir / "candidate.cfg"
+        candidate.write_text(config_text)
+        out = subprocess.run(
+            [self.binary, "-c", "-q", "-f", str(candidate)], capture_output=True, text=True
+        )
+        return None if out.returncode == 0 else (out.stderr or out.stdout).strip()
+
+    def write(self, config_text: str) -> None:
+        tmp = self.dir / (CONFIG + ".tmp")
+        tmp.write_text(config_text)
+        tmp.replace(self.config)
+
+    def start(self) -> None:
+        """Starts the master (which daemonizes) and waits until its worker answers."""
+        stale = self.master_pid()
+        if stale is not None:
+            os.kill(stale, signal.SIGTERM)
+        self.socket.unlink(missing_ok=True)
+        out = subprocess.run(
+            [self.binary, "-W", "-D", "-f", str(self.config), "-p", str(self.pid_file)],
+            capture_output=True,
+            text=True,
+        )
+        if out.returncode != 0:
+            raise DataPlaneError(f"haproxy did not start: {(out.stderr or out.stdout).strip()}")
+        self._wait_answering()
+
+    def reload(self) -> None:
+        """Seamless: the master re-reads the configuration and hands the sockets over."""
+        pid = self.master_pid()
+        if pid is None:
+            self.start()
+            return
+        before = self._worker_pids(pid)
+        os.kill(pid, signal.SIGUSR2)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # the new worker has its own pid
+            now = self._worker_pids(pid)
+            if now and now != before and self.answers():
+                return
+            time.sleep(0.02)
+        raise DataPlaneError("haproxy did not come back from a reload")
+
+    def stop(self) -> None:
+        pid = self.master_pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+
+    def _worker_pids(self, master: int) -> set[int]:
+        try:
+            children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+            return {int(c) for c in children}
+        except OSError:
+            return set()
+
+    def _wait_answering(self, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.answers():
+                return
+            time.sleep(0.02)
+        raise DataPlaneError("haproxy's admin socket does not answer")
+
+    # --- the runtime API -----------------------------------------------------------------------
+    def command(self, line: str) -> str:
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.settimeout(5)
+                s.connect(str(self.socket))
+                s.sendall(line.encode() + b"\n")
+                chunks = []
+                while chunk := s.recv(65536):
+                    chunks.append(chunk)
+        except OSError as exc:
+            raise DataPlaneError(f"haproxy admin socket: {exc}") from exc
+        return b"".join(chunks).decode(errors="replace")
+
+    def do(self, line: str) -> None:
+        """A command that answers nothing on success."""
+        answer = self.command(line).strip()
+        if answer and answer not in ("New server registered.", "Server deleted."):
+            raise DataPlaneError(f"{line!r}: {answer}")
+
+    def servers(self) -> list[ServerState]:
+        states = _table(self.command("show servers state"), skip_version=True, sep=" ")
+        stats = {(r["pxname"], r["svname"]): r for r in _table(self.command("show stat"))}
+        out = []
+        for r in states:
+            stat = stats.get((r["be_name"], r["srv_name"]), {})
+            admin_bits = int(r["srv_admin_state"])
+            admin = (
+                "maint"
+                if admin_bits & 0x01 or admin_bits & 0x02
+                else ("drain" if admin_bits & 0x08 else "ready")
+            )
+            out.append(
+                ServerState(
+                    backend=r["be_name"],
+                    name=r["srv_name"],
+                    address=r["srv_addr"],
+                    port=int(r["srv_port"]),
+                    up=r["srv_op_state"] == "2",
+                    admin=admin,
+                    checked=r["srv_check_result"] not in ("0", "1"),
+                    sessions=int(stat.get("scur") or 0),
+                )
+            )
+        return out
+
+    def backend_stats(self) -> dict[str, BackendStats]:
+        out = {}
+        for r in _table(self.command("show stat")):
+            if r["svname"] != "BACKEND":
+                continue
+            out[r["pxname"]] = BackendStats(
+                requests=int(r.get("req_tot") or r.get("stot") or 0),
+                responses={
+                    k: int(r.get(f"hrsp_{k}") or 0)
+                    for k in ("1xx", "2xx", "3xx", "4xx", "5xx", "other")
+                },
+                response_time_ms=int(r.get("rtime") or 0),
+            )
+        return out
+
+
+def _table(text: str, *, skip_version: bool = False, sep: str = ",") -> list[dict[str, str]]:
+    """HAProxy's tabular answers: a '# name name ...' header, then rows."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if skip_version and lines and not lines[0].startswith("#"):
+        lines = lines[1:]
+    if not lines or not lines[0].startswith("#"):
+        return []
+    header = lines[0].lstrip("# ").strip()
+    if sep == ",":
+        reader = csv.DictReader(io.StringIO("\n".join([header, *lines[1:]])))
+        return [dict(r) for r in reader]
+    names = header.split()
+    return [dict(zip(names, line.split(), strict=False)) for line in lines[1:]]
