@@ -2,6 +2,9 @@
 # Debian root file system imported with `docker import`.
 ARG BASE=python:3.11-slim
 FROM ${BASE}
+# HAProxy is the load balancers' data plane; the daemon starts and supervises it.
+RUN apt-get update && apt-get install -y --no-install-recommends haproxy \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY controller ./controller

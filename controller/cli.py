@@ -36,6 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--parallelism", type=int, default=10, help="Docker calls in flight at once")
     run.add_argument("--resync", type=float, default=30.0, help="seconds between full resyncs")
     run.add_argument(
+        "--lb-address",
+        default="127.0.0.1",
+        help="address load balancer listeners bind (0.0.0.0 for every interface)",
+    )
+    run.add_argument(
         "--host-lost-after",
         type=float,
         default=60.0,
@@ -91,6 +96,8 @@ def _run(args: argparse.Namespace) -> int:
         pause_image=args.pause_image,
         cluster=args.cluster,
         host_lost_seconds=args.host_lost_after,
+        lb_address=args.lb_address,
+        dataplane_dir=os.path.join(args.data_dir, "haproxy"),
     )
     try:
         daemon = Daemon(os.path.abspath(args.manifests), args.data_dir, args.listen, settings)

@@ -108,6 +108,30 @@ class Metrics:
             ["family"],
             registry=r,
         )
+        self.target_group_requests = Counter(
+            "skiff_target_group_requests_total",
+            "HTTP requests a target group served.",
+            ["target_group"],
+            registry=r,
+        )
+        self.target_group_responses = Counter(
+            "skiff_target_group_responses_total",
+            "Responses by code class.",
+            ["target_group", "code"],
+            registry=r,
+        )
+        self.target_group_response_time = Gauge(
+            "skiff_target_group_response_time_seconds",
+            "Average response time over the last 1024 requests.",
+            ["target_group"],
+            registry=r,
+        )
+        self.target_group_targets = Gauge(
+            "skiff_target_group_targets",
+            "Targets by ALB state.",
+            ["target_group", "state"],
+            registry=r,
+        )
         self._pool = _PoolCollector()
         r.register(self._pool)
 

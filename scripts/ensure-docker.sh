@@ -11,6 +11,7 @@ missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v docker >/dev/null 2>&1 || missing+=(docker.io)
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
+command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)     # load balancers' data plane
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)        # a second engine's bridge (tests)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)    # its TLS certificates (tests)
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)          # ssh:// hosts (tests)

@@ -16,37 +16,13 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
+
+from controller.dataplane.base import BackendStats, DataPlaneError, ServerState
 
 ADMIN_SOCKET = "haproxy.sock"
 CONFIG = "haproxy.cfg"
 PID_FILE = "haproxy.pid"
-
-
-class DataPlaneError(Exception):
-    """HAProxy could not be started, reloaded or asked."""
-
-
-@dataclass(frozen=True)
-class ServerState:
-    """One server (a target) as HAProxy reports it."""
-
-    backend: str
-    name: str
-    address: str
-    port: int
-    up: bool  # operational state: checks pass (or no checks)
-    admin: str  # ready | drain | maint
-    checked: bool  # at least one health check has completed
-    sessions: int = 0  # current connections
-
-
-@dataclass(frozen=True)
-class BackendStats:
-    requests: int
-    responses: dict[str, int]  # 1xx..5xx, other
-    response_time_ms: int  # average over the last 1024 requests
 
 
 class HAProxy:
@@ -57,6 +33,9 @@ class HAProxy:
         self.config = self.dir / CONFIG
         self.socket = self.dir / ADMIN_SOCKET
         self.pid_file = self.dir / PID_FILE
+
+    def admin_socket(self) -> str:
+        return str(self.socket)
 
     # --- the process ---------------------------------------------------------------------------
     def master_pid(self) -> int | None:

@@ -7,6 +7,7 @@ key says where to look, never what happened. Workers call `process()`; tests cal
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -16,6 +17,7 @@ from typing import Any
 
 import structlog
 
+from controller.dataplane import DataPlane
 from controller.engine.actions import ActionLog
 from controller.engine.executor import Executor
 from controller.engine.expectations import Expectations
@@ -24,6 +26,7 @@ from controller.engine.observer import HostObserver
 from controller.engine.outcomes import Retry, Terminal, Waiting
 from controller.engine.status import ResourceStatus
 from controller.engine.sync_host import sync_host
+from controller.engine.sync_load_balancers import DATA_PLANE, DataPlaneState, sync_load_balancers
 from controller.engine.sync_service import sync_service
 from controller.engine.sync_task_definition import sync_task_definition
 from controller.engine.workqueue import Backoff, WorkQueue
@@ -59,6 +62,8 @@ class Settings:
     pause_image: str | None = None
     cluster: str = DEFAULT_CLUSTER
     host_lost_seconds: float = 60.0  # an engine unreachable this long: its tasks are replaced
+    lb_address: str = "127.0.0.1"  # where load balancer listeners bind
+    dataplane_dir: str | None = None  # HAProxy's files; None: a temporary directory
 
 
 class Controller:
@@ -71,6 +76,7 @@ class Controller:
         *,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        dataplane_factory: Callable[[], DataPlane] | None = None,
     ) -> None:
         self.store, self.metrics, self.settings, self.clock = store, metrics, settings, clock
         self._factory = runtime_factory
@@ -104,6 +110,34 @@ class Controller:
         self._lock = threading.RLock()
         self._observing = False
         metrics.watch_pool(self._host_figures)
+        self._dataplane_factory = dataplane_factory or self._haproxy
+        self._dataplane: DataPlane | None = None
+        self.dataplane_state = DataPlaneState()
+        self.target_states: dict[str, dict[str, str]] = {}  # task id -> {target group: state}
+
+    def _haproxy(self) -> DataPlane:
+        from controller.dataplane.haproxy import HAProxy
+
+        workdir = self.settings.dataplane_dir or tempfile.mkdtemp(prefix="skiff-haproxy-")
+        return HAProxy(workdir)
+
+    def dataplane(self) -> DataPlane:
+        if self._dataplane is None:
+            self._dataplane = self._dataplane_factory()
+        return self._dataplane
+
+    def load_balanced(self, service: str) -> bool:
+        res = self.desired.get(("Service", service))
+        return bool(res and res.spec.load_balancers) or any(
+            t in self.target_states for t, o in self._tasks_of(service)
+        )
+
+    def _tasks_of(self, service: str) -> list[tuple[str, str]]:
+        return [
+            (i, t.owner)
+            for i, t in self.observed_tasks().items()
+            if (t.owner_kind, t.owner) == ("Service", service)
+        ]
 
     def snapshot(self) -> dict[ResourceKey, ResourceStatus]:
         """Status of every resource, with host allocations computed now, not at the last sync."""
@@ -266,6 +300,7 @@ class Controller:
             handle.observer.start()
 
     def stop(self) -> None:
+        """Stops the loop. HAProxy keeps serving; the next daemon picks it up."""
         self._observing = False
         self.queue.shutdown()
         for handle in list(self.hosts.values()):
@@ -303,6 +338,8 @@ class Controller:
         keys |= {(t.owner_kind, t.owner) for t in self.observed_tasks().values()}
         keys |= {("Host", n) for n in self.hosts}
         keys |= {("TaskDefinition", r.family) for r in self.store.revisions()}
+        if any(k[0] in ("LoadBalancer", "TargetGroup") for k in self.desired) or self.target_states:
+            keys.add(DATA_PLANE)
         return keys
 
     def enqueue_all(self) -> None:
@@ -373,6 +410,11 @@ class Controller:
             return sync_task_definition(self, name)
         if kind == "Service":
             return sync_service(self, name)
+        if (kind, name) == DATA_PLANE:
+            return sync_load_balancers(self)
+        if kind in ("LoadBalancer", "TargetGroup"):
+            self.queue.add(DATA_PLANE)  # one data plane serves them all
+            return None
         return None
 
     def set_status(

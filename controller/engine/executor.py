@@ -70,6 +70,12 @@ class Executor:
             )
             for m in plan.mark_stopped:
                 self._actions.record(KIND, owner, "task.stopped", m.reason, task=m.task_id)
+        if plan.deactivate:
+            self._store.put_tasks(
+                [self._record(owner, views[d.task_id], d.reason, None) for d in plan.deactivate]
+            )
+            for d in plan.deactivate:
+                self._actions.record(KIND, owner, "task.deactivate", d.reason, task=d.task_id)
         if plan.stop:
             self._store.put_tasks(
                 [self._record(owner, views[s.task_id], s.reason, now) for s in plan.stop]

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from controller.engine.outcomes import Retry, Terminal, Waiting
 from controller.engine.status import deployment_json, task_json, unplaced_task_json
+from controller.engine.sync_load_balancers import DATA_PLANE
 from controller.manifests.kinds import ResourceKey
 from controller.manifests.service import ServiceSpec, task_config_hash
 from controller.manifests.task_definition import TaskDefinitionSpec, check_fargate
@@ -24,6 +25,7 @@ from controller.reconcilers.service import (
     counts,
     plan_service,
     view_tasks,
+    with_targets,
 )
 from controller.reconcilers.task_definition import ResolvedRevision, plan_task_definition, resolve
 from controller.reconcilers.task_state import expected_containers
@@ -85,6 +87,7 @@ def sync_service(ctl: Controller, name: str) -> float | None:
             starting=pending.starting,
             relaunch_at=deploy.relaunch_at if deploy else None,
             halted=deploy.halted if deploy else False,
+            targets=ctl.target_states,
         )
         flights = [
             InFlight(
@@ -97,6 +100,8 @@ def sync_service(ctl: Controller, name: str) -> float | None:
     _prune_records(ctl, records, observed, in_flight)
     revs = {k: rr for k in {f.revision for f in flights} if (rr := ctl.revision(k))}
     failures = ctl.executor.run(name, plan, flights, revs)
+    if ctl.load_balanced(name):
+        ctl.queue.add(DATA_PLANE)  # its tasks' targets follow its tasks
     if plan.unplaced and desired is not None:
         ctl.actions.record(
             "Service",
@@ -145,7 +150,11 @@ def _deploy(
         desired.revision.key,
         desired.desired_count,
         CircuitBreaker(breaker.enable, breaker.rollback),
-        view_tasks(visible, records, in_flight, revisions, now),
+        with_targets(
+            view_tasks(visible, records, in_flight, revisions, now),
+            desired.target_groups,
+            ctl.target_states,
+        ),
         now,
         new_id=lambda: f"ecs-svc/{uuid.uuid4().int % 10**19:019d}",
         config=desired.config,
@@ -231,6 +240,7 @@ def _service_desired(
         maximum_percent=spec.deployment_configuration.maximum_percent,
         rules=placement_rules(spec, seed=zlib.crc32(f"{name}{ctl.clock()}".encode())),
         config=task_config_hash(spec),
+        target_groups=tuple(lb.target_group for lb in spec.load_balancers),
     )
     return desired, note
 

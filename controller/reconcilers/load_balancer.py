@@ -261,13 +261,19 @@ def plan_targets(
     delays: Mapping[str, int],
     activated: set[tuple[str, str]],
     now: float,
+    registered_at: Mapping[tuple[str, str], float] | None = None,
+    windows: Mapping[str, float] | None = None,
 ) -> TargetPlan:
     """What to add, make ready, drain and remove; and every target's ALB state.
 
     `current` is keyed by (group, task id); `activated` holds targets that once passed a check
     (after a reload HAProxy forgets, but they need not wait again); `drain_since` says when each
-    draining target began to drain.
+    draining target began to drain. A new target stays initial for its group's `windows`
+    seconds from `registered_at` even if checks fail (ALB needs the unhealthy threshold of
+    failed checks; HAProxy takes a new server down at the first): an app still starting
+    is not declared unhealthy.
     """
+    registered_at, windows = registered_at or {}, windows or {}
     add, ready, drain, remove = [], [], [], []
     states: dict[tuple[str, str], str] = {}
     for group, targets in wanted.items():
@@ -287,18 +293,21 @@ def plan_targets(
                 if server.sessions == 0 or now - started >= delays.get(group, 0):
                     remove.append(key)  # ALB completes at once once nothing is in flight
                 continue
+            young = now - registered_at.get(key, now) < windows.get(group, 0.0)
             if group not in used_groups:
                 states[key] = UNUSED
-            elif not server.checked and key not in activated:
-                states[key] = INITIAL
-            elif server.up:
+            elif server.checked and server.up:
                 states[key] = HEALTHY
                 if server.admin == "drain":
-                    ready.append(key)
+                    ready.append(key)  # passed: into rotation
+            elif key in activated:
+                states[key] = HEALTHY if server.up else UNHEALTHY  # e.g. unchecked after a reload
+            elif young or not server.checked:
+                states[key] = INITIAL
+                if server.admin == "ready":
+                    drain.append(key)  # no traffic before it passes a check
             else:
-                states[key] = UNHEALTHY
-                if server.admin == "drain" and key not in activated:
-                    pass  # failed its first check: stays out of rotation until it passes
+                states[key] = UNHEALTHY  # still failing after its window
     wanted_keys = {(g, t.task_id) for g, ts in wanted.items() for t in ts}
     for key in current:
         if key not in wanted_keys:

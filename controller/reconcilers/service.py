@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from controller.manifests.task_definition import TaskDefinitionSpec
 from controller.reconcilers.placement import HostSlot, Need, Rules, place
 from controller.reconcilers.task_definition import ResolvedRevision
 from controller.reconcilers.task_state import (
     HEALTH_CHECK_FAILED,
+    HEALTHY,
     RUNNING,
     STOPPED,
     STOPPING,
     UNHEALTHY,
+    UNKNOWN,
     TaskView,
     in_flight_view,
     view_task,
@@ -48,6 +50,7 @@ class ServiceDesired:
     maximum_percent: int = 200
     rules: Rules = field(default_factory=Rules)
     config: str = ""  # hash of its task-relevant settings: tasks made with others are replaced
+    target_groups: tuple[str, ...] = ()  # its tasks' load balancer target groups
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,7 @@ class ServicePlan:
     stop: tuple[StopTask, ...] = ()
     kill: tuple[StopTask, ...] = ()
     mark_stopped: tuple[MarkStopped, ...] = ()
+    deactivate: tuple[MarkStopped, ...] = ()  # record the stop; SIGTERM once deregistered
     remove: tuple[RemoveTask, ...] = ()
     unplaced: int = 0
     unplaced_reason: str = ""
@@ -116,7 +120,13 @@ class ServicePlan:
 
     def is_noop(self) -> bool:
         return not (
-            self.launch or self.start or self.stop or self.kill or self.mark_stopped or self.remove
+            self.deactivate
+            or self.launch
+            or self.start
+            or self.stop
+            or self.kill
+            or self.mark_stopped
+            or self.remove
         )
 
     @property
@@ -157,15 +167,26 @@ def plan_service(
     starting: frozenset[str] | set[str] = frozenset(),
     relaunch_at: float | None = None,
     halted: bool = False,
+    targets: Mapping[str, Mapping[str, str]] | None = None,
 ) -> ServicePlan:
     """`desired` None means the service's manifest is gone: stop and remove everything.
 
     `starting` holds container ids already started whose start observation has not shown yet.
     `relaunch_at` (the service throttle) and `halted` (a FAILED rollout) come from the
-    deployment planner.
+    deployment planner. `targets` gives, per task, its load balancer targets' states (ALB's
+    initial, healthy, unhealthy, draining, unused): with target groups, a task is healthy only
+    once its targets are, and is deregistered and drained before it is stopped.
     """
-    tasks = view_tasks(observed, records, in_flight, revisions, now)
-    b = _Builder(now, starting)
+    targets = targets or {}
+    groups = desired.target_groups if desired else ()
+    tasks = with_targets(view_tasks(observed, records, in_flight, revisions, now), groups, targets)
+    b = _Builder(
+        now,
+        starting,
+        registered=lambda task_id: bool(targets.get(task_id)),
+        groups=groups,
+        targets=targets,
+    )
     lost = {h.name for h in hosts if h.lost}
     for t in tasks:
         if t.host in lost:
@@ -181,7 +202,13 @@ def plan_service(
 
     for t in tasks:
         if t.active and t.health == UNHEALTHY and not _in_grace(t, desired.grace_period, now):
-            b.stop_task(t, HEALTH_CHECK_FAILED)
+            bad = [g for g in groups if targets.get(t.id, {}).get(g) == UNHEALTHY_TARGET]
+            b.stop_task(
+                t,
+                f"Task failed ELB health checks in (target-group {bad[0]})"
+                if bad
+                else HEALTH_CHECK_FAILED,
+            )
         elif t.active and t.health == UNHEALTHY and t.started_at is not None:
             b.wake_at(t.started_at + desired.grace_period)
     active = [t for t in tasks if t.active and t.id not in b.stopping]
@@ -244,6 +271,30 @@ def _current(t: TaskView, desired: ServiceDesired) -> bool:
         and (not t.spec_hash or t.spec_hash == rev.spec_hash)
         and (not t.config or not desired.config or t.config == desired.config)
     )
+
+
+UNHEALTHY_TARGET, HEALTHY_TARGET = "unhealthy", "healthy"
+ACTIVATING, DEACTIVATING = "ACTIVATING", "DEACTIVATING"
+
+
+def with_targets(
+    tasks: Sequence[TaskView], groups: Sequence[str], targets: Mapping[str, Mapping[str, str]]
+) -> list[TaskView]:
+    """Task views whose health includes their load balancer targets' health."""
+    return [_with_targets(t, groups, targets.get(t.id, {})) for t in tasks]
+
+
+def _with_targets(t: TaskView, groups: Sequence[str], states: Mapping[str, str]) -> TaskView:
+    """A running task of a service behind load balancers is healthy only once every target is
+    healthy, and unhealthy as soon as one fails its target group's checks."""
+    if not groups or t.last_status != RUNNING or t.desired_status != RUNNING:
+        return t
+    mine = [states.get(g) for g in groups]
+    if UNHEALTHY_TARGET in mine:
+        return replace(t, health=UNHEALTHY, has_health_check=True)
+    if all(s == HEALTHY_TARGET for s in mine) and t.health != UNHEALTHY:
+        return replace(t, health=HEALTHY, has_health_check=True)
+    return replace(t, health=UNHEALTHY if t.health == UNHEALTHY else UNKNOWN, has_health_check=True)
 
 
 def _in_grace(t: TaskView, grace: float, now: float) -> bool:
@@ -329,8 +380,17 @@ class _PortPicker:
 
 
 class _Builder:
-    def __init__(self, now: float, starting: frozenset[str] | set[str]) -> None:
-        self.now, self.starting = now, starting
+    def __init__(
+        self,
+        now: float,
+        starting: frozenset[str] | set[str],
+        registered: Callable[[str], bool] = lambda task_id: False,
+        groups: Sequence[str] = (),
+        targets: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
+        self.now, self.starting, self.registered = now, starting, registered
+        self.groups, self.targets = groups, targets or {}
+        self.deactivates: list[MarkStopped] = []
         self.launches: list[Launch] = []
         self.starts: list[StartContainers] = []
         self.stops: list[StopTask] = []
@@ -378,7 +438,13 @@ class _Builder:
             return
         self.stopping.add(t.id)
         running = tuple(t.running_container_ids())
-        if running:
+        if running and self.registered(t.id):
+            # ECS's DEACTIVATING: deregister and drain its targets first; SIGTERM comes once
+            # the load balancer has let go of it.
+            if not t.stop_recorded:
+                self.deactivates.append(MarkStopped(t.id, reason))
+            self.wake_at(self.now + 1.0)
+        elif running:
             self.stops.append(StopTask(t.id, t.host, reason, running))
             self.wake_at(self.now + t.stop_timeout)  # SIGKILL is due then
         else:
@@ -417,16 +483,27 @@ class _Builder:
         for t in done[keep:] + [t for t in done[:keep] if t.host in draining]:
             self.removes.append(RemoveTask(t.id, t.host, tuple(t.container_ids())))
 
+    def shown(self, t: TaskView) -> TaskView:
+        """ECS's ACTIVATING (running, targets not registered yet) and DEACTIVATING (targets
+        being deregistered and drained before the stop)."""
+        if t.desired_status == STOPPED and t.running_container_ids() and self.registered(t.id):
+            return replace(t, last_status=DEACTIVATING)
+        mine = self.targets.get(t.id, {})
+        if t.active and t.last_status == RUNNING and any(g not in mine for g in self.groups):
+            return replace(t, last_status=ACTIVATING)
+        return t
+
     def build(self, tasks: list[TaskView]) -> ServicePlan:
         # A task being removed needs no separate "mark stopped".
         removed = {r.task_id for r in self.removes}
         return ServicePlan(
-            tasks=tuple(tasks),
+            tasks=tuple(self.shown(t) for t in tasks),
             launch=tuple(self.launches),
             start=tuple(s for s in self.starts if s.task_id not in self.stopping),
             stop=tuple(self.stops),
             kill=tuple(self.kills),
             mark_stopped=tuple(m for m in self.marks if m.task_id not in removed),
+            deactivate=tuple(self.deactivates),
             remove=tuple(self.removes),
             unplaced=self.unplaced,
             unplaced_reason=self.unplaced_reason,

@@ -280,6 +280,15 @@ def _timestamp(value: str | None) -> float | None:
     return stamp.timestamp()
 
 
+def _ipv4_port(bindings: list[dict[str, str]]) -> int | None:
+    """The host port reached over IPv4. Docker may publish one container port on different
+    host ports for IPv4 and IPv6 (0.0.0.0:35006 and [::]:35005): the IPv4 one is the one
+    addresses like 127.0.0.1 reach."""
+    v4 = [b for b in bindings if b.get("HostPort") and ":" not in (b.get("HostIp") or "")]
+    chosen = v4 or [b for b in bindings if b.get("HostPort")]
+    return int(chosen[0]["HostPort"]) if chosen else None
+
+
 def _container_info(data: dict[str, Any]) -> ContainerInfo:
     state = data.get("State") or {}
     config = data.get("Config") or {}
@@ -291,8 +300,7 @@ def _container_info(data: dict[str, Any]) -> ContainerInfo:
         published = (data.get("HostConfig") or {}).get("PortBindings") or {}
     for key, bindings in published.items():
         port, _, proto = key.partition("/")
-        host_ports = sorted({int(b["HostPort"]) for b in bindings or [] if b.get("HostPort")})
-        ports.append(PortBinding(int(port), proto or "tcp", host_ports[0] if host_ports else None))
+        ports.append(PortBinding(int(port), proto or "tcp", _ipv4_port(bindings or [])))
     started = state.get("Status") != "created"
     return ContainerInfo(
         id=data["Id"],

@@ -94,6 +94,12 @@ class Skiff:
         wait_for(self.ready, 30, "the daemon to become ready")
         return self
 
+    def stop_haproxy(self) -> None:
+        """HAProxy outlives the daemon on purpose (it keeps serving); tests stop it."""
+        pid_file = self.data / "haproxy" / "haproxy.pid"
+        if pid_file.exists():
+            subprocess.run(["kill", pid_file.read_text().split()[0]], capture_output=True)
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -232,6 +238,7 @@ def skiff(tmp_path: Path) -> Iterator[Skiff]:
         yield s
     finally:
         s.stop()
+        s.stop_haproxy()
         if s.proc is not None and s.proc.returncode not in (0, None, -9):
             print(s.tail(), file=sys.stderr)
         s.cleanup()

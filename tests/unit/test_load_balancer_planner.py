@@ -186,3 +186,20 @@ def test_draining_waits_for_in_flight_requests_or_the_delay() -> None:
 
 def test_servers_nobody_wants_are_removed() -> None:
     assert plan({}, {KEY: server()}).remove == (KEY,)
+
+
+def test_a_new_target_failing_its_first_checks_stays_initial_for_its_window() -> None:
+    early = plan(
+        {"web": [T]},
+        {KEY: server(up=False, admin="drain")},
+        registered_at={KEY: 990.0},
+        windows={"web": 25.0},
+    )
+    assert early.states[KEY] == INITIAL  # the app may still be starting
+    late = plan(
+        {"web": [T]},
+        {KEY: server(up=False, admin="drain")},
+        registered_at={KEY: 900.0},
+        windows={"web": 25.0},
+    )
+    assert late.states[KEY] == UNHEALTHY

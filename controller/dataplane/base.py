@@ -1,0 +1,57 @@
+"""What the daemon needs from a load balancer data plane; HAProxy and the fake implement it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class DataPlaneError(Exception):
+    """The data plane could not be started, reloaded or asked."""
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """One server (a target, or its backup twin) as the data plane reports it."""
+
+    backend: str
+    name: str
+    address: str
+    port: int
+    up: bool  # operational state: checks pass (or no checks)
+    admin: str  # ready | drain | maint
+    checked: bool  # at least one health check has completed
+    sessions: int = 0  # current connections
+
+
+@dataclass(frozen=True)
+class BackendStats:
+    requests: int
+    responses: dict[str, int]  # 1xx..5xx, other
+    response_time_ms: int  # average over the last 1024 requests
+
+
+class DataPlane(Protocol):
+    def running(self) -> bool: ...
+
+    def check(self, config_text: str) -> str | None:
+        """HAProxy's complaint about a configuration, or None when it is valid."""
+        ...
+
+    def write(self, config_text: str) -> None: ...
+
+    def start(self) -> None: ...
+
+    def reload(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def do(self, line: str) -> None:
+        """A runtime API command that answers nothing on success."""
+        ...
+
+    def servers(self) -> list[ServerState]: ...
+
+    def backend_stats(self) -> dict[str, BackendStats]: ...
+
+    def admin_socket(self) -> str: ...
