@@ -65,6 +65,12 @@ class HAProxy:
         )
         return None if out.returncode == 0 else (out.stderr or out.stdout).strip()
 
+    def current_config(self) -> str:
+        try:
+            return self.config.read_text()
+        except OSError:
+            return ""
+
     def write(self, config_text: str) -> None:
         tmp = self.dir / (CONFIG + ".tmp")
         tmp.write_text(config_text)

@@ -78,8 +78,14 @@ def sync_load_balancers(ctl: Controller) -> float | None:
         current = _current(dp.servers(), tasks) if dp.running() else {}
     except DataPlaneError:
         current = {}
+    for key, server in current.items():  # serving now: no need to wait for a check again
+        if server.up and server.checked and server.admin == "ready":
+            state.activated.add(key)
     wanted = _wanted(ctl, groups, tasks, current)
-    skip, listener_errors = _listener_problems(lbs, groups, state, ctl.settings.lb_address)
+    applied = state.structure
+    if applied is None and dp.running():  # our restart: what HAProxy serves is on disk
+        applied = dp.current_config()
+    skip, listener_errors = _listener_problems(lbs, groups, applied or "", ctl.settings.lb_address)
     used = {
         g
         for lb_name, spec in lbs.items()
@@ -207,14 +213,15 @@ def _current(servers: list[Any], tasks: dict[str, ObservedTask]) -> dict[tuple[s
 def _listener_problems(
     lbs: dict[str, LoadBalancerSpec],
     groups: dict[str, TargetGroupSpec],
-    state: DataPlaneState,
+    applied: str,
     address: str,
 ) -> tuple[set[tuple[str, int]], dict[tuple[str, int], str]]:
-    """Listeners left out, and why: a target group missing, or a port another process holds."""
+    """Listeners left out, and why: a target group missing, or a port another process holds
+    (ports HAProxy binds already, in the `applied` configuration, are ours)."""
     skip: set[tuple[str, int]] = set()
     errors: dict[tuple[str, int], str] = {}
     bound = set()
-    for line in (state.structure or "").splitlines():
+    for line in applied.splitlines():
         if line.strip().startswith("bind "):
             bound.add(int(line.rsplit(":", 1)[1]))
     for lb_name, spec in lbs.items():
@@ -253,6 +260,8 @@ def _apply_config(ctl: Controller, config: str, structure: str) -> None:
         dp.start()
         state.structure = structure
         ctl.actions.record("LoadBalancer", "*", "dataplane.start", "haproxy was not running")
+    elif state.structure is None and dp.current_config() == config:
+        state.structure = structure  # our restart, and HAProxy already serves just this
     elif structure != state.structure:
         dp.write(config)
         dp.reload()

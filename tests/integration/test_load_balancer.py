@@ -259,3 +259,49 @@ def test_haproxy_killed_is_restarted_by_the_daemon_with_the_same_routing(skiff: 
     subprocess.run(["pkill", "-9", "-P", str(pid)])
     subprocess.run(["kill", f"-{signal.SIGKILL.value}", str(pid)])
     wait_for(lambda: responders(port, 10) == before, 40, "the same two tasks served again")
+
+
+def test_a_listener_on_a_port_in_use_is_reported_and_the_others_keep_serving(skiff: Skiff) -> None:
+    import socket
+
+    web, good = skiff.name("web"), free_port()
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    busy = taken.getsockname()[1]
+    try:
+        two = balancer(skiff.name("front"), good, web) + textwrap.indent(
+            f"- port: {busy}\n  defaultActions: [{{type: forward, targetGroup: {web}}}]\n", "    "
+        )
+        skiff.write("web.yaml", app(web, 1))
+        skiff.write("lb.yaml", two)
+        skiff.start()
+        wait_for(lambda: serving(skiff, web, 1), 60, "the task healthy")
+        lb = wait_for(
+            lambda: (
+                (r := skiff.resource("LoadBalancer", skiff.name("front")))["status"] == "ERROR"
+                and r
+            ),
+            20,
+            "the listener's error",
+        )
+        assert f"listener {busy}: port {busy} on 127.0.0.1 is already in use" in lb["message"]
+        assert get(good)[0] == 200
+    finally:
+        taken.close()
+
+
+def test_the_load_balancer_keeps_serving_across_a_daemon_restart(skiff: Skiff) -> None:
+    web, port = skiff.name("web"), free_port()
+    skiff.write("web.yaml", app(web, 2))
+    skiff.write("lb.yaml", balancer(skiff.name("front"), port, web))
+    skiff.start()
+    wait_for(lambda: serving(skiff, web, 2), 60, "2 healthy tasks")
+    before = responders(port, 10)
+    skiff.stop()
+    assert responders(port, 10) == before  # HAProxy serves on while the daemon is away
+    skiff.start()
+    wait_for(lambda: serving(skiff, web, 2), 30, "the restarted daemon sees them healthy")
+    assert responders(port, 10) == before
+    for op in ("create", "kill", "remove"):
+        assert skiff.metric("skiff_docker_api_calls_total", operation=op) == 0, op
