@@ -305,3 +305,71 @@ def test_the_load_balancer_keeps_serving_across_a_daemon_restart(skiff: Skiff) -
     assert responders(port, 10) == before
     for op in ("create", "kill", "remove"):
         assert skiff.metric("skiff_docker_api_calls_total", operation=op) == 0, op
+
+
+def load_until(port: int, stop: threading.Event, failures: list[Any], done: list[int]) -> None:
+    """A bounded request loop: counts answers, keeps what failed."""
+    deadline = time.monotonic() + 120
+    for _ in range(20000):
+        if stop.is_set() or time.monotonic() > deadline:
+            return
+        try:
+            status, _ = get(port, timeout=5)
+            done.append(status)
+            if status not in (200, 418):
+                failures.append(status)
+        except OSError as exc:
+            failures.append(repr(exc))
+
+
+def test_a_rules_change_reloads_haproxy_seamlessly_under_load(skiff: Skiff) -> None:
+    web, port, front = skiff.name("web"), free_port(), skiff.name("front")
+    skiff.write("web.yaml", app(web, 2))
+    skiff.write("lb.yaml", balancer(front, port, web))
+    skiff.start()
+    wait_for(lambda: serving(skiff, web, 2), 60, "2 healthy tasks")
+    failures: list[Any] = []
+    done: list[int] = []
+    stop = threading.Event()
+    loader = threading.Thread(target=load_until, args=(port, stop, failures, done))
+    loader.start()
+    try:
+        teapot = """\
+            rules:
+              - priority: 1
+                conditions: [{field: path-pattern, values: ["/tea"]}]
+                actions: [{type: fixed-response, fixedResponseConfig: {statusCode: "418"}}]
+            """
+        skiff.write("lb.yaml", balancer(front, port, web, teapot))
+        wait_for(lambda: get(port, "/tea")[0] == 418, 30, "the new rule in force")
+        n = len(done)
+        wait_for(lambda: len(done) > n + 100, 30, "requests after the reload")
+    finally:
+        stop.set()
+        loader.join(timeout=30)
+    assert failures == [] and len(done) > 100
+    assert skiff.metric("skiff_actions_total", kind="LoadBalancer", action="dataplane.reload") >= 1
+
+
+def test_when_every_target_fails_its_checks_traffic_still_reaches_them(skiff: Skiff) -> None:
+    web, port = skiff.name("web"), free_port()
+    failing = (
+        app(web, 2)
+        .replace("path: /health", "path: /missing")
+        .replace("desiredCount: 2", "desiredCount: 2\n  healthCheckGracePeriodSeconds: 600")
+    )
+    skiff.write("web.yaml", failing)
+    skiff.write("lb.yaml", balancer(skiff.name("front"), port, web))
+    skiff.start()
+    wait_for(lambda: len(skiff.running(web)) == 2, 40, "2 tasks running")
+    wait_for(
+        lambda: (
+            (g := skiff.resource("TargetGroup", web))["targets"]
+            and all(t["state"] in ("initial", "unhealthy") for t in g["targets"])
+        ),
+        40,
+        "targets registered, none passing",
+    )
+    answers = [get(port) for _ in range(10)]
+    assert all(status == 200 for status, _ in answers)  # fail open, as ALB does
+    assert len({body for _, body in answers}) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,14 @@ def test_the_shipped_examples_converge(skiff: Skiff) -> None:
     web = skiff.resource("Service", "web")
     wait_for(lambda: skiff.resource("Service", "web")["healthyCount"] == 3, 40, "healthy web tasks")
     assert web["taskDefinition"] == "web:1"
+    # The example load balancer: a fixed response, and the tasks behind one address.
+    with urllib.request.urlopen("http://127.0.0.1:8000/health", timeout=5) as r:
+        assert r.read() == b"ok"
+    bodies = set()
+    for _ in range(9):
+        with urllib.request.urlopen("http://127.0.0.1:8000/", timeout=5) as r:
+            bodies.add(r.read().decode().strip())
+    assert len(bodies) == 3 and all(b.startswith("hello from task") for b in bodies)
 
 
 def test_a_host_with_a_small_capacity_places_what_fits_and_says_why_not_the_rest(
