@@ -12,6 +12,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from controller.manifests.base import API_VERSION, Metadata, Path, SpecModel
+from controller.manifests.ec2 import (
+    AutoScalingGroupSpec,
+    InstanceSpec,
+    LaunchTemplateSpec,
+    check_group,
+)
 from controller.manifests.host import HostSpec, check_host
 from controller.manifests.load_balancer import (
     LoadBalancerSpec,
@@ -37,6 +43,9 @@ KINDS: dict[str, Kind] = {
         Kind("Service", ServiceSpec, check_service),
         Kind("TargetGroup", TargetGroupSpec, lambda spec: []),
         Kind("LoadBalancer", LoadBalancerSpec, check_load_balancer),
+        Kind("LaunchTemplate", LaunchTemplateSpec, lambda spec: []),
+        Kind("Instance", InstanceSpec, lambda spec: []),
+        Kind("AutoScalingGroup", AutoScalingGroupSpec, check_group),
     )
 }
 

@@ -206,6 +206,8 @@ def check_references(
     for res in resources.values():
         if res.kind == "LoadBalancer":
             errors += _listener_problems(res, resources, claimed)
+        if res.kind in ("Instance", "AutoScalingGroup"):
+            errors += _fleet_problems(res, resources, claimed, hosts)
         if res.kind != "Service":
             continue
         spec: ServiceSpec = res.spec
@@ -370,5 +372,49 @@ def _load_balancer_problems(
                     res.kind,
                     res.name,
                 )
+            )
+    return errors
+
+
+def _fleet_problems(
+    res: Resource,
+    resources: dict[ResourceKey, Resource],
+    claimed: set[ResourceKey],
+    hosts: dict[str, HostSpec],
+) -> list[FieldError]:
+    """Templates, zones and target groups an Instance or AutoScalingGroup names must exist."""
+    errors = []
+
+    def error(path: Path, message: str) -> None:
+        errors.append(
+            FieldError(res.source, res.document, ("spec", *path), message, res.kind, res.name)
+        )
+
+    ref = res.spec.launch_template
+    if ref is not None:
+        key = ("LaunchTemplate", ref.launch_template_name)
+        if key not in resources and key not in claimed:
+            error(
+                ("launchTemplate", "launchTemplateName"),
+                f"no LaunchTemplate named {ref.launch_template_name!r} in these manifests",
+            )
+    zones = {h.zone for h in hosts.values()}
+    wanted = list(getattr(res.spec, "availability_zones", None) or [])
+    if res.kind == "Instance" and res.spec.availability_zone:
+        wanted = [res.spec.availability_zone]
+    for i, zone in enumerate(wanted):
+        if zone not in zones:
+            path = (
+                ("availabilityZones", i)
+                if res.kind == "AutoScalingGroup"
+                else ("availabilityZone",)
+            )
+            error(path, f"no Host is in zone {zone!r} (zones: {', '.join(sorted(zones))})")
+    for i, tg in enumerate(getattr(res.spec, "target_groups", [])):
+        key = ("TargetGroup", tg.target_group)
+        if key not in resources and key not in claimed:
+            error(
+                ("targetGroups", i, "targetGroup"),
+                f"no TargetGroup named {tg.target_group!r} in these manifests",
             )
     return errors

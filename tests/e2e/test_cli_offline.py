@@ -192,7 +192,16 @@ def schema(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
 def test_schema_is_json_with_one_variant_per_kind(schema: dict[str, Any]) -> None:
     kinds = [v["properties"]["kind"]["const"] for v in schema["oneOf"]]
 
-    assert sorted(kinds) == ["Host", "LoadBalancer", "Service", "TargetGroup", "TaskDefinition"]
+    assert sorted(kinds) == [
+        "AutoScalingGroup",
+        "Host",
+        "Instance",
+        "LaunchTemplate",
+        "LoadBalancer",
+        "Service",
+        "TargetGroup",
+        "TaskDefinition",
+    ]
     for variant in schema["oneOf"]:
         assert variant["required"] == ["apiVersion", "kind", "metadata", "spec"]
         assert variant["properties"]["apiVersion"] == {"const": "skiff/v1"}
