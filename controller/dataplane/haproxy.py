@@ -12,17 +12,22 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
 
-from controller.dataplane.base import BackendStats, DataPlaneError, ServerState
+from controller.dataplane.base import BackendStats, CommandRefused, DataPlaneError, ServerState
 
 ADMIN_SOCKET = "haproxy.sock"
 CONFIG = "haproxy.cfg"
 PID_FILE = "haproxy.pid"
+CHECK_ENABLED = 0x04  # srv_check_state: CHK_ST_ENABLED
+_ALERT_PREFIX = re.compile(
+    r"^\[ALERT\]\s*\(\d+\)\s*:\s*(config\s*:\s*)?(parsing \[[^]]*\]\s*:\s*)?"
+)
 
 
 class HAProxy:
@@ -61,9 +66,18 @@ class HAProxy:
         candidate = self.dir / "candidate.cfg"
         candidate.write_text(config_text)
         out = subprocess.run(
-            [self.binary, "-c", "-q", "-f", str(candidate)], capture_output=True, text=True
+            [self.binary, "-c", "-f", str(candidate)], capture_output=True, text=True
         )
-        return None if out.returncode == 0 else (out.stderr or out.stdout).strip()
+        if out.returncode == 0:
+            return None
+        text = (out.stderr or out.stdout).strip()
+        # "[ALERT]    (123) : config : parsing [f:9] : error ...": what follows says it.
+        alerts = [
+            _ALERT_PREFIX.sub("", line).strip()
+            for line in text.splitlines()
+            if "[ALERT]" in line and "rror(s) found" not in line and "atal errors" not in line
+        ]
+        return "; ".join(alerts[:2]) or text or f"haproxy -c exited with {out.returncode}"
 
     def current_config(self) -> str:
         try:
@@ -107,6 +121,10 @@ class HAProxy:
             time.sleep(0.02)
         raise DataPlaneError("haproxy did not come back from a reload")
 
+    def settled(self) -> bool:
+        pid = self.master_pid()
+        return pid is None or len(self._worker_pids(pid)) <= 1
+
     def stop(self) -> None:
         pid = self.master_pid()
         if pid is not None:
@@ -145,7 +163,7 @@ class HAProxy:
         """A command that answers nothing on success."""
         answer = self.command(line).strip()
         if answer and answer not in ("New server registered.", "Server deleted."):
-            raise DataPlaneError(f"{line!r}: {answer}")
+            raise CommandRefused(line, answer)
 
     def servers(self) -> list[ServerState]:
         states = _table(self.command("show servers state"), skip_version=True, sep=" ")
@@ -169,6 +187,7 @@ class HAProxy:
                     admin=admin,
                     checked=r["srv_check_result"] not in ("0", "1"),
                     sessions=int(stat.get("scur") or 0),
+                    checking=bool(int(r["srv_check_state"]) & CHECK_ENABLED),
                 )
             )
         return out

@@ -5,19 +5,21 @@ tasks, starts HAProxy when it is not running (after the daemon's restart or HAPr
 reloads it seamlessly only when listeners, rules or groups change, and otherwise moves targets
 in and out through the runtime API. It reads target states back, shares them with the
 services (a task is healthy once its targets are; it is stopped once drained) and reports
-status and metrics. Listeners that cannot work (a port taken, a group missing) are left out
-and reported; the others keep serving.
+status and metrics. Listeners that cannot work (a port taken or another LoadBalancer's, a group
+missing, a configuration HAProxy refuses) are left out and reported on their LoadBalancer; the
+others keep serving, and targets keep moving whatever the configuration's trouble.
 """
 
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from controller.dataplane import DataPlaneError
+from controller.dataplane import CommandRefused, DataPlane, DataPlaneError, ServerState
 from controller.manifests.kinds import ResourceKey
 from controller.manifests.load_balancer import LoadBalancerSpec, TargetGroupSpec
 from controller.manifests.service import ServiceSpec
@@ -25,26 +27,34 @@ from controller.reconcilers.load_balancer import (
     DRAINING,
     HEALTHY,
     INITIAL,
+    PRIMARY,
     UNHEALTHY,
     Server,
     Target,
     TargetPlan,
     backend,
     backup_name,
+    check_settings,
     plan_targets,
     render,
     server_name,
 )
-from controller.reconcilers.task_state import RUNNING, STOPPED, view_task
+from controller.reconcilers.task_state import RUNNING, STOPPED, TaskView, view_task
+from controller.state import labels as L
 from controller.state.observed import ObservedTask
 
 if TYPE_CHECKING:
     from controller.engine.controller import Controller
 
 DATA_PLANE: ResourceKey = ("DataPlane", "haproxy")
+ALL_BALANCERS: ResourceKey = ("LoadBalancer", "*")  # where the data plane's own trouble shows
 POLL_BUSY, POLL_IDLE = 1.0, 5.0  # seconds between looks at target health
+VERDICTS_KEPT = 256  # configurations whose `haproxy -c` answer is remembered
+TARGET_STATES = ("initial", "healthy", "unhealthy", "draining", "unused")
 
 log = structlog.get_logger("skiff.lb")
+
+Key = tuple[str, str]  # (target group, target id)
 
 
 @dataclass
@@ -52,10 +62,11 @@ class DataPlaneState:
     """What the daemon remembers between passes (none of it is needed across restarts)."""
 
     structure: str | None = None  # the configuration without targets, as last applied
-    activated: set[tuple[str, str]] = field(default_factory=set)  # targets that passed a check
-    drain_since: dict[tuple[str, str], float] = field(default_factory=dict)
-    registered_at: dict[tuple[str, str], float] = field(default_factory=dict)
+    activated: set[Key] = field(default_factory=set)  # targets that passed a check
+    drain_since: dict[Key, float] = field(default_factory=dict)  # first seen draining
+    registered_at: dict[Key, float] = field(default_factory=dict)
     counted: dict[str, tuple[int, dict[str, int]]] = field(default_factory=dict)  # for deltas
+    verdicts: dict[str, str | None] = field(default_factory=dict)  # haproxy -c, per text
 
 
 def sync_load_balancers(ctl: Controller) -> float | None:
@@ -71,11 +82,18 @@ def sync_load_balancers(ctl: Controller) -> float | None:
             dp.stop()
             ctl.actions.record("LoadBalancer", "*", "dataplane.stop", "no load balancer left")
         ctl.target_states = {}
+        _forget_deleted(ctl, lbs, groups)
+        ctl.forget_status(ALL_BALANCERS)
         return None
     now = ctl.clock()
     tasks = ctl.observed_tasks()
+    known = set(tasks)  # ids of every target source's targets
+
+    def read() -> dict[Key, Server]:
+        return _owned(ctl, _current(dp.servers(), known), known, now)
+
     try:
-        current = _current(dp.servers(), tasks) if dp.running() else {}
+        current = read() if dp.running() else {}
     except DataPlaneError:
         current = {}
     for key, server in current.items():  # serving now: no need to wait for a check again
@@ -85,29 +103,40 @@ def sync_load_balancers(ctl: Controller) -> float | None:
     applied = state.structure
     if applied is None and dp.running():  # our restart: what HAProxy serves is on disk
         applied = dp.current_config()
-    skip, listener_errors = _listener_problems(lbs, groups, applied or "", ctl.settings.lb_address)
-    used = {
-        g
-        for lb_name, spec in lbs.items()
-        for g in spec.target_groups()
-        if any((lb_name, lst.port) not in skip for lst in spec.listeners)
-    }
+    order = sorted(lbs, key=lambda n: _place(ctl, ("LoadBalancer", n)))
+    skip, listener_errors = _listener_problems(
+        lbs, order, groups, applied or "", ctl.settings.lb_address
+    )
 
-    def configuration(targets: dict[str, list[Target]]) -> str:
+    def configuration(targets: dict[str, list[Target]], left_out: set[tuple[str, int]]) -> str:
         return render(
             admin_socket=dp.admin_socket(),
             bind_address=ctl.settings.lb_address,
             load_balancers=lbs,
             groups=groups,
             targets=targets,
-            skip=frozenset(skip),
+            skip=frozenset(left_out),
         )
 
-    structure = configuration({})  # what a change of needs a reload
-    config = configuration(wanted)
+    structure = configuration({}, skip)  # what a change of needs a reload
+    complaint = None
+    if structure != state.structure:
+        complaint = _verdict(dp, state, structure)
+        if complaint:  # find the listeners at fault; leave them out
+            for at, why in _refused_listeners(dp, state, lbs, groups, skip):
+                skip.add(at)
+                listener_errors[at] = why
+            structure = configuration({}, skip)
+            complaint = _verdict(dp, state, structure)
+    used = {
+        g
+        for lb_name, spec in lbs.items()
+        for g in spec.target_groups()
+        if any((lb_name, lst.port) not in skip for lst in spec.listeners)
+    }
     try:
-        _apply_config(ctl, config, structure)
-        current = _current(dp.servers(), tasks)
+        _apply_config(ctl, configuration(wanted, skip), structure, complaint)
+        current = read()
         for key in current:
             state.registered_at.setdefault(key, now)  # first seen (e.g. after our restart)
         plan = plan_targets(
@@ -120,17 +149,25 @@ def sync_load_balancers(ctl: Controller) -> float | None:
             now,
             registered_at=state.registered_at,
             windows={g: _initial_window(s) for g, s in groups.items()},
+            old_workers=not dp.settled(),
         )
-        _apply_targets(ctl, plan, wanted, now)
+        removed, failures = _apply_targets(ctl, plan, groups, now)
         stats = dp.backend_stats()
     except DataPlaneError as exc:
-        ctl.set_status(("LoadBalancer", "*"), "ERROR", str(exc))
+        ctl.set_status(ALL_BALANCERS, "ERROR", str(exc))
         log.warning("dataplane.error", error=str(exc))
         return POLL_BUSY
-    _share_states(ctl, plan)
-    _report(ctl, lbs, groups, plan, listener_errors, stats)
+    if complaint:
+        message = f"the configuration was refused (HAProxy serves the one before): {complaint}"
+        ctl.set_status(ALL_BALANCERS, "ERROR", message)
+        log.warning("dataplane.refused", error=complaint)
+    else:
+        ctl.forget_status(ALL_BALANCERS)
+    _remember(ctl, plan, current, wanted, now)
+    _share_states(ctl, plan, removed)
+    _report(ctl, lbs, groups, plan, listener_errors, stats, failures)
     busy = any(s in (INITIAL, DRAINING, UNHEALTHY) for s in plan.states.values())
-    return POLL_BUSY if busy or not plan.is_noop() else POLL_IDLE
+    return POLL_BUSY if busy or failures or not plan.is_noop() else POLL_IDLE
 
 
 def _initial_window(group: TargetGroupSpec) -> float:
@@ -142,13 +179,21 @@ def _initial_window(group: TargetGroupSpec) -> float:
     )
 
 
+def _place(ctl: Controller, key: ResourceKey) -> tuple[str, int, str]:
+    res = ctl.desired[key]
+    return (res.source, res.document, res.name)
+
+
 # --- what should be there --------------------------------------------------------------------
 
 
-def _target_port(task: ObservedTask, container_port: int) -> int | None:
-    for c in task.containers.values():  # the container itself, or an awsvpc task's sandbox
-        for p in c.ports:
-            if p.container_port == container_port and p.host_port:
+def _target_port(task: ObservedTask, container_name: str, container_port: int) -> int | None:
+    """The host port publishing the named container's port; an awsvpc task's sandbox
+    publishes the ports of every container in it."""
+    for name in (container_name, L.PAUSE_CONTAINER):
+        c = task.containers.get(name)
+        for p in c.ports if c is not None else ():
+            if p.container_port == container_port and p.protocol == "tcp" and p.host_port:
                 return p.host_port
     return None
 
@@ -157,17 +202,24 @@ def _wanted(
     ctl: Controller,
     groups: dict[str, TargetGroupSpec],
     tasks: dict[str, ObservedTask],
-    current: dict[tuple[str, str], Server],
+    current: dict[Key, Server],
 ) -> dict[str, list[Target]]:
     """Targets per group: running tasks of services behind them, and tasks being stopped that
     are still registered (they drain)."""
     wanted: dict[str, list[Target]] = {g: [] for g in groups}
     address = {h.name: h.address for h in list(ctl.hosts.values())}
-    views = {}
+    records, now = ctl.store.all_tasks(), ctl.clock()  # one query, whatever the tasks
+    views: dict[str, TaskView] = {}
+
+    def view(t: ObservedTask) -> TaskView:
+        if t.id not in views:
+            rev = ctl.revision(t.revision)
+            views[t.id] = view_task(t, rev.spec if rev else None, records.get(t.id), now)
+        return views[t.id]
+
+    by_owner: dict[ResourceKey, list[ObservedTask]] = {}
     for t in tasks.values():
-        rev = ctl.revision(t.revision)
-        records = ctl.store.tasks(t.owner_kind, t.owner)
-        views[t.id] = view_task(t, rev.spec if rev else None, records.get(t.id), ctl.clock())
+        by_owner.setdefault((t.owner_kind, t.owner), []).append(t)
     for key, res in ctl.desired.items():
         if key[0] != "Service":
             continue
@@ -175,71 +227,125 @@ def _wanted(
         for lb in spec.load_balancers:
             if lb.target_group not in wanted:
                 continue
-            for t in tasks.values():
-                v = views[t.id]
-                if (t.owner_kind, t.owner) != key or v.desired_status != RUNNING:
+            for t in by_owner.get(key, []):
+                v = view(t)
+                if v.desired_status != RUNNING or v.last_status != RUNNING:
                     continue
-                port = _target_port(t, lb.container_port)
-                if v.last_status == RUNNING and port is not None and t.host in address:
+                port = _target_port(t, lb.container_name, lb.container_port)
+                if port is not None and t.host in address:
                     wanted[lb.target_group].append(Target(t.id, address[t.host], port))
+    serving = {g: {t.task_id for t in targets} for g, targets in wanted.items()}
     for (group, task_id), server in current.items():
-        found = views.get(task_id)
-        serving = {x.task_id for x in wanted.get(group, [])}
-        if (
-            found is not None
-            and found.desired_status == STOPPED
-            and found.running_container_ids()
-            and group in wanted
-            and task_id not in serving
-        ):
+        found = tasks.get(task_id)
+        if found is None or group not in wanted or task_id in serving[group]:
+            continue
+        v = view(found)
+        if v.desired_status == STOPPED and v.running_container_ids():
             wanted[group].append(Target(task_id, server.address, server.port, draining=True))
     return wanted
 
 
-def _current(servers: list[Any], tasks: dict[str, ObservedTask]) -> dict[tuple[str, str], Server]:
-    """The primary servers in each group, by (group, task id)."""
-    by_short = {server_name(t): t for t in tasks}
-    out = {}
+def _current(servers: Iterable[ServerState], known: Iterable[str]) -> dict[Key, Server]:
+    """Each target's servers (its primary and backup twin), by (group, target id). A server
+    whose target is not among `known` ids is keyed by the id prefix its name holds (for
+    which `server_name` gives that name back)."""
+    by_prefix = {server_name(t)[1:]: t for t in known}
+    parts: dict[Key, dict[str, ServerState]] = {}
     for s in servers:
-        if not s.backend.startswith("tg_") or not s.name.startswith("t"):
+        if not s.backend.startswith("tg_") or s.name[:1] not in ("t", "b"):
             continue
-        task_id = by_short.get(s.name, s.name)
-        out[(s.backend[3:], task_id)] = Server(
-            s.address, s.port, s.up, s.admin, s.checked, s.sessions
+        prefix = s.name[1:]
+        key = (s.backend[3:], by_prefix.get(prefix, prefix))
+        parts.setdefault(key, {})[s.name[:1]] = s
+    out = {}
+    for key, pair in parts.items():
+        primary, twin = pair.get("t"), pair.get("b")
+        first = primary or twin
+        assert first is not None
+        out[key] = Server(
+            first.address,
+            first.port,
+            up=primary.up if primary else False,
+            admin=primary.admin if primary else "",
+            checked=primary.checked if primary else False,
+            sessions=sum(s.sessions for s in pair.values()),
+            twin=twin.admin if twin else "",
+            checking=primary.checking if primary else False,
         )
     return out
 
 
+def _owned(
+    ctl: Controller, current: dict[Key, Server], known: set[str], now: float
+) -> dict[Key, Server]:
+    """The servers this pass may act on. While a host is not listed yet (after our restart),
+    its tasks are unknown too: their servers are left alone, not taken for strays."""
+    unlisted = [
+        h
+        for h in list(ctl.hosts.values())
+        if not h.observer.synced and not h.lost(now, ctl.settings.host_lost_seconds)
+    ]
+    if not unlisted:
+        return current
+    return {k: s for k, s in current.items() if k[1] in known}
+
+
 def _listener_problems(
     lbs: dict[str, LoadBalancerSpec],
+    order: list[str],
     groups: dict[str, TargetGroupSpec],
     applied: str,
     address: str,
 ) -> tuple[set[tuple[str, int]], dict[tuple[str, int], str]]:
-    """Listeners left out, and why: a target group missing, or a port another process holds
-    (ports HAProxy binds already, in the `applied` configuration, are ours)."""
+    """Listeners left out, and why: a target group missing, a port another LoadBalancer's
+    listener has (the one HAProxy binds already keeps it, else the first by file and
+    document), or a port another process holds (ports the `applied` configuration binds are
+    HAProxy's own)."""
     skip: set[tuple[str, int]] = set()
     errors: dict[tuple[str, int], str] = {}
-    bound = set()
-    for line in applied.splitlines():
-        if line.strip().startswith("bind "):
-            bound.add(int(line.rsplit(":", 1)[1]))
-    for lb_name, spec in lbs.items():
-        for listener in spec.listeners:
+    bound = _bound_ports(applied)
+    owner: dict[int, str] = {}
+    for lb_name in order:
+        for listener in lbs[lb_name].listeners:
+            if bound.get(listener.port) == lb_name or listener.port not in owner:
+                owner[listener.port] = lb_name  # a port HAProxy binds for it stays its
+    for lb_name in order:
+        for listener in lbs[lb_name].listeners:
             key = (lb_name, listener.port)
             actions = [*listener.default_actions, *(r.actions[0] for r in listener.rules)]
             missing = sorted({g for a in actions for g, _ in a.target_groups() if g not in groups})
             if missing:
-                skip.add(key)
                 errors[key] = f"no TargetGroup named {missing[0]!r}"
+            elif owner[listener.port] != lb_name:
+                errors[key] = (
+                    f"port {listener.port} is already a listener of LoadBalancer "
+                    f"{owner[listener.port]!r}"
+                )
             elif listener.port not in bound and not _port_free(address, listener.port):
-                skip.add(key)
                 errors[key] = f"port {listener.port} on {address} is already in use"
+            else:
+                continue
+            skip.add(key)
     return skip, errors
 
 
+def _bound_ports(applied: str) -> dict[int, str]:
+    """Port -> the LoadBalancer whose frontend binds it, in a configuration."""
+    bound: dict[int, str] = {}
+    lb = ""
+    for line in applied.splitlines():
+        if line.startswith("frontend "):
+            lb = line.split()[1].removeprefix("lb_").rsplit("_", 1)[0]
+        elif line.strip().startswith("bind "):
+            bound[int(line.rsplit(":", 1)[1])] = lb
+    return bound
+
+
 def _port_free(address: str, port: int) -> bool:
+    """Whether HAProxy could bind the port. Like HAProxy, with SO_REUSEADDR: a port whose last
+    connection is in TIME_WAIT is free."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((address, port))
             return True
@@ -247,18 +353,56 @@ def _port_free(address: str, port: int) -> bool:
             return False
 
 
+def _verdict(dp: DataPlane, state: DataPlaneState, config: str) -> str | None:
+    """HAProxy's complaint about a configuration, asked once per text."""
+    if config not in state.verdicts:
+        if len(state.verdicts) >= VERDICTS_KEPT:
+            state.verdicts.clear()
+        state.verdicts[config] = dp.check(config)
+    return state.verdicts[config]
+
+
+def _refused_listeners(
+    dp: DataPlane,
+    state: DataPlaneState,
+    lbs: dict[str, LoadBalancerSpec],
+    groups: dict[str, TargetGroupSpec],
+    skip: set[tuple[str, int]],
+) -> list[tuple[tuple[str, int], str]]:
+    """Listeners HAProxy refuses, each tried alone (with every group)."""
+    refused = []
+    for lb_name, spec in sorted(lbs.items()):
+        for listener in spec.listeners:
+            if (lb_name, listener.port) in skip:
+                continue
+            alone = render(
+                admin_socket=dp.admin_socket(),
+                bind_address="127.0.0.1",
+                load_balancers={lb_name: spec.model_copy(update={"listeners": [listener]})},
+                groups=groups,
+                targets={},
+            )
+            complaint = _verdict(dp, state, alone)
+            if complaint:
+                why = f"the configuration was refused: {complaint}"
+                refused.append(((lb_name, listener.port), why))
+    return refused
+
+
 # --- doing it ------------------------------------------------------------------------------------
 
 
-def _apply_config(ctl: Controller, config: str, structure: str) -> None:
+def _apply_config(ctl: Controller, config: str, structure: str, complaint: str | None) -> None:
     dp, state = ctl.dataplane(), ctl.dataplane_state
-    complaint = dp.check(config)
     if complaint:
-        raise DataPlaneError(f"the generated configuration was refused: {complaint}")
+        if not dp.running():
+            raise DataPlaneError(f"the generated configuration was refused: {complaint}")
+        return  # HAProxy keeps what it serves; targets still move through the runtime API
     if not dp.running():
         dp.write(config)
         dp.start()
         state.structure = structure
+        state.counted.clear()  # a new process counts from zero
         ctl.actions.record("LoadBalancer", "*", "dataplane.start", "haproxy was not running")
     elif state.structure is None and dp.current_config() == config:
         state.structure = structure  # our restart, and HAProxy already serves just this
@@ -267,68 +411,130 @@ def _apply_config(ctl: Controller, config: str, structure: str) -> None:
         dp.reload()
         reason = "listeners, rules or groups changed" if state.structure else "daemon restarted"
         state.structure = structure
+        state.counted.clear()
         ctl.actions.record("LoadBalancer", "*", "dataplane.reload", reason)
     else:
         dp.write(config)  # membership changes go through the runtime API; keep the file current
 
 
 def _apply_targets(
-    ctl: Controller, plan: TargetPlan, wanted: dict[str, list[Target]], now: float
-) -> None:
+    ctl: Controller,
+    plan: TargetPlan,
+    groups: dict[str, TargetGroupSpec],
+    now: float,
+) -> tuple[set[Key], dict[Key, str]]:
+    """Runs the plan's steps; returns the targets whose servers are gone, and the targets a
+    step failed for (HAProxy's answer), whose later steps wait for the next pass. Only a
+    server already gone is taken for removed; an admin socket that does not answer fails
+    the pass (DataPlaneError)."""
     dp, state = ctl.dataplane(), ctl.dataplane_state
-    for group, t in plan.add:
-        be, primary, twin = backend(group), server_name(t.task_id), backup_name(t.task_id)
-        dp.do(f"add server {be}/{primary} {t.address}:{t.port} check")
-        dp.do(f"enable health {be}/{primary}")
-        dp.do(f"set server {be}/{primary} state drain")  # initial: no traffic before a check
-        dp.do(f"add server {be}/{twin} {t.address}:{t.port} backup")
-        dp.do(f"enable server {be}/{twin}")
-        state.registered_at[(group, t.task_id)] = now
-        ctl.actions.record(
-            "TargetGroup",
-            group,
-            "target.register",
-            "task running",
-            task=t.task_id,
-            target=f"{t.address}:{t.port}",
-        )
-    for group, task_id in plan.ready:
-        dp.do(f"set server {backend(group)}/{server_name(task_id)} state ready")
-        state.activated.add((group, task_id))
-    for group, task_id in plan.drain:
-        if (group, task_id) in state.activated or _is_draining(wanted, group, task_id):
-            for name in (server_name(task_id), backup_name(task_id)):
-                dp.do(f"set server {backend(group)}/{name} state drain")
-            state.drain_since.setdefault((group, task_id), now)
-            if _is_draining(wanted, group, task_id):
-                ctl.actions.record(
-                    "TargetGroup", group, "target.drain", "task stopping", task=task_id
-                )
-        else:
-            dp.do(f"set server {backend(group)}/{server_name(task_id)} state drain")
-    for group, task_id in plan.remove:
-        for name in (server_name(task_id), backup_name(task_id)):
-            try:
-                dp.do(f"set server {backend(group)}/{name} state maint")
-                dp.do(f"del server {backend(group)}/{name}")
-            except DataPlaneError:
-                pass  # gone already (e.g. after a reload without it)
-        state.activated.discard((group, task_id))
-        state.drain_since.pop((group, task_id), None)
-        state.registered_at.pop((group, task_id), None)
-        ctl.actions.record("TargetGroup", group, "target.deregister", "drained", task=task_id)
+    failed: dict[Key, str] = {}
+
+    def run(key: Key, line: str) -> bool:
+        if key in failed:
+            return False
+        try:
+            dp.do(line)
+            return True
+        except CommandRefused as exc:
+            failed[key] = exc.answer
+            log.warning("target.refused", target_group=key[0], target=key[1], error=str(exc))
+            return False
+
+    def name(task_id: str, which: str) -> str:
+        return server_name(task_id) if which == PRIMARY else backup_name(task_id)
+
+    for group, t, which in plan.add:
+        key, be = (group, t.task_id), backend(group)
+        if which != PRIMARY:
+            run(key, f"add server {be}/{backup_name(t.task_id)} {t.address}:{t.port} backup")
+            continue
+        line = f"add server {be}/{server_name(t.task_id)} {t.address}:{t.port} check"
+        if run(key, f"{line} {check_settings(groups[group])}"):
+            state.registered_at[key] = now
+            ctl.actions.record(
+                "TargetGroup",
+                group,
+                "target.register",
+                "task running",
+                task=t.task_id,
+                target=f"{t.address}:{t.port}",
+            )
+    for group, task_id in plan.checks:
+        run((group, task_id), f"enable health {backend(group)}/{server_name(task_id)}")
+    for steps, admin in ((plan.ready, "ready"), (plan.drain, "drain")):
+        for group, task_id, which in steps:
+            line = f"set server {backend(group)}/{name(task_id, which)} state {admin}"
+            if run((group, task_id), line) and admin == "ready" and which == PRIMARY:
+                state.activated.add((group, task_id))
+    removed: set[Key] = set()
+    for key in plan.remove:
+        group, task_id = key
+        if _remove(dp, key, key in plan.cut, failed):
+            removed.add(key)
+            state.activated.discard(key)
+            state.drain_since.pop(key, None)
+            state.registered_at.pop(key, None)
+            reason = "deregistration delay passed" if key in plan.cut else "drained"
+            ctl.actions.record("TargetGroup", group, "target.deregister", reason, task=task_id)
     for key, st in plan.states.items():
         if st == HEALTHY:
             state.activated.add(key)
+    return removed, failed
 
 
-def _is_draining(wanted: dict[str, list[Target]], group: str, task_id: str) -> bool:
-    return any(t.task_id == task_id and t.draining for t in wanted.get(group, []))
+def _remove(dp: DataPlane, key: Key, cut: bool, failed: dict[Key, str]) -> bool:
+    """Deletes a target's two servers; True once both are gone."""
+    group, task_id = key
+    for name in (server_name(task_id), backup_name(task_id)):
+        server = f"{backend(group)}/{name}"
+        steps = [f"set server {server} state maint"]
+        if cut:
+            steps.append(f"shutdown sessions server {server}")
+        steps.append(f"del server {server}")
+        for line in steps:
+            try:
+                dp.do(line)
+            except CommandRefused as exc:
+                if exc.no_such_server:
+                    break  # gone already (e.g. after a reload without it)
+                failed[key] = exc.answer
+                log.warning("target.refused", target_group=group, target=task_id, error=str(exc))
+                return False
+    return True
 
 
-def _share_states(ctl: Controller, plan: TargetPlan) -> None:
-    """Target states per task, for the services; services whose tasks changed look again."""
-    removed = set(plan.remove)
+def _remember(
+    ctl: Controller,
+    plan: TargetPlan,
+    current: dict[Key, Server],
+    wanted: dict[str, list[Target]],
+    now: float,
+) -> None:
+    """Since when each target drains (from the pass that first saw it so, whoever put it in
+    drain: after our restart, too); and nothing about targets that are gone."""
+    state = ctl.dataplane_state
+    for key, st in plan.states.items():
+        if st == DRAINING and key not in state.drain_since:
+            state.drain_since[key] = now
+            stopping = any(t.task_id == key[1] and t.draining for t in wanted.get(key[0], []))
+            ctl.actions.record(
+                "TargetGroup",
+                key[0],
+                "target.drain",
+                "task stopping" if stopping else "no task stands for it",
+                task=key[1],
+            )
+    live = set(plan.states) | set(current)
+    for kept in (state.drain_since, state.registered_at):
+        for key in [k for k in kept if k not in live]:
+            del kept[key]
+    state.activated &= live
+
+
+def _share_states(ctl: Controller, plan: TargetPlan, removed: set[Key]) -> None:
+    """Target states per task, for the services; services whose tasks changed look again. A
+    target stays registered (its task is not stopped) until its servers are gone."""
     states: dict[str, dict[str, str]] = {}
     for (group, task_id), st in plan.states.items():
         if (group, task_id) not in removed:
@@ -349,6 +555,7 @@ def _report(
     plan: TargetPlan,
     listener_errors: dict[tuple[str, int], str],
     stats: dict[str, Any],
+    failures: dict[Key, str],
 ) -> None:
     address = ctl.settings.lb_address
     for name, spec in lbs.items():
@@ -384,11 +591,40 @@ def _report(
                 "responses": s.responses,
                 "responseTimeMs": s.response_time_ms,
             }
-        for st in ("initial", "healthy", "unhealthy", "draining", "unused"):
+        for st in TARGET_STATES:
             ctl.metrics.target_group_targets.labels(group, st).set(
                 sum(1 for x in targets if x["state"] == st)
             )
-        ctl.set_status(("TargetGroup", group), "ACTIVE", "", targets=targets, **figures)
+        trouble = [f"target {t}: {why}" for (g, t), why in sorted(failures.items()) if g == group]
+        ctl.set_status(
+            ("TargetGroup", group), "ACTIVE", "; ".join(trouble), targets=targets, **figures
+        )
+    _forget_deleted(ctl, lbs, groups)
+
+
+def _forget_deleted(
+    ctl: Controller, lbs: dict[str, LoadBalancerSpec], groups: dict[str, TargetGroupSpec]
+) -> None:
+    """Statuses and metrics of load balancers and groups whose manifests are gone."""
+    m = ctl.metrics
+    for key in list(ctl.status):
+        kind, name = key
+        if kind == "LoadBalancer" and key != ALL_BALANCERS and name not in lbs:
+            ctl.forget_status(key)
+        elif kind == "TargetGroup" and name not in groups:
+            ctl.forget_status(key)
+            _, codes = ctl.dataplane_state.counted.pop(name, (0, {}))
+            series: list[tuple[Any, tuple[str, ...]]] = [
+                (m.target_group_requests, (name,)),
+                (m.target_group_response_time, (name,)),
+                *((m.target_group_targets, (name, st)) for st in TARGET_STATES),
+                *((m.target_group_responses, (name, code)) for code in codes),
+            ]
+            for metric, labels in series:
+                try:
+                    metric.remove(*labels)
+                except KeyError:
+                    pass
 
 
 def _count(ctl: Controller, group: str, requests: int, responses: dict[str, int]) -> None:

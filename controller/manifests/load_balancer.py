@@ -16,6 +16,11 @@ from pydantic import Field, field_validator, model_validator
 from controller.manifests.base import Path, SpecModel
 
 MAX_PATTERN = 128
+# A URL's characters: printable ASCII, no spaces (HAProxy sends the health-check path as is).
+_URL_CHARS = re.compile(r"^[\x21-\x7e]*$")
+_PORT = re.compile(r"^(#\{port\}|[1-9]\d{0,4})$")
+# Control characters a fixed response's body may hold; the configuration can write these.
+_BODY_CONTROLS = {"\n", "\r", "\t"}
 _PATH_CHARS = re.compile(r"^[A-Za-z0-9_\-.$/~\"'@:+&*?]+$")
 _HOST_CHARS = re.compile(r"^[A-Za-z0-9\-.*?]+$")
 _MATCHER = re.compile(r"^\d{3}(-\d{3})?(,\d{3}(-\d{3})?)*$")
@@ -32,6 +37,14 @@ class Matcher(SpecModel):
         return value
 
 
+def _url_part(value: str, what: str) -> str:
+    if not _URL_CHARS.match(value):
+        raise ValueError(
+            f"{what} may hold only printable ASCII characters, no spaces or control characters"
+        )
+    return value
+
+
 class TargetGroupHealthCheck(SpecModel):
     path: str = Field("/", min_length=1, max_length=1024)
     interval_seconds: int = Field(30, ge=5, le=300)
@@ -44,9 +57,14 @@ class TargetGroupHealthCheck(SpecModel):
     def _timeout(self) -> TargetGroupHealthCheck:
         if self.timeout_seconds >= self.interval_seconds:
             raise ValueError("timeoutSeconds must be smaller than intervalSeconds")
-        if not self.path.startswith("/"):
-            raise ValueError("path must start with /")
         return self
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("path must start with /")
+        return _url_part(value, "path")
 
 
 class TargetGroupSpec(SpecModel):
@@ -72,12 +90,41 @@ class ForwardConfig(SpecModel):
 
 
 class RedirectConfig(SpecModel):
+    """Where a redirect goes; `#{host}`, `#{port}`, `#{path}` and `#{query}` stand for the
+    request's. Every other character is taken literally."""
+
     protocol: Literal["HTTP", "HTTPS", "#{protocol}"] = "#{protocol}"
-    host: str = "#{host}"
+    host: str = Field("#{host}", min_length=1, max_length=128)
     port: str = "#{port}"
-    path: str = "/#{path}"
-    query: str = "#{query}"
+    path: str = Field("/#{path}", min_length=1, max_length=128)
+    query: str = Field("#{query}", max_length=128)
     status_code: Literal["HTTP_301", "HTTP_302"]
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return _url_part(value, "host")
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, value: str) -> str:
+        if value.startswith("?"):
+            raise ValueError("query is written without its leading ?")
+        return _url_part(value, "query")
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("path must start with /")
+        return _url_part(value, "path")
+
+    @field_validator("port")
+    @classmethod
+    def _port(cls, value: str) -> str:
+        if not _PORT.match(value) or (value.isdigit() and int(value) > 65535):
+            raise ValueError("port must be #{port} or a number from 1 to 65535")
+        return value
 
 
 class FixedResponseConfig(SpecModel):
@@ -86,6 +133,19 @@ class FixedResponseConfig(SpecModel):
         "text/plain", "text/css", "text/html", "application/javascript", "application/json"
     ] = "text/plain"
     message_body: str = Field("", max_length=1024)
+
+    @field_validator("message_body")
+    @classmethod
+    def _body(cls, value: str) -> str:
+        if any((ord(ch) < 0x20 or ord(ch) == 0x7F) and ch not in _BODY_CONTROLS for ch in value):
+            raise ValueError("messageBody may hold no control characters but newlines and tabs")
+        return value
+
+    @model_validator(mode="after")
+    def _no_body(self) -> FixedResponseConfig:
+        if self.message_body and self.status_code in ("204", "304"):
+            raise ValueError(f"a {self.status_code} response has no body: drop messageBody")
+        return self
 
 
 class Action(SpecModel):

@@ -203,9 +203,10 @@ def check_references(
     hosts = {k[1]: r.spec for k, r in resources.items() if k[0] == "Host"} or {
         LOCAL_HOST_NAME: HostSpec(url="unix:///var/run/docker.sock")
     }
+    errors += _shared_ports(resources)
     for res in resources.values():
         if res.kind == "LoadBalancer":
-            errors += _listener_problems(res, resources, claimed)
+            errors += _missing_groups(res, resources, claimed)
         if res.kind in ("Instance", "AutoScalingGroup"):
             errors += _fleet_problems(res, resources, claimed, hosts)
         if res.kind != "Service":
@@ -279,7 +280,34 @@ def placement_problems(
     return problems
 
 
-def _listener_problems(
+def _shared_ports(resources: dict[ResourceKey, Resource]) -> list[FieldError]:
+    """A port is one listener's: two LoadBalancers on one port would split its traffic. The
+    listener met later (by file, then document) is at fault."""
+    errors = []
+    first: dict[int, tuple[Resource, int]] = {}
+    balancers = [r for r in resources.values() if r.kind == "LoadBalancer"]
+    for res in sorted(balancers, key=lambda r: (r.source, r.document, r.name)):
+        spec: LoadBalancerSpec = res.spec
+        for i, listener in enumerate(spec.listeners):
+            owner = first.setdefault(listener.port, (res, i))
+            if owner[0] is res:
+                continue  # a port twice in one LoadBalancer is its own check's
+            other, j = owner
+            errors.append(
+                FieldError(
+                    res.source,
+                    res.document,
+                    ("spec", "listeners", i, "port"),
+                    f"port {listener.port} is already a listener of LoadBalancer {other.name!r} "
+                    f"({other.source} document {other.document}, listener {j})",
+                    res.kind,
+                    res.name,
+                )
+            )
+    return errors
+
+
+def _missing_groups(
     res: Resource, resources: dict[ResourceKey, Resource], claimed: set[ResourceKey]
 ) -> list[FieldError]:
     """Target groups a LoadBalancer's actions name that are not in these manifests."""
@@ -311,10 +339,17 @@ def _listener_problems(
 def _load_balancer_problems(
     res: Resource, resources: dict[ResourceKey, Resource], claimed: set[ResourceKey]
 ) -> list[FieldError]:
-    """A Service's loadBalancers must name groups that exist, and ports its tasks map."""
+    """A Service's loadBalancers must name groups that exist, that a LoadBalancer forwards
+    to (as ECS refuses a target group with no load balancer: its tasks could never turn
+    healthy), and ports its tasks map."""
     errors = []
     spec: ServiceSpec = res.spec
     td = resources.get(("TaskDefinition", spec.family))
+    forwarded: set[str] = set()
+    for key, other in resources.items():
+        if key[0] == "LoadBalancer":
+            forwarded |= other.spec.target_groups()
+    unsure = any(k[0] == "LoadBalancer" for k in claimed)  # an invalid one may forward to it
     for i, lb in enumerate(spec.load_balancers):
         at: Path = ("spec", "loadBalancers", i)
         group = resources.get(("TargetGroup", lb.target_group))
@@ -325,6 +360,18 @@ def _load_balancer_problems(
                     res.document,
                     (*at, "targetGroup"),
                     f"no TargetGroup named {lb.target_group!r} in these manifests",
+                    res.kind,
+                    res.name,
+                )
+            )
+        elif lb.target_group not in forwarded and not unsure:
+            errors.append(
+                FieldError(
+                    res.source,
+                    res.document,
+                    (*at, "targetGroup"),
+                    f"TargetGroup {lb.target_group!r} has no LoadBalancer: no listener "
+                    "forwards to it, so its targets could never turn healthy",
                     res.kind,
                     res.name,
                 )

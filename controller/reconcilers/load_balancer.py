@@ -14,8 +14,9 @@ healthy, unhealthy, draining (no new requests, in-flight ones finish) and unused
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from controller.manifests.load_balancer import (
     Action,
@@ -35,6 +36,11 @@ INITIAL, HEALTHY, UNHEALTHY, DRAINING, UNUSED = (
 )
 
 
+PRIMARY, TWIN = "primary", "twin"  # a target's checked server, and its check-less backup
+
+SERVER_TIMEOUT = 60  # seconds HAProxy waits for a target's answer
+
+
 def backend(group: str) -> str:
     return f"tg_{group}"
 
@@ -45,6 +51,16 @@ def server_name(task_id: str) -> str:
 
 def backup_name(task_id: str) -> str:
     return f"b{task_id[:12]}"
+
+
+def check_settings(spec: TargetGroupSpec) -> str:
+    """The group's health-check rhythm, as a server takes it. HAProxy gives the backend's
+    `default-server` only to servers of the configuration, so `add server` needs it too."""
+    hc = spec.health_check
+    return (
+        f"inter {hc.interval_seconds}s fall {hc.unhealthy_threshold_count} "
+        f"rise {hc.healthy_threshold_count}"
+    )
 
 
 @dataclass(frozen=True)
@@ -59,26 +75,37 @@ class Target:
 
 @dataclass(frozen=True)
 class Server:
-    """A server in HAProxy, as the data plane reports it."""
+    """A target's two servers in HAProxy, as the data plane reports them: the checked primary
+    and its check-less backup twin (fail open). Either may be missing after a partial failure."""
 
     address: str
     port: int
-    up: bool
-    admin: str  # ready | drain | maint
-    checked: bool
-    sessions: int = 0
+    up: bool  # the primary passes its checks
+    admin: str  # the primary's: ready | drain | maint; "" when it is missing
+    checked: bool  # the primary has completed a check
+    sessions: int = 0  # connections on the primary and its twin together
+    twin: str = "ready"  # the twin's admin state; "" when it is missing
+    checking: bool = True  # the primary's health checks are on
+
+
+ServerKey = tuple[str, str, str]  # (group, task id, PRIMARY or TWIN)
 
 
 @dataclass(frozen=True)
 class TargetPlan:
-    add: tuple[tuple[str, Target], ...] = ()  # (group, target): added in drain until checked
-    ready: tuple[tuple[str, str], ...] = ()  # (group, task id): first check passed
-    drain: tuple[tuple[str, str], ...] = ()
-    remove: tuple[tuple[str, str], ...] = ()
+    """Runtime API steps, in the order they are applied; each is idempotent, so a pass that
+    failed half-way is completed by the next one."""
+
+    add: tuple[tuple[str, Target, str], ...] = ()  # (group, target, which): servers missing
+    checks: tuple[tuple[str, str], ...] = ()  # (group, task id): primaries whose checks are off
+    ready: tuple[ServerKey, ...] = ()  # into rotation
+    drain: tuple[ServerKey, ...] = ()  # no new requests
+    remove: tuple[tuple[str, str], ...] = ()  # (group, task id): both servers deleted
+    cut: frozenset[tuple[str, str]] = frozenset()  # removals whose delay ran out: close sessions
     states: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (group, task) -> state
 
     def is_noop(self) -> bool:
-        return not (self.add or self.ready or self.drain or self.remove)
+        return not (self.add or self.checks or self.ready or self.drain or self.remove)
 
 
 # --- the configuration ------------------------------------------------------------------------
@@ -99,15 +126,18 @@ def render(
         "global",
         f"    stats socket {admin_socket} level admin expose-fd listeners",
         "    maxconn 4096",
-        f"    hard-stop-after {max(longest_delay, 1) + 30}s",
+        # An old worker finishes what it serves after a reload: a request HAProxy still waits
+        # for, or a draining target's requests for their deregistration delay.
+        f"    hard-stop-after {max(longest_delay, SERVER_TIMEOUT) + 30}s",
         "",
         "defaults",
         "    mode http",
         "    timeout connect 5s",
         "    timeout client 60s",
-        "    timeout server 60s",
+        f"    timeout server {SERVER_TIMEOUT}s",
         "    timeout http-request 10s",
         "    option redispatch",
+        "    option forwardfor",  # X-Forwarded-For: the client's address, after any it sent
         "    retries 2",
         "",
     ]
@@ -128,10 +158,19 @@ def render(
     return "\n".join(out) + "\n"
 
 
+def frontend(lb: str, port: int) -> str:
+    return f"lb_{lb}_{port}"
+
+
 def _frontend(
     lb: str, port: int, address: str, rules: Sequence[Rule], default: Action, groups: set[str]
 ) -> list[str]:
-    out = [f"frontend lb_{lb}_{port}", f"    bind {address}:{port}"]
+    out = [
+        f"frontend {frontend(lb, port)}",
+        f"    bind {address}:{port}",
+        "    http-request set-header X-Forwarded-Proto http",
+        f"    http-request set-header X-Forwarded-Port {port}",
+    ]
     ordered = sorted(rules, key=lambda r: r.priority)
     claims: list[tuple[int, Action]] = []
     for rule in ordered:
@@ -144,7 +183,7 @@ def _frontend(
                 conds.append(f"r{n}_path")
             else:
                 patterns = " ".join(_quote(glob_regex(v.lower())) for v in cond.values)
-                out.append(f"    acl r{n}_host req.hdr(host),field(1,:),lower -m reg {patterns}")
+                out.append(f"    acl r{n}_host {HOST},lower -m reg {patterns}")
                 conds.append(f"r{n}_host")
         out.append(
             f"    http-request set-var(txn.rule) int({n}) if !{{ var(txn.rule) -m found }} "
@@ -176,8 +215,10 @@ def _act(n: int, action: Action, port: int, groups: set[str]) -> list[str]:
         redirect = action.redirect_config
         assert redirect is not None
         code = redirect.status_code.removeprefix("HTTP_")
-        location = _quote(_location(redirect, port))
-        return [f"    http-request redirect location {location} code {code} if {when}"]
+        return [
+            f"    http-request redirect location {_quote(location)} code {code} if {when}{also}"
+            for location, also in _locations(redirect, port)
+        ]
     choices = [(g, w) for g, w in action.target_groups() if g in groups and w > 0]
     if not choices:
         return [
@@ -197,23 +238,36 @@ def _act(n: int, action: Action, port: int, groups: set[str]) -> list[str]:
     return out
 
 
-def _location(cfg: RedirectConfig, port: int) -> str:
+_PLACEHOLDER = re.compile(r"#\{(?:host|port|path|query)\}")
+# The request's Host without its port (an IPv6 address keeps its brackets and colons).
+HOST = "req.hdr(host),regsub(:[0-9]+$,)"
+
+
+def _locations(cfg: RedirectConfig, port: int) -> list[tuple[str, str]]:
+    """The redirect's Location as HAProxy log-format strings, each with the condition that
+    picks it: as ALB does, no `?` when the query it would carry is empty."""
     proto = "http" if cfg.protocol == "#{protocol}" else cfg.protocol.lower()
     subst = {
-        "#{host}": "%[req.hdr(host),field(1,:)]",
+        "#{host}": f"%[{HOST}]",
         "#{port}": str(port),
         "#{path}": "%[path,regsub(^/,)]",
         "#{query}": "%[query]",
     }
 
     def fill(text: str) -> str:
-        for key, value in subst.items():
-            text = text.replace(key, value)
-        return text
+        """User text is literal: its `%` must not start a HAProxy expression."""
+        out, last = [], 0
+        for m in _PLACEHOLDER.finditer(text):
+            out += [text[last : m.start()].replace("%", "%%"), subst[m.group(0)]]
+            last = m.end()
+        return "".join([*out, text[last:].replace("%", "%%")])
 
-    query = fill(cfg.query)
     location = f"{proto}://{fill(cfg.host)}:{fill(cfg.port)}{fill(cfg.path)}"
-    return location + (f"?{query}" if query else "")
+    if not cfg.query:
+        return [(location, "")]
+    if cfg.query.replace("#{query}", ""):  # text of its own: never empty
+        return [(f"{location}?{fill(cfg.query)}", "")]
+    return [(f"{location}?{fill(cfg.query)}", " { query -m len gt 0 }"), (location, "")]
 
 
 def _backend(group: str, spec: TargetGroupSpec, targets: Sequence[Target]) -> list[str]:
@@ -222,11 +276,10 @@ def _backend(group: str, spec: TargetGroupSpec, targets: Sequence[Target]) -> li
         f"backend {backend(group)}",
         "    balance roundrobin",
         "    option allbackups",
-        f"    option httpchk GET {hc.path}",
+        f"    option httpchk GET {_quote(hc.path)}",
         f"    http-check expect rstatus {_quote(status_regex(hc.matcher.http_code))}",
         f"    timeout check {hc.timeout_seconds}s",
-        f"    default-server inter {hc.interval_seconds}s fall {hc.unhealthy_threshold_count} "
-        f"rise {hc.healthy_threshold_count}",
+        f"    default-server {check_settings(spec)}",
     ]
     for t in sorted(targets, key=lambda t: t.task_id):
         weight = " weight 0" if t.draining else ""
@@ -244,10 +297,22 @@ def status_regex(codes: str) -> str:
     return "^(" + "|".join(parts) + ")$"
 
 
+_ESCAPED = {"\n": '"\\n"', "\r": '"\\r"', "\t": '"\\t"'}
+
+
 def _quote(text: str) -> str:
-    """Strong (single) quotes: HAProxy expands neither `$` nor backslashes inside them; a
-    single quote itself goes outside them, escaped."""
-    return "'" + text.replace("'", "'\\''") + "'"
+    """One configuration word holding `text` as is. Strong (single) quotes: HAProxy expands
+    neither `$` nor backslashes inside them; a single quote itself goes outside them, escaped;
+    a newline, carriage return or tab is written as an escape in double quotes."""
+    parts = re.split(r"([\n\r\t])", text)
+    return (
+        "".join(
+            _ESCAPED[p] if p in _ESCAPED else "'" + p.replace("'", "'\\''") + "'"
+            for p in parts
+            if p
+        )
+        or "''"
+    )
 
 
 # --- target membership --------------------------------------------------------------------------
@@ -263,53 +328,88 @@ def plan_targets(
     now: float,
     registered_at: Mapping[tuple[str, str], float] | None = None,
     windows: Mapping[str, float] | None = None,
+    old_workers: bool = False,
 ) -> TargetPlan:
-    """What to add, make ready, drain and remove; and every target's ALB state.
+    """What to add, check, make ready, drain and remove; and every target's ALB state.
 
     `current` is keyed by (group, task id); `activated` holds targets that once passed a check
-    (after a reload HAProxy forgets, but they need not wait again); `drain_since` says when each
-    draining target began to drain. A new target stays initial for its group's `windows`
-    seconds from `registered_at` even if checks fail (ALB needs the unhealthy threshold of
-    failed checks; HAProxy takes a new server down at the first): an app still starting
-    is not declared unhealthy.
+    (after a reload HAProxy forgets, but they need not wait again); `drain_since` says since
+    when each target has been seen draining (none yet: it starts now). A new target stays
+    initial for its group's `windows` seconds from `registered_at` even if checks fail (ALB
+    needs the unhealthy threshold of failed checks; HAProxy takes a new server down at the
+    first): an app still starting is not declared unhealthy.
+
+    A draining target (a task being stopped, or servers no target stands for any more) is
+    removed only once an earlier pass put both its servers in drain, so the sessions read now
+    are all it will ever have, and none is left; or once its group's deregistration delay has
+    run out, cutting what remains. `old_workers`: an older HAProxy worker still finishes
+    requests after a reload; its sessions cannot be read, so only the delay ends a drain.
     """
     registered_at, windows = registered_at or {}, windows or {}
-    add, ready, drain, remove = [], [], [], []
+    add: list[tuple[str, Target, str]] = []
+    checks: list[tuple[str, str]] = []
+    ready: list[ServerKey] = []
+    drain: list[ServerKey] = []
+    remove: list[tuple[str, str]] = []
+    cut: set[tuple[str, str]] = set()
     states: dict[tuple[str, str], str] = {}
+
+    def leave(key: tuple[str, str], server: Server) -> None:
+        states[key] = DRAINING
+        group, task_id = key
+        expired = now - drain_since.get(key, now) >= delays.get(group, 0)
+        drained = server.admin in ("drain", "maint", "") and server.twin in ("drain", "maint", "")
+        if drained and (expired or (server.sessions == 0 and not old_workers)):
+            remove.append(key)
+            if server.sessions:
+                cut.add(key)
+            return
+        drain.extend((group, task_id, w) for w, a in _pair(server) if a == "ready")
+
+    wanted_keys = set()
     for group, targets in wanted.items():
         for t in targets:
             key = (group, t.task_id)
+            wanted_keys.add(key)
             server = current.get(key)
-            if server is None:
-                if not t.draining:
-                    add.append((group, t))
-                    states[key] = INITIAL if group in used_groups else UNUSED
-                continue
             if t.draining:
-                if server.admin != "drain":
-                    drain.append(key)
-                states[key] = DRAINING
-                started = drain_since.get(key, now)
-                if server.sessions == 0 or now - started >= delays.get(group, 0):
-                    remove.append(key)  # ALB completes at once once nothing is in flight
+                if server is not None:
+                    leave(key, server)
                 continue
+            if server is None or not server.admin:
+                add.append((group, t, PRIMARY))
+                checks.append(key)
+                twin = "" if server is None else server.twin
+                server = Server(t.address, t.port, False, "maint", False, twin=twin)
+            elif not server.checking:
+                checks.append(key)  # e.g. an earlier pass failed right after adding it
+            if not server.twin:
+                add.append((group, t, TWIN))
+                server = replace(server, twin="maint")
+            passed = server.checked and server.up and server.admin != "maint"
             young = now - registered_at.get(key, now) < windows.get(group, 0.0)
-            if group not in used_groups:
-                states[key] = UNUSED
-            elif server.checked and server.up:
-                states[key] = HEALTHY
-                if server.admin == "drain":
-                    ready.append(key)  # passed: into rotation
+            if passed:
+                health = HEALTHY
             elif key in activated:
-                states[key] = HEALTHY if server.up else UNHEALTHY  # e.g. unchecked after a reload
+                health = HEALTHY if server.up else UNHEALTHY  # e.g. unchecked after a reload
             elif young or not server.checked:
-                states[key] = INITIAL
-                if server.admin == "ready":
-                    drain.append(key)  # no traffic before it passes a check
+                health = INITIAL
             else:
-                states[key] = UNHEALTHY  # still failing after its window
-    wanted_keys = {(g, t.task_id) for g, ts in wanted.items() for t in ts}
-    for key in current:
+                health = UNHEALTHY  # still failing after its window
+            states[key] = health if group in used_groups else UNUSED
+            # No traffic before a first check passed; the twin joins fail open only then too.
+            primary = "ready" if passed or key in activated else "drain"
+            twin = "drain" if health == INITIAL else "ready"
+            for which, have, want in ((PRIMARY, server.admin, primary), (TWIN, server.twin, twin)):
+                if have != want:
+                    (ready if want == "ready" else drain).append((group, t.task_id, which))
+    for key, server in current.items():
         if key not in wanted_keys:
-            remove.append(key)
-    return TargetPlan(tuple(add), tuple(ready), tuple(drain), tuple(remove), states)
+            leave(key, server)  # nobody stands for it (its task is gone): drain, then remove
+    return TargetPlan(
+        tuple(add), tuple(checks), tuple(ready), tuple(drain), tuple(remove), frozenset(cut), states
+    )
+
+
+def _pair(server: Server) -> tuple[tuple[str, str], tuple[str, str]]:
+    return ((PRIMARY, server.admin), (TWIN, server.twin))

@@ -140,6 +140,7 @@ def test_service_load_balancers_must_match_the_task_definition(tmp_path: Path) -
         tmp_path,
         tg(),
         tg("ips", targetType="ip"),
+        lb("front", listener(rules=[rule(1, group="ips")])),
         td_doc("web", containerDefinitions=[web]),
         service_doc(
             "web",
@@ -152,10 +153,10 @@ def test_service_load_balancers_must_match_the_task_definition(tmp_path: Path) -
         ),
     )
     assert found == {
-        "3:spec.loadBalancers.0.containerName": "TaskDefinition 'web' has no container 'app'",
-        "3:spec.loadBalancers.1.containerPort": "container 'web' maps no port 9090",
-        "3:spec.loadBalancers.2.targetGroup": "no TargetGroup named 'gone' in these manifests",
-        "3:spec.loadBalancers.3.targetGroup": "TargetGroup 'ips' has targetType ip, "
+        "4:spec.loadBalancers.0.containerName": "TaskDefinition 'web' has no container 'app'",
+        "4:spec.loadBalancers.1.containerPort": "container 'web' maps no port 9090",
+        "4:spec.loadBalancers.2.targetGroup": "no TargetGroup named 'gone' in these manifests",
+        "4:spec.loadBalancers.3.targetGroup": "TargetGroup 'ips' has targetType ip, "
         "which needs networkMode awsvpc",
     }
 
@@ -174,3 +175,128 @@ def test_alb_wildcards_as_regexes(pattern: str, matches: list[str], misses: list
     regex = re.compile(glob_regex(pattern))
     assert all(regex.match(m) for m in matches)
     assert not any(regex.match(m) for m in misses)
+
+
+def redirect_lb(**config: Any) -> dict[str, Any]:
+    action = {"type": "redirect", "redirectConfig": {"statusCode": "HTTP_301", **config}}
+    return lb("front", {"port": 80, "defaultActions": [action]})
+
+
+def fixed_lb(**config: Any) -> dict[str, Any]:
+    action = {"type": "fixed-response", "fixedResponseConfig": config}
+    return lb("front", {"port": 80, "defaultActions": [action]})
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/health\nlisten evil\n    bind 127.0.0.1:9999",
+        "/a b",
+        "/tab\there",
+        "health",
+    ],
+    ids=["newline-injection", "space", "tab", "relative"],
+)
+def test_a_health_check_path_that_could_change_the_configuration_is_refused(
+    tmp_path: Path, path: str
+) -> None:
+    found = errors(tmp_path, tg("web", healthCheck={"path": path}))
+    assert set(found) == {"0:spec.healthCheck.path"}
+
+
+def test_a_health_check_path_with_url_characters_is_valid(tmp_path: Path) -> None:
+    assert errors(tmp_path, tg("web", healthCheck={"path": "/h?x=1&y='$HOME'%20#z"})) == {}
+
+
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [
+        ({"path": "/x\nlisten evil"}, "path"),
+        ({"path": "x/#{path}"}, "path"),
+        ({"host": "a b.example.com"}, "host"),
+        ({"host": ""}, "host"),
+        ({"query": "a=1\r\nSet-Cookie: x"}, "query"),
+        ({"query": "?a=1"}, "query"),
+        ({"port": "99999"}, "port"),
+        ({"port": "80; bind"}, "port"),
+    ],
+    ids=[
+        "newline",
+        "relative-path",
+        "space",
+        "empty-host",
+        "crlf",
+        "leading-?",
+        "port",
+        "port-text",
+    ],
+)
+def test_redirect_fields_that_break_a_url_are_refused(
+    tmp_path: Path, config: dict[str, str], field: str
+) -> None:
+    found = errors(tmp_path, redirect_lb(**config))
+    assert set(found) == {f"0:spec.listeners.0.defaultActions.0.redirectConfig.{field}"}
+
+
+def test_redirect_fields_with_percent_signs_are_valid(tmp_path: Path) -> None:
+    # A % is taken literally (the configuration escapes it), never as a HAProxy expression.
+    assert errors(tmp_path, redirect_lb(path="/x/%[env(HOME)]/50%off", query="q=%25")) == {}
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"statusCode": "204", "messageBody": "gone"}, "a 204 response has no body"),
+        ({"statusCode": "304", "messageBody": "same"}, "a 304 response has no body"),
+        ({"statusCode": "200", "messageBody": "bell\x07"}, "no control characters"),
+    ],
+    ids=["204-body", "304-body", "control-character"],
+)
+def test_fixed_responses_haproxy_cannot_send_are_refused(
+    tmp_path: Path, config: dict[str, str], message: str
+) -> None:
+    found = errors(tmp_path, fixed_lb(**config))
+    assert [m for m in found.values() if message in m], found
+
+
+def test_a_fixed_response_body_may_span_lines(tmp_path: Path) -> None:
+    assert errors(tmp_path, fixed_lb(statusCode="200", messageBody="a\n\tb\r\n")) == {}
+    assert errors(tmp_path, fixed_lb(statusCode="204")) == {}
+
+
+def test_two_load_balancers_on_one_port_are_refused_naming_both(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", tg(), lb("first", listener(8080), listener(8081)))
+    write(tmp_path, "b.yaml", lb("second", listener(9000), listener(8081)))
+    result = load_directory(str(tmp_path))
+    assert [(e.file, e.document, e.field, e.message) for e in result.errors] == [
+        (
+            "b.yaml",
+            0,
+            "spec.listeners.1.port",
+            "port 8081 is already a listener of LoadBalancer 'first' "
+            "(a.yaml document 1, listener 1)",
+        )
+    ]
+    # Its other listener still serves: the LoadBalancer is kept, the listener left out.
+    assert ("LoadBalancer", "second") in result.resources
+
+
+def test_a_service_in_a_target_group_no_load_balancer_uses_is_refused(tmp_path: Path) -> None:
+    web = container("web", portMappings=[{"containerPort": 8080}])
+    docs = [
+        tg(),
+        tg("spare"),
+        lb("front", listener(default="spare")),
+        td_doc("web", containerDefinitions=[web]),
+        service_doc(
+            "web",
+            loadBalancers=[{"targetGroup": "web", "containerName": "web", "containerPort": 8080}],
+        ),
+    ]
+    write(tmp_path, "lb.yaml", *docs)
+    result = load_directory(str(tmp_path))
+    assert {f"{e.document}:{e.field}": e.message for e in result.errors} == {
+        "4:spec.loadBalancers.0.targetGroup": "TargetGroup 'web' has no LoadBalancer: no "
+        "listener forwards to it, so its targets could never turn healthy"
+    }
+    assert ("Service", "web") not in result.resources  # ECS refuses such a service

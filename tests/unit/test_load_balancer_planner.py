@@ -12,10 +12,13 @@ from controller.reconcilers.load_balancer import (
     DRAINING,
     HEALTHY,
     INITIAL,
+    PRIMARY,
+    TWIN,
     UNHEALTHY,
     UNUSED,
     Server,
     Target,
+    check_settings,
     plan_targets,
     render,
     status_regex,
@@ -106,7 +109,7 @@ def test_health_checks_follow_the_target_group() -> None:
         }
     )
     text = config(groups={"web": spec, "api": GROUPS["api"]})
-    assert "    option httpchk GET /ping" in text
+    assert "    option httpchk GET '/ping'" in text
     assert "    http-check expect rstatus '^(200|201|202)$'" in text
     assert "    default-server inter 10s fall 4 rise 3" in text
 
@@ -131,13 +134,141 @@ def test_haproxy_accepts_the_configuration(tmp_path: Path) -> None:
     assert "WARNING" not in out.stderr
 
 
+def listener_with(action: dict[str, object], port: int = 8080) -> LoadBalancerSpec:
+    return LoadBalancerSpec.model_validate(
+        {"listeners": [{"port": port, "defaultActions": [action]}]}
+    )
+
+
+def redirect(**config: str) -> LoadBalancerSpec:
+    return listener_with(
+        {"type": "redirect", "redirectConfig": {"statusCode": "HTTP_302", **config}}
+    )
+
+
+def haproxy_check(tmp_path: Path, text: str) -> None:
+    cfg = tmp_path / "h.cfg"
+    cfg.write_text(text)
+    out = subprocess.run(["haproxy", "-c", "-f", str(cfg)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "WARNING" not in out.stderr
+
+
+def test_a_health_check_path_is_one_quoted_word(tmp_path: Path) -> None:
+    spec = TargetGroupSpec.model_validate({"healthCheck": {"path": "/h?a='1'&b=$HOME#x"}})
+    text = config(groups={"web": spec, "api": GROUPS["api"]})
+    assert "    option httpchk GET '/h?a='\\''1'\\''&b=$HOME#x'\n" in text
+    haproxy_check(tmp_path, text)
+
+
+def test_redirect_text_is_literal_and_the_request_parts_are_expressions(tmp_path: Path) -> None:
+    text = config(
+        load_balancers={"front": redirect(host="#{host}", path="/x/%[env(HOME)]/#{path}")}
+    )
+    assert (
+        "http-request redirect location "
+        "'http://%[req.hdr(host),regsub(:[0-9]+$,)]:8080/x/%%[env(HOME)]/%[path,regsub(^/,)]"
+        "?%[query]' code 302 if { var(txn.rule) -m int 0 } { query -m len gt 0 }"
+    ) in text
+    haproxy_check(tmp_path, text)
+
+
+def test_a_redirect_adds_no_question_mark_without_a_query() -> None:
+    lines = [
+        line.split("location ")[1]
+        for line in config(load_balancers={"front": redirect(path="/new")}).splitlines()
+        if "redirect location" in line
+    ]
+    # With a query, it is carried; without one, the location ends with the path.
+    assert lines == [
+        "'http://%[req.hdr(host),regsub(:[0-9]+$,)]:8080/new?%[query]' code 302 "
+        "if { var(txn.rule) -m int 0 } { query -m len gt 0 }",
+        "'http://%[req.hdr(host),regsub(:[0-9]+$,)]:8080/new' code 302 "
+        "if { var(txn.rule) -m int 0 }",
+    ]
+    fixed = config(load_balancers={"front": redirect(query="a=1&#{query}")})
+    assert fixed.count("redirect location") == 1 and "?a=1&%[query]'" in fixed
+    none = config(load_balancers={"front": redirect(query="")})
+    assert none.count("redirect location") == 1 and "?" not in none.split("location ")[1]
+
+
+def test_a_fixed_response_body_is_sent_as_written(tmp_path: Path) -> None:
+    body = "it's $HOME: 100% %[path]\n\tdone\r\n"
+    spec = listener_with(
+        {
+            "type": "fixed-response",
+            "fixedResponseConfig": {"statusCode": "200", "messageBody": body},
+        }
+    )
+    text = config(load_balancers={"front": spec})
+    assert ('string \'it\'\\\'\'s $HOME: 100% %[path]\'"\\n""\\t"\'done\'"\\r""\\n" if') in text
+    haproxy_check(tmp_path, text)
+
+
+def test_requests_carry_the_forwarded_headers() -> None:
+    text = config()
+    assert "    option forwardfor" in text
+    assert "    http-request set-header X-Forwarded-Proto http" in text
+    assert "    http-request set-header X-Forwarded-Port 8080" in text
+
+
+def test_host_conditions_ignore_the_port_of_any_host(tmp_path: Path) -> None:
+    spec = LoadBalancerSpec.model_validate(
+        {
+            "listeners": [
+                {
+                    "port": 8080,
+                    "defaultActions": [{"type": "forward", "targetGroup": "web"}],
+                    "rules": [
+                        {
+                            "priority": 1,
+                            "conditions": [{"field": "host-header", "values": ["*.example.com"]}],
+                            "actions": [{"type": "forward", "targetGroup": "api"}],
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+    text = config(load_balancers={"front": spec})
+    assert "acl r1_host req.hdr(host),regsub(:[0-9]+$,),lower -m reg '^.*\\.example\\.com$'" in text
+    haproxy_check(tmp_path, text)
+
+
+def test_old_workers_may_finish_requests_haproxy_still_waits_for() -> None:
+    # With no deregistration delay, a reload must not cut a request within `timeout server`.
+    assert "    hard-stop-after 90s" in config(
+        groups={"web": TargetGroupSpec.model_validate({"deregistrationDelay": 0})}
+    )
+
+
+def test_targets_added_at_runtime_are_checked_as_the_group_says() -> None:
+    spec = TargetGroupSpec.model_validate(
+        {
+            "healthCheck": {
+                "intervalSeconds": 10,
+                "healthyThresholdCount": 3,
+                "unhealthyThresholdCount": 4,
+            }
+        }
+    )
+    # The same words as the backend's default-server, which `add server` does not inherit.
+    assert check_settings(spec) == "inter 10s fall 4 rise 3"
+    assert f"    default-server {check_settings(spec)}" in config(groups={"web": spec})
+
+
 # --- targets ------------------------------------------------------------------------------------
 
 
 def server(
-    up: bool = True, admin: str = "ready", checked: bool = True, sessions: int = 0
+    up: bool = True,
+    admin: str = "ready",
+    checked: bool = True,
+    sessions: int = 0,
+    twin: str = "ready",
+    checking: bool = True,
 ) -> Server:
-    return Server("127.0.0.1", 32768, up, admin, checked, sessions)
+    return Server("127.0.0.1", 32768, up, admin, checked, sessions, twin, checking)
 
 
 def plan(wanted: dict[str, list[Target]], current: dict[tuple[str, str], Server], **kw: object):  # type: ignore[no-untyped-def]
@@ -154,38 +285,111 @@ def plan(wanted: dict[str, list[Target]], current: dict[tuple[str, str], Server]
 
 T = Target("t" * 32, "127.0.0.1", 32768)
 KEY = ("web", T.task_id)
+PRIMARY_SERVER, TWIN_SERVER = (*KEY, PRIMARY), (*KEY, TWIN)
+LEAVING = Target(T.task_id, T.address, T.port, draining=True)
 
 
 def test_a_new_target_is_added_and_is_initial_until_its_first_check_passes() -> None:
     p = plan({"web": [T]}, {})
-    assert p.add == (("web", T),) and p.states[KEY] == INITIAL
-    assert plan({"web": [T]}, {KEY: server(admin="drain", checked=False)}).states[KEY] == INITIAL
-    passed = plan({"web": [T]}, {KEY: server(admin="drain")})
-    assert (passed.states[KEY], passed.ready) == (HEALTHY, (KEY,))
+    assert p.add == (("web", T, PRIMARY), ("web", T, TWIN)) and p.states[KEY] == INITIAL
+    assert p.checks == (KEY,)  # `add server` leaves health checks off
+    assert p.drain == (PRIMARY_SERVER, TWIN_SERVER) and p.ready == ()  # out of maintenance
+    unchecked = server(admin="drain", checked=False, twin="drain")
+    assert plan({"web": [T]}, {KEY: unchecked}).states[KEY] == INITIAL
+    passed = plan({"web": [T]}, {KEY: server(admin="drain", twin="drain")})
+    assert (passed.states[KEY], passed.ready) == (HEALTHY, (PRIMARY_SERVER, TWIN_SERVER))
+
+
+def test_an_initial_target_gets_no_traffic_even_through_its_fail_open_twin() -> None:
+    p = plan({"web": [T]}, {KEY: server(admin="ready", checked=False, twin="ready")})
+    assert (p.states[KEY], p.drain) == (INITIAL, (PRIMARY_SERVER, TWIN_SERVER))
 
 
 def test_failing_checks_make_a_target_unhealthy() -> None:
     assert plan({"web": [T]}, {KEY: server(up=False)}).states[KEY] == UNHEALTHY
 
 
+def test_an_unhealthy_target_stays_in_the_fail_open_pool() -> None:
+    failing = server(up=False, admin="drain", twin="drain")
+    p = plan({"web": [T]}, {KEY: failing}, registered_at={KEY: 0.0}, windows={"web": 25.0})
+    assert p.states[KEY] == UNHEALTHY and p.ready == (TWIN_SERVER,)
+
+
 def test_a_target_of_a_group_no_listener_uses_is_unused() -> None:
     assert plan({"web": [T]}, {KEY: server()}, used_groups=set()).states[KEY] == UNUSED
 
 
-def test_draining_waits_for_in_flight_requests_or_the_delay() -> None:
-    leaving = Target(T.task_id, T.address, T.port, draining=True)
-    busy = plan({"web": [leaving]}, {KEY: server(sessions=2)}, drain_since={KEY: 900.0})
-    assert (busy.drain, busy.remove, busy.states[KEY]) == ((KEY,), (), DRAINING)
-    idle = plan({"web": [leaving]}, {KEY: server(admin="drain")}, drain_since={KEY: 900.0})
-    assert idle.remove == (KEY,)  # nothing in flight: deregistration completes at once
-    late = plan(
-        {"web": [leaving]}, {KEY: server(admin="drain", sessions=1)}, drain_since={KEY: 600.0}
+def test_a_half_registered_target_is_completed_step_by_step() -> None:
+    # `add server` passed, then `enable health` failed: the primary sits in maintenance,
+    # its checks off, and no twin was added.
+    half = server(up=False, admin="maint", checked=False, twin="", checking=False)
+    p = plan({"web": [T]}, {KEY: half})
+    assert p.add == (("web", T, TWIN),)
+    assert p.checks == (KEY,)
+    assert p.drain == (PRIMARY_SERVER, TWIN_SERVER)
+    assert p.states[KEY] == INITIAL
+    # Only the twin went missing (e.g. removed by hand): it alone comes back.
+    alone = plan({"web": [T]}, {KEY: server(twin="")}, activated={KEY})
+    assert (alone.add, alone.checks, alone.drain, alone.ready) == (
+        (("web", T, TWIN),),
+        (),
+        (),
+        (TWIN_SERVER,),
     )
+    # Only the twin is left: the primary is added again.
+    twin_only = plan({"web": [T]}, {KEY: server(admin="", up=False, checked=False)})
+    assert twin_only.add == (("web", T, PRIMARY),) and twin_only.checks == (KEY,)
+
+
+def test_a_draining_target_is_first_drained_then_removed_a_pass_later() -> None:
+    # Its servers are still in rotation and no request is in flight now; but one may arrive
+    # before the drain takes effect: removal waits for a pass that sees it drained.
+    first = plan({"web": [LEAVING]}, {KEY: server()})
+    assert (first.drain, first.remove, first.states[KEY]) == (
+        (PRIMARY_SERVER, TWIN_SERVER),
+        (),
+        DRAINING,
+    )
+    later = plan({"web": [LEAVING]}, {KEY: server(admin="drain", twin="drain")})
+    assert (later.remove, later.cut) == ((KEY,), frozenset())
+
+
+def test_draining_waits_for_in_flight_requests_or_the_delay() -> None:
+    drained = {"admin": "drain", "twin": "drain"}
+    busy = plan({"web": [LEAVING]}, {KEY: server(sessions=2, **drained)}, drain_since={KEY: 900.0})
+    assert (busy.drain, busy.remove, busy.states[KEY]) == ((), (), DRAINING)
+    late = plan({"web": [LEAVING]}, {KEY: server(sessions=1, **drained)}, drain_since={KEY: 600.0})
     assert late.remove == (KEY,)  # the 300 s deregistration delay has passed
+    assert late.cut == {KEY}  # what is still in flight is cut, as ALB does
 
 
-def test_servers_nobody_wants_are_removed() -> None:
-    assert plan({}, {KEY: server()}).remove == (KEY,)
+def test_a_target_whose_servers_are_half_gone_is_drained_and_removed() -> None:
+    maint = plan({"web": [LEAVING]}, {KEY: server(admin="maint", twin="")})
+    assert maint.remove == (KEY,)  # a removal that failed half-way is finished
+
+
+def test_requests_an_older_haproxy_still_serves_hold_the_removal_until_the_delay() -> None:
+    drained = server(admin="drain", twin="drain")
+    held = plan({"web": [LEAVING]}, {KEY: drained}, old_workers=True, drain_since={KEY: 900.0})
+    assert held.remove == ()
+    over = plan({"web": [LEAVING]}, {KEY: drained}, old_workers=True, drain_since={KEY: 700.0})
+    assert over.remove == (KEY,)
+
+
+def test_a_deregistration_delay_of_zero_cuts_at_once_once_drained() -> None:
+    drained = server(admin="drain", twin="drain", sessions=3)
+    p = plan({"web": [LEAVING]}, {KEY: drained}, delays={"web": 0})
+    assert (p.remove, p.cut) == ((KEY,), {KEY})
+
+
+def test_servers_nobody_wants_are_drained_then_removed() -> None:
+    first = plan({}, {KEY: server()})
+    assert (first.drain, first.remove, first.states[KEY]) == (
+        (PRIMARY_SERVER, TWIN_SERVER),
+        (),
+        DRAINING,
+    )
+    assert plan({}, {KEY: server(admin="drain", twin="drain")}).remove == (KEY,)
 
 
 def test_a_new_target_failing_its_first_checks_stays_initial_for_its_window() -> None:
