@@ -18,9 +18,12 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from controller.dataplane import DataPlaneError
+from controller.manifests.ec2 import AutoScalingGroupSpec
 from controller.manifests.kinds import ResourceKey
 from controller.manifests.load_balancer import LoadBalancerSpec, TargetGroupSpec
 from controller.manifests.service import ServiceSpec
+from controller.reconcilers.asg import TERMINATING
+from controller.reconcilers.instances import ObservedInstance
 from controller.reconcilers.load_balancer import (
     DRAINING,
     HEALTHY,
@@ -74,14 +77,17 @@ def sync_load_balancers(ctl: Controller) -> float | None:
         return None
     now = ctl.clock()
     tasks = ctl.observed_tasks()
+    instances = ctl.observed_instances()
+    known = {**tasks, **instances}  # target ids: task ids and instance ids
     try:
-        current = _current(dp.servers(), tasks) if dp.running() else {}
+        current = _current(dp.servers(), known) if dp.running() else {}
     except DataPlaneError:
         current = {}
     for key, server in current.items():  # serving now: no need to wait for a check again
         if server.up and server.checked and server.admin == "ready":
             state.activated.add(key)
     wanted = _wanted(ctl, groups, tasks, current)
+    _add_instances(ctl, wanted, instances, current)
     applied = state.structure
     if applied is None and dp.running():  # our restart: what HAProxy serves is on disk
         applied = dp.current_config()
@@ -107,7 +113,7 @@ def sync_load_balancers(ctl: Controller) -> float | None:
     config = configuration(wanted)
     try:
         _apply_config(ctl, config, structure)
-        current = _current(dp.servers(), tasks)
+        current = _current(dp.servers(), known)
         for key in current:
             state.registered_at.setdefault(key, now)  # first seen (e.g. after our restart)
         plan = plan_targets(
@@ -196,7 +202,50 @@ def _wanted(
     return wanted
 
 
-def _current(servers: list[Any], tasks: dict[str, ObservedTask]) -> dict[tuple[str, str], Server]:
+def _add_instances(
+    ctl: Controller,
+    wanted: dict[str, list[Target]],
+    instances: dict[str, ObservedInstance],
+    current: dict[tuple[str, str], Server],
+) -> None:
+    """Auto Scaling groups' instances on their declared ports: InService ones serve; ones
+    terminating drain while they are still registered."""
+    address = {h.name: h.address for h in list(ctl.hosts.values())}
+    for key, res in list(ctl.desired.items()):
+        if key[0] != "AutoScalingGroup":
+            continue
+        spec: AutoScalingGroupSpec = res.spec
+        records = ctl.store.instances(*key) if spec.target_groups else {}
+        for tg in spec.target_groups:
+            if tg.target_group not in wanted:
+                continue
+            for iid, r in records.items():
+                seen = instances.get(iid)
+                if seen is None or not seen.container.running or seen.host not in address:
+                    continue
+                port = next(
+                    (
+                        p.host_port
+                        for p in seen.container.ports
+                        if p.container_port == tg.port and p.host_port
+                    ),
+                    None,
+                )
+                registered = (tg.target_group, iid) in current
+                if port is None:
+                    continue
+                if r.lifecycle_state == "InService" and r.desired_state == "running":
+                    if "AddToLoadBalancer" in spec.suspended_processes and not registered:
+                        continue
+                    wanted[tg.target_group].append(Target(iid, address[seen.host], port))
+                elif registered and r.lifecycle_state in TERMINATING:
+                    server = current[(tg.target_group, iid)]
+                    wanted[tg.target_group].append(
+                        Target(iid, server.address, server.port, draining=True)
+                    )
+
+
+def _current(servers: list[Any], tasks: dict[str, Any]) -> dict[tuple[str, str], Server]:
     """The primary servers in each group, by (group, task id)."""
     by_short = {server_name(t): t for t in tasks}
     out = {}
@@ -338,6 +387,9 @@ def _share_states(ctl: Controller, plan: TargetPlan) -> None:
     changed = {t for t in states.keys() | before.keys() if states.get(t) != before.get(t)}
     if changed:
         owners = {(t.owner_kind, t.owner) for i, t in ctl.observed_tasks().items() if i in changed}
+        owners |= {
+            (x.owner_kind, x.owner) for i, x in ctl.observed_instances().items() if i in changed
+        }
         for key in owners:
             ctl.queue.add(key)
 
