@@ -1,4 +1,5 @@
-"""The `skiff` command: run the daemon, validate and plan manifests, print schema and status."""
+"""The `skiff` command: run the daemon, validate and plan manifests, print schema and status,
+and ask the running daemon to scale groups and stop, start or terminate instances."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import sqlite3
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -48,6 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     run.add_argument("--max-launches", type=int, default=100, help="task launches per pass")
     run.add_argument(
+        "--status-check-interval",
+        type=float,
+        default=60.0,
+        help="seconds between instances' status checks (EC2 runs them every minute)",
+    )
+    run.add_argument(
         "--pause-image",
         default=None,
         help="image of awsvpc sandboxes (default: the task's first image)",
@@ -71,6 +79,30 @@ def main(argv: list[str] | None = None) -> int:
     status.add_argument("--listen", default=DEFAULT_LISTEN)
     status.add_argument("-o", "--output", choices=["table", "json"], default="table")
 
+    asg = sub.add_parser("asg", help="Auto Scaling groups: scale, complete lifecycle actions")
+    asg_sub = asg.add_subparsers(dest="action", required=True)
+    desired = asg_sub.add_parser("set-desired", help="set a group's desiredCapacity")
+    desired.add_argument("group")
+    desired.add_argument("capacity", type=int)
+    complete = asg_sub.add_parser(
+        "complete-lifecycle-action", help="let an instance waiting on a hook go on"
+    )
+    complete.add_argument("group")
+    complete.add_argument("instance_id")
+    complete.add_argument("hook", help="the lifecycleHookName")
+    complete.add_argument("result", choices=["CONTINUE", "ABANDON"])
+    heartbeat = asg_sub.add_parser(
+        "record-heartbeat", help="restart a waiting hook's heartbeat timeout"
+    )
+    heartbeat.add_argument("group")
+    heartbeat.add_argument("instance_id")
+    heartbeat.add_argument("hook")
+    instance = sub.add_parser("instance", help="stop, start, terminate or protect an instance")
+    instance.add_argument("action", choices=["stop", "start", "terminate", "protect", "unprotect"])
+    instance.add_argument("instance_id")
+    for p in (desired, complete, heartbeat, instance):
+        p.add_argument("--listen", default=DEFAULT_LISTEN, help="the daemon's API address")
+
     args = parser.parse_args(argv)
     handler = {
         "run": _run,
@@ -78,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         "schema": _schema,
         "plan": _plan,
         "status": _status,
+        "asg": _asg,
+        "instance": _instance,
     }[args.command]
     return handler(args)
 
@@ -97,6 +131,7 @@ def _run(args: argparse.Namespace) -> int:
         cluster=args.cluster,
         host_lost_seconds=args.host_lost_after,
         lb_address=args.lb_address,
+        status_check_seconds=args.status_check_interval,
         dataplane_dir=os.path.join(args.data_dir, "haproxy"),
     )
     try:
@@ -169,3 +204,46 @@ def _status(args: argparse.Namespace) -> int:
 
         print(render_status(doc))
     return 0
+
+
+def _post(listen: str, path: str, body: dict[str, Any]) -> int:
+    """Sends a command to the daemon; prints its answer; 0 when it was done."""
+    req = urllib.request.Request(
+        f"http://{listen}{path}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            print(json.load(resp)["message"])
+            return 0
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.load(exc)["message"]
+        except ValueError:
+            message = str(exc)
+        print(f"skiff: {message}", file=sys.stderr)
+        return 1
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"cannot reach the daemon at {listen}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _asg(args: argparse.Namespace) -> int:
+    base = f"/v1/autoscaling-groups/{urllib.parse.quote(args.group, safe='')}"
+    if args.action == "set-desired":
+        return _post(args.listen, f"{base}/desired-capacity", {"desiredCapacity": args.capacity})
+    hook = {"instanceId": args.instance_id, "lifecycleHookName": args.hook}
+    if args.action == "complete-lifecycle-action":
+        body = hook | {"lifecycleActionResult": args.result}
+        return _post(args.listen, f"{base}/lifecycle-actions", body)
+    return _post(args.listen, f"{base}/lifecycle-heartbeats", hook)
+
+
+def _instance(args: argparse.Namespace) -> int:
+    base = f"/v1/instances/{urllib.parse.quote(args.instance_id, safe='')}"
+    if args.action in ("protect", "unprotect"):
+        body = {"protectedFromScaleIn": args.action == "protect"}
+        return _post(args.listen, f"{base}/protection", body)
+    return _post(args.listen, f"{base}/{args.action}", {})

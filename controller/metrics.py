@@ -132,6 +132,24 @@ class Metrics:
             ["target_group", "state"],
             registry=r,
         )
+        self.group_desired = Gauge(
+            "skiff_autoscaling_group_desired_capacity",
+            "desiredCapacity of an Auto Scaling group (the API's, when it set one).",
+            ["group"],
+            registry=r,
+        )
+        self.group_instances = Gauge(
+            "skiff_autoscaling_group_instances",
+            "Instances of an Auto Scaling group by lifecycle state.",
+            ["group", "lifecycle_state"],
+            registry=r,
+        )
+        self.instance_launches = Counter(
+            "skiff_instance_launches_total",
+            "Instances launched, by owner kind and outcome.",
+            ["kind", "outcome"],
+            registry=r,
+        )
         self._pool = _PoolCollector()
         r.register(self._pool)
 
@@ -150,6 +168,17 @@ class Metrics:
             self.service_pending,
             self.service_healthy,
         )
+
+    def forget_group(self, name: str) -> None:
+        _remove(name, self.group_desired)
+        for state in GROUP_STATES:
+            try:
+                self.group_instances.remove(name, state)
+            except KeyError:
+                pass
+
+
+GROUP_STATES = ("Pending", "Pending:Wait", "InService", "Terminating", "Terminating:Wait")
 
 
 def _remove(label: str, *gauges: Gauge) -> None:

@@ -41,6 +41,21 @@ def render_status(doc: dict[str, Any]) -> str:
             str(r.get(k, ""))
             for k in ("desiredCount", "runningCount", "pendingCount", "healthyCount")
         ]
+        if r["kind"] == "AutoScalingGroup":
+            views = [i for i in r.get("instances", []) if i["lifecycleState"] != "Terminated"]
+            counts = [
+                str(r.get("desiredCapacity", "")),
+                str(r.get("inServiceCount", "")),
+                str(sum(1 for i in views if i["lifecycleState"].startswith("Pending"))),
+                str(sum(1 for i in views if i["healthStatus"] == "Healthy")),
+            ]
+            rev = r.get("launchTemplate") or ""
+        if r["kind"] == "Instance":
+            counts = ["", "", "", ""]
+            rev = next((i["launchTemplate"] for i in r.get("instances", [])), "")
+            message = message or f"{r.get('instanceId') or '-'} {r.get('state', '')}"
+        if r["kind"] == "LaunchTemplate":
+            rev = f"latest {r.get('latestVersionNumber')} default {r.get('defaultVersionNumber')}"
         if r["kind"] == "Host":
             cap, alloc = r.get("capacity", {}), r.get("allocated", {})
             message = message or (
@@ -109,6 +124,17 @@ def render_status(doc: dict[str, Any]) -> str:
                     ]
                 )
             out += ["  " + line for line in _table(trows)]
+        if r["kind"] in ("AutoScalingGroup", "Instance") and r.get("instances"):
+            out += ["", f"{r['kind']}/{r['name']} instances:"]
+            out += ["  " + line for line in _table(_instance_rows(r["instances"]))]
+        if r["kind"] == "AutoScalingGroup" and r.get("activities"):
+            out += ["", f"AutoScalingGroup/{r['name']} activities (newest first):"]
+            arows = [["STATUS", "STARTED", "DESCRIPTION", "CAUSE"]]
+            for a in r["activities"]:
+                arows.append(
+                    [a["statusCode"], _age(a["startTime"]), a["description"], a["cause"][:90]]
+                )
+            out += ["  " + line for line in _table(arows)]
     if doc.get("errors"):
         out += ["", "Manifest errors:"]
         out += [
@@ -118,3 +144,41 @@ def render_status(doc: dict[str, Any]) -> str:
     if not doc.get("ready", True):
         out += ["", "(the daemon is still starting: not every host has been listed yet)"]
     return "\n".join(out)
+
+
+def _instance_rows(instances: list[dict[str, Any]]) -> list[list[str]]:
+    rows = [
+        [
+            "INSTANCE",
+            "ZONE",
+            "HOST",
+            "STATE",
+            "CHECK",
+            "LIFECYCLE",
+            "HEALTH",
+            "PROTECTED",
+            "TEMPLATE",
+            "AGE",
+            "PORTS",
+            "REASON",
+        ]
+    ]
+    for i in instances:
+        ports = ",".join(f"{p['bindIP']}:{p['hostPort']}->{p['containerPort']}" for p in i["ports"])
+        rows.append(
+            [
+                i["instanceId"],
+                i["availabilityZone"],
+                i["host"],
+                i["state"],
+                i.get("statusCheck") or "-",
+                i.get("lifecycleState", "-"),
+                i.get("healthStatus", "-"),
+                "yes" if i.get("protectedFromScaleIn") else "-",
+                i["launchTemplate"],
+                _age(i.get("launchTime")),
+                ports or "-",
+                (i.get("stateReason") or "")[:60],
+            ]
+        )
+    return rows

@@ -3,6 +3,13 @@
 GET /healthz (the process is alive), /readyz (manifests loaded and every host listed once),
 /metrics (Prometheus text format), /v1/status (every resource, its tasks, revisions, recent
 events and the manifest errors, as JSON).
+
+POST (JSON bodies, `Content-Type: application/json`, so a web page cannot send them):
+/v1/autoscaling-groups/NAME/desired-capacity {desiredCapacity},
+/v1/autoscaling-groups/NAME/lifecycle-actions {instanceId, lifecycleHookName,
+lifecycleActionResult}, /v1/autoscaling-groups/NAME/lifecycle-heartbeats {instanceId,
+lifecycleHookName}, /v1/instances/ID/stop|start|terminate, /v1/instances/ID/protection
+{protectedFromScaleIn}. They answer {"message": ...}, 200 when done, 4xx when refused.
 """
 
 from __future__ import annotations
@@ -16,9 +23,17 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from controller import __version__
+from controller.engine import commands
 from controller.engine.controller import Controller, describe_errors
 
-KIND_ORDER = {"Host": 0, "TaskDefinition": 1, "Service": 2}
+KIND_ORDER = {
+    "Host": 0,
+    "TaskDefinition": 1,
+    "Service": 2,
+    "LaunchTemplate": 3,
+    "Instance": 4,
+    "AutoScalingGroup": 5,
+}
 
 
 def status_document(ctl: Controller, ready: bool, manifests: str) -> dict[str, Any]:
@@ -51,6 +66,9 @@ class ApiServer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 api.handle(self)
+
+            def do_POST(self) -> None:
+                api.command(self)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # requests are not actions; keep the action log clean
@@ -86,6 +104,61 @@ class ApiServer:
             self._send(req, 200, body.encode(), "application/json")
         else:
             self._send(req, 404, b'{"message": "not found"}', "application/json")
+
+    def command(self, req: BaseHTTPRequestHandler) -> None:
+        try:
+            body = self._body(req)
+            message = self._dispatch(req.path.split("?", 1)[0].strip("/").split("/"), body)
+        except commands.CommandError as exc:
+            self._reply(req, exc.status, str(exc))
+            return
+        self._reply(req, 200, message)
+
+    @staticmethod
+    def _body(req: BaseHTTPRequestHandler) -> dict[str, Any]:
+        if req.headers.get("Content-Type", "").split(";")[0].strip() != "application/json":
+            raise commands.CommandError("send the request as Content-Type: application/json", 415)
+        length = int(req.headers.get("Content-Length") or 0)
+        if length > 65536:
+            raise commands.CommandError("the request body is too large", 413)
+        try:
+            body = json.loads(req.rfile.read(length) or b"{}")
+        except ValueError as exc:
+            raise commands.CommandError(f"the request body is not JSON: {exc}") from exc
+        if not isinstance(body, dict):
+            raise commands.CommandError("the request body must be a JSON object")
+        return body
+
+    def _dispatch(self, parts: list[str], body: dict[str, Any]) -> str:
+        ctl = self.ctl
+        match parts:
+            case ["v1", "autoscaling-groups", name, "desired-capacity"]:
+                return commands.set_desired_capacity(ctl, name, body.get("desiredCapacity"))
+            case ["v1", "autoscaling-groups", name, "lifecycle-actions"]:
+                return commands.complete_lifecycle_action(
+                    ctl,
+                    name,
+                    str(body.get("instanceId")),
+                    body.get("lifecycleHookName"),
+                    body.get("lifecycleActionResult"),
+                )
+            case ["v1", "autoscaling-groups", name, "lifecycle-heartbeats"]:
+                return commands.record_heartbeat(
+                    ctl, name, str(body.get("instanceId")), body.get("lifecycleHookName")
+                )
+            case ["v1", "instances", iid, "stop"]:
+                return commands.stop_instance(ctl, iid)
+            case ["v1", "instances", iid, "start"]:
+                return commands.start_instance(ctl, iid)
+            case ["v1", "instances", iid, "terminate"]:
+                return commands.terminate_instance(ctl, iid)
+            case ["v1", "instances", iid, "protection"]:
+                return commands.set_protection(ctl, iid, body.get("protectedFromScaleIn"))
+        raise commands.CommandError("not found", 404)
+
+    def _reply(self, req: BaseHTTPRequestHandler, code: int, message: str) -> None:
+        body = json.dumps({"message": message}).encode()
+        self._send(req, code, body, "application/json")
 
     @staticmethod
     def _send(req: BaseHTTPRequestHandler, code: int, body: bytes, ctype: str) -> None:

@@ -21,11 +21,15 @@ from controller.dataplane import DataPlane
 from controller.engine.actions import ActionLog
 from controller.engine.executor import Executor
 from controller.engine.expectations import Expectations
+from controller.engine.fleet import InstanceTracker
 from controller.engine.hosts import HostHandle, RuntimeFactory, implicit_name
 from controller.engine.observer import HostObserver
 from controller.engine.outcomes import Retry, Terminal, Waiting
 from controller.engine.status import ResourceStatus
+from controller.engine.sync_asg import sync_asg
 from controller.engine.sync_host import sync_host
+from controller.engine.sync_instance import sync_instance
+from controller.engine.sync_launch_template import sync_launch_template
 from controller.engine.sync_load_balancers import DATA_PLANE, DataPlaneState, sync_load_balancers
 from controller.engine.sync_service import sync_service
 from controller.engine.sync_task_definition import sync_task_definition
@@ -35,6 +39,7 @@ from controller.manifests.host import HostSpec
 from controller.manifests.kinds import KINDS, Resource, ResourceKey, key_str
 from controller.manifests.loader import LoadResult
 from controller.metrics import HostFigures, Metrics
+from controller.reconcilers.instances import ObservedInstance, group_instances, reserved
 from controller.reconcilers.placement import HostSlot
 from controller.reconcilers.task_definition import (
     ResolvedRevision,
@@ -64,6 +69,7 @@ class Settings:
     host_lost_seconds: float = 60.0  # an engine unreachable this long: its tasks are replaced
     lb_address: str = "127.0.0.1"  # where load balancer listeners bind
     dataplane_dir: str | None = None  # HAProxy's files; None: a temporary directory
+    status_check_seconds: float = 60.0  # how often instances' status checks run
 
 
 class Controller:
@@ -87,6 +93,7 @@ class Controller:
             on_add=metrics.workqueue_adds.inc,
         )
         self.expectations = Expectations(settings.expectation_ttl, monotonic)
+        self.instances = InstanceTracker(settings.expectation_ttl, clock)
         self.actions = ActionLog(store, metrics, clock)
         self.pool = ThreadPoolExecutor(settings.parallelism, thread_name_prefix="docker")
         self.executor = Executor(
@@ -336,6 +343,8 @@ class Controller:
     def keys(self) -> set[ResourceKey]:
         keys = set(self.desired) | set(self.status)
         keys |= {(t.owner_kind, t.owner) for t in self.observed_tasks().values()}
+        keys |= {(i.owner_kind, i.owner) for i in self.observed_instances().values()}
+        keys |= self.store.instance_owners()
         keys |= {("Host", n) for n in self.hosts}
         keys |= {("TaskDefinition", r.family) for r in self.store.revisions()}
         if any(k[0] in ("LoadBalancer", "TargetGroup") for k in self.desired) or self.target_states:
@@ -410,6 +419,12 @@ class Controller:
             return sync_task_definition(self, name)
         if kind == "Service":
             return sync_service(self, name)
+        if kind == "LaunchTemplate":
+            return sync_launch_template(self, name)
+        if kind == "AutoScalingGroup":
+            return sync_asg(self, name)
+        if kind == "Instance":
+            return sync_instance(self, name)
         if (kind, name) == DATA_PLANE:
             return sync_load_balancers(self)
         if kind in ("LoadBalancer", "TargetGroup"):
@@ -453,6 +468,14 @@ class Controller:
         pairs = ((h.name, c) for h in list(self.hosts.values()) for c in h.observer.snapshot())
         return group_tasks(pairs)
 
+    def observed_instances(self) -> dict[str, ObservedInstance]:
+        pairs = ((h.name, c) for h in list(self.hosts.values()) for c in h.observer.snapshot())
+        return group_instances(pairs)
+
+    def listed_hosts(self) -> set[str]:
+        """Hosts whose containers are known now: something missing there is gone."""
+        return {n for n, h in list(self.hosts.items()) if h.up and h.observer.synced}
+
     def host_slots(self, tasks: dict[str, ObservedTask]) -> list[HostSlot]:
         cpu: dict[str, int] = {}
         mem: dict[str, int] = {}
@@ -479,6 +502,21 @@ class Controller:
                 cpu[host] = cpu.get(host, 0) + rev.spec.cpu_need
                 mem[host] = mem.get(host, 0) + rev.spec.memory_need
                 ports.setdefault(address.get(host, ""), set()).update(rev.spec.static_host_ports())
+        instances = self.observed_instances()
+        held = [
+            (i.host, *reserved(i.container.labels))
+            for i in instances.values()
+            if i.container.running
+            or (i.container.state == "created" and not i.container.failed_to_start)
+        ]
+        for host, icpu, imem in held + self.instances.reserved(instances):
+            cpu[host] = cpu.get(host, 0) + icpu
+            mem[host] = mem.get(host, 0) + imem
+        for i in instances.values():
+            if i.container.running:
+                ports.setdefault(address.get(i.host, ""), set()).update(
+                    (p.host_port, p.protocol) for p in i.container.ports if p.host_port
+                )
         for t in tasks.values():
             for c in t.containers.values():
                 if c.running or (c.state == "created" and not c.failed_to_start):

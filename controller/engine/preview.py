@@ -18,6 +18,7 @@ from controller.manifests.host import HostSpec
 from controller.manifests.kinds import ResourceKey, key_str
 from controller.manifests.loader import LoadResult
 from controller.metrics import Metrics
+from controller.reconcilers.instances import ObservedInstance, group_instances
 from controller.runtime import ContainerRuntime, RuntimeFailure
 from controller.runtime.fake import FakeRuntime
 from controller.state import labels as L
@@ -67,8 +68,11 @@ def preview(
             warnings.append(f"host {name} ({spec.url}) could not be read: {exc}")
             fakes[name] = FakeRuntime(images=_AnyImage(), name=name)
     before = group_tasks((h, c) for h, f in fakes.items() for c in f.containers.values())
+    fleet_before = group_instances((h, c) for h, f in fakes.items() for c in f.containers.values())
     store = Store.snapshot_of(data_dir)
     revisions_before = {(r.family, r.number): r.status for r in store.revisions()}
+    templates = {k[1] for k in result.resources if k[0] == "LaunchTemplate"}
+    versions_before = {n: len(store.template_versions(n)) for n in templates}
     ctl = Controller(
         store, Metrics(), lambda name, spec: fakes[name], Settings(parallelism=4, cluster=cluster)
     )
@@ -79,6 +83,11 @@ def preview(
         after = group_tasks((h, c) for h, f in fakes.items() for c in f.containers.values())
         out = _task_definition_changes(store, revisions_before)
         out += _service_changes(ctl, before, after)
+        out += _template_changes(store, versions_before)
+        fleet_after = group_instances(
+            (h, c) for h, f in fakes.items() for c in f.containers.values()
+        )
+        out += _fleet_changes(ctl, fleet_before, fleet_after)
     finally:
         ctl.stop()
         store.close()
@@ -154,6 +163,48 @@ def _service_changes(
                 p.lines.append(f"- stop {len(stopped) - replaced} task(s): scale-in or replacement")
         if cleaned:
             p.lines.append(f"- remove {len(cleaned)} stopped task(s)")
+        if st and st.status == "ERROR":
+            p.lines.append(f"! {st.message}")
+        out.append(p)
+    return out
+
+
+def _template_changes(store: Store, before: dict[str, int]) -> list[ResourcePreview]:
+    out = []
+    for name, had in sorted(before.items()):
+        p = ResourcePreview(("LaunchTemplate", name))
+        for v in store.template_versions(name)[had:]:
+            p.lines.append(f"+ create version {name}:{v.number}")
+        out.append(p)
+    return out
+
+
+def _fleet_changes(
+    ctl: Controller, before: dict[str, ObservedInstance], after: dict[str, ObservedInstance]
+) -> list[ResourcePreview]:
+    owners = {(i.owner_kind, i.owner) for i in [*before.values(), *after.values()]}
+    owners |= {k for k in ctl.desired if k[0] in ("AutoScalingGroup", "Instance")}
+    out = []
+    for key in sorted(owners):
+        p = ResourcePreview(key)
+        mine_before = {i: x for i, x in before.items() if (x.owner_kind, x.owner) == key}
+        mine_after = {i: x for i, x in after.items() if (x.owner_kind, x.owner) == key}
+        launched = [x for i, x in mine_after.items() if i not in mine_before]
+        ended = [
+            x
+            for i, x in mine_before.items()
+            if x.container.running and (i not in mine_after or not mine_after[i].container.running)
+        ]
+        if launched:
+            zones = Counter(ctl.hosts[x.host].spec.zone for x in launched if x.host in ctl.hosts)
+            where = ", ".join(f"{z}: {n}" for z, n in sorted(zones.items()))
+            versions = ", ".join(
+                sorted({x.container.labels.get("skiff.launch-template", "") for x in launched})
+            )
+            p.lines.append(f"+ launch {len(launched)} instance(s) of {versions} ({where})")
+        if ended:
+            p.lines.append(f"- stop or terminate {len(ended)} instance(s)")
+        st = ctl.status.get(key)
         if st and st.status == "ERROR":
             p.lines.append(f"! {st.message}")
         out.append(p)

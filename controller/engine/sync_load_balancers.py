@@ -20,9 +20,12 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from controller.dataplane import CommandRefused, DataPlane, DataPlaneError, ServerState
+from controller.manifests.ec2 import AutoScalingGroupSpec
 from controller.manifests.kinds import ResourceKey
 from controller.manifests.load_balancer import LoadBalancerSpec, TargetGroupSpec
 from controller.manifests.service import ServiceSpec
+from controller.reconcilers.asg import TERMINATING
+from controller.reconcilers.instances import ObservedInstance
 from controller.reconcilers.load_balancer import (
     DRAINING,
     HEALTHY,
@@ -87,7 +90,8 @@ def sync_load_balancers(ctl: Controller) -> float | None:
         return None
     now = ctl.clock()
     tasks = ctl.observed_tasks()
-    known = set(tasks)  # ids of every target source's targets
+    instances = ctl.observed_instances()
+    known = set(tasks) | set(instances)  # target ids: task ids and instance ids
 
     def read() -> dict[Key, Server]:
         return _owned(ctl, _current(dp.servers(), known), known, now)
@@ -100,6 +104,7 @@ def sync_load_balancers(ctl: Controller) -> float | None:
         if server.up and server.checked and server.admin == "ready":
             state.activated.add(key)
     wanted = _wanted(ctl, groups, tasks, current)
+    _add_instances(ctl, wanted, instances, current)
     applied = state.structure
     if applied is None and dp.running():  # our restart: what HAProxy serves is on disk
         applied = dp.current_config()
@@ -243,6 +248,49 @@ def _wanted(
         if v.desired_status == STOPPED and v.running_container_ids():
             wanted[group].append(Target(task_id, server.address, server.port, draining=True))
     return wanted
+
+
+def _add_instances(
+    ctl: Controller,
+    wanted: dict[str, list[Target]],
+    instances: dict[str, ObservedInstance],
+    current: dict[tuple[str, str], Server],
+) -> None:
+    """Auto Scaling groups' instances on their declared ports: InService ones serve; ones
+    terminating drain while they are still registered."""
+    address = {h.name: h.address for h in list(ctl.hosts.values())}
+    for key, res in list(ctl.desired.items()):
+        if key[0] != "AutoScalingGroup":
+            continue
+        spec: AutoScalingGroupSpec = res.spec
+        records = ctl.store.instances(*key) if spec.target_groups else {}
+        for tg in spec.target_groups:
+            if tg.target_group not in wanted:
+                continue
+            for iid, r in records.items():
+                seen = instances.get(iid)
+                if seen is None or not seen.container.running or seen.host not in address:
+                    continue
+                port = next(
+                    (
+                        p.host_port
+                        for p in seen.container.ports
+                        if p.container_port == tg.port and p.host_port
+                    ),
+                    None,
+                )
+                registered = (tg.target_group, iid) in current
+                if port is None:
+                    continue
+                if r.lifecycle_state == "InService" and r.desired_state == "running":
+                    if "AddToLoadBalancer" in spec.suspended_processes and not registered:
+                        continue
+                    wanted[tg.target_group].append(Target(iid, address[seen.host], port))
+                elif registered and r.lifecycle_state in TERMINATING:
+                    server = current[(tg.target_group, iid)]
+                    wanted[tg.target_group].append(
+                        Target(iid, server.address, server.port, draining=True)
+                    )
 
 
 def _current(servers: Iterable[ServerState], known: Iterable[str]) -> dict[Key, Server]:
@@ -544,6 +592,9 @@ def _share_states(ctl: Controller, plan: TargetPlan, removed: set[Key]) -> None:
     changed = {t for t in states.keys() | before.keys() if states.get(t) != before.get(t)}
     if changed:
         owners = {(t.owner_kind, t.owner) for i, t in ctl.observed_tasks().items() if i in changed}
+        owners |= {
+            (x.owner_kind, x.owner) for i, x in ctl.observed_instances().items() if i in changed
+        }
         for key in owners:
             ctl.queue.add(key)
 

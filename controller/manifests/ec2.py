@@ -77,6 +77,9 @@ class LaunchTemplateData(SpecModel):
     entry_point: list[str] | None = None
     ports: list[int] = Field(default_factory=list, description="Container ports to publish.")
     health_check: HealthCheck | None = Field(None, description="Feeds the status checks.")
+    disable_api_termination: bool = Field(
+        False, description="Refuse termination through the API (Auto Scaling still may)."
+    )
 
     @field_validator("user_data")
     @classmethod
@@ -124,7 +127,9 @@ class InstanceSpec(SpecModel):
         None, description="Inline settings, instead of a launch template."
     )
     desired_state: Literal["running", "stopped"] = "running"
-    disable_api_termination: bool = False
+    disable_api_termination: bool | None = Field(
+        None, description="Refuse termination through the API; default: the template's."
+    )
     instance_initiated_shutdown_behavior: Literal["stop", "terminate"] = "stop"
     availability_zone: str | None = None
 
@@ -190,6 +195,9 @@ class AutoScalingGroupSpec(SpecModel):
     def capacity(self) -> int:
         return self.min_size if self.desired_capacity is None else self.desired_capacity
 
+    def hook(self, transition: str) -> LifecycleHook | None:
+        return next((h for h in self.lifecycle_hooks if h.lifecycle_transition == transition), None)
+
 
 def check_group(spec: AutoScalingGroupSpec) -> list[tuple[Path, str]]:
     problems: list[tuple[Path, str]] = []
@@ -204,6 +212,16 @@ def check_group(spec: AutoScalingGroupSpec) -> list[tuple[Path, str]]:
                 f"desiredCapacity {spec.capacity} is outside [{spec.min_size}, {spec.max_size}]",
             )
         )
+    seen: set[str] = set()
+    for i, h in enumerate(spec.lifecycle_hooks):
+        if h.lifecycle_transition in seen:
+            problems.append(
+                (
+                    ("lifecycleHooks", i, "lifecycleTransition"),
+                    f"a second {h.lifecycle_transition} hook: Skiff runs one hook per transition",
+                )
+            )
+        seen.add(h.lifecycle_transition)
     names = [h.lifecycle_hook_name for h in spec.lifecycle_hooks]
     for i, name in enumerate(names):
         if names.index(name) != i:

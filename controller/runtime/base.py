@@ -47,6 +47,10 @@ class ContainerRuntime(Protocol):
         """Removes the container, running or not; a missing container is not an error."""
         ...
 
+    def remove_volume(self, name: str) -> None:
+        """Removes a named volume; a missing one is not an error."""
+        ...
+
     def events(self, since: float | None, labels: Mapping[str, str]) -> EventStream:
         """Container events carrying `labels`, from `since` (epoch seconds) on, until closed."""
         ...

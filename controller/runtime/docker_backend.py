@@ -119,6 +119,9 @@ class DockerRuntime:
             mem_reservation=f"{spec.memory_reservation_mib}m"
             if spec.memory_reservation_mib
             else None,
+            nano_cpus=spec.nano_cpus,
+            binds={name: {"bind": path, "mode": "rw"} for name, path in spec.volumes} or None,
+            tmpfs=dict.fromkeys(spec.tmpfs, "") or None,
         )
         healthcheck = None
         if spec.healthcheck:
@@ -171,6 +174,12 @@ class DockerRuntime:
             self._call(lambda: self._api.remove_container(container_id, force=True, v=True))
         except (NotFound, Conflict):
             pass  # gone, or removal already in progress
+
+    def remove_volume(self, name: str) -> None:
+        try:
+            self._call(lambda: self._api.remove_volume(name, force=True))
+        except NotFound:
+            pass
 
     def events(self, since: float | None, labels: Mapping[str, str]) -> _Events:
         filters = {"type": ["container"], "label": [f"{k}={v}" for k, v in labels.items()]}

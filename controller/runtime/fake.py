@@ -31,7 +31,7 @@ from controller.runtime.types import (
     PortBinding,
 )
 
-WRITE_OPERATIONS = ("create", "start", "kill", "remove")
+WRITE_OPERATIONS = ("create", "start", "kill", "remove", "remove_volume")
 
 
 @dataclass
@@ -52,6 +52,7 @@ class FakeRuntime:
     memory_bytes: int = 4 * 1024**3
     name: str = "fake"
     down: bool = False  # every call fails, as when dockerd is stopped
+    volumes: set[str] = field(default_factory=set)  # named volumes containers asked for
     containers: dict[str, ContainerInfo] = field(default_factory=dict)
     specs: dict[str, ContainerSpec] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
@@ -136,6 +137,7 @@ class FakeRuntime:
                 raise Conflict(f'The container name "/{spec.name}" is already in use')
             cid = self._new_id()
             self.specs[cid] = spec
+            self.volumes.update(name for name, _ in spec.volumes)
             self.containers[cid] = ContainerInfo(
                 id=cid,
                 name=spec.name,
@@ -192,6 +194,11 @@ class FakeRuntime:
         with self._lock:
             if self.containers.pop(container_id, None) is not None:
                 self._emit(container_id, "destroy")
+
+    def remove_volume(self, name: str) -> None:
+        self._enter("remove_volume", name)
+        with self._lock:
+            self.volumes.discard(name)
 
     def events(self, since: float | None, labels: Mapping[str, str]) -> _FakeEvents:
         self._enter("events", "")

@@ -51,6 +51,9 @@ class InstrumentedRuntime:
     def remove(self, container_id: str) -> None:
         self._timed("remove", lambda: self.inner.remove(container_id))
 
+    def remove_volume(self, name: str) -> None:
+        self._timed("remove_volume", lambda: self.inner.remove_volume(name))
+
     def events(self, since: float | None, labels: Mapping[str, str]) -> EventStream:
         return self._timed("events", lambda: self.inner.events(since, labels))
 

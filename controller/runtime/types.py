@@ -39,6 +39,9 @@ class ContainerSpec:
     network_mode: str = "bridge"  # bridge | host | none | container:<id>
     healthcheck: HealthcheckSpec | None = None
     stop_timeout: int | None = None
+    nano_cpus: int | None = None  # a hard CPU limit (1e9 = one CPU), as an instance type sets
+    volumes: tuple[tuple[str, str], ...] = ()  # (named volume, mount path)
+    tmpfs: tuple[str, ...] = ()  # mount paths of memory file systems, gone at stop
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,23 @@
 """What Docker cannot hold: revisions, last valid manifests, task records, history."""
 
-from controller.store.records import Deployment, EventRecord, Revision, TaskRecord
+from controller.store.records import (
+    Activity,
+    Deployment,
+    EventRecord,
+    InstanceRecord,
+    Revision,
+    TaskRecord,
+    TemplateVersion,
+)
 from controller.store.sqlite import Store
 
-__all__ = ["Deployment", "EventRecord", "Revision", "Store", "TaskRecord"]
+__all__ = [
+    "Activity",
+    "Deployment",
+    "EventRecord",
+    "InstanceRecord",
+    "Revision",
+    "Store",
+    "TaskRecord",
+    "TemplateVersion",
+]

@@ -64,3 +64,50 @@ class Deployment:
     running: int = 0
     pending: int = 0
     config: str = ""  # hash of the service's task-relevant settings it was made for
+
+
+@dataclass(frozen=True)
+class TemplateVersion:
+    """One immutable launch template version (`name` version `number`)."""
+
+    name: str
+    number: int
+    data: dict[str, Any]
+    data_hash: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class InstanceRecord:
+    """What Skiff decided about an instance, which its container alone cannot tell."""
+
+    instance_id: str
+    owner_kind: str  # Instance | AutoScalingGroup
+    owner: str
+    template: str  # name:version, or "" for inline settings
+    zone: str
+    host: str
+    desired_state: str  # running | stopped | terminated
+    launched_at: float
+    state_reason: str = ""
+    lifecycle_state: str = ""  # an Auto Scaling group's: Pending, Pending:Wait, InService, ...
+    hook_deadline: float | None = None  # a lifecycle hook's heartbeat timeout
+    hook_result: str = ""  # CONTINUE | ABANDON, once completed
+    protected: bool = False  # from scale-in
+    health: str = "Healthy"  # Healthy | Unhealthy
+    terminated_at: float | None = None
+    stop_requested_at: float | None = None
+    in_service_at: float | None = None  # the health check grace period counts from here
+
+
+@dataclass(frozen=True)
+class Activity:
+    """A scaling activity, as DescribeScalingActivities lists them."""
+
+    activity_id: str
+    owner: str
+    description: str
+    cause: str
+    status: str  # InProgress | Successful | Failed | Cancelled
+    start: float
+    end: float | None = None

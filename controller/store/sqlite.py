@@ -7,6 +7,7 @@ decisions made about tasks (stop requested, why) and the history of actions.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sqlite3
@@ -16,7 +17,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from controller.store.records import Deployment, EventRecord, Revision, TaskRecord
+from controller.store.records import (
+    Activity,
+    Deployment,
+    EventRecord,
+    InstanceRecord,
+    Revision,
+    TaskRecord,
+    TemplateVersion,
+)
 
 EVENTS_KEPT = 20_000
 
@@ -41,6 +50,20 @@ CREATE TABLE IF NOT EXISTS deployments (
     quick_failures INTEGER NOT NULL, last_failure_at REAL, running INTEGER NOT NULL,
     pending INTEGER NOT NULL, config TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS deployments_service ON deployments (service, created_at);
+CREATE TABLE IF NOT EXISTS template_versions (
+    name TEXT NOT NULL, number INTEGER NOT NULL, data TEXT NOT NULL, data_hash TEXT NOT NULL,
+    created_at REAL NOT NULL, PRIMARY KEY (name, number));
+CREATE TABLE IF NOT EXISTS instances (
+    instance_id TEXT PRIMARY KEY, owner_kind TEXT NOT NULL, owner TEXT NOT NULL,
+    record TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS instances_owner ON instances (owner_kind, owner);
+CREATE TABLE IF NOT EXISTS activities (
+    activity_id TEXT PRIMARY KEY, owner TEXT NOT NULL, description TEXT NOT NULL,
+    cause TEXT NOT NULL, status TEXT NOT NULL, start REAL NOT NULL, end_time REAL);
+CREATE INDEX IF NOT EXISTS activities_owner ON activities (owner, start);
+CREATE TABLE IF NOT EXISTS overrides (
+    kind TEXT NOT NULL, name TEXT NOT NULL, base TEXT NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (kind, name));
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
     action TEXT NOT NULL, reason TEXT NOT NULL, message TEXT NOT NULL);
@@ -286,6 +309,114 @@ class Store:
                     "DELETE FROM deployments WHERE service = ? AND id = ?",
                     [(service, i) for i in ids],
                 )
+
+    # --- launch template versions -----------------------------------------------------------
+    def template_versions(self, name: str) -> list[TemplateVersion]:
+        rows = self._rows(
+            "SELECT name, number, data, data_hash, created_at FROM template_versions "
+            "WHERE name = ? ORDER BY number",
+            name,
+        )
+        return [TemplateVersion(r[0], r[1], json.loads(r[2]), r[3], r[4]) for r in rows]
+
+    def add_template_version(
+        self, name: str, data: dict[str, Any], data_hash: str, now: float
+    ) -> TemplateVersion:
+        with self._tx() as db:
+            (last,) = db.execute(
+                "SELECT COALESCE(MAX(number), 0) FROM template_versions WHERE name = ?", (name,)
+            ).fetchone()
+            number = int(last) + 1
+            db.execute(
+                "INSERT INTO template_versions VALUES (?, ?, ?, ?, ?)",
+                (name, number, json.dumps(data, sort_keys=True), data_hash, now),
+            )
+        return TemplateVersion(name, number, data, data_hash, now)
+
+    # --- instances ------------------------------------------------------------------------------
+    def put_instances(self, records: list[InstanceRecord]) -> None:
+        with self._tx() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO instances VALUES (?, ?, ?, ?)",
+                [
+                    (r.instance_id, r.owner_kind, r.owner, json.dumps(dataclasses.asdict(r)))
+                    for r in records
+                ],
+            )
+
+    def instances(self, owner_kind: str, owner: str) -> dict[str, InstanceRecord]:
+        rows = self._rows(
+            "SELECT record FROM instances WHERE owner_kind = ? AND owner = ?", owner_kind, owner
+        )
+        return {r.instance_id: r for r in (InstanceRecord(**json.loads(row[0])) for row in rows)}
+
+    def instance(self, instance_id: str) -> InstanceRecord | None:
+        rows = self._rows("SELECT record FROM instances WHERE instance_id = ?", instance_id)
+        return InstanceRecord(**json.loads(rows[0][0])) if rows else None
+
+    def delete_instances(self, ids: list[str]) -> None:
+        with self._tx() as db:
+            db.executemany("DELETE FROM instances WHERE instance_id = ?", [(i,) for i in ids])
+
+    # --- scaling activities -----------------------------------------------------------------
+    def put_activity(self, activity: Activity) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO activities VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    activity.activity_id,
+                    activity.owner,
+                    activity.description,
+                    activity.cause,
+                    activity.status,
+                    activity.start,
+                    activity.end,
+                ),
+            )
+
+    def activities(self, owner: str, limit: int = 50) -> list[Activity]:
+        rows = self._rows(
+            "SELECT activity_id, owner, description, cause, status, start, end_time "
+            "FROM activities WHERE owner = ? ORDER BY start DESC LIMIT ?",
+            owner,
+            limit,
+        )
+        return [Activity(*r) for r in rows]
+
+    def end_activity(self, activity_id: str, status: str, end: float) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE activities SET status = ?, end_time = ? WHERE activity_id = ?",
+                (status, end, activity_id),
+            )
+
+    def delete_activities(self, owner: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM activities WHERE owner = ?", (owner,))
+
+    # --- API overrides ----------------------------------------------------------------------
+    def override(self, kind: str, name: str) -> tuple[str, dict[str, Any]] | None:
+        """A change made through the API, and the manifest fingerprint it was made over."""
+        rows = self._rows(
+            "SELECT base, data FROM overrides WHERE kind = ? AND name = ?", kind, name
+        )
+        return (rows[0][0], json.loads(rows[0][1])) if rows else None
+
+    def put_override(self, kind: str, name: str, base: str, data: dict[str, Any]) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO overrides VALUES (?, ?, ?, ?)",
+                (kind, name, base, json.dumps(data, sort_keys=True)),
+            )
+
+    def delete_override(self, kind: str, name: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM overrides WHERE kind = ? AND name = ?", (kind, name))
+
+    def instance_owners(self) -> set[tuple[str, str]]:
+        return {
+            (r[0], r[1]) for r in self._rows("SELECT DISTINCT owner_kind, owner FROM instances")
+        }
 
     # --- history -------------------------------------------------------------------------------
     def add_event(self, event: EventRecord) -> None:

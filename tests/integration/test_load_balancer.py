@@ -364,7 +364,7 @@ def test_when_every_target_fails_its_checks_traffic_still_reaches_them(skiff: Sk
     wait_for(lambda: len(skiff.running(web)) == 2, 40, "2 tasks running")
     wait_for(
         lambda: (
-            (g := skiff.resource("TargetGroup", web))["targets"]
+            len((g := skiff.resource("TargetGroup", web))["targets"]) == 2
             and all(t["state"] in ("initial", "unhealthy") for t in g["targets"])
         ),
         40,

@@ -56,3 +56,18 @@ def test_scale_in_and_deletion_are_shown(tmp_path: Path) -> None:
 def test_a_converged_directory_has_no_changes(tmp_path: Path) -> None:
     h = converged(tmp_path, 2)
     assert plan_text(h, tmp_path) == "no changes: TaskDefinition/web, Service/web"
+
+
+def test_a_new_group_shows_its_template_version_and_the_instances_it_would_launch(
+    tmp_path: Path,
+) -> None:
+    from tests.unit.test_fleet_engine import group, pool, template
+
+    h = Harness(tmp_path / "m", store=Store.in_data_dir(str(tmp_path / "data")))
+    h.write("hosts.yaml", pool())
+    h.write("lt.yaml", template())
+    h.write("asg.yaml", group(3))
+    text = plan_text(h, tmp_path)
+    assert "LaunchTemplate/web\n  + create version web:1" in text
+    assert "AutoScalingGroup/web\n  + launch 3 instance(s) of web:1 (zone-a: 2, zone-b: 1)" in text
+    assert h.fake.writes() == []

@@ -1,0 +1,110 @@
+"""Instance sync: one instance from a launch template or inline settings, kept in the state its
+manifest (or, since the manifest's last edit, the API) asks for, as DescribeInstances shows it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from controller.engine import overrides
+from controller.engine.fleet import book, carry_out, instance_json, new_records, save_updates
+from controller.engine.outcomes import Retry
+from controller.engine.sync_launch_template import template_for
+from controller.manifests.ec2 import InstanceSpec, LaunchTemplateData
+from controller.reconcilers.instances import FleetPlan, need_of, views
+from controller.reconcilers.launch_template import data_hash
+from controller.reconcilers.single_instance import InstanceDesired, plan_instance
+
+if TYPE_CHECKING:
+    from controller.engine.controller import Controller
+
+KIND = "Instance"
+
+
+def launch_settings(ctl: Controller, spec: InstanceSpec) -> tuple[str, LaunchTemplateData]:
+    """The template version (or inline settings) an Instance launches, and its key."""
+    if spec.launch_template_data is not None:
+        return f"inline:{data_hash(spec.launch_template_data)}", spec.launch_template_data
+    assert spec.launch_template is not None
+    template = template_for(ctl, spec.launch_template)
+    return template.key, template.data
+
+
+def termination_protected(ctl: Controller, name: str) -> bool:
+    res = ctl.desired.get((KIND, name))
+    if res is None:
+        return False
+    spec: InstanceSpec = res.spec
+    if spec.disable_api_termination is not None:
+        return spec.disable_api_termination
+    return launch_settings(ctl, spec)[1].disable_api_termination
+
+
+def sync_instance(ctl: Controller, name: str) -> float | None:
+    key = (KIND, name)
+    res = ctl.desired.get(key)
+    now = ctl.clock()
+    desired = data = None
+    with ctl.placement_lock:
+        records = ctl.store.instances(*key)
+        observed = {
+            i: o for i, o in ctl.observed_instances().items() if (o.owner_kind, o.owner) == key
+        }
+        if res is not None:
+            spec: InstanceSpec = res.spec
+            template, data = launch_settings(ctl, spec)
+            goal = overrides.current(ctl.store, KIND, name, spec).get("desiredState")
+            desired = InstanceDesired(
+                name,
+                template,
+                goal or spec.desired_state,
+                spec.instance_initiated_shutdown_behavior,
+                spec.availability_zone,
+                need_of(data),
+            )
+        current = views(records, observed)
+        plan = plan_instance(
+            desired,
+            current,
+            ctl.host_slots(ctl.observed_tasks()),
+            now=now,
+            listed=ctl.listed_hosts(),
+            in_flight=ctl.instances.in_flight(observed),
+            starting=ctl.instances.starting(observed),
+        )
+        save_updates(ctl, plan)
+        if plan.goal and res is not None:
+            overrides.put(ctl.store, KIND, name, res.spec, desiredState=plan.goal)
+        launched = []
+        if desired is not None and data is not None:
+            launched = new_records(plan.launch, KIND, name, desired.template, now)
+            book(ctl, launched, data)
+    failures = carry_out(ctl, KIND, name, plan, launched, data)
+    if res is None and not plan.views:
+        ctl.store.delete_override(*key)
+        ctl.store.delete_activities(f"{KIND}/{name}")
+        ctl.forget_status(key)
+        return None
+    error = "; ".join(sorted({f.message for f in failures}))
+    _report(ctl, name, plan, error or plan.message, bool(failures), res is not None)
+    if failures:
+        raise Retry(error)
+    return plan.requeue_after
+
+
+def _report(
+    ctl: Controller, name: str, plan: FleetPlan, message: str, failed: bool, declared: bool
+) -> None:
+    address = {h.name: h.address for h in list(ctl.hosts.values())}
+    shown = sorted(plan.views, key=lambda v: (v.record.terminated_at is None, v.record.launched_at))
+    live = [v for v in shown if v.record.terminated_at is None] or shown[-1:]
+    main = live[-1] if live else None
+    ctl.set_status(
+        (KIND, name),
+        "ERROR" if failed else "ACTIVE" if declared else "DRAINING",
+        message,
+        instanceId=main.instance_id if main else None,
+        state=main.state if main else "pending",
+        statusCheck=main.status if main else "",
+        instances=[instance_json(v, address.get(v.host, ""), "") for v in reversed(shown)],
+    )
