@@ -57,7 +57,7 @@ class Starts:
             self.q.get_nowait()
 
     def wait(self, n: int, timeout: float = 120) -> list[tuple[float, str]]:
-        got = []
+        got: list[tuple[float, str]] = []
         deadline = time.monotonic() + timeout
         while len(got) < n:
             got.append(self.q.get(timeout=max(0.01, deadline - time.monotonic())))
@@ -90,7 +90,9 @@ def manifest(name: str, count: int, version: str = "v1") -> str:
 
 
 class Daemon:
-    def __init__(self, root: Path, cluster: str, parallelism: int) -> None:
+    def __init__(
+        self, root: Path, cluster: str, parallelism: int, extra: list[str] | None = None
+    ) -> None:
         self.root, self.cluster = root, cluster
         self.manifests = root / "manifests"
         self.manifests.mkdir()
@@ -114,6 +116,7 @@ class Daemon:
                 str(parallelism),
                 "--log-format",
                 "json",
+                *(extra or []),
             ],
             stdout=self.log,
             stderr=subprocess.STDOUT,

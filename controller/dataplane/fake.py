@@ -1,4 +1,5 @@
-"""An in-memory `DataPlane` for unit tests: HAProxy's runtime API semantics without HAProxy.
+"""An in-memory `DataPlane`: HAProxy's runtime API semantics without HAProxy, for unit tests
+and for `skiff plan` (which must bind no port and leave no process behind).
 
 It keeps servers as HAProxy 2.6 does: `add server` creates one in maintenance with its health
 checks off, `del server` is refused unless the server is in maintenance with no connection,

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from controller.engine.actions import ActionLog
 from controller.engine.expectations import Expectations
+from controller.engine.outcomes import Retry
 from controller.manifests.task_definition import start_order
 from controller.reconcilers.service import InFlight, ServicePlan, StopTask
 from controller.reconcilers.task_containers import TaskIdentity, container_specs, pause_spec
@@ -32,6 +33,28 @@ T = TypeVar("T")
 class Failure:
     message: str
     transient: bool
+
+
+def run_each(
+    pool: ThreadPoolExecutor, items: Sequence[T], job: Callable[[T], None]
+) -> list[Failure]:
+    """Runs `job` on every item, in parallel on `pool`; returns the failures (Docker's, or a
+    Retry a job raised), each item's independent of the others'."""
+
+    def guarded(item: T) -> Failure | None:
+        try:
+            job(item)
+            return None
+        except RuntimeFailure as exc:
+            return Failure(str(exc), exc.transient)
+        except Retry as exc:
+            return Failure(str(exc), True)
+
+    if not items:
+        return []
+    # One item runs inline: no hop through the pool for the common single action.
+    results = [guarded(items[0])] if len(items) == 1 else list(pool.map(guarded, items))
+    return [f for f in results if f is not None]
 
 
 class Executor:
@@ -99,16 +122,7 @@ class Executor:
         )
 
     def _each(self, items: Sequence[T], job: Callable[[T], None]) -> list[Failure]:
-        def guarded(item: T) -> Failure | None:
-            try:
-                job(item)
-                return None
-            except RuntimeFailure as exc:
-                return Failure(str(exc), exc.transient)
-
-        # One item runs inline: no hop through the pool for the common single action.
-        results = [guarded(items[0])] if len(items) == 1 else list(self._pool.map(guarded, items))
-        return [f for f in results if f is not None]
+        return run_each(self._pool, items, job)
 
     def _signal(self, owner: str, s: StopTask) -> None:
         runtime = self._runtime(s.host)

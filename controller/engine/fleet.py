@@ -14,8 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypeVar
 
-from controller.engine.executor import Failure
-from controller.engine.outcomes import Retry
+from controller.engine.executor import Failure, run_each
 from controller.manifests.ec2 import LaunchTemplateData
 from controller.manifests.kinds import key_str
 from controller.reconcilers.instances import (
@@ -173,11 +172,13 @@ def carry_out(
         ctl.store.delete_instances(list(plan.forget))
         ctl.instances.forget(plan.forget)
     failures: list[Failure] = []
-    failures += _each(ctl, plan.signal, lambda s: _signal(ctl, kind, owner, s.host, s))
-    failures += _each(ctl, plan.start, lambda s: _start(ctl, s.instance_id, s.host, s.container_id))
-    failures += _each(ctl, plan.remove, lambda r: _remove(ctl, kind, owner, r.host, r))
+    failures += run_each(ctl.pool, plan.signal, lambda s: _signal(ctl, kind, owner, s.host, s))
+    failures += run_each(
+        ctl.pool, plan.start, lambda s: _start(ctl, s.instance_id, s.host, s.container_id)
+    )
+    failures += run_each(ctl.pool, plan.remove, lambda r: _remove(ctl, kind, owner, r.host, r))
     if launched and data is not None:
-        failures += _each(ctl, launched, lambda r: _launch(ctl, who, r, data))
+        failures += run_each(ctl.pool, launched, lambda r: _launch(ctl, who, r, data))
     return failures
 
 
@@ -194,22 +195,6 @@ def book(ctl: Controller, launched: Sequence[InstanceRecord], data: LaunchTempla
         need = need_of(data)
         for r in launched:
             ctl.instances.expect_launch(r.instance_id, r.host, need.cpu, need.memory)
-
-
-def _each(ctl: Controller, items: Sequence[T], job: Callable[[T], None]) -> list[Failure]:
-    def guarded(item: T) -> Failure | None:
-        try:
-            job(item)
-            return None
-        except RuntimeFailure as exc:
-            return Failure(str(exc), exc.transient)
-        except Retry as exc:
-            return Failure(str(exc), True)
-
-    if not items:
-        return []
-    results = [guarded(items[0])] if len(items) == 1 else list(ctl.pool.map(guarded, items))
-    return [f for f in results if f is not None]
 
 
 def _signal(ctl: Controller, kind: str, owner: str, host: str, s: Signal) -> None:

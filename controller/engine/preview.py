@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from controller.dataplane.fake import FakeDataPlane
 from controller.engine.controller import Controller, Settings
 from controller.engine.hosts import implicit_name
 from controller.manifests.host import HostSpec
@@ -74,7 +75,11 @@ def preview(
     templates = {k[1] for k in result.resources if k[0] == "LaunchTemplate"}
     versions_before = {n: len(store.template_versions(n)) for n in templates}
     ctl = Controller(
-        store, Metrics(), lambda name, spec: fakes[name], Settings(parallelism=4, cluster=cluster)
+        store,
+        Metrics(),
+        lambda name, spec: fakes[name],
+        Settings(parallelism=4, cluster=cluster),
+        dataplane_factory=FakeDataPlane,  # a plan binds no port and starts no HAProxy
     )
     try:
         ctl.restore()  # what the daemon last applied, so removed manifests show as removals
@@ -205,7 +210,7 @@ def _fleet_changes(
         if ended:
             p.lines.append(f"- stop or terminate {len(ended)} instance(s)")
         st = ctl.status.get(key)
-        if st and st.status == "ERROR":
+        if st and st.message:  # an error, or why it cannot launch yet
             p.lines.append(f"! {st.message}")
         out.append(p)
     return out

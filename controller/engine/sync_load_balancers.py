@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -84,7 +84,7 @@ def sync_load_balancers(ctl: Controller) -> float | None:
         if dp.running():
             dp.stop()
             ctl.actions.record("LoadBalancer", "*", "dataplane.stop", "no load balancer left")
-        ctl.target_states = {}
+        _share_targets(ctl, {})
         _forget_deleted(ctl, lbs, groups)
         ctl.forget_status(ALL_BALANCERS)
         return None
@@ -128,7 +128,8 @@ def sync_load_balancers(ctl: Controller) -> float | None:
     if structure != state.structure:
         complaint = _verdict(dp, state, structure)
         if complaint:  # find the listeners at fault; leave them out
-            for at, why in _refused_listeners(dp, state, lbs, groups, skip):
+            address = ctl.settings.lb_address
+            for at, why in _refused_listeners(dp, state, lbs, groups, skip, address):
                 skip.add(at)
                 listener_errors[at] = why
             structure = configuration({}, skip)
@@ -168,8 +169,10 @@ def sync_load_balancers(ctl: Controller) -> float | None:
         log.warning("dataplane.refused", error=complaint)
     else:
         ctl.forget_status(ALL_BALANCERS)
+    # A target whose servers are gone is deregistered: no longer in its group, nor draining.
+    plan = replace(plan, states={k: v for k, v in plan.states.items() if k not in removed})
     _remember(ctl, plan, current, wanted, now)
-    _share_states(ctl, plan, removed)
+    _share_states(ctl, plan)
     _report(ctl, lbs, groups, plan, listener_errors, stats, failures)
     busy = any(s in (INITIAL, DRAINING, UNHEALTHY) for s in plan.states.values())
     return POLL_BUSY if busy or failures or not plan.is_noop() else POLL_IDLE
@@ -416,6 +419,7 @@ def _refused_listeners(
     lbs: dict[str, LoadBalancerSpec],
     groups: dict[str, TargetGroupSpec],
     skip: set[tuple[str, int]],
+    address: str,
 ) -> list[tuple[tuple[str, int], str]]:
     """Listeners HAProxy refuses, each tried alone (with every group)."""
     refused = []
@@ -425,7 +429,7 @@ def _refused_listeners(
                 continue
             alone = render(
                 admin_socket=dp.admin_socket(),
-                bind_address="127.0.0.1",
+                bind_address=address,
                 load_balancers={lb_name: spec.model_copy(update={"listeners": [listener]})},
                 groups=groups,
                 targets={},
@@ -580,13 +584,18 @@ def _remember(
     state.activated &= live
 
 
-def _share_states(ctl: Controller, plan: TargetPlan, removed: set[Key]) -> None:
-    """Target states per task, for the services; services whose tasks changed look again. A
-    target stays registered (its task is not stopped) until its servers are gone."""
+def _share_states(ctl: Controller, plan: TargetPlan) -> None:
+    """Target states per task, for the services. A target stays registered (its task is not
+    stopped) until its servers are gone."""
     states: dict[str, dict[str, str]] = {}
     for (group, task_id), st in plan.states.items():
-        if (group, task_id) not in removed:
-            states.setdefault(task_id, {})[group] = st
+        states.setdefault(task_id, {})[group] = st
+    _share_targets(ctl, states)
+
+
+def _share_targets(ctl: Controller, states: dict[str, dict[str, str]]) -> None:
+    """Publishes target states per task; the services and groups whose tasks changed look
+    again."""
     before = ctl.target_states
     ctl.target_states = states
     changed = {t for t in states.keys() | before.keys() if states.get(t) != before.get(t)}

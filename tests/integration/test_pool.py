@@ -38,6 +38,22 @@ def test_the_shipped_examples_converge(skiff: Skiff) -> None:
         with urllib.request.urlopen("http://127.0.0.1:8000/", timeout=5) as r:
             bodies.add(r.read().decode().strip())
     assert len(bodies) == 3 and all(b.startswith("hello from task") for b in bodies)
+    # The example Auto Scaling group: two instances in service behind port 8001.
+    wait_for(
+        lambda: skiff.resource("AutoScalingGroup", "app")["inServiceCount"] == 2,
+        40,
+        "the example group in service",
+    )
+
+    def fleet_bodies() -> set[str]:
+        seen = set()
+        for _ in range(8):
+            with urllib.request.urlopen("http://127.0.0.1:8001/", timeout=5) as r:
+                seen.add(r.read().decode().strip())
+        return seen
+
+    bodies = wait_for(lambda: len(fleet_bodies()) == 2 and fleet_bodies(), 40, "both instances")
+    assert all(b.startswith("hello from instance") for b in bodies)
 
 
 def test_a_host_with_a_small_capacity_places_what_fits_and_says_why_not_the_rest(

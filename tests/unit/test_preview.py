@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import textwrap
 from pathlib import Path
 
 from controller.engine.preview import preview, render
@@ -71,3 +73,42 @@ def test_a_new_group_shows_its_template_version_and_the_instances_it_would_launc
     assert "LaunchTemplate/web\n  + create version web:1" in text
     assert "AutoScalingGroup/web\n  + launch 3 instance(s) of web:1 (zone-a: 2, zone-b: 1)" in text
     assert h.fake.writes() == []
+
+
+def test_a_group_that_fits_nowhere_says_why(tmp_path: Path) -> None:
+    from tests.unit.test_fleet_engine import group, pool, template
+
+    h = Harness(tmp_path / "m", store=Store.in_data_dir(str(tmp_path / "data")))
+    h.write("hosts.yaml", pool())
+    h.write("lt.yaml", template().replace("t3.micro", "r5.xlarge"))  # 32 GiB: more than a host
+    h.write("asg.yaml", group(2))
+    text = plan_text(h, tmp_path)
+    assert "AutoScalingGroup/web\n  ! cannot launch an instance: zone-a:" in text
+    assert "memory" in text
+
+
+def test_a_plan_with_a_load_balancer_binds_no_port_and_starts_no_haproxy(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    h = converged(tmp_path, 1)
+    h.write(
+        "lb.yaml",
+        textwrap.dedent(f"""\
+        apiVersion: skiff/v1
+        kind: TargetGroup
+        metadata: {{name: web}}
+        spec: {{}}
+        ---
+        apiVersion: skiff/v1
+        kind: LoadBalancer
+        metadata: {{name: front}}
+        spec:
+          listeners:
+            - port: {port}
+              defaultActions: [{{type: forward, targetGroup: web}}]
+        """),
+    )
+    plan_text(h, tmp_path)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))  # still free: the plan's HAProxy was not a real one
