@@ -9,6 +9,7 @@ from controller.runtime.types import (
     ContainerEvent,
     ContainerInfo,
     ContainerSpec,
+    ContainerStats,
     ContainerSummary,
     EngineInfo,
 )
@@ -49,6 +50,17 @@ class ContainerRuntime(Protocol):
 
     def remove_volume(self, name: str) -> None:
         """Removes a named volume; a missing one is not an error."""
+        ...
+
+    def stats(self, container_id: str) -> ContainerStats:
+        """One sample of the container's CPU and memory counters.
+
+        dockerd answers at its stats collector's next round, which runs once a second while
+        anyone is waiting: a call takes up to about a second, calls for several containers
+        made concurrently share one round, and calls made one after another wait a round each.
+        Raises NotFound when the container is gone and Conflict when it is not running
+        (Docker has no counters for a stopped container).
+        """
         ...
 
     def events(self, since: float | None, labels: Mapping[str, str]) -> EventStream:

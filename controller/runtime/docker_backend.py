@@ -29,6 +29,7 @@ from controller.runtime.types import (
     ContainerEvent,
     ContainerInfo,
     ContainerSpec,
+    ContainerStats,
     ContainerSummary,
     EngineInfo,
     PortBinding,
@@ -36,6 +37,7 @@ from controller.runtime.types import (
 
 T = TypeVar("T")
 _NANO = 1_000_000_000
+_ONE_SHOT_API = "1.41"  # stats?one-shot=true: one reading at once instead of two a second apart
 
 
 class DockerRuntime:
@@ -180,6 +182,17 @@ class DockerRuntime:
             self._call(lambda: self._api.remove_volume(name, force=True))
         except NotFound:
             pass
+
+    def stats(self, container_id: str) -> ContainerStats:
+        # Without one-shot, dockerd discards its collector's first round to fill `precpu_stats`
+        # and answers with the second (one to two seconds); Skiff computes rates from its own
+        # successive samples. One-shot still waits for the next round (up to a second; a round
+        # serves every container being waited for, so concurrent calls share it).
+        one_shot = not docker.utils.version_lt(self._api.api_version, _ONE_SHOT_API)
+        data = self._call(
+            lambda: self._api.stats(container_id, stream=False, one_shot=True if one_shot else None)
+        )
+        return _container_stats(container_id, data)
 
     def events(self, since: float | None, labels: Mapping[str, str]) -> _Events:
         filters = {"type": ["container"], "label": [f"{k}={v}" for k, v in labels.items()]}
@@ -326,3 +339,34 @@ def _container_info(data: dict[str, Any]) -> ContainerInfo:
         finished_at=_timestamp(state.get("FinishedAt")),
         ports=tuple(sorted(ports, key=lambda p: (p.container_port, p.protocol))),
     )
+
+
+def _container_stats(container_id: str, data: dict[str, Any]) -> ContainerStats:
+    read = _timestamp(data.get("read"))
+    if read is None:  # dockerd answers a stopped container with a zero time and zero counters
+        raise Conflict(f"container {container_id} is not running: Docker has no stats for it")
+    cpu = data.get("cpu_stats") or {}
+    usage = cpu.get("cpu_usage") or {}
+    memory = data.get("memory_stats") or {}
+    return ContainerStats(
+        read=read,
+        cpu_total_ns=int(usage.get("total_usage") or 0),
+        system_cpu_ns=int(cpu["system_cpu_usage"]) if cpu.get("system_cpu_usage") else None,
+        online_cpus=int(cpu.get("online_cpus") or len(usage.get("percpu_usage") or ())),
+        memory_used_bytes=_memory_used(memory),
+        memory_limit_bytes=int(memory.get("limit") or 0),
+    )
+
+
+def _memory_used(memory: dict[str, Any]) -> int:
+    """Usage without the page cache the kernel can drop at once, as `docker stats` computes it:
+    cgroup v1 subtracts total_inactive_file (engines before 19.03 lacked it: cache), cgroup v2
+    inactive_file. Subtracting all of v1's `cache` would hide tmpfs pages, which cannot be
+    dropped and count against the limit."""
+    usage = int(memory.get("usage") or 0)
+    stats = memory.get("stats") or {}
+    for key in ("total_inactive_file", "inactive_file", "cache"):
+        if key in stats:
+            reclaimable = int(stats[key] or 0)
+            return usage - reclaimable if reclaimable < usage else usage
+    return usage

@@ -1,8 +1,8 @@
 """An in-memory `ContainerRuntime` for unit tests: real semantics, a fixed clock, injected faults.
 
 It behaves like one Docker engine (names unique, created -> running -> exited, dynamic host ports
-from 32768, events in order) and lets a test make containers exit, turn unhealthy or fail a
-call, without threads or sleeps.
+from 32768, events in order, CPU counters that grow with the clock) and lets a test make
+containers exit, turn unhealthy, burn CPU or fail a call, without threads or sleeps.
 """
 
 from __future__ import annotations
@@ -26,12 +26,29 @@ from controller.runtime.types import (
     ContainerEvent,
     ContainerInfo,
     ContainerSpec,
+    ContainerStats,
     ContainerSummary,
     EngineInfo,
     PortBinding,
 )
 
 WRITE_OPERATIONS = ("create", "start", "kill", "remove", "remove_volume")
+_NANO = 1_000_000_000
+IDLE_MEMORY_BYTES = 1024 * 1024  # what a fresh container reports using until a test says more
+
+
+@dataclass
+class _Usage:
+    """Simulated counters: CPU time grows at `cores` CPUs from `base_ns` at `since`."""
+
+    since: float
+    base_ns: int = 0
+    cores: float = 0.0
+    memory_used_bytes: int = IDLE_MEMORY_BYTES
+    memory_limit_bytes: int | None = None  # None: the spec's limit, else the host's memory
+
+    def cpu_ns(self, now: float, cap: float) -> int:
+        return self.base_ns + int(max(0.0, now - self.since) * min(self.cores, cap) * _NANO)
 
 
 @dataclass
@@ -61,6 +78,7 @@ class FakeRuntime:
     _prefix: str = field(default_factory=lambda: secrets.token_hex(24))
     _ports: Iterator[int] = field(default_factory=lambda: itertools.count(32768))
     _subscribers: list[queue.Queue[ContainerEvent | None]] = field(default_factory=list)
+    _usage: dict[str, _Usage] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
     # --- fault injection and simulation -------------------------------------------------
@@ -85,6 +103,40 @@ class FakeRuntime:
         with self._lock:
             self._set(self.containers[container_id], health=health)
             self._emit(container_id, f"health_status: {health}")
+
+    def set_stats(
+        self,
+        container_id: str,
+        *,
+        cpu_cores: float | None = None,
+        cpu_total_ns: int | None = None,
+        memory_used_bytes: int | None = None,
+        memory_limit_bytes: int | None = None,
+    ) -> None:
+        """What `stats()` reports for the container from now on; unset fields keep their value.
+
+        `cpu_cores`: the container burns that many CPUs from now on, so its CPU counter grows
+        by cores x elapsed clock seconds, capped at its `nano_cpus` limit and the engine's CPUs
+        as CFS would (default 0: idle). `cpu_total_ns` sets the counter itself. Memory defaults
+        to IDLE_MEMORY_BYTES used of the spec's limit, or of the engine's memory without one.
+        A container that is started again starts its CPU counter from zero, as Docker's does.
+        """
+        with self._lock:
+            self._get(container_id)
+            now = self.clock()
+            usage = self._usage.setdefault(container_id, _Usage(since=now))
+            usage.base_ns = (
+                cpu_total_ns
+                if cpu_total_ns is not None
+                else usage.cpu_ns(now, self._cpu_cap(container_id))
+            )
+            usage.since = now
+            if cpu_cores is not None:
+                usage.cores = cpu_cores
+            if memory_used_bytes is not None:
+                usage.memory_used_bytes = memory_used_bytes
+            if memory_limit_bytes is not None:
+                usage.memory_limit_bytes = memory_limit_bytes
 
     def add_unmanaged(self, name: str, labels: dict[str, str], state: str = "running") -> str:
         """A container someone else created (e.g. with look-alike labels)."""
@@ -176,6 +228,8 @@ class FakeRuntime:
                 ports=ports,
                 health=health,
             )
+            if usage := self._usage.get(container_id):
+                usage.since, usage.base_ns = self.clock(), 0  # a new cgroup: counters from zero
             self._emit(container_id, "start")
 
     def kill(self, container_id: str, signal: str) -> None:
@@ -192,6 +246,7 @@ class FakeRuntime:
     def remove(self, container_id: str) -> None:
         self._enter("remove", container_id)
         with self._lock:
+            self._usage.pop(container_id, None)
             if self.containers.pop(container_id, None) is not None:
                 self._emit(container_id, "destroy")
 
@@ -199,6 +254,27 @@ class FakeRuntime:
         self._enter("remove_volume", name)
         with self._lock:
             self.volumes.discard(name)
+
+    def stats(self, container_id: str) -> ContainerStats:
+        self._enter("stats", container_id)
+        with self._lock:
+            c = self._get(container_id)
+            if c.state not in ("running", "paused"):  # as dockerd: a paused one has counters
+                raise Conflict(f"container {container_id} is not running: no stats")
+            now = self.clock()
+            usage = self._usage.setdefault(
+                container_id, _Usage(since=c.started_at if c.started_at is not None else now)
+            )
+            spec = self.specs.get(container_id)
+            spec_limit = spec.memory_mib * 1024 * 1024 if spec and spec.memory_mib else None
+            return ContainerStats(
+                read=now,
+                cpu_total_ns=usage.cpu_ns(now, self._cpu_cap(container_id)),
+                system_cpu_ns=int(now * self.cpus * _NANO),
+                online_cpus=self.cpus,
+                memory_used_bytes=usage.memory_used_bytes,
+                memory_limit_bytes=usage.memory_limit_bytes or spec_limit or self.memory_bytes,
+            )
 
     def events(self, since: float | None, labels: Mapping[str, str]) -> _FakeEvents:
         self._enter("events", "")
@@ -234,6 +310,12 @@ class FakeRuntime:
         if container_id not in self.containers:
             raise NotFound(f"No such container: {container_id}")
         return self.containers[container_id]
+
+    def _cpu_cap(self, container_id: str) -> float:
+        """The most CPUs the container can burn: its nano_cpus limit, at most the engine's."""
+        spec = self.specs.get(container_id)
+        limit = spec.nano_cpus / _NANO if spec and spec.nano_cpus else float(self.cpus)
+        return min(limit, float(self.cpus))
 
     def _set(self, c: ContainerInfo, **changes: object) -> None:
         self.containers[c.id] = replace(c, **changes)  # type: ignore[arg-type]

@@ -9,7 +9,13 @@ from typing import TypeVar
 from controller.metrics import Metrics
 from controller.runtime.base import ContainerRuntime, EventStream
 from controller.runtime.errors import RuntimeFailure
-from controller.runtime.types import ContainerInfo, ContainerSpec, ContainerSummary, EngineInfo
+from controller.runtime.types import (
+    ContainerInfo,
+    ContainerSpec,
+    ContainerStats,
+    ContainerSummary,
+    EngineInfo,
+)
 
 T = TypeVar("T")
 
@@ -53,6 +59,9 @@ class InstrumentedRuntime:
 
     def remove_volume(self, name: str) -> None:
         self._timed("remove_volume", lambda: self.inner.remove_volume(name))
+
+    def stats(self, container_id: str) -> ContainerStats:
+        return self._timed("stats", lambda: self.inner.stats(container_id))
 
     def events(self, since: float | None, labels: Mapping[str, str]) -> EventStream:
         return self._timed("events", lambda: self.inner.events(since, labels))

@@ -98,6 +98,22 @@ class EngineInfo:
 
 
 @dataclass(frozen=True)
+class ContainerStats:
+    """One sample of a running container's counters, as Docker's stats endpoint reports them.
+
+    CPU figures are cumulative counters: usage is the difference between two samples, divided
+    by the wall time between their `read` stamps (see `controller.monitoring.usage`).
+    """
+
+    read: float  # epoch seconds when Docker read the counters
+    cpu_total_ns: int  # CPU time the container has used since it started, all CPUs together
+    system_cpu_ns: int | None  # the host's cumulative CPU time; None where Docker reports none
+    online_cpus: int  # CPUs the host has online; 0 when Docker does not say
+    memory_used_bytes: int  # usage minus reclaimable page cache, as `docker stats` shows it
+    memory_limit_bytes: int  # the container's limit, or the host's memory when it has none
+
+
+@dataclass(frozen=True)
 class ContainerEvent:
     container_id: str
     action: str

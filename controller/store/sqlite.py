@@ -2,13 +2,15 @@
 
 It keeps task-definition revisions (immutable, with history), the last valid version of every
 manifest resource (so a broken file after a restart still keeps what it described), the
-decisions made about tasks (stop requested, why) and the history of actions.
+decisions made about tasks (stop requested, why), the history of actions and hourly metric
+averages (the load history predictive scaling forecasts from).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import sqlite3
 import threading
@@ -28,6 +30,8 @@ from controller.store.records import (
 )
 
 EVENTS_KEPT = 20_000
+HOUR = 3600
+METRIC_HOURS_KEPT = 15 * 24  # predictive scaling forecasts from up to 14 days of load history
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS revisions (
@@ -68,6 +72,9 @@ CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
     action TEXT NOT NULL, reason TEXT NOT NULL, message TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS events_resource ON events (kind, name, id);
+CREATE TABLE IF NOT EXISTS metric_hours (
+    series TEXT NOT NULL, hour INTEGER NOT NULL, sum REAL NOT NULL, count INTEGER NOT NULL,
+    PRIMARY KEY (series, hour));
 """
 
 
@@ -447,6 +454,45 @@ class Store:
                 limit,
             )
         return [EventRecord(*r) for r in reversed(rows)]
+
+    # --- hourly metric history ----------------------------------------------------------------
+    def add_metric_sample(self, series: str, t: float, value: float) -> None:
+        """Folds `value` into the average of the hour holding `t` (epoch seconds) and drops the
+        series' hours more than METRIC_HOURS_KEPT before it."""
+        if not math.isfinite(value):
+            raise ValueError(f"metric sample for {series} is not a finite number: {value}")
+        hour = _hour(t)
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO metric_hours VALUES (?, ?, ?, 1) ON CONFLICT (series, hour) "
+                "DO UPDATE SET sum = sum + excluded.sum, count = count + 1",
+                (series, hour, value),
+            )
+            db.execute(
+                "DELETE FROM metric_hours WHERE series = ? AND hour <= ?",
+                (series, hour - METRIC_HOURS_KEPT * HOUR),
+            )
+
+    def metric_hours(self, series: str, since: float) -> list[tuple[int, float]]:
+        """(hour start, average) of the series' hours from the one holding `since`, oldest first."""
+        rows = self._rows(
+            "SELECT hour, sum / count FROM metric_hours WHERE series = ? AND hour >= ? "
+            "ORDER BY hour",
+            series,
+            _hour(since),
+        )
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def prune_metric_hours(self, before: float) -> int:
+        """Drops every series' hours that ended by `before`; returns how many went."""
+        with self._tx() as db:
+            cur = db.execute("DELETE FROM metric_hours WHERE hour + ? <= ?", (HOUR, before))
+            return cur.rowcount
+
+
+def _hour(t: float) -> int:
+    """The start (epoch seconds) of the hour holding `t`."""
+    return int(t // HOUR) * HOUR
 
 
 def _readonly_uri(path: str) -> str:

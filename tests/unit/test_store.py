@@ -203,6 +203,69 @@ def test_the_history_is_trimmed_to_the_most_recent_events(
     assert [e.at for e in kept] == [float(i) for i in range(951, 1001)]
 
 
+# --- hourly metric history -------------------------------------------------------------------
+
+H0 = 1_700_002_800  # an hour boundary (epoch seconds)
+CPU = "CPUUtilization/AutoScalingGroup/web"
+
+
+def test_samples_fold_into_the_average_of_their_hour(store: Store) -> None:
+    for t, v in [(H0, 10.0), (H0 + 1800, 20.0), (H0 + 3599.9, 60.0), (H0 + 3600, 5.0)]:
+        store.add_metric_sample(CPU, t, v)
+    store.add_metric_sample("other", H0, 99.0)
+    assert store.metric_hours(CPU, since=H0) == [(H0, 30.0), (H0 + 3600, 5.0)]
+    assert store.metric_hours(CPU, since=H0 + 1200) == [(H0, 30.0), (H0 + 3600, 5.0)]
+    assert store.metric_hours(CPU, since=H0 + 3600) == [(H0 + 3600, 5.0)]
+    assert store.metric_hours("nothing", since=0) == []
+
+
+def test_a_series_keeps_fifteen_days_of_hours(store: Store) -> None:
+    for hour in range(16 * 24):
+        store.add_metric_sample(CPU, H0 + hour * 3600 + 60, float(hour))
+    store.add_metric_sample("idle", H0, 1.0)  # another series' hours are not its business
+    hours = store.metric_hours(CPU, since=0)
+    assert len(hours) == store_module.METRIC_HOURS_KEPT == 15 * 24
+    assert hours[0] == (H0 + 24 * 3600, 24.0)
+    assert hours[-1] == (H0 + (16 * 24 - 1) * 3600, 16 * 24 - 1.0)
+    assert store.metric_hours("idle", since=0) == [(H0, 1.0)]
+
+
+def test_prune_drops_the_hours_that_ended_before(store: Store) -> None:
+    for hour in range(4):
+        store.add_metric_sample(CPU, H0 + hour * 3600, 1.0)
+        store.add_metric_sample("idle", H0 + hour * 3600, 2.0)
+    assert store.prune_metric_hours(before=H0 + 2 * 3600 + 10) == 4  # hour 2 has not ended
+    assert [h for h, _ in store.metric_hours(CPU, since=0)] == [H0 + 7200, H0 + 10800]
+    assert [h for h, _ in store.metric_hours("idle", since=0)] == [H0 + 7200, H0 + 10800]
+
+
+def test_a_sample_that_is_not_a_number_is_refused(store: Store) -> None:
+    with pytest.raises(ValueError, match="not a finite number"):
+        store.add_metric_sample(CPU, H0, float("nan"))
+    assert store.metric_hours(CPU, since=0) == []
+
+
+def test_metric_hours_survive_a_restart_and_old_data_dirs_gain_the_table(tmp_path: Path) -> None:
+    s = Store.in_data_dir(str(tmp_path))
+    s.add_metric_sample(CPU, H0, 4.0)
+    s.close()
+    s = Store.in_data_dir(str(tmp_path))
+    try:
+        s.add_metric_sample(CPU, H0 + 1, 8.0)
+        assert s.metric_hours(CPU, since=0) == [(H0, 6.0)]
+    finally:
+        s.close()
+    db = sqlite3.connect(os.path.join(tmp_path, "skiff.db"))
+    db.execute("DROP TABLE metric_hours")  # as a data dir from before metric history
+    db.close()
+    s = Store.in_data_dir(str(tmp_path))
+    try:
+        s.add_metric_sample(CPU, H0, 1.0)
+        assert s.metric_hours(CPU, since=0) == [(H0, 1.0)]
+    finally:
+        s.close()
+
+
 # --- on disk: persistence, snapshots, read-only ---------------------------------------------------
 
 
