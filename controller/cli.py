@@ -56,6 +56,17 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds between instances' status checks (EC2 runs them every minute)",
     )
     run.add_argument(
+        "--metrics-period",
+        type=float,
+        default=60.0,
+        help="seconds between metric collections (CloudWatch: 60 detailed, 300 basic)",
+    )
+    run.add_argument(
+        "--prometheus-url",
+        default=None,
+        help="the Prometheus server for prometheusQuery metrics that name none",
+    )
+    run.add_argument(
         "--pause-image",
         default=None,
         help="image of awsvpc sandboxes (default: the task's first image)",
@@ -98,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     heartbeat.add_argument("instance_id")
     heartbeat.add_argument("hook")
     instance = sub.add_parser("instance", help="stop, start, terminate or protect an instance")
-    instance.add_argument("action", choices=["stop", "start", "terminate", "protect", "unprotect"])
+    instance.add_argument(
+        "action", choices=["stop", "start", "reboot", "terminate", "protect", "unprotect"]
+    )
     instance.add_argument("instance_id")
     for p in (desired, complete, heartbeat, instance):
         p.add_argument("--listen", default=DEFAULT_LISTEN, help="the daemon's API address")
@@ -132,6 +145,8 @@ def _run(args: argparse.Namespace) -> int:
         host_lost_seconds=args.host_lost_after,
         lb_address=args.lb_address,
         status_check_seconds=args.status_check_interval,
+        metrics_period=args.metrics_period,
+        prometheus_url=args.prometheus_url,
         dataplane_dir=os.path.join(args.data_dir, "haproxy"),
     )
     try:

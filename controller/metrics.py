@@ -150,6 +150,19 @@ class Metrics:
             ["kind", "outcome"],
             registry=r,
         )
+        self.metric_statistic = Gauge(
+            "skiff_metric",
+            "The last period's statistic of a collected metric, per group, service or target "
+            "group (CloudWatch's metric, dimension and statistic).",
+            ["metric", "dimension", "name", "statistic"],
+            registry=r,
+        )
+        self.alarm_state = Gauge(
+            "skiff_alarm_state",
+            "An alarm's state: 1 ALARM, 0 OK, -1 INSUFFICIENT_DATA.",
+            ["alarm"],
+            registry=r,
+        )
         self._pool = _PoolCollector()
         r.register(self._pool)
 

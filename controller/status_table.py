@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import Any
 
@@ -16,6 +17,10 @@ def _age(at: float | None) -> str:
         return "-"
     s = max(0, int(time.time() - at))
     return f"{s}s" if s < 120 else f"{s // 60}m" if s < 7200 else f"{s // 3600}h"
+
+
+def _when(at: float) -> str:
+    return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def render_status(doc: dict[str, Any]) -> str:
@@ -56,6 +61,8 @@ def render_status(doc: dict[str, Any]) -> str:
             message = message or f"{r.get('instanceId') or '-'} {r.get('state', '')}"
         if r["kind"] == "LaunchTemplate":
             rev = f"latest {r.get('latestVersionNumber')} default {r.get('defaultVersionNumber')}"
+        if r["kind"] == "ScheduledAction" and r.get("nextTime"):
+            message = message or f"next {_when(r['nextTime'])}"
         if r["kind"] == "Host":
             cap, alloc = r.get("capacity", {}), r.get("allocated", {})
             message = message or (
@@ -127,12 +134,12 @@ def render_status(doc: dict[str, Any]) -> str:
         if r["kind"] in ("AutoScalingGroup", "Instance") and r.get("instances"):
             out += ["", f"{r['kind']}/{r['name']} instances:"]
             out += ["  " + line for line in _table(_instance_rows(r["instances"]))]
-        if r["kind"] == "AutoScalingGroup" and r.get("activities"):
-            out += ["", f"AutoScalingGroup/{r['name']} activities (newest first):"]
+        if r["kind"] in ("AutoScalingGroup", "Service") and r.get("activities"):
+            out += ["", f"{r['kind']}/{r['name']} activities (newest first):"]
             arows = [["STATUS", "STARTED", "DESCRIPTION", "CAUSE"]]
             for a in r["activities"]:
                 arows.append(
-                    [a["statusCode"], _age(a["startTime"]), a["description"], a["cause"][:90]]
+                    [a["statusCode"], _age(a["startTime"]), a["description"], a["cause"][:160]]
                 )
             out += ["  " + line for line in _table(arows)]
     if doc.get("errors"):

@@ -8,7 +8,7 @@ POST (JSON bodies, `Content-Type: application/json`, so a web page cannot send t
 /v1/autoscaling-groups/NAME/desired-capacity {desiredCapacity},
 /v1/autoscaling-groups/NAME/lifecycle-actions {instanceId, lifecycleHookName,
 lifecycleActionResult}, /v1/autoscaling-groups/NAME/lifecycle-heartbeats {instanceId,
-lifecycleHookName}, /v1/instances/ID/stop|start|terminate, /v1/instances/ID/protection
+lifecycleHookName}, /v1/instances/ID/stop|start|terminate|reboot, /v1/instances/ID/protection
 {protectedFromScaleIn}. They answer {"message": ...}, 200 when done, 4xx when refused.
 """
 
@@ -33,6 +33,9 @@ KIND_ORDER = {
     "LaunchTemplate": 3,
     "Instance": 4,
     "AutoScalingGroup": 5,
+    "ScalingPolicy": 6,
+    "Alarm": 7,
+    "ScheduledAction": 8,
 }
 
 
@@ -152,6 +155,8 @@ class ApiServer:
                 return commands.start_instance(ctl, iid)
             case ["v1", "instances", iid, "terminate"]:
                 return commands.terminate_instance(ctl, iid)
+            case ["v1", "instances", iid, "reboot"]:
+                return commands.reboot_instance(ctl, iid)
             case ["v1", "instances", iid, "protection"]:
                 return commands.set_protection(ctl, iid, body.get("protectedFromScaleIn"))
         raise commands.CommandError("not found", 404)

@@ -14,8 +14,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from controller.engine import overrides
+from controller.engine.capacity import bounds, change
 from controller.manifests.ec2 import AutoScalingGroupSpec, InstanceSpec
 from controller.reconcilers.launch_template import ResolvedTemplate
+from controller.runtime import RuntimeFailure
 from controller.store import InstanceRecord
 
 if TYPE_CHECKING:
@@ -36,14 +38,13 @@ def set_desired_capacity(ctl: Controller, group: str, capacity: object) -> str:
     spec = _group_spec(ctl, group)
     if not isinstance(capacity, int) or isinstance(capacity, bool):
         raise CommandError(f"desiredCapacity must be a whole number, not {capacity!r}")
-    if not spec.min_size <= capacity <= spec.max_size:
+    b = bounds(ctl, (GROUP, group), spec)
+    if not b.min_size <= capacity <= b.max_size:
         raise CommandError(
-            f"desiredCapacity {capacity} is outside [{spec.min_size}, {spec.max_size}] "
+            f"desiredCapacity {capacity} is outside [{b.min_size}, {b.max_size}] "
             f"(minSize, maxSize of AutoScalingGroup/{group}); nothing changed"
         )
-    with ctl.placement_lock:
-        overrides.put(ctl.store, GROUP, group, spec, desiredCapacity=capacity)
-    ctl.queue.add((GROUP, group))
+    change(ctl, (GROUP, group), spec, desired=capacity)
     return f"AutoScalingGroup/{group}: desiredCapacity set to {capacity}"
 
 
@@ -79,6 +80,38 @@ def terminate_instance(ctl: Controller, instance_id: str) -> str:
         return f"{instance_id}: terminating; Auto Scaling group {r.owner} will replace it"
     _goal(ctl, r, "terminated")
     return f"{instance_id}: terminating"
+
+
+def reboot_instance(ctl: Controller, instance_id: str) -> str:
+    """EC2's RebootInstances: the same instance restarts in place (its container restarts on
+    its host, keeping its root volume, user data not run again)."""
+    _instance(ctl, instance_id)
+    seen = ctl.observed_instances().get(instance_id)
+    if seen is None or not seen.container.running:
+        raise CommandError(f"IncorrectState: {instance_id} is not running; nothing to reboot")
+    try:
+        ctl.runtime_for(seen.host).restart(seen.container.id)
+    except RuntimeFailure as exc:
+        raise CommandError(f"{instance_id}: the reboot failed: {exc}") from exc
+    ctl.actions.record(
+        seen.owner_kind, seen.owner, "instance.reboot", "reboot", instance=instance_id
+    )
+    ctl.queue.add((seen.owner_kind, seen.owner))
+    return f"{instance_id}: rebooting"
+
+
+def instance_action(ctl: Controller, instance_id: str, action: str) -> str:
+    """An alarm's instance action. `recover`, which on EC2 moves the instance to healthy
+    hardware keeping its id and volumes, restarts it in place: its root volume lives on its
+    host."""
+    match action:
+        case "stop":
+            return stop_instance(ctl, instance_id)
+        case "terminate":
+            return terminate_instance(ctl, instance_id)
+        case "reboot" | "recover":
+            return reboot_instance(ctl, instance_id)
+    raise CommandError(f"unknown instance action {action!r}")
 
 
 def set_protection(ctl: Controller, instance_id: str, protected: object) -> str:

@@ -23,6 +23,7 @@ from controller.engine.executor import Executor
 from controller.engine.expectations import Expectations
 from controller.engine.fleet import InstanceTracker
 from controller.engine.hosts import HostHandle, RuntimeFactory, implicit_name
+from controller.engine.monitoring import MonitorState
 from controller.engine.observer import HostObserver
 from controller.engine.outcomes import Retry, Terminal, Waiting
 from controller.engine.status import ResourceStatus
@@ -31,6 +32,7 @@ from controller.engine.sync_host import sync_host
 from controller.engine.sync_instance import sync_instance
 from controller.engine.sync_launch_template import sync_launch_template
 from controller.engine.sync_load_balancers import DATA_PLANE, DataPlaneState, sync_load_balancers
+from controller.engine.sync_scaling import MONITORING, sync_monitoring
 from controller.engine.sync_service import sync_service
 from controller.engine.sync_task_definition import sync_task_definition
 from controller.engine.workqueue import Backoff, WorkQueue
@@ -39,6 +41,7 @@ from controller.manifests.host import HostSpec
 from controller.manifests.kinds import KINDS, Resource, ResourceKey, key_str
 from controller.manifests.loader import LoadResult
 from controller.metrics import HostFigures, Metrics
+from controller.monitoring.series import MetricHistory
 from controller.reconcilers.instances import ObservedInstance, group_instances, reserved
 from controller.reconcilers.placement import HostSlot
 from controller.reconcilers.task_definition import (
@@ -52,6 +55,17 @@ from controller.state.observed import ObservedTask, group_tasks
 from controller.store import Store
 
 log = structlog.get_logger("skiff")
+
+MONITORED = (
+    "AutoScalingGroup",
+    "Service",
+    "Instance",
+    "TargetGroup",
+    "Alarm",
+    "ScalingPolicy",
+    "ScheduledAction",
+)
+HISTORY_SECONDS = 86400.0  # raw samples kept in memory (also capped per series)
 
 
 @dataclass(frozen=True)
@@ -70,6 +84,9 @@ class Settings:
     lb_address: str = "127.0.0.1"  # where load balancer listeners bind
     dataplane_dir: str | None = None  # HAProxy's files; None: a temporary directory
     status_check_seconds: float = 60.0  # how often instances' status checks run
+    metrics_period: float = 60.0  # seconds between metric collections (CloudWatch: 60 or 300)
+    prometheus_url: str | None = None  # for prometheusQuery metrics that name no server
+    monitoring: bool = True  # collect metrics and run alarms, policies and schedules
 
 
 class Controller:
@@ -121,6 +138,7 @@ class Controller:
         self._dataplane: DataPlane | None = None
         self.dataplane_state = DataPlaneState()
         self.target_states: dict[str, dict[str, str]] = {}  # task id -> {target group: state}
+        self.monitor = MonitorState(MetricHistory(max_age=HISTORY_SECONDS))
 
     def _haproxy(self) -> DataPlane:
         from controller.dataplane.haproxy import HAProxy
@@ -349,6 +367,8 @@ class Controller:
         keys |= {("TaskDefinition", r.family) for r in self.store.revisions()}
         if any(k[0] in ("LoadBalancer", "TargetGroup") for k in self.desired) or self.target_states:
             keys.add(DATA_PLANE)
+        if self.settings.monitoring and any(k[0] in MONITORED for k in self.desired):
+            keys.add(MONITORING)
         return keys
 
     def enqueue_all(self) -> None:
@@ -430,6 +450,10 @@ class Controller:
         if kind in ("LoadBalancer", "TargetGroup"):
             self.queue.add(DATA_PLANE)  # one data plane serves them all
             return None
+        if key == MONITORING:
+            return sync_monitoring(self) if self.settings.monitoring else None
+        if kind in ("Alarm", "ScalingPolicy", "ScheduledAction") and self.settings.monitoring:
+            self.queue.add(MONITORING)  # one pass evaluates them all, every period
         return None
 
     def set_status(

@@ -114,6 +114,11 @@ class InstanceTracker:
                 due = wait if due is None else min(due, wait)
         return out, due
 
+    def last_checks(self) -> dict[str, str]:
+        """Each instance's last status check verdict (ok, initializing, impaired)."""
+        with self._lock:
+            return {i: verdict for i, (_, verdict) in self._checks.items()}
+
     def forget(self, ids: Iterable[str]) -> None:
         with self._lock:
             for i in ids:

@@ -78,7 +78,7 @@ def preview(
         store,
         Metrics(),
         lambda name, spec: fakes[name],
-        Settings(parallelism=4, cluster=cluster),
+        Settings(parallelism=4, cluster=cluster, monitoring=False),  # no metrics, no alarms
         dataplane_factory=FakeDataPlane,  # a plan binds no port and starts no HAProxy
     )
     try:

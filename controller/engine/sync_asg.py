@@ -12,7 +12,7 @@ from __future__ import annotations
 import zlib
 from typing import TYPE_CHECKING, Any
 
-from controller.engine import overrides
+from controller.engine import capacity
 from controller.engine.fleet import (
     activities_json,
     book,
@@ -67,12 +67,13 @@ def sync_asg(ctl: Controller, name: str) -> float | None:
             return plan.requeue_after
         spec: AutoScalingGroupSpec = res.spec
         template = template_for(ctl, spec.launch_template)
-        capacity, note = _capacity(ctl, name, spec)
+        b = capacity.bounds(ctl, (KIND, name), spec)
+        note = b.note
         desired = GroupDesired(
             name=name,
-            capacity=capacity,
-            min_size=spec.min_size,
-            max_size=spec.max_size,
+            capacity=b.desired,
+            min_size=b.min_size,
+            max_size=b.max_size,
             zones=tuple(spec.availability_zones),
             version=template.key,
             need=need_of(template.data),
@@ -119,19 +120,6 @@ def sync_asg(ctl: Controller, name: str) -> float | None:
         raise Retry(error)
     waits = [w for w in (plan.requeue_after, next_check) if w is not None]
     return min(waits) if waits else None
-
-
-def _capacity(ctl: Controller, name: str, spec: AutoScalingGroupSpec) -> tuple[int, str]:
-    """desiredCapacity: the API's since the manifest's last edit, else the manifest's."""
-    changed = overrides.current(ctl.store, KIND, name, spec).get("desiredCapacity")
-    if changed is None:
-        return spec.capacity, ""
-    wanted = max(spec.min_size, min(spec.max_size, int(changed)))
-    return (
-        wanted,
-        f"desiredCapacity {wanted} was set through the API (the manifest says "
-        f"{spec.capacity}; the manifest's next edit wins)",
-    )
 
 
 def _adopt(

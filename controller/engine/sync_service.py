@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from controller.engine import capacity
+from controller.engine.fleet import activities_json
 from controller.engine.outcomes import Retry, Terminal, Waiting
 from controller.engine.status import deployment_json, task_json, unplaced_task_json
 from controller.engine.sync_load_balancers import DATA_PLANE
@@ -230,9 +232,11 @@ def _service_desired(
         resolved = running[-1]
     if spec.launch_type == "FARGATE" and (problems := check_fargate(resolved.spec)):
         raise Terminal(f"{resolved.key}: " + "; ".join(problems))
+    count = capacity.bounds(ctl, ("Service", name), spec)
+    note = "; ".join(m for m in (note, count.note) if m)
     desired = ServiceDesired(
         name=name,
-        desired_count=spec.desired_count,
+        desired_count=count.desired,
         revision=resolved,
         scale_in_order=spec.scale_in_order,
         grace_period=spec.health_check_grace_period_seconds,
@@ -342,4 +346,5 @@ def _report_service(
         + [unplaced_task_json(desired.revision.key, plan.unplaced_reason)] * plan.unplaced
         if desired
         else [],
+        activities=activities_json(ctl, "Service", name),
     )

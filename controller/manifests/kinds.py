@@ -24,6 +24,7 @@ from controller.manifests.load_balancer import (
     TargetGroupSpec,
     check_load_balancer,
 )
+from controller.manifests.scaling import AlarmSpec, ScalingPolicySpec, ScheduledActionSpec
 from controller.manifests.service import ServiceSpec, check_service
 from controller.manifests.task_definition import TaskDefinitionSpec, check_task_definition
 
@@ -46,6 +47,9 @@ KINDS: dict[str, Kind] = {
         Kind("LaunchTemplate", LaunchTemplateSpec, lambda spec: []),
         Kind("Instance", InstanceSpec, lambda spec: []),
         Kind("AutoScalingGroup", AutoScalingGroupSpec, check_group),
+        Kind("ScalingPolicy", ScalingPolicySpec, lambda spec: []),
+        Kind("Alarm", AlarmSpec, lambda spec: []),
+        Kind("ScheduledAction", ScheduledActionSpec, lambda spec: []),
     )
 }
 

@@ -21,6 +21,7 @@ from controller.manifests.host import LOCAL_HOST_NAME, HostSpec
 from controller.manifests.kinds import KINDS, Resource, ResourceKey
 from controller.manifests.load_balancer import Action, LoadBalancerSpec
 from controller.manifests.placement import BUILT_IN, attributes_of, host_attributes, parse
+from controller.manifests.scaling_references import scaling_problems
 from controller.manifests.service import ServiceSpec
 from controller.manifests.task_definition import TaskDefinitionSpec, check_fargate
 
@@ -209,6 +210,11 @@ def check_references(
             errors += _missing_groups(res, resources, claimed)
         if res.kind in ("Instance", "AutoScalingGroup"):
             errors += _fleet_problems(res, resources, claimed, hosts)
+        if res.kind in ("Alarm", "ScalingPolicy", "ScheduledAction"):
+            errors += [
+                FieldError(res.source, res.document, ("spec", *path), message, res.kind, res.name)
+                for path, message in scaling_problems(res, resources, claimed)
+            ]
         if res.kind != "Service":
             continue
         spec: ServiceSpec = res.spec

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from controller.manifests.base import Path, SpecModel
+from controller.manifests.base import SpecModel
 
 # Metrics Skiff collects, by the dimension they are about.
 GROUP_METRICS = ("CPUUtilization", "MemoryUtilization", "GroupInServiceInstances")
@@ -292,10 +292,11 @@ class StepScaling(SpecModel):
     @model_validator(mode="after")
     def _steps(self) -> StepScaling:
         _check_steps(self.step_adjustments)
-        if self.min_adjustment_magnitude is not None and (
-            self.adjustment_type != "PercentChangeInCapacity"
-        ):
-            raise ValueError("minAdjustmentMagnitude goes with PercentChangeInCapacity")
+        _check_adjustment(
+            self.adjustment_type,
+            [s.scaling_adjustment for s in self.step_adjustments],
+            self.min_adjustment_magnitude,
+        )
         return self
 
 
@@ -318,6 +319,15 @@ def _check_steps(steps: list[StepAdjustment]) -> None:
             raise ValueError(f"step adjustments overlap at {lo2:g}")
         if lo2 > hi1:
             raise ValueError(f"step adjustments leave a gap between {hi1:g} and {lo2:g}")
+    if spans[-1][1] != float("inf") and spans[-1][1] > 0:
+        raise ValueError(
+            "the highest step needs no metricIntervalUpperBound (it takes every larger breach)"
+        )
+    if spans[0][0] != float("-inf") and spans[0][0] < 0:
+        raise ValueError(
+            "the lowest step needs no metricIntervalLowerBound (it takes every larger breach "
+            "below the threshold)"
+        )
 
 
 class SimpleScaling(SpecModel):
@@ -326,24 +336,49 @@ class SimpleScaling(SpecModel):
     min_adjustment_magnitude: int | None = Field(None, ge=1)
     cooldown: int = Field(SIMPLE_COOLDOWN, ge=0)
 
+    @model_validator(mode="after")
+    def _adjustment(self) -> SimpleScaling:
+        _check_adjustment(
+            self.adjustment_type, [self.scaling_adjustment], self.min_adjustment_magnitude
+        )
+        return self
+
+
+def _check_adjustment(kind: str, adjustments: list[int], magnitude: int | None) -> None:
+    """AWS's rules: ExactCapacity is never negative; a minimum magnitude goes with a percent."""
+    if kind == "ExactCapacity" and any(a < 0 for a in adjustments):
+        raise ValueError("an ExactCapacity scalingAdjustment cannot be negative")
+    if magnitude is not None and kind != "PercentChangeInCapacity":
+        raise ValueError("minAdjustmentMagnitude goes with PercentChangeInCapacity")
+
 
 class PredictiveScaling(SpecModel):
     predefined_metric: Literal["ASGCPUUtilization", "ALBRequestCount"] = "ASGCPUUtilization"
     target_group: str | None = Field(None, description="For ALBRequestCount.")
-    target_value: float = Field(gt=0, description="Per instance: CPU % or requests.")
+    target_value: float = Field(
+        gt=0,
+        description="CPU % per instance (ASGCPUUtilization) or requests per instance per "
+        "minute (ALBRequestCount).",
+    )
     mode: Literal["ForecastOnly", "ForecastAndScale"] = "ForecastOnly"
     scheduling_buffer_time: int = Field(
-        0, ge=0, le=3600, description="Seconds ahead of the forecast hour to launch."
+        300, ge=0, lt=3600, description="Seconds ahead of the forecast hour to launch."
     )
     max_capacity_breach_behavior: Literal["HonorMaxCapacity", "IncreaseMaxCapacity"] = (
         "HonorMaxCapacity"
     )
-    max_capacity_buffer: int = Field(0, ge=0, le=100, description="Percent over the forecast.")
+    max_capacity_buffer: int | None = Field(
+        None, ge=0, le=100, description="Percent over the forecast (IncreaseMaxCapacity only)."
+    )
 
     @model_validator(mode="after")
     def _group(self) -> PredictiveScaling:
         if self.predefined_metric == "ALBRequestCount" and self.target_group is None:
             raise ValueError("ALBRequestCount needs targetGroup")
+        if (self.max_capacity_buffer is not None) != (
+            self.max_capacity_breach_behavior == "IncreaseMaxCapacity"
+        ):
+            raise ValueError("maxCapacityBuffer goes with IncreaseMaxCapacity, and only with it")
         return self
 
 
@@ -412,11 +447,3 @@ class ScheduledActionSpec(SpecModel):
         ):
             raise ValueError(f"minSize ({self.min_size}) exceeds maxSize ({self.max_size})")
         return self
-
-
-def check_alarm(spec: AlarmSpec) -> list[tuple[Path, str]]:
-    return []
-
-
-def check_policy(spec: ScalingPolicySpec) -> list[tuple[Path, str]]:
-    return []

@@ -33,6 +33,14 @@ class DeploymentConfiguration(SpecModel):
     )
 
 
+class ServiceAutoScaling(SpecModel):
+    """Application Auto Scaling's scalable target: the bounds policies and scheduled actions
+    keep desiredCount within."""
+
+    min_capacity: int = Field(ge=0)
+    max_capacity: int = Field(ge=0)
+
+
 class ServiceSpec(SpecModel):
     task_definition: str = Field(
         pattern=TASK_DEFINITION_REF,
@@ -58,6 +66,9 @@ class ServiceSpec(SpecModel):
         max_length=5,
         description="Chained, best effort; default: spread over zones, then hosts.",
     )
+    auto_scaling: ServiceAutoScaling | None = Field(
+        None, description="minCapacity and maxCapacity for scaling policies."
+    )
 
     @property
     def family(self) -> str:
@@ -73,6 +84,14 @@ def check_service(spec: ServiceSpec) -> list[tuple[Path, str]]:
     """A deployment that can never make progress is refused, as ECS would stall on it."""
     dc = spec.deployment_configuration
     count = spec.desired_count
+    bounds = spec.auto_scaling
+    if bounds is not None and bounds.min_capacity > bounds.max_capacity:
+        return [
+            (
+                ("autoScaling", "minCapacity"),
+                f"minCapacity ({bounds.min_capacity}) exceeds maxCapacity ({bounds.max_capacity})",
+            )
+        ]
     if count == 0:
         return []
     floor_healthy = math.ceil(count * dc.minimum_healthy_percent / 100)

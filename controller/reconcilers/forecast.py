@@ -196,12 +196,13 @@ def capacity_for(
     new_max = max_size
     notes = []
     if spec.max_capacity_breach_behavior == "IncreaseMaxCapacity":
-        buffered = -(-need * (100 + spec.max_capacity_buffer) // 100)  # integer ceil
+        extra = spec.max_capacity_buffer or 0
+        buffered = -(-need * (100 + extra) // 100)  # integer ceil
         if buffered > max_size:
             new_max = buffered
             notes.append(
                 f"IncreaseMaxCapacity raises maxSize {max_size} -> {new_max} "
-                f"(+{spec.max_capacity_buffer}% over the forecast)"
+                f"(+{extra}% over the forecast)"
             )
     elif floor > max_size:
         notes.append(f"HonorMaxCapacity caps it at maxSize {max_size}")

@@ -40,6 +40,10 @@ class ContainerRuntime(Protocol):
 
     def start(self, container_id: str) -> None: ...
 
+    def restart(self, container_id: str, timeout: int = 10) -> None:
+        """Stops (SIGTERM, SIGKILL after `timeout` seconds) and starts the same container."""
+        ...
+
     def kill(self, container_id: str, signal: str) -> None:
         """Sends a signal; a container that is not running is not an error."""
         ...

@@ -165,6 +165,12 @@ class DockerRuntime:
         except (InvalidRequest, Conflict) as exc:
             raise StartFailed(f"CannotStartContainerError: {exc}") from exc
 
+    def restart(self, container_id: str, timeout: int = 10) -> None:
+        try:
+            self._call(lambda: self._api.restart(container_id, timeout=timeout))
+        except (InvalidRequest, Conflict) as exc:
+            raise StartFailed(f"CannotStartContainerError: {exc}") from exc
+
     def kill(self, container_id: str, signal: str) -> None:
         try:
             self._call(lambda: self._api.kill(container_id, signal=signal))

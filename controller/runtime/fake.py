@@ -232,6 +232,11 @@ class FakeRuntime:
                 usage.since, usage.base_ns = self.clock(), 0  # a new cgroup: counters from zero
             self._emit(container_id, "start")
 
+    def restart(self, container_id: str, timeout: int = 10) -> None:
+        """A stop (the container exits) and a start, with their events."""
+        self.kill(container_id, "SIGTERM")
+        self.start(container_id)
+
     def kill(self, container_id: str, signal: str) -> None:
         self._enter("kill", container_id)
         with self._lock:

@@ -51,6 +51,9 @@ class InstrumentedRuntime:
     def start(self, container_id: str) -> None:
         self._timed("start", lambda: self.inner.start(container_id))
 
+    def restart(self, container_id: str, timeout: int = 10) -> None:
+        self._timed("restart", lambda: self.inner.restart(container_id, timeout))
+
     def kill(self, container_id: str, signal: str) -> None:
         self._timed("kill", lambda: self.inner.kill(container_id, signal))
 

@@ -61,6 +61,8 @@ def ok(result: Forecast | NoForecast) -> Forecast:
 
 def spec(**kw: Any) -> PredictiveScaling:
     base: dict[str, Any] = {"targetValue": 50, "mode": "ForecastAndScale"}
+    if kw.get("maxCapacityBreachBehavior") != "IncreaseMaxCapacity":
+        kw.pop("maxCapacityBuffer", None)  # AWS takes a buffer only with IncreaseMaxCapacity
     return PredictiveScaling.model_validate(base | kw)
 
 

@@ -1,0 +1,440 @@
+"""Alarms, scaling policies and scheduled actions: one pass per metrics period.
+
+A pass collects the period's metrics (monitoring.py), evaluates every Alarm (state changes run
+its actions: a step or simple scaling policy, or an instance action), asks every target
+tracking policy what its target needs, raises groups' floors from predictive forecasts, and
+combines the answers per group or service (out if any policy asks, in only if all agree) into
+one new capacity, recorded as an activity with its cause. Scheduled actions set min, max and
+desired when their time comes. What must survive a restart (alarm states, cooldowns, when a
+schedule last fired) is kept in the store, tied to the manifest's version.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from controller.engine import capacity, overrides
+from controller.engine.commands import CommandError, instance_action
+from controller.engine.monitoring import collect, predictive_series, series_of
+from controller.manifests.kinds import ResourceKey, key_str
+from controller.manifests.scaling import AlarmSpec, ScalingPolicySpec, ScheduledActionSpec
+from controller.reconcilers.alarms import datapoints, evaluate, transition_actions
+from controller.reconcilers.forecast import capacity_for, forecast
+from controller.reconcilers.scaling_policies import (
+    Capacity,
+    Decision,
+    combine,
+    simple_scaling,
+    step_scaling,
+    target_tracking,
+)
+from controller.reconcilers.schedule import due, next_time
+from controller.store import Activity
+
+if TYPE_CHECKING:
+    from controller.engine.controller import Controller
+
+MONITORING: ResourceKey = ("Monitoring", "*")
+TRACKING_POINTS = 15  # target tracking looks at up to 15 periods (its scale-in alarm's)
+DEFAULT_WARMUP = 300.0
+
+log = structlog.get_logger("skiff.scaling")
+
+
+@dataclass
+class Pass:
+    """What one pass decided, per scaled resource."""
+
+    decisions: dict[ResourceKey, list[Decision]]
+    floors: dict[ResourceKey, tuple[int, int, str]]  # predictive: (floor, max size, reason)
+
+
+def sync_monitoring(ctl: Controller) -> float | None:
+    period = ctl.settings.metrics_period
+    now = ctl.clock()
+    collect(ctl, now)
+    work = Pass(defaultdict(list), {})
+    for key, res in sorted(ctl.desired.items()):
+        if key[0] == "Alarm":
+            _alarm(ctl, key[1], res.spec, now, work)
+    for key, res in sorted(ctl.desired.items()):
+        if key[0] == "ScalingPolicy" and res.spec.enabled:
+            _policy(ctl, key[1], res.spec, now, work)
+    for target in sorted(set(work.decisions) | set(work.floors)):
+        _scale(ctl, target, now, work)
+    wake = [period - (now % period)]
+    for key, res in sorted(ctl.desired.items()):
+        if key[0] == "ScheduledAction":
+            at = _schedule(ctl, key[1], res.spec, now)
+            if at is not None:
+                wake.append(max(0.0, at - now))
+    _forget_gone(ctl)
+    return min(wake)
+
+
+# --- state kept in the store, tied to the manifest's version ----------------------------------
+
+
+def _state(ctl: Controller, kind: str, name: str) -> dict[str, Any]:
+    res = ctl.desired[(kind, name)]
+    return overrides.current(ctl.store, kind, name, res.spec)
+
+
+def _remember(ctl: Controller, kind: str, name: str, **changes: Any) -> None:
+    res = ctl.desired[(kind, name)]
+    overrides.put(ctl.store, kind, name, res.spec, **changes)
+
+
+# --- alarms --------------------------------------------------------------------------------------
+
+
+def _alarm(ctl: Controller, name: str, spec: AlarmSpec, now: float, work: Pass) -> None:
+    key = series_of(spec.metric, ctl)
+    with ctl.monitor.lock:
+        since = now - spec.period * (spec.evaluation_periods + 1)
+        samples = ctl.monitor.history.samples(key, since)
+        unavailable = ctl.monitor.unavailable.get(key)
+    points = datapoints(samples, spec.statistic, spec.period, spec.evaluation_periods, now)
+    saved = _state(ctl, "Alarm", name)
+    previous = saved.get("state", "INSUFFICIENT_DATA")
+    verdict = evaluate(spec, points, previous, unavailable=unavailable)
+    if verdict.state != previous:
+        _remember(ctl, "Alarm", name, state=verdict.state, since=now, reason=verdict.reason)
+        ctl.actions.record(
+            "Alarm", name, "alarm.state", verdict.reason, old=previous, new=verdict.state
+        )
+        for action in transition_actions(spec, previous, verdict.state):
+            if action.instance_action is not None:
+                _instance_action(ctl, name, spec, action.instance_action, key[2])
+    since_state = saved.get("since", now) if verdict.state == previous else now
+    if verdict.state == "ALARM" and spec.actions_enabled:
+        for action in spec.alarm_actions:
+            if action.scaling_policy is not None:
+                _run_policy(ctl, name, spec, action.scaling_policy, verdict.newest, now, work)
+    ctl.metrics.alarm_state.labels(name).set(
+        {"OK": 0, "ALARM": 1, "INSUFFICIENT_DATA": -1}[verdict.state]
+    )
+    ctl.set_status(
+        ("Alarm", name),
+        verdict.state,
+        verdict.reason,
+        metric=spec.metric.label(),
+        statistic=spec.statistic,
+        period=spec.period,
+        threshold=spec.threshold,
+        comparisonOperator=spec.comparison_operator,
+        datapoints=[None if p is None else round(p, 3) for p in points],
+        stateUpdatedAt=since_state,
+    )
+
+
+def _instance_action(
+    ctl: Controller, alarm: str, spec: AlarmSpec, action: str, instance_id: str
+) -> None:
+    try:
+        message = instance_action(ctl, instance_id, action)
+        ctl.actions.record("Alarm", alarm, f"instance.{action}", message, instance=instance_id)
+    except CommandError as exc:
+        ctl.actions.record(
+            "Alarm", alarm, f"instance.{action}.failed", str(exc), instance=instance_id
+        )
+
+
+def _run_policy(
+    ctl: Controller,
+    alarm: str,
+    alarm_spec: AlarmSpec,
+    policy: str,
+    value: float | None,
+    now: float,
+    work: Pass,
+) -> None:
+    """A step or simple scaling policy, run by its alarm while the alarm is in ALARM."""
+    res = ctl.desired.get(("ScalingPolicy", policy))
+    if res is None or value is None or not res.spec.enabled:
+        return
+    spec: ScalingPolicySpec = res.spec
+    target = spec.target.key
+    cap = _capacity(ctl, target, spec, now)
+    if cap is None:
+        return
+    why = (
+        f"alarm {alarm} in ALARM: {alarm_spec.metric.label()} {value:g} "
+        f"{_SIGNS[alarm_spec.comparison_operator]} {alarm_spec.threshold:g}"
+    )
+    if spec.step_scaling_configuration is not None:
+        decision = step_scaling(
+            policy,
+            spec.step_scaling_configuration,
+            alarm_spec.threshold,
+            value,
+            cap,
+            now,
+            cap.warming,
+            last_scale_in=_state(ctl, "ScalingPolicy", policy).get("lastScaleIn"),
+            is_service=target[0] == "Service",
+        )
+    else:
+        assert spec.simple_scaling_configuration is not None
+        last = _state(ctl, "ScalingPolicy", policy).get("lastActivity")
+        decision = simple_scaling(policy, spec.simple_scaling_configuration, cap, now, last)
+    if decision.desired is not None:
+        work.decisions[target].append(_because(decision, why))
+
+
+_SIGNS = {
+    "GreaterThanThreshold": ">",
+    "GreaterThanOrEqualToThreshold": ">=",
+    "LessThanThreshold": "<",
+    "LessThanOrEqualToThreshold": "<=",
+}
+
+
+def _because(decision: Decision, why: str) -> Decision:
+    return replace(decision, reason=f"{why}; {decision.reason}")
+
+
+# --- policies that watch their own metric ------------------------------------------------------
+
+
+def _policy(ctl: Controller, name: str, spec: ScalingPolicySpec, now: float, work: Pass) -> None:
+    target = spec.target.key
+    if target not in ctl.desired:
+        ctl.set_status(("ScalingPolicy", name), "ERROR", f"no {key_str(target)}")
+        return
+    cap = _capacity(ctl, target, spec, now)
+    if cap is None:
+        ctl.set_status(("ScalingPolicy", name), "ERROR", f"{key_str(target)} is not running")
+        return
+    tt = spec.target_tracking_configuration
+    if tt is not None:
+        metric, statistic = _tracked_metric(spec)
+        key = series_of(metric, ctl)
+        period = ctl.settings.metrics_period
+        with ctl.monitor.lock:
+            samples = ctl.monitor.history.samples(key, now - period * (TRACKING_POINTS + 1))
+            unavailable = ctl.monitor.unavailable.get(key)
+        points = datapoints(samples, statistic, period, TRACKING_POINTS, now)
+        saved = _state(ctl, "ScalingPolicy", name)
+        decision = target_tracking(
+            name,
+            tt,
+            points,
+            cap,
+            now,
+            saved.get("lastScaleOut"),
+            saved.get("lastScaleIn"),
+            target[0] == "Service",
+        )
+        work.decisions[target].append(decision)
+        message = unavailable or decision.reason
+        ctl.set_status(
+            ("ScalingPolicy", name),
+            "ACTIVE",
+            message,
+            policyType=spec.policy_type,
+            target=key_str(target),
+            metric=metric.label(),
+            targetValue=tt.target,
+            datapoints=[None if p is None else round(p, 3) for p in points[-3:]],
+        )
+        return
+    pc = spec.predictive_scaling_configuration
+    if pc is not None:
+        history = ctl.store.metric_hours(predictive_series(spec), now - 14 * 86400)
+        predicted = forecast(history, now)
+        need = capacity_for(pc, predicted, now, cap.desired, cap.min_size, cap.max_size)
+        if need.min_capacity is not None:
+            work.floors[target] = (
+                need.min_capacity,
+                need.max_size,
+                f"policy {name}: {need.reason}",
+            )
+        ctl.set_status(
+            ("ScalingPolicy", name),
+            "ACTIVE",
+            need.reason,
+            policyType=spec.policy_type,
+            target=key_str(target),
+            mode=pc.mode,
+            forecastCapacity=need.forecast_capacity,
+            forecast=[
+                {"time": p.start, "load": round(p.load, 3)}
+                for p in getattr(predicted, "points", ())[:48]
+            ],
+        )
+        return
+    ctl.set_status(
+        ("ScalingPolicy", name),
+        "ACTIVE",
+        "",
+        policyType=spec.policy_type,
+        target=key_str(target),
+        lastActivity=_state(ctl, "ScalingPolicy", name).get("lastActivity"),
+    )
+
+
+def _tracked_metric(spec: ScalingPolicySpec) -> tuple[Any, str]:
+    from controller.manifests.scaling import PREDEFINED, Metric
+
+    tt = spec.target_tracking_configuration
+    assert tt is not None
+    if tt.customized_metric is not None:
+        return tt.customized_metric.metric, tt.customized_metric.statistic
+    if tt.backlog_per_instance is not None:
+        return tt.backlog_per_instance.queue, "Average"
+    assert tt.predefined_metric is not None
+    metric_name, dim = PREDEFINED[tt.predefined_metric]
+    if dim == "targetGroup":
+        return Metric.model_validate(
+            {"metricName": metric_name, "targetGroup": tt.target_group}
+        ), "Sum"
+    target_name = spec.target.key[1]
+    return Metric.model_validate({"metricName": metric_name, dim: target_name}), "Average"
+
+
+def _capacity(
+    ctl: Controller, target: ResourceKey, spec: ScalingPolicySpec, now: float
+) -> Capacity | None:
+    res = ctl.desired.get(target)
+    if res is None:
+        return None
+    b = capacity.bounds(ctl, target, res.spec)
+    if target[0] == "AutoScalingGroup":
+        warmup = _warmup(spec, res.spec)
+        records = ctl.store.instances(*target).values()
+        alive = [r for r in records if r.lifecycle_state in _ALIVE]
+        in_service = [r for r in alive if r.lifecycle_state == "InService"]
+        warming = [
+            r
+            for r in alive
+            if r.lifecycle_state != "InService"
+            or (r.in_service_at is not None and now - r.in_service_at < warmup)
+        ]
+        return Capacity(b.desired, b.min_size, b.max_size, len(in_service), len(warming))
+    st = ctl.status.get(target)
+    running = int(st.details.get("runningCount", 0)) if st else 0
+    return Capacity(b.desired, b.min_size, b.max_size, running, 0)
+
+
+_ALIVE = ("Pending", "Pending:Wait", "Pending:Proceed", "InService")
+
+
+def _warmup(spec: ScalingPolicySpec, group: Any) -> float:
+    for conf in (spec.target_tracking_configuration, spec.step_scaling_configuration):
+        if conf is not None and conf.estimated_instance_warmup is not None:
+            return float(conf.estimated_instance_warmup)
+    return float(group.health_check_grace_period or DEFAULT_WARMUP)
+
+
+# --- one new capacity per scaled resource -------------------------------------------------------
+
+
+def _scale(ctl: Controller, target: ResourceKey, now: float, work: Pass) -> None:
+    res = ctl.desired.get(target)
+    if res is None:
+        return
+    b = capacity.bounds(ctl, target, res.spec)
+    decisions = work.decisions.get(target, [])
+    floor = work.floors.get(target)
+    cap = Capacity(b.desired, b.min_size, b.max_size, 0, 0)
+    want, reasons = combine(cap, decisions) if decisions else (b.desired, [])
+    new_max = b.max_size
+    if floor is not None and floor[0] > want:  # a forecast only ever raises the capacity
+        new_max = max(b.max_size, floor[1])
+        want, reasons = min(floor[0], new_max), [floor[2]]
+    if want == b.desired:
+        return
+    field = "desired capacity" if target[0] == "AutoScalingGroup" else "desired count"
+    capacity.change(ctl, target, res.spec, desired=want, max_size=new_max)
+    cause = "; ".join(reasons) or "scaling policy"
+    cause = f"{cause}; desired {b.desired} -> {want}"
+    _activity(ctl, target, f"Setting {field} from {b.desired} to {want}", cause, now)
+    direction = "lastScaleOut" if want > b.desired else "lastScaleIn"
+    for d in decisions:
+        if d.desired is not None and ("ScalingPolicy", d.policy) in ctl.desired:
+            _remember(ctl, "ScalingPolicy", d.policy, **{direction: now, "lastActivity": now})
+    log.info("scaling", target=key_str(target), old=b.desired, new=want, cause=cause)
+
+
+def _activity(
+    ctl: Controller, target: ResourceKey, description: str, cause: str, now: float
+) -> None:
+    ctl.store.put_activity(
+        Activity(uuid.uuid4().hex, key_str(target), description, cause, "Successful", now, now)
+    )
+    ctl.actions.record(target[0], target[1], "scaling.activity", cause)
+    ctl.queue.add(target)
+
+
+# --- scheduled actions ---------------------------------------------------------------------------
+
+
+def _schedule(ctl: Controller, name: str, spec: ScheduledActionSpec, now: float) -> float | None:
+    """Fires the action when due; returns when it next fires."""
+    saved = _state(ctl, "ScheduledAction", name)
+    if "created" not in saved:
+        _remember(ctl, "ScheduledAction", name, created=now)
+        saved = {"created": now}
+    at = due(spec, saved.get("lastFired"), saved["created"], now)
+    target = spec.target.key
+    res = ctl.desired.get(target)
+    if at is not None and res is not None:
+        before, after = capacity.change(
+            ctl,
+            target,
+            res.spec,
+            desired=spec.desired_capacity,
+            min_size=spec.min_size,
+            max_size=spec.max_size,
+        )
+        _remember(ctl, "ScheduledAction", name, lastFired=at)
+        what = ", ".join(
+            f"{label} {old} -> {new}"
+            for label, old, new in (
+                ("min", before.min_size, after.min_size),
+                ("max", before.max_size, after.max_size),
+                ("desired", before.desired, after.desired),
+            )
+            if old != new
+        )
+        _activity(
+            ctl,
+            target,
+            f"Executing scheduled action {name}",
+            f"scheduled action {name} fired at {_iso(at)}: {what or 'no change'}",
+            now,
+        )
+    upcoming = next_time(spec, now)
+    ctl.set_status(
+        ("ScheduledAction", name),
+        "ACTIVE" if upcoming is not None else "COMPLETED",
+        "" if res is not None else f"no {key_str(target)}",
+        target=key_str(target),
+        nextTime=upcoming,
+        lastFired=_state(ctl, "ScheduledAction", name).get("lastFired"),
+    )
+    return upcoming
+
+
+def _iso(t: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _forget_gone(ctl: Controller) -> None:
+    for key in list(ctl.status):
+        if key[0] in ("Alarm", "ScalingPolicy", "ScheduledAction") and key not in ctl.desired:
+            ctl.forget_status(key)
+            ctl.store.delete_override(*key)
+            if key[0] == "Alarm":
+                try:
+                    ctl.metrics.alarm_state.remove(key[1])
+                except KeyError:
+                    pass
