@@ -89,6 +89,7 @@ def reboot_instance(ctl: Controller, instance_id: str) -> str:
     seen = ctl.observed_instances().get(instance_id)
     if seen is None or not seen.container.running:
         raise CommandError(f"IncorrectState: {instance_id} is not running; nothing to reboot")
+    ctl.instances.expect_reboot(instance_id)
     try:
         ctl.runtime_for(seen.host).restart(seen.container.id)
     except RuntimeFailure as exc:

@@ -56,6 +56,7 @@ class InstanceTracker:
         self._lock = threading.Lock()
         self._launches: dict[str, _Flight] = {}
         self._starts: dict[str, tuple[float, float]] = {}  # id -> (requested at, expires)
+        self._reboots: set[str] = set()  # starts that are restarts of a running container
         self._checks: dict[str, tuple[float, str]] = {}  # id -> (at, verdict)
 
     def expect_launch(self, instance_id: str, host: str, cpu: int, memory: int) -> None:
@@ -79,14 +80,27 @@ class InstanceTracker:
                     del self._launches[i]
             return set(self._launches)
 
+    def expect_reboot(self, instance_id: str) -> None:
+        """A restart is coming: the instance is starting until a start after now is seen,
+        whatever the cache says of the container meanwhile (running, then exited)."""
+        with self._lock:
+            now = self._clock()
+            self._starts[instance_id] = (now, now + self._ttl)
+            self._reboots.add(instance_id)
+
     def starting(self, observed: Mapping[str, ObservedInstance]) -> set[str]:
         now = self._clock()
         with self._lock:
             for i, (at, expires) in list(self._starts.items()):
                 seen = observed.get(i)
-                started = seen is not None and (seen.container.started_at or 0) >= at - 1
-                if expires < now or started or (seen is not None and seen.container.running):
+                begun = (seen.container.started_at or 0) if seen is not None else 0
+                if i in self._reboots:
+                    done = seen is not None and seen.container.running and begun >= at
+                else:
+                    done = begun >= at - 1 or (seen is not None and seen.container.running)
+                if expires < now or done:
                     del self._starts[i]
+                    self._reboots.discard(i)
             return set(self._starts)
 
     def reserved(self, observed: Mapping[str, ObservedInstance]) -> list[tuple[str, int, int]]:

@@ -63,6 +63,8 @@ def sync_instance(ctl: Controller, name: str) -> float | None:
                 need_of(data),
             )
         current = views(records, observed)
+        live = [v for v in current if v.record.terminated_at is None]
+        checks, next_check = ctl.instances.checks(live, ctl.settings.status_check_seconds)
         plan = plan_instance(
             desired,
             current,
@@ -86,14 +88,21 @@ def sync_instance(ctl: Controller, name: str) -> float | None:
         ctl.forget_status(key)
         return None
     error = "; ".join(sorted({f.message for f in failures}))
-    _report(ctl, name, plan, error or plan.message, bool(failures), res is not None)
+    _report(ctl, name, plan, error or plan.message, bool(failures), res is not None, checks)
     if failures:
         raise Retry(error)
-    return plan.requeue_after
+    waits = [w for w in (plan.requeue_after, next_check if live else None) if w is not None]
+    return min(waits) if waits else None
 
 
 def _report(
-    ctl: Controller, name: str, plan: FleetPlan, message: str, failed: bool, declared: bool
+    ctl: Controller,
+    name: str,
+    plan: FleetPlan,
+    message: str,
+    failed: bool,
+    declared: bool,
+    checks: dict[str, str],
 ) -> None:
     address = {h.name: h.address for h in list(ctl.hosts.values())}
     shown = sorted(plan.views, key=lambda v: (v.record.terminated_at is None, v.record.launched_at))
@@ -105,6 +114,9 @@ def _report(
         message,
         instanceId=main.instance_id if main else None,
         state=main.state if main else "pending",
-        statusCheck=main.status if main else "",
-        instances=[instance_json(v, address.get(v.host, ""), "") for v in reversed(shown)],
+        statusCheck=(checks.get(main.instance_id) or main.status) if main else "",
+        instances=[
+            instance_json(v, address.get(v.host, ""), checks.get(v.instance_id, ""))
+            for v in reversed(shown)
+        ],
     )

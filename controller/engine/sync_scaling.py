@@ -23,7 +23,14 @@ from controller.engine.commands import CommandError, instance_action
 from controller.engine.monitoring import collect, predictive_series, series_of
 from controller.manifests.kinds import ResourceKey, key_str
 from controller.manifests.scaling import AlarmSpec, ScalingPolicySpec, ScheduledActionSpec
-from controller.reconcilers.alarms import datapoints, evaluate, transition_actions
+from controller.manifests.schedule import due, next_time
+from controller.reconcilers.alarms import (
+    datapoints,
+    evaluate,
+    evaluation_range,
+    sustained_actions,
+    transition_actions,
+)
 from controller.reconcilers.forecast import capacity_for, forecast
 from controller.reconcilers.scaling_policies import (
     Capacity,
@@ -33,7 +40,6 @@ from controller.reconcilers.scaling_policies import (
     step_scaling,
     target_tracking,
 )
-from controller.reconcilers.schedule import due, next_time
 from controller.store import Activity
 
 if TYPE_CHECKING:
@@ -42,6 +48,7 @@ if TYPE_CHECKING:
 MONITORING: ResourceKey = ("Monitoring", "*")
 TRACKING_POINTS = 15  # target tracking looks at up to 15 periods (its scale-in alarm's)
 DEFAULT_WARMUP = 300.0
+REINVOKE_SECONDS = 60.0  # CloudWatch runs an alarm's Auto Scaling actions again each minute
 
 log = structlog.get_logger("skiff.scaling")
 
@@ -95,27 +102,32 @@ def _remember(ctl: Controller, kind: str, name: str, **changes: Any) -> None:
 
 def _alarm(ctl: Controller, name: str, spec: AlarmSpec, now: float, work: Pass) -> None:
     key = series_of(spec.metric, ctl)
+    span = evaluation_range(spec)
     with ctl.monitor.lock:
-        since = now - spec.period * (spec.evaluation_periods + 1)
-        samples = ctl.monitor.history.samples(key, since)
+        samples = ctl.monitor.history.samples(key, now - spec.period * (span + 1))
         unavailable = ctl.monitor.unavailable.get(key)
-    points = datapoints(samples, spec.statistic, spec.period, spec.evaluation_periods, now)
+    points = datapoints(samples, spec.statistic, spec.period, span, now)
     saved = _state(ctl, "Alarm", name)
     previous = saved.get("state", "INSUFFICIENT_DATA")
     verdict = evaluate(spec, points, previous, unavailable=unavailable)
     if verdict.state != previous:
+        actions = transition_actions(spec, previous, verdict.state)
         _remember(ctl, "Alarm", name, state=verdict.state, since=now, reason=verdict.reason)
         ctl.actions.record(
             "Alarm", name, "alarm.state", verdict.reason, old=previous, new=verdict.state
         )
-        for action in transition_actions(spec, previous, verdict.state):
-            if action.instance_action is not None:
-                _instance_action(ctl, name, spec, action.instance_action, key[2])
+    elif now - saved.get("invoked", now) >= REINVOKE_SECONDS:
+        actions = sustained_actions(spec, verdict.state)  # Auto Scaling's, once a minute
+    else:
+        actions = []
+    for action in actions:
+        if action.instance_action is not None:
+            _instance_action(ctl, name, spec, action.instance_action, key[2])
+        elif action.scaling_policy is not None:
+            _run_policy(ctl, name, spec, action.scaling_policy, verdict.newest, now, work)
+    if actions:
+        _remember(ctl, "Alarm", name, invoked=now)
     since_state = saved.get("since", now) if verdict.state == previous else now
-    if verdict.state == "ALARM" and spec.actions_enabled:
-        for action in spec.alarm_actions:
-            if action.scaling_policy is not None:
-                _run_policy(ctl, name, spec, action.scaling_policy, verdict.newest, now, work)
     ctl.metrics.alarm_state.labels(name).set(
         {"OK": 0, "ALARM": 1, "INSUFFICIENT_DATA": -1}[verdict.state]
     )

@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from controller.manifests.base import SpecModel
+from controller.manifests.schedule import parse_cron, parse_time, zone
 
 # Metrics Skiff collects, by the dimension they are about.
 GROUP_METRICS = ("CPUUtilization", "MemoryUtilization", "GroupInServiceInstances")
@@ -434,10 +435,29 @@ class ScheduledActionSpec(SpecModel):
     max_size: int | None = Field(None, ge=0)
     desired_capacity: int | None = Field(None, ge=0)
 
+    @field_validator("recurrence")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_cron(value)
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        zone(value)
+        return value
+
     @model_validator(mode="after")
     def _when_and_what(self) -> ScheduledActionSpec:
         if self.recurrence is None and self.start_time is None:
             raise ValueError("a scheduled action needs recurrence or startTime")
+        start = parse_time(self.start_time, self.time_zone) if self.start_time else None
+        end = parse_time(self.end_time, self.time_zone) if self.end_time else None
+        if end is not None and self.recurrence is None:
+            raise ValueError("endTime goes with recurrence (a one-time action has none)")
+        if start is not None and end is not None and end <= start:
+            raise ValueError(f"endTime {self.end_time} is not after startTime {self.start_time}")
         if self.min_size is None and self.max_size is None and self.desired_capacity is None:
             raise ValueError("a scheduled action sets minSize, maxSize or desiredCapacity")
         if (

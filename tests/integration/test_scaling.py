@@ -218,7 +218,7 @@ def test_a_step_policy_on_a_prometheus_metric_scales_a_service_by_the_breach(
     skiff: Skiff, prometheus: Prometheus
 ) -> None:
     web = skiff.name("web")
-    bounds = "\n  autoScaling: {minCapacity: 1, maxCapacity: 6}"
+    bounds = "\n          autoScaling: {minCapacity: 1, maxCapacity: 6}"
     skiff.write("web.yaml", service_manifest(web, 1, extra=bounds))
     prometheus.value = None  # the query fails at first
     skiff.write(
@@ -275,7 +275,7 @@ def test_a_step_policy_on_a_prometheus_metric_scales_a_service_by_the_breach(
 
 def test_a_scheduled_action_sets_the_desired_count_at_its_time(skiff: Skiff) -> None:
     web = skiff.name("web")
-    bounds = "\n  autoScaling: {minCapacity: 1, maxCapacity: 5}"
+    bounds = "\n          autoScaling: {minCapacity: 1, maxCapacity: 5}"
     skiff.write("web.yaml", service_manifest(web, 1, extra=bounds))
     at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=4)
     skiff.write(
@@ -320,8 +320,8 @@ def test_an_alarm_on_a_failed_status_check_reboots_the_instance(local: Skiff) ->
             command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
             healthCheck:
               command: ["CMD-SHELL", "test ! -e /data/sick"]
-              interval: 1
-              timeout: 1
+              interval: 5
+              timeout: 2
               retries: 1
         ---
         apiVersion: skiff/v1
@@ -348,7 +348,9 @@ def test_an_alarm_on_a_failed_status_check_reboots_the_instance(local: Skiff) ->
         return bool(c.attrs["State"]["StartedAt"] != started and c.status == "running")
 
     wait_for(rebooted, 40, "the instance rebooted")
-    assert c.exec_run(["test", "-e", "/data/sick"]).exit_code == 1  # instance store: cleared
+    # The instance store is cleared by the reboot (126: the exec raced the restart).
+    wait_for(lambda: c.exec_run(["test", "-e", "/data/sick"]).exit_code != 126, 10, "an exec")
+    assert c.exec_run(["test", "-e", "/data/sick"]).exit_code == 1
     wait_for(lambda: skiff.resource("Alarm", f"{box}-impaired")["status"] == "OK", 40, "OK again")
     assert skiff.metric("skiff_actions_total", kind="Alarm", action="instance.reboot") >= 1
     (same,) = skiff.running(box)

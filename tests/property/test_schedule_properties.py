@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controller.manifests.scaling import AlarmSpec, ScheduledActionSpec
+from controller.manifests.schedule import due, last_fire, next_fire, parse_cron, zone
 from controller.reconcilers.alarms import evaluate
-from controller.reconcilers.schedule import due, last_fire, next_fire, parse_cron, zone
 
 ZONES = ["UTC", "Europe/Paris", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"]
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from controller.manifests.scaling import ScheduledActionSpec
-from controller.reconcilers.schedule import (
+from controller.manifests.schedule import (
     due,
     last_fire,
     next_fire,

@@ -1,9 +1,10 @@
 """When a `ScheduledAction` fires: EC2 Auto Scaling's scheduled actions, a Unix cron
 `recurrence` in an IANA `timeZone` and/or a one-time `startTime`, bounded by `endTime`.
 
-Pure: no clock (`now` and `after` are passed in) and no I/O beyond zoneinfo reading the time
-zone database. The caller remembers when an action last fired and applies its sizes; this
-module must not do either.
+It sits with the manifests because the ScheduledAction spec validates its recurrence, time
+zone and times with these parsers. Pure: no clock (`now` and `after` are passed in) and no
+I/O beyond zoneinfo reading the time zone database. The caller remembers when an action last
+fired and applies its sizes; this module must not do either.
 
 - Cron, as Vixie cron reads it: five fields (minute hour day-of-month month day-of-week);
   `*`, lists, ranges, steps (`*/15`, `1-30/5`; `a/n` runs from a to the field's end); month
@@ -26,9 +27,11 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from controller.manifests.scaling import ScheduledActionSpec
+if TYPE_CHECKING:  # the spec validates its fields with this module's parsers
+    from controller.manifests.scaling import ScheduledActionSpec
 
 MONTH_NAMES = {name.upper(): i for i, name in enumerate(calendar.month_abbr) if name}
 DAY_NAMES = {"SUN": 0, "MON": 1, "TUE": 2, "WED": 3, "THU": 4, "FRI": 5, "SAT": 6}
