@@ -45,6 +45,8 @@ class MonitorState:
     previous: dict[str, ContainerStats] = field(default_factory=dict)  # by container id
     counters: dict[str, tuple[int, int]] = field(default_factory=dict)  # group: (requests, 5xx)
     unavailable: dict[SeriesKey, str] = field(default_factory=dict)  # why a series has no data
+    evaluated: int | None = None  # the last period alarms and policies were evaluated in
+    started: float = 0.0  # the first collection since the daemon started
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 

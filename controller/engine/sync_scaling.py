@@ -11,6 +11,7 @@ schedule last fired) is kept in the store, tied to the manifest's version.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, replace
@@ -64,16 +65,20 @@ class Pass:
 def sync_monitoring(ctl: Controller) -> float | None:
     period = ctl.settings.metrics_period
     now = ctl.clock()
-    collect(ctl, now)
-    work = Pass(defaultdict(list), {})
-    for key, res in sorted(ctl.desired.items()):
-        if key[0] == "Alarm":
-            _alarm(ctl, key[1], res.spec, now, work)
-    for key, res in sorted(ctl.desired.items()):
-        if key[0] == "ScalingPolicy" and res.spec.enabled:
-            _policy(ctl, key[1], res.spec, now, work)
-    for target in sorted(set(work.decisions) | set(work.floors)):
-        _scale(ctl, target, now, work)
+    index = math.floor(now / period)
+    if ctl.monitor.evaluated != index:  # once a period, whatever else queues this pass
+        ctl.monitor.evaluated = index
+        ctl.monitor.started = ctl.monitor.started or now
+        collect(ctl, now)
+        work = Pass(defaultdict(list), {})
+        for key, res in sorted(ctl.desired.items()):
+            if key[0] == "Alarm":
+                _alarm(ctl, key[1], res.spec, now, work)
+        for key, res in sorted(ctl.desired.items()):
+            if key[0] == "ScalingPolicy" and res.spec.enabled:
+                _policy(ctl, key[1], res.spec, now, work)
+        for target in sorted(set(work.decisions) | set(work.floors)):
+            _scale(ctl, target, now, work)
     wake = [period - (now % period)]
     for key, res in sorted(ctl.desired.items()):
         if key[0] == "ScheduledAction":
@@ -110,6 +115,12 @@ def _alarm(ctl: Controller, name: str, spec: AlarmSpec, now: float, work: Pass) 
     saved = _state(ctl, "Alarm", name)
     previous = saved.get("state", "INSUFFICIENT_DATA")
     verdict = evaluate(spec, points, previous, unavailable=unavailable)
+    young = now - ctl.monitor.started < spec.period * (span + 1)
+    inherited = "state" in saved and saved.get("since", 0) < ctl.monitor.started
+    if young and inherited and not unavailable and verdict.state != previous:
+        # The daemon has just started: its history is short, not the metric. The alarm keeps
+        # its state (and does not run its actions again) until the history covers its range.
+        verdict = replace(verdict, state=previous, reason=saved.get("reason", verdict.reason))
     if verdict.state != previous:
         actions = transition_actions(spec, previous, verdict.state)
         _remember(ctl, "Alarm", name, state=verdict.state, since=now, reason=verdict.reason)
@@ -179,7 +190,13 @@ def _run_policy(
         f"alarm {alarm} in ALARM: {alarm_spec.metric.label()} {value:g} "
         f"{_SIGNS[alarm_spec.comparison_operator]} {alarm_spec.threshold:g}"
     )
+    saved = _state(ctl, "ScalingPolicy", policy)
     if spec.step_scaling_configuration is not None:
+        warming = cap.warming
+        last_out = saved.get("lastScaleOut")
+        if target[0] == "Service" and last_out is not None:
+            cooldown = spec.step_scaling_configuration.cooldown
+            warming = int(saved.get("lastAdded", 0)) if now - last_out < cooldown else 0
         decision = step_scaling(
             policy,
             spec.step_scaling_configuration,
@@ -187,13 +204,13 @@ def _run_policy(
             value,
             cap,
             now,
-            cap.warming,
-            last_scale_in=_state(ctl, "ScalingPolicy", policy).get("lastScaleIn"),
+            warming,
+            last_scale_in=saved.get("lastScaleIn"),
             is_service=target[0] == "Service",
         )
     else:
         assert spec.simple_scaling_configuration is not None
-        last = _state(ctl, "ScalingPolicy", policy).get("lastActivity")
+        last = saved.get("lastActivity")
         decision = simple_scaling(policy, spec.simple_scaling_configuration, cap, now, last)
     if decision.desired is not None:
         work.decisions[target].append(_because(decision, why))
@@ -321,14 +338,14 @@ def _capacity(
         warmup = _warmup(spec, res.spec)
         records = ctl.store.instances(*target).values()
         alive = [r for r in records if r.lifecycle_state in _ALIVE]
-        in_service = [r for r in alive if r.lifecycle_state == "InService"]
         warming = [
             r
             for r in alive
             if r.lifecycle_state != "InService"
             or (r.in_service_at is not None and now - r.in_service_at < warmup)
         ]
-        return Capacity(b.desired, b.min_size, b.max_size, len(in_service), len(warming))
+        # Pending and warming instances count as capacity, but their metrics do not yet.
+        return Capacity(b.desired, b.min_size, b.max_size, len(alive), len(warming))
     st = ctl.status.get(target)
     running = int(st.details.get("runningCount", 0)) if st else 0
     return Capacity(b.desired, b.min_size, b.max_size, running, 0)
@@ -365,12 +382,18 @@ def _scale(ctl: Controller, target: ResourceKey, now: float, work: Pass) -> None
     field = "desired capacity" if target[0] == "AutoScalingGroup" else "desired count"
     capacity.change(ctl, target, res.spec, desired=want, max_size=new_max)
     cause = "; ".join(reasons) or "scaling policy"
-    cause = f"{cause}; desired {b.desired} -> {want}"
+    if not cause.endswith(f"desired {b.desired} -> {want}"):
+        cause = f"{cause}; desired {b.desired} -> {want}"
     _activity(ctl, target, f"Setting {field} from {b.desired} to {want}", cause, now)
     direction = "lastScaleOut" if want > b.desired else "lastScaleIn"
     for d in decisions:
         if d.desired is not None and ("ScalingPolicy", d.policy) in ctl.desired:
-            _remember(ctl, "ScalingPolicy", d.policy, **{direction: now, "lastActivity": now})
+            _remember(
+                ctl,
+                "ScalingPolicy",
+                d.policy,
+                **{direction: now, "lastActivity": now, "lastAdded": max(0, want - b.desired)},
+            )
     log.info("scaling", target=key_str(target), old=b.desired, new=want, cause=cause)
 
 

@@ -140,8 +140,14 @@ def test_a_lost_zone_moves_capacity_to_the_other_and_it_comes_back_balanced(
         120,
         "rebalanced two per zone, with no stale copy left",
     )
-    zones = sorted(i["availabilityZone"] for i in members(skiff, web))
-    assert zones == ["zone-a", "zone-a", "zone-b", "zone-b"]
+    wait_for(  # the group's records agree with the engines (its status follows a pass later)
+        lambda: (
+            sorted(i["availabilityZone"] for i in members(skiff, web))
+            == ["zone-a", "zone-a", "zone-b", "zone-b"]
+        ),
+        30,
+        "two InService per zone",
+    )
 
 
 def test_scale_in_terminates_the_oldest_launch_template_first_keeping_zones_balanced(
