@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import socket
 import textwrap
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -636,3 +636,70 @@ def test_an_alarm_on_an_unreachable_prometheus_is_insufficient_data_and_scales_n
     assert st["metric"] == "prometheus 'sum(job_queue_depth)'"
     assert h.group()["desiredCapacity"] == 2
     assert h.causes() == []
+
+
+# --- predictive scaling --------------------------------------------------------------------------
+
+
+def predictive(mode: str) -> str:
+    return doc(
+        "ScalingPolicy",
+        "forecast",
+        f"""\
+        target: {{autoScalingGroup: web}}
+        policyType: PredictiveScaling
+        predictiveScalingConfiguration:
+          predefinedMetric: ASGCPUUtilization
+          targetValue: 50
+          mode: {mode}
+          schedulingBufferTime: 600
+        """,
+    )
+
+
+def busy_mornings(h: Scaling, days: int) -> None:
+    """`days` days of history: the group carries 300 CPU-percent-instances from 09:00 to
+    12:00 UTC (six instances at 50%), 50 otherwise."""
+    series = "AutoScalingGroup/web:ASGCPUUtilization"
+    today = (h.clock.now // 86400) * 86400
+    for day in range(days, 0, -1):
+        for hour in range(24):
+            load = 300.0 if 9 <= hour < 12 else 50.0
+            h.store.add_metric_sample(series, today - day * 86400 + hour * 3600 + 60, load)
+
+
+def test_predictive_scaling_launches_ahead_of_a_forecast_busy_hour_and_never_scales_in(
+    h: Scaling,
+) -> None:
+    day = (h.clock.now // 86400 + 1) * 86400
+    h.at(datetime.fromtimestamp(day + 8 * 3600, UTC).isoformat())  # 08:00 UTC
+    busy_mornings(h, 3)
+    running_group(h, 2, predictive("ForecastAndScale"))
+    assert h.group()["desiredCapacity"] == 2  # 08:00 forecasts 50: one instance would do
+    h.at(datetime.fromtimestamp(day + 8 * 3600 + 50 * 60, UTC).isoformat())  # 08:50
+    h.tick()
+    # 10 minutes ahead, the 09:00 hour forecasts 300 CPU-percent-instances: 6 at 50%.
+    assert h.group()["desiredCapacity"] == 6
+    (cause,) = h.causes()
+    assert cause.startswith("policy forecast:")
+    h.at(datetime.fromtimestamp(day + 13 * 3600, UTC).isoformat())  # 13:00: a quiet forecast
+    h.tick(3)
+    assert h.group()["desiredCapacity"] == 6  # a forecast never scales in
+
+
+def test_forecast_only_shows_the_forecast_and_changes_nothing(h: Scaling) -> None:
+    day = (h.clock.now // 86400 + 1) * 86400
+    h.at(datetime.fromtimestamp(day + 8 * 3600 + 55 * 60, UTC).isoformat())
+    busy_mornings(h, 3)
+    running_group(h, 2, predictive("ForecastOnly"))
+    st = h.status("ScalingPolicy", "forecast")
+    assert st["forecastCapacity"] == 6
+    assert len(st["forecast"]) == 48  # type: ignore[arg-type]
+    assert h.group()["desiredCapacity"] == 2
+
+
+def test_predictive_scaling_waits_for_a_day_of_history(h: Scaling) -> None:
+    busy_mornings(h, 0)
+    running_group(h, 2, predictive("ForecastAndScale"))
+    assert "24" in str(h.status("ScalingPolicy", "forecast")["message"])
+    assert h.group()["desiredCapacity"] == 2
