@@ -48,14 +48,19 @@ def manifest_bounds(spec: AutoScalingGroupSpec | ServiceSpec) -> Bounds:
     return Bounds(spec.desired_count, lo, hi)
 
 
+class CapacityError(ValueError):
+    """A change that would leave min above max."""
+
+
 def bounds(ctl: Controller, key: ResourceKey, spec: AutoScalingGroupSpec | ServiceSpec) -> Bounds:
-    """The capacity in force: the manifest's, with the overrides made since its last edit."""
+    """The capacity in force: the manifest's, with the overrides made since the last edit of
+    its capacity fields."""
     base = manifest_bounds(spec)
-    changed = overrides.current(ctl.store, key[0], key[1], spec)
+    changed = overrides.current(ctl.store, key[0], key[1], _wire(base))
     names = FIELDS[key[0]]
     desired_f, min_f, max_f = (changed.get(n) for n in names)
     if desired_f is None and min_f is None and max_f is None:
-        if isinstance(spec, ServiceSpec):
+        if isinstance(spec, ServiceSpec) and spec.auto_scaling is None:
             return base  # a service's manifest count is taken as written
         return Bounds(base.clamp(base.desired), base.min_size, base.max_size)
     lo = int(min_f) if min_f is not None else base.min_size
@@ -94,19 +99,25 @@ def change(
     max_size: int | None = None,
 ) -> tuple[Bounds, Bounds]:
     """Sets any of desired, min and max (desired is clamped into the new bounds, which drag it
-    along); returns the bounds before and after. The caller checks what it must refuse."""
-    before = bounds(ctl, key, spec)
-    lo = before.min_size if min_size is None else min_size
-    hi = before.max_size if max_size is None else max_size
-    want = before.desired if desired is None else desired
-    after = Bounds(max(lo, min(hi, want)), lo, hi)
+    along); returns the bounds before and after. CapacityError, and nothing changed, when min
+    would exceed max."""
     names = FIELDS[key[0]]
     with ctl.placement_lock:
+        before = bounds(ctl, key, spec)
+        lo = before.min_size if min_size is None else min_size
+        hi = before.max_size if max_size is None else max_size
+        if lo > hi:
+            raise CapacityError(
+                f"{names[1]} {lo} would exceed {names[2]} {hi} of {key[0]}/{key[1]}; nothing "
+                "changed"
+            )
+        want = before.desired if desired is None else desired
+        after = Bounds(max(lo, min(hi, want)), lo, hi)
         overrides.put(
             ctl.store,
             key[0],
             key[1],
-            spec,
+            _wire(manifest_bounds(spec)),
             **{names[0]: after.desired, names[1]: lo, names[2]: hi},
         )
     ctl.queue.add(key)

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("skiff.monitoring")
 
 SeriesKey = tuple[str, str, str]
+STATISTICS_EXPORTED = ("Average", "Maximum", "Sum", "SampleCount")
 HOURS_KEPT = 15 * 24  # hourly load history for predictive scaling: AWS uses up to 14 days
 
 
@@ -43,7 +44,8 @@ class MonitorState:
 
     history: MetricHistory
     previous: dict[str, ContainerStats] = field(default_factory=dict)  # by container id
-    counters: dict[str, tuple[int, int]] = field(default_factory=dict)  # group: (requests, 5xx)
+    counters: dict[str, tuple[int, int, float]] = field(default_factory=dict)  # (reqs, 5xx, at)
+    exported: set[tuple[str, str, str]] = field(default_factory=set)  # series on /metrics
     unavailable: dict[SeriesKey, str] = field(default_factory=dict)  # why a series has no data
     evaluated: int | None = None  # the last period alarms and policies were evaluated in
     started: float = 0.0  # the first collection since the daemon started
@@ -75,11 +77,12 @@ def collect(ctl: Controller, now: float) -> None:
     state = ctl.monitor
     samples: list[tuple[SeriesKey, float]] = []
     samples += _containers(ctl)
-    samples += _target_groups(ctl)
+    samples += _target_groups(ctl, now)
     samples += _counts(ctl)
     with state.lock:
         for key, value in samples:
             state.history.add(key, now, value)
+        state.history.prune(now)  # series of instances and resources long gone go too
     _prometheus(ctl, now)
     _export(ctl, now)
     _hourly(ctl, now)
@@ -140,9 +143,10 @@ def _containers(ctl: Controller) -> list[tuple[SeriesKey, float]]:
     return out
 
 
-def _target_groups(ctl: Controller) -> list[tuple[SeriesKey, float]]:
-    """Per target group, per period: RequestCount, RequestCountPerTarget, 5xx, response time,
-    healthy and unhealthy targets (HAProxy's counters, as deltas since the last pass)."""
+def _target_groups(ctl: Controller, now: float) -> list[tuple[SeriesKey, float]]:
+    """Per target group: RequestCount and 5xx (since the last pass: their Sum over a period
+    is the period's count), RequestCountPerTarget (per minute, as AWS's target values are),
+    response time, healthy and unhealthy targets (from HAProxy's counters)."""
     groups = [k[1] for k in ctl.desired if k[0] == "TargetGroup"]
     if not groups:
         return []
@@ -169,13 +173,14 @@ def _target_groups(ctl: Controller) -> list[tuple[SeriesKey, float]]:
             continue
         errors = s.responses.get("5xx", 0)
         before = counters.get(g)
-        counters[g] = (s.requests, errors)
-        if before is None or s.requests < before[0]:
+        counters[g] = (s.requests, errors, now)
+        if before is None or s.requests < before[0] or now <= before[2]:
             continue  # first look, or HAProxy restarted: counting begins now
         requests = s.requests - before[0]
+        per_minute = requests * 60 / (now - before[2])  # whatever the time between two looks
         out += [
             (("RequestCount", "targetGroup", g), float(requests)),
-            (("RequestCountPerTarget", "targetGroup", g), requests / max(1, healthy)),
+            (("RequestCountPerTarget", "targetGroup", g), per_minute / max(1, healthy)),
             (("HTTPCode_Target_5XX_Count", "targetGroup", g), float(max(0, errors - before[1]))),
         ]
         if requests:
@@ -252,18 +257,27 @@ def _export(ctl: Controller, now: float) -> None:
     with state.lock:
         known = cast(list[SeriesKey], state.history.keys())
         keys = [k for k in known if k[0] != "prometheus" and k[1] != "instance"]
+        shown = set()
         for key in keys:
             values = [v for _, v in state.history.samples(key, since)]
             if not values:
                 continue
+            shown.add(key)
             name, dim, value = key
-            for statistic, figure in (
+            for statistic, figure in (  # STATISTICS_EXPORTED
                 ("Average", sum(values) / len(values)),
                 ("Maximum", max(values)),
                 ("Sum", sum(values)),
                 ("SampleCount", float(len(values))),
             ):
                 gauge.labels(name, dim, value, statistic).set(figure)
+        for name, dim, value in state.exported - shown:  # no data this period: not stale data
+            for statistic in STATISTICS_EXPORTED:
+                try:
+                    gauge.remove(name, dim, value, statistic)
+                except KeyError:
+                    pass
+        state.exported = shown
 
 
 def _hourly(ctl: Controller, now: float) -> None:

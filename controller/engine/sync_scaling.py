@@ -14,18 +14,22 @@ from __future__ import annotations
 import math
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
 from controller.engine import capacity, overrides
+from controller.engine.capacity import CapacityError
 from controller.engine.commands import CommandError, instance_action
 from controller.engine.monitoring import collect, predictive_series, series_of
+from controller.engine.outcomes import Retry
 from controller.manifests.kinds import ResourceKey, key_str
 from controller.manifests.scaling import AlarmSpec, ScalingPolicySpec, ScheduledActionSpec
 from controller.manifests.schedule import due, next_time
 from controller.reconcilers.alarms import (
+    breaches,
     datapoints,
     evaluate,
     evaluation_range,
@@ -41,6 +45,7 @@ from controller.reconcilers.scaling_policies import (
     step_scaling,
     target_tracking,
 )
+from controller.runtime import RuntimeFailure
 from controller.store import Activity
 
 if TYPE_CHECKING:
@@ -73,33 +78,51 @@ def sync_monitoring(ctl: Controller) -> float | None:
         work = Pass(defaultdict(list), {})
         for key, res in sorted(ctl.desired.items()):
             if key[0] == "Alarm":
-                _alarm(ctl, key[1], res.spec, now, work)
+                _guarded(ctl, key, _alarm, ctl, key[1], res.spec, now, work)
         for key, res in sorted(ctl.desired.items()):
             if key[0] == "ScalingPolicy" and res.spec.enabled:
-                _policy(ctl, key[1], res.spec, now, work)
+                _guarded(ctl, key, _policy, ctl, key[1], res.spec, now, work)
         for target in sorted(set(work.decisions) | set(work.floors)):
-            _scale(ctl, target, now, work)
+            _guarded(ctl, target, _scale, ctl, target, now, work)
     wake = [period - (now % period)]
     for key, res in sorted(ctl.desired.items()):
         if key[0] == "ScheduledAction":
-            at = _schedule(ctl, key[1], res.spec, now)
+            at = _guarded(ctl, key, _schedule, ctl, key[1], res.spec, now)
             if at is not None:
                 wake.append(max(0.0, at - now))
     _forget_gone(ctl)
     return min(wake)
 
 
+T = TypeVar("T")
+
+
+def _guarded(ctl: Controller, key: ResourceKey, step: Callable[..., T], *args: Any) -> T | None:
+    """One resource's part of the pass; its failure shows on it and stops nothing else."""
+    try:
+        return step(*args)
+    except (CapacityError, CommandError, RuntimeFailure, Retry, ValueError) as exc:
+        log.warning("scaling.failed", resource=key_str(key), error=str(exc))
+        if key in ctl.desired and key[0] in ("Alarm", "ScalingPolicy", "ScheduledAction"):
+            ctl.set_status(key, "ERROR", str(exc))
+        return None
+
+
 # --- state kept in the store, tied to the manifest's version ----------------------------------
 
 
+def _basis(ctl: Controller, kind: str, name: str) -> Any:
+    """What the kept state answers to: an alarm's state and a policy's cooldowns survive
+    edits (as PutMetricAlarm keeps the state); a scheduled action starts again when edited."""
+    return ctl.desired[(kind, name)].spec if kind == "ScheduledAction" else kind
+
+
 def _state(ctl: Controller, kind: str, name: str) -> dict[str, Any]:
-    res = ctl.desired[(kind, name)]
-    return overrides.current(ctl.store, kind, name, res.spec)
+    return overrides.current(ctl.store, kind, name, _basis(ctl, kind, name))
 
 
 def _remember(ctl: Controller, kind: str, name: str, **changes: Any) -> None:
-    res = ctl.desired[(kind, name)]
-    overrides.put(ctl.store, kind, name, res.spec, **changes)
+    overrides.put(ctl.store, kind, name, _basis(ctl, kind, name), **changes)
 
 
 # --- alarms --------------------------------------------------------------------------------------
@@ -117,17 +140,21 @@ def _alarm(ctl: Controller, name: str, spec: AlarmSpec, now: float, work: Pass) 
     verdict = evaluate(spec, points, previous, unavailable=unavailable)
     young = now - ctl.monitor.started < spec.period * (span + 1)
     inherited = "state" in saved and saved.get("since", 0) < ctl.monitor.started
-    if young and inherited and not unavailable and verdict.state != previous:
+    held = young and inherited and not unavailable and verdict.state != previous
+    if held:
         # The daemon has just started: its history is short, not the metric. The alarm keeps
         # its state (and does not run its actions again) until the history covers its range.
         verdict = replace(verdict, state=previous, reason=saved.get("reason", verdict.reason))
+    newest_agrees = verdict.newest is not None and (
+        breaches(spec, verdict.newest) == (verdict.state == "ALARM")
+    )
     if verdict.state != previous:
         actions = transition_actions(spec, previous, verdict.state)
         _remember(ctl, "Alarm", name, state=verdict.state, since=now, reason=verdict.reason)
         ctl.actions.record(
             "Alarm", name, "alarm.state", verdict.reason, old=previous, new=verdict.state
         )
-    elif now - saved.get("invoked", now) >= REINVOKE_SECONDS:
+    elif not held and newest_agrees and now - saved.get("invoked", now) >= REINVOKE_SECONDS:
         actions = sustained_actions(spec, verdict.state)  # Auto Scaling's, once a minute
     else:
         actions = []
@@ -238,7 +265,9 @@ def _policy(ctl: Controller, name: str, spec: ScalingPolicySpec, now: float, wor
         return
     cap = _capacity(ctl, target, spec, now)
     if cap is None:
-        ctl.set_status(("ScalingPolicy", name), "ERROR", f"{key_str(target)} is not running")
+        ctl.set_status(
+            ("ScalingPolicy", name), "ACTIVE", f"waiting for {key_str(target)}'s first count"
+        )
         return
     tt = spec.target_tracking_configuration
     if tt is not None:
@@ -319,12 +348,9 @@ def _tracked_metric(spec: ScalingPolicySpec) -> tuple[Any, str]:
         return tt.backlog_per_instance.queue, "Average"
     assert tt.predefined_metric is not None
     metric_name, dim = PREDEFINED[tt.predefined_metric]
-    if dim == "targetGroup":
-        return Metric.model_validate(
-            {"metricName": metric_name, "targetGroup": tt.target_group}
-        ), "Sum"
-    target_name = spec.target.key[1]
-    return Metric.model_validate({"metricName": metric_name, dim: target_name}), "Average"
+    name = tt.target_group if dim == "targetGroup" else spec.target.key[1]
+    # Averages: of instances' or tasks' utilisation, or of requests per target per minute.
+    return Metric.model_validate({"metricName": metric_name, dim: name}), "Average"
 
 
 def _capacity(
@@ -347,8 +373,9 @@ def _capacity(
         # Pending and warming instances count as capacity, but their metrics do not yet.
         return Capacity(b.desired, b.min_size, b.max_size, len(alive), len(warming))
     st = ctl.status.get(target)
-    running = int(st.details.get("runningCount", 0)) if st else 0
-    return Capacity(b.desired, b.min_size, b.max_size, running, 0)
+    if st is None or "runningCount" not in st.details:
+        return None  # not looked at yet (the daemon just started): no count to scale from
+    return Capacity(b.desired, b.min_size, b.max_size, int(st.details["runningCount"]), 0)
 
 
 _ALIVE = ("Pending", "Pending:Wait", "Pending:Proceed", "InService")

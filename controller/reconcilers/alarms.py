@@ -67,6 +67,11 @@ class AlarmVerdict:
     newest: float | None
 
 
+def breaches(spec: AlarmSpec, value: float) -> bool:
+    """Whether one value crosses the alarm's threshold."""
+    return bool(_COMPARE[spec.comparison_operator][0](value, spec.threshold))
+
+
 def evaluation_range(spec: AlarmSpec) -> int:
     """How many datapoints to read for an evaluation: N plus a margin for missing ones.
 

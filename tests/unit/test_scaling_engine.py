@@ -703,3 +703,64 @@ def test_predictive_scaling_waits_for_a_day_of_history(h: Scaling) -> None:
     running_group(h, 2, predictive("ForecastAndScale"))
     assert "24" in str(h.status("ScalingPolicy", "forecast")["message"])
     assert h.group()["desiredCapacity"] == 2
+
+
+# --- what a review found -------------------------------------------------------------------------
+
+
+def test_a_scheduled_action_that_would_put_min_above_max_is_refused_and_scaling_goes_on(
+    h: Scaling,
+) -> None:
+    action = scheduled("too-big", startTime='"2023-11-14T23:00:00Z"', minSize=8)
+    running_group(h, 2, cpu_policy(), action)  # the group's maxSize is 6
+    h.at("2023-11-14T23:00:00+00:00")
+    sa = h.status("ScheduledAction", "too-big")
+    assert sa["status"] == "ERROR" and "minSize 8 would exceed maxSize 6" in str(sa["message"])
+    st = h.group()
+    assert (st["minSize"], st["maxSize"], st["desiredCapacity"]) == (1, 6, 2)
+    h.busy(0.8)  # the target tracking policy still works
+    h.tick(4)
+    assert h.group()["desiredCapacity"] == 4
+
+
+def test_editing_an_alarm_keeps_its_state_and_does_not_run_its_action_again(h: Scaling) -> None:
+    h.write("db.yaml", DB)
+    h.apply("alarm.yaml", REBOOT_ALARM)
+    h.busy(0.95)
+
+    def reboots() -> int:
+        return sum(e.action == "instance.reboot" for e in h.store.events("Alarm", "db-cpu"))
+
+    h.tick(4)
+    assert (h.status("Alarm", "db-cpu")["status"], reboots()) == ("ALARM", 1)
+    h.apply("alarm.yaml", REBOOT_ALARM.replace("threshold: 90", "threshold: 91"))
+    h.tick(4)
+    assert (h.status("Alarm", "db-cpu")["status"], reboots()) == ("ALARM", 1)
+
+
+def test_an_edit_of_a_groups_other_fields_keeps_the_capacity_set_since(h: Scaling) -> None:
+    running_group(h, 2, cpu_policy())
+    commands.set_desired_capacity(h.ctl, "web", 5)
+    h.tick(2)
+    h.write("asg.yaml", group(2, extra="healthCheckGracePeriod: 10\n"))
+    h.load()
+    h.tick(2)
+    assert h.group()["desiredCapacity"] == 5  # only an edit of min, max or desired resets it
+
+
+def test_after_a_restart_an_alarm_held_in_alarm_does_not_scale_on_quiet_data(
+    h: Scaling,
+) -> None:
+    h.write("web.yaml", SERVICE)
+    h.apply("scaling.yaml", STEP_POLICY + "---\n" + high_cpu_alarm("service", "web-out"))
+    h.tick(3)
+    h.busy(0.8)
+    h.tick(3)
+    assert h.status("Alarm", "cpu-high")["status"] == "ALARM"
+    scaled = h.status("Service", "web")["desiredCount"]
+    h.busy(0.1)  # the load goes while the daemon is down
+    h.restart()
+    for _ in range(12):  # two minutes of quiet data after the restart
+        h.tick()
+    assert h.status("Service", "web")["desiredCount"] == scaled
+    assert h.status("Alarm", "cpu-high")["status"] == "OK"
