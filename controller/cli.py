@@ -126,7 +126,11 @@ def main(argv: list[str] | None = None) -> int:
         "asg": _asg,
         "instance": _instance,
     }[args.command]
-    return handler(args)
+    try:
+        return handler(args)
+    except BrokenPipeError:  # `skiff status | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ Most tests call `controller.cli.main` in-process and read stdout/stderr; one run
 
 from __future__ import annotations
 
+import fcntl
 import json
 import subprocess
 import sys
@@ -272,3 +273,22 @@ def test_schema_accepts_task_cpu_and_memory_strings(schema: dict[str, Any]) -> N
     doc = td_doc("web", cpu="0.5 vCPU", memory="1 GB")
 
     assert list(jsonschema.Draft202012Validator(schema).iter_errors(doc)) == []
+
+
+F_SETPIPE_SZ = 1031  # Linux's fcntl command
+
+
+def test_a_closed_pipe_ends_the_output_quietly(tmp_path: Path) -> None:
+    """`skiff schema | head -1`: the reader stops early; no traceback."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "controller", "schema"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    fcntl.fcntl(proc.stdout.fileno(), F_SETPIPE_SZ, 4096)  # less than the schema, surely
+    proc.stdout.read(10)
+    proc.stdout.close()  # what `head` does once it has its lines
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=30) == 0
+    assert "Traceback" not in err
