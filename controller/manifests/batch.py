@@ -24,6 +24,7 @@ MIN_TIMEOUT = 60  # seconds: attemptDurationSeconds' floor on AWS (the daemon ma
 MAX_RULES = 5  # evaluateOnExit rules
 PARAMETER = re.compile(r"Ref::([A-Za-z0-9_]+)")
 _EXIT_CODE = re.compile(r"^[0-9]*\*?$")
+_REASON = re.compile(r"^[A-Za-z0-9.: ]*\*?$")
 
 
 class ComputeEnvironmentSpec(SpecModel):
@@ -106,6 +107,15 @@ class EvaluateOnExit(SpecModel):
             raise ValueError("onExitCode is digits, optionally ending in *")
         return value
 
+    @field_validator("on_reason", "on_status_reason")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        if value is not None and not _REASON.match(value):
+            raise ValueError(
+                "letters, digits, '.', ':' and spaces, optionally ending in * (AWS's patterns)"
+            )
+        return value
+
     @model_validator(mode="after")
     def _something(self) -> EvaluateOnExit:
         if self.on_exit_code is None and self.on_reason is None and self.on_status_reason is None:
@@ -125,6 +135,12 @@ class RetryStrategy(SpecModel):
     attempts: int = Field(1, ge=1, le=MAX_ATTEMPTS)
     evaluate_on_exit: list[EvaluateOnExit] = Field(default_factory=list, max_length=MAX_RULES)
 
+    @model_validator(mode="after")
+    def _attempts(self) -> RetryStrategy:
+        if self.evaluate_on_exit and "attempts" not in self.model_fields_set:
+            raise ValueError("evaluateOnExit needs attempts (AWS requires it with rules)")
+        return self
+
 
 class JobTimeout(SpecModel):
     attempt_duration_seconds: int = Field(ge=1, description="At least 60 on AWS.")
@@ -138,8 +154,17 @@ class ContainerProperties(SpecModel):
     environment: list[KeyValuePair] = Field(default_factory=list)
 
     def references(self) -> set[str]:
-        """The parameters its command names (Ref::name)."""
-        return {m for arg in self.command for m in PARAMETER.findall(arg)}
+        """The parameters its command names: whole arguments `Ref::name`, the only ones AWS
+        substitutes."""
+        return {m.group(1) for arg in self.command if (m := PARAMETER.fullmatch(arg))}
+
+    @field_validator("environment")
+    @classmethod
+    def _reserved(cls, value: list[KeyValuePair]) -> list[KeyValuePair]:
+        for kv in value:
+            if kv.name.startswith("AWS_BATCH_"):
+                raise ValueError(f"{kv.name}: the AWS_BATCH_ prefix is reserved for Batch")
+        return value
 
 
 class NodeRange(SpecModel):

@@ -836,8 +836,8 @@ def test_an_array_operation_needs_all_the_children() -> None:
 
 
 def test_a_job_sees_its_id_attempt_and_queue_beside_its_own_environment() -> None:
-    """AWS_BATCH_ variables are AWS's: the definition's own value of one does not win."""
-    own = [{"name": "A", "value": "1"}, {"name": "AWS_BATCH_JQ_NAME", "value": "x"}]
+    """AWS_BATCH_ variables are AWS's (a definition may not set one)."""
+    own = [{"name": "A", "value": "1"}]
     _, spec = definition(containerProperties={"image": "i", "environment": own})
     (j,) = sub()
     assert attempt_environment(j, spec, compute_environment="ce") == {
@@ -970,3 +970,9 @@ def test_describe_jobs_shape_of_an_array() -> None:
     }
     assert (parent["dependsOn"], "container" in parent) == ([{"type": "SEQUENTIAL"}], False)
     assert c0.to_json()["arrayProperties"] == {"index": 0}
+
+
+def test_a_definition_may_not_set_aws_batch_variables() -> None:
+    own = [{"name": "AWS_BATCH_JQ_NAME", "value": "x"}]
+    with pytest.raises(ValueError, match="AWS_BATCH_ prefix is reserved"):
+        definition(containerProperties={"image": "i", "environment": own})
