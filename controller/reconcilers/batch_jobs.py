@@ -14,6 +14,7 @@ the store, the scheduler and the executor act on that.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -144,6 +145,24 @@ class Job:
     def attempt_number(self) -> int:
         """AWS_BATCH_JOB_ATTEMPT of the attempt under way or next: from 1."""
         return len(self.attempts) + 1
+
+    def to_record(self) -> dict[str, Any]:
+        """Everything about the job, as JSON, for the store (from_record reads it back)."""
+        data = dataclasses.asdict(self)
+        data["retry_strategy"] = self.retry_strategy.to_wire()
+        return data
+
+    @classmethod
+    def from_record(cls, data: Mapping[str, Any]) -> Job:
+        d = dict(data)
+        d["depends_on"] = tuple(Dependency(**x) for x in d.get("depends_on", ()))
+        d["attempts"] = tuple(
+            Attempt(**{**x, "container_ids": tuple(x.get("container_ids", ()))})
+            for x in d.get("attempts", ())
+        )
+        d["container_ids"] = tuple(d.get("container_ids", ()))
+        d["retry_strategy"] = RetryStrategy.model_validate(d.get("retry_strategy") or {})
+        return cls(**d)
 
     def to_json(self) -> dict[str, Any]:
         """The job as DescribeJobs shows it (timestamps in milliseconds, absent fields left
