@@ -68,6 +68,14 @@ CREATE INDEX IF NOT EXISTS activities_owner ON activities (owner, start);
 CREATE TABLE IF NOT EXISTS overrides (
     kind TEXT NOT NULL, name TEXT NOT NULL, base TEXT NOT NULL, data TEXT NOT NULL,
     PRIMARY KEY (kind, name));
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY, queue TEXT NOT NULL, status TEXT NOT NULL, parent_id TEXT,
+    created_at REAL NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (queue, status, created_at);
+CREATE INDEX IF NOT EXISTS jobs_parent ON jobs (parent_id);
+CREATE TABLE IF NOT EXISTS job_logs (
+    job_id TEXT NOT NULL, attempt INTEGER NOT NULL, node INTEGER NOT NULL, text TEXT NOT NULL,
+    PRIMARY KEY (job_id, attempt, node));
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
     action TEXT NOT NULL, reason TEXT NOT NULL, message TEXT NOT NULL);
@@ -419,6 +427,67 @@ class Store:
     def delete_override(self, kind: str, name: str) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM overrides WHERE kind = ? AND name = ?", (kind, name))
+
+    # --- Batch jobs ---------------------------------------------------------------------------
+    def put_jobs(self, jobs: list[dict[str, Any]]) -> None:
+        """Jobs as their records (Job.to_record()): written together, or not at all, so a
+        submit never leaves half an array behind."""
+        with self._tx() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        j["job_id"],
+                        j["job_queue"],
+                        j["status"],
+                        j.get("parent_id"),
+                        j["created_at"],
+                        json.dumps(j, sort_keys=True),
+                    )
+                    for j in jobs
+                ],
+            )
+
+    def jobs(
+        self,
+        *,
+        queue: str | None = None,
+        statuses: tuple[str, ...] = (),
+        parent_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Job records, oldest first, by queue, statuses and parent when given."""
+        where, args = [], []
+        if queue is not None:
+            where.append("queue = ?")
+            args.append(queue)
+        if statuses:
+            where.append(f"status IN ({', '.join('?' * len(statuses))})")
+            args += statuses
+        if parent_id is not None:
+            where.append("parent_id = ?")
+            args.append(parent_id)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        rows = self._rows(f"SELECT data FROM jobs{clause} ORDER BY created_at, job_id", *args)
+        return [json.loads(r[0]) for r in rows]
+
+    def job(self, job_id: str) -> dict[str, Any] | None:
+        rows = self._rows("SELECT data FROM jobs WHERE job_id = ?", job_id)
+        return json.loads(rows[0][0]) if rows else None
+
+    def put_job_log(self, job_id: str, attempt: int, node: int, text: str) -> None:
+        """A container's output, kept after the container is removed."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO job_logs VALUES (?, ?, ?, ?)", (job_id, attempt, node, text)
+            )
+
+    def job_logs(self, job_id: str) -> list[tuple[int, int, str]]:
+        """(attempt, node, text) of a job, in order."""
+        rows = self._rows(
+            "SELECT attempt, node, text FROM job_logs WHERE job_id = ? ORDER BY attempt, node",
+            job_id,
+        )
+        return [(int(a), int(n), str(t)) for a, n, t in rows]
 
     def instance_owners(self) -> set[tuple[str, str]]:
         return {
