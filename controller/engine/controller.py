@@ -30,6 +30,7 @@ from controller.engine.status import ResourceStatus
 from controller.engine.sync_asg import sync_asg
 from controller.engine.sync_host import sync_host
 from controller.engine.sync_instance import sync_instance
+from controller.engine.sync_job_definition import sync_job_definition
 from controller.engine.sync_launch_template import sync_launch_template
 from controller.engine.sync_load_balancers import DATA_PLANE, DataPlaneState, sync_load_balancers
 from controller.engine.sync_scaling import MONITORING, sync_monitoring
@@ -52,7 +53,7 @@ from controller.runtime import RuntimeFailure
 from controller.runtime.instrumented import InstrumentedRuntime
 from controller.state.labels import DEFAULT_CLUSTER
 from controller.state.observed import ObservedTask, group_tasks
-from controller.store import Store
+from controller.store import JOB_DEFINITIONS, Store
 
 log = structlog.get_logger("skiff")
 
@@ -365,6 +366,7 @@ class Controller:
         keys |= self.store.instance_owners()
         keys |= {("Host", n) for n in self.hosts}
         keys |= {("TaskDefinition", r.family) for r in self.store.revisions()}
+        keys |= {("JobDefinition", r.family) for r in self.store.revisions(table=JOB_DEFINITIONS)}
         if any(k[0] in ("LoadBalancer", "TargetGroup") for k in self.desired) or self.target_states:
             keys.add(DATA_PLANE)
         if self.settings.monitoring and any(k[0] in MONITORED for k in self.desired):
@@ -437,6 +439,8 @@ class Controller:
             return sync_host(self, name)
         if kind == "TaskDefinition":
             return sync_task_definition(self, name)
+        if kind == "JobDefinition":
+            return sync_job_definition(self, name)
         if kind == "Service":
             return sync_service(self, name)
         if kind == "LaunchTemplate":

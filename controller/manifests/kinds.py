@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from controller.manifests.base import API_VERSION, Metadata, Path, SpecModel
+from controller.manifests.batch import ComputeEnvironmentSpec, JobDefinitionSpec, JobQueueSpec
 from controller.manifests.ec2 import (
     AutoScalingGroupSpec,
     InstanceSpec,
@@ -50,6 +51,9 @@ KINDS: dict[str, Kind] = {
         Kind("ScalingPolicy", ScalingPolicySpec, lambda spec: []),
         Kind("Alarm", AlarmSpec, lambda spec: []),
         Kind("ScheduledAction", ScheduledActionSpec, lambda spec: []),
+        Kind("ComputeEnvironment", ComputeEnvironmentSpec, lambda spec: []),
+        Kind("JobQueue", JobQueueSpec, lambda spec: []),
+        Kind("JobDefinition", JobDefinitionSpec, lambda spec: []),
     )
 }
 

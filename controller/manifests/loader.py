@@ -210,6 +210,8 @@ def check_references(
             errors += _missing_groups(res, resources, claimed)
         if res.kind in ("Instance", "AutoScalingGroup"):
             errors += _fleet_problems(res, resources, claimed, hosts)
+        if res.kind in ("JobQueue", "ComputeEnvironment"):
+            errors += _batch_problems(res, resources, claimed, hosts)
         if res.kind in ("Alarm", "ScalingPolicy", "ScheduledAction"):
             errors += [
                 FieldError(res.source, res.document, ("spec", *path), message, res.kind, res.name)
@@ -470,4 +472,37 @@ def _fleet_problems(
                 ("targetGroups", i, "targetGroup"),
                 f"no TargetGroup named {tg.target_group!r} in these manifests",
             )
+    return errors
+
+
+def _batch_problems(
+    res: Resource,
+    resources: dict[ResourceKey, Resource],
+    claimed: set[ResourceKey],
+    hosts: dict[str, HostSpec],
+) -> list[FieldError]:
+    """A queue's environments, and an environment's hosts and zones, must exist."""
+    errors = []
+
+    def error(path: Path, message: str) -> None:
+        errors.append(
+            FieldError(res.source, res.document, ("spec", *path), message, res.kind, res.name)
+        )
+
+    if res.kind == "JobQueue":
+        for i, entry in enumerate(res.spec.compute_environment_order):
+            key = ("ComputeEnvironment", entry.compute_environment)
+            if key not in resources and key not in claimed:
+                error(
+                    ("computeEnvironmentOrder", i, "computeEnvironment"),
+                    f"no ComputeEnvironment named {entry.compute_environment!r} in these manifests",
+                )
+        return errors
+    zones = {h.zone for h in hosts.values()}
+    for i, host in enumerate(res.spec.hosts):
+        if host not in hosts:
+            error(("hosts", i), f"no Host named {host!r} (hosts: {', '.join(sorted(hosts))})")
+    for i, zone in enumerate(res.spec.zones):
+        if zone not in zones:
+            error(("zones", i), f"no Host is in zone {zone!r} (zones: {', '.join(sorted(zones))})")
     return errors

@@ -9,9 +9,11 @@ from controller.store.records import (
     TaskRecord,
     TemplateVersion,
 )
-from controller.store.sqlite import Store
+from controller.store.sqlite import JOB_DEFINITIONS, TASK_DEFINITIONS, Store
 
 __all__ = [
+    "JOB_DEFINITIONS",
+    "TASK_DEFINITIONS",
     "Activity",
     "Deployment",
     "EventRecord",

@@ -30,11 +30,24 @@ from controller.store.records import (
 )
 
 EVENTS_KEPT = 20_000
+TASK_DEFINITIONS, JOB_DEFINITIONS = "revisions", "job_definitions"  # tables of revisions
+
+
+def _revisions(table: str) -> str:
+    if table not in (TASK_DEFINITIONS, JOB_DEFINITIONS):
+        raise ValueError(f"no revisions table {table!r}")
+    return table
+
+
 HOUR = 3600
 METRIC_HOURS_KEPT = 15 * 24  # predictive scaling forecasts from up to 14 days of load history
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS revisions (
+    family TEXT NOT NULL, number INTEGER NOT NULL, spec TEXT NOT NULL, spec_hash TEXT NOT NULL,
+    status TEXT NOT NULL, registered_at REAL NOT NULL, deregistered_at REAL,
+    PRIMARY KEY (family, number));
+CREATE TABLE IF NOT EXISTS job_definitions (
     family TEXT NOT NULL, number INTEGER NOT NULL, spec TEXT NOT NULL, spec_hash TEXT NOT NULL,
     status TEXT NOT NULL, registered_at REAL NOT NULL, deregistered_at REAL,
     PRIMARY KEY (family, number));
@@ -142,11 +155,14 @@ class Store:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 
-    # --- task-definition revisions ---------------------------------------------------------
-    def revisions(self, family: str | None = None) -> list[Revision]:
+    # --- task-definition (and job-definition) revisions ---------------------------------------
+    def revisions(
+        self, family: str | None = None, *, table: str = TASK_DEFINITIONS
+    ) -> list[Revision]:
+        """Revisions of task definitions, or (table=JOB_DEFINITIONS) of Batch job definitions."""
         sql = (
             "SELECT family, number, spec, spec_hash, status, registered_at, deregistered_at "
-            "FROM revisions"
+            f"FROM {_revisions(table)}"
         )
         rows = (
             self._rows(sql + " WHERE family = ? ORDER BY number", family)
@@ -155,30 +171,39 @@ class Store:
         )
         return [Revision(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5], r[6]) for r in rows]
 
-    def revision(self, family: str, number: int) -> Revision | None:
-        found = [r for r in self.revisions(family) if r.number == number]
+    def revision(
+        self, family: str, number: int, *, table: str = TASK_DEFINITIONS
+    ) -> Revision | None:
+        found = [r for r in self.revisions(family, table=table) if r.number == number]
         return found[0] if found else None
 
     def register_revision(
-        self, family: str, spec: dict[str, Any], spec_hash: str, now: float
+        self,
+        family: str,
+        spec: dict[str, Any],
+        spec_hash: str,
+        now: float,
+        *,
+        table: str = TASK_DEFINITIONS,
     ) -> Revision:
         """Adds family:N+1; older revisions stay ACTIVE, as in ECS, until deregistered."""
+        name = _revisions(table)
         with self._tx() as db:
             (last,) = db.execute(
-                "SELECT COALESCE(MAX(number), 0) FROM revisions WHERE family = ?", (family,)
+                f"SELECT COALESCE(MAX(number), 0) FROM {name} WHERE family = ?", (family,)
             ).fetchone()
             number = int(last) + 1
             db.execute(
-                "INSERT INTO revisions VALUES (?, ?, ?, ?, 'ACTIVE', ?, NULL)",
+                f"INSERT INTO {name} VALUES (?, ?, ?, ?, 'ACTIVE', ?, NULL)",
                 (family, number, json.dumps(spec, sort_keys=True), spec_hash, now),
             )
         return Revision(family, number, spec, spec_hash, "ACTIVE", now)
 
-    def deregister_family(self, family: str, now: float) -> int:
+    def deregister_family(self, family: str, now: float, *, table: str = TASK_DEFINITIONS) -> int:
         """Marks every ACTIVE revision of the family INACTIVE; returns how many changed."""
         with self._tx() as db:
             cur = db.execute(
-                "UPDATE revisions SET status = 'INACTIVE', deregistered_at = ? "
+                f"UPDATE {_revisions(table)} SET status = 'INACTIVE', deregistered_at = ? "
                 "WHERE family = ? AND status = 'ACTIVE'",
                 (now, family),
             )

@@ -196,8 +196,11 @@ def test_schema_is_json_with_one_variant_per_kind(schema: dict[str, Any]) -> Non
     assert sorted(kinds) == [
         "Alarm",
         "AutoScalingGroup",
+        "ComputeEnvironment",
         "Host",
         "Instance",
+        "JobDefinition",
+        "JobQueue",
         "LaunchTemplate",
         "LoadBalancer",
         "ScalingPolicy",

@@ -1,0 +1,101 @@
+"""Batch's manifests in the daemon: job definitions register revisions as
+RegisterJobDefinition does, and queues and environments must name what exists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from controller.engine.sync_job_definition import resolve_definition
+from controller.manifests.loader import load_directory
+from tests.unit.test_controller import Harness
+
+ENVIRONMENT = """\
+apiVersion: skiff/v1
+kind: ComputeEnvironment
+metadata: {name: ce}
+spec: {maxvCpus: 2}
+"""
+QUEUE = """\
+apiVersion: skiff/v1
+kind: JobQueue
+metadata: {name: q}
+spec:
+  priority: 1
+  computeEnvironmentOrder: [{order: 1, computeEnvironment: ce}]
+"""
+
+
+def definition(command: str) -> str:
+    return f"""\
+apiVersion: skiff/v1
+kind: JobDefinition
+metadata: {{name: sleeper}}
+spec:
+  containerProperties: {{image: skiff/busybox:latest, command: [sh, -c, "{command}"], vcpus: 1}}
+"""
+
+
+def test_each_change_of_a_job_definition_is_a_new_revision(tmp_path: Path) -> None:
+    h = Harness(tmp_path / "m")
+    h.write("jd.yaml", definition("sleep 1"))
+    h.load()
+    h.converge()
+    assert h.status("JobDefinition", "sleeper")["latestRevision"] == "sleeper:1"
+    h.load()  # read again, unchanged: no new revision
+    h.converge()
+    h.write("jd.yaml", definition("sleep 2"))
+    h.load()
+    h.converge()
+    st = h.status("JobDefinition", "sleeper")
+    assert st["latestRevision"] == "sleeper:2"
+    assert st["revisions"] == [
+        {"revision": 1, "status": "ACTIVE"},
+        {"revision": 2, "status": "ACTIVE"},
+    ]
+    latest = resolve_definition(h.ctl, "sleeper")
+    first = resolve_definition(h.ctl, "sleeper:1")
+    assert latest is not None and first is not None
+    assert latest[0] == "sleeper:2" and first[0] == "sleeper:1"
+    assert first[1].container_properties is not None
+    assert first[1].container_properties.command == ["sh", "-c", "sleep 1"]
+    assert resolve_definition(h.ctl, "sleeper:9") is None
+
+
+def test_removing_a_job_definition_makes_its_revisions_inactive(tmp_path: Path) -> None:
+    h = Harness(tmp_path / "m")
+    h.write("jd.yaml", definition("sleep 1"))
+    h.load()
+    h.converge()
+    (tmp_path / "m" / "jd.yaml").unlink()
+    h.load()
+    h.converge()
+    st = h.status("JobDefinition", "sleeper")
+    assert st["status"] == "INACTIVE" and st["latestRevision"] is None
+    assert resolve_definition(h.ctl, "sleeper") is None
+    assert resolve_definition(h.ctl, "sleeper:1") is not None  # still described, as on AWS
+
+
+def test_a_queue_and_an_environment_must_name_what_exists(tmp_path: Path) -> None:
+    root = tmp_path / "m"
+    root.mkdir()
+    (root / "batch.yaml").write_text(
+        QUEUE.replace("computeEnvironment: ce", "computeEnvironment: nowhere")
+        + "---\n"
+        + ENVIRONMENT.replace("{maxvCpus: 2}", "{maxvCpus: 2, hosts: [big], zones: [mars]}")
+    )
+    result = load_directory(str(root))
+    assert {f"{e.file}#{e.document}:{e.field}": e.message for e in result.errors} == {
+        "batch.yaml#0:spec.computeEnvironmentOrder.0.computeEnvironment": "no ComputeEnvironment "
+        "named 'nowhere' in these manifests",
+        "batch.yaml#1:spec.hosts.0": "no Host named 'big' (hosts: local)",
+        "batch.yaml#1:spec.zones.0": "no Host is in zone 'mars' (zones: local)",
+    }
+
+
+def test_a_valid_queue_and_environment_load(tmp_path: Path) -> None:
+    root = tmp_path / "m"
+    root.mkdir()
+    (root / "batch.yaml").write_text(QUEUE + "---\n" + ENVIRONMENT)
+    result = load_directory(str(root))
+    assert result.errors == []
+    assert set(result.resources) == {("JobQueue", "q"), ("ComputeEnvironment", "ce")}
