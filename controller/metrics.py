@@ -163,6 +163,12 @@ class Metrics:
             ["alarm"],
             registry=r,
         )
+        self.batch_jobs = Gauge(
+            "skiff_batch_jobs",
+            "Batch jobs of a job queue by status (the queue's depth: SUBMITTED to RUNNING).",
+            ["queue", "status"],
+            registry=r,
+        )
         self._pool = _PoolCollector()
         r.register(self._pool)
 

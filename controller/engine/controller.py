@@ -28,6 +28,7 @@ from controller.engine.observer import HostObserver
 from controller.engine.outcomes import Retry, Terminal, Waiting
 from controller.engine.status import ResourceStatus
 from controller.engine.sync_asg import sync_asg
+from controller.engine.sync_batch import BATCH, JOB_LABEL, sync_batch
 from controller.engine.sync_host import sync_host
 from controller.engine.sync_instance import sync_instance
 from controller.engine.sync_job_definition import sync_job_definition
@@ -371,6 +372,8 @@ class Controller:
             keys.add(DATA_PLANE)
         if self.settings.monitoring and any(k[0] in MONITORED for k in self.desired):
             keys.add(MONITORING)
+        if any(k[0] == "JobQueue" for k in self.desired):
+            keys.add(BATCH)
         return keys
 
     def enqueue_all(self) -> None:
@@ -441,6 +444,11 @@ class Controller:
             return sync_task_definition(self, name)
         if kind == "JobDefinition":
             return sync_job_definition(self, name)
+        if key == BATCH:
+            return sync_batch(self)
+        if kind in ("JobQueue", "ComputeEnvironment"):
+            self.queue.add(BATCH)  # one scheduler serves every queue
+            return None
         if kind == "Service":
             return sync_service(self, name)
         if kind == "LaunchTemplate":
@@ -536,6 +544,13 @@ class Controller:
             for i in instances.values()
             if i.container.running
             or (i.container.state == "created" and not i.container.failed_to_start)
+        ]
+        held += [  # Batch jobs' containers hold what their definitions ask for
+            (h.name, *reserved(c.labels))
+            for h in hosts
+            for c in h.observer.snapshot()
+            if JOB_LABEL in c.labels
+            and (c.running or (c.state == "created" and not c.failed_to_start))
         ]
         for host, icpu, imem in held + self.instances.reserved(instances):
             cpu[host] = cpu.get(host, 0) + icpu

@@ -132,6 +132,7 @@ class Job:
     container_ids: tuple[str, ...] = ()
     stop_reason: str | None = None  # terminate (or a timeout) asked for: the attempt won't retry
     status_summary: Mapping[str, int] | None = None  # array parents: children per status
+    compute_environment: str | None = None  # where the attempt under way runs
 
     @property
     def is_array_parent(self) -> bool:

@@ -1,0 +1,286 @@
+"""AWS Batch's job scheduler and runner: one pass over every unfinished job.
+
+A pass reads the jobs from the store and their containers from the pool (labels say whose
+attempt each is), then:
+- an attempt whose containers run is RUNNING (the timeout counts from then); one whose main
+  container exited is over: its output goes to the store, its containers are removed, and the
+  job succeeds, is retried (AWS_BATCH_JOB_ATTEMPT + 1) or fails, by its retry strategy;
+- an attempt past its timeout is stopped and the job fails (AWS retries no timeout);
+- dependencies and arrays move on (batch_jobs.advance);
+- RUNNABLE jobs are placed by the scheduler (priorities, environments, maxvCpus, fair share,
+  resource fit) and their containers started.
+Everything it decides is written to the store before the next pass, so a daemon killed at any
+point finds each job where it was and adopts its running containers instead of starting them
+again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import structlog
+
+from controller.engine.sync_job_definition import resolve_definition
+from controller.manifests.batch import ComputeEnvironmentSpec, JobDefinitionSpec, JobQueueSpec
+from controller.manifests.kinds import ResourceKey
+from controller.reconcilers.batch_jobs import (
+    RUNNABLE,
+    RUNNING,
+    STARTING,
+    TIMEOUT_REASON,
+    Job,
+    advance,
+    after_attempt,
+    attempt_environment,
+    command_for,
+    mark_running,
+    place,
+    terminate,
+    timed_out,
+)
+from controller.reconcilers.batch_scheduler import Candidate, schedule
+from controller.runtime import ContainerInfo, ContainerSpec, RuntimeFailure
+from controller.state import labels as L
+
+if TYPE_CHECKING:
+    from controller.engine.controller import Controller
+
+BATCH: ResourceKey = ("Batch", "*")
+JOB_LABEL, ATTEMPT_LABEL, NODE_LABEL = "skiff.job", "skiff.job-attempt", "skiff.job-node"
+RESERVED_LABEL = "skiff.reserved"  # "cpu units,MiB", as instances carry it
+POLL = 1.0  # seconds between passes while jobs are unfinished
+STOP_TIMEOUT = 10
+
+log = structlog.get_logger("skiff.batch")
+
+
+def sync_batch(ctl: Controller) -> float | None:
+    now = ctl.clock()
+    queues: dict[str, JobQueueSpec] = {
+        k[1]: r.spec for k, r in ctl.desired.items() if k[0] == "JobQueue"
+    }
+    envs: dict[str, ComputeEnvironmentSpec] = {
+        k[1]: r.spec for k, r in ctl.desired.items() if k[0] == "ComputeEnvironment"
+    }
+    jobs = {r["job_id"]: Job.from_record(r) for r in ctl.store.jobs()}
+    before = {j: job.status for j, job in jobs.items()}
+    changed: dict[str, Job] = {}
+
+    def put(job: Job) -> None:
+        changed[job.job_id] = job
+        jobs[job.job_id] = job
+
+    seen = _job_containers(ctl)
+    for job in [j for j in jobs.values() if j.status in (STARTING, RUNNING)]:
+        if job.is_array_parent:
+            continue
+        mine = [(h, c) for h, c in seen.get(job.job_id, []) if _attempt(c) == job.attempt_number]
+        if job.status == STARTING and mine and all(c.running for _, c in mine):
+            job = mark_running(job, now, [c.id for _, c in mine])
+            put(job)
+        if timed_out(job, now):
+            stopped = terminate(job, TIMEOUT_REASON, now)
+            for j in stopped.jobs:
+                put(j)
+            job = jobs[job.job_id]
+            for _, c in mine:
+                _kill(ctl, mine, c)
+        ended = [c for _, c in mine if c.exited or c.failed_to_start]
+        main = next((c for _, c in mine if c.labels.get(NODE_LABEL, "0") == _main(job)), None)
+        if main is not None and (main.exited or main.failed_to_start):
+            _keep_logs(ctl, job, mine)
+            reason = main.error or ("OutOfMemoryError: Container killed" if main.oom_killed else "")
+            status_reason = job.stop_reason or (
+                "Essential container in task exited" if main.exited else reason
+            )
+            put(after_attempt(job, main.exit_code, reason or None, status_reason, now))
+            for host, c in mine:
+                if c not in ended:
+                    _kill(ctl, mine, c)
+                _remove(ctl, host, c)
+    for job in advance(jobs, now):
+        put(job)
+    _place(ctl, jobs, queues, envs, put)
+    if changed:
+        ctl.store.put_jobs([j.to_record() for j in changed.values()])
+        for j in changed.values():
+            if before.get(j.job_id) != j.status:
+                ctl.actions.record(
+                    "Job",
+                    j.job_id,
+                    f"job.{j.status.lower()}",
+                    j.status_reason or j.status,
+                    queue=j.job_queue,
+                )
+    _report(ctl, jobs, queues, envs)
+    unfinished = any(not j.final for j in jobs.values())
+    return POLL if unfinished else None
+
+
+def _attempt(c: ContainerInfo) -> int:
+    value = c.labels.get(ATTEMPT_LABEL, "0")
+    return int(value) if value.isdigit() else 0
+
+
+def _main(job: Job) -> str:
+    return str(job.main_node or 0) if job.num_nodes else "0"
+
+
+def _job_containers(ctl: Controller) -> dict[str, list[tuple[str, ContainerInfo]]]:
+    out: dict[str, list[tuple[str, ContainerInfo]]] = {}
+    for h in list(ctl.hosts.values()):
+        for c in h.observer.snapshot():
+            job_id = c.labels.get(JOB_LABEL)
+            if job_id:
+                out.setdefault(job_id, []).append((h.name, c))
+    return out
+
+
+def _kill(ctl: Controller, mine: list[tuple[str, ContainerInfo]], c: ContainerInfo) -> None:
+    host = next(h for h, x in mine if x.id == c.id)
+    try:
+        ctl.runtime_for(host).kill(c.id, "SIGKILL")
+    except RuntimeFailure as exc:
+        log.warning("job.kill_failed", container=c.id, error=str(exc))
+
+
+def _remove(ctl: Controller, host: str, c: ContainerInfo) -> None:
+    try:
+        ctl.runtime_for(host).remove(c.id)
+    except RuntimeFailure as exc:
+        log.warning("job.remove_failed", container=c.id, error=str(exc))
+
+
+def _keep_logs(ctl: Controller, job: Job, mine: list[tuple[str, ContainerInfo]]) -> None:
+    """The attempt's output, kept in the store: its containers are removed next."""
+    for host, c in mine:
+        node = int(c.labels.get(NODE_LABEL, "0"))
+        try:
+            text = ctl.runtime_for(host).logs(c.id)
+        except RuntimeFailure as exc:
+            text = f"(the output could not be read: {exc})\n"
+        ctl.store.put_job_log(job.job_id, job.attempt_number, node, text)
+
+
+def _needs(spec: JobDefinitionSpec) -> tuple[tuple[float, int], ...]:
+    if spec.node_properties is None:
+        assert spec.container_properties is not None
+        return ((spec.container_properties.vcpus, spec.container_properties.memory),)
+    n = spec.node_properties
+    return tuple((n.container_for(i).vcpus, n.container_for(i).memory) for i in range(n.num_nodes))
+
+
+def _place(
+    ctl: Controller,
+    jobs: dict[str, Job],
+    queues: dict[str, JobQueueSpec],
+    envs: dict[str, ComputeEnvironmentSpec],
+    put: Callable[[Job], None],
+) -> None:
+    definitions: dict[str, JobDefinitionSpec] = {}
+    candidates = []
+    for j in jobs.values():
+        if j.status != RUNNABLE or j.is_array_parent:
+            continue
+        found = resolve_definition(ctl, j.job_definition)
+        if found is None:
+            continue
+        definitions[j.job_id] = found[1]
+        needs = _needs(found[1])
+        candidates.append(
+            Candidate(
+                j.job_id,
+                j.job_queue,
+                j.created_at,
+                sum(v for v, _ in needs),
+                sum(m for _, m in needs),
+                j.share_identifier,
+                needs if len(needs) > 1 else (),
+            )
+        )
+    if not candidates:
+        return
+    held: dict[str, float] = {}
+    for j in jobs.values():
+        if j.status in (STARTING, RUNNING) and j.compute_environment:
+            found = resolve_definition(ctl, j.job_definition)
+            if found is not None:
+                held[j.compute_environment] = held.get(j.compute_environment, 0.0) + sum(
+                    v for v, _ in _needs(found[1])
+                )
+    plan = schedule(candidates, queues, envs, held, ctl.host_slots(ctl.observed_tasks()))
+    for p in plan.placements:
+        job = jobs[p.job_id]
+        spec = definitions[p.job_id]
+        try:
+            ids = _launch(ctl, job, spec, p.environment, p.hosts)
+        except RuntimeFailure as exc:
+            log.warning("job.launch_failed", job=job.job_id, error=str(exc))
+            continue
+        put(replace(place(job, p.hosts[0], ids), compute_environment=p.environment))
+
+
+def _launch(
+    ctl: Controller, job: Job, spec: JobDefinitionSpec, environment: str, hosts: tuple[str, ...]
+) -> list[str]:
+    """The attempt's containers, created and started (node 0 first for a multi-node job)."""
+    ids = []
+    for node, host in enumerate(hosts):
+        container = (
+            spec.container_properties
+            if spec.node_properties is None
+            else spec.node_properties.container_for(node)
+        )
+        assert container is not None
+        env = attempt_environment(
+            job,
+            spec,
+            node_index=node if spec.node_properties else None,
+            num_nodes=len(hosts) if spec.node_properties else None,
+            main_ip=None,
+            compute_environment=environment,
+        )
+        labels = {
+            **L.ownership(ctl.settings.cluster, "JobQueue", job.job_queue),
+            JOB_LABEL: job.job_id,
+            ATTEMPT_LABEL: str(job.attempt_number),
+            NODE_LABEL: str(node),
+            RESERVED_LABEL: f"{int(container.vcpus * 1024)},{container.memory}",
+        }
+        name = f"skiff-job-{job.job_id.replace(':', '-')}-{job.attempt_number}-{node}"
+        cid = ctl.runtime_for(host).create(
+            ContainerSpec(
+                name=f"{name}-{uuid.uuid4().hex[:6]}",
+                image=container.image,
+                labels=labels,
+                command=tuple(command_for(container, job.parameters)) or None,
+                env=env,
+                nano_cpus=int(container.vcpus * 1_000_000_000),
+                memory_mib=container.memory,
+                stop_timeout=STOP_TIMEOUT,
+            )
+        )
+        ctl.runtime_for(host).start(cid)
+        ids.append(cid)
+    return ids
+
+
+def _report(
+    ctl: Controller,
+    jobs: dict[str, Job],
+    queues: dict[str, JobQueueSpec],
+    envs: dict[str, ComputeEnvironmentSpec],
+) -> None:
+    for name, q in queues.items():
+        counts: dict[str, int] = {}
+        for j in jobs.values():
+            if j.job_queue == name and not j.is_array_parent:
+                counts[j.status] = counts.get(j.status, 0) + 1
+        for status in ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"):
+            ctl.metrics.batch_jobs.labels(name, status).set(counts.get(status, 0))
+        ctl.set_status(("JobQueue", name), q.state, "", priority=q.priority, jobs=counts)
+    for name, e in envs.items():
+        ctl.set_status(("ComputeEnvironment", name), e.state, "", maxvCpus=e.max_vcpus)
