@@ -67,6 +67,30 @@ class ContainerRuntime(Protocol):
         """
         ...
 
+    def logs(self, container_id: str, tail: int | None = None) -> str:
+        """The container's stdout and stderr so far (its last `tail` lines), as text.
+
+        Raises NotFound when the container is gone: keep what matters before removing it.
+        """
+        ...
+
+    def create_network(self, name: str, labels: Mapping[str, str]) -> str:
+        """Creates a user-defined bridge network, or reuses the one named `name`; returns its id.
+
+        A container whose `ContainerSpec.network_mode` is `name` is attached to it at start and
+        reaches the other containers on it by their `ContainerInfo.ip_address`. Predefined
+        names (bridge, host, none) are refused with InvalidRequest.
+        """
+        ...
+
+    def remove_network(self, name: str) -> None:
+        """Removes the network; a missing one is not an error.
+
+        Raises Conflict while a running container is attached (Docker: active endpoints);
+        stopped containers attached to it do not block removal, but can no longer start.
+        """
+        ...
+
     def events(self, since: float | None, labels: Mapping[str, str]) -> EventStream:
         """Container events carrying `labels`, from `since` (epoch seconds) on, until closed."""
         ...

@@ -7,6 +7,7 @@ turns every Docker or transport exception into a `RuntimeFailure`.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -33,11 +34,15 @@ from controller.runtime.types import (
     ContainerSummary,
     EngineInfo,
     PortBinding,
+    is_user_network,
+    publishes_ports,
 )
 
 T = TypeVar("T")
 _NANO = 1_000_000_000
 _ONE_SHOT_API = "1.41"  # stats?one-shot=true: one reading at once instead of two a second apart
+# dockerd resolves a container's user network only at start, and answers 404 when it is gone.
+_NETWORK_NOT_FOUND = re.compile(r"^network \S+ not found")
 
 
 class DockerRuntime:
@@ -108,7 +113,7 @@ class DockerRuntime:
             return self._create(spec)
 
     def _create(self, spec: ContainerSpec) -> str:
-        bridge = spec.network_mode == "bridge"
+        bridge = publishes_ports(spec.network_mode)
         host_config = self._api.create_host_config(
             network_mode=spec.network_mode,
             port_bindings={
@@ -164,6 +169,10 @@ class DockerRuntime:
             self._call(lambda: self._api.start(container_id))
         except (InvalidRequest, Conflict) as exc:
             raise StartFailed(f"CannotStartContainerError: {exc}") from exc
+        except (NotFound, ImageNotFound) as exc:
+            if _network_missing(exc):  # the container exists; its network does not
+                raise StartFailed(f"CannotStartContainerError: {exc}") from exc
+            raise
 
     def restart(self, container_id: str, timeout: int = 10) -> None:
         try:
@@ -199,6 +208,41 @@ class DockerRuntime:
             lambda: self._api.stats(container_id, stream=False, one_shot=True if one_shot else None)
         )
         return _container_stats(container_id, data)
+
+    def logs(self, container_id: str, tail: int | None = None) -> str:
+        data = self._call(
+            lambda: self._api.logs(
+                container_id,
+                stdout=True,
+                stderr=True,
+                stream=False,
+                tail="all" if tail is None else tail,
+            )
+        )
+        return data.decode("utf-8", errors="replace") if isinstance(data, bytes) else str(data)
+
+    def create_network(self, name: str, labels: Mapping[str, str]) -> str:
+        if not is_user_network(name):
+            raise InvalidRequest(f"{name!r} is a predefined network mode, not a user network")
+        try:
+            result = self._call(
+                lambda: self._api.create_network(
+                    name, driver="bridge", labels=dict(labels), check_duplicate=True
+                )
+            )
+            return str(result["Id"])
+        except Conflict:  # it exists already (maybe created concurrently): reuse it
+            return str(self._call(lambda: self._api.inspect_network(name))["Id"])
+
+    def remove_network(self, name: str) -> None:
+        try:
+            self._call(lambda: self._api.remove_network(name))
+        except NotFound:
+            pass
+        except InvalidRequest as exc:
+            if "active endpoints" in str(exc):  # dockerd says 403 while containers run on it
+                raise Conflict(str(exc)) from exc
+            raise
 
     def events(self, since: float | None, labels: Mapping[str, str]) -> _Events:
         filters = {"type": ["container"], "label": [f"{k}={v}" for k, v in labels.items()]}
@@ -295,6 +339,21 @@ def _tls_config(tls: dict[str, Any]) -> docker.tls.TLSConfig:
     )
 
 
+def _network_missing(exc: RuntimeFailure) -> bool:
+    return bool(_NETWORK_NOT_FOUND.match(str(exc)))
+
+
+def _ip_address(data: dict[str, Any]) -> str:
+    """The address on the container's own network (the one its network mode names), else on
+    the first network that gave it one; "" while it is stopped or has no network of its own."""
+    networks = (data.get("NetworkSettings") or {}).get("Networks") or {}
+    mode = (data.get("HostConfig") or {}).get("NetworkMode") or ""
+    own = (networks.get(mode) or {}).get("IPAddress") if mode else ""
+    if own:
+        return str(own)
+    return next((str(n["IPAddress"]) for n in networks.values() if (n or {}).get("IPAddress")), "")
+
+
 def _timestamp(value: str | None) -> float | None:
     if not value or value.startswith("0001-"):
         return None
@@ -344,6 +403,7 @@ def _container_info(data: dict[str, Any]) -> ContainerInfo:
         started_at=_timestamp(state.get("StartedAt")),
         finished_at=_timestamp(state.get("FinishedAt")),
         ports=tuple(sorted(ports, key=lambda p: (p.container_port, p.protocol))),
+        ip_address=_ip_address(data),
     )
 
 

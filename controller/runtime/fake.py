@@ -1,8 +1,9 @@
 """An in-memory `ContainerRuntime` for unit tests: real semantics, a fixed clock, injected faults.
 
 It behaves like one Docker engine (names unique, created -> running -> exited, dynamic host ports
-from 32768, events in order, CPU counters that grow with the clock) and lets a test make
-containers exit, turn unhealthy, burn CPU or fail a call, without threads or sleeps.
+from 32768, addresses from 10.88.0.2 while running, user networks that must exist at start,
+events in order, CPU counters that grow with the clock) and lets a test make containers exit,
+turn unhealthy, burn CPU, print output or fail a call, without threads or sleeps.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from controller.runtime.errors import (
     Conflict,
     EngineUnavailable,
     ImageNotFound,
+    InvalidRequest,
     NotFound,
     RuntimeFailure,
     StartFailed,
@@ -30,9 +32,19 @@ from controller.runtime.types import (
     ContainerSummary,
     EngineInfo,
     PortBinding,
+    is_user_network,
+    publishes_ports,
 )
 
-WRITE_OPERATIONS = ("create", "start", "kill", "remove", "remove_volume")
+WRITE_OPERATIONS = (
+    "create",
+    "start",
+    "kill",
+    "remove",
+    "remove_volume",
+    "create_network",
+    "remove_network",
+)
 _NANO = 1_000_000_000
 IDLE_MEMORY_BYTES = 1024 * 1024  # what a fresh container reports using until a test says more
 
@@ -49,6 +61,13 @@ class _Usage:
 
     def cpu_ns(self, now: float, cap: float) -> int:
         return self.base_ns + int(max(0.0, now - self.since) * min(self.cores, cap) * _NANO)
+
+
+@dataclass(frozen=True)
+class FakeNetwork:
+    id: str
+    name: str
+    labels: dict[str, str]
 
 
 @dataclass
@@ -72,11 +91,14 @@ class FakeRuntime:
     volumes: set[str] = field(default_factory=set)  # named volumes containers asked for
     containers: dict[str, ContainerInfo] = field(default_factory=dict)
     specs: dict[str, ContainerSpec] = field(default_factory=dict)
+    networks: dict[str, FakeNetwork] = field(default_factory=dict)  # user networks by name
+    output: dict[str, str] = field(default_factory=dict)  # what each container has printed
     calls: list[tuple[str, str]] = field(default_factory=list)
     _faults: list[_Fault] = field(default_factory=list)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _prefix: str = field(default_factory=lambda: secrets.token_hex(24))
     _ports: Iterator[int] = field(default_factory=lambda: itertools.count(32768))
+    _addresses: Iterator[int] = field(default_factory=lambda: itertools.count(2))
     _subscribers: list[queue.Queue[ContainerEvent | None]] = field(default_factory=list)
     _usage: dict[str, _Usage] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
@@ -96,7 +118,7 @@ class FakeRuntime:
         """The container's process ends with `code`."""
         with self._lock:
             c = self.containers[container_id]
-            self._set(c, state="exited", exit_code=code, finished_at=self.clock())
+            self._set(c, state="exited", exit_code=code, finished_at=self.clock(), ip_address="")
             self._emit(container_id, "die")
 
     def set_health(self, container_id: str, health: str) -> None:
@@ -137,6 +159,18 @@ class FakeRuntime:
                 usage.memory_used_bytes = memory_used_bytes
             if memory_limit_bytes is not None:
                 usage.memory_limit_bytes = memory_limit_bytes
+
+    def set_logs(self, container_id: str, text: str) -> None:
+        """What the container has printed so far (stdout and stderr together)."""
+        with self._lock:
+            self._get(container_id)
+            self.output[container_id] = text
+
+    def append_logs(self, container_id: str, text: str) -> None:
+        """The container prints `text` (include the newline)."""
+        with self._lock:
+            self._get(container_id)
+            self.output[container_id] = self.output.get(container_id, "") + text
 
     def add_unmanaged(self, name: str, labels: dict[str, str], state: str = "running") -> str:
         """A container someone else created (e.g. with look-alike labels)."""
@@ -214,9 +248,15 @@ class FakeRuntime:
             if c.running:
                 return
             spec = self.specs.get(container_id)
+            mode = spec.network_mode if spec else "bridge"
+            if is_user_network(mode) and self._network(mode) is None:
+                # As dockerd: created fine, refused at start, left created with the error.
+                error = f"network {mode} not found"
+                self._set(c, error=error, exit_code=128)
+                raise StartFailed(f"CannotStartContainerError: {error}")
             ports = tuple(
                 PortBinding(p.container_port, p.protocol, p.host_port or next(self._ports))
-                for p in (spec.ports if spec and spec.network_mode == "bridge" else ())
+                for p in (spec.ports if spec and publishes_ports(mode) else ())
             )
             health = "starting" if spec and spec.healthcheck else "none"
             self._set(
@@ -227,6 +267,7 @@ class FakeRuntime:
                 exit_code=None,
                 ports=ports,
                 health=health,
+                ip_address=self._next_address() if publishes_ports(mode) else "",
             )
             if usage := self._usage.get(container_id):
                 usage.since, usage.base_ns = self.clock(), 0  # a new cgroup: counters from zero
@@ -244,7 +285,7 @@ class FakeRuntime:
             if not c.running:
                 return
             code = 137 if signal in ("SIGKILL", "KILL", "9") else 143
-            self._set(c, state="exited", exit_code=code, finished_at=self.clock())
+            self._set(c, state="exited", exit_code=code, finished_at=self.clock(), ip_address="")
             self._emit(container_id, "kill")
             self._emit(container_id, "die")
 
@@ -252,6 +293,7 @@ class FakeRuntime:
         self._enter("remove", container_id)
         with self._lock:
             self._usage.pop(container_id, None)
+            self.output.pop(container_id, None)  # Docker deletes a container's log with it
             if self.containers.pop(container_id, None) is not None:
                 self._emit(container_id, "destroy")
 
@@ -280,6 +322,41 @@ class FakeRuntime:
                 memory_used_bytes=usage.memory_used_bytes,
                 memory_limit_bytes=usage.memory_limit_bytes or spec_limit or self.memory_bytes,
             )
+
+    def logs(self, container_id: str, tail: int | None = None) -> str:
+        self._enter("logs", container_id)
+        with self._lock:
+            self._get(container_id)
+            text = self.output.get(container_id, "")
+            if tail is None:
+                return text
+            return "".join(text.splitlines(keepends=True)[-tail:]) if tail > 0 else ""
+
+    def create_network(self, name: str, labels: Mapping[str, str]) -> str:
+        self._enter("create_network", name)
+        with self._lock:
+            if not is_user_network(name):
+                raise InvalidRequest(f"operation is not permitted on predefined {name} network")
+            if name not in self.networks:
+                self.networks[name] = FakeNetwork(self._new_id(), name, dict(labels))
+            return self.networks[name].id
+
+    def remove_network(self, name: str) -> None:
+        self._enter("remove_network", name)
+        with self._lock:
+            network = self._network(name)
+            if network is None:
+                return
+            if any(
+                c.running and self._network(self.specs[c.id].network_mode) == network
+                for c in self.containers.values()
+                if c.id in self.specs
+            ):
+                raise Conflict(
+                    f"error while removing network: network {network.name} id {network.id} "
+                    "has active endpoints"
+                )
+            del self.networks[network.name]
 
     def events(self, since: float | None, labels: Mapping[str, str]) -> _FakeEvents:
         self._enter("events", "")
@@ -315,6 +392,16 @@ class FakeRuntime:
         if container_id not in self.containers:
             raise NotFound(f"No such container: {container_id}")
         return self.containers[container_id]
+
+    def _network(self, name_or_id: str) -> FakeNetwork | None:
+        """A user network by name or id, as Docker resolves a network mode."""
+        if name_or_id in self.networks:
+            return self.networks[name_or_id]
+        return next((n for n in self.networks.values() if n.id == name_or_id), None)
+
+    def _next_address(self) -> str:
+        n = next(self._addresses)
+        return f"10.88.{n // 256}.{n % 256}"
 
     def _cpu_cap(self, container_id: str) -> float:
         """The most CPUs the container can burn: its nano_cpus limit, at most the engine's."""

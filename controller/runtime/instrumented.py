@@ -66,6 +66,15 @@ class InstrumentedRuntime:
     def stats(self, container_id: str) -> ContainerStats:
         return self._timed("stats", lambda: self.inner.stats(container_id))
 
+    def logs(self, container_id: str, tail: int | None = None) -> str:
+        return self._timed("logs", lambda: self.inner.logs(container_id, tail))
+
+    def create_network(self, name: str, labels: Mapping[str, str]) -> str:
+        return self._timed("create_network", lambda: self.inner.create_network(name, labels))
+
+    def remove_network(self, name: str) -> None:
+        self._timed("remove_network", lambda: self.inner.remove_network(name))
+
     def events(self, since: float | None, labels: Mapping[str, str]) -> EventStream:
         return self._timed("events", lambda: self.inner.events(since, labels))
 

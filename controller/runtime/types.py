@@ -36,12 +36,27 @@ class ContainerSpec:
     memory_mib: int | None = None
     memory_reservation_mib: int | None = None
     ports: tuple[PortBinding, ...] = ()
-    network_mode: str = "bridge"  # bridge | host | none | container:<id>
+    network_mode: str = "bridge"  # bridge | host | none | container:<id> | a user network's name
     healthcheck: HealthcheckSpec | None = None
     stop_timeout: int | None = None
     nano_cpus: int | None = None  # a hard CPU limit (1e9 = one CPU), as an instance type sets
     volumes: tuple[tuple[str, str], ...] = ()  # (named volume, mount path)
     tmpfs: tuple[str, ...] = ()  # mount paths of memory file systems, gone at stop
+
+
+PREDEFINED_NETWORK_MODES = ("bridge", "default", "host", "none")
+
+
+def is_user_network(network_mode: str) -> bool:
+    """Whether `network_mode` names a user-defined network (as Docker's IsUserDefined)."""
+    return network_mode not in PREDEFINED_NETWORK_MODES and not network_mode.startswith(
+        "container:"
+    )
+
+
+def publishes_ports(network_mode: str) -> bool:
+    """Whether Docker publishes host ports in this mode: bridge networks, default or user."""
+    return network_mode in ("bridge", "default") or is_user_network(network_mode)
 
 
 @dataclass(frozen=True)
@@ -72,6 +87,7 @@ class ContainerInfo:
     started_at: float | None = None
     finished_at: float | None = None
     ports: tuple[PortBinding, ...] = ()
+    ip_address: str = ""  # on its network while it runs; "" when stopped, host, none, container:
 
     @property
     def running(self) -> bool:
