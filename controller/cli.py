@@ -13,6 +13,8 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from controller import batch_cli
+
 DEFAULT_LISTEN = "127.0.0.1:9464"
 
 
@@ -115,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     instance.add_argument("instance_id")
     for p in (desired, complete, heartbeat, instance):
         p.add_argument("--listen", default=DEFAULT_LISTEN, help="the daemon's API address")
+    batch_cli.add_parser(sub, DEFAULT_LISTEN)
 
     args = parser.parse_args(argv)
     handler = {
@@ -125,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         "status": _status,
         "asg": _asg,
         "instance": _instance,
+        "batch": batch_cli.run,
     }[args.command]
     try:
         return handler(args)

@@ -9,13 +9,17 @@ POST (JSON bodies, `Content-Type: application/json`, so a web page cannot send t
 /v1/autoscaling-groups/NAME/lifecycle-actions {instanceId, lifecycleHookName,
 lifecycleActionResult}, /v1/autoscaling-groups/NAME/lifecycle-heartbeats {instanceId,
 lifecycleHookName}, /v1/instances/ID/stop|start|terminate|reboot, /v1/instances/ID/protection
-{protectedFromScaleIn}. They answer {"message": ...}, 200 when done, 4xx when refused.
+{protectedFromScaleIn}, /v1/batch/jobs (SubmitJob: {jobQueue, jobDefinition, jobName,
+arrayProperties, dependsOn, parameters, shareIdentifier}), /v1/batch/jobs/ID/cancel|terminate
+{reason}. They answer {"message": ...} (a submit also {jobId, jobName}), 200 when done, 4xx
+when refused. GET /v1/batch/jobs?queue=Q&status=S, /v1/batch/jobs/ID, /v1/batch/jobs/ID/logs.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import urllib.parse
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -23,7 +27,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from controller import __version__
-from controller.engine import commands
+from controller.engine import batch_commands, commands
 from controller.engine.controller import Controller, describe_errors
 
 KIND_ORDER = {
@@ -105,17 +109,42 @@ class ApiServer:
         elif path == "/v1/status":
             body = json.dumps(status_document(self.ctl, self.ready(), self.manifests), indent=1)
             self._send(req, 200, body.encode(), "application/json")
+        elif path.startswith("/v1/batch/"):
+            try:
+                doc = self._batch(path.strip("/").split("/"), req.path)
+            except commands.CommandError as exc:
+                self._reply(req, exc.status, str(exc))
+                return
+            self._send(req, 200, json.dumps(doc, indent=1).encode(), "application/json")
         else:
             self._send(req, 404, b'{"message": "not found"}', "application/json")
+
+    def _batch(self, parts: list[str], raw: str) -> dict[str, Any]:
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(raw).query)
+        match parts:
+            case ["v1", "batch", "jobs"]:
+                one = {k: v[-1] for k, v in query.items()}
+                return batch_commands.list_jobs(self.ctl, one.get("queue"), one.get("status"))
+            case ["v1", "batch", "jobs", job_id]:
+                return batch_commands.describe_job(self.ctl, job_id)
+            case ["v1", "batch", "jobs", job_id, "logs"]:
+                return batch_commands.job_logs(self.ctl, job_id)
+        raise commands.CommandError("not found", 404)
 
     def command(self, req: BaseHTTPRequestHandler) -> None:
         try:
             body = self._body(req)
-            message = self._dispatch(req.path.split("?", 1)[0].strip("/").split("/"), body)
+            parts = [
+                urllib.parse.unquote(p) for p in req.path.split("?", 1)[0].strip("/").split("/")
+            ]
+            answer = self._dispatch(parts, body)
         except commands.CommandError as exc:
             self._reply(req, exc.status, str(exc))
             return
-        self._reply(req, 200, message)
+        if isinstance(answer, dict):
+            self._send(req, 200, json.dumps(answer).encode(), "application/json")
+        else:
+            self._reply(req, 200, answer)
 
     @staticmethod
     def _body(req: BaseHTTPRequestHandler) -> dict[str, Any]:
@@ -132,9 +161,15 @@ class ApiServer:
             raise commands.CommandError("the request body must be a JSON object")
         return body
 
-    def _dispatch(self, parts: list[str], body: dict[str, Any]) -> str:
+    def _dispatch(self, parts: list[str], body: dict[str, Any]) -> str | dict[str, Any]:
         ctl = self.ctl
         match parts:
+            case ["v1", "batch", "jobs"]:
+                return batch_commands.submit_job(ctl, body)
+            case ["v1", "batch", "jobs", job_id, "cancel"]:
+                return batch_commands.cancel_job(ctl, job_id, body.get("reason"))
+            case ["v1", "batch", "jobs", job_id, "terminate"]:
+                return batch_commands.terminate_job(ctl, job_id, body.get("reason"))
             case ["v1", "autoscaling-groups", name, "desired-capacity"]:
                 return commands.set_desired_capacity(ctl, name, body.get("desiredCapacity"))
             case ["v1", "autoscaling-groups", name, "lifecycle-actions"]:

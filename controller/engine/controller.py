@@ -133,6 +133,7 @@ class Controller:
         self.status: dict[ResourceKey, ResourceStatus] = {}
         self._revisions: dict[str, ResolvedRevision] = {}
         self.placement_lock = threading.Lock()  # one service places (and books) at a time
+        self.batch_lock = threading.RLock()  # the Batch pass, submits, cancels and terminates
         self._lock = threading.RLock()
         self._observing = False
         metrics.watch_pool(self._host_figures)

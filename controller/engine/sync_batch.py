@@ -58,6 +58,11 @@ log = structlog.get_logger("skiff.batch")
 
 
 def sync_batch(ctl: Controller) -> float | None:
+    with ctl.batch_lock:  # submits, cancels and terminates wait for the pass, and it for them
+        return _pass(ctl)
+
+
+def _pass(ctl: Controller) -> float | None:
     now = ctl.clock()
     queues: dict[str, JobQueueSpec] = {
         k[1]: r.spec for k, r in ctl.desired.items() if k[0] == "JobQueue"

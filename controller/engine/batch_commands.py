@@ -1,0 +1,185 @@
+"""What `skiff batch` asks of the running daemon: SubmitJob, ListJobs, DescribeJobs, CancelJob,
+TerminateJob and a job's logs, as AWS Batch answers them.
+
+Jobs live in the store. Every change here holds the Batch lock, which the scheduler's pass
+holds too, so a submit, a cancel or a terminate never races a placement.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from controller.engine.commands import CommandError
+from controller.engine.sync_batch import ATTEMPT_LABEL, BATCH, JOB_LABEL, NODE_LABEL
+from controller.engine.sync_job_definition import resolve_definition
+from controller.reconcilers.batch_jobs import (
+    Dependency,
+    Job,
+    JobStateError,
+    SubmitError,
+    SubmitRequest,
+    cancel,
+    submit,
+    terminate,
+)
+from controller.runtime import RuntimeFailure
+
+if TYPE_CHECKING:
+    from controller.engine.controller import Controller
+
+STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
+
+
+def submit_job(ctl: Controller, body: dict[str, Any]) -> dict[str, Any]:
+    queue = _text(body, "jobQueue")
+    definition_ref = _text(body, "jobDefinition")
+    name = body.get("jobName")
+    if name is not None and not isinstance(name, str):
+        raise CommandError("jobName must be text")
+    size = (body.get("arrayProperties") or {}).get("size")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool)):
+        raise CommandError("arrayProperties.size must be a whole number")
+    parameters = body.get("parameters") or {}
+    if not isinstance(parameters, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in parameters.items()
+    ):
+        raise CommandError("parameters must map names to text")
+    depends = body.get("dependsOn") or []
+    if not isinstance(depends, list) or not all(isinstance(d, dict) for d in depends):
+        raise CommandError("dependsOn must be a list of {jobId, type}")
+    share = body.get("shareIdentifier")
+    request = SubmitRequest(
+        job_definition=definition_ref,
+        job_name=name,
+        parameters=parameters,
+        array_size=size,
+        depends_on=tuple(Dependency(d.get("jobId"), d.get("type")) for d in depends),
+        share_identifier=share if isinstance(share, str) else None,
+    )
+    res = ctl.desired.get(("JobQueue", queue))
+    found = resolve_definition(ctl, definition_ref)
+    with ctl.batch_lock:
+        known = {r["job_id"]: Job.from_record(r) for r in ctl.store.jobs()}
+        try:
+            jobs = submit(
+                request,
+                res.spec if res else None,
+                queue,
+                found,
+                known,
+                ctl.clock(),
+                lambda: str(uuid.uuid4()),
+            )
+        except SubmitError as exc:
+            raise CommandError(str(exc)) from exc
+        ctl.store.put_jobs([j.to_record() for j in jobs])
+    head = jobs[0]
+    ctl.actions.record("Job", head.job_id, "job.submitted", f"submitted to {queue}", queue=queue)
+    ctl.queue.add(BATCH)
+    return {"jobId": head.job_id, "jobName": head.job_name, "message": f"submitted {head.job_id}"}
+
+
+def list_jobs(ctl: Controller, queue: str | None, status: str | None) -> dict[str, Any]:
+    if status is not None and status not in STATUSES:
+        raise CommandError(f"unknown status {status!r}: one of {', '.join(STATUSES)}")
+    if queue is not None and ("JobQueue", queue) not in ctl.desired:
+        raise CommandError(f"no JobQueue named {queue!r}", 404)
+    rows = ctl.store.jobs(queue=queue, statuses=(status,) if status else ())
+    summaries = [
+        {k: v for k, v in Job.from_record(r).to_json().items() if k in _SUMMARY}
+        for r in rows
+        if r.get("parent_id") is None or status is not None
+    ]
+    return {"jobSummaryList": summaries}
+
+
+_SUMMARY = {
+    "jobId",
+    "jobName",
+    "jobQueue",
+    "status",
+    "statusReason",
+    "createdAt",
+    "startedAt",
+    "stoppedAt",
+    "arrayProperties",
+    "container",
+}
+
+
+def describe_job(ctl: Controller, job_id: str) -> dict[str, Any]:
+    return _job(ctl, job_id).to_json()
+
+
+def job_logs(ctl: Controller, job_id: str) -> dict[str, Any]:
+    """The output of every attempt, kept after its containers were removed; a running
+    attempt's so far."""
+    job = _job(ctl, job_id)
+    kept = [{"attempt": a, "node": n, "text": t} for a, n, t in ctl.store.job_logs(job.job_id)]
+    done = {(x["attempt"], x["node"]) for x in kept}
+    for h in list(ctl.hosts.values()):
+        for c in h.observer.snapshot():
+            if c.labels.get(JOB_LABEL) != job.job_id:
+                continue
+            key = (int(c.labels.get(ATTEMPT_LABEL, "0")), int(c.labels.get(NODE_LABEL, "0")))
+            if key in done:
+                continue
+            try:
+                text = ctl.runtime_for(h.name).logs(c.id)
+            except RuntimeFailure:
+                continue
+            kept.append({"attempt": key[0], "node": key[1], "text": text})
+    return {"jobId": job.job_id, "logs": sorted(kept, key=lambda x: (x["attempt"], x["node"]))}
+
+
+def cancel_job(ctl: Controller, job_id: str, reason: object) -> dict[str, Any]:
+    why = reason if isinstance(reason, str) and reason else "Cancelled by the user"
+    with ctl.batch_lock:
+        job = _job(ctl, job_id)
+        try:
+            changed = cancel(job, why, ctl.clock(), _children(ctl, job))
+        except (JobStateError, ValueError) as exc:
+            raise CommandError(str(exc), 409) from exc
+        ctl.store.put_jobs([j.to_record() for j in changed])
+    ctl.queue.add(BATCH)
+    return {"message": f"{job_id}: cancelled"}
+
+
+def terminate_job(ctl: Controller, job_id: str, reason: object) -> dict[str, Any]:
+    why = reason if isinstance(reason, str) and reason else "Terminated by the user"
+    with ctl.batch_lock:
+        job = _job(ctl, job_id)
+        try:
+            result = terminate(job, why, ctl.clock(), _children(ctl, job))
+        except (JobStateError, ValueError) as exc:
+            raise CommandError(str(exc), 409) from exc
+        ctl.store.put_jobs([j.to_record() for j in result.jobs])
+        for stop in result.stops:  # the pass sees the containers end and fails the job
+            for cid in stop.container_ids if stop.host else ():
+                try:
+                    ctl.runtime_for(stop.host or "").kill(cid, "SIGTERM")
+                except RuntimeFailure as exc:
+                    raise CommandError(f"{job_id}: could not stop {cid}: {exc}", 503) from exc
+    ctl.queue.add(BATCH)
+    return {"message": f"{job_id}: terminating"}
+
+
+def _job(ctl: Controller, job_id: str) -> Job:
+    found = ctl.store.job(job_id)
+    if found is None:
+        raise CommandError(f"no job {job_id!r}", 404)
+    return Job.from_record(found)
+
+
+def _children(ctl: Controller, job: Job) -> list[Job]:
+    if not job.is_array_parent:
+        return []
+    return [Job.from_record(r) for r in ctl.store.jobs(parent_id=job.job_id)]
+
+
+def _text(body: dict[str, Any], field: str) -> str:
+    value = body.get(field)
+    if not isinstance(value, str) or not value:
+        raise CommandError(f"{field} is required")
+    return value
