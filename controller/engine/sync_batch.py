@@ -17,7 +17,7 @@ again.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -106,6 +106,8 @@ def _pass(ctl: Controller) -> float | None:
                 if c not in ended:
                     _kill(ctl, mine, c)
                 _remove(ctl, host, c)
+            if job.num_nodes:
+                _drop_network(ctl, job, [h for h, _ in mine])
     for job in advance(jobs, now):
         put(job)
     _place(ctl, jobs, queues, envs, put)
@@ -222,55 +224,85 @@ def _place(
         spec = definitions[p.job_id]
         try:
             ids = _launch(ctl, job, spec, p.environment, p.hosts)
-        except RuntimeFailure as exc:
+        except (RuntimeFailure, ValueError) as exc:
             log.warning("job.launch_failed", job=job.job_id, error=str(exc))
             continue
         put(replace(place(job, p.hosts[0], ids), compute_environment=p.environment))
 
 
+def _network(job: Job) -> str:
+    return f"skiff-job-{job.job_id.replace(':', '-')}-{job.attempt_number}"
+
+
 def _launch(
     ctl: Controller, job: Job, spec: JobDefinitionSpec, environment: str, hosts: tuple[str, ...]
 ) -> list[str]:
-    """The attempt's containers, created and started (node 0 first for a multi-node job)."""
-    ids = []
-    for node, host in enumerate(hosts):
-        container = (
-            spec.container_properties
-            if spec.node_properties is None
-            else spec.node_properties.container_for(node)
-        )
-        assert container is not None
-        env = attempt_environment(
-            job,
-            spec,
-            node_index=node if spec.node_properties else None,
-            num_nodes=len(hosts) if spec.node_properties else None,
-            main_ip=None,
-            compute_environment=environment,
-        )
-        labels = {
-            **L.ownership(ctl.settings.cluster, "JobQueue", job.job_queue),
-            JOB_LABEL: job.job_id,
-            ATTEMPT_LABEL: str(job.attempt_number),
-            NODE_LABEL: str(node),
-            RESERVED_LABEL: f"{int(container.vcpus * 1024)},{container.memory}",
-        }
-        name = f"skiff-job-{job.job_id.replace(':', '-')}-{job.attempt_number}-{node}"
-        cid = ctl.runtime_for(host).create(
-            ContainerSpec(
-                name=f"{name}-{uuid.uuid4().hex[:6]}",
-                image=container.image,
-                labels=labels,
-                command=tuple(command_for(container, job.parameters)) or None,
-                env=env,
-                nano_cpus=int(container.vcpus * 1_000_000_000),
-                memory_mib=container.memory,
-                stop_timeout=STOP_TIMEOUT,
+    """The attempt's containers, created and started. A multi-node job's nodes share a
+    network of their own (per host), and the main node starts first so the others learn its
+    address. Half a launch is undone: nothing of a failed one is left to start twice."""
+    made: list[tuple[str, str]] = []
+    nodes = spec.node_properties
+    network = _network(job) if nodes is not None else None
+    try:
+        if network is not None:
+            for host in sorted(set(hosts)):
+                ctl.runtime_for(host).create_network(network, L.selector(ctl.settings.cluster))
+        order = list(range(len(hosts)))
+        main = nodes.main_node if nodes is not None else 0
+        order.sort(key=lambda n: n != main)
+        main_ip: str | None = None
+        for node in order:
+            host = hosts[node]
+            container = spec.container_properties if nodes is None else nodes.container_for(node)
+            assert container is not None
+            env = attempt_environment(
+                job,
+                spec,
+                node_index=node if nodes is not None else None,
+                num_nodes=len(hosts) if nodes is not None else None,
+                main_ip=main_ip if node != main else None,
+                compute_environment=environment,
             )
-        )
-        ctl.runtime_for(host).start(cid)
-        ids.append(cid)
-    return ids
+            cid = ctl.runtime_for(host).create(
+                ContainerSpec(
+                    name=f"{_network(job)}-{node}-{uuid.uuid4().hex[:6]}",
+                    image=container.image,
+                    labels={
+                        **L.ownership(ctl.settings.cluster, "JobQueue", job.job_queue),
+                        JOB_LABEL: job.job_id,
+                        ATTEMPT_LABEL: str(job.attempt_number),
+                        NODE_LABEL: str(node),
+                        RESERVED_LABEL: f"{int(container.vcpus * 1024)},{container.memory}",
+                    },
+                    command=tuple(command_for(container, job.parameters)) or None,
+                    env=env,
+                    nano_cpus=int(container.vcpus * 1_000_000_000),
+                    memory_mib=container.memory,
+                    stop_timeout=STOP_TIMEOUT,
+                    network_mode=network or "bridge",
+                )
+            )
+            made.append((host, cid))
+            ctl.runtime_for(host).start(cid)
+            if node == main and nodes is not None:
+                main_ip = ctl.runtime_for(host).inspect(cid).ip_address
+    except (RuntimeFailure, ValueError):
+        for host, cid in made:
+            try:
+                ctl.runtime_for(host).remove(cid)
+            except RuntimeFailure:
+                pass
+        _drop_network(ctl, job, hosts)
+        raise
+    return [cid for _, cid in made]
+
+
+def _drop_network(ctl: Controller, job: Job, hosts: Iterable[str]) -> None:
+    for host in sorted(set(hosts)):
+        try:
+            ctl.runtime_for(host).remove_network(_network(job))
+        except RuntimeFailure as exc:
+            log.warning("job.network_left", job=job.job_id, host=host, error=str(exc))
 
 
 def _report(
