@@ -58,6 +58,12 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds between instances' status checks (EC2 runs them every minute)",
     )
     run.add_argument(
+        "--batch-min-timeout",
+        type=float,
+        default=60.0,
+        help="the smallest Batch attemptDurationSeconds accepted (AWS: 60)",
+    )
+    run.add_argument(
         "--metrics-period",
         type=float,
         default=60.0,
@@ -154,6 +160,7 @@ def _run(args: argparse.Namespace) -> int:
         lb_address=args.lb_address,
         status_check_seconds=args.status_check_interval,
         metrics_period=args.metrics_period,
+        batch_min_timeout=args.batch_min_timeout,
         prometheus_url=args.prometheus_url,
         dataplane_dir=os.path.join(args.data_dir, "haproxy"),
     )

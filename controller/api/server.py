@@ -111,7 +111,8 @@ class ApiServer:
             self._send(req, 200, body.encode(), "application/json")
         elif path.startswith("/v1/batch/"):
             try:
-                doc = self._batch(path.strip("/").split("/"), req.path)
+                parts = [urllib.parse.unquote(p) for p in path.strip("/").split("/")]
+                doc = self._batch(parts, req.path)
             except commands.CommandError as exc:
                 self._reply(req, exc.status, str(exc))
                 return

@@ -59,6 +59,14 @@ def submit_job(ctl: Controller, body: dict[str, Any]) -> dict[str, Any]:
     )
     res = ctl.desired.get(("JobQueue", queue))
     found = resolve_definition(ctl, definition_ref)
+    floor = ctl.settings.batch_min_timeout
+    timeout = found[1].timeout if found is not None else None
+    if found is not None and timeout is not None and timeout.attempt_duration_seconds < floor:
+        raise CommandError(
+            f"jobDefinition {found[0]}: timeout.attemptDurationSeconds "
+            f"{timeout.attempt_duration_seconds} is below the minimum {floor:g} "
+            "(--batch-min-timeout)"
+        )
     with ctl.batch_lock:
         known = {r["job_id"]: Job.from_record(r) for r in ctl.store.jobs()}
         try:

@@ -89,6 +89,7 @@ class Settings:
     metrics_period: float = 60.0  # seconds between metric collections (CloudWatch: 60 or 300)
     prometheus_url: str | None = None  # for prometheusQuery metrics that name no server
     monitoring: bool = True  # collect metrics and run alarms, policies and schedules
+    batch_min_timeout: float = 60.0  # attemptDurationSeconds' floor (AWS: 60)
 
 
 class Controller:

@@ -83,8 +83,11 @@ def _pass(ctl: Controller) -> float | None:
         if job.is_array_parent:
             continue
         mine = [(h, c) for h, c in seen.get(job.job_id, []) if _attempt(c) == job.attempt_number]
-        if job.status == STARTING and mine and all(c.running for _, c in mine):
-            job = mark_running(job, now, [c.id for _, c in mine])
+        began = [c.started_at for _, c in mine if c.started_at]
+        if job.status == STARTING and mine and len(began) == len(mine):
+            # Running, or already done (a short job can end between two passes): it ran from
+            # when its containers started.
+            job = mark_running(job, min(began), [c.id for _, c in mine])
             put(job)
         if timed_out(job, now):
             stopped = terminate(job, TIMEOUT_REASON, now)

@@ -145,3 +145,85 @@ def test_a_multi_node_job_reaches_its_main_node(skiff: Skiff) -> None:
     logs = batch(skiff, "logs", job).stdout
     assert "main" in logs
     assert "node 1 reached main" in logs and "node 2 reached main" in logs
+
+
+SLOW = """\
+        ---
+        apiVersion: skiff/v1
+        kind: JobDefinition
+        metadata: {name: slow}
+        spec:
+          parameters: {pause: "30"}
+          containerProperties:
+            image: IMAGE
+            command: [sh, -c, 'echo started; sleep $0', Ref::pause]
+            vcpus: 1
+            memory: 32
+          timeout: {attemptDurationSeconds: 2}
+    """.replace("IMAGE", IMAGE)
+
+
+def describe(skiff: Skiff, job_id: str) -> dict[str, Any]:
+    import json
+
+    out = batch(skiff, "describe", job_id)
+    assert out.returncode == 0, out.stderr
+    data: dict[str, Any] = json.loads(out.stdout)
+    return data
+
+
+def test_an_attempt_past_its_timeout_is_stopped_and_the_job_fails(skiff: Skiff) -> None:
+    skiff.write("batch.yaml", manifests(2).rstrip(" ") + SLOW)
+    skiff.start("--batch-min-timeout", "1")
+    job = batch(skiff, "submit", "--queue", "q", "--definition", "slow").stdout.strip()
+    wait_for(lambda: status(skiff, job) == "FAILED", 40, "the job timed out")
+    d = describe(skiff, job)
+    assert d["statusReason"] == "Job attempt duration exceeded timeout"
+    assert len(d["attempts"]) == 1  # AWS does not retry a timeout
+    assert running_jobs(skiff) == []
+
+
+def test_the_timeout_floor_refuses_shorter_ones(skiff: Skiff) -> None:
+    skiff.write("batch.yaml", manifests(2).rstrip(" ") + SLOW)
+    skiff.start()  # the floor is AWS's 60 s
+    out = batch(skiff, "submit", "--queue", "q", "--definition", "slow")
+    assert out.returncode == 1 and "below the minimum 60" in out.stderr
+
+
+def test_an_array_waits_child_by_child_on_another_with_n_to_n(skiff: Skiff) -> None:
+    skiff.write("batch.yaml", manifests(2))
+    skiff.start()
+    first = batch(skiff, "submit", "--queue", "q", "--definition", "work",
+                  "--array-size", "10").stdout.strip()  # fmt: skip
+    out = batch(skiff, "submit", "--queue", "q", "--definition", "work", "--array-size", "10",
+                "--depends-on", f"{first}:N_TO_N")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    second = out.stdout.strip()
+    wait_for(lambda: status(skiff, second) == "SUCCEEDED", 180, "both arrays succeeded")
+    parent = describe(skiff, second)
+    assert parent["arrayProperties"]["statusSummary"]["SUCCEEDED"] == 10
+    for i in range(10):
+        a, b = describe(skiff, f"{first}:{i}"), describe(skiff, f"{second}:{i}")
+        assert b["startedAt"] >= a["stoppedAt"]  # child i waited for its partner only
+        assert "AWS_BATCH_JOB_ARRAY_INDEX" not in b  # (its index is in its environment)
+    logs = batch(skiff, "logs", f"{second}:3").stdout
+    assert logs.strip() == "attempt 1"
+
+
+def test_jobs_running_when_the_daemon_is_killed_finish_once(skiff: Skiff) -> None:
+    skiff.write("batch.yaml", manifests(2))
+    skiff.start()
+    ids = [
+        batch(
+            skiff, "submit", "--queue", "q", "--definition", "work", "--parameter", "pause=4"
+        ).stdout.strip()
+        for _ in range(4)
+    ]
+    wait_for(lambda: len(running_jobs(skiff)) == 2, 30, "two jobs running")
+    skiff.kill9()
+    skiff.start()  # the same store: the running jobs are adopted, not started again
+    wait_for(lambda: all(status(skiff, j) == "SUCCEEDED" for j in ids), 90, "all four done")
+    for j in ids:
+        d = describe(skiff, j)
+        assert len(d["attempts"]) == 1, d  # none ran twice
+        assert batch(skiff, "logs", j).stdout.strip() == "attempt 1"
