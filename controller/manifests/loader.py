@@ -208,15 +208,17 @@ def check_references(
     for res in resources.values():
         if res.kind == "LoadBalancer":
             errors += _missing_groups(res, resources, claimed)
+        problems: list[tuple[Path, str]] = []
         if res.kind in ("Instance", "AutoScalingGroup"):
-            errors += _fleet_problems(res, resources, claimed, hosts)
+            problems += _fleet_problems(res, resources, claimed, hosts)
         if res.kind in ("JobQueue", "ComputeEnvironment"):
-            errors += _batch_problems(res, resources, claimed, hosts)
+            problems += _batch_problems(res, resources, claimed, hosts)
         if res.kind in ("Alarm", "ScalingPolicy", "ScheduledAction"):
-            errors += [
-                FieldError(res.source, res.document, ("spec", *path), message, res.kind, res.name)
-                for path, message in scaling_problems(res, resources, claimed)
-            ]
+            problems += scaling_problems(res, resources, claimed)
+        errors += [
+            FieldError(res.source, res.document, ("spec", *path), message, res.kind, res.name)
+            for path, message in problems
+        ]
         if res.kind != "Service":
             continue
         spec: ServiceSpec = res.spec
@@ -436,14 +438,12 @@ def _fleet_problems(
     resources: dict[ResourceKey, Resource],
     claimed: set[ResourceKey],
     hosts: dict[str, HostSpec],
-) -> list[FieldError]:
+) -> list[tuple[Path, str]]:
     """Templates, zones and target groups an Instance or AutoScalingGroup names must exist."""
-    errors = []
+    errors: list[tuple[Path, str]] = []
 
     def error(path: Path, message: str) -> None:
-        errors.append(
-            FieldError(res.source, res.document, ("spec", *path), message, res.kind, res.name)
-        )
+        errors.append((path, message))
 
     ref = res.spec.launch_template
     if ref is not None:
@@ -464,7 +464,7 @@ def _fleet_problems(
                 if res.kind == "AutoScalingGroup"
                 else ("availabilityZone",)
             )
-            error(path, f"no Host is in zone {zone!r} (zones: {', '.join(sorted(zones))})")
+            error(path, _no_zone(zone, zones))
     for i, tg in enumerate(getattr(res.spec, "target_groups", [])):
         key = ("TargetGroup", tg.target_group)
         if key not in resources and key not in claimed:
@@ -480,14 +480,12 @@ def _batch_problems(
     resources: dict[ResourceKey, Resource],
     claimed: set[ResourceKey],
     hosts: dict[str, HostSpec],
-) -> list[FieldError]:
+) -> list[tuple[Path, str]]:
     """A queue's environments, and an environment's hosts and zones, must exist."""
-    errors = []
+    errors: list[tuple[Path, str]] = []
 
     def error(path: Path, message: str) -> None:
-        errors.append(
-            FieldError(res.source, res.document, ("spec", *path), message, res.kind, res.name)
-        )
+        errors.append((path, message))
 
     if res.kind == "JobQueue":
         for i, entry in enumerate(res.spec.compute_environment_order):
@@ -504,5 +502,9 @@ def _batch_problems(
             error(("hosts", i), f"no Host named {host!r} (hosts: {', '.join(sorted(hosts))})")
     for i, zone in enumerate(res.spec.zones):
         if zone not in zones:
-            error(("zones", i), f"no Host is in zone {zone!r} (zones: {', '.join(sorted(zones))})")
+            error(("zones", i), _no_zone(zone, zones))
     return errors
+
+
+def _no_zone(zone: str, zones: set[str]) -> str:
+    return f"no Host is in zone {zone!r} (zones: {', '.join(sorted(zones))})"
