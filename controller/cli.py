@@ -13,7 +13,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from controller import batch_cli
+from controller import batch_cli, events_cli
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
 
@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     for p in (desired, complete, heartbeat, instance):
         p.add_argument("--listen", default=DEFAULT_LISTEN, help="the daemon's API address")
     batch_cli.add_parser(sub, DEFAULT_LISTEN)
+    events_cli.add_parser(sub, DEFAULT_LISTEN)
 
     args = parser.parse_args(argv)
     handler = {
@@ -135,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         "asg": _asg,
         "instance": _instance,
         "batch": batch_cli.run,
+        "events": events_cli.run,
     }[args.command]
     try:
         return handler(args)

@@ -13,6 +13,11 @@ lifecycleHookName}, /v1/instances/ID/stop|start|terminate|reboot, /v1/instances/
 arrayProperties, dependsOn, parameters, shareIdentifier}), /v1/batch/jobs/ID/cancel|terminate
 {reason}. They answer {"message": ...} (a submit also {jobId, jobName}), 200 when done, 4xx
 when refused. GET /v1/batch/jobs?queue=Q&status=S, /v1/batch/jobs/ID, /v1/batch/jobs/ID/logs.
+
+GET /v1/events?since=ID&kind=K&name=N&follow=false: the event stream, as Server-Sent Events
+(`text/event-stream`): each kept action, EventBridge-shaped, with its id; Batch job state changes
+are "Batch Job State Change" events carrying the job. Without `since` (or a Last-Event-ID
+header) it starts with the next event; follow=false ends it once it has caught up.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from controller import __version__
 from controller.engine import batch_commands, commands
 from controller.engine.controller import Controller, describe_errors
+from controller.engine.event_stream import follow
 
 KIND_ORDER = {
     "Host": 0,
@@ -83,6 +89,7 @@ class ApiServer:
         self.ctl, self.ready, self.manifests = ctl, ready, manifests
         self.httpd = ThreadingHTTPServer((host or "127.0.0.1", int(port)), Handler)
         self.httpd.daemon_threads = True
+        self._stopped = threading.Event()  # ends the event streams
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="api", daemon=True)
 
     @property
@@ -94,6 +101,8 @@ class ApiServer:
         self._thread.start()
 
     def stop(self) -> None:
+        self._stopped.set()
+        self.ctl.actions.feed.nudge()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -109,6 +118,8 @@ class ApiServer:
         elif path == "/v1/status":
             body = json.dumps(status_document(self.ctl, self.ready(), self.manifests), indent=1)
             self._send(req, 200, body.encode(), "application/json")
+        elif path == "/v1/events":
+            self._events(req)
         elif path.startswith("/v1/batch/"):
             try:
                 parts = [urllib.parse.unquote(p) for p in path.strip("/").split("/")]
@@ -119,6 +130,42 @@ class ApiServer:
             self._send(req, 200, json.dumps(doc, indent=1).encode(), "application/json")
         else:
             self._send(req, 404, b'{"message": "not found"}', "application/json")
+
+    def _events(self, req: BaseHTTPRequestHandler) -> None:
+        query = {
+            k: v[-1]
+            for k, v in urllib.parse.parse_qs(urllib.parse.urlsplit(req.path).query).items()
+        }
+        since = query.get("since", req.headers.get("Last-Event-ID"))
+        if since is not None and not since.isdigit():
+            self._reply(req, 400, f"since: {since!r} is not an event id (a whole number)")
+            return
+        stream = follow(
+            self.ctl.store,
+            self.ctl.actions.feed,
+            int(since) if since is not None else self.ctl.store.last_event_id(),
+            kind=query.get("kind"),
+            name=query.get("name"),
+            keep_going=query.get("follow", "true").lower() not in ("false", "0", "no"),
+            stopped=self._stopped,
+        )
+        req.send_response(200)
+        req.send_header("Content-Type", "text/event-stream")
+        req.send_header("Cache-Control", "no-cache")
+        req.end_headers()
+        try:
+            for item in stream:
+                if item is None:
+                    req.wfile.write(b": keep-alive\n\n")
+                else:
+                    event_id, doc = item
+                    frame = (
+                        f"id: {event_id}\nevent: {doc['detail-type']}\ndata: {json.dumps(doc)}\n\n"
+                    )
+                    req.wfile.write(frame.encode())
+                req.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the reader went away
 
     def _batch(self, parts: list[str], raw: str) -> dict[str, Any]:
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(raw).query)

@@ -1,13 +1,16 @@
-"""The action log: one structured event per action, also counted and kept in the store's history."""
+"""The action log: one structured event per action, also counted and kept in the store's history
+(which the API's event stream follows)."""
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
 
+from controller.engine.event_stream import EventFeed
 from controller.metrics import Metrics
 from controller.store import EventRecord, Store
 
@@ -19,6 +22,7 @@ class ActionLog:
         self, store: Store, metrics: Metrics, clock: Callable[[], float] = time.time
     ) -> None:
         self._store, self._metrics, self._clock = store, metrics, clock
+        self.feed = EventFeed(store.last_event_id())
 
     def record(
         self,
@@ -29,11 +33,15 @@ class ActionLog:
         *,
         level: str = "info",
         keep: bool = True,
+        detail: Mapping[str, Any] | None = None,
         **fields: Any,
     ) -> None:
-        """Logs `action` on kind/name; `keep` also writes it to the history shown by status."""
+        """Logs `action` on kind/name; `keep` also writes it to the history shown by status and
+        sends it on the event stream, with `detail` (JSON-able) as the event's detail."""
         getattr(log, level)(action, kind=kind, name=name, action=action, reason=reason, **fields)
         self._metrics.actions.labels(kind, action).inc()
         if keep:
-            detail = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
-            self._store.add_event(EventRecord(self._clock(), kind, name, action, reason, detail))
+            message = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+            body = json.dumps(detail) if detail else ""
+            record = EventRecord(self._clock(), kind, name, action, reason, message, body)
+            self.feed.published(self._store.add_event(record))

@@ -11,7 +11,13 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from controller.engine.commands import CommandError
-from controller.engine.sync_batch import ATTEMPT_LABEL, BATCH, JOB_LABEL, NODE_LABEL
+from controller.engine.sync_batch import (
+    ATTEMPT_LABEL,
+    BATCH,
+    JOB_LABEL,
+    NODE_LABEL,
+    record_changes,
+)
 from controller.engine.sync_job_definition import resolve_definition
 from controller.reconcilers.batch_jobs import (
     Dependency,
@@ -82,8 +88,8 @@ def submit_job(ctl: Controller, body: dict[str, Any]) -> dict[str, Any]:
         except SubmitError as exc:
             raise CommandError(str(exc)) from exc
         ctl.store.put_jobs([j.to_record() for j in jobs])
+    record_changes(ctl, jobs, {})
     head = jobs[0]
-    ctl.actions.record("Job", head.job_id, "job.submitted", f"submitted to {queue}", queue=queue)
     ctl.queue.add(BATCH)
     return {"jobId": head.job_id, "jobName": head.job_name, "message": f"submitted {head.job_id}"}
 
@@ -145,11 +151,13 @@ def cancel_job(ctl: Controller, job_id: str, reason: object) -> dict[str, Any]:
     why = reason if isinstance(reason, str) and reason else "Cancelled by the user"
     with ctl.batch_lock:
         job = _job(ctl, job_id)
+        children = _children(ctl, job)
         try:
-            changed = cancel(job, why, ctl.clock(), _children(ctl, job))
+            changed = cancel(job, why, ctl.clock(), children)
         except (JobStateError, ValueError) as exc:
             raise CommandError(str(exc), 409) from exc
         ctl.store.put_jobs([j.to_record() for j in changed])
+        record_changes(ctl, changed, {j.job_id: j.status for j in (job, *children)})
     ctl.queue.add(BATCH)
     return {"message": f"{job_id}: cancelled"}
 
@@ -158,11 +166,13 @@ def terminate_job(ctl: Controller, job_id: str, reason: object) -> dict[str, Any
     why = reason if isinstance(reason, str) and reason else "Terminated by the user"
     with ctl.batch_lock:
         job = _job(ctl, job_id)
+        children = _children(ctl, job)
         try:
-            result = terminate(job, why, ctl.clock(), _children(ctl, job))
+            result = terminate(job, why, ctl.clock(), children)
         except (JobStateError, ValueError) as exc:
             raise CommandError(str(exc), 409) from exc
         ctl.store.put_jobs([j.to_record() for j in result.jobs])
+        record_changes(ctl, result.jobs, {j.job_id: j.status for j in (job, *children)})
         for stop in result.stops:  # the pass sees the containers end and fails the job
             for cid in stop.container_ids if stop.host else ():
                 try:

@@ -17,7 +17,7 @@ again.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -73,10 +73,12 @@ def _pass(ctl: Controller) -> float | None:
     jobs = {r["job_id"]: Job.from_record(r) for r in ctl.store.jobs()}
     before = {j: job.status for j, job in jobs.items()}
     changed: dict[str, Job] = {}
+    steps: list[Job] = []  # every change in order: a pass may take a job through several states
 
     def put(job: Job) -> None:
         changed[job.job_id] = job
         jobs[job.job_id] = job
+        steps.append(job)
 
     seen = _job_containers(ctl)
     for job in [j for j in jobs.values() if j.status in (STARTING, RUNNING)]:
@@ -116,18 +118,28 @@ def _pass(ctl: Controller) -> float | None:
     _place(ctl, jobs, queues, envs, put)
     if changed:
         ctl.store.put_jobs([j.to_record() for j in changed.values()])
-        for j in changed.values():
-            if before.get(j.job_id) != j.status:
-                ctl.actions.record(
-                    "Job",
-                    j.job_id,
-                    f"job.{j.status.lower()}",
-                    j.status_reason or j.status,
-                    queue=j.job_queue,
-                )
+        record_changes(ctl, steps, before)
     _report(ctl, jobs, queues, envs)
     unfinished = any(not j.final for j in jobs.values())
     return POLL if unfinished else None
+
+
+def record_changes(ctl: Controller, steps: Iterable[Job], before: Mapping[str, str]) -> None:
+    """Records each status a job takes in `steps` (in order; `before` maps job ids to their
+    statuses first): in the history, and on the event stream as a "Batch Job State Change"
+    carrying the job as DescribeJobs shows it."""
+    last = dict(before)
+    for j in steps:
+        if last.get(j.job_id) != j.status:
+            last[j.job_id] = j.status
+            ctl.actions.record(
+                "Job",
+                j.job_id,
+                f"job.{j.status.lower()}",
+                j.status_reason or f"{j.status.lower()} in {j.job_queue}",
+                queue=j.job_queue,
+                detail=j.to_json(),
+            )
 
 
 def _attempt(c: ContainerInfo) -> int:

@@ -46,6 +46,7 @@ class EventRecord:
     action: str
     reason: str
     message: str = ""
+    detail: str = ""  # JSON: what the event stream sends as the event's detail ("" = built)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from controller.store.records import (
 )
 
 EVENTS_KEPT = 20_000
+_EVENT_COLUMNS = "id, at, kind, name, action, reason, message, detail"
 TASK_DEFINITIONS, JOB_DEFINITIONS = "revisions", "job_definitions"  # tables of revisions
 
 
@@ -91,7 +92,8 @@ CREATE TABLE IF NOT EXISTS job_logs (
     PRIMARY KEY (job_id, attempt, node));
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
-    action TEXT NOT NULL, reason TEXT NOT NULL, message TEXT NOT NULL);
+    action TEXT NOT NULL, reason TEXT NOT NULL, message TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS events_resource ON events (kind, name, id);
 CREATE TABLE IF NOT EXISTS metric_hours (
     series TEXT NOT NULL, hour INTEGER NOT NULL, sum REAL NOT NULL, count INTEGER NOT NULL,
@@ -118,6 +120,9 @@ class Store:
         have = {r[1] for r in self._db.execute("PRAGMA table_info(deployments)")}
         if "config" not in have:
             self._db.execute("ALTER TABLE deployments ADD COLUMN config TEXT NOT NULL DEFAULT ''")
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(events)")}
+        if "detail" not in have:
+            self._db.execute("ALTER TABLE events ADD COLUMN detail TEXT NOT NULL DEFAULT ''")
 
     @classmethod
     def in_data_dir(cls, data_dir: str, *, readonly: bool = False) -> Store:
@@ -134,6 +139,8 @@ class Store:
                 source.backup(copy._db)
             finally:
                 source.close()
+            copy._db.executescript(_SCHEMA)  # a data directory from an older Skiff
+            copy._migrate()
         return copy
 
     def close(self) -> None:
@@ -520,34 +527,53 @@ class Store:
         }
 
     # --- history -------------------------------------------------------------------------------
-    def add_event(self, event: EventRecord) -> None:
+    def add_event(self, event: EventRecord) -> int:
+        """Appends an event; returns its id, which only grows (the event stream's cursor)."""
         with self._tx() as db:
             cur = db.execute(
-                "INSERT INTO events (at, kind, name, action, reason, message) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (event.at, event.kind, event.name, event.action, event.reason, event.message),
+                "INSERT INTO events (at, kind, name, action, reason, message, detail) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    event.at,
+                    event.kind,
+                    event.name,
+                    event.action,
+                    event.reason,
+                    event.message,
+                    event.detail,
+                ),
             )
-            if cur.lastrowid and cur.lastrowid % 1000 == 0:
-                db.execute("DELETE FROM events WHERE id <= ?", (cur.lastrowid - EVENTS_KEPT,))
+            event_id = cur.lastrowid or 0
+            if event_id % 1000 == 0:
+                db.execute("DELETE FROM events WHERE id <= ?", (event_id - EVENTS_KEPT,))
+        return event_id
 
     def events(
         self, kind: str | None = None, name: str | None = None, limit: int = 20
     ) -> list[EventRecord]:
-        if kind and name:
-            rows = self._rows(
-                "SELECT at, kind, name, action, reason, message FROM events "
-                "WHERE kind = ? AND name = ? ORDER BY id DESC LIMIT ?",
-                kind,
-                name,
-                limit,
-            )
-        else:
-            rows = self._rows(
-                "SELECT at, kind, name, action, reason, message FROM events "
-                "ORDER BY id DESC LIMIT ?",
-                limit,
-            )
-        return [EventRecord(*r) for r in reversed(rows)]
+        """The last `limit` events, oldest first, of one resource (kind and name) or of all."""
+        where, args = ("WHERE kind = ? AND name = ? ", [kind, name]) if kind and name else ("", [])
+        rows = self._rows(
+            f"SELECT {_EVENT_COLUMNS} FROM events {where}ORDER BY id DESC LIMIT ?", *args, limit
+        )
+        return [EventRecord(*r[1:]) for r in reversed(rows)]
+
+    def events_after(
+        self, after: int, kind: str | None = None, name: str | None = None, limit: int = 500
+    ) -> list[tuple[int, EventRecord]]:
+        """Events with an id above `after`, oldest first, with their ids; kind and name filter."""
+        where, args = "id > ?", list[Any]([after])
+        for column, value in (("kind", kind), ("name", name)):
+            if value:
+                where, args = f"{where} AND {column} = ?", [*args, value]
+        rows = self._rows(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE {where} ORDER BY id LIMIT ?", *args, limit
+        )
+        return [(r[0], EventRecord(*r[1:])) for r in rows]
+
+    def last_event_id(self) -> int:
+        rows = self._rows("SELECT COALESCE(MAX(id), 0) FROM events")
+        return int(rows[0][0])
 
     # --- hourly metric history ----------------------------------------------------------------
     def add_metric_sample(self, series: str, t: float, value: float) -> None:

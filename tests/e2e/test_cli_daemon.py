@@ -72,3 +72,9 @@ def test_status_without_a_daemon_says_so(skiff: Skiff) -> None:
     out = skiff_cli("status", "--listen", f"127.0.0.1:{skiff.port}")
     assert out.returncode == 1
     assert "cannot reach the daemon" in out.stderr
+
+
+def test_events_without_a_daemon_says_so(skiff: Skiff) -> None:
+    out = skiff_cli("events", "--listen", f"127.0.0.1:{skiff.port}")
+    assert out.returncode == 1
+    assert "cannot reach the daemon" in out.stderr

@@ -1,9 +1,11 @@
 """AWS Batch on a real engine: jobs submitted through the CLI run under their queue's vCPU
-limit, retry as their definition says, keep their output, and multi-node jobs reach their
-main node."""
+limit, retry as their definition says, keep their output, multi-node jobs reach their main
+node, and every state change is an event on the daemon's stream."""
 
 from __future__ import annotations
 
+import json
+import queue
 import subprocess
 import sys
 import threading
@@ -78,9 +80,18 @@ def batch(skiff: Skiff, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def status(skiff: Skiff, job_id: str) -> str:
-    import json
+def job_statuses(skiff: Skiff, job_id: str) -> list[str]:
+    """The job's state changes from the event stream, oldest first (`skiff events`)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "controller", "events", "--all", "--kind", "Job", "--name",
+         job_id, "--no-follow", "-o", "json", "--listen", f"127.0.0.1:{skiff.port}"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    return [json.loads(line)["detail"]["status"] for line in out.stdout.splitlines()]
 
+
+def status(skiff: Skiff, job_id: str) -> str:
     return str(json.loads(batch(skiff, "describe", job_id).stdout)["status"])
 
 
@@ -133,6 +144,9 @@ def test_a_failed_attempt_is_retried_until_an_exit_rule_stops_it(skiff: Skiff) -
     logs = batch(skiff, "logs", retried).stdout
     assert logs.split() == ["attempt", "1", "attempt", "2", "attempt", "3"]
     assert batch(skiff, "logs", stopped).stdout.split() == ["attempt", "1"]
+    attempt = ["RUNNABLE", "STARTING", "RUNNING"]
+    assert job_statuses(skiff, retried) == ["SUBMITTED", *attempt * 3, "FAILED"]
+    assert job_statuses(skiff, stopped) == ["SUBMITTED", *attempt, "FAILED"]
     refused = batch(skiff, "submit", "--queue", "nowhere", "--definition", "work")
     assert refused.returncode == 1 and "no job queue named 'nowhere'" in refused.stderr
 
@@ -164,8 +178,6 @@ SLOW = """\
 
 
 def describe(skiff: Skiff, job_id: str) -> dict[str, Any]:
-    import json
-
     out = batch(skiff, "describe", job_id)
     assert out.returncode == 0, out.stderr
     data: dict[str, Any] = json.loads(out.stdout)
@@ -227,3 +239,31 @@ def test_jobs_running_when_the_daemon_is_killed_finish_once(skiff: Skiff) -> Non
         d = describe(skiff, j)
         assert len(d["attempts"]) == 1, d  # none ran twice
         assert batch(skiff, "logs", j).stdout.strip() == "attempt 1"
+        assert job_statuses(skiff, j).count("SUCCEEDED") == 1
+
+
+def test_a_follower_sees_job_state_changes_as_they_happen(skiff: Skiff) -> None:
+    skiff.write("batch.yaml", manifests(2))
+    skiff.start()
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "controller", "events", "--kind", "Job", "-o", "json",
+         "--listen", f"127.0.0.1:{skiff.port}"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(x) for x in follower.stdout or ()])
+    reader.start()
+    try:
+        job = batch(skiff, "submit", "--queue", "q", "--definition", "work").stdout.strip()
+        seen: list[str] = []
+        while "SUCCEEDED" not in seen:
+            event = json.loads(lines.get(timeout=60))  # each arrives without asking again
+            assert event["detail-type"] == "Batch Job State Change"
+            assert event["detail"]["jobId"] == job
+            seen.append(event["detail"]["status"])
+        assert seen == ["SUBMITTED", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED"]
+        assert event["detail"]["container"]["exitCode"] == 0
+    finally:
+        follower.terminate()
+        follower.wait(timeout=10)
+        reader.join(timeout=10)
