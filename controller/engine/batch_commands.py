@@ -1,8 +1,9 @@
 """What `skiff batch` asks of the running daemon: SubmitJob, ListJobs, DescribeJobs, CancelJob,
 TerminateJob and a job's logs, as AWS Batch answers them.
 
-Jobs live in the store. Every change here holds the Batch lock, which the scheduler's pass
-holds too, so a submit, a cancel or a terminate never races a placement.
+Jobs live in the store. A cancel or a terminate holds the Batch lock, which the scheduler's
+pass holds too, so neither races a placement. A submit only adds jobs the pass has not read, so
+it does not wait for a pass.
 """
 
 from __future__ import annotations
@@ -73,21 +74,24 @@ def submit_job(ctl: Controller, body: dict[str, Any]) -> dict[str, Any]:
             f"{timeout.attempt_duration_seconds} is below the minimum {floor:g} "
             "(--batch-min-timeout)"
         )
-    with ctl.batch_lock:
-        known = {r["job_id"]: Job.from_record(r) for r in ctl.store.jobs()}
-        try:
-            jobs = submit(
-                request,
-                res.spec if res else None,
-                queue,
-                found,
-                known,
-                ctl.clock(),
-                lambda: str(uuid.uuid4()),
-            )
-        except SubmitError as exc:
-            raise CommandError(str(exc)) from exc
-        ctl.store.put_jobs([j.to_record() for j in jobs])
+    known = {  # the jobs it names: the only ones a submit reads
+        d.job_id: Job.from_record(r)
+        for d in request.depends_on
+        if d.job_id is not None and (r := ctl.store.job(d.job_id)) is not None
+    }
+    try:
+        jobs = submit(
+            request,
+            res.spec if res else None,
+            queue,
+            found,
+            known,
+            ctl.clock(),
+            lambda: str(uuid.uuid4()),
+        )
+    except SubmitError as exc:
+        raise CommandError(str(exc)) from exc
+    ctl.store.put_jobs([j.to_record() for j in jobs])
     record_changes(ctl, jobs, {})
     head = jobs[0]
     ctl.queue.add(BATCH)

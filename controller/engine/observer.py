@@ -4,6 +4,10 @@ The event stream (filtered on the managed-by label) is resumed with `since` afte
 nothing that happened meanwhile is missed; a periodic resync lists everything again and heals
 whatever events could not tell. Each change names the owning resource so the engine can queue
 that key: events only say where to look, never what to do.
+
+An event marks its container dirty; a few refreshers inspect dirty containers side by side, one
+refresh per container at a time, so a burst of events (create, start, die of many containers)
+costs one inspect per container as it stands, and the stream is never read behind.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ _IGNORED_PREFIXES = (
     "commit",
     "kill",
 )
+
+REFRESHERS = 4  # inspects in flight per engine
 
 # (host, kind, name): the containers of resource kind/name on this host changed
 OnChange = Callable[[str, str, str], None]
@@ -70,7 +76,13 @@ class HostObserver:
         self._clock = clock
         self.down_since: float | None = None  # when the engine stopped answering
         self._lock = threading.Lock()
-        self._sync_lock = threading.Lock()  # one refresh at a time, so no stale inspect wins
+        self._sync_lock = threading.Lock()  # one resync at a time
+        # Containers an event named, with its action, waiting for a refresher; and the ones
+        # being refreshed (never two refreshes of one container at once: no stale inspect wins).
+        self._dirty: dict[str, str] = {}
+        self._busy: set[str] = set()
+        self._work = threading.Condition()
+        self._refreshers: list[threading.Thread] = []
         self._containers: dict[str, ContainerInfo] = {}
         self._stop = threading.Event()
         self._stream: object | None = None
@@ -112,6 +124,10 @@ class HostObserver:
     def _resync(self) -> None:
         try:
             listed_at = time.time() - 1  # events from here on are replayed by the next stream
+            with self._lock:
+                before = set(
+                    self._containers
+                )  # a container cached later may be newer than the list
             rows = self.runtime.list_containers(self._selector)
             with self._lock:
                 cached = dict(self._containers)
@@ -119,8 +135,8 @@ class HostObserver:
                 known = cached.get(row.id)
                 if known is None or known.fingerprint() != (row.state, _health_marker(row.status)):
                     self._refresh(row.id)
-            for gone in set(cached) - {row.id for row in rows}:
-                self._drop(gone)
+            for gone in before - {row.id for row in rows}:
+                self._refresh(gone, destroyed=True)
             self.up, self.error, self.synced = True, "", True
             self.down_since = None
             self.synced_at = listed_at
@@ -128,29 +144,65 @@ class HostObserver:
             self._went_down(exc)
             raise
 
-    def _refresh(self, container_id: str) -> None:
+    def _refresh(self, container_id: str, *, destroyed: bool = False) -> None:
+        """Inspects the container and caches what it is now (drops it when it is gone, or
+        `destroyed`), taking its turn after any refresh of the same container under way."""
+        with self._work:
+            self._work.wait_for(lambda: container_id not in self._busy)
+            self._busy.add(container_id)
         try:
-            self._put(self.runtime.inspect(container_id))
+            if destroyed:
+                self._drop(container_id)
+            else:
+                self._put(self.runtime.inspect(container_id))
         except NotFound:
             self._drop(container_id)
+        finally:
+            with self._work:
+                self._busy.discard(container_id)
+                self._work.notify_all()
 
     def handle(self, event: ContainerEvent) -> None:
+        """Marks the event's container for a refresher; the latest action decides."""
         self.last_event = max(self.last_event or 0.0, event.time)
         if event.action.startswith(_IGNORED_PREFIXES):
             return
-        with self._sync_lock:
-            if event.action == "destroy":
-                self._drop(event.container_id)
-            else:
-                self._refresh(event.container_id)
+        with self._work:
+            self._dirty[event.container_id] = event.action
+            self._work.notify_all()
+
+    def _refresher(self) -> None:
+        while True:
+            with self._work:
+                self._work.wait_for(lambda: self._stop.is_set() or self._next_dirty() is not None)
+                if self._stop.is_set():
+                    return
+                container_id = self._next_dirty()
+                assert container_id is not None
+                action = self._dirty.pop(container_id)
+            try:
+                self._refresh(container_id, destroyed=action == "destroy")
+            except RuntimeFailure as exc:  # the engine went away: the stream's loop resyncs
+                log.warning("container.inspect_failed", host=self.host, error=str(exc))
+
+    def _next_dirty(self) -> str | None:
+        return next((c for c in self._dirty if c not in self._busy), None)
 
     # --- the event loop --------------------------------------------------------------------------
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"observe-{self.host}", daemon=True)
         self._thread.start()
+        self._refreshers = [
+            threading.Thread(target=self._refresher, name=f"inspect-{self.host}", daemon=True)
+            for _ in range(REFRESHERS)
+        ]
+        for t in self._refreshers:
+            t.start()
 
     def stop(self) -> None:
         self._stop.set()
+        with self._work:
+            self._work.notify_all()
         stream = self._stream
         if stream is not None:
             stream.close()  # type: ignore[attr-defined]

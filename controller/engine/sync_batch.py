@@ -27,9 +27,11 @@ from controller.engine.sync_job_definition import resolve_definition
 from controller.manifests.batch import ComputeEnvironmentSpec, JobDefinitionSpec, JobQueueSpec
 from controller.manifests.kinds import ResourceKey
 from controller.reconcilers.batch_jobs import (
+    FINAL,
     RUNNABLE,
     RUNNING,
     STARTING,
+    STATUSES,
     TIMEOUT_REASON,
     Job,
     advance,
@@ -41,7 +43,7 @@ from controller.reconcilers.batch_jobs import (
     terminate,
     timed_out,
 )
-from controller.reconcilers.batch_scheduler import Candidate, schedule
+from controller.reconcilers.batch_scheduler import Candidate, Placement, schedule
 from controller.runtime import ContainerInfo, ContainerSpec, RuntimeFailure
 from controller.state import labels as L
 
@@ -70,7 +72,7 @@ def _pass(ctl: Controller) -> float | None:
     envs: dict[str, ComputeEnvironmentSpec] = {
         k[1]: r.spec for k, r in ctl.desired.items() if k[0] == "ComputeEnvironment"
     }
-    jobs = {r["job_id"]: Job.from_record(r) for r in ctl.store.jobs()}
+    jobs = _working_set(ctl)
     before = {j: job.status for j, job in jobs.items()}
     changed: dict[str, Job] = {}
     steps: list[Job] = []  # every change in order: a pass may take a job through several states
@@ -81,6 +83,7 @@ def _pass(ctl: Controller) -> float | None:
         steps.append(job)
 
     seen = _job_containers(ctl)
+    over: list[tuple[Job, list[tuple[str, ContainerInfo]]]] = []  # attempts that ended
     for job in [j for j in jobs.values() if j.status in (STARTING, RUNNING)]:
         if job.is_array_parent:
             continue
@@ -98,30 +101,45 @@ def _pass(ctl: Controller) -> float | None:
             job = jobs[job.job_id]
             for _, c in mine:
                 _kill(ctl, mine, c)
-        ended = [c for _, c in mine if c.exited or c.failed_to_start]
         main = next((c for _, c in mine if c.labels.get(NODE_LABEL, "0") == _main(job)), None)
         if main is not None and (main.exited or main.failed_to_start):
-            _keep_logs(ctl, job, mine)
+            over.append((job, mine))
             reason = main.error or ("OutOfMemoryError: Container killed" if main.oom_killed else "")
             status_reason = job.stop_reason or (
                 "Essential container in task exited" if main.exited else reason
             )
             put(after_attempt(job, main.exit_code, reason or None, status_reason, now))
-            for host, c in mine:
-                if c not in ended:
-                    _kill(ctl, mine, c)
-                _remove(ctl, host, c)
-            if job.num_nodes:
-                _drop_network(ctl, job, [h for h, _ in mine])
+    # Ended attempts are cleared while the next ones launch: exited containers hold nothing.
+    clearing = [ctl.pool.submit(_clear, ctl, *ended) for ended in over]
     for job in advance(jobs, now):
         put(job)
     _place(ctl, jobs, queues, envs, put)
+    for f in clearing:
+        f.result()
     if changed:
         ctl.store.put_jobs([j.to_record() for j in changed.values()])
         record_changes(ctl, steps, before)
-    _report(ctl, jobs, queues, envs)
+    _report(ctl, queues, envs)
     unfinished = any(not j.final for j in jobs.values())
     return POLL if unfinished else None
+
+
+def _working_set(ctl: Controller) -> dict[str, Job]:
+    """The jobs a pass needs: every unfinished one, the children of unfinished arrays (a
+    parent's status sums them) and the finished jobs they depend on. Finished jobs nothing
+    waits on stay in the store unread, so a pass costs what is under way, not the history."""
+    records = ctl.store.jobs(statuses=tuple(s for s in STATUSES if s not in FINAL))
+    jobs = {r["job_id"]: Job.from_record(r) for r in records}
+    for parent in [j for j in jobs.values() if j.is_array_parent]:
+        for r in ctl.store.jobs(parent_id=parent.job_id):
+            jobs.setdefault(r["job_id"], Job.from_record(r))
+    for job in [j for j in jobs.values() if not j.final]:
+        for dep in job.depends_on:
+            if dep.job_id is not None and dep.job_id not in jobs:
+                found = ctl.store.job(dep.job_id)
+                if found is not None:
+                    jobs[dep.job_id] = Job.from_record(found)
+    return dict(sorted(jobs.items(), key=lambda kv: (kv[1].created_at, kv[0])))
 
 
 def record_changes(ctl: Controller, steps: Iterable[Job], before: Mapping[str, str]) -> None:
@@ -174,6 +192,17 @@ def _remove(ctl: Controller, host: str, c: ContainerInfo) -> None:
         ctl.runtime_for(host).remove(c.id)
     except RuntimeFailure as exc:
         log.warning("job.remove_failed", container=c.id, error=str(exc))
+
+
+def _clear(ctl: Controller, job: Job, mine: list[tuple[str, ContainerInfo]]) -> None:
+    """An ended attempt's output kept, then its containers (and network) gone."""
+    _keep_logs(ctl, job, mine)
+    for host, c in mine:
+        if not (c.exited or c.failed_to_start):
+            _kill(ctl, mine, c)
+        _remove(ctl, host, c)
+    if job.num_nodes:
+        _drop_network(ctl, job, [h for h, _ in mine])
 
 
 def _keep_logs(ctl: Controller, job: Job, mine: list[tuple[str, ContainerInfo]]) -> None:
@@ -234,15 +263,19 @@ def _place(
                     v for v, _ in _needs(found[1])
                 )
     plan = schedule(candidates, queues, envs, held, ctl.host_slots(ctl.observed_tasks()))
-    for p in plan.placements:
-        job = jobs[p.job_id]
-        spec = definitions[p.job_id]
+
+    def launch(p: Placement) -> list[str] | None:
         try:
-            ids = _launch(ctl, job, spec, p.environment, p.hosts)
+            return _launch(ctl, jobs[p.job_id], definitions[p.job_id], p.environment, p.hosts)
         except (RuntimeFailure, ValueError) as exc:
-            log.warning("job.launch_failed", job=job.job_id, error=str(exc))
-            continue
-        put(replace(place(job, p.hosts[0], ids), compute_environment=p.environment))
+            log.warning("job.launch_failed", job=p.job_id, error=str(exc))
+            return None
+
+    # The placements are decided; their Docker calls run side by side, as many as the pool.
+    for p, ids in zip(plan.placements, ctl.pool.map(launch, plan.placements), strict=True):
+        if ids is not None:
+            job = jobs[p.job_id]
+            put(replace(place(job, p.hosts[0], ids), compute_environment=p.environment))
 
 
 def _network(job: Job) -> str:
@@ -322,15 +355,12 @@ def _drop_network(ctl: Controller, job: Job, hosts: Iterable[str]) -> None:
 
 def _report(
     ctl: Controller,
-    jobs: dict[str, Job],
     queues: dict[str, JobQueueSpec],
     envs: dict[str, ComputeEnvironmentSpec],
 ) -> None:
+    held = ctl.store.job_counts()
     for name, q in queues.items():
-        counts: dict[str, int] = {}
-        for j in jobs.values():
-            if j.job_queue == name and not j.is_array_parent:
-                counts[j.status] = counts.get(j.status, 0) + 1
+        counts = {status: n for (queue, status), n in held.items() if queue == name}
         for status in ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"):
             ctl.metrics.batch_jobs.labels(name, status).set(counts.get(status, 0))
         ctl.set_status(("JobQueue", name), q.state, "", priority=q.priority, jobs=counts)

@@ -87,6 +87,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     created_at REAL NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (queue, status, created_at);
 CREATE INDEX IF NOT EXISTS jobs_parent ON jobs (parent_id);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
 CREATE TABLE IF NOT EXISTS job_logs (
     job_id TEXT NOT NULL, attempt INTEGER NOT NULL, node INTEGER NOT NULL, text TEXT NOT NULL,
     PRIMARY KEY (job_id, attempt, node));
@@ -501,6 +502,14 @@ class Store:
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         rows = self._rows(f"SELECT data FROM jobs{clause} ORDER BY created_at, job_id", *args)
         return [json.loads(r[0]) for r in rows]
+
+    def job_counts(self) -> dict[tuple[str, str], int]:
+        """How many jobs each (queue, status) holds; an array counts as its children."""
+        rows = self._rows(
+            "SELECT queue, status, COUNT(*) FROM jobs WHERE job_id NOT IN "
+            "(SELECT parent_id FROM jobs WHERE parent_id IS NOT NULL) GROUP BY queue, status"
+        )
+        return {(q, st): n for q, st, n in rows}
 
     def job(self, job_id: str) -> dict[str, Any] | None:
         rows = self._rows("SELECT data FROM jobs WHERE job_id = ?", job_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+from controller.engine import batch_commands
 from controller.engine.sync_batch import ATTEMPT_LABEL, BATCH, JOB_LABEL
 from controller.engine.sync_job_definition import resolve_definition
 from controller.reconcilers.batch_jobs import Job, SubmitRequest, submit
@@ -128,3 +129,32 @@ def test_a_failed_attempt_is_retried_and_an_exit_rule_ends_it(tmp_path: Path) ->
     run(h)
     j = job(h, jid)
     assert j.status == "FAILED" and len(j.attempts) == 2
+
+
+def test_finished_jobs_still_count_in_the_queue_and_release_their_dependents(
+    tmp_path: Path,
+) -> None:
+    h = harness(tmp_path)
+    done = send(h, 3)
+    run(h)
+    run(h)
+    for jid in done[:2]:
+        (cid,) = containers(h, jid)
+        h.fake.exit(cid, 0)
+    run(h)
+    assert [job(h, j).status for j in done[:2]] == ["SUCCEEDED", "SUCCEEDED"]
+    # A job submitted later on a job finished long ago: the pass reads the finished one only
+    # because this one names it.
+    later = batch_commands.submit_job(
+        h.ctl, {"jobQueue": "q", "jobDefinition": "work", "dependsOn": [{"jobId": done[0]}]}
+    )["jobId"]
+    run(h)
+    (cid,) = containers(h, done[2])
+    h.fake.exit(cid, 0)
+    run(h)
+    assert job(h, later).status in ("STARTING", "RUNNING")
+    counts = h.ctl.status[("JobQueue", "q")].details["jobs"]
+    assert counts == {"SUCCEEDED": 3, job(h, later).status: 1}
+    assert h.ctl.metrics.batch_jobs.labels("q", "RUNNING")._value.get() == (
+        1 if job(h, later).status == "RUNNING" else 0
+    )
