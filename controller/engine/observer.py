@@ -184,6 +184,8 @@ class HostObserver:
                 self._refresh(container_id, destroyed=action == "destroy")
             except RuntimeFailure as exc:  # the engine went away: the stream's loop resyncs
                 log.warning("container.inspect_failed", host=self.host, error=str(exc))
+            except Exception:  # a bug must not stop the refresher; the next resync heals
+                log.exception("container.refresh_crashed", host=self.host, id=container_id)
 
     def _next_dirty(self) -> str | None:
         return next((c for c in self._dirty if c not in self._busy), None)

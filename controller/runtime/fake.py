@@ -294,8 +294,9 @@ class FakeRuntime:
         with self._lock:
             self._usage.pop(container_id, None)
             self.output.pop(container_id, None)  # Docker deletes a container's log with it
-            if self.containers.pop(container_id, None) is not None:
-                self._emit(container_id, "destroy")
+            gone = self.containers.pop(container_id, None)
+            if gone is not None:  # Docker's destroy event still carries the labels
+                self._emit(container_id, "destroy", gone.labels)
 
     def remove_volume(self, name: str) -> None:
         self._enter("remove_volume", name)
@@ -412,9 +413,11 @@ class FakeRuntime:
     def _set(self, c: ContainerInfo, **changes: object) -> None:
         self.containers[c.id] = replace(c, **changes)  # type: ignore[arg-type]
 
-    def _emit(self, container_id: str, action: str) -> None:
+    def _emit(
+        self, container_id: str, action: str, labels: Mapping[str, str] | None = None
+    ) -> None:
         c = self.containers.get(container_id)
-        labels = dict(c.labels) if c else {}
+        labels = dict(labels if labels is not None else c.labels if c else {})
         event = ContainerEvent(container_id, action, self.clock(), labels)
         for q in list(self._subscribers):
             q.put(event)

@@ -1,0 +1,118 @@
+"""The host observer keeps Skiff's view of an engine fresh from its events: a burst of events
+for one container costs one more inspect, not one per event, and the cache ends as the
+container is (or without it, once destroyed)."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable
+
+from controller.engine.observer import HostObserver
+from controller.runtime import ContainerInfo, ContainerSpec
+from controller.runtime.fake import FakeRuntime
+from controller.state import labels as L
+
+CLUSTER = "default"
+
+
+class SlowInspects(FakeRuntime):
+    """A fake engine whose inspects wait at a gate while it is closed (a busy dockerd), and
+    answer what the container was when they began."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.gate.set()
+        self.waiting = threading.Event()
+        self.inspects: list[str] = []
+
+    def inspect(self, container_id: str) -> ContainerInfo:
+        self.inspects.append(container_id)
+        info = super().inspect(container_id)
+        self.waiting.set()
+        self.gate.wait(10)
+        return info
+
+
+CHANGES: list[str] = []
+
+
+def observe(engine: FakeRuntime) -> tuple[HostObserver, Callable[[Callable[[], bool]], bool]]:
+    """A started observer, and a wait for a condition that its cache changes make true."""
+    changed = threading.Condition()
+    CHANGES.clear()
+
+    def on_change(host: str, kind: str, name: str) -> None:
+        with changed:
+            CHANGES.append(name)
+            changed.notify_all()
+
+    def until(pred: Callable[[], bool]) -> bool:
+        with changed:
+            return changed.wait_for(pred, 10)
+
+    observer = HostObserver("h1", engine, on_change, cluster=CLUSTER)
+    observer.resync()
+    observer.start()
+    return observer, until
+
+
+_names = itertools.count(1)
+
+
+def create(engine: FakeRuntime) -> str:
+    labels = L.ownership(CLUSTER, "Service", "web")
+    name = f"web-{next(_names)}"
+    return engine.create(ContainerSpec(name=name, image="skiff/busybox:latest", labels=labels))
+
+
+def state(observer: HostObserver, container_id: str) -> str | None:
+    return next((c.state for c in observer.snapshot() if c.id == container_id), None)
+
+
+def test_a_burst_of_events_for_one_container_costs_one_more_inspect() -> None:
+    engine = SlowInspects()
+    observer, until = observe(engine)
+    try:
+        engine.gate.clear()
+        cid = create(engine)
+        assert engine.waiting.wait(10)  # the refresher is inspecting the new container
+        engine.start(cid)
+        engine.exit(cid, 3)
+        engine.gate.set()
+        assert until(lambda: state(observer, cid) == "exited")
+        assert engine.inspects.count(cid) == 2  # create's, then one for start and die together
+    finally:
+        observer.stop()
+
+
+def test_a_container_destroyed_during_its_inspect_leaves_the_cache() -> None:
+    engine = SlowInspects()
+    observer, until = observe(engine)
+    try:
+        engine.gate.clear()
+        cid = create(engine)
+        assert engine.waiting.wait(10)
+        engine.remove(cid)
+        engine.gate.set()  # the inspect under way still reports it; the destroy comes after
+        assert until(lambda: len(CHANGES) == 2)  # cached from that inspect, then dropped
+        assert state(observer, cid) is None
+    finally:
+        observer.stop()
+
+
+def test_many_containers_are_refreshed_side_by_side() -> None:
+    engine = FakeRuntime()
+    observer, until = observe(engine)
+    try:
+        ids = [create(engine) for _ in range(20)]
+        for cid in ids:
+            engine.start(cid)
+        for cid in ids[:10]:
+            engine.exit(cid, 0)
+        assert until(
+            lambda: [state(observer, c) for c in ids] == ["exited"] * 10 + ["running"] * 10
+        )
+    finally:
+        observer.stop()
