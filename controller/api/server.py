@@ -29,12 +29,16 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import structlog
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from controller import __version__
 from controller.engine import batch_commands, commands
 from controller.engine.controller import Controller, describe_errors
 from controller.engine.event_stream import follow
+from controller.engine.outcomes import Retry
+
+log = structlog.get_logger("skiff.api")
 
 KIND_ORDER = {
     "Host": 0,
@@ -78,10 +82,10 @@ class ApiServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                api.handle(self)
+                api.guarded(self, api.handle)
 
             def do_POST(self) -> None:
-                api.command(self)
+                api.guarded(self, api.command)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # requests are not actions; keep the action log clean
@@ -105,6 +109,21 @@ class ApiServer:
         self.ctl.actions.feed.nudge()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+    def guarded(
+        self, req: BaseHTTPRequestHandler, serve: Callable[[BaseHTTPRequestHandler], None]
+    ) -> None:
+        """A bug answers 500 with its message (and is logged), never a dropped connection."""
+        try:
+            serve(req)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        except Exception as exc:
+            log.exception("api.failed", path=req.path)
+            try:
+                self._reply(req, 500, f"internal error: {exc}")
+            except OSError:
+                pass
 
     def handle(self, req: BaseHTTPRequestHandler) -> None:
         path = req.path.split("?", 1)[0].rstrip("/") or "/"
@@ -136,7 +155,8 @@ class ApiServer:
             k: v[-1]
             for k, v in urllib.parse.parse_qs(urllib.parse.urlsplit(req.path).query).items()
         }
-        since = query.get("since", req.headers.get("Last-Event-ID"))
+        # A reconnecting EventSource sends its first URL again, with the last id it saw.
+        since = req.headers.get("Last-Event-ID") or query.get("since")
         if since is not None and not since.isdigit():
             self._reply(req, 400, f"since: {since!r} is not an event id (a whole number)")
             return
@@ -189,6 +209,9 @@ class ApiServer:
         except commands.CommandError as exc:
             self._reply(req, exc.status, str(exc))
             return
+        except Retry as exc:  # a host the command needs is not in the pool now
+            self._reply(req, 503, str(exc))
+            return
         if isinstance(answer, dict):
             self._send(req, 200, json.dumps(answer).encode(), "application/json")
         else:
@@ -198,7 +221,10 @@ class ApiServer:
     def _body(req: BaseHTTPRequestHandler) -> dict[str, Any]:
         if req.headers.get("Content-Type", "").split(";")[0].strip() != "application/json":
             raise commands.CommandError("send the request as Content-Type: application/json", 415)
-        length = int(req.headers.get("Content-Length") or 0)
+        try:
+            length = int(req.headers.get("Content-Length") or 0)
+        except ValueError as exc:
+            raise commands.CommandError("Content-Length is not a number") from exc
         if length > 65536:
             raise commands.CommandError("the request body is too large", 413)
         try:

@@ -38,10 +38,30 @@ class ActionLog:
     ) -> None:
         """Logs `action` on kind/name; `keep` also writes it to the history shown by status and
         sends it on the event stream, with `detail` (JSON-able) as the event's detail."""
+        event = self.entry(kind, name, action, reason, level=level, detail=detail, **fields)
+        if keep:
+            self.published([self._store.add_event(event)])
+
+    def entry(
+        self,
+        kind: str,
+        name: str,
+        action: str,
+        reason: str,
+        *,
+        level: str = "info",
+        detail: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> EventRecord:
+        """Logs and counts the action, and returns its history record, for a caller that
+        stores it with the change it tells (one transaction), then calls published()."""
         getattr(log, level)(action, kind=kind, name=name, action=action, reason=reason, **fields)
         self._metrics.actions.labels(kind, action).inc()
-        if keep:
-            message = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
-            body = json.dumps(detail) if detail else ""
-            record = EventRecord(self._clock(), kind, name, action, reason, message, body)
-            self.feed.published(self._store.add_event(record))
+        message = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+        body = json.dumps(detail) if detail else ""
+        return EventRecord(self._clock(), kind, name, action, reason, message, body)
+
+    def published(self, event_ids: list[int]) -> None:
+        """Wakes the event stream's readers for events just stored."""
+        if event_ids:
+            self.feed.published(max(event_ids))

@@ -11,14 +11,10 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from controller.engine import batch_containers as bc
 from controller.engine.commands import CommandError
-from controller.engine.sync_batch import (
-    ATTEMPT_LABEL,
-    BATCH,
-    JOB_LABEL,
-    NODE_LABEL,
-    record_changes,
-)
+from controller.engine.outcomes import Retry
+from controller.engine.sync_batch import BATCH, save_jobs
 from controller.engine.sync_job_definition import resolve_definition
 from controller.reconcilers.batch_jobs import (
     Dependency,
@@ -44,7 +40,10 @@ def submit_job(ctl: Controller, body: dict[str, Any]) -> dict[str, Any]:
     name = body.get("jobName")
     if name is not None and not isinstance(name, str):
         raise CommandError("jobName must be text")
-    size = (body.get("arrayProperties") or {}).get("size")
+    array = body.get("arrayProperties") or {}
+    if not isinstance(array, dict):
+        raise CommandError("arrayProperties must be an object: {size: N}")
+    size = array.get("size")
     if size is not None and (not isinstance(size, int) or isinstance(size, bool)):
         raise CommandError("arrayProperties.size must be a whole number")
     parameters = body.get("parameters") or {}
@@ -53,8 +52,13 @@ def submit_job(ctl: Controller, body: dict[str, Any]) -> dict[str, Any]:
     ):
         raise CommandError("parameters must map names to text")
     depends = body.get("dependsOn") or []
-    if not isinstance(depends, list) or not all(isinstance(d, dict) for d in depends):
-        raise CommandError("dependsOn must be a list of {jobId, type}")
+    if not isinstance(depends, list) or not all(
+        isinstance(d, dict)
+        and isinstance(d.get("jobId"), str | None)
+        and isinstance(d.get("type"), str | None)
+        for d in depends
+    ):
+        raise CommandError("dependsOn must be a list of {jobId, type}, each a string")
     share = body.get("shareIdentifier")
     request = SubmitRequest(
         job_definition=definition_ref,
@@ -91,8 +95,7 @@ def submit_job(ctl: Controller, body: dict[str, Any]) -> dict[str, Any]:
         )
     except SubmitError as exc:
         raise CommandError(str(exc)) from exc
-    ctl.store.put_jobs([j.to_record() for j in jobs])
-    record_changes(ctl, jobs, {})
+    save_jobs(ctl, jobs, jobs, {})
     head = jobs[0]
     ctl.queue.add(BATCH)
     return {"jobId": head.job_id, "jobName": head.job_name, "message": f"submitted {head.job_id}"}
@@ -136,18 +139,14 @@ def job_logs(ctl: Controller, job_id: str) -> dict[str, Any]:
     job = _job(ctl, job_id)
     kept = [{"attempt": a, "node": n, "text": t} for a, n, t in ctl.store.job_logs(job.job_id)]
     done = {(x["attempt"], x["node"]) for x in kept}
-    for h in list(ctl.hosts.values()):
-        for c in h.observer.snapshot():
-            if c.labels.get(JOB_LABEL) != job.job_id:
-                continue
-            key = (int(c.labels.get(ATTEMPT_LABEL, "0")), int(c.labels.get(NODE_LABEL, "0")))
-            if key in done:
-                continue
-            try:
-                text = ctl.runtime_for(h.name).logs(c.id)
-            except RuntimeFailure:
-                continue
-            kept.append({"attempt": key[0], "node": key[1], "text": text})
+    for c in bc.job_containers(ctl).get(job.job_id, []):
+        if (c.attempt, c.node) in done:
+            continue
+        try:
+            text = ctl.runtime_for(c.host).logs(c.info.id)
+        except (RuntimeFailure, Retry):
+            continue
+        kept.append({"attempt": c.attempt, "node": c.node, "text": text})
     return {"jobId": job.job_id, "logs": sorted(kept, key=lambda x: (x["attempt"], x["node"]))}
 
 
@@ -160,13 +159,16 @@ def cancel_job(ctl: Controller, job_id: str, reason: object) -> dict[str, Any]:
             changed = cancel(job, why, ctl.clock(), children)
         except (JobStateError, ValueError) as exc:
             raise CommandError(str(exc), 409) from exc
-        ctl.store.put_jobs([j.to_record() for j in changed])
-        record_changes(ctl, changed, {j.job_id: j.status for j in (job, *children)})
+        save_jobs(ctl, changed, changed, {j.job_id: j.status for j in (job, *children)})
     ctl.queue.add(BATCH)
+    if not changed:  # AWS: CancelJob succeeds and leaves a STARTING or RUNNING job running
+        return {"message": f"{job_id} is {job.status}: not cancelled (terminate stops it)"}
     return {"message": f"{job_id}: cancelled"}
 
 
 def terminate_job(ctl: Controller, job_id: str, reason: object) -> dict[str, Any]:
+    """Fails a job not yet STARTING at once; sends SIGTERM to the containers of one under way,
+    and the pass fails it when they end (or SIGKILLs them after the stop timeout)."""
     why = reason if isinstance(reason, str) and reason else "Terminated by the user"
     with ctl.batch_lock:
         job = _job(ctl, job_id)
@@ -175,14 +177,13 @@ def terminate_job(ctl: Controller, job_id: str, reason: object) -> dict[str, Any
             result = terminate(job, why, ctl.clock(), children)
         except (JobStateError, ValueError) as exc:
             raise CommandError(str(exc), 409) from exc
-        ctl.store.put_jobs([j.to_record() for j in result.jobs])
-        record_changes(ctl, result.jobs, {j.job_id: j.status for j in (job, *children)})
-        for stop in result.stops:  # the pass sees the containers end and fails the job
-            for cid in stop.container_ids if stop.host else ():
-                try:
-                    ctl.runtime_for(stop.host or "").kill(cid, "SIGTERM")
-                except RuntimeFailure as exc:
-                    raise CommandError(f"{job_id}: could not stop {cid}: {exc}", 503) from exc
+        save_jobs(ctl, result.jobs, result.jobs, {j.job_id: j.status for j in (job, *children)})
+        stopping = {s.job_id for s in result.stops}
+        seen = bc.job_containers(ctl)
+        for j in [j for j in result.jobs if j.job_id in stopping]:
+            for c in seen.get(j.job_id, []):  # every node, on whichever host it runs
+                if c.attempt == j.attempt_number and c.info.running:
+                    bc.signal(ctl, c, "SIGTERM")
     ctl.queue.add(BATCH)
     return {"message": f"{job_id}: terminating"}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -83,15 +84,20 @@ def follow(
     """Yields (id, document) for each event after `after` matching kind and name, then waits
     for more; None after `keepalive` seconds of silence. With keep_going False it ends once it
     has caught up; it also ends when `stopped` is set."""
+    last_sent = time.monotonic()
     while stopped is None or not stopped.is_set():
         seen = feed.latest  # read first: an event kept after it wakes the wait below
         page = store.events_after(after, kind, name, limit=PAGE)
         for event_id, event in page:
             yield event_id, document(event_id, event)
-            after = event_id
+            after, last_sent = event_id, time.monotonic()
         if len(page) == PAGE:
             continue
         if not keep_going:
             return
-        if not feed.wait(seen, keepalive, stopped):
+        quiet = time.monotonic() - last_sent
+        if quiet >= keepalive:  # events others filter out wake us, but send nothing
             yield None
+            last_sent = time.monotonic()
+            continue
+        feed.wait(seen, keepalive - quiet, stopped)

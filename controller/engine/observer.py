@@ -22,6 +22,7 @@ from controller.runtime import (
     ContainerEvent,
     ContainerInfo,
     ContainerRuntime,
+    EngineUnavailable,
     NotFound,
     RuntimeFailure,
 )
@@ -41,6 +42,7 @@ _IGNORED_PREFIXES = (
 )
 
 REFRESHERS = 4  # inspects in flight per engine
+RETRY_INSPECT = 1.0  # seconds before a failed inspect is tried again
 
 # (host, kind, name): the containers of resource kind/name on this host changed
 OnChange = Callable[[str, str, str], None]
@@ -182,8 +184,14 @@ class HostObserver:
                 action = self._dirty.pop(container_id)
             try:
                 self._refresh(container_id, destroyed=action == "destroy")
-            except RuntimeFailure as exc:  # the engine went away: the stream's loop resyncs
+            except EngineUnavailable as exc:  # the stream's loop resyncs once it is back
                 log.warning("container.inspect_failed", host=self.host, error=str(exc))
+            except RuntimeFailure as exc:  # looked at again shortly
+                log.warning("container.inspect_failed", host=self.host, error=str(exc))
+                self._stop.wait(RETRY_INSPECT)
+                with self._work:
+                    self._dirty.setdefault(container_id, action)
+                    self._work.notify_all()
             except Exception:  # a bug must not stop the refresher; the next resync heals
                 log.exception("container.refresh_crashed", host=self.host, id=container_id)
 

@@ -1,28 +1,36 @@
 """AWS Batch's job scheduler and runner: one pass over every unfinished job.
 
-A pass reads the jobs from the store and their containers from the pool (labels say whose
-attempt each is), then:
+A pass reads the jobs under way from the store and their containers from the pool (labels say
+whose attempt each is), then decides, in this order:
 - an attempt whose containers run is RUNNING (the timeout counts from then); one whose main
-  container exited is over: its output goes to the store, its containers are removed, and the
-  job succeeds, is retried (AWS_BATCH_JOB_ATTEMPT + 1) or fails, by its retry strategy;
-- an attempt past its timeout is stopped and the job fails (AWS retries no timeout);
-- dependencies and arrays move on (batch_jobs.advance);
-- RUNNABLE jobs are placed by the scheduler (priorities, environments, maxvCpus, fair share,
-  resource fit) and their containers started.
-Everything it decides is written to the store before the next pass, so a daemon killed at any
-point finds each job where it was and adopts its running containers instead of starting them
-again.
+  container exited is over, and the job succeeds, is retried (AWS_BATCH_JOB_ATTEMPT + 1) or
+  fails, by its retry strategy; one whose containers are gone (removed, or their host lost)
+  is over too, as AWS ends an attempt whose instance is terminated;
+- an attempt past its timeout is stopped and the job fails (AWS retries no timeout); one
+  asked to stop (TerminateJob) that still runs after the stop timeout is killed;
+- these decisions are saved, with their events, before any Docker call: a daemon killed from
+  then on finds each attempt where it was decided;
+- then, side by side on the pool: containers of attempts that are over are cleared (their
+  output kept first); containers of a RUNNABLE job's current attempt (a launch saved too
+  late) are adopted, not started again; dependencies and arrays move on
+  (batch_jobs.advance); RUNNABLE jobs are placed by the scheduler (priorities, environments,
+  maxvCpus, fair share, resource fit) and launched, each placement saved as it starts.
 """
 
 from __future__ import annotations
 
-import uuid
+import threading
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING
 
 import structlog
 
+from controller.engine import batch_containers as bc
+from controller.engine.batch_containers import JobContainer, LaunchFailed
+from controller.engine.outcomes import Retry
 from controller.engine.sync_job_definition import resolve_definition
 from controller.manifests.batch import ComputeEnvironmentSpec, JobDefinitionSpec, JobQueueSpec
 from controller.manifests.kinds import ResourceKey
@@ -36,32 +44,85 @@ from controller.reconcilers.batch_jobs import (
     Job,
     advance,
     after_attempt,
-    attempt_environment,
-    command_for,
     mark_running,
     place,
     terminate,
     timed_out,
 )
-from controller.reconcilers.batch_scheduler import Candidate, Placement, schedule
-from controller.runtime import ContainerInfo, ContainerSpec, RuntimeFailure
-from controller.state import labels as L
+from controller.reconcilers.batch_scheduler import (
+    DEFAULT_DECAY_SECONDS,
+    Candidate,
+    Placement,
+    schedule,
+)
+from controller.reconcilers.placement import HostSlot
+from controller.runtime import RuntimeFailure
 
 if TYPE_CHECKING:
     from controller.engine.controller import Controller
 
 BATCH: ResourceKey = ("Batch", "*")
-JOB_LABEL, ATTEMPT_LABEL, NODE_LABEL = "skiff.job", "skiff.job-attempt", "skiff.job-node"
-RESERVED_LABEL = "skiff.reserved"  # "cpu units,MiB", as instances carry it
+JOB_LABEL = bc.JOB_LABEL
 POLL = 1.0  # seconds between passes while jobs are unfinished
-STOP_TIMEOUT = 10
+LOST_AFTER = 30.0  # seconds an attempt's containers may go unseen before it counts as lost
+OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
+ESSENTIAL_EXITED = "Essential container in task exited"
+START_FAILED = "Task failed to start"
 
 log = structlog.get_logger("skiff.batch")
 
 
 def sync_batch(ctl: Controller) -> float | None:
-    with ctl.batch_lock:  # submits, cancels and terminates wait for the pass, and it for them
+    with ctl.batch_lock:  # cancels and terminates wait for the pass, and it for them
         return _pass(ctl)
+
+
+class _Ledger:
+    """The pass's changes to jobs: each state a job takes, saved with its events."""
+
+    def __init__(self, ctl: Controller, jobs: dict[str, Job]) -> None:
+        self.ctl, self.jobs = ctl, jobs
+        self._saved = {j: job.status for j, job in jobs.items()}
+        self._changed: dict[str, Job] = {}
+        self._steps: list[Job] = []
+        self._lock = threading.Lock()
+
+    def put(self, job: Job) -> None:
+        with self._lock:
+            self.jobs[job.job_id] = job
+            self._changed[job.job_id] = job
+            self._steps.append(job)
+
+    def save(self) -> None:
+        with self._lock:
+            changed, steps = list(self._changed.values()), self._steps
+            self._changed, self._steps = {}, []
+        if changed:
+            save_jobs(self.ctl, changed, steps, self._saved)
+            self._saved.update((j.job_id, j.status) for j in changed)
+
+
+def save_jobs(
+    ctl: Controller, jobs: Iterable[Job], steps: Iterable[Job], before: Mapping[str, str]
+) -> None:
+    """Writes `jobs` with an event for each status a job takes in `steps` (in order; `before`
+    maps job ids to their statuses first), in one transaction: the history, and the event
+    stream's "Batch Job State Change" carrying the job as DescribeJobs shows it."""
+    last, events = dict(before), []
+    for j in steps:
+        if last.get(j.job_id) != j.status:
+            last[j.job_id] = j.status
+            events.append(
+                ctl.actions.entry(
+                    "Job",
+                    j.job_id,
+                    f"job.{j.status.lower()}",
+                    j.status_reason or f"{j.status.lower()} in {j.job_queue}",
+                    queue=j.job_queue,
+                    detail=j.to_json(),
+                )
+            )
+    ctl.actions.published(ctl.store.put_jobs([j.to_record() for j in jobs], events))
 
 
 def _pass(ctl: Controller) -> float | None:
@@ -73,55 +134,140 @@ def _pass(ctl: Controller) -> float | None:
         k[1]: r.spec for k, r in ctl.desired.items() if k[0] == "ComputeEnvironment"
     }
     jobs = _working_set(ctl)
-    before = {j: job.status for j, job in jobs.items()}
-    changed: dict[str, Job] = {}
-    steps: list[Job] = []  # every change in order: a pass may take a job through several states
-
-    def put(job: Job) -> None:
-        changed[job.job_id] = job
-        jobs[job.job_id] = job
-        steps.append(job)
-
-    seen = _job_containers(ctl)
-    over: list[tuple[Job, list[tuple[str, ContainerInfo]]]] = []  # attempts that ended
+    ledger = _Ledger(ctl, jobs)
+    seen = bc.job_containers(ctl)
+    effects: list[Callable[[], None]] = []  # Docker calls, made once the decisions are saved
     for job in [j for j in jobs.values() if j.status in (STARTING, RUNNING)]:
-        if job.is_array_parent:
-            continue
-        mine = [(h, c) for h, c in seen.get(job.job_id, []) if _attempt(c) == job.attempt_number]
-        began = [c.started_at for _, c in mine if c.started_at]
-        if job.status == STARTING and mine and len(began) == len(mine):
-            # Running, or already done (a short job can end between two passes): it ran from
-            # when its containers started.
-            job = mark_running(job, min(began), [c.id for _, c in mine])
-            put(job)
-        if timed_out(job, now):
-            stopped = terminate(job, TIMEOUT_REASON, now)
-            for j in stopped.jobs:
-                put(j)
-            job = jobs[job.job_id]
-            for _, c in mine:
-                _kill(ctl, mine, c)
-        main = next((c for _, c in mine if c.labels.get(NODE_LABEL, "0") == _main(job)), None)
-        if main is not None and (main.exited or main.failed_to_start):
-            over.append((job, mine))
-            reason = main.error or ("OutOfMemoryError: Container killed" if main.oom_killed else "")
-            status_reason = job.stop_reason or (
-                "Essential container in task exited" if main.exited else reason
-            )
-            put(after_attempt(job, main.exit_code, reason or None, status_reason, now))
-    # Ended attempts are cleared while the next ones launch: exited containers hold nothing.
-    clearing = [ctl.pool.submit(_clear, ctl, *ended) for ended in over]
+        if not job.is_array_parent:
+            _attempt_under_way(ctl, ledger, job, _current(seen, job), now, effects)
+    ledger.save()
+    effects += _clear_over(ctl, jobs, seen)
+    adopted = _adopt(ctl, ledger, seen, now, effects)
+    work: list[Future[None]] = [ctl.pool.submit(f) for f in effects]
     for job in advance(jobs, now):
-        put(job)
-    _place(ctl, jobs, queues, envs, put)
-    for f in clearing:
+        ledger.put(job)
+    _place(ctl, ledger, queues, envs, seen, adopted, now)
+    for f in work:
         f.result()
-    if changed:
-        ctl.store.put_jobs([j.to_record() for j in changed.values()])
-        record_changes(ctl, steps, before)
+    ledger.save()
     _report(ctl, queues, envs)
-    unfinished = any(not j.final for j in jobs.values())
-    return POLL if unfinished else None
+    return POLL if any(not j.final for j in jobs.values()) else None
+
+
+def _current(seen: Mapping[str, list[JobContainer]], job: Job) -> list[JobContainer]:
+    return [c for c in seen.get(job.job_id, []) if c.attempt == job.attempt_number]
+
+
+def _attempt_under_way(
+    ctl: Controller,
+    ledger: _Ledger,
+    job: Job,
+    mine: list[JobContainer],
+    now: float,
+    effects: list[Callable[[], None]],
+) -> None:
+    began = [c.info.started_at for c in mine if c.info.started_at]
+    if job.status == STARTING and mine and len(began) == len(mine):
+        # Running, or already done (a short job can end between two passes): it ran from
+        # when its containers started.
+        job = mark_running(job, min(began), [c.info.id for c in mine])
+        ledger.put(job)
+    kill = False
+    if timed_out(job, now):
+        for j in terminate(job, TIMEOUT_REASON, now).jobs:
+            ledger.put(j)
+        job, kill = ledger.jobs[job.job_id], True
+    elif job.stop_requested_at is not None and now >= job.stop_requested_at + bc.STOP_TIMEOUT:
+        kill = True  # asked to stop and still running: SIGKILL, again each pass until it ends
+    if kill:
+        effects += [partial(bc.signal, ctl, c, "SIGKILL") for c in mine if c.info.running]
+    main = next((c for c in mine if c.node == (job.main_node or 0)), None)
+    if main is not None and main.ended:
+        info = main.info
+        reason = info.error or (OOM_REASON if info.oom_killed else "")
+        status_reason = job.stop_reason or (ESSENTIAL_EXITED if info.exited else START_FAILED)
+        ledger.put(after_attempt(job, info.exit_code, reason or None, status_reason, now))
+        _charge_share(ctl, job, now)
+        return
+    lost = None if mine else _lost(ctl, job, now)
+    if lost is not None:
+        log.warning("job.attempt_lost", job=job.job_id, reason=lost)
+        ledger.put(after_attempt(job, None, None, lost, now))
+        _charge_share(ctl, job, now)
+
+
+def _lost(ctl: Controller, job: Job, now: float) -> str | None:
+    """Why the attempt's containers count as gone (its host left the pool or was lost, or the
+    containers vanished from a host that is watched), or None: not yet."""
+    handle = ctl.hosts.get(job.host or "")
+    if handle is None:
+        return f"Host EC2 (instance {job.host}) terminated."
+    if handle.lost(now, ctl.settings.host_lost_seconds):
+        return f"Host EC2 (instance {job.host}) terminated."
+    since = job.placed_at if job.placed_at is not None else job.started_at
+    if handle.up and handle.observer.synced and (since is None or now - since >= LOST_AFTER):
+        return f"CannotInspectContainerError: the attempt's containers on {job.host} are gone"
+    return None
+
+
+def _charge_share(ctl: Controller, job: Job, now: float) -> None:
+    """What the attempt used, against its share, for fair-share queues' decayed usage."""
+    if job.started_at is None:
+        return
+    found = resolve_definition(ctl, job.job_definition)
+    if found is not None:
+        vcpus = sum(v for v, _ in _needs(found[1]))
+        usage = vcpus * max(0.0, now - job.started_at)
+        ctl.store.add_share_usage(job.job_queue, job.share_identifier or "", now, usage)
+
+
+def _clear_over(
+    ctl: Controller, jobs: Mapping[str, Job], seen: Mapping[str, list[JobContainer]]
+) -> list[Callable[[], None]]:
+    """Clearing the containers of attempts that are over: their job finished, or has moved on
+    to a later attempt. A job the store does not know is left alone."""
+    out: list[Callable[[], None]] = []
+    for job_id, containers in seen.items():
+        job = jobs.get(job_id)
+        if job is None:
+            record = ctl.store.job(job_id)
+            job = Job.from_record(record) if record is not None else None
+        if job is None:
+            continue
+        over = [c for c in containers if job.final or c.attempt < job.attempt_number]
+        if job.status in (STARTING, RUNNING):
+            over += [c for c in containers if c.attempt > job.attempt_number]
+        if over:
+            out.append(partial(bc.clear, ctl, over, multinode=job.num_nodes is not None))
+    return out
+
+
+def _adopt(
+    ctl: Controller,
+    ledger: _Ledger,
+    seen: Mapping[str, list[JobContainer]],
+    now: float,
+    effects: list[Callable[[], None]],
+) -> set[str]:
+    """RUNNABLE jobs whose current attempt already has containers (launched by a pass that
+    did not live to save it): STARTING with them, never launched again. A multi-node attempt
+    with only some of its nodes is cleared and launched afresh. Returns the jobs handled."""
+    handled: set[str] = set()
+    for job in [j for j in ledger.jobs.values() if j.status == RUNNABLE]:
+        mine = _current(seen, job)
+        if not mine:
+            continue
+        handled.add(job.job_id)
+        if len({c.node for c in mine}) < (job.num_nodes or 1):
+            effects.append(partial(bc.clear, ctl, mine, multinode=True))
+            continue
+        main = next((c for c in mine if c.node == (job.main_node or 0)), mine[0])
+        effects += [partial(bc.start, ctl, c) for c in mine if c.info.state == "created"]
+        placed = place(job, main.host, [c.info.id for c in mine], now=now)
+        environment = main.info.labels.get(bc.ENVIRONMENT_LABEL)
+        ledger.put(replace(placed, compute_environment=environment))
+        log.info("job.adopted", job=job.job_id, containers=len(mine))
+    return handled
 
 
 def _working_set(ctl: Controller) -> dict[str, Job]:
@@ -142,80 +288,6 @@ def _working_set(ctl: Controller) -> dict[str, Job]:
     return dict(sorted(jobs.items(), key=lambda kv: (kv[1].created_at, kv[0])))
 
 
-def record_changes(ctl: Controller, steps: Iterable[Job], before: Mapping[str, str]) -> None:
-    """Records each status a job takes in `steps` (in order; `before` maps job ids to their
-    statuses first): in the history, and on the event stream as a "Batch Job State Change"
-    carrying the job as DescribeJobs shows it."""
-    last = dict(before)
-    for j in steps:
-        if last.get(j.job_id) != j.status:
-            last[j.job_id] = j.status
-            ctl.actions.record(
-                "Job",
-                j.job_id,
-                f"job.{j.status.lower()}",
-                j.status_reason or f"{j.status.lower()} in {j.job_queue}",
-                queue=j.job_queue,
-                detail=j.to_json(),
-            )
-
-
-def _attempt(c: ContainerInfo) -> int:
-    value = c.labels.get(ATTEMPT_LABEL, "0")
-    return int(value) if value.isdigit() else 0
-
-
-def _main(job: Job) -> str:
-    return str(job.main_node or 0) if job.num_nodes else "0"
-
-
-def _job_containers(ctl: Controller) -> dict[str, list[tuple[str, ContainerInfo]]]:
-    out: dict[str, list[tuple[str, ContainerInfo]]] = {}
-    for h in list(ctl.hosts.values()):
-        for c in h.observer.snapshot():
-            job_id = c.labels.get(JOB_LABEL)
-            if job_id:
-                out.setdefault(job_id, []).append((h.name, c))
-    return out
-
-
-def _kill(ctl: Controller, mine: list[tuple[str, ContainerInfo]], c: ContainerInfo) -> None:
-    host = next(h for h, x in mine if x.id == c.id)
-    try:
-        ctl.runtime_for(host).kill(c.id, "SIGKILL")
-    except RuntimeFailure as exc:
-        log.warning("job.kill_failed", container=c.id, error=str(exc))
-
-
-def _remove(ctl: Controller, host: str, c: ContainerInfo) -> None:
-    try:
-        ctl.runtime_for(host).remove(c.id)
-    except RuntimeFailure as exc:
-        log.warning("job.remove_failed", container=c.id, error=str(exc))
-
-
-def _clear(ctl: Controller, job: Job, mine: list[tuple[str, ContainerInfo]]) -> None:
-    """An ended attempt's output kept, then its containers (and network) gone."""
-    _keep_logs(ctl, job, mine)
-    for host, c in mine:
-        if not (c.exited or c.failed_to_start):
-            _kill(ctl, mine, c)
-        _remove(ctl, host, c)
-    if job.num_nodes:
-        _drop_network(ctl, job, [h for h, _ in mine])
-
-
-def _keep_logs(ctl: Controller, job: Job, mine: list[tuple[str, ContainerInfo]]) -> None:
-    """The attempt's output, kept in the store: its containers are removed next."""
-    for host, c in mine:
-        node = int(c.labels.get(NODE_LABEL, "0"))
-        try:
-            text = ctl.runtime_for(host).logs(c.id)
-        except RuntimeFailure as exc:
-            text = f"(the output could not be read: {exc})\n"
-        ctl.store.put_job_log(job.job_id, job.attempt_number, node, text)
-
-
 def _needs(spec: JobDefinitionSpec) -> tuple[tuple[float, int], ...]:
     if spec.node_properties is None:
         assert spec.container_properties is not None
@@ -226,15 +298,18 @@ def _needs(spec: JobDefinitionSpec) -> tuple[tuple[float, int], ...]:
 
 def _place(
     ctl: Controller,
-    jobs: dict[str, Job],
+    ledger: _Ledger,
     queues: dict[str, JobQueueSpec],
     envs: dict[str, ComputeEnvironmentSpec],
-    put: Callable[[Job], None],
+    seen: Mapping[str, list[JobContainer]],
+    adopted: set[str],
+    now: float,
 ) -> None:
+    jobs = ledger.jobs
     definitions: dict[str, JobDefinitionSpec] = {}
     candidates = []
     for j in jobs.values():
-        if j.status != RUNNABLE or j.is_array_parent:
+        if j.status != RUNNABLE or j.is_array_parent or j.job_id in adopted:
             continue
         found = resolve_definition(ctl, j.job_definition)
         if found is None:
@@ -254,103 +329,93 @@ def _place(
         )
     if not candidates:
         return
+    under_way = [j for j in jobs.values() if j.status in (STARTING, RUNNING) and not j.final]
     held: dict[str, float] = {}
-    for j in jobs.values():
-        if j.status in (STARTING, RUNNING) and j.compute_environment:
-            found = resolve_definition(ctl, j.job_definition)
-            if found is not None:
-                held[j.compute_environment] = held.get(j.compute_environment, 0.0) + sum(
-                    v for v, _ in _needs(found[1])
-                )
-    plan = schedule(candidates, queues, envs, held, ctl.host_slots(ctl.observed_tasks()))
+    unseen: dict[str, tuple[int, int]] = {}  # per host: what launched jobs hold, not yet seen
+    for j in under_way:
+        found = resolve_definition(ctl, j.job_definition)
+        if found is None:
+            continue
+        needs = _needs(found[1])
+        if j.compute_environment:
+            held[j.compute_environment] = held.get(j.compute_environment, 0.0) + sum(
+                v for v, _ in needs
+            )
+        if j.host and not _current(seen, j):
+            cpu, mem = unseen.get(j.host, (0, 0))
+            unseen[j.host] = (
+                cpu + sum(int(v * 1024) for v, _ in needs),
+                mem + sum(m for _, m in needs),
+            )
+    slots = [_with(s, unseen.get(s.name)) for s in ctl.host_slots(ctl.observed_tasks())]
+    plan = schedule(
+        candidates,
+        queues,
+        envs,
+        held,
+        slots,
+        _share_usage(ctl, queues, under_way, now),
+        active_shares={(j.job_queue, j.share_identifier or "") for j in under_way},
+    )
 
-    def launch(p: Placement) -> list[str] | None:
+    def launch(p: Placement) -> None:
+        job = jobs[p.job_id]
         try:
-            return _launch(ctl, jobs[p.job_id], definitions[p.job_id], p.environment, p.hosts)
-        except (RuntimeFailure, ValueError) as exc:
-            log.warning("job.launch_failed", job=p.job_id, error=str(exc))
-            return None
+            ids = bc.launch(ctl, job, definitions[p.job_id], p.environment, p.hosts)
+        except LaunchFailed as exc:
+            log.warning("job.launch_failed", job=p.job_id, error=exc.reason)
+            placed = place(job, p.hosts[0], now=now)
+            ledger.put(after_attempt(placed, None, exc.reason, START_FAILED, now))
+            return
+        except (RuntimeFailure, Retry) as exc:  # a later pass tries again (or adopts it)
+            log.warning("job.launch_deferred", job=p.job_id, error=str(exc))
+            return
+        placed = replace(place(job, p.hosts[0], ids, now=now), compute_environment=p.environment)
+        ctl.store.put_jobs([placed.to_record()])  # at once: a crash now must not launch it again
+        ledger.put(placed)
 
     # The placements are decided; their Docker calls run side by side, as many as the pool.
-    for p, ids in zip(plan.placements, ctl.pool.map(launch, plan.placements), strict=True):
-        if ids is not None:
-            job = jobs[p.job_id]
-            put(replace(place(job, p.hosts[0], ids), compute_environment=p.environment))
+    list(ctl.pool.map(launch, plan.placements))
 
 
-def _network(job: Job) -> str:
-    return f"skiff-job-{job.job_id.replace(':', '-')}-{job.attempt_number}"
+def _with(slot: HostSlot, unseen: tuple[int, int] | None) -> HostSlot:
+    if unseen is None:
+        return slot
+    return replace(
+        slot, cpu_used=slot.cpu_used + unseen[0], memory_used=slot.memory_used + unseen[1]
+    )
 
 
-def _launch(
-    ctl: Controller, job: Job, spec: JobDefinitionSpec, environment: str, hosts: tuple[str, ...]
-) -> list[str]:
-    """The attempt's containers, created and started. A multi-node job's nodes share a
-    network of their own (per host), and the main node starts first so the others learn its
-    address. Half a launch is undone: nothing of a failed one is left to start twice."""
-    made: list[tuple[str, str]] = []
-    nodes = spec.node_properties
-    network = _network(job) if nodes is not None else None
-    try:
-        if network is not None:
-            for host in sorted(set(hosts)):
-                ctl.runtime_for(host).create_network(network, L.selector(ctl.settings.cluster))
-        order = list(range(len(hosts)))
-        main = nodes.main_node if nodes is not None else 0
-        order.sort(key=lambda n: n != main)
-        main_ip: str | None = None
-        for node in order:
-            host = hosts[node]
-            container = spec.container_properties if nodes is None else nodes.container_for(node)
-            assert container is not None
-            env = attempt_environment(
-                job,
-                spec,
-                node_index=node if nodes is not None else None,
-                num_nodes=len(hosts) if nodes is not None else None,
-                main_ip=main_ip if node != main else None,
-                compute_environment=environment,
-            )
-            cid = ctl.runtime_for(host).create(
-                ContainerSpec(
-                    name=f"{_network(job)}-{node}-{uuid.uuid4().hex[:6]}",
-                    image=container.image,
-                    labels={
-                        **L.ownership(ctl.settings.cluster, "JobQueue", job.job_queue),
-                        JOB_LABEL: job.job_id,
-                        ATTEMPT_LABEL: str(job.attempt_number),
-                        NODE_LABEL: str(node),
-                        RESERVED_LABEL: f"{int(container.vcpus * 1024)},{container.memory}",
-                    },
-                    command=tuple(command_for(container, job.parameters)) or None,
-                    env=env,
-                    nano_cpus=int(container.vcpus * 1_000_000_000),
-                    memory_mib=container.memory,
-                    stop_timeout=STOP_TIMEOUT,
-                    network_mode=network or "bridge",
-                )
-            )
-            made.append((host, cid))
-            ctl.runtime_for(host).start(cid)
-            if node == main and nodes is not None:
-                main_ip = ctl.runtime_for(host).inspect(cid).ip_address
-    except (RuntimeFailure, ValueError):
-        for host, cid in made:
-            try:
-                ctl.runtime_for(host).remove(cid)
-            except RuntimeFailure:
-                pass
-        _drop_network(ctl, job, hosts)
-        raise
-    return [cid for _, cid in made]
-
-
-def _drop_network(ctl: Controller, job: Job, hosts: Iterable[str]) -> None:
-    for host in sorted(set(hosts)):
-        try:
-            ctl.runtime_for(host).remove_network(_network(job))
-        except RuntimeFailure as exc:
-            log.warning("job.network_left", job=job.job_id, host=host, error=str(exc))
+def _share_usage(
+    ctl: Controller,
+    queues: Mapping[str, JobQueueSpec],
+    under_way: list[Job],
+    now: float,
+) -> dict[tuple[str, str], float]:
+    """Fair-share usage per (queue, share): the vCPUs its jobs under way hold, counted as the
+    scheduler counts a placement (vCPUs x shareDecaySeconds), plus the vCPU-seconds its ended
+    attempts used within the last shareDecaySeconds, fading linearly with age."""
+    policies = {q: spec.fair_share_policy for q, spec in queues.items() if spec.fair_share_policy}
+    if not policies:
+        return {}
+    usage: dict[tuple[str, str], float] = {}
+    for j in under_way:
+        policy = policies.get(j.job_queue)
+        found = resolve_definition(ctl, j.job_definition) if policy else None
+        if policy is None or found is None:
+            continue
+        window = policy.share_decay_seconds or DEFAULT_DECAY_SECONDS
+        key = (j.job_queue, j.share_identifier or "")
+        usage[key] = usage.get(key, 0.0) + sum(v for v, _ in _needs(found[1])) * window
+    longest = max(p.share_decay_seconds for p in policies.values())
+    for queue, share, at, used in ctl.store.share_usage(now - longest) if longest else ():
+        policy = policies.get(queue)
+        if policy is None or not policy.share_decay_seconds:
+            continue  # 0: only what runs now counts
+        fade = 1.0 - (now - at) / policy.share_decay_seconds
+        if fade > 0:
+            usage[(queue, share)] = usage.get((queue, share), 0.0) + used * fade
+    return usage
 
 
 def _report(

@@ -131,6 +131,8 @@ class Job:
     host: str | None = None
     container_ids: tuple[str, ...] = ()
     stop_reason: str | None = None  # terminate (or a timeout) asked for: the attempt won't retry
+    stop_requested_at: float | None = None  # when: past the stop timeout, it is killed
+    placed_at: float | None = None  # when the attempt under way was given its host
     status_summary: Mapping[str, int] | None = None  # array parents: children per status
     compute_environment: str | None = None  # where the attempt under way runs
 
@@ -487,11 +489,15 @@ def _fail(job: Job, reason: str, now: float) -> Job:
 # -- attempts ----------------------------------------------------------------------------------
 
 
-def place(job: Job, host: str, container_ids: Sequence[str] = ()) -> Job:
+def place(
+    job: Job, host: str, container_ids: Sequence[str] = (), *, now: float | None = None
+) -> Job:
     """The scheduler gave a RUNNABLE job a host: STARTING."""
     if job.status != RUNNABLE or job.is_array_parent:
         raise JobStateError(f"job {job.job_id} is {job.status}: only a RUNNABLE job is placed")
-    return replace(job, status=STARTING, host=host, container_ids=tuple(container_ids))
+    return replace(
+        job, status=STARTING, host=host, container_ids=tuple(container_ids), placed_at=now
+    )
 
 
 def mark_running(job: Job, now: float, container_ids: Sequence[str] | None = None) -> Job:
@@ -529,8 +535,8 @@ def after_attempt(
     status_reason: str | None,
     now: float,
 ) -> Job:
-    """The attempt under way ended: SUCCEEDED on exit 0; FAILED without retry when it was
-    terminated or timed out (AWS retries neither); else back to RUNNABLE or FAILED with the
+    """The attempt under way ended: FAILED without retry when it was terminated or timed out
+    (AWS retries neither); SUCCEEDED on exit 0; else back to RUNNABLE or FAILED with the
     attempt's reason, per retry_decision(). A report on a job with no attempt under way (a
     late or repeated one) changes nothing."""
     if job.is_array_parent:
@@ -547,13 +553,19 @@ def after_attempt(
         container_ids=job.container_ids,
     )
     ended = replace(
-        job, attempts=(*job.attempts, attempt), host=None, container_ids=(), stop_reason=None
+        job,
+        attempts=(*job.attempts, attempt),
+        host=None,
+        container_ids=(),
+        stop_reason=None,
+        stop_requested_at=None,
+        placed_at=None,
     )
+    stopped = job.stop_reason or (TIMEOUT_REASON if status_reason == TIMEOUT_REASON else None)
+    if stopped is not None:  # a terminated or timed-out job fails, whatever its exit code
+        return _fail(ended, stopped, now)
     if exit_code == 0:
         return replace(ended, status=SUCCEEDED, status_reason=status_reason, stopped_at=now)
-    stopped = job.stop_reason or (TIMEOUT_REASON if status_reason == TIMEOUT_REASON else None)
-    if stopped is not None:
-        return _fail(ended, stopped, now)
     last = status_reason or reason
     action = retry_decision(
         job.retry_strategy, len(ended.attempts), exit_code, reason, status_reason
@@ -581,22 +593,18 @@ def timed_out(job: Job, now: float) -> bool:
 
 
 def cancel(job: Job, reason: str, now: float, children: Sequence[Job] = ()) -> list[Job]:
-    """CancelJob: a job not yet STARTING fails with `reason`. For an array parent, pass all its
-    children: those not yet STARTING are cancelled, the others run on, and the parent ends
-    with `reason` once they have all finished."""
+    """CancelJob: a job not yet STARTING fails with `reason`; a STARTING or RUNNING one is left
+    to run (nothing changes, as in AWS). For an array parent, pass all its children: those not
+    yet STARTING are cancelled, the others run on, and the parent ends with `reason` once they
+    have all finished."""
     if job.is_array_parent:
         if job.final:
             raise JobStateError(f"cannot cancel a job in {job.status}: it has finished")
         _all_children(job, children)
         cancelled = [_fail(c, reason, now) for c in children if c.status in CANCELLABLE]
-        if not cancelled and not all(c.final for c in children):
-            raise JobStateError(
-                f"cannot cancel array job {job.job_id}: its children are STARTING or RUNNING; "
-                "terminate it"
-            )
         return [replace(job, stop_reason=job.stop_reason or reason), *cancelled]
     if job.status in (STARTING, RUNNING):
-        raise JobStateError(f"cannot cancel a job in {job.status}; terminate it")
+        return []  # AWS: the call succeeds and the job runs on (TerminateJob stops it)
     if job.final:
         raise JobStateError(f"cannot cancel a job in {job.status}: it has finished")
     return [_fail(job, reason, now)]
@@ -622,7 +630,11 @@ def terminate(job: Job, reason: str, now: float, children: Sequence[Job] = ()) -
 def _terminate_one(job: Job, reason: str, now: float) -> Termination:
     if job.status in CANCELLABLE:
         return Termination((_fail(job, reason, now),), ())
-    stopping = replace(job, stop_reason=job.stop_reason or reason)
+    stopping = replace(
+        job,
+        stop_reason=job.stop_reason or reason,
+        stop_requested_at=job.stop_requested_at if job.stop_reason else now,
+    )
     stop = Stop(job.job_id, job.host, job.container_ids, stopping.stop_reason or reason)
     return Termination((stopping,), (stop,))
 

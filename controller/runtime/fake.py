@@ -94,6 +94,7 @@ class FakeRuntime:
     networks: dict[str, FakeNetwork] = field(default_factory=dict)  # user networks by name
     output: dict[str, str] = field(default_factory=dict)  # what each container has printed
     calls: list[tuple[str, str]] = field(default_factory=list)
+    ignore_sigterm: set[str] = field(default_factory=set)  # containers only SIGKILL stops
     _faults: list[_Fault] = field(default_factory=list)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _prefix: str = field(default_factory=lambda: secrets.token_hex(24))
@@ -284,7 +285,10 @@ class FakeRuntime:
             c = self._get(container_id)
             if not c.running:
                 return
-            code = 137 if signal in ("SIGKILL", "KILL", "9") else 143
+            killed = signal in ("SIGKILL", "KILL", "9")
+            if not killed and container_id in self.ignore_sigterm:
+                return  # PID 1 without a handler: the kernel ignores the signal
+            code = 137 if killed else 143
             self._set(c, state="exited", exit_code=code, finished_at=self.clock(), ip_address="")
             self._emit(container_id, "kill")
             self._emit(container_id, "die")

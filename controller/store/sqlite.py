@@ -15,7 +15,7 @@ import os
 import sqlite3
 import threading
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -30,6 +30,7 @@ from controller.store.records import (
 )
 
 EVENTS_KEPT = 20_000
+SHARE_USAGE_KEPT = 604_800  # seconds: the longest shareDecaySeconds
 _EVENT_COLUMNS = "id, at, kind, name, action, reason, message, detail"
 TASK_DEFINITIONS, JOB_DEFINITIONS = "revisions", "job_definitions"  # tables of revisions
 
@@ -88,6 +89,9 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (queue, status, created_at);
 CREATE INDEX IF NOT EXISTS jobs_parent ON jobs (parent_id);
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
+CREATE TABLE IF NOT EXISTS share_usage (
+    queue TEXT NOT NULL, share TEXT NOT NULL, at REAL NOT NULL, vcpu_seconds REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS share_usage_at ON share_usage (at);
 CREATE TABLE IF NOT EXISTS job_logs (
     job_id TEXT NOT NULL, attempt INTEGER NOT NULL, node INTEGER NOT NULL, text TEXT NOT NULL,
     PRIMARY KEY (job_id, attempt, node));
@@ -462,9 +466,10 @@ class Store:
             db.execute("DELETE FROM overrides WHERE kind = ? AND name = ?", (kind, name))
 
     # --- Batch jobs ---------------------------------------------------------------------------
-    def put_jobs(self, jobs: list[dict[str, Any]]) -> None:
-        """Jobs as their records (Job.to_record()): written together, or not at all, so a
-        submit never leaves half an array behind."""
+    def put_jobs(self, jobs: list[dict[str, Any]], events: Sequence[EventRecord] = ()) -> list[int]:
+        """Jobs as their records (Job.to_record()), with the events that tell their changes:
+        written together, or not at all, so a submit never leaves half an array behind and no
+        change is kept without its event. Returns the events' ids."""
         with self._tx() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?, ?, ?)",
@@ -480,6 +485,24 @@ class Store:
                     for j in jobs
                 ],
             )
+            return [_insert_event(db, e) for e in events]
+
+    def add_share_usage(self, queue: str, share: str, at: float, vcpu_seconds: float) -> None:
+        """What an ended attempt used, for its fair-share queue's decayed usage."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO share_usage VALUES (?, ?, ?, ?)", (queue, share, at, vcpu_seconds)
+            )
+            db.execute("DELETE FROM share_usage WHERE at < ?", (at - SHARE_USAGE_KEPT,))
+
+    def share_usage(self, since: float) -> list[tuple[str, str, float, float]]:
+        """(queue, share, at, vCPU-seconds) of the attempts that ended after `since`."""
+        return [
+            (q, sh, at, v)
+            for q, sh, at, v in self._rows(
+                "SELECT queue, share, at, vcpu_seconds FROM share_usage WHERE at >= ?", since
+            )
+        ]
 
     def jobs(
         self,
@@ -515,12 +538,14 @@ class Store:
         rows = self._rows("SELECT data FROM jobs WHERE job_id = ?", job_id)
         return json.loads(rows[0][0]) if rows else None
 
-    def put_job_log(self, job_id: str, attempt: int, node: int, text: str) -> None:
-        """A container's output, kept after the container is removed."""
+    def put_job_log(
+        self, job_id: str, attempt: int, node: int, text: str, *, replace: bool = True
+    ) -> None:
+        """A container's output, kept after the container is removed; replace=False keeps
+        what is already there (a note that the output could not be read never hides it)."""
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
         with self._tx() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO job_logs VALUES (?, ?, ?, ?)", (job_id, attempt, node, text)
-            )
+            db.execute(f"{verb} INTO job_logs VALUES (?, ?, ?, ?)", (job_id, attempt, node, text))
 
     def job_logs(self, job_id: str) -> list[tuple[int, int, str]]:
         """(attempt, node, text) of a job, in order."""
@@ -539,23 +564,7 @@ class Store:
     def add_event(self, event: EventRecord) -> int:
         """Appends an event; returns its id, which only grows (the event stream's cursor)."""
         with self._tx() as db:
-            cur = db.execute(
-                "INSERT INTO events (at, kind, name, action, reason, message, detail) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    event.at,
-                    event.kind,
-                    event.name,
-                    event.action,
-                    event.reason,
-                    event.message,
-                    event.detail,
-                ),
-            )
-            event_id = cur.lastrowid or 0
-            if event_id % 1000 == 0:
-                db.execute("DELETE FROM events WHERE id <= ?", (event_id - EVENTS_KEPT,))
-        return event_id
+            return _insert_event(db, event)
 
     def events(
         self, kind: str | None = None, name: str | None = None, limit: int = 20
@@ -627,3 +636,15 @@ def _hour(t: float) -> int:
 def _readonly_uri(path: str) -> str:
     """A read-only SQLite URI; the path is quoted so '#', '?' or '%' in it stay part of it."""
     return f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=ro"
+
+
+def _insert_event(db: sqlite3.Connection, event: EventRecord) -> int:
+    cur = db.execute(
+        "INSERT INTO events (at, kind, name, action, reason, message, detail) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (event.at, event.kind, event.name, event.action, event.reason, event.message, event.detail),
+    )
+    event_id = cur.lastrowid or 0
+    if event_id % 1000 == 0:
+        db.execute("DELETE FROM events WHERE id <= ?", (event_id - EVENTS_KEPT,))
+    return event_id

@@ -245,9 +245,16 @@ def test_jobs_running_when_the_daemon_is_killed_finish_once(skiff: Skiff) -> Non
 def test_a_follower_sees_job_state_changes_as_they_happen(skiff: Skiff) -> None:
     skiff.write("batch.yaml", manifests(2))
     skiff.start()
-    follower = subprocess.Popen(
-        [sys.executable, "-m", "controller", "events", "--kind", "Job", "-o", "json",
-         "--listen", f"127.0.0.1:{skiff.port}"],
+    listen = f"127.0.0.1:{skiff.port}"
+    history = subprocess.run(
+        [sys.executable, "-m", "controller", "events", "--all", "--no-follow", "-o", "json",
+         "--listen", listen],
+        capture_output=True, text=True, timeout=30,
+    ).stdout.splitlines()  # fmt: skip
+    last = json.loads(history[-1])["id"] if history else "0"
+    follower = subprocess.Popen(  # from the last event seen: nothing is missed while it connects
+        [sys.executable, "-m", "controller", "events", "--since", last, "--kind", "Job",
+         "-o", "json", "--listen", listen],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     lines: queue.Queue[str] = queue.Queue()

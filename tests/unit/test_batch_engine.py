@@ -4,10 +4,15 @@ and retry strategy say, with its output kept after its container is gone."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from controller.engine import batch_commands
-from controller.engine.sync_batch import ATTEMPT_LABEL, BATCH, JOB_LABEL
+from controller.engine.batch_containers import ATTEMPT_LABEL, JOB_LABEL, STOP_TIMEOUT
+from controller.engine.commands import CommandError
+from controller.engine.sync_batch import BATCH, LOST_AFTER
 from controller.engine.sync_job_definition import resolve_definition
 from controller.reconcilers.batch_jobs import Job, SubmitRequest, submit
 from tests.unit.test_controller import Harness
@@ -158,3 +163,120 @@ def test_finished_jobs_still_count_in_the_queue_and_release_their_dependents(
     assert h.ctl.metrics.batch_jobs.labels("q", "RUNNING")._value.get() == (
         1 if job(h, later).status == "RUNNING" else 0
     )
+
+
+MORE = """\
+apiVersion: skiff/v1
+kind: ComputeEnvironment
+metadata: {name: one}
+spec: {maxvCpus: 1}
+---
+apiVersion: skiff/v1
+kind: JobQueue
+metadata: {name: fair}
+spec:
+  priority: 1
+  computeEnvironmentOrder: [{order: 1, computeEnvironment: one}]
+  fairSharePolicy: {shareDecaySeconds: 3600}
+---
+apiVersion: skiff/v1
+kind: JobDefinition
+metadata: {name: missing-image}
+spec:
+  containerProperties: {image: nowhere/nothing:1, command: ["true"], vcpus: 1, memory: 64}
+"""
+
+
+def submit_to(h: Harness, queue: str, definition: str = "work", **extra: object) -> str:
+    body = {"jobQueue": queue, "jobDefinition": definition, **extra}
+    return str(batch_commands.submit_job(h.ctl, body)["jobId"])
+
+
+def test_a_launch_the_pass_did_not_live_to_save_is_adopted_not_repeated(tmp_path: Path) -> None:
+    h = harness(tmp_path)
+    (jid,) = send(h)
+    run(h)
+    (cid,) = containers(h, jid)
+    # The daemon died after starting the container and before saving the placement.
+    j = job(h, jid)
+    h.store.put_jobs([replace(j, status="RUNNABLE", host=None, container_ids=()).to_record()])
+    run(h)
+    assert containers(h, jid) == [cid]  # not started a second time
+    assert job(h, jid).status == "RUNNING"
+    assert job(h, jid).container_ids == (cid,)
+
+
+def test_an_attempt_whose_container_vanished_ends_and_is_retried(tmp_path: Path) -> None:
+    h = harness(tmp_path)
+    (jid,) = send(h)
+    run(h)
+    (cid,) = containers(h, jid)
+    h.fake.remove(cid)  # `docker rm -f` behind Skiff's back
+    run(h)
+    assert job(h, jid).status == "RUNNING"  # a moment's absence may be the observer's lag
+    h.clock.advance(LOST_AFTER)
+    run(h)
+    j = job(h, jid)
+    assert j.attempts[0].status_reason is not None
+    assert j.attempts[0].status_reason.startswith("CannotInspectContainerError")
+    assert j.status == "RUNNING" and len(containers(h, jid)) == 1  # attempt 2 (of 3) runs
+
+
+def test_a_terminated_job_that_ignores_sigterm_is_killed_after_the_stop_timeout(
+    tmp_path: Path,
+) -> None:
+    h = harness(tmp_path)
+    (jid,) = send(h)
+    run(h)
+    (cid,) = containers(h, jid)
+    h.fake.ignore_sigterm.add(cid)
+    batch_commands.terminate_job(h.ctl, jid, None)
+    run(h)
+    assert job(h, jid).status == "RUNNING"  # SIGTERM sent, and ignored
+    h.clock.advance(STOP_TIMEOUT)
+    run(h)
+    j = job(h, jid)
+    assert (j.status, j.status_reason) == ("FAILED", "Terminated by the user")
+    assert j.attempts[0].exit_code == 137
+    assert containers(h, jid) == []
+
+
+def test_fair_share_alternates_between_shares_from_pass_to_pass(tmp_path: Path) -> None:
+    h = harness(tmp_path)
+    h.apply("more.yaml", MORE)
+    ids = []
+    for s in "AAABBB":  # A's jobs first: FIFO alone would run them all before B's
+        ids.append(submit_to(h, "fair", shareIdentifier=s))
+        h.clock.advance(1)
+    share = dict(zip(ids, "AAABBB", strict=True))
+    order = []
+    for _ in range(6):  # maxvCpus 1: one job at a time
+        run(h)
+        (running,) = [j for j in ids if containers(h, j)]
+        order.append(share[running])
+        (cid,) = containers(h, running)
+        h.fake.exit(cid, 0)
+        h.clock.advance(60)
+    assert "".join(order) == "ABABAB"
+
+
+def test_an_image_that_cannot_be_pulled_fails_the_attempt(tmp_path: Path) -> None:
+    h = harness(tmp_path)
+    h.apply("more.yaml", MORE)
+    jid = submit_to(h, "fair", "missing-image")
+    run(h)
+    described = batch_commands.describe_job(h.ctl, jid)
+    assert described["status"] == "FAILED"
+    assert described["statusReason"] == "Task failed to start"
+    reason = described["attempts"][0]["container"]["reason"]
+    assert reason.startswith("CannotPullContainerError")
+
+
+def test_a_malformed_submit_is_refused_with_the_field_named(tmp_path: Path) -> None:
+    h = harness(tmp_path)
+    for body, field in (
+        ({"arrayProperties": 5}, "arrayProperties"),
+        ({"dependsOn": [{"jobId": {"x": 1}}]}, "dependsOn"),
+    ):
+        with pytest.raises(CommandError, match=field):
+            batch_commands.submit_job(h.ctl, {"jobQueue": "q", "jobDefinition": "work", **body})

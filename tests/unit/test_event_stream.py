@@ -194,3 +194,43 @@ def test_a_data_directory_from_before_the_stream_keeps_its_history(tmp_path: Pat
     for store in (Store.snapshot_of(str(tmp_path)), Store.in_data_dir(str(tmp_path))):
         store.add_event(EventRecord(1.0, "Service", "web", "task.stopped", "r"))
         assert [e.action for _, e in store.events_after(0)] == ["task.launched", "task.stopped"]
+
+
+def test_a_filtered_reader_gets_keep_alives_while_other_events_flow() -> None:
+    store, feed, stop, noise_over = Store(":memory:"), EventFeed(), threading.Event(), []
+
+    def noise() -> None:  # events the reader filters out, until it has its keep-alive
+        for i in range(2000):
+            if stop.wait(0.005):
+                return
+            feed.published(store.add_event(EventRecord(float(i), "Host", "h1", "host.up", "")))
+        noise_over.append(True)
+
+    t = threading.Thread(target=noise)
+    t.start()
+    try:
+        assert next(follow(store, feed, 0, kind="Job", keepalive=0.2)) is None
+        assert not noise_over  # it came while the noise went on, not after
+    finally:
+        stop.set()
+        t.join(timeout=10)
+
+
+def test_a_reconnecting_reader_resumes_from_its_last_event_id(tmp_path: Path) -> None:
+    h = harness(tmp_path)
+    api = ApiServer("127.0.0.1:0", h.ctl, lambda: True, str(tmp_path))
+    api.start()
+    try:
+        first = batch_commands.submit_job(h.ctl, {"jobQueue": "q", "jobDefinition": "work"})
+        second = batch_commands.submit_job(h.ctl, {"jobQueue": "q", "jobDefinition": "work"})
+        url = f"http://{api.address}/v1/events?since=0&kind=Job&follow=false"
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            seen = list(server_sent_events(resp))
+        assert [d["detail"]["jobId"] for d in seen] == [first["jobId"], second["jobId"]]
+        # An EventSource reconnects to the same URL with the last id it saw.
+        req = urllib.request.Request(url, headers={"Last-Event-ID": seen[0]["id"]})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            again = list(server_sent_events(resp))
+        assert [d["detail"]["jobId"] for d in again] == [second["jobId"]]
+    finally:
+        api.stop()

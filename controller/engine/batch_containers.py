@@ -1,0 +1,216 @@
+"""A Batch job's containers on the pool: how they are named and labelled, launched, found,
+stopped and cleared away (output kept first).
+
+Names are fixed per job, attempt and node, so an attempt cannot be created twice on an engine:
+a second create (say, after a pass that launched but died before saving) conflicts, and the
+next pass adopts what runs instead of starting it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import structlog
+
+from controller.engine.outcomes import Retry
+from controller.manifests.batch import JobDefinitionSpec
+from controller.reconcilers.batch_jobs import Job, attempt_environment, command_for
+from controller.runtime import (
+    Conflict,
+    ContainerInfo,
+    ContainerSpec,
+    ImageNotFound,
+    NotFound,
+    RuntimeFailure,
+)
+from controller.state import labels as L
+
+if TYPE_CHECKING:
+    from controller.engine.controller import Controller
+
+JOB_LABEL, ATTEMPT_LABEL, NODE_LABEL = "skiff.job", "skiff.job-attempt", "skiff.job-node"
+ENVIRONMENT_LABEL = "skiff.job-environment"  # the compute environment the attempt runs in
+RESERVED_LABEL = "skiff.reserved"  # "cpu units,MiB", as instances carry it
+STOP_TIMEOUT = 10  # seconds from SIGTERM to SIGKILL, for terminate as for `docker stop`
+
+log = structlog.get_logger("skiff.batch")
+
+
+@dataclass(frozen=True)
+class JobContainer:
+    host: str
+    info: ContainerInfo
+
+    @property
+    def job_id(self) -> str:
+        return self.info.labels.get(JOB_LABEL, "")
+
+    @property
+    def attempt(self) -> int:
+        value = self.info.labels.get(ATTEMPT_LABEL, "0")
+        return int(value) if value.isdigit() else 0
+
+    @property
+    def node(self) -> int:
+        value = self.info.labels.get(NODE_LABEL, "0")
+        return int(value) if value.isdigit() else 0
+
+    @property
+    def live(self) -> bool:
+        """Running, or created and still to start: it holds its reservation."""
+        c = self.info
+        return c.running or (c.state == "created" and not c.failed_to_start)
+
+    @property
+    def ended(self) -> bool:
+        return self.info.exited or self.info.failed_to_start
+
+
+class LaunchFailed(Exception):
+    """The attempt could not start, for a reason retrying the launch will not change: the
+    attempt fails with `reason` (AWS's CannotPullContainerError, CannotStartContainerError)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def job_containers(ctl: Controller) -> dict[str, list[JobContainer]]:
+    """Every Batch container the observers see, by job id."""
+    out: dict[str, list[JobContainer]] = {}
+    for h in list(ctl.hosts.values()):
+        for c in h.observer.snapshot():
+            if JOB_LABEL in c.labels:
+                out.setdefault(c.labels[JOB_LABEL], []).append(JobContainer(h.name, c))
+    return out
+
+
+def network_name(job_id: str, attempt: int) -> str:
+    return f"skiff-job-{job_id.replace(':', '-')}-{attempt}"
+
+
+def launch(
+    ctl: Controller, job: Job, spec: JobDefinitionSpec, environment: str, hosts: tuple[str, ...]
+) -> list[str]:
+    """The attempt's containers, created and started. A multi-node job's nodes share a
+    network of their own (per host), and the main node starts first so the others learn its
+    address. Half a launch is undone. Raises LaunchFailed when the attempt cannot start, and
+    RuntimeFailure or Retry when it may on a later pass."""
+    made: list[tuple[str, str]] = []
+    nodes = spec.node_properties
+    attempt = job.attempt_number
+    network = network_name(job.job_id, attempt) if nodes is not None else None
+    try:
+        if network is not None:
+            for host in sorted(set(hosts)):
+                ctl.runtime_for(host).create_network(network, L.selector(ctl.settings.cluster))
+        order = sorted(range(len(hosts)), key=lambda n: n != (nodes.main_node if nodes else 0))
+        main_ip: str | None = None
+        for node in order:
+            host = hosts[node]
+            container = spec.container_properties if nodes is None else nodes.container_for(node)
+            assert container is not None
+            env = attempt_environment(
+                job,
+                spec,
+                node_index=node if nodes is not None else None,
+                num_nodes=len(hosts) if nodes is not None else None,
+                main_ip=main_ip if node != order[0] else None,
+                compute_environment=environment,
+            )
+            cid = ctl.runtime_for(host).create(
+                ContainerSpec(
+                    name=f"{network_name(job.job_id, attempt)}-{node}",
+                    image=container.image,
+                    labels={
+                        **L.ownership(ctl.settings.cluster, "JobQueue", job.job_queue),
+                        JOB_LABEL: job.job_id,
+                        ATTEMPT_LABEL: str(attempt),
+                        NODE_LABEL: str(node),
+                        ENVIRONMENT_LABEL: environment,
+                        RESERVED_LABEL: f"{int(container.vcpus * 1024)},{container.memory}",
+                    },
+                    command=tuple(command_for(container, job.parameters)) or None,
+                    env=env,
+                    nano_cpus=int(container.vcpus * 1_000_000_000),
+                    memory_mib=container.memory,
+                    stop_timeout=STOP_TIMEOUT,
+                    network_mode=network or "bridge",
+                )
+            )
+            made.append((host, cid))
+            ctl.runtime_for(host).start(cid)
+            if node == order[0] and nodes is not None:
+                main_ip = ctl.runtime_for(host).inspect(cid).ip_address
+    except (RuntimeFailure, Retry, ValueError) as exc:
+        for host, cid in made:
+            remove(ctl, host, cid)
+        if network is not None:
+            drop_network(ctl, network, hosts)
+        if isinstance(exc, ImageNotFound):
+            raise LaunchFailed(f"CannotPullContainerError: {exc}") from exc
+        if isinstance(exc, RuntimeFailure) and not exc.transient and not isinstance(exc, Conflict):
+            raise LaunchFailed(f"CannotStartContainerError: {exc}") from exc
+        if isinstance(exc, ValueError):
+            raise LaunchFailed(f"CannotStartContainerError: {exc}") from exc
+        raise
+    return [cid for _, cid in made]
+
+
+def signal(ctl: Controller, c: JobContainer, name: str) -> None:
+    try:
+        ctl.runtime_for(c.host).kill(c.info.id, name)
+    except (RuntimeFailure, Retry) as exc:
+        log.warning("job.signal_failed", container=c.info.id, signal=name, error=str(exc))
+
+
+def start(ctl: Controller, c: JobContainer) -> None:
+    try:
+        ctl.runtime_for(c.host).start(c.info.id)
+    except (RuntimeFailure, Retry) as exc:
+        log.warning("job.start_failed", container=c.info.id, error=str(exc))
+
+
+def remove(ctl: Controller, host: str, container_id: str) -> None:
+    try:
+        ctl.runtime_for(host).remove(container_id)
+    except NotFound:
+        pass
+    except (RuntimeFailure, Retry) as exc:
+        log.warning("job.remove_failed", container=container_id, error=str(exc))
+
+
+def clear(ctl: Controller, containers: list[JobContainer], *, multinode: bool) -> None:
+    """Containers of an attempt that is over: output kept in the store, then stopped (if
+    still running) and removed, with a multi-node attempt's network. What fails is tried again
+    on the next pass, which still sees them."""
+    for c in containers:
+        try:
+            text = ctl.runtime_for(c.host).logs(c.info.id)
+        except NotFound:
+            continue  # already gone: its output was kept when it was removed
+        except (RuntimeFailure, Retry) as exc:
+            note = f"(the output could not be read: {exc})\n"
+            ctl.store.put_job_log(c.job_id, c.attempt, c.node, note, replace=False)
+        else:
+            ctl.store.put_job_log(c.job_id, c.attempt, c.node, text)
+        if c.info.running:
+            signal(ctl, c, "SIGKILL")
+        remove(ctl, c.host, c.info.id)
+    if multinode:
+        for network, host in sorted(
+            {(network_name(c.job_id, c.attempt), c.host) for c in containers}
+        ):
+            drop_network(ctl, network, [host])
+
+
+def drop_network(ctl: Controller, network: str, hosts: Iterable[str]) -> None:
+    for host in sorted(set(hosts)):
+        try:
+            ctl.runtime_for(host).remove_network(network)
+        except NotFound:
+            pass
+        except (RuntimeFailure, Retry) as exc:
+            log.warning("job.network_left", network=network, host=host, error=str(exc))
