@@ -274,3 +274,20 @@ def test_a_follower_sees_job_state_changes_as_they_happen(skiff: Skiff) -> None:
         follower.terminate()
         follower.wait(timeout=10)
         reader.join(timeout=10)
+
+
+def test_terminate_stops_a_job_that_ignores_sigterm(skiff: Skiff) -> None:
+    skiff.write("batch.yaml", manifests(2))
+    skiff.start()
+    # sh as PID 1 has no SIGTERM handler, so the kernel ignores the signal: only SIGKILL ends it
+    job = batch(skiff, "submit", "--queue", "q", "--definition", "work",
+                "--parameter", "pause=600").stdout.strip()  # fmt: skip
+    wait_for(lambda: status(skiff, job) == "RUNNING", 30, "the job runs")
+    cancel = batch(skiff, "cancel", job)
+    assert cancel.returncode == 0 and "not cancelled" in cancel.stdout  # as AWS's CancelJob
+    assert batch(skiff, "terminate", job).returncode == 0
+    wait_for(lambda: status(skiff, job) == "FAILED", 60, "killed after the stop timeout")
+    d = describe(skiff, job)
+    assert d["statusReason"] == "Terminated by the user"
+    assert [a["container"]["exitCode"] for a in d["attempts"]] == [137]  # no retry
+    assert running_jobs(skiff) == []
