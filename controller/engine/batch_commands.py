@@ -147,6 +147,10 @@ def job_logs(ctl: Controller, job_id: str) -> dict[str, Any]:
         except (RuntimeFailure, Retry):
             continue
         kept.append({"attempt": c.attempt, "node": c.node, "text": text})
+    have = {(x["attempt"], x["node"]) for x in kept}  # and what was cleared meanwhile:
+    for a, n, t in ctl.store.job_logs(job.job_id):
+        if (a, n) not in have:
+            kept.append({"attempt": a, "node": n, "text": t})
     return {"jobId": job.job_id, "logs": sorted(kept, key=lambda x: (x["attempt"], x["node"]))}
 
 

@@ -166,9 +166,15 @@ def signal(ctl: Controller, c: JobContainer, name: str) -> None:
         log.warning("job.signal_failed", container=c.info.id, signal=name, error=str(exc))
 
 
-def start(ctl: Controller, c: JobContainer) -> None:
+def start_if_created(ctl: Controller, c: JobContainer) -> None:
+    """Starts a container a broken launch left created. The cache may lag behind a start
+    already made, and starting an exited container would run the attempt again: Docker is
+    asked first."""
     try:
-        ctl.runtime_for(c.host).start(c.info.id)
+        runtime = ctl.runtime_for(c.host)
+        now = runtime.inspect(c.info.id)
+        if now.state == "created" and not now.failed_to_start:
+            runtime.start(c.info.id)
     except (RuntimeFailure, Retry) as exc:
         log.warning("job.start_failed", container=c.info.id, error=str(exc))
 
@@ -184,14 +190,18 @@ def remove(ctl: Controller, host: str, container_id: str) -> None:
 
 def clear(ctl: Controller, containers: list[JobContainer], *, multinode: bool) -> None:
     """Containers of an attempt that is over: output kept in the store, then stopped (if
-    still running) and removed, with a multi-node attempt's network. What fails is tried again
-    on the next pass, which still sees them."""
+    still running) and removed, with a multi-node attempt's network. A container whose output
+    cannot be read yet is left for the next pass, which still sees it."""
     for c in containers:
         try:
             text = ctl.runtime_for(c.host).logs(c.info.id)
         except NotFound:
             continue  # already gone: its output was kept when it was removed
-        except (RuntimeFailure, Retry) as exc:
+        except Retry:
+            continue  # its host is not in the pool now: cleared when it is back
+        except RuntimeFailure as exc:
+            if exc.transient:
+                continue  # the engine may answer on the next pass: the output must not be lost
             note = f"(the output could not be read: {exc})\n"
             ctl.store.put_job_log(c.job_id, c.attempt, c.node, note, replace=False)
         else:

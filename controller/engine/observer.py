@@ -22,7 +22,6 @@ from controller.runtime import (
     ContainerEvent,
     ContainerInfo,
     ContainerRuntime,
-    EngineUnavailable,
     NotFound,
     RuntimeFailure,
 )
@@ -184,11 +183,11 @@ class HostObserver:
                 action = self._dirty.pop(container_id)
             try:
                 self._refresh(container_id, destroyed=action == "destroy")
-            except EngineUnavailable as exc:  # the stream's loop resyncs once it is back
+            except RuntimeFailure as exc:
                 log.warning("container.inspect_failed", host=self.host, error=str(exc))
-            except RuntimeFailure as exc:  # looked at again shortly
-                log.warning("container.inspect_failed", host=self.host, error=str(exc))
-                self._stop.wait(RETRY_INSPECT)
+                if not exc.transient:
+                    continue  # asking again would get the same answer; the resync heals
+                self._stop.wait(RETRY_INSPECT)  # a busy or restarting engine: ask again
                 with self._work:
                     self._dirty.setdefault(container_id, action)
                     self._work.notify_all()

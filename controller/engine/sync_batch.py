@@ -20,8 +20,8 @@ whose attempt each is), then decides, in this order:
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, wait
 from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING
@@ -78,14 +78,34 @@ def sync_batch(ctl: Controller) -> float | None:
 
 
 class _Ledger:
-    """The pass's changes to jobs: each state a job takes, saved with its events."""
+    """The pass's changes to jobs: each state a job takes, saved with its events and the
+    fair-share usage of the attempts that ended; and the job definitions it read."""
 
     def __init__(self, ctl: Controller, jobs: dict[str, Job]) -> None:
         self.ctl, self.jobs = ctl, jobs
         self._saved = {j: job.status for j, job in jobs.items()}
         self._changed: dict[str, Job] = {}
         self._steps: list[Job] = []
+        self._usage: list[tuple[str, str, float, float]] = []
+        self._definitions: dict[str, JobDefinitionSpec | None] = {}
         self._lock = threading.Lock()
+
+    def definition(self, ref: str) -> JobDefinitionSpec | None:
+        if ref not in self._definitions:
+            found = resolve_definition(self.ctl, ref)
+            self._definitions[ref] = found[1] if found is not None else None
+        return self._definitions[ref]
+
+    def vcpus(self, job: Job) -> float:
+        spec = self.definition(job.job_definition)
+        return sum(v for v, _ in _needs(spec)) if spec is not None else 0.0
+
+    def charge(self, job: Job, now: float) -> None:
+        """What the ended attempt used while RUNNING, against its share (fair-share queues)."""
+        if job.status == RUNNING and job.started_at is not None:
+            used = self.vcpus(job) * max(0.0, now - job.started_at)
+            with self._lock:
+                self._usage.append((job.job_queue, job.share_identifier or "", now, used))
 
     def put(self, job: Job) -> None:
         with self._lock:
@@ -95,15 +115,19 @@ class _Ledger:
 
     def save(self) -> None:
         with self._lock:
-            changed, steps = list(self._changed.values()), self._steps
-            self._changed, self._steps = {}, []
+            changed, steps, usage = list(self._changed.values()), self._steps, self._usage
+            self._changed, self._steps, self._usage = {}, [], []
         if changed:
-            save_jobs(self.ctl, changed, steps, self._saved)
+            save_jobs(self.ctl, changed, steps, self._saved, usage)
             self._saved.update((j.job_id, j.status) for j in changed)
 
 
 def save_jobs(
-    ctl: Controller, jobs: Iterable[Job], steps: Iterable[Job], before: Mapping[str, str]
+    ctl: Controller,
+    jobs: Iterable[Job],
+    steps: Iterable[Job],
+    before: Mapping[str, str],
+    usage: Sequence[tuple[str, str, float, float]] = (),
 ) -> None:
     """Writes `jobs` with an event for each status a job takes in `steps` (in order; `before`
     maps job ids to their statuses first), in one transaction: the history, and the event
@@ -122,7 +146,8 @@ def save_jobs(
                     detail=j.to_json(),
                 )
             )
-    ctl.actions.published(ctl.store.put_jobs([j.to_record() for j in jobs], events))
+    records = [j.to_record() for j in jobs]
+    ctl.actions.published(ctl.store.put_jobs(records, events, usage))
 
 
 def _pass(ctl: Controller) -> float | None:
@@ -144,18 +169,28 @@ def _pass(ctl: Controller) -> float | None:
     effects += _clear_over(ctl, jobs, seen)
     adopted = _adopt(ctl, ledger, seen, now, effects)
     work: list[Future[None]] = [ctl.pool.submit(f) for f in effects]
-    for job in advance(jobs, now):
-        ledger.put(job)
-    _place(ctl, ledger, queues, envs, seen, adopted, now)
+    try:
+        for job in advance(jobs, now):
+            ledger.put(job)
+        _place(ctl, ledger, queues, envs, seen, adopted, now)
+    finally:
+        wait(work)  # nothing of this pass still runs when the next one starts
+        ledger.save()
     for f in work:
         f.result()
-    ledger.save()
     _report(ctl, queues, envs)
     return POLL if any(not j.final for j in jobs.values()) else None
 
 
 def _current(seen: Mapping[str, list[JobContainer]], job: Job) -> list[JobContainer]:
-    return [c for c in seen.get(job.job_id, []) if c.attempt == job.attempt_number]
+    """The containers of the job's attempt under way: those it recorded, once it has (a stray
+    of the same attempt elsewhere, say from a create whose answer was lost, is not one)."""
+    return [
+        c
+        for c in seen.get(job.job_id, [])
+        if c.attempt == job.attempt_number
+        and (not job.container_ids or c.info.id in job.container_ids)
+    ]
 
 
 def _attempt_under_way(
@@ -166,80 +201,109 @@ def _attempt_under_way(
     now: float,
     effects: list[Callable[[], None]],
 ) -> None:
+    gone = _host_gone(ctl, job, now)
+    if gone is not None:  # whatever the cache of an unreachable engine still shows
+        _end(ledger, job, None, None, gone, now)
+        return
     began = [c.info.started_at for c in mine if c.info.started_at]
     if job.status == STARTING and mine and len(began) == len(mine):
         # Running, or already done (a short job can end between two passes): it ran from
         # when its containers started.
         job = mark_running(job, min(began), [c.info.id for c in mine])
         ledger.put(job)
-    kill = False
-    if timed_out(job, now):
+    elif job.status == STARTING and mine:
+        since = _since(job)
+        if since is not None and now - since >= LOST_AFTER:
+            why = "CannotStartContainerError: its containers did not start"
+            _end(ledger, job, None, why, START_FAILED, now)
+            return
+        effects += [partial(bc.start_if_created, ctl, c) for c in mine if c.info.state == "created"]
+    if timed_out(job, now):  # stopped as TerminateJob stops: SIGTERM, SIGKILL if it lingers
         for j in terminate(job, TIMEOUT_REASON, now).jobs:
             ledger.put(j)
-        job, kill = ledger.jobs[job.job_id], True
+        job = ledger.jobs[job.job_id]
+        effects += [partial(bc.signal, ctl, c, "SIGTERM") for c in mine if c.info.running]
     elif job.stop_requested_at is not None and now >= job.stop_requested_at + bc.STOP_TIMEOUT:
-        kill = True  # asked to stop and still running: SIGKILL, again each pass until it ends
-    if kill:
+        # asked to stop and still running: SIGKILL, again each pass until it ends
         effects += [partial(bc.signal, ctl, c, "SIGKILL") for c in mine if c.info.running]
     main = next((c for c in mine if c.node == (job.main_node or 0)), None)
     if main is not None and main.ended:
         info = main.info
         reason = info.error or (OOM_REASON if info.oom_killed else "")
         status_reason = job.stop_reason or (ESSENTIAL_EXITED if info.exited else START_FAILED)
-        ledger.put(after_attempt(job, info.exit_code, reason or None, status_reason, now))
-        _charge_share(ctl, job, now)
-        return
-    lost = None if mine else _lost(ctl, job, now)
-    if lost is not None:
-        log.warning("job.attempt_lost", job=job.job_id, reason=lost)
-        ledger.put(after_attempt(job, None, None, lost, now))
-        _charge_share(ctl, job, now)
+        _end(ledger, job, info.exit_code, reason or None, status_reason, now)
+    elif main is None and _vanished(ctl, job, now):
+        why = f"CannotInspectContainerError: the attempt's containers on {job.host} are gone"
+        _end(ledger, job, None, None, why, now)
 
 
-def _lost(ctl: Controller, job: Job, now: float) -> str | None:
-    """Why the attempt's containers count as gone (its host left the pool or was lost, or the
-    containers vanished from a host that is watched), or None: not yet."""
+def _end(
+    ledger: _Ledger,
+    job: Job,
+    exit_code: int | None,
+    reason: str | None,
+    status_reason: str,
+    now: float,
+) -> None:
+    """The attempt is over: the job moves on by its retry strategy; its share is charged."""
+    if exit_code is None:
+        log.warning("job.attempt_lost", job=job.job_id, reason=reason or status_reason)
+    ledger.charge(job, now)
+    ledger.put(after_attempt(job, exit_code, reason, status_reason, now))
+
+
+def _since(job: Job) -> float | None:
+    return job.placed_at if job.placed_at is not None else job.started_at
+
+
+def _host_gone(ctl: Controller, job: Job, now: float) -> str | None:
+    """AWS's words for an attempt whose instance is terminated, when the attempt's host has
+    left the pool or been unreachable past --host-lost-after; else None."""
     handle = ctl.hosts.get(job.host or "")
-    if handle is None:
+    if handle is None or handle.lost(now, ctl.settings.host_lost_seconds):
         return f"Host EC2 (instance {job.host}) terminated."
-    if handle.lost(now, ctl.settings.host_lost_seconds):
-        return f"Host EC2 (instance {job.host}) terminated."
-    since = job.placed_at if job.placed_at is not None else job.started_at
-    if handle.up and handle.observer.synced and (since is None or now - since >= LOST_AFTER):
-        return f"CannotInspectContainerError: the attempt's containers on {job.host} are gone"
     return None
 
 
-def _charge_share(ctl: Controller, job: Job, now: float) -> None:
-    """What the attempt used, against its share, for fair-share queues' decayed usage."""
-    if job.started_at is None:
-        return
-    found = resolve_definition(ctl, job.job_definition)
-    if found is not None:
-        vcpus = sum(v for v, _ in _needs(found[1]))
-        usage = vcpus * max(0.0, now - job.started_at)
-        ctl.store.add_share_usage(job.job_queue, job.share_identifier or "", now, usage)
+def _vanished(ctl: Controller, job: Job, now: float) -> bool:
+    """The main container is not on its host, which is watched and up, LOST_AFTER seconds
+    after the attempt began (sooner, it may only be the observer catching up)."""
+    handle = ctl.hosts.get(job.host or "")
+    since = _since(job)
+    return (
+        handle is not None
+        and handle.up
+        and handle.observer.synced
+        and (since is None or now - since >= LOST_AFTER)
+    )
 
 
 def _clear_over(
     ctl: Controller, jobs: Mapping[str, Job], seen: Mapping[str, list[JobContainer]]
 ) -> list[Callable[[], None]]:
-    """Clearing the containers of attempts that are over: their job finished, or has moved on
-    to a later attempt. A job the store does not know is left alone."""
+    """Clearing the containers of attempts that are over (their job finished, or moved on to a
+    later attempt) and strays of an attempt under way (not the containers it recorded). A job
+    the store does not know is left alone."""
     out: list[Callable[[], None]] = []
     for job_id, containers in seen.items():
         job = jobs.get(job_id)
         if job is None:
             record = ctl.store.job(job_id)
             job = Job.from_record(record) if record is not None else None
-        if job is None:
-            continue
-        over = [c for c in containers if job.final or c.attempt < job.attempt_number]
-        if job.status in (STARTING, RUNNING):
-            over += [c for c in containers if c.attempt > job.attempt_number]
-        if over:
-            out.append(partial(bc.clear, ctl, over, multinode=job.num_nodes is not None))
+        if job is not None:
+            over = [c for c in containers if _over(job, c)]
+            if over:
+                out.append(partial(bc.clear, ctl, over, multinode=job.num_nodes is not None))
     return out
+
+
+def _over(job: Job, c: JobContainer) -> bool:
+    if job.final or c.attempt < job.attempt_number:
+        return True
+    under_way = job.status in (STARTING, RUNNING)
+    if c.attempt > job.attempt_number:
+        return under_way
+    return under_way and bool(job.container_ids) and c.info.id not in job.container_ids
 
 
 def _adopt(
@@ -255,19 +319,24 @@ def _adopt(
     handled: set[str] = set()
     for job in [j for j in ledger.jobs.values() if j.status == RUNNABLE]:
         mine = _current(seen, job)
-        if not mine:
-            continue
+        if not mine or not all(_reachable(ctl, c.host) for c in mine):
+            continue  # (on an engine that does not answer, they are judged once it does)
         handled.add(job.job_id)
         if len({c.node for c in mine}) < (job.num_nodes or 1):
             effects.append(partial(bc.clear, ctl, mine, multinode=True))
             continue
         main = next((c for c in mine if c.node == (job.main_node or 0)), mine[0])
-        effects += [partial(bc.start, ctl, c) for c in mine if c.info.state == "created"]
+        effects += [partial(bc.start_if_created, ctl, c) for c in mine if c.info.state == "created"]
         placed = place(job, main.host, [c.info.id for c in mine], now=now)
         environment = main.info.labels.get(bc.ENVIRONMENT_LABEL)
         ledger.put(replace(placed, compute_environment=environment))
         log.info("job.adopted", job=job.job_id, containers=len(mine))
     return handled
+
+
+def _reachable(ctl: Controller, host: str) -> bool:
+    handle = ctl.hosts.get(host)
+    return handle is not None and handle.up
 
 
 def _working_set(ctl: Controller) -> dict[str, Job]:
@@ -311,11 +380,11 @@ def _place(
     for j in jobs.values():
         if j.status != RUNNABLE or j.is_array_parent or j.job_id in adopted:
             continue
-        found = resolve_definition(ctl, j.job_definition)
-        if found is None:
+        spec = ledger.definition(j.job_definition)
+        if spec is None:
             continue
-        definitions[j.job_id] = found[1]
-        needs = _needs(found[1])
+        definitions[j.job_id] = spec
+        needs = _needs(spec)
         candidates.append(
             Candidate(
                 j.job_id,
@@ -333,10 +402,10 @@ def _place(
     held: dict[str, float] = {}
     unseen: dict[str, tuple[int, int]] = {}  # per host: what launched jobs hold, not yet seen
     for j in under_way:
-        found = resolve_definition(ctl, j.job_definition)
-        if found is None:
+        spec = ledger.definition(j.job_definition)
+        if spec is None:
             continue
-        needs = _needs(found[1])
+        needs = _needs(spec)
         if j.compute_environment:
             held[j.compute_environment] = held.get(j.compute_environment, 0.0) + sum(
                 v for v, _ in needs
@@ -354,7 +423,7 @@ def _place(
         envs,
         held,
         slots,
-        _share_usage(ctl, queues, under_way, now),
+        _share_usage(ctl, ledger, queues, under_way, now),
         active_shares={(j.job_queue, j.share_identifier or "") for j in under_way},
     )
 
@@ -369,6 +438,9 @@ def _place(
             return
         except (RuntimeFailure, Retry) as exc:  # a later pass tries again (or adopts it)
             log.warning("job.launch_deferred", job=p.job_id, error=str(exc))
+            return
+        except Exception:  # a bug: this job waits; the other launches go on
+            log.exception("job.launch_crashed", job=p.job_id)
             return
         placed = replace(place(job, p.hosts[0], ids, now=now), compute_environment=p.environment)
         ctl.store.put_jobs([placed.to_record()])  # at once: a crash now must not launch it again
@@ -388,31 +460,29 @@ def _with(slot: HostSlot, unseen: tuple[int, int] | None) -> HostSlot:
 
 def _share_usage(
     ctl: Controller,
+    ledger: _Ledger,
     queues: Mapping[str, JobQueueSpec],
     under_way: list[Job],
     now: float,
 ) -> dict[tuple[str, str], float]:
     """Fair-share usage per (queue, share): the vCPUs its jobs under way hold, counted as the
-    scheduler counts a placement (vCPUs x shareDecaySeconds), plus the vCPU-seconds its ended
-    attempts used within the last shareDecaySeconds, fading linearly with age."""
-    policies = {q: spec.fair_share_policy for q, spec in queues.items() if spec.fair_share_policy}
-    if not policies:
+    scheduler counts a placement (vCPUs x the decay window), plus the vCPU-seconds its ended
+    attempts used within the window, fading linearly with age. The window is
+    shareDecaySeconds, AWS's 600 s when it is 0."""
+    windows = {
+        q: spec.fair_share_policy.share_decay_seconds or DEFAULT_DECAY_SECONDS
+        for q, spec in queues.items()
+        if spec.fair_share_policy is not None
+    }
+    if not windows:
         return {}
     usage: dict[tuple[str, str], float] = {}
     for j in under_way:
-        policy = policies.get(j.job_queue)
-        found = resolve_definition(ctl, j.job_definition) if policy else None
-        if policy is None or found is None:
-            continue
-        window = policy.share_decay_seconds or DEFAULT_DECAY_SECONDS
-        key = (j.job_queue, j.share_identifier or "")
-        usage[key] = usage.get(key, 0.0) + sum(v for v, _ in _needs(found[1])) * window
-    longest = max(p.share_decay_seconds for p in policies.values())
-    for queue, share, at, used in ctl.store.share_usage(now - longest) if longest else ():
-        policy = policies.get(queue)
-        if policy is None or not policy.share_decay_seconds:
-            continue  # 0: only what runs now counts
-        fade = 1.0 - (now - at) / policy.share_decay_seconds
+        if j.job_queue in windows:
+            key = (j.job_queue, j.share_identifier or "")
+            usage[key] = usage.get(key, 0.0) + ledger.vcpus(j) * windows[j.job_queue]
+    for queue, share, at, used in ctl.store.share_usage(now - max(windows.values())):
+        fade = 1.0 - (now - at) / windows[queue] if queue in windows else 0.0
         if fade > 0:
             usage[(queue, share)] = usage.get((queue, share), 0.0) + used * fade
     return usage

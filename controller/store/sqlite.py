@@ -466,10 +466,16 @@ class Store:
             db.execute("DELETE FROM overrides WHERE kind = ? AND name = ?", (kind, name))
 
     # --- Batch jobs ---------------------------------------------------------------------------
-    def put_jobs(self, jobs: list[dict[str, Any]], events: Sequence[EventRecord] = ()) -> list[int]:
-        """Jobs as their records (Job.to_record()), with the events that tell their changes:
+    def put_jobs(
+        self,
+        jobs: list[dict[str, Any]],
+        events: Sequence[EventRecord] = (),
+        usage: Sequence[tuple[str, str, float, float]] = (),
+    ) -> list[int]:
+        """Jobs as their records (Job.to_record()), with the events that tell their changes
+        and the fair-share usage (queue, share, at, vCPU-seconds) of attempts that ended:
         written together, or not at all, so a submit never leaves half an array behind and no
-        change is kept without its event. Returns the events' ids."""
+        change is kept without its event, or counted twice. Returns the events' ids."""
         with self._tx() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?, ?, ?)",
@@ -485,15 +491,11 @@ class Store:
                     for j in jobs
                 ],
             )
+            if usage:
+                db.executemany("INSERT INTO share_usage VALUES (?, ?, ?, ?)", usage)
+                oldest = max(at for _, _, at, _ in usage) - SHARE_USAGE_KEPT
+                db.execute("DELETE FROM share_usage WHERE at < ?", (oldest,))
             return [_insert_event(db, e) for e in events]
-
-    def add_share_usage(self, queue: str, share: str, at: float, vcpu_seconds: float) -> None:
-        """What an ended attempt used, for its fair-share queue's decayed usage."""
-        with self._tx() as db:
-            db.execute(
-                "INSERT INTO share_usage VALUES (?, ?, ?, ?)", (queue, share, at, vcpu_seconds)
-            )
-            db.execute("DELETE FROM share_usage WHERE at < ?", (at - SHARE_USAGE_KEPT,))
 
     def share_usage(self, since: float) -> list[tuple[str, str, float, float]]:
         """(queue, share, at, vCPU-seconds) of the attempts that ended after `since`."""

@@ -4,18 +4,21 @@ and retry strategy say, with its output kept after its container is gone."""
 from __future__ import annotations
 
 import itertools
+import textwrap
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from controller.engine import batch_commands
-from controller.engine.batch_containers import ATTEMPT_LABEL, JOB_LABEL, STOP_TIMEOUT
+from controller.engine.batch_containers import ATTEMPT_LABEL, JOB_LABEL, NODE_LABEL, STOP_TIMEOUT
 from controller.engine.commands import CommandError
-from controller.engine.sync_batch import BATCH, LOST_AFTER
+from controller.engine.sync_batch import BATCH, LOST_AFTER, sync_batch
 from controller.engine.sync_job_definition import resolve_definition
 from controller.reconcilers.batch_jobs import Job, SubmitRequest, submit
-from tests.unit.test_controller import Harness
+from controller.runtime import ContainerSpec, EngineUnavailable
+from controller.runtime.fake import FakeRuntime
+from tests.unit.test_controller import Harness, hosts_yaml
 
 MANIFESTS = """\
 apiVersion: skiff/v1
@@ -76,6 +79,11 @@ def send(h: Harness, count: int = 1) -> list[str]:
 def run(h: Harness) -> None:
     h.ctl.queue.add(BATCH)
     h.converge()
+
+
+def one_pass(h: Harness) -> None:
+    h.ctl.resync()
+    sync_batch(h.ctl)
 
 
 def job(h: Harness, job_id: str) -> Job:
@@ -280,3 +288,123 @@ def test_a_malformed_submit_is_refused_with_the_field_named(tmp_path: Path) -> N
     ):
         with pytest.raises(CommandError, match=field):
             batch_commands.submit_job(h.ctl, {"jobQueue": "q", "jobDefinition": "work", **body})
+
+
+def test_an_attempt_on_a_lost_host_ends_as_aws_ends_one_on_a_terminated_instance(
+    tmp_path: Path,
+) -> None:
+    a, b = FakeRuntime(name="a"), FakeRuntime(name="b")
+    h = Harness(tmp_path / "m", engines={"a": a, "b": b})
+    h.write("hosts.yaml", hosts_yaml("a", "b"))
+    h.apply("batch.yaml", MANIFESTS)
+    (jid,) = send(h)
+    run(h)
+    first = job(h, jid).host
+    engine, other = (a, b) if first == "a" else (b, a)
+    (old,) = [c.id for c in engine.containers.values()]
+    engine.set_logs(old, "attempt 1 output\n")
+    engine.down = True  # its cached container still looks as if it ran
+    h.ctl.resync()
+    run(h)
+    assert job(h, jid).status == "RUNNING"  # unreachable is not lost, yet
+    h.clock.advance(61)  # past --host-lost-after
+    run(h)
+    j = job(h, jid)
+    assert j.attempts[0].status_reason == f"Host EC2 (instance {first}) terminated."
+    assert (j.status, j.host) == ("RUNNING", other.name)  # attempt 2 of 3, elsewhere
+    engine.down = False  # back, with attempt 1 still there: cleared, its output kept
+    h.ctl.resync()
+    run(h)
+    assert old not in engine.containers
+    assert (1, 0, "attempt 1 output\n") in h.store.job_logs(jid)
+
+
+def test_a_multi_node_job_whose_main_node_vanished_ends(tmp_path: Path) -> None:
+    h = harness(tmp_path)
+    h.apply(
+        "mnp.yaml",
+        textwrap.dedent("""\
+        apiVersion: skiff/v1
+        kind: JobDefinition
+        metadata: {name: mnp}
+        spec:
+          type: multinode
+          nodeProperties:
+            numNodes: 2
+            mainNode: 0
+            nodeRangeProperties:
+              - targetNodes: "0:"
+                container: {image: skiff/busybox:latest, command: [sh], vcpus: 0.5, memory: 32}
+        """),
+    )
+    jid = submit_to(h, "q", "mnp")
+    run(h)
+    main = next(
+        c.id
+        for c in h.fake.containers.values()
+        if c.labels.get(JOB_LABEL) == jid and c.labels.get(NODE_LABEL) == "0"
+    )
+    h.fake.remove(main)
+    h.clock.advance(LOST_AFTER)
+    run(h)
+    j = job(h, jid)
+    assert j.attempts and j.attempts[0].status_reason is not None
+    assert "CannotInspectContainerError" in j.attempts[0].status_reason
+    assert len(containers(h, jid)) <= 2  # the worker of attempt 1 cleared, not left running
+    assert all(h.fake.containers[c].labels[ATTEMPT_LABEL] != "1" for c in containers(h, jid))
+
+
+def test_a_container_left_created_by_a_broken_launch_is_adopted_and_started(
+    tmp_path: Path,
+) -> None:
+    h = harness(tmp_path)
+    h.fake.fail("start", EngineUnavailable("engine busy"))  # the launch fails half way...
+    h.fake.fail("remove", EngineUnavailable("engine busy"))  # ...and cannot undo itself
+    (jid,) = send(h)
+    run(h)
+    (cid,) = containers(h, jid)  # one container, never started twice
+    assert h.fake.containers[cid].running
+    assert job(h, jid).status == "RUNNING"
+
+
+def test_an_attempt_whose_containers_never_start_ends(tmp_path: Path) -> None:
+    h = harness(tmp_path)
+    h.fake.fail("start", EngineUnavailable("engine busy"), times=1000)
+    h.fake.fail("remove", EngineUnavailable("engine busy"))
+    (jid,) = send(h)
+    for _ in range(3):  # passes one by one: each tries to start the container again
+        one_pass(h)
+    assert job(h, jid).status == "STARTING"
+    h.clock.advance(LOST_AFTER)
+    one_pass(h)
+    j = job(h, jid)
+    assert j.attempts[0].status_reason == "Task failed to start"
+    assert j.attempts[0].reason == "CannotStartContainerError: its containers did not start"
+
+
+def test_a_stray_container_of_the_attempt_is_cleared_not_taken_for_the_job(
+    tmp_path: Path,
+) -> None:
+    h = harness(tmp_path)
+    (jid,) = send(h)
+    run(h)
+    (cid,) = containers(h, jid)
+    labels = dict(h.fake.containers[cid].labels)  # a create whose answer was lost, say
+    stray = h.fake.create(ContainerSpec(name="stray", image="skiff/busybox:latest", labels=labels))
+    run(h)
+    assert stray not in h.fake.containers
+    assert containers(h, jid) == [cid] and job(h, jid).status == "RUNNING"
+
+
+def test_a_cache_behind_the_engine_never_starts_an_attempt_twice(tmp_path: Path) -> None:
+    h = harness(tmp_path)
+    (jid,) = send(h)
+    h.ctl.resync()
+    sync_batch(h.ctl)  # launched: STARTING
+    (cid,) = containers(h, jid)
+    h.fake.exit(cid, 0)  # a short job: done before the observer caught up
+    observer = next(iter(h.ctl.hosts.values())).observer
+    observer._put(replace(h.fake.containers[cid], state="created", started_at=None))
+    sync_batch(h.ctl)  # sees it "created": asks Docker before starting it
+    assert h.fake.containers[cid].exited
+    assert [op for op, arg in h.fake.calls if arg == cid].count("start") == 1
