@@ -8,7 +8,8 @@ next pass adopts what runs instead of starting it again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -75,6 +76,79 @@ class LaunchFailed(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class ImagePulls:
+    """Images made present on hosts in the background. A pass holds the Batch lock, so it
+    never waits on a pull: cancels, terminates and every other job would wait with it."""
+
+    def __init__(self, on_done: Callable[[], None]) -> None:
+        self._on_done = on_done
+        self._lock = threading.Lock()
+        self._ready: set[tuple[str, str]] = set()
+        self._pulling: set[tuple[str, str]] = set()
+        self._failed: dict[tuple[str, str], str] = {}
+        self._threads: list[threading.Thread] = []
+
+    def ready(self, ctl: Controller, host: str, image: str) -> bool:
+        """True when the image is on the host; else starts (or lets run) its pull and says
+        False. Raises LaunchFailed, once, when the pull failed (a later attempt pulls again),
+        and RuntimeFailure or Retry when the engine cannot say."""
+        key = (host, image)
+        with self._lock:
+            if key in self._ready:
+                return True
+            failed = self._failed.pop(key, None)
+            if failed is not None:
+                raise LaunchFailed(failed)
+            if key in self._pulling:
+                return False
+        if ctl.runtime_for(host).has_image(image):
+            with self._lock:
+                self._ready.add(key)
+            return True
+        with self._lock:
+            if key in self._pulling:
+                return False
+            self._pulling.add(key)
+        thread = threading.Thread(target=self._pull, args=(ctl, key), name="pull", daemon=True)
+        with self._lock:
+            self._threads.append(thread)
+        thread.start()
+        return False
+
+    def settle(self, timeout: float) -> None:
+        """Waits for the pulls under way (tests, and a daemon stopping)."""
+        with self._lock:
+            threads, self._threads = self._threads, []
+        for t in threads:
+            t.join(timeout)
+
+    def _pull(self, ctl: Controller, key: tuple[str, str]) -> None:
+        host, image = key
+        ready, failed = False, None
+        try:
+            ctl.runtime_for(host).pull_image(image)
+            ready = True
+        except ImageNotFound as exc:
+            failed = _cannot_pull(exc)
+        except (RuntimeFailure, Retry) as exc:  # the engine: tried again on the next pass
+            log.warning("job.pull_failed", host=host, image=image, error=str(exc))
+        with self._lock:
+            self._pulling.discard(key)
+            if ready:
+                self._ready.add(key)
+            if failed is not None:
+                self._failed[key] = failed
+        if ready or failed is not None:  # (after an engine error, the next poll tries again)
+            self._on_done()
+
+
+def _cannot_pull(exc: Exception) -> str:
+    text = str(exc)
+    return (
+        text if text.startswith("CannotPullContainerError") else f"CannotPullContainerError: {text}"
+    )
 
 
 def job_containers(ctl: Controller) -> dict[str, list[JobContainer]]:
@@ -150,9 +224,12 @@ def launch(
         if network is not None:
             drop_network(ctl, network, hosts)
         if isinstance(exc, ImageNotFound):
-            raise LaunchFailed(f"CannotPullContainerError: {exc}") from exc
+            raise LaunchFailed(_cannot_pull(exc)) from exc
         if isinstance(exc, RuntimeFailure) and not exc.transient and not isinstance(exc, Conflict):
-            raise LaunchFailed(f"CannotStartContainerError: {exc}") from exc
+            text = str(exc)
+            if not text.startswith("Cannot"):
+                text = f"CannotStartContainerError: {text}"
+            raise LaunchFailed(text) from exc
         if isinstance(exc, ValueError):
             raise LaunchFailed(f"CannotStartContainerError: {exc}") from exc
         raise

@@ -20,6 +20,7 @@ whose attempt each is), then decides, in this order:
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, wait
 from dataclasses import replace
@@ -427,10 +428,14 @@ def _place(
         active_shares={(j.job_queue, j.share_identifier or "") for j in under_way},
     )
 
+    pulls = _pulls(ctl)
+
     def launch(p: Placement) -> None:
-        job = jobs[p.job_id]
+        job, spec = jobs[p.job_id], definitions[p.job_id]
         try:
-            ids = bc.launch(ctl, job, definitions[p.job_id], p.environment, p.hosts)
+            if not all(pulls.ready(ctl, h, image) for h, image in _images(spec, p.hosts)):
+                return  # pulling: placed on a later pass
+            ids = bc.launch(ctl, job, spec, p.environment, p.hosts)
         except LaunchFailed as exc:
             log.warning("job.launch_failed", job=p.job_id, error=exc.reason)
             placed = place(job, p.hosts[0], now=now)
@@ -448,6 +453,28 @@ def _place(
 
     # The placements are decided; their Docker calls run side by side, as many as the pool.
     list(ctl.pool.map(launch, plan.placements))
+
+
+_PULLS: weakref.WeakKeyDictionary[Controller, bc.ImagePulls] = weakref.WeakKeyDictionary()
+
+
+def _pulls(ctl: Controller) -> bc.ImagePulls:
+    with _PULLS_LOCK:
+        if ctl not in _PULLS:
+            _PULLS[ctl] = bc.ImagePulls(lambda: ctl.queue.add(BATCH))
+        return _PULLS[ctl]
+
+
+_PULLS_LOCK = threading.Lock()
+
+
+def _images(spec: JobDefinitionSpec, hosts: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(host, image) of each node of the placement."""
+    nodes = spec.node_properties
+    if nodes is None:
+        assert spec.container_properties is not None
+        return [(hosts[0], spec.container_properties.image)]
+    return sorted({(h, nodes.container_for(i).image) for i, h in enumerate(hosts)})
 
 
 def _with(slot: HostSlot, unseen: tuple[int, int] | None) -> HostSlot:

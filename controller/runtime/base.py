@@ -74,6 +74,15 @@ class ContainerRuntime(Protocol):
         """
         ...
 
+    def has_image(self, image: str) -> bool:
+        """Whether the image is on the engine (no pull)."""
+        ...
+
+    def pull_image(self, image: str) -> None:
+        """Pulls the image, which may take long: call it off any lock. Raises ImageNotFound
+        when it cannot be pulled."""
+        ...
+
     def create_network(self, name: str, labels: Mapping[str, str]) -> str:
         """Creates a user-defined bridge network, or reuses the one named `name`; returns its id.
 

@@ -157,6 +157,16 @@ class DockerRuntime:
         )
         return str(result["Id"])
 
+    def has_image(self, image: str) -> bool:
+        try:
+            self._call(lambda: self._api.inspect_image(image))  # type: ignore[no-untyped-call]
+        except (NotFound, ImageNotFound):
+            return False
+        return True
+
+    def pull_image(self, image: str) -> None:
+        self._pull(image)
+
     def _pull(self, image: str) -> None:
         repository, tag = docker.utils.parse_repository_tag(image)  # also name@sha256:digest
         try:

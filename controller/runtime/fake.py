@@ -84,6 +84,7 @@ class FakeRuntime:
 
     clock: Callable[[], float] = lambda: 1_700_000_000.0
     images: set[str] = field(default_factory=lambda: {"skiff/busybox:latest"})
+    registry: set[str] = field(default_factory=set)  # images a pull can fetch
     cpus: int = 2
     memory_bytes: int = 4 * 1024**3
     name: str = "fake"
@@ -214,6 +215,17 @@ class FakeRuntime:
             if container_id not in self.containers:
                 raise NotFound(f"No such container: {container_id}")
             return self.containers[container_id]
+
+    def has_image(self, image: str) -> bool:
+        self._enter("has_image", image)
+        return image in self.images
+
+    def pull_image(self, image: str) -> None:
+        self._enter("pull_image", image)
+        with self._lock:
+            if image not in self.registry:
+                raise ImageNotFound(f"CannotPullContainerError: {image}: not found")
+            self.images.add(image)
 
     def create(self, spec: ContainerSpec) -> str:
         self._enter("create", spec.name)

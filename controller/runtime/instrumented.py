@@ -69,6 +69,12 @@ class InstrumentedRuntime:
     def logs(self, container_id: str, tail: int | None = None) -> str:
         return self._timed("logs", lambda: self.inner.logs(container_id, tail))
 
+    def has_image(self, image: str) -> bool:
+        return self._timed("has_image", lambda: self.inner.has_image(image))
+
+    def pull_image(self, image: str) -> None:
+        self._timed("pull_image", lambda: self.inner.pull_image(image))
+
     def create_network(self, name: str, labels: Mapping[str, str]) -> str:
         return self._timed("create_network", lambda: self.inner.create_network(name, labels))
 

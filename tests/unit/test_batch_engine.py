@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import textwrap
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,11 +14,12 @@ import pytest
 from controller.engine import batch_commands
 from controller.engine.batch_containers import ATTEMPT_LABEL, JOB_LABEL, NODE_LABEL, STOP_TIMEOUT
 from controller.engine.commands import CommandError
-from controller.engine.sync_batch import BATCH, LOST_AFTER, sync_batch
+from controller.engine.sync_batch import BATCH, LOST_AFTER, _pulls, sync_batch
 from controller.engine.sync_job_definition import resolve_definition
 from controller.reconcilers.batch_jobs import Job, SubmitRequest, submit
 from controller.runtime import ContainerSpec, EngineUnavailable
 from controller.runtime.fake import FakeRuntime
+from tests.builders import FakeClock
 from tests.unit.test_controller import Harness, hosts_yaml
 
 MANIFESTS = """\
@@ -273,6 +275,8 @@ def test_an_image_that_cannot_be_pulled_fails_the_attempt(tmp_path: Path) -> Non
     h.apply("more.yaml", MORE)
     jid = submit_to(h, "fair", "missing-image")
     run(h)
+    _pulls(h.ctl).settle(10)
+    run(h)
     described = batch_commands.describe_job(h.ctl, jid)
     assert described["status"] == "FAILED"
     assert described["statusReason"] == "Task failed to start"
@@ -408,3 +412,34 @@ def test_a_cache_behind_the_engine_never_starts_an_attempt_twice(tmp_path: Path)
     sync_batch(h.ctl)  # sees it "created": asks Docker before starting it
     assert h.fake.containers[cid].exited
     assert [op for op, arg in h.fake.calls if arg == cid].count("start") == 1
+
+
+class SlowRegistry(FakeRuntime):
+    """Pulls wait until the test lets them finish."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(clock=clock)
+        self.pulled = threading.Event()
+
+    def pull_image(self, image: str) -> None:
+        assert self.pulled.wait(10)
+        super().pull_image(image)
+
+
+def test_an_image_is_pulled_in_the_background_then_the_job_runs(tmp_path: Path) -> None:
+    clock = FakeClock()
+    engine = SlowRegistry(clock)
+    h = Harness(tmp_path / "m", fake=engine, clock=clock)
+    h.write("batch.yaml", MANIFESTS)
+    h.apply("more.yaml", MORE)
+    engine.registry.add("nowhere/nothing:1")  # pullable, not on the engine yet
+    jid = submit_to(h, "fair", "missing-image")
+    other = submit_to(h, "q")
+    run(h)
+    assert job(h, jid).status == "RUNNABLE"  # pulling: the pass did not wait for it
+    assert job(h, other).status == "RUNNING"  # and the other queue's jobs went on
+    batch_commands.cancel_job(h.ctl, other, None)  # nor do commands wait
+    engine.pulled.set()
+    _pulls(h.ctl).settle(10)
+    run(h)
+    assert job(h, jid).status == "RUNNING"
