@@ -12,9 +12,10 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from controller.engine import batch_containers as bc
+from controller.engine.batch_ledger import save_jobs
 from controller.engine.commands import CommandError
 from controller.engine.outcomes import Retry
-from controller.engine.sync_batch import BATCH, save_jobs
+from controller.engine.sync_batch import BATCH
 from controller.engine.sync_job_definition import resolve_definition
 from controller.reconcilers.batch_jobs import (
     Dependency,

@@ -82,7 +82,7 @@ class ImagePulls:
     """Images made present on hosts in the background. A pass holds the Batch lock, so it
     never waits on a pull: cancels, terminates and every other job would wait with it."""
 
-    def __init__(self, on_done: Callable[[], None]) -> None:
+    def __init__(self, on_done: Callable[[Controller], None]) -> None:
         self._on_done = on_done
         self._lock = threading.Lock()
         self._ready: set[tuple[str, str]] = set()
@@ -141,7 +141,7 @@ class ImagePulls:
             if failed is not None:
                 self._failed[key] = failed
         if ready or failed is not None:  # (after an engine error, the next poll tries again)
-            self._on_done()
+            self._on_done(ctl)
 
 
 def _cannot_pull(exc: Exception) -> str:

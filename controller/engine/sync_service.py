@@ -120,6 +120,9 @@ def sync_service(ctl: Controller, name: str) -> float | None:
         raise Retry(error)
     # Failures Docker will repeat (a task that cannot start) are in the status; the
     # relaunch throttle, not a hot retry, decides when to try again.
+    if deploy is not None and deploy.settle_at is not None:  # look again once tasks settled
+        settle = max(0.0, deploy.settle_at - ctl.clock())
+        return settle if plan.requeue_after is None else min(plan.requeue_after, settle)
     return plan.requeue_after
 
 
@@ -321,6 +324,7 @@ def _report_service(
         and pending == 0
         and not failed
         and all(t.revision == desired.revision.key for t in plan.tasks if t.active)
+        and (deploy is None or deploy.settle_at is None)  # as the deployment sees it
     )
     unplaced = plan.unplaced_reason and (
         f"unable to place {plan.unplaced} task(s): no host met all of its requirements: "

@@ -23,6 +23,7 @@ PRIMARY, ACTIVE, INACTIVE = "PRIMARY", "ACTIVE", "INACTIVE"
 IN_PROGRESS, COMPLETED, FAILED = "IN_PROGRESS", "COMPLETED", "FAILED"
 
 QUICK_FAILURE_SECONDS = 10.0  # a task dying sooner after starting "failed to start"
+SETTLE_SECONDS = 1.0  # a task counts toward a steady state once it has run this long
 THROTTLE_BASE_SECONDS = 1.0  # the wait after the second quick failure in a row
 THROTTLE_MAX_SECONDS = 300.0
 MAX_FAILED_KEPT = 200
@@ -41,6 +42,7 @@ class DeploymentPlan:
     halted: bool  # the rollout FAILED with no rollback: launch no new task
     relaunch_at: float | None  # when launches may resume after quick failures (throttle)
     events: tuple[tuple[str, str], ...] = ()  # (action, reason) for the action log
+    settle_at: float | None = None  # when the PRIMARY's running tasks will have settled
 
     @property
     def primary(self) -> Deployment:
@@ -157,20 +159,32 @@ def plan_deployments(
 
     # Counts, steady state, and deployments whose tasks are all gone. Tasks of a revision
     # belong to the newest deployment running it (a rollback takes over the old tasks).
+    # A task that exits the moment it starts never reached a steady state, so a task counts
+    # once it has run SETTLE_SECONDS (the caller looks again at settle_at).
     active = [t for t in tasks if t.active]
     others_left = any(t.revision != primary.revision for t in active)
     owner = {d.revision: d.id for d in deps}  # later deployments win
+    settle_at = None
     for d in list(deps):
         mine = [t for t in active if t.revision == d.revision] if owner[d.revision] == d.id else []
         running = sum(t.last_status == RUNNING for t in mine)
         pending = len(mine) - running
         new = replace(d, running=running, pending=pending)
+        settling = [
+            t.started_at + SETTLE_SECONDS
+            for t in mine
+            if t.last_status == RUNNING
+            and t.started_at is not None
+            and now < t.started_at + SETTLE_SECONDS
+        ]
         steady = (
             not others_left
             and pending == 0
             and running == desired
             and sum(t.healthy for t in mine) == desired
         )
+        if d is primary and steady and settling:
+            steady, settle_at = False, max(settling)
         if d is primary and d.rollout_state == IN_PROGRESS and steady:
             new = replace(new, rollout_state=COMPLETED, reason="steady state", updated_at=now)
             events.append(("deployment.completed", f"deployment {d.id} reached a steady state"))
@@ -191,4 +205,5 @@ def plan_deployments(
         halted=primary.rollout_state == FAILED,
         relaunch_at=relaunch_at,
         events=tuple(events),
+        settle_at=settle_at,
     )

@@ -16,6 +16,7 @@ from controller.reconcilers.deployments import (
     IN_PROGRESS,
     INACTIVE,
     PRIMARY,
+    SETTLE_SECONDS,
     CircuitBreaker,
     DeploymentPlan,
     failure_threshold,
@@ -62,6 +63,18 @@ def test_a_new_service_starts_a_primary_deployment_that_completes_at_steady_stat
         first.deployments, "web:1", views([running("a", created=T0), running("b", created=T0)])
     )
     assert (steady.primary.rollout_state, steady.primary.running) == (COMPLETED, 2)
+
+
+def test_tasks_that_just_started_have_not_reached_a_steady_state_yet() -> None:
+    first = deploy([], "web:1", [])
+    tasks = [running("a", created=T0), running("b", created=T0)]
+    started = max(t.started_at or 0 for t in tasks)
+    early = deploy(first.deployments, "web:1", views(tasks), now=started + 0.2)
+    assert early.primary.rollout_state == IN_PROGRESS  # they may yet exit at once
+    assert early.settle_at == started + SETTLE_SECONDS  # when to look again
+    settled = deploy(first.deployments, "web:1", views(tasks), now=started + SETTLE_SECONDS)
+    assert settled.primary.rollout_state == COMPLETED
+    assert settled.settle_at is None
 
 
 def test_a_new_revision_makes_a_new_primary_and_the_old_one_active_until_its_tasks_go() -> None:
