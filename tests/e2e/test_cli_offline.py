@@ -60,7 +60,7 @@ def test_validate_accepts_the_shipped_example_manifests(capsys: pytest.CaptureFi
     code, out, err = run(capsys, "validate", str(SHIPPED_MANIFESTS))
 
     assert (code, err) == (0, "")
-    assert out.strip() == "5 file(s), 11 valid resource(s), 0 error(s)"
+    assert out.strip() == "6 file(s), 14 valid resource(s), 0 error(s)"
 
 
 def test_validate_accepts_a_valid_directory(
@@ -173,7 +173,7 @@ def test_python_dash_m_controller_validate_runs_the_cli(broken_dir: Path) -> Non
     )
 
     assert (ok.returncode, ok.stderr) == (0, "")
-    assert "11 valid resource(s), 0 error(s)" in ok.stdout
+    assert "14 valid resource(s), 0 error(s)" in ok.stdout
     assert bad.returncode == 1
     assert "web.yaml: document 2 Service/web: spec.desiredCont: unknown field" in bad.stderr
     assert "Traceback" not in bad.stderr
@@ -264,7 +264,7 @@ def test_schema_accepts_the_shipped_manifests_and_rejects_a_typo(schema: dict[st
         for doc in yaml.safe_load_all(path.read_text())
         if doc is not None
     ]
-    assert len(docs) == 11
+    assert len(docs) == 14
     for doc in docs:
         assert list(validator.iter_errors(doc)) == [], doc["metadata"]["name"]
     assert not validator.is_valid(service_doc("web", desiredCont=3))
