@@ -1,6 +1,7 @@
 """Where a Batch pass places RUNNABLE jobs: the scheduler's inputs (vCPUs held per compute
 environment, host room including launches not yet seen, fair-share usage) and the launches,
-side by side on the pool, each placement saved as it starts. Images are pulled in the
+side by side on the pool, each placement saved as it starts; the jobs left waiting say why in
+their statusReason. Images are pulled in the
 background: a pass holds the Batch lock and never waits on a registry."""
 
 from __future__ import annotations
@@ -103,6 +104,9 @@ def place_runnable(
         _share_usage(ctl, ledger, queues, under_way, now),
         active_shares={(j.job_queue, j.share_identifier or "") for j in under_way},
     )
+    for job_id, why in plan.waiting.items():  # DescribeJobs says why a RUNNABLE job waits
+        if jobs[job_id].status_reason != why:
+            ledger.put(replace(jobs[job_id], status_reason=why))
 
     def launch(p: Placement) -> None:
         job, spec = jobs[p.job_id], definitions[p.job_id]

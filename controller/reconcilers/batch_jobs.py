@@ -496,7 +496,12 @@ def place(
     if job.status != RUNNABLE or job.is_array_parent:
         raise JobStateError(f"job {job.job_id} is {job.status}: only a RUNNABLE job is placed")
     return replace(
-        job, status=STARTING, host=host, container_ids=tuple(container_ids), placed_at=now
+        job,
+        status=STARTING,
+        status_reason=None,  # what it waited for is over
+        host=host,
+        container_ids=tuple(container_ids),
+        placed_at=now,
     )
 
 

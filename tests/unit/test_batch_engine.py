@@ -443,3 +443,16 @@ def test_an_image_is_pulled_in_the_background_then_the_job_runs(tmp_path: Path) 
     _pulls(h.ctl).settle(10)
     run(h)
     assert job(h, jid).status == "RUNNING"
+
+
+def test_a_runnable_job_says_why_it_waits(tmp_path: Path) -> None:
+    h = harness(tmp_path)
+    first, _, third = send(h, 3)  # one vCPU each; maxvCpus 2
+    run(h)
+    waiting = batch_commands.describe_job(h.ctl, third)
+    assert waiting["status"] == "RUNNABLE"
+    assert "maxvCpus" in waiting["statusReason"]
+    (cid,) = containers(h, first)
+    h.fake.exit(cid, 0)
+    run(h)
+    assert "statusReason" not in batch_commands.describe_job(h.ctl, third)  # placed: over
