@@ -11,6 +11,8 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from controller.api_client import refusal, unreachable
+
 DEPENDENCY_TYPES = ("N_TO_N", "SEQUENTIAL")
 
 
@@ -113,13 +115,10 @@ def _call(listen: str, method: str, path: str, body: dict[str, Any] | None = Non
         with urllib.request.urlopen(req, timeout=10) as resp:
             return json.load(resp)
     except urllib.error.HTTPError as exc:
-        try:
-            message = json.load(exc)["message"]
-        except ValueError:
-            message = str(exc)
+        message = refusal(exc)
         raise _Refused(message) from None
     except (urllib.error.URLError, OSError) as exc:
-        raise _Refused(f"cannot reach the daemon at {listen}: {exc}") from None
+        raise _Refused(unreachable(listen, exc)) from None
 
 
 def _print_list(jobs: list[dict[str, Any]]) -> None:

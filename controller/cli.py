@@ -14,6 +14,7 @@ import urllib.request
 from typing import Any
 
 from controller import batch_cli, events_cli
+from controller.api_client import refusal, unreachable
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
 
@@ -227,7 +228,7 @@ def _status(args: argparse.Namespace) -> int:
     try:
         doc = _fetch_status(args.listen)
     except (urllib.error.URLError, OSError) as exc:
-        print(f"cannot reach the daemon at {args.listen}: {exc}", file=sys.stderr)
+        print(unreachable(args.listen, exc), file=sys.stderr)
         return 1
     if args.output == "json":
         print(json.dumps(doc, indent=2))
@@ -251,14 +252,11 @@ def _post(listen: str, path: str, body: dict[str, Any]) -> int:
             print(json.load(resp)["message"])
             return 0
     except urllib.error.HTTPError as exc:
-        try:
-            message = json.load(exc)["message"]
-        except ValueError:
-            message = str(exc)
+        message = refusal(exc)
         print(f"skiff: {message}", file=sys.stderr)
         return 1
     except (urllib.error.URLError, OSError) as exc:
-        print(f"cannot reach the daemon at {listen}: {exc}", file=sys.stderr)
+        print(unreachable(listen, exc), file=sys.stderr)
         return 1
 
 

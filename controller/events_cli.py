@@ -12,6 +12,8 @@ import urllib.request
 from collections.abc import Iterator
 from typing import IO, Any
 
+from controller.api_client import refusal, unreachable
+
 READ_TIMEOUT = 60.0  # the daemon sends a keep-alive every 15 s, so silence this long is a fault
 
 
@@ -42,14 +44,11 @@ def run(args: argparse.Namespace) -> int:
             for doc in server_sent_events(resp):
                 print(json.dumps(doc) if args.output == "json" else line(doc), flush=True)
     except urllib.error.HTTPError as exc:
-        try:
-            message = json.load(exc)["message"]
-        except ValueError:
-            message = str(exc)
+        message = refusal(exc)
         print(f"skiff: {message}", file=sys.stderr)
         return 1
     except (urllib.error.URLError, OSError) as exc:
-        print(f"cannot reach the daemon at {args.listen}: {exc}", file=sys.stderr)
+        print(unreachable(args.listen, exc), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0

@@ -21,12 +21,10 @@ from controller.reconcilers.batch_jobs import (
     Dependency,
     Job,
     JobStateError,
-    SubmitError,
-    SubmitRequest,
     cancel,
-    submit,
     terminate,
 )
+from controller.reconcilers.batch_submit import SubmitError, SubmitRequest, submit
 from controller.runtime import RuntimeFailure
 
 if TYPE_CHECKING:

@@ -16,7 +16,10 @@ from controller.engine.batch_containers import ATTEMPT_LABEL, JOB_LABEL, NODE_LA
 from controller.engine.commands import CommandError
 from controller.engine.sync_batch import BATCH, LOST_AFTER, _pulls, sync_batch
 from controller.engine.sync_job_definition import resolve_definition
-from controller.reconcilers.batch_jobs import Job, SubmitRequest, submit
+from controller.reconcilers.batch_jobs import (
+    Job,
+)
+from controller.reconcilers.batch_submit import SubmitRequest, submit
 from controller.runtime import ContainerSpec, EngineUnavailable
 from controller.runtime.fake import FakeRuntime
 from tests.builders import FakeClock

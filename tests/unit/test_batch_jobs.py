@@ -32,8 +32,6 @@ from controller.reconcilers.batch_jobs import (
     JobStateError,
     JobStatus,
     Stop,
-    SubmitError,
-    SubmitRequest,
     advance,
     after_attempt,
     attempt_environment,
@@ -42,10 +40,10 @@ from controller.reconcilers.batch_jobs import (
     mark_running,
     place,
     retry_decision,
-    submit,
     terminate,
     timed_out,
 )
+from controller.reconcilers.batch_submit import SubmitError, SubmitRequest, submit
 from tests.builders import T0
 
 QUEUE = JobQueueSpec.model_validate(

@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from controller.manifests.batch import JobDefinitionSpec, JobQueueSpec
-from controller.reconcilers.batch_jobs import Job, SubmitRequest, submit
+from controller.reconcilers.batch_jobs import (
+    Job,
+)
+from controller.reconcilers.batch_submit import SubmitRequest, submit
 from controller.store import Store
 
 QUEUE = JobQueueSpec.model_validate(
