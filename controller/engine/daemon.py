@@ -51,11 +51,16 @@ class Daemon:
         self._loaded = False
         self._threads: list[threading.Thread] = []
         self._last_errors: list[str] = []
+        self._reload_lock = threading.Lock()  # one read-and-apply at a time: the last one wins
 
     def ready(self) -> bool:
         return self._loaded and self.controller.synced
 
     def reload(self) -> None:
+        with self._reload_lock:
+            self._reload()
+
+    def _reload(self) -> None:
         result = load_directory(self.manifests)
         errors = [str(e) for e in result.errors]
         if errors != self._last_errors:
@@ -106,12 +111,13 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self._stop.set())
         self.controller.restore()
+        # Watch before the first read: an edit saved while the daemon starts is seen.
+        watcher = ManifestWatcher(self.manifests, self.reload)
+        watcher.start()
         self.reload()
         self.controller.enqueue_all()  # a restart changes no manifest; look at everything once
         self._loaded = True
         self.controller.start_observing()
-        watcher = ManifestWatcher(self.manifests, self.reload)
-        watcher.start()
         for i in range(self.settings.workers):
             self._spawn(f"worker-{i}", self._work)
         self._spawn("resync", self._resync)

@@ -169,16 +169,15 @@ class Skiff:
         tmp.rename(path)  # a saved edit lands whole, as editors do
 
     def containers(self, service: str, *, all: bool = False) -> list[Any]:
-        return self.docker.containers.list(
-            all=all,
-            filters={
-                "label": [
-                    "skiff.managed-by=skiff",
-                    f"skiff.cluster={self.cluster}",
-                    f"skiff.name={service}",
-                ]
-            },
-        )
+        labels = ["skiff.managed-by=skiff", f"skiff.cluster={self.cluster}"]
+        for _ in range(5):  # the SDK lists, then inspects each: one may go in between
+            try:
+                return self.docker.containers.list(
+                    all=all, filters={"label": [*labels, f"skiff.name={service}"]}
+                )
+            except docker.errors.NotFound:
+                continue
+        raise AssertionError(f"containers of {service} kept going while listed")
 
     def running(self, service: str) -> list[Any]:
         return [c for c in self.containers(service) if c.status == "running"]
