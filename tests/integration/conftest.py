@@ -195,11 +195,14 @@ class Skiff:
         return [c for c in self.containers(service) if c.status == "running"]
 
     def cleanup(self) -> None:
-        """Removes this test's containers: its cluster's, and look-alikes named after it."""
-        for c in self.docker.containers.list(all=True):
-            mine = c.labels.get("skiff.cluster") == self.cluster
-            if mine or c.name.startswith((f"skiff-{self.prefix}", self.prefix)):
-                c.remove(force=True)
+        """Removes this test's containers: its cluster's, and look-alikes named after it. Only
+        those are listed (and not inspected): other tests' containers come and go meanwhile."""
+        for filters in ({"label": f"skiff.cluster={self.cluster}"}, {"name": self.prefix}):
+            for c in self.docker.containers.list(all=True, filters=filters, sparse=True):
+                try:
+                    c.remove(force=True)
+                except docker.errors.NotFound:
+                    pass  # gone already (its daemon or HAProxy removed it)
 
 
 # Serves $VERSION on port 8080 and exits at once on SIGTERM.
