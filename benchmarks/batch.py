@@ -88,8 +88,7 @@ class Succeeded:
     """Counts SUCCEEDED job state changes on the daemon's event stream as they arrive."""
 
     def __init__(self, daemon: Daemon) -> None:
-        url = f"http://127.0.0.1:{daemon.port}/v1/events?kind=Job"
-        self._resp = urllib.request.urlopen(url, timeout=120)
+        self._resp = urllib.request.urlopen(daemon.request("/v1/events?kind=Job"), timeout=120)
         self._cond = threading.Condition()
         self.count = 0
         threading.Thread(target=self._read, daemon=True).start()
@@ -117,13 +116,7 @@ class Succeeded:
 
 
 def submit(daemon: Daemon) -> None:
-    body = json.dumps({"jobQueue": "bench", "jobDefinition": "quick"}).encode()
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{daemon.port}/v1/batch/jobs",
-        data=body,
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
+    req = daemon.request("/v1/batch/jobs", {"jobQueue": "bench", "jobDefinition": "quick"})
     with urllib.request.urlopen(req, timeout=30) as resp:
         resp.read()
 

@@ -122,8 +122,20 @@ class Daemon:
             stderr=subprocess.STDOUT,
         )
 
+    def token(self) -> str:
+        """The API token the daemon generated in its data directory (at its start)."""
+        return os.environ.get("SKIFF_TOKEN") or (self.root / "data" / "token").read_text().strip()
+
+    def request(self, path: str, body: dict[str, Any] | None = None) -> urllib.request.Request:
+        """A request to the daemon's API, with the token /v1 needs (a POST when body is given)."""
+        headers = {"Authorization": f"Bearer {self.token()}"} if path.startswith("/v1") else {}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        data = json.dumps(body).encode() if body is not None else None
+        return urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data, headers)
+
     def get(self, path: str) -> bytes:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+        with urllib.request.urlopen(self.request(path), timeout=5) as r:
             return bytes(r.read())
 
     def wait_ready(self) -> None:

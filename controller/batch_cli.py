@@ -6,12 +6,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Any
 
-from controller.api_client import refusal, unreachable
+from controller import api_client
+from controller.api_client import Client, Refused
+from controller.terminal import printable, table
 
 DEPENDENCY_TYPES = ("N_TO_N", "SEQUENTIAL")
 
@@ -42,34 +42,32 @@ def add_parser(sub: Any, default_listen: str) -> None:
         if verb in ("cancel", "terminate"):
             p.add_argument("--reason")
     for p in verbs.choices.values():
-        p.add_argument("--listen", default=default_listen, help="the daemon's API address")
+        api_client.add_arguments(p, default_listen)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
+        daemon = Client.from_args(args)
         if args.verb == "submit":
-            answer = _call(args.listen, "POST", "/v1/batch/jobs", _submission(args))
-            print(answer["jobId"])
+            answer = daemon.call("POST", "/v1/batch/jobs", _submission(args))
+            print(printable(answer["jobId"]))
         elif args.verb == "list":
             query = {k: v for k, v in (("queue", args.queue), ("status", args.status)) if v}
             path = "/v1/batch/jobs" + (f"?{urllib.parse.urlencode(query)}" if query else "")
-            _print_list(_call(args.listen, "GET", path)["jobSummaryList"])
+            _print_list(daemon.call("GET", path)["jobSummaryList"])
         elif args.verb == "describe":
-            print(json.dumps(_call(args.listen, "GET", _job(args.job_id)), indent=2))
-        elif args.verb == "logs":
-            for entry in _call(args.listen, "GET", _job(args.job_id) + "/logs")["logs"]:
+            print(json.dumps(daemon.call("GET", _job(args.job_id)), indent=2))
+        elif args.verb == "logs":  # the job's own output, as `docker logs` prints it
+            for entry in daemon.call("GET", _job(args.job_id) + "/logs")["logs"]:
                 sys.stdout.write(entry["text"])
         else:
             body = {"reason": args.reason} if args.reason else {}
-            print(_call(args.listen, "POST", f"{_job(args.job_id)}/{args.verb}", body)["message"])
-    except _Refused as exc:
+            answer = daemon.call("POST", f"{_job(args.job_id)}/{args.verb}", body)
+            print(printable(answer["message"]))
+    except Refused as exc:
         print(f"skiff: {exc}", file=sys.stderr)
         return 1
     return 0
-
-
-class _Refused(Exception):
-    pass
 
 
 def _submission(args: argparse.Namespace) -> dict[str, Any]:
@@ -91,7 +89,7 @@ def _submission(args: argparse.Namespace) -> dict[str, Any]:
     for p in args.parameter:
         key, sep, value = p.partition("=")
         if not sep or not key:
-            raise _Refused(f"--parameter {p!r}: write KEY=VALUE")
+            raise Refused(printable(f"--parameter {p!r}: write KEY=VALUE"))
         parameters[key] = value
     if parameters:
         body["parameters"] = parameters
@@ -104,29 +102,11 @@ def _job(job_id: str) -> str:
     return f"/v1/batch/jobs/{urllib.parse.quote(job_id, safe='')}"
 
 
-def _call(listen: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    req = urllib.request.Request(
-        f"http://{listen}{path}",
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={"Content-Type": "application/json"} if body is not None else {},
-        method=method,
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return json.load(resp)
-    except urllib.error.HTTPError as exc:
-        message = refusal(exc)
-        raise _Refused(message) from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise _Refused(unreachable(listen, exc)) from None
-
-
 def _print_list(jobs: list[dict[str, Any]]) -> None:
     rows = [["JOB ID", "NAME", "QUEUE", "STATUS", "REASON"]]
     for j in jobs:
         rows.append(
             [j["jobId"], j["jobName"], j["jobQueue"], j["status"], j.get("statusReason") or ""]
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    for line in table(rows):
+        print(line)

@@ -1,5 +1,6 @@
 """The `skiff` command: run the daemon, validate and plan manifests, print schema and status,
-and ask the running daemon to scale groups and stop, start or terminate instances."""
+and ask the running daemon to scale groups and stop, start or terminate instances (through
+api_client, which finds the daemon's API token)."""
 
 from __future__ import annotations
 
@@ -8,22 +9,14 @@ import json
 import os
 import sqlite3
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Any
 
-from controller import batch_cli, events_cli
-from controller.api_client import refusal, unreachable
+from controller import api_client, batch_cli, events_cli
+from controller.api_client import Client, Refused, default_data_dir
+from controller.terminal import printable
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
-
-
-def default_data_dir() -> str:
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
-        os.path.expanduser("~"), ".local", "state"
-    )
-    return os.environ.get("SKIFF_DATA_DIR") or os.path.join(base, "skiff")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +30,17 @@ def main(argv: list[str] | None = None) -> int:
         "--cluster", default="default", help="the cluster this daemon owns; others are left alone"
     )
     run.add_argument("--listen", default=DEFAULT_LISTEN, help="address of the HTTP API")
+    run.add_argument(
+        "--token-file",
+        help="file holding the API token (else $SKIFF_TOKEN, else one generated in --data-dir)",
+    )
+    run.add_argument(
+        "--api-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a name the API answers to in the Host header, besides the listen address",
+    )
     run.add_argument("--workers", type=int, default=4, help="keys reconciled at once")
     run.add_argument("--parallelism", type=int, default=10, help="Docker calls in flight at once")
     run.add_argument("--resync", type=float, default=30.0, help="seconds between full resyncs")
@@ -96,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("--cluster", default="default")
 
     status = sub.add_parser("status", help="show resources and tasks from the running daemon")
-    status.add_argument("--listen", default=DEFAULT_LISTEN)
+    api_client.add_arguments(status, DEFAULT_LISTEN)
     status.add_argument("-o", "--output", choices=["table", "json"], default="table")
 
     asg = sub.add_parser("asg", help="Auto Scaling groups: scale, complete lifecycle actions")
@@ -123,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     instance.add_argument("instance_id")
     for p in (desired, complete, heartbeat, instance):
-        p.add_argument("--listen", default=DEFAULT_LISTEN, help="the daemon's API address")
+        api_client.add_arguments(p, DEFAULT_LISTEN)
     batch_cli.add_parser(sub, DEFAULT_LISTEN)
     events_cli.add_parser(sub, DEFAULT_LISTEN)
 
@@ -147,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from controller.api.auth import environment_options
     from controller.engine.controller import Settings
     from controller.engine.daemon import Daemon
     from controller.logging import configure
@@ -168,7 +173,10 @@ def _run(args: argparse.Namespace) -> int:
         dataplane_dir=os.path.join(args.data_dir, "haproxy"),
     )
     try:
-        daemon = Daemon(os.path.abspath(args.manifests), args.data_dir, args.listen, settings)
+        api = environment_options(args.token_file, args.api_host, os.environ)
+        daemon = Daemon(
+            os.path.abspath(args.manifests), args.data_dir, args.listen, settings, api=api
+        )
     except (OSError, sqlite3.Error) as exc:
         print(f"skiff: cannot open the data directory {args.data_dir}: {exc}", file=sys.stderr)
         return 2
@@ -218,17 +226,11 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fetch_status(listen: str) -> dict[str, Any]:
-    with urllib.request.urlopen(f"http://{listen}/v1/status", timeout=10) as resp:
-        data: dict[str, Any] = json.load(resp)
-        return data
-
-
 def _status(args: argparse.Namespace) -> int:
     try:
-        doc = _fetch_status(args.listen)
-    except (urllib.error.URLError, OSError) as exc:
-        print(unreachable(args.listen, exc), file=sys.stderr)
+        doc: dict[str, Any] = Client.from_args(args).call("GET", "/v1/status")
+    except Refused as exc:
+        print(f"skiff: {exc}", file=sys.stderr)
         return 1
     if args.output == "json":
         print(json.dumps(doc, indent=2))
@@ -239,41 +241,31 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _post(listen: str, path: str, body: dict[str, Any]) -> int:
+def _post(args: argparse.Namespace, path: str, body: dict[str, Any]) -> int:
     """Sends a command to the daemon; prints its answer; 0 when it was done."""
-    req = urllib.request.Request(
-        f"http://{listen}{path}",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
     try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            print(json.load(resp)["message"])
-            return 0
-    except urllib.error.HTTPError as exc:
-        message = refusal(exc)
-        print(f"skiff: {message}", file=sys.stderr)
+        answer = Client.from_args(args).call("POST", path, body)
+    except Refused as exc:
+        print(f"skiff: {exc}", file=sys.stderr)
         return 1
-    except (urllib.error.URLError, OSError) as exc:
-        print(unreachable(listen, exc), file=sys.stderr)
-        return 1
+    print(printable(str(answer["message"])))
+    return 0
 
 
 def _asg(args: argparse.Namespace) -> int:
     base = f"/v1/autoscaling-groups/{urllib.parse.quote(args.group, safe='')}"
     if args.action == "set-desired":
-        return _post(args.listen, f"{base}/desired-capacity", {"desiredCapacity": args.capacity})
+        return _post(args, f"{base}/desired-capacity", {"desiredCapacity": args.capacity})
     hook = {"instanceId": args.instance_id, "lifecycleHookName": args.hook}
     if args.action == "complete-lifecycle-action":
         body = hook | {"lifecycleActionResult": args.result}
-        return _post(args.listen, f"{base}/lifecycle-actions", body)
-    return _post(args.listen, f"{base}/lifecycle-heartbeats", hook)
+        return _post(args, f"{base}/lifecycle-actions", body)
+    return _post(args, f"{base}/lifecycle-heartbeats", hook)
 
 
 def _instance(args: argparse.Namespace) -> int:
     base = f"/v1/instances/{urllib.parse.quote(args.instance_id, safe='')}"
     if args.action in ("protect", "unprotect"):
         body = {"protectedFromScaleIn": args.action == "protect"}
-        return _post(args.listen, f"{base}/protection", body)
-    return _post(args.listen, f"{base}/{args.action}", {})
+        return _post(args, f"{base}/protection", body)
+    return _post(args, f"{base}/{args.action}", {})

@@ -6,13 +6,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from typing import IO, Any
 
-from controller.api_client import refusal, unreachable
+from controller import api_client
+from controller.api_client import Client, Refused
+from controller.terminal import printable
 
 READ_TIMEOUT = 60.0  # the daemon sends a keep-alive every 15 s, so silence this long is a fault
 
@@ -25,7 +25,7 @@ def add_parser(sub: Any, default_listen: str) -> None:
     events.add_argument("--name", help="only this resource (a job id for --kind Job)")
     events.add_argument("--no-follow", action="store_true", help="stop once caught up")
     events.add_argument("-o", "--output", choices=["text", "json"], default="text")
-    events.add_argument("--listen", default=default_listen, help="the daemon's API address")
+    api_client.add_arguments(events, default_listen)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,17 +38,16 @@ def run(args: argparse.Namespace) -> int:
             query[key] = getattr(args, key)
     if args.no_follow:
         query["follow"] = "false"
-    url = f"http://{args.listen}/v1/events?{urllib.parse.urlencode(query)}"
+    path = f"/v1/events?{urllib.parse.urlencode(query)}"
     try:
-        with urllib.request.urlopen(url, timeout=READ_TIMEOUT) as resp:
+        with Client.from_args(args).open("GET", path, timeout=READ_TIMEOUT) as resp:
             for doc in server_sent_events(resp):
                 print(json.dumps(doc) if args.output == "json" else line(doc), flush=True)
-    except urllib.error.HTTPError as exc:
-        message = refusal(exc)
-        print(f"skiff: {message}", file=sys.stderr)
+    except Refused as exc:
+        print(f"skiff: {exc}", file=sys.stderr)
         return 1
-    except (urllib.error.URLError, OSError) as exc:
-        print(unreachable(args.listen, exc), file=sys.stderr)
+    except OSError as exc:  # the stream broke after it started
+        print(f"skiff: {api_client.unreachable(args.listen, exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0
@@ -68,8 +67,11 @@ def server_sent_events(stream: IO[bytes]) -> Iterator[dict[str, Any]]:
 
 
 def line(doc: dict[str, Any]) -> str:
-    """id, time, resource, what happened and why: a Job's status, or another kind's action."""
+    """id, time, resource, what happened and why: a Job's status, or another kind's action;
+    printable, whatever the event holds."""
     detail = doc.get("detail", {})
     what = detail.get("status") or detail.get("action") or ""
     why = detail.get("statusReason") or detail.get("reason") or ""
-    return f"{doc['id']:>6}  {doc['time']}  {doc['resources'][0]}  {what}  {why}".rstrip()
+    return printable(
+        f"{doc['id']:>6}  {doc['time']}  {doc['resources'][0]}  {what}  {why}".rstrip()
+    )

@@ -1,4 +1,5 @@
-"""Renders `/v1/status` as the tables `skiff status` prints."""
+"""Renders `/v1/status` as the tables `skiff status` prints; every cell and line goes through
+`terminal`, so nothing the daemon reports can put a control character on the screen."""
 
 from __future__ import annotations
 
@@ -6,10 +7,7 @@ import datetime as dt
 import time
 from typing import Any
 
-
-def _table(rows: list[list[str]]) -> list[str]:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+from controller.terminal import printable, table
 
 
 def _age(at: float | None) -> str:
@@ -70,7 +68,7 @@ def render_status(doc: dict[str, Any]) -> str:
                 f"mem {alloc.get('memory', 0)}/{cap.get('memory', 0)}MiB"
             )
         rows.append([r["kind"], r["name"], r["status"], *counts, rev, message[:100]])
-    out += _table(rows)
+    out += table(rows)
     for r in resources:
         if r["kind"] == "TaskDefinition":
             revs = ", ".join(
@@ -95,7 +93,7 @@ def render_status(doc: dict[str, Any]) -> str:
                         d["rolloutStateReason"][:80],
                     ]
                 )
-            out += ["  " + line for line in _table(drows)]
+            out += ["  " + line for line in table(drows)]
         if r["kind"] == "Service" and r.get("tasks"):
             out += ["", f"Service/{r['name']} tasks:"]
             trows = [
@@ -130,10 +128,10 @@ def render_status(doc: dict[str, Any]) -> str:
                         t.get("stoppedReason") or "",
                     ]
                 )
-            out += ["  " + line for line in _table(trows)]
+            out += ["  " + line for line in table(trows)]
         if r["kind"] in ("AutoScalingGroup", "Instance") and r.get("instances"):
             out += ["", f"{r['kind']}/{r['name']} instances:"]
-            out += ["  " + line for line in _table(_instance_rows(r["instances"]))]
+            out += ["  " + line for line in table(_instance_rows(r["instances"]))]
         if r["kind"] in ("AutoScalingGroup", "Service") and r.get("activities"):
             out += ["", f"{r['kind']}/{r['name']} activities (newest first):"]
             arows = [["STATUS", "STARTED", "DESCRIPTION", "CAUSE"]]
@@ -141,7 +139,7 @@ def render_status(doc: dict[str, Any]) -> str:
                 arows.append(
                     [a["statusCode"], _age(a["startTime"]), a["description"], a["cause"][:160]]
                 )
-            out += ["  " + line for line in _table(arows)]
+            out += ["  " + line for line in table(arows)]
     if doc.get("errors"):
         out += ["", "Manifest errors:"]
         out += [
@@ -150,7 +148,7 @@ def render_status(doc: dict[str, Any]) -> str:
         ]
     if not doc.get("ready", True):
         out += ["", "(the daemon is still starting: not every host has been listed yet)"]
-    return "\n".join(out)
+    return "\n".join(printable(line) for line in out)  # table cells are already printable
 
 
 def _instance_rows(instances: list[dict[str, Any]]) -> list[list[str]]:

@@ -1,7 +1,11 @@
 """A small threaded HTTP server on the listen address.
 
 GET /healthz (the process is alive), /readyz (manifests loaded and every host listed once),
-/metrics (Prometheus text format), /v1/status (every resource, its tasks, revisions, recent
+/metrics (Prometheus text format): open to anyone who reaches the port. Everything else (all of
+/v1) answers only a request whose Host names this daemon (else 421) and that carries the bearer
+token (else 401): see auth.py.
+
+GET /v1/status (every resource, its tasks, revisions, recent
 events and the manifest errors, as JSON).
 
 POST (JSON bodies, `Content-Type: application/json`, so a web page cannot send them):
@@ -33,6 +37,7 @@ import structlog
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from controller import __version__
+from controller.api.auth import Access
 from controller.engine import batch_commands, commands
 from controller.engine.controller import Controller, describe_errors
 from controller.engine.event_stream import follow
@@ -51,6 +56,7 @@ KIND_ORDER = {
     "Alarm": 7,
     "ScheduledAction": 8,
 }
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})  # no token, no Host check
 
 
 def status_document(ctl: Controller, ready: bool, manifests: str) -> dict[str, Any]:
@@ -75,7 +81,12 @@ def status_document(ctl: Controller, ready: bool, manifests: str) -> dict[str, A
 
 class ApiServer:
     def __init__(
-        self, listen: str, ctl: Controller, ready: Callable[[], bool], manifests: str
+        self,
+        listen: str,
+        ctl: Controller,
+        ready: Callable[[], bool],
+        manifests: str,
+        access: Access,
     ) -> None:
         host, _, port = listen.rpartition(":")
         api = self
@@ -90,7 +101,7 @@ class ApiServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # requests are not actions; keep the action log clean
 
-        self.ctl, self.ready, self.manifests = ctl, ready, manifests
+        self.ctl, self.ready, self.manifests, self.access = ctl, ready, manifests, access
         self.httpd = ThreadingHTTPServer((host or "127.0.0.1", int(port)), Handler)
         self.httpd.daemon_threads = True
         self._stopped = threading.Event()  # ends the event streams
@@ -113,9 +124,11 @@ class ApiServer:
     def guarded(
         self, req: BaseHTTPRequestHandler, serve: Callable[[BaseHTTPRequestHandler], None]
     ) -> None:
-        """A bug answers 500 with its message (and is logged), never a dropped connection."""
+        """Only an admitted request is served; a bug answers 500 with its message (and is
+        logged), never a dropped connection."""
         try:
-            serve(req)
+            if self._admitted(req):
+                serve(req)
         except (BrokenPipeError, ConnectionResetError):
             pass
         except Exception as exc:
@@ -124,6 +137,28 @@ class ApiServer:
                 self._reply(req, 500, f"internal error: {exc}")
             except OSError:
                 pass
+
+    def _admitted(self, req: BaseHTTPRequestHandler) -> bool:
+        """Health and metrics are open to GET; anything else needs the Host and the token."""
+        path = req.path.split("?", 1)[0].rstrip("/") or "/"
+        if req.command == "GET" and path in OPEN_PATHS:
+            return True
+        refused = self.access.refusal(
+            req.headers.get_all("Host") or [], req.headers.get("Authorization")
+        )
+        if refused is None:
+            return True
+        log.warning(
+            "api.refused",
+            action="refuse",
+            reason=refused.message,
+            path=path,
+            status=refused.status,
+            client=req.client_address[0],
+        )
+        body = json.dumps({"message": refused.message}).encode()
+        self._send(req, refused.status, body, "application/json", refused.headers)
+        return False
 
     def handle(self, req: BaseHTTPRequestHandler) -> None:
         path = req.path.split("?", 1)[0].rstrip("/") or "/"
@@ -275,9 +310,17 @@ class ApiServer:
         self._send(req, code, body, "application/json")
 
     @staticmethod
-    def _send(req: BaseHTTPRequestHandler, code: int, body: bytes, ctype: str) -> None:
+    def _send(
+        req: BaseHTTPRequestHandler,
+        code: int,
+        body: bytes,
+        ctype: str,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         req.send_response(code)
         req.send_header("Content-Type", ctype)
+        for name, value in headers:
+            req.send_header(name, value)
         req.send_header("Content-Length", str(len(body)))
         req.end_headers()
         req.wfile.write(body)

@@ -10,6 +10,7 @@ import threading
 
 import structlog
 
+from controller.api.auth import AccessError, ApiOptions, access_for
 from controller.engine.controller import Controller, Settings
 from controller.engine.hosts import RuntimeFactory
 from controller.engine.watcher import ManifestWatcher
@@ -37,6 +38,7 @@ class Daemon:
         listen: str,
         settings: Settings,
         runtime_factory: RuntimeFactory = docker_runtime,
+        api: ApiOptions | None = None,
     ) -> None:
         self.manifests, self.data_dir, self.listen, self.settings = (
             manifests,
@@ -44,6 +46,7 @@ class Daemon:
             listen,
             settings,
         )
+        self.api_options = api or ApiOptions()
         self.store = Store.in_data_dir(data_dir)
         self.metrics = Metrics()
         self.controller = Controller(self.store, self.metrics, runtime_factory, settings)
@@ -93,7 +96,12 @@ class Daemon:
             log.error("manifest.missing", reason=f"{self.manifests} is not a directory")
             return 2
         try:
-            api = ApiServer(self.listen, self.controller, self.ready, self.manifests)
+            access = access_for(self.listen, self.api_options, self.data_dir)
+        except AccessError as exc:
+            log.error("api.refused_to_start", action="start", reason=str(exc))
+            return 2
+        try:
+            api = ApiServer(self.listen, self.controller, self.ready, self.manifests, access)
         except (OSError, ValueError) as exc:
             log.error(
                 "api.listen_failed", action="start", reason=f"cannot listen on {self.listen}: {exc}"
@@ -105,6 +113,8 @@ class Daemon:
             action="start",
             reason="skiff run",
             listen=api.address,
+            api_token=access.source,
+            api_hosts=sorted(access.hosts),
             manifests=self.manifests,
             data_dir=self.data_dir,
         )

@@ -13,9 +13,13 @@ from tests.integration.conftest import Skiff, service_manifest, wait_for
 pytestmark = pytest.mark.integration
 
 
-def skiff_cli(*args: str) -> subprocess.CompletedProcess[str]:
+def skiff_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "controller", *args], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "controller", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
     )
 
 
@@ -49,7 +53,7 @@ def test_status_shows_resources_counts_tasks_and_revisions(skiff: Skiff) -> None
     wait_for(lambda: skiff.resource("Service", web).get("steadyState"), 30, "a steady service")
     listen = f"127.0.0.1:{skiff.port}"
 
-    table = skiff_cli("status", "--listen", listen)
+    table = skiff_cli("status", "--listen", listen, env=skiff.cli_env())
     assert table.returncode == 0, table.stderr
     row = next(
         line for line in table.stdout.splitlines() if line.startswith("Service") and web in line
@@ -60,7 +64,9 @@ def test_status_shows_resources_counts_tasks_and_revisions(skiff: Skiff) -> None
     assert f"Service/{web} deployments:" in table.stdout
     assert "PRIMARY  " + f"{web}:1" in table.stdout
 
-    doc = json.loads(skiff_cli("status", "--listen", listen, "-o", "json").stdout)
+    doc = json.loads(
+        skiff_cli("status", "--listen", listen, "-o", "json", env=skiff.cli_env()).stdout
+    )
     svc = next(r for r in doc["resources"] if r["kind"] == "Service" and r["name"] == web)
     assert [t["lastStatus"] for t in svc["tasks"]] == ["RUNNING", "RUNNING"]
     assert all(

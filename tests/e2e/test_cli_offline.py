@@ -1,4 +1,5 @@
-"""The `skiff` commands that need no Docker engine: `validate` and `schema`.
+"""The `skiff` commands that need no Docker engine: `validate`, `schema`, and `run` refusing
+to start.
 
 Most tests call `controller.cli.main` in-process and read stdout/stderr; one runs
 `python -m controller` in a subprocess to prove the real entry point works.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -295,3 +297,24 @@ def test_a_closed_pipe_ends_the_output_quietly(tmp_path: Path) -> None:
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=30) == 0
     assert "Traceback" not in err
+
+
+# --- skiff run's refusals -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("listen", ["0.0.0.0:0", "192.0.2.1:9464"])
+def test_run_refuses_a_non_loopback_listen_without_a_token_the_operator_chose(
+    tmp_path: Path, listen: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "SKIFF_TOKEN"}
+    data = tmp_path / "data"
+    done = subprocess.run(
+        [sys.executable, "-m", "controller", "run", "--manifests", str(tmp_path),
+         "--data-dir", str(data), "--listen", listen, "--log-format", "json"],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert f"--listen {listen} is not a loopback address" in done.stderr
+    assert "SKIFF_TOKEN" in done.stderr and "--token-file" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (data / "token").exists()

@@ -67,7 +67,9 @@ class Skiff:
         self.docker = docker.from_env()
 
     # --- process -------------------------------------------------------------------------------
-    def start(self, *extra: str) -> Skiff:
+    def start(self, *extra: str, data_dir_flag: bool = True) -> Skiff:
+        """Starts the daemon; without data_dir_flag, it finds its data directory as a user's
+        would (set SKIFF_DATA_DIR in self.env)."""
         logf = open(self.log, "ab")  # noqa: SIM115 (kept open for the process' lifetime)
         self.proc = subprocess.Popen(
             [
@@ -77,8 +79,7 @@ class Skiff:
                 "run",
                 "--manifests",
                 str(self.manifests),
-                "--data-dir",
-                str(self.data),
+                *(["--data-dir", str(self.data)] if data_dir_flag else []),
                 "--listen",
                 f"127.0.0.1:{self.port}",
                 "--log-format",
@@ -115,8 +116,19 @@ class Skiff:
         self.proc.wait()
 
     # --- API -----------------------------------------------------------------------------------
+    def token(self) -> str:
+        """The daemon's API token: the operator's SKIFF_TOKEN, else the one it generated."""
+        return self.env.get("SKIFF_TOKEN") or (self.data / "token").read_text().strip()
+
+    def cli_env(self) -> dict[str, str]:
+        """The environment of a `skiff` command aimed at this daemon: its data directory, where
+        the command finds the token (the command still needs `--listen`)."""
+        return {**os.environ, "SKIFF_DATA_DIR": str(self.data)}
+
     def get(self, path: str) -> bytes:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+        headers = {"Authorization": f"Bearer {self.token()}"} if path.startswith("/v1") else {}
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", headers=headers)
+        with urllib.request.urlopen(req, timeout=5) as r:
             return bytes(r.read())
 
     def ready(self) -> bool:
@@ -183,11 +195,14 @@ class Skiff:
         return [c for c in self.containers(service) if c.status == "running"]
 
     def cleanup(self) -> None:
-        """Removes this test's containers: its cluster's, and look-alikes named after it."""
-        for c in self.docker.containers.list(all=True):
-            mine = c.labels.get("skiff.cluster") == self.cluster
-            if mine or c.name.startswith((f"skiff-{self.prefix}", self.prefix)):
-                c.remove(force=True)
+        """Removes this test's containers: its cluster's, and look-alikes named after it. Only
+        those are listed (and not inspected): other tests' containers come and go meanwhile."""
+        for filters in ({"label": f"skiff.cluster={self.cluster}"}, {"name": self.prefix}):
+            for c in self.docker.containers.list(all=True, filters=filters, sparse=True):
+                try:
+                    c.remove(force=True)
+                except docker.errors.NotFound:
+                    pass  # gone already (its daemon or HAProxy removed it)
 
 
 # Serves $VERSION on port 8080 and exits at once on SIGTERM.

@@ -77,6 +77,7 @@ def batch(skiff: Skiff, *args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=30,
+        env=skiff.cli_env(),
     )
 
 
@@ -85,7 +86,7 @@ def job_statuses(skiff: Skiff, job_id: str) -> list[str]:
     out = subprocess.run(
         [sys.executable, "-m", "controller", "events", "--all", "--kind", "Job", "--name",
          job_id, "--no-follow", "-o", "json", "--listen", f"127.0.0.1:{skiff.port}"],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True, text=True, timeout=30, env=skiff.cli_env(),
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     return [json.loads(line)["detail"]["status"] for line in out.stdout.splitlines()]
@@ -249,13 +250,13 @@ def test_a_follower_sees_job_state_changes_as_they_happen(skiff: Skiff) -> None:
     history = subprocess.run(
         [sys.executable, "-m", "controller", "events", "--all", "--no-follow", "-o", "json",
          "--listen", listen],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True, text=True, timeout=30, env=skiff.cli_env(),
     ).stdout.splitlines()  # fmt: skip
     last = json.loads(history[-1])["id"] if history else "0"
     follower = subprocess.Popen(  # from the last event seen: nothing is missed while it connects
         [sys.executable, "-m", "controller", "events", "--since", last, "--kind", "Job",
          "-o", "json", "--listen", listen],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, text=True, env=skiff.cli_env(),
     )  # fmt: skip
     lines: queue.Queue[str] = queue.Queue()
     reader = threading.Thread(target=lambda: [lines.put(x) for x in follower.stdout or ()])

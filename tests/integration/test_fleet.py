@@ -54,6 +54,7 @@ def cli(skiff: Skiff, *args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=30,
+        env=skiff.cli_env(),
     )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.api.auth import Access, allowed_hosts
 from controller.api.server import ApiServer
 from controller.engine import batch_commands
 from controller.engine.event_stream import EventFeed, follow
@@ -19,6 +20,14 @@ from controller.events_cli import server_sent_events
 from controller.store import EventRecord, Store
 from tests.unit.test_batch_engine import containers, harness, run
 from tests.unit.test_controller import Harness
+
+TOKEN = "a-test-token-of-enough-length"
+ACCESS = Access(TOKEN, allowed_hosts("127.0.0.1:0"))
+
+
+def get(url: str, **headers: str) -> urllib.request.Request:
+    """A GET the API admits: with the token."""
+    return urllib.request.Request(url, headers={"Authorization": f"Bearer {TOKEN}", **headers})
 
 
 def job_events(h: Harness, after: int = 0) -> list[dict[str, object]]:
@@ -149,17 +158,17 @@ def test_silence_gives_a_keep_alive() -> None:
 
 def test_the_api_serves_the_stream_as_server_sent_events(tmp_path: Path) -> None:
     h = harness(tmp_path)
-    api = ApiServer("127.0.0.1:0", h.ctl, lambda: True, str(tmp_path))
+    api = ApiServer("127.0.0.1:0", h.ctl, lambda: True, str(tmp_path), ACCESS)
     api.start()
     try:
         jid = batch_commands.submit_job(h.ctl, {"jobQueue": "q", "jobDefinition": "work"})["jobId"]
         url = f"http://{api.address}/v1/events?since=0&kind=Job&follow=false"
-        with urllib.request.urlopen(url, timeout=10) as resp:
+        with urllib.request.urlopen(get(url), timeout=10) as resp:
             assert resp.headers["Content-Type"] == "text/event-stream"
             docs = list(server_sent_events(resp))
         assert [d["detail"]["jobId"] for d in docs] == [jid]
         with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(f"http://{api.address}/v1/events?since=soon", timeout=10)
+            urllib.request.urlopen(get(f"http://{api.address}/v1/events?since=soon"), timeout=10)
         assert refused.value.code == 400
         assert "since" in json.load(refused.value)["message"]
     finally:
@@ -168,10 +177,10 @@ def test_the_api_serves_the_stream_as_server_sent_events(tmp_path: Path) -> None
 
 def test_a_following_reader_gets_events_as_they_happen_over_http(tmp_path: Path) -> None:
     h = harness(tmp_path)
-    api = ApiServer("127.0.0.1:0", h.ctl, lambda: True, str(tmp_path))
+    api = ApiServer("127.0.0.1:0", h.ctl, lambda: True, str(tmp_path), ACCESS)
     api.start()
     try:
-        resp = urllib.request.urlopen(f"http://{api.address}/v1/events?kind=Job", timeout=10)
+        resp = urllib.request.urlopen(get(f"http://{api.address}/v1/events?kind=Job"), timeout=10)
         jid = batch_commands.submit_job(h.ctl, {"jobQueue": "q", "jobDefinition": "work"})["jobId"]
         doc = next(server_sent_events(resp))
         assert doc["detail"]["jobId"] == jid
@@ -218,17 +227,17 @@ def test_a_filtered_reader_gets_keep_alives_while_other_events_flow() -> None:
 
 def test_a_reconnecting_reader_resumes_from_its_last_event_id(tmp_path: Path) -> None:
     h = harness(tmp_path)
-    api = ApiServer("127.0.0.1:0", h.ctl, lambda: True, str(tmp_path))
+    api = ApiServer("127.0.0.1:0", h.ctl, lambda: True, str(tmp_path), ACCESS)
     api.start()
     try:
         first = batch_commands.submit_job(h.ctl, {"jobQueue": "q", "jobDefinition": "work"})
         second = batch_commands.submit_job(h.ctl, {"jobQueue": "q", "jobDefinition": "work"})
         url = f"http://{api.address}/v1/events?since=0&kind=Job&follow=false"
-        with urllib.request.urlopen(url, timeout=10) as resp:
+        with urllib.request.urlopen(get(url), timeout=10) as resp:
             seen = list(server_sent_events(resp))
         assert [d["detail"]["jobId"] for d in seen] == [first["jobId"], second["jobId"]]
         # An EventSource reconnects to the same URL with the last id it saw.
-        req = urllib.request.Request(url, headers={"Last-Event-ID": seen[0]["id"]})
+        req = get(url, **{"Last-Event-ID": seen[0]["id"]})
         with urllib.request.urlopen(req, timeout=10) as resp:
             again = list(server_sent_events(resp))
         assert [d["detail"]["jobId"] for d in again] == [second["jobId"]]
