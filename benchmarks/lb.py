@@ -1,6 +1,9 @@
 """Load balancer benchmark: requests per second and p50/p99 latency through a Skiff listener
 (HAProxy) in front of one task, against the same task straight on its published port, with
-the same client (wrk, from Debian's package) in the same run. Nothing is asserted.
+the same client (wrk, from Debian's package) in the same run; and the TIME_WAIT sockets each
+path leaves (a balancer that reconnects for every request piles them up until the ephemeral
+ports run out). The task is `skiff/nginx` (scripts/build-images.sh): a keep-alive server whose
+own cost does not hide the balancer's. Nothing is asserted.
 
     python benchmarks/lb.py [--seconds 10] [--connections 32] [--threads 2] [--rounds 3]
 """
@@ -19,12 +22,9 @@ import uuid
 from pathlib import Path
 
 import docker
-from common import IMAGE, Daemon, free_port, wait_until
+from common import Daemon, free_port, wait_until
 
-APP = (
-    "mkdir -p /www && echo hello > /www/index.html && "
-    "httpd -f -p 8080 -h /www & trap 'exit 0' TERM; wait"
-)
+TARGET = "skiff/nginx:latest"  # answers "200 ok" on 8080, keep-alive
 
 
 def manifests(name: str, port: int) -> str:
@@ -35,9 +35,8 @@ def manifests(name: str, port: int) -> str:
         spec:
           containerDefinitions:
             - name: web
-              image: {IMAGE}
-              command: ["sh", "-c", "{APP}"]
-              memoryReservation: 16
+              image: {TARGET}
+              memoryReservation: 32
               portMappings: [{{containerPort: 8080}}]
               stopTimeout: 2
         ---
@@ -62,8 +61,15 @@ def manifests(name: str, port: int) -> str:
         """)
 
 
-def wrk(url: str, seconds: int, connections: int, threads: int) -> tuple[float, float, float]:
-    """(requests per second, p50 ms, p99 ms)."""
+def time_wait() -> int:
+    """TCP sockets in TIME_WAIT on this machine."""
+    out = subprocess.run(["ss", "-Htan", "state", "time-wait"], capture_output=True, text=True)
+    return len(out.stdout.splitlines())
+
+
+def wrk(url: str, seconds: int, connections: int, threads: int) -> tuple[float, ...]:
+    """(requests per second, p50 ms, p99 ms, TIME_WAIT sockets added)."""
+    before = time_wait()
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url],
         capture_output=True,
@@ -76,7 +82,7 @@ def wrk(url: str, seconds: int, connections: int, threads: int) -> tuple[float, 
         value, unit = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
         return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
-    return rps, pct("50"), pct("99")
+    return rps, pct("50"), pct("99"), float(time_wait() - before)
 
 
 def main() -> None:
@@ -115,17 +121,21 @@ def main() -> None:
         for c in client.api.containers(all=True, filters={"label": [f"skiff.cluster={cluster}"]}):
             client.api.remove_container(c["Id"], force=True)
 
-    def med(rows: list[tuple[float, float, float]], i: int) -> float:
+    def med(rows: list[tuple[float, ...]], i: int) -> float:
         return statistics.median(r[i] for r in rows)
 
     load = f"wrk -t{args.threads} -c{args.connections} -d{args.seconds}s"
-    print(f"{load}, {args.rounds} rounds (median), one task")
-    print(f"  {'':<24}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
+    print(f"{load}, {args.rounds} rounds (median), one task ({TARGET})")
+    print(f"  {'':<24}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'TIME_WAIT':>11}")
     for label, rows in (("through the listener", through), ("straight to the task", straight)):
-        print(f"  {label:<24}{med(rows, 0):>10.0f}{med(rows, 1):>10.2f}{med(rows, 2):>10.2f}")
+        print(
+            f"  {label:<24}{med(rows, 0):>10.0f}{med(rows, 1):>10.2f}{med(rows, 2):>10.2f}"
+            f"{med(rows, 3):>11.0f}"
+        )
+    print(f"  {'ratio (listener/task)':<24}{med(through, 0) / med(straight, 0):>10.3f}")
     print(
-        f"  {'ratio (listener/task)':<24}{med(through, 0) / med(straight, 0):>10.3f}"
-        f"{med(through, 1) / med(straight, 1):>10.3f}{med(through, 2) / med(straight, 2):>10.3f}"
+        f"  {'added by the listener':<24}{'':>10}{med(through, 1) - med(straight, 1):>10.2f}"
+        f"{med(through, 2) - med(straight, 2):>10.2f}"
     )
 
 

@@ -84,6 +84,14 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="image of awsvpc sandboxes (default: the task's first image)",
     )
+    run.add_argument(
+        "--host-port-range",
+        type=_port_range,
+        default=None,
+        metavar="LOW-HIGH",
+        help="where dynamic host ports are chosen (default: up to 16384 ports beside the "
+        "kernel's net.ipv4.ip_local_port_range, which outgoing connections use)",
+    )
     run.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
     run.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error", "critical"]
@@ -171,6 +179,7 @@ def _run(args: argparse.Namespace) -> int:
         batch_min_timeout=args.batch_min_timeout,
         prometheus_url=args.prometheus_url,
         dataplane_dir=os.path.join(args.data_dir, "haproxy"),
+        host_port_range=args.host_port_range,
     )
     try:
         api = environment_options(args.token_file, args.api_host, os.environ)
@@ -181,6 +190,15 @@ def _run(args: argparse.Namespace) -> int:
         print(f"skiff: cannot open the data directory {args.data_dir}: {exc}", file=sys.stderr)
         return 2
     return daemon.run()
+
+
+def _port_range(text: str) -> tuple[int, int]:
+    from controller.reconcilers.host_ports import parse_range
+
+    try:
+        return parse_range(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _validate(args: argparse.Namespace) -> int:

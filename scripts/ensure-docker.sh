@@ -16,6 +16,7 @@ command -v ip >/dev/null 2>&1 || missing+=(iproute2)        # a second engine's 
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)    # its TLS certificates (tests)
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)          # ssh:// hosts (tests)
 command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)              # load on listeners (tests)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing: ${missing[*]}"
   $SUDO apt-get update -qq

@@ -7,10 +7,11 @@ key says where to look, never what happened. Workers call `process()`; tests cal
 
 from __future__ import annotations
 
+import random
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,12 @@ from controller.engine.actions import ActionLog
 from controller.engine.executor import Executor
 from controller.engine.expectations import Expectations
 from controller.engine.fleet import InstanceTracker
-from controller.engine.hosts import HostHandle, RuntimeFactory, implicit_name
+from controller.engine.hosts import (
+    HostHandle,
+    RuntimeFactory,
+    implicit_name,
+    local_ephemeral_range,
+)
 from controller.engine.monitoring import MonitorState
 from controller.engine.observer import HostObserver
 from controller.engine.outcomes import Retry, Terminal, Waiting
@@ -44,6 +50,8 @@ from controller.manifests.kinds import KINDS, Resource, ResourceKey, key_str
 from controller.manifests.loader import LoadResult
 from controller.metrics import HostFigures, Metrics
 from controller.monitoring.series import MetricHistory
+from controller.reconcilers import host_ports
+from controller.reconcilers.host_ports import HostPorts, PortKey, PortRange, default_range
 from controller.reconcilers.instances import ObservedInstance, group_instances, reserved
 from controller.reconcilers.placement import HostSlot
 from controller.reconcilers.task_definition import (
@@ -90,6 +98,7 @@ class Settings:
     prometheus_url: str | None = None  # for prometheusQuery metrics that name no server
     monitoring: bool = True  # collect metrics and run alarms, policies and schedules
     batch_min_timeout: float = 60.0  # attemptDurationSeconds' floor (AWS: 60)
+    host_port_range: PortRange | None = None  # dynamic host ports; None: beside the kernel's
 
 
 class Controller:
@@ -126,6 +135,7 @@ class Controller:
             pause_image=settings.pause_image,
             cluster=settings.cluster,
             clock=clock,
+            choose_ports=self.choose_ports,
         )
         self.desired: dict[ResourceKey, Resource] = {}
         self.stale: dict[ResourceKey, str] = {}
@@ -143,6 +153,7 @@ class Controller:
         self.dataplane_state = DataPlaneState()
         self.target_states: dict[str, dict[str, str]] = {}  # task id -> {target group: state}
         self.monitor = MonitorState(MetricHistory(max_age=HISTORY_SECONDS))
+        self.port_range = settings.host_port_range or default_range(local_ephemeral_range())
 
     def _haproxy(self) -> DataPlane:
         from controller.dataplane.haproxy import HAProxy
@@ -582,9 +593,21 @@ class Controller:
                 draining=h.draining,
                 attributes=h.spec.attributes,
                 lost=h.lost(now, self.settings.host_lost_seconds),
+                dynamic_ports=self.port_range,
             )
             for h in hosts
         ]
+
+    def choose_ports(
+        self, host: str, wanted: Sequence[tuple[int, str]], avoid: Collection[PortKey] = ()
+    ) -> HostPorts:
+        """Dynamic host ports for a launch on `host` outside the pass's plan (an instance, or a
+        task's retry after a port conflict): none in use at its address, none in `avoid`."""
+        if not wanted:
+            return ()
+        slot = next((s for s in self.host_slots(self.observed_tasks()) if s.name == host), None)
+        used = set(avoid) | (slot.ports_used if slot is not None else set())
+        return host_ports.pick(wanted, used, self.port_range, random.Random())
 
 
 def _fingerprint(res: Resource) -> tuple[Any, ...]:

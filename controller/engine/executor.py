@@ -8,25 +8,37 @@ Every write records its expectation first and its outcome in the action log.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from controller.engine.actions import ActionLog
 from controller.engine.expectations import Expectations
 from controller.engine.outcomes import Retry
 from controller.manifests.task_definition import start_order
+from controller.reconcilers.host_ports import HostPorts, PortKey
 from controller.reconcilers.service import InFlight, ServicePlan, StopTask
 from controller.reconcilers.task_containers import TaskIdentity, container_specs, pause_spec
 from controller.reconcilers.task_definition import ResolvedRevision
-from controller.reconcilers.task_state import STOPPED, TaskView
-from controller.runtime import ContainerRuntime, RuntimeFailure, StartFailed
+from controller.reconcilers.task_state import STOPPED, TaskView, expected_containers
+from controller.runtime import ContainerRuntime, PortTaken, RuntimeFailure, StartFailed
 from controller.state.labels import DEFAULT_CLUSTER
 from controller.store import Store, TaskRecord
 
 KIND = "Service"
+PORT_ATTEMPTS = 4  # launches of one task on new ports after Docker found its port taken
 T = TypeVar("T")
+# (host, [(containerPort, protocol)], host ports to avoid) -> a free host port for each
+ChoosePorts = Callable[[str, Sequence[tuple[int, str]], Collection[PortKey]], HostPorts]
+
+
+class _NotStarted(Exception):
+    """A task's containers were created, and one would not start."""
+
+    def __init__(self, error: StartFailed, created: list[str]) -> None:
+        super().__init__(str(error))
+        self.error, self.created = error, created
 
 
 @dataclass(frozen=True)
@@ -70,10 +82,12 @@ class Executor:
         pause_image: str | None = None,
         cluster: str = DEFAULT_CLUSTER,
         clock: Callable[[], float] = time.time,
+        choose_ports: ChoosePorts | None = None,
     ) -> None:
         self._runtime, self._store, self._expect = runtime, store, expectations
         self._actions, self._pool, self._parallelism = actions, pool, parallelism
         self._pause_image, self._cluster, self._clock = pause_image, cluster, clock
+        self._choose_ports = choose_ports or (lambda host, wanted, avoid: ())
 
     def run(
         self,
@@ -194,6 +208,43 @@ class Executor:
         self._store.delete_tasks([f.task_id for f in flights])
 
     def _launch(self, owner: str, flight: InFlight, rev: ResolvedRevision) -> None:
+        """Creates and starts a task's containers. A dynamic host port something else took
+        meanwhile is chosen again at once, the task launched anew on other ports."""
+        tried: set[PortKey] = set()
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                self._create_task(owner, flight, rev)
+                break
+            except _NotStarted as failed:
+                why = str(failed.error)
+                taken = isinstance(failed.error, PortTaken)
+                if not (attempt < PORT_ATTEMPTS and taken and flight.host_ports):
+                    # The containers stay: the task shows as STOPPED with the reason (and logs).
+                    self._launch_event(owner, "task.start_failed", why, flight, rev.key, "warning")
+                    raise failed.error from None
+                flight = self._other_ports(owner, flight, rev, tried, failed)
+        self._launch_event(owner, "task.launch", "desired count not met", flight, rev.key)
+
+    def _other_ports(
+        self,
+        owner: str,
+        flight: InFlight,
+        rev: ResolvedRevision,
+        tried: set[PortKey],
+        failed: _NotStarted,
+    ) -> InFlight:
+        """Clears a launch whose host port was taken; the same task on new ports."""
+        runtime = self._runtime(flight.host)
+        for cid in reversed(failed.created):
+            runtime.remove(cid)
+        tried |= {(hp, proto) for _, proto, hp in flight.host_ports}
+        wanted = [(cp, proto) for cp, proto, _ in flight.host_ports]
+        moved = replace(flight, host_ports=self._choose_ports(flight.host, wanted, tried))
+        self._expect.expect_launch((KIND, owner), moved, len(expected_containers(rev.spec)))
+        self._launch_event(owner, "task.port_taken", str(failed.error), flight, rev.key, "warning")
+        return moved
+
+    def _create_task(self, owner: str, flight: InFlight, rev: ResolvedRevision) -> None:
         ident = TaskIdentity(
             self._cluster, KIND, owner, flight.task_id, rev.key, rev.spec_hash, flight.config
         )
@@ -218,9 +269,7 @@ class Executor:
                 if not rev.spec.container(name).depends_on:
                     runtime.start(ids[name])
         except StartFailed as exc:
-            # The containers stay, so the task shows as STOPPED with the reason (and docker logs).
-            self._launch_event(owner, "task.start_failed", str(exc), flight, rev.key, "warning")
-            raise
+            raise _NotStarted(exc, created) from exc  # the caller decides what becomes of them
         except RuntimeFailure as exc:
             for cid in reversed(created):
                 try:
@@ -230,7 +279,6 @@ class Executor:
             self._abandon(owner, [flight])
             self._launch_event(owner, "task.launch_failed", str(exc), flight, rev.key, "warning")
             raise
-        self._launch_event(owner, "task.launch", "desired count not met", flight, rev.key)
 
     def _launch_event(
         self,

@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypeVar
 
-from controller.engine.executor import Failure, run_each
+from controller.engine.executor import PORT_ATTEMPTS, Failure, run_each
 from controller.manifests.ec2 import LaunchTemplateData
 from controller.manifests.kinds import key_str
+from controller.reconcilers.host_ports import PortKey
 from controller.reconcilers.instances import (
     FleetPlan,
     InstanceView,
@@ -30,7 +31,7 @@ from controller.reconcilers.instances import (
     new_instance_id,
     volume_name,
 )
-from controller.runtime import RuntimeFailure, StartFailed
+from controller.runtime import ContainerSpec, PortTaken, RuntimeFailure, StartFailed
 from controller.store import Activity, InstanceRecord
 
 if TYPE_CHECKING:
@@ -245,9 +246,8 @@ def _launch(ctl: Controller, who: str, r: InstanceRecord, data: LaunchTemplateDa
     if handle is not None and handle.info is not None and spec.nano_cpus:
         spec = replace(spec, nano_cpus=min(spec.nano_cpus, handle.info.cpus * 1_000_000_000))
     description = f"Launching a new EC2 instance: {r.instance_id}"
-    runtime = ctl.runtime_for(r.host)
     try:
-        cid = runtime.create(spec)
+        _create_and_start(ctl, r, spec)
     except RuntimeFailure as exc:
         ctl.store.delete_instances([r.instance_id])
         ctl.instances.launch_done(r.instance_id)
@@ -264,11 +264,6 @@ def _launch(ctl: Controller, who: str, r: InstanceRecord, data: LaunchTemplateDa
         )
         ctl.metrics.instance_launches.labels(r.owner_kind, "failed").inc()
         raise
-    ctl.instances.expect_start(r.instance_id)
-    try:
-        runtime.start(cid)
-    except StartFailed:
-        pass  # the planner sees the error on the container
     ctl.store.put_activity(
         Activity(
             uuid.uuid4().hex,
@@ -290,6 +285,38 @@ def _launch(ctl: Controller, who: str, r: InstanceRecord, data: LaunchTemplateDa
         host=r.host,
         template=r.template,
     )
+
+
+def _create_and_start(ctl: Controller, r: InstanceRecord, spec: ContainerSpec) -> None:
+    """Creates and starts an instance's container on dynamic host ports Skiff chooses; a port
+    something else took meanwhile is chosen again at once."""
+    runtime = ctl.runtime_for(r.host)
+    wanted = [(p.container_port, p.protocol) for p in spec.ports]
+    tried: set[PortKey] = set()
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        chosen = ctl.choose_ports(r.host, wanted, tried)
+        ports = {(cp, proto): hp for cp, proto, hp in chosen}
+        bindings = tuple(
+            replace(p, host_port=ports.get((p.container_port, p.protocol))) for p in spec.ports
+        )
+        cid = runtime.create(replace(spec, ports=bindings))
+        ctl.instances.expect_start(r.instance_id)
+        try:
+            runtime.start(cid)
+            return
+        except StartFailed as exc:
+            if not (attempt < PORT_ATTEMPTS and chosen and isinstance(exc, PortTaken)):
+                return  # the planner sees the error on the container
+            runtime.remove(cid)
+            tried |= {(hp, proto) for _, proto, hp in chosen}
+            ctl.actions.record(
+                r.owner_kind,
+                r.owner,
+                "instance.port_taken",
+                str(exc),
+                level="warning",
+                instance=r.instance_id,
+            )
 
 
 def activities_json(

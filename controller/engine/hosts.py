@@ -8,9 +8,20 @@ from dataclasses import dataclass
 
 from controller.engine.observer import HostObserver
 from controller.manifests.host import LOCAL_HOST_NAME, HostSpec
+from controller.reconcilers.host_ports import PortRange, parse_range
 from controller.runtime import ContainerRuntime, EngineInfo
 
 RuntimeFactory = Callable[[str, HostSpec], ContainerRuntime]
+EPHEMERAL_RANGE_FILE = "/proc/sys/net/ipv4/ip_local_port_range"
+
+
+def local_ephemeral_range(path: str = EPHEMERAL_RANGE_FILE) -> PortRange | None:
+    """This machine's `net.ipv4.ip_local_port_range`: the ports outgoing connections take."""
+    try:
+        with open(path) as f:
+            return parse_range(f.read())
+    except (OSError, ValueError):
+        return None
 
 
 def local_host_spec() -> HostSpec:

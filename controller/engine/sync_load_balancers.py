@@ -29,6 +29,7 @@ from controller.reconcilers.instances import ObservedInstance
 from controller.reconcilers.load_balancer import (
     DRAINING,
     HEALTHY,
+    IDLE_POOL,
     INITIAL,
     PRIMARY,
     UNHEALTHY,
@@ -499,10 +500,13 @@ def _apply_targets(
     for group, t, which in plan.add:
         key, be = (group, t.task_id), backend(group)
         if which != PRIMARY:
-            run(key, f"add server {be}/{backup_name(t.task_id)} {t.address}:{t.port} backup")
+            run(
+                key,
+                f"add server {be}/{backup_name(t.task_id)} {t.address}:{t.port} backup {IDLE_POOL}",
+            )
             continue
         line = f"add server {be}/{server_name(t.task_id)} {t.address}:{t.port} check"
-        if run(key, f"{line} {check_settings(groups[group])}"):
+        if run(key, f"{line} {check_settings(groups[group])} {IDLE_POOL}"):
             state.registered_at[key] = now
             ctl.actions.record(
                 "TargetGroup",

@@ -39,6 +39,10 @@ INITIAL, HEALTHY, UNHEALTHY, DRAINING, UNUSED = (
 PRIMARY, TWIN = "primary", "twin"  # a target's checked server, and its check-less backup
 
 SERVER_TIMEOUT = 60  # seconds HAProxy waits for a target's answer
+# Idle connections kept to each target for reuse. A server added through the runtime API keeps
+# none by default (HAProxy 2.6), so every request would open a connection through docker-proxy,
+# and TIME_WAIT sockets would eat the ephemeral ports until checks and new tasks fail.
+IDLE_POOL = "pool-max-conn -1 pool-purge-delay 5s"
 
 
 def backend(group: str) -> str:
@@ -283,8 +287,12 @@ def _backend(group: str, spec: TargetGroupSpec, targets: Sequence[Target]) -> li
     ]
     for t in sorted(targets, key=lambda t: t.task_id):
         weight = " weight 0" if t.draining else ""
-        out.append(f"    server {server_name(t.task_id)} {t.address}:{t.port} check{weight}")
-        out.append(f"    server {backup_name(t.task_id)} {t.address}:{t.port} backup{weight}")
+        out.append(
+            f"    server {server_name(t.task_id)} {t.address}:{t.port} check {IDLE_POOL}{weight}"
+        )
+        out.append(
+            f"    server {backup_name(t.task_id)} {t.address}:{t.port} backup {IDLE_POOL}{weight}"
+        )
     return [*out, ""]
 
 

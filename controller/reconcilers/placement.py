@@ -18,6 +18,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from controller.manifests.placement import Expr, host_attributes, parse
+from controller.reconcilers.host_ports import PortRange, default_range
+
+DEFAULT_DYNAMIC_PORTS = default_range(None)
 
 SPREAD_ZONE_THEN_HOST: tuple[tuple[str, str], ...] = (
     ("spread", "attribute:zone"),
@@ -39,6 +42,7 @@ class HostSlot:
     draining: bool = False
     attributes: Mapping[str, str] = field(default_factory=dict)
     lost: bool = False  # unreachable past the timeout: its tasks are replaced elsewhere
+    dynamic_ports: PortRange = DEFAULT_DYNAMIC_PORTS  # where Skiff picks dynamic host ports
 
     def attrs(self) -> dict[str, str]:
         """What expressions and spread fields see: the Host's attributes and the built-ins."""

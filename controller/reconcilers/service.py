@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from controller.manifests.task_definition import TaskDefinitionSpec
+from controller.reconcilers import host_ports
+from controller.reconcilers.host_ports import HostPorts
 from controller.reconcilers.placement import HostSlot, Need, Rules, place
 from controller.reconcilers.task_definition import ResolvedRevision
 from controller.reconcilers.task_state import (
@@ -31,9 +33,6 @@ from controller.reconcilers.task_state import (
 )
 from controller.state.observed import ObservedTask
 from controller.store.records import TaskRecord
-
-HostPorts = tuple[tuple[int, str, int], ...]  # (containerPort, protocol, hostPort)
-EPHEMERAL_PORTS = (32768, 61000)  # ECS's dynamic host port range
 
 STOPPED_TASKS_KEPT = 5  # stopped tasks kept per service for inspection (docker logs)
 UNPLACED_RETRY_SECONDS = 5.0  # capacity may have been freed elsewhere
@@ -68,7 +67,7 @@ class InFlight:
 class Launch:
     revision: str
     host: str
-    host_ports: HostPorts = ()  # dynamic ports Skiff chose, where hosts share an address
+    host_ports: HostPorts = ()  # the dynamic host ports Skiff chose
     config: str = ""
 
 
@@ -345,38 +344,22 @@ def _dynamic_ports(spec: TaskDefinitionSpec) -> list[tuple[int, str]]:
 
 
 class _PortPicker:
-    """Chooses dynamic host ports where several hosts share an address.
-
-    Each engine picks its own dynamic ports, so two engines behind one address (several
-    dockerd on one machine) may pick the same one; there Skiff chooses instead, from the
-    ephemeral range, avoiding every port in use at that address. A lone engine picks its own.
-    """
+    """Chooses the dynamic host ports of a pass's launches: none in use at a host's address
+    (several engines may share one), none chosen twice, from each host's range."""
 
     def __init__(self, hosts: Sequence[HostSlot], seed: int) -> None:
-        self.address = {h.name: h.address for h in hosts}
-        self.sharing = {
-            a for a in self.address.values() if list(self.address.values()).count(a) > 1
-        }
+        self.hosts = {h.name: h for h in hosts}
         self.used: dict[str, set[tuple[int, str]]] = {}
         for h in hosts:
             self.used.setdefault(h.address, set()).update(h.ports_used)
         self.rng = random.Random(seed)
 
     def pick(self, host: str, wanted: list[tuple[int, str]]) -> HostPorts:
-        address = self.address[host]
-        if address not in self.sharing:
-            return ()
-        picked = []
-        for container_port, proto in wanted:
-            for _ in range(256):
-                port = self.rng.randint(*EPHEMERAL_PORTS)
-                if (port, proto) not in self.used[address]:
-                    break
-            else:
-                return ()  # the range is nearly full: leave the choice to the engine
-            self.used[address].add((port, proto))
-            picked.append((container_port, proto, port))
-        return tuple(picked)
+        slot = self.hosts[host]
+        used = self.used[slot.address]
+        picked = host_ports.pick(wanted, used, slot.dynamic_ports, self.rng)
+        used.update((port, proto) for _, proto, port in picked)
+        return picked
 
 
 class _Builder:

@@ -54,7 +54,7 @@ def _labels(
 def _ports(
     defs: list[ContainerDefinition], chosen: Mapping[tuple[int, str], int]
 ) -> tuple[PortBinding, ...]:
-    """Port bindings; a dynamic port Skiff chose (hosts sharing an address) replaces Docker's."""
+    """Port bindings; a dynamic port Skiff chose takes the place of one Docker would pick."""
     return tuple(
         PortBinding(
             p.container_port, p.protocol, p.host_port or chosen.get((p.container_port, p.protocol))

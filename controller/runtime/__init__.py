@@ -10,6 +10,7 @@ from controller.runtime.errors import (
     ImageNotFound,
     InvalidRequest,
     NotFound,
+    PortTaken,
     RuntimeFailure,
     StartFailed,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "InvalidRequest",
     "NotFound",
     "PortBinding",
+    "PortTaken",
     "RuntimeFailure",
     "StartFailed",
 ]

@@ -23,6 +23,7 @@ from controller.runtime.errors import (
     ImageNotFound,
     InvalidRequest,
     NotFound,
+    PortTaken,
     RuntimeFailure,
     StartFailed,
 )
@@ -43,6 +44,8 @@ _NANO = 1_000_000_000
 _ONE_SHOT_API = "1.41"  # stats?one-shot=true: one reading at once instead of two a second apart
 # dockerd resolves a container's user network only at start, and answers 404 when it is gone.
 _NETWORK_NOT_FOUND = re.compile(r"^network \S+ not found")
+# A published port held by another container of the engine, or by any socket (docker-proxy).
+_PORT_TAKEN = re.compile(r"port is already allocated|address already in use")
 
 
 class DockerRuntime:
@@ -177,12 +180,8 @@ class DockerRuntime:
     def start(self, container_id: str) -> None:
         try:
             self._call(lambda: self._api.start(container_id))
-        except (InvalidRequest, Conflict) as exc:
-            raise StartFailed(f"CannotStartContainerError: {exc}") from exc
-        except (NotFound, ImageNotFound) as exc:
-            if _network_missing(exc):  # the container exists; its network does not
-                raise StartFailed(f"CannotStartContainerError: {exc}") from exc
-            raise
+        except RuntimeFailure as exc:
+            raise _start_failure(exc) from exc
 
     def restart(self, container_id: str, timeout: int = 10) -> None:
         try:
@@ -351,6 +350,18 @@ def _tls_config(tls: dict[str, Any]) -> docker.tls.TLSConfig:
 
 def _network_missing(exc: RuntimeFailure) -> bool:
     return bool(_NETWORK_NOT_FOUND.match(str(exc)))
+
+
+def _start_failure(exc: RuntimeFailure) -> RuntimeFailure:
+    """What a failed start means. dockerd answers a published port held elsewhere with a 500,
+    though the engine is fine: the container stays created, and another port would do."""
+    if _PORT_TAKEN.search(str(exc)):
+        return PortTaken(f"CannotStartContainerError: {exc}")
+    if isinstance(exc, (InvalidRequest, Conflict)) or (
+        isinstance(exc, (NotFound, ImageNotFound)) and _network_missing(exc)
+    ):  # e.g. a command that does not exist; a network gone while the container exists
+        return StartFailed(f"CannotStartContainerError: {exc}")
+    return exc
 
 
 def _ip_address(data: dict[str, Any]) -> str:

@@ -39,3 +39,8 @@ class StartFailed(RuntimeFailure):
     """The container exists but its process could not start (ECS: CannotStartContainerError)."""
 
     transient = False
+
+
+class PortTaken(StartFailed):
+    """The container exists, but a host port it publishes is held by another container or
+    process: on another port it would start."""

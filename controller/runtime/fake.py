@@ -21,6 +21,7 @@ from controller.runtime.errors import (
     ImageNotFound,
     InvalidRequest,
     NotFound,
+    PortTaken,
     RuntimeFailure,
     StartFailed,
 )
@@ -96,6 +97,7 @@ class FakeRuntime:
     output: dict[str, str] = field(default_factory=dict)  # what each container has printed
     calls: list[tuple[str, str]] = field(default_factory=list)
     ignore_sigterm: set[str] = field(default_factory=set)  # containers only SIGKILL stops
+    held_ports: set[int] = field(default_factory=set)  # host ports other processes listen on
     _faults: list[_Fault] = field(default_factory=list)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _prefix: str = field(default_factory=lambda: secrets.token_hex(24))
@@ -249,6 +251,27 @@ class FakeRuntime:
             self._emit(cid, "create")
             return cid
 
+    def _bind(self, c: ContainerInfo, ports: tuple[PortBinding, ...]) -> None:
+        """As dockerd publishing ports: a port another container or process holds fails the
+        start, and the container stays created with the error."""
+        mine = {p.host_port for p in ports if p.host_port}
+        for other in self.containers.values():
+            theirs = {p.host_port for p in other.ports if p.host_port}
+            clash = mine & theirs if other.running else set()
+            if clash:
+                error = f"Bind for 0.0.0.0:{min(clash)} failed: port is already allocated"
+                break
+        else:
+            clash = mine & self.held_ports
+            port = min(clash) if clash else 0
+            error = (
+                "Error starting userland proxy: "
+                f"listen tcp4 0.0.0.0:{port}: bind: address already in use"
+            )
+        if clash:
+            self._set(c, error=error, exit_code=128)
+            raise PortTaken(f"CannotStartContainerError: {error}")
+
     def start(self, container_id: str) -> None:
         try:
             self._enter("start", container_id)
@@ -271,6 +294,7 @@ class FakeRuntime:
                 PortBinding(p.container_port, p.protocol, p.host_port or next(self._ports))
                 for p in (spec.ports if spec and publishes_ports(mode) else ())
             )
+            self._bind(c, ports)
             health = "starting" if spec and spec.healthcheck else "none"
             self._set(
                 c,

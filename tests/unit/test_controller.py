@@ -9,7 +9,7 @@ from controller.engine.controller import Controller, Settings
 from controller.manifests.loader import load_directory
 from controller.metrics import Metrics
 from controller.reconcilers.task_containers import TaskIdentity, container_specs
-from controller.runtime import ContainerInfo, EngineUnavailable, StartFailed
+from controller.runtime import ContainerInfo, EngineUnavailable, PortTaken, StartFailed
 from controller.runtime.fake import FakeRuntime
 from controller.state import labels as L
 from controller.store import Store
@@ -416,3 +416,63 @@ def test_a_restart_while_a_host_is_down_waits_for_it_before_replacing_its_tasks(
     b.down = False
     again.converge()
     assert len(again.running()) == 4
+
+
+# --- dynamic host ports ---------------------------------------------------------------------------
+
+PORTED = textwrap.dedent("""\
+    apiVersion: skiff/v1
+    kind: TaskDefinition
+    metadata: {name: web}
+    spec:
+      containerDefinitions:
+        - {name: app, image: skiff/busybox:latest, memory: 64, portMappings: [{containerPort: 80}]}
+    ---
+    apiVersion: skiff/v1
+    kind: Service
+    metadata: {name: web}
+    spec: {taskDefinition: web, desiredCount: 3}
+    """)
+TAKEN = PortTaken(
+    "CannotStartContainerError: Error starting userland proxy: listen tcp4 0.0.0.0:20000: "
+    "bind: address already in use"
+)
+
+
+def test_tasks_publish_dynamic_ports_skiff_chose_outside_the_kernels_ephemeral_range(
+    tmp_path: Path,
+) -> None:
+    h = Harness(tmp_path / "m")
+    h.apply("web.yaml", PORTED)
+    low, high = h.ctl.port_range
+    ports = [p.host_port for c in h.running() for p in c.ports]
+    assert len(ports) == 3 and len(set(ports)) == 3
+    assert all(p is not None and low <= p <= high for p in ports)
+    assert high < 32768  # below Linux's default ip_local_port_range (32768-60999)
+
+
+def test_a_port_taken_at_start_is_chosen_again_at_once_with_no_relaunch_delay(
+    tmp_path: Path,
+) -> None:
+    h = Harness(tmp_path / "m")
+    h.fake.fail("start", TAKEN, times=2)  # e.g. an outgoing connection holds the chosen port
+    h.write("web.yaml", PORTED)
+    h.load()
+    h.ctl.run_until_idle()  # one pass, no clock advance: the retries happen within it
+    assert len(h.running()) == 3
+    assert not [c for c in h.fake.containers.values() if not c.running]  # nothing left behind
+    assert "delayed" not in str(h.status().get("message"))
+    events = [e.action for e in h.store.events("Service", "web", limit=50)]
+    assert events.count("task.port_taken") == 2 and "task.start_failed" not in events
+
+
+def test_a_task_whose_ports_stay_taken_stops_with_dockers_reason(tmp_path: Path) -> None:
+    h = Harness(tmp_path / "m")
+    h.fake.fail("start", TAKEN, times=100)
+    h.write("web.yaml", PORTED.replace("desiredCount: 3", "desiredCount: 1"))
+    h.load()
+    h.ctl.run_until_idle()
+    (left,) = h.fake.containers.values()  # the last attempt's container, as Docker left it
+    assert left.state == "created" and "address already in use" in left.error
+    events = [e.action for e in h.store.events("Service", "web", limit=50)]
+    assert events.count("task.port_taken") == 3 and "task.start_failed" in events

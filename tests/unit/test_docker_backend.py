@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from controller.runtime.docker_backend import _container_info
+import pytest
+
+from controller.runtime import EngineUnavailable, InvalidRequest, PortTaken, StartFailed
+from controller.runtime.docker_backend import _container_info, _start_failure
 
 
 def test_the_ipv4_host_port_wins_when_docker_publishes_different_ones_per_family() -> None:
@@ -37,3 +40,26 @@ def test_a_created_container_reports_the_ports_it_asked_for() -> None:
     }
     (binding,) = _container_info(data).ports
     assert binding.host_port == 45123
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "driver failed programming external connectivity on endpoint x (abc): Bind for "
+        "0.0.0.0:21000 failed: port is already allocated",
+        "driver failed programming external connectivity on endpoint x (abc): Error starting "
+        "userland proxy: listen tcp4 0.0.0.0:33011: bind: address already in use",
+    ],
+)
+def test_a_published_port_held_elsewhere_is_a_port_conflict_not_an_engine_failure(
+    answer: str,
+) -> None:
+    # dockerd answers 500, which would otherwise read as an engine that is failing.
+    failure = _start_failure(EngineUnavailable(answer))
+    assert isinstance(failure, PortTaken) and not failure.transient
+    assert str(failure).startswith("CannotStartContainerError: ")
+
+
+def test_other_start_failures_keep_their_meaning() -> None:
+    assert type(_start_failure(InvalidRequest('exec: "nope": not found'))) is StartFailed
+    assert type(_start_failure(EngineUnavailable("connection refused"))) is EngineUnavailable

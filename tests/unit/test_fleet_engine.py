@@ -10,6 +10,7 @@ import pytest
 
 from controller.engine import commands
 from controller.reconcilers.instances import INSTANCE_LABEL
+from controller.runtime import PortTaken
 from controller.runtime.fake import FakeRuntime
 from controller.state import labels as L
 from controller.store import Store
@@ -257,3 +258,24 @@ def test_an_instance_terminated_through_the_api_is_not_relaunched(h: Harness) ->
     h.clock.advance(60)
     h.converge()
     assert h.running("db") == []
+
+
+def test_an_instance_whose_port_is_taken_at_start_is_launched_again_on_another(
+    h: Harness,
+) -> None:
+    h.write("lt.yaml", template(ports="[8080]"))
+    for engine in h.engines.values():
+        engine.fail(
+            "start",
+            PortTaken(
+                "CannotStartContainerError: Bind for 0.0.0.0:20000 failed: "
+                "port is already allocated"
+            ),
+        )
+    h.apply("asg.yaml", group(2))
+    assert all(i["lifecycleState"] == "InService" for i in instances(h))
+    low, high = h.ctl.port_range
+    ports = [p.host_port for c in h.running("web") for p in c.ports]
+    assert len(ports) == 2 and all(p is not None and low <= p <= high for p in ports)
+    leftovers = [c for e in h.engines.values() for c in e.containers.values() if not c.running]
+    assert not leftovers

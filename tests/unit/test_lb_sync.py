@@ -181,6 +181,9 @@ def _ports_are_free(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lb_sync, "_port_free", lambda address, port: True)
 
 
+POOL = "pool-max-conn -1 pool-purge-delay 5s"  # idle connections to reuse, kept 5 s
+
+
 @pytest.fixture
 def h(tmp_path: Path) -> Harness:
     return Harness(tmp_path / "m")
@@ -206,9 +209,11 @@ def test_running_tasks_register_as_initial_targets_that_get_traffic_only_after_a
     assert len(tasks) == 2 and h.registered() == tasks
     assert h.target_states() == dict.fromkeys(tasks, "initial")
     for t in tasks:
-        assert h.primary(t).options == "check inter 5s fall 2 rise 2"  # the group's checks
+        # The group's checks; idle connections kept for reuse (none by default for a server
+        # added at run time: each request would open a connection through docker-proxy).
+        assert h.primary(t).options == "check inter 5s fall 2 rise 2 " + POOL
         assert h.primary(t).checking
-        assert h.twin(t).options == "backup"
+        assert h.twin(t).options == "backup " + POOL
         assert (h.primary(t).admin, h.twin(t).admin) == ("drain", "drain")  # no traffic yet
     assert h.status("Service", "web")["healthyCount"] == 0
 

@@ -338,7 +338,7 @@ def test_a_deleted_service_stops_its_tasks_then_removes_them() -> None:
     assert not p.launch
 
 
-# --- dynamic host ports on engines sharing an address -------------------------------------------
+# --- dynamic host ports: Skiff's choice, outside the kernel's ephemeral range -------------------
 
 PORTED = td(
     containerDefinitions=[
@@ -349,22 +349,24 @@ PORTED = td(
 
 def test_engines_sharing_an_address_get_distinct_dynamic_ports_chosen_by_skiff() -> None:
     pool = [*hosts("h1", "h2")]  # both on 127.0.0.1, as several dockerd on one machine
-    taken = replace(pool[0], ports_used=frozenset({(p, "tcp") for p in range(32768, 40000)}))
+    low, high = pool[0].dynamic_ports
+    busy = frozenset({(p, "tcp") for p in range(low, high - 100)})
+    taken = replace(pool[0], ports_used=busy)
     rev = revision("web:1", PORTED)
     p = plan_service(
         ServiceDesired("web", 6, rev), [], {}, [], {"web:1": PORTED}, [taken, pool[1]], now=T0
     )
     ports = [hp for launch in p.launch for (_, _, hp) in launch.host_ports]
     assert len(ports) == 6 and len(set(ports)) == 6
-    assert all(40000 <= hp <= 61000 for hp in ports)  # none of the ports in use at the address
+    assert all(high - 100 <= hp <= high for hp in ports)  # none of the ports in use at the address
 
 
-def test_a_lone_engine_picks_its_own_dynamic_ports() -> None:
+def test_dynamic_ports_come_from_the_hosts_range_not_the_kernels_ephemeral_one() -> None:
+    pool = [replace(h, dynamic_ports=(20000, 20099)) for h in hosts("h1")]
     rev = revision("web:1", PORTED)
-    p = plan_service(
-        ServiceDesired("web", 2, rev), [], {}, [], {"web:1": PORTED}, hosts("h1"), now=T0
-    )
-    assert [launch.host_ports for launch in p.launch] == [(), ()]
+    p = plan_service(ServiceDesired("web", 20, rev), [], {}, [], {"web:1": PORTED}, pool, now=T0)
+    ports = [hp for launch in p.launch for (_, _, hp) in launch.host_ports]
+    assert len(set(ports)) == 20 and all(20000 <= hp <= 20099 for hp in ports)
 
 
 def test_tasks_still_stopping_count_against_maximum_percent() -> None:
