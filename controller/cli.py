@@ -11,10 +11,13 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controller import batch_cli, events_cli
 from controller.api_client import refusal, unreachable
+
+if TYPE_CHECKING:
+    from controller.manifests.policy import Policy
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
 
@@ -87,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
 
     validate = sub.add_parser("validate", help="check every manifest in a directory")
     validate.add_argument("dir")
+    for p in (run, validate):
+        _add_allow(p)
 
     sub.add_parser("schema", help="print the JSON Schema of all kinds")
 
@@ -94,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("dir")
     plan.add_argument("--data-dir", default=default_data_dir())
     plan.add_argument("--cluster", default="default")
+    _add_allow(plan)
 
     status = sub.add_parser("status", help="show resources and tasks from the running daemon")
     status.add_argument("--listen", default=DEFAULT_LISTEN)
@@ -146,6 +152,33 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
+def _add_allow(parser: argparse.ArgumentParser) -> None:
+    from controller.manifests.policy import CAPABILITY_PREFIX, FLAGS, HOST_PATH_PREFIX, Policy
+
+    def allow(value: str) -> str:
+        try:
+            Policy.parse([value])
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return value
+
+    names = ", ".join([*FLAGS, f"{HOST_PATH_PREFIX}/PREFIX", f"{CAPABILITY_PREFIX}NAME"])
+    parser.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        type=allow,
+        metavar="WHAT",
+        help=f"let containers have this beyond the baseline (repeatable): {names}",
+    )
+
+
+def _policy(args: argparse.Namespace) -> Policy:
+    from controller.manifests.policy import Policy
+
+    return Policy.parse(args.allow)
+
+
 def _run(args: argparse.Namespace) -> int:
     from controller.engine.controller import Settings
     from controller.engine.daemon import Daemon
@@ -166,6 +199,7 @@ def _run(args: argparse.Namespace) -> int:
         batch_min_timeout=args.batch_min_timeout,
         prometheus_url=args.prometheus_url,
         dataplane_dir=os.path.join(args.data_dir, "haproxy"),
+        policy=_policy(args),
     )
     try:
         daemon = Daemon(os.path.abspath(args.manifests), args.data_dir, args.listen, settings)
@@ -181,7 +215,7 @@ def _validate(args: argparse.Namespace) -> int:
     if not os.path.exists(args.dir):
         print(f"{args.dir}: no such file or directory", file=sys.stderr)
         return 1
-    result = load_directory(args.dir)
+    result = load_directory(args.dir, _policy(args))
     for err in result.errors:
         print(err, file=sys.stderr)
     if not result.files:
@@ -205,13 +239,15 @@ def _plan(args: argparse.Namespace) -> int:
     from controller.manifests.loader import load_directory
 
     configure("console", "critical")
-    result = load_directory(args.dir)
+    result = load_directory(args.dir, _policy(args))
     if not result.ok:
         for err in result.errors:
             print(err, file=sys.stderr)
         print("fix the errors above; nothing was planned", file=sys.stderr)
         return 1
-    previews, warnings = preview(result, args.data_dir, docker_runtime, args.cluster)
+    previews, warnings = preview(
+        result, args.data_dir, docker_runtime, args.cluster, policy=_policy(args)
+    )
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     print(render(previews))

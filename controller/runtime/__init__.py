@@ -10,6 +10,7 @@ from controller.runtime.errors import (
     ImageNotFound,
     InvalidRequest,
     NotFound,
+    PolicyRefused,
     RuntimeFailure,
     StartFailed,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "ImageNotFound",
     "InvalidRequest",
     "NotFound",
+    "PolicyRefused",
     "PortBinding",
     "RuntimeFailure",
     "StartFailed",

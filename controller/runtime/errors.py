@@ -39,3 +39,10 @@ class StartFailed(RuntimeFailure):
     """The container exists but its process could not start (ECS: CannotStartContainerError)."""
 
     transient = False
+
+
+class PolicyRefused(RuntimeFailure):
+    """The daemon's container policy does not allow what the container asks of the host;
+    nothing was sent to Docker. Terminal until the spec or the daemon's --allow changes."""
+
+    transient = False
