@@ -10,11 +10,14 @@ import os
 import sqlite3
 import sys
 import urllib.parse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controller import api_client, batch_cli, events_cli
 from controller.api_client import Client, Refused, default_data_dir
 from controller.terminal import printable
+
+if TYPE_CHECKING:
+    from controller.manifests.policy import Policy
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
 
@@ -99,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
 
     validate = sub.add_parser("validate", help="check every manifest in a directory")
     validate.add_argument("dir")
+    for p in (run, validate):
+        _add_allow(p)
 
     sub.add_parser("schema", help="print the JSON Schema of all kinds")
 
@@ -106,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("dir")
     plan.add_argument("--data-dir", default=default_data_dir())
     plan.add_argument("--cluster", default="default")
+    _add_allow(plan)
 
     status = sub.add_parser("status", help="show resources and tasks from the running daemon")
     api_client.add_arguments(status, DEFAULT_LISTEN)
@@ -158,6 +164,33 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
+def _add_allow(parser: argparse.ArgumentParser) -> None:
+    from controller.manifests.policy import CAPABILITY_PREFIX, FLAGS, HOST_PATH_PREFIX, Policy
+
+    def allow(value: str) -> str:
+        try:
+            Policy.parse([value])
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return value
+
+    names = ", ".join([*FLAGS, f"{HOST_PATH_PREFIX}/PREFIX", f"{CAPABILITY_PREFIX}NAME"])
+    parser.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        type=allow,
+        metavar="WHAT",
+        help=f"let containers have this beyond the baseline (repeatable): {names}",
+    )
+
+
+def _policy(args: argparse.Namespace) -> Policy:
+    from controller.manifests.policy import Policy
+
+    return Policy.parse(args.allow)
+
+
 def _run(args: argparse.Namespace) -> int:
     from controller.api.auth import environment_options
     from controller.engine.controller import Settings
@@ -180,6 +213,7 @@ def _run(args: argparse.Namespace) -> int:
         prometheus_url=args.prometheus_url,
         dataplane_dir=os.path.join(args.data_dir, "haproxy"),
         host_port_range=args.host_port_range,
+        policy=_policy(args),
     )
     try:
         api = environment_options(args.token_file, args.api_host, os.environ)
@@ -207,7 +241,7 @@ def _validate(args: argparse.Namespace) -> int:
     if not os.path.exists(args.dir):
         print(f"{args.dir}: no such file or directory", file=sys.stderr)
         return 1
-    result = load_directory(args.dir)
+    result = load_directory(args.dir, _policy(args))
     for err in result.errors:
         print(err, file=sys.stderr)
     if not result.files:
@@ -231,13 +265,15 @@ def _plan(args: argparse.Namespace) -> int:
     from controller.manifests.loader import load_directory
 
     configure("console", "critical")
-    result = load_directory(args.dir)
+    result = load_directory(args.dir, _policy(args))
     if not result.ok:
         for err in result.errors:
             print(err, file=sys.stderr)
         print("fix the errors above; nothing was planned", file=sys.stderr)
         return 1
-    previews, warnings = preview(result, args.data_dir, docker_runtime, args.cluster)
+    previews, warnings = preview(
+        result, args.data_dir, docker_runtime, args.cluster, policy=_policy(args)
+    )
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     print(render(previews))

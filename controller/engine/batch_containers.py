@@ -16,8 +16,11 @@ from typing import TYPE_CHECKING
 import structlog
 
 from controller.engine.outcomes import Retry
-from controller.manifests.batch import JobDefinitionSpec
+from controller.manifests.batch import ContainerProperties, JobDefinitionSpec
+from controller.manifests.container_security import scoped_volume_name
+from controller.manifests.policy import problems as policy_problems
 from controller.reconcilers.batch_jobs import Job, attempt_environment, command_for
+from controller.reconcilers.container_settings import with_linux, with_security
 from controller.runtime import (
     Conflict,
     ContainerInfo,
@@ -26,6 +29,7 @@ from controller.runtime import (
     NotFound,
     RuntimeFailure,
 )
+from controller.runtime.types import MountSpec, VolumeSpec
 from controller.state import labels as L
 
 if TYPE_CHECKING:
@@ -172,7 +176,14 @@ def launch(
     network of their own (per host), and the main node starts first so the others learn its
     address. Half a launch is undone. Raises LaunchFailed when the attempt cannot start, and
     RuntimeFailure or Retry when it may on a later pass."""
+    refused = policy_problems("JobDefinition", spec, ctl.settings.policy)
+    if refused:  # nothing is created: a definition kept from before a restart, say
+        path, message = refused[0]
+        raise LaunchFailed(
+            f"CannotStartContainerError: {'.'.join(str(p) for p in path)}: {message}"
+        )
     made: list[tuple[str, str]] = []
+    volumes: list[tuple[str, str]] = []
     nodes = spec.node_properties
     attempt = job.attempt_number
     network = network_name(job.job_id, attempt) if nodes is not None else None
@@ -194,25 +205,21 @@ def launch(
                 main_ip=main_ip if node != order[0] else None,
                 compute_environment=environment,
             )
+            name = f"{network_name(job.job_id, attempt)}-{node}"
+            labels = {
+                **L.ownership(ctl.settings.cluster, "JobQueue", job.job_queue),
+                JOB_LABEL: job.job_id,
+                ATTEMPT_LABEL: str(attempt),
+                NODE_LABEL: str(node),
+                ENVIRONMENT_LABEL: environment,
+                RESERVED_LABEL: f"{int(container.vcpus * 1024)},{container.memory}",
+            }
+            for volume in attempt_volumes(name, container, labels):
+                ctl.runtime_for(host).create_volume(volume)
+                volumes.append((host, volume.name))
+            command = tuple(command_for(container, job.parameters)) or None
             cid = ctl.runtime_for(host).create(
-                ContainerSpec(
-                    name=f"{network_name(job.job_id, attempt)}-{node}",
-                    image=container.image,
-                    labels={
-                        **L.ownership(ctl.settings.cluster, "JobQueue", job.job_queue),
-                        JOB_LABEL: job.job_id,
-                        ATTEMPT_LABEL: str(attempt),
-                        NODE_LABEL: str(node),
-                        ENVIRONMENT_LABEL: environment,
-                        RESERVED_LABEL: f"{int(container.vcpus * 1024)},{container.memory}",
-                    },
-                    command=tuple(command_for(container, job.parameters)) or None,
-                    env=env,
-                    nano_cpus=int(container.vcpus * 1_000_000_000),
-                    memory_mib=container.memory,
-                    stop_timeout=STOP_TIMEOUT,
-                    network_mode=network or "bridge",
-                )
+                container_spec(name, container, labels, command, env, network or "bridge")
             )
             made.append((host, cid))
             ctl.runtime_for(host).start(cid)
@@ -221,6 +228,8 @@ def launch(
     except (RuntimeFailure, Retry, ValueError) as exc:
         for host, cid in made:
             remove(ctl, host, cid)
+        for host, volume_name in volumes:
+            drop_volume(ctl, host, volume_name)
         if network is not None:
             drop_network(ctl, network, hosts)
         if isinstance(exc, ImageNotFound):
@@ -234,6 +243,52 @@ def launch(
             raise LaunchFailed(f"CannotStartContainerError: {exc}") from exc
         raise
     return [cid for _, cid in made]
+
+
+def attempt_volumes(
+    name: str, container: ContainerProperties, labels: dict[str, str]
+) -> list[VolumeSpec]:
+    """The Docker volumes of an attempt's container (its volumes without a host path, that a
+    mount point uses), named after the container: they go when it is cleared away."""
+    mounted = {m.source_volume for m in container.mount_points}
+    return [
+        VolumeSpec(scoped_volume_name(name, v.name), {**labels, L.SCOPE: "task"})
+        for v in container.volumes
+        if v.source_path is None and v.name in mounted
+    ]
+
+
+def container_spec(
+    name: str,
+    container: ContainerProperties,
+    labels: dict[str, str],
+    command: tuple[str, ...] | None,
+    env: dict[str, str],
+    network: str,
+) -> ContainerSpec:
+    volumes = {v.name: v for v in container.volumes}
+    own = attempt_volumes(name, container, labels)
+    spec = ContainerSpec(
+        name=name,
+        image=container.image,
+        labels={**labels, **({L.VOLUMES: ",".join(v.name for v in own)} if own else {})},
+        command=command,
+        env=env,
+        nano_cpus=int(container.vcpus * 1_000_000_000),
+        memory_mib=container.memory,
+        stop_timeout=STOP_TIMEOUT,
+        network_mode=network,
+        mounts=tuple(
+            MountSpec(
+                volumes[m.source_volume].source_path or scoped_volume_name(name, m.source_volume),
+                m.container_path,
+                m.read_only,
+                bind=volumes[m.source_volume].source_path is not None,
+            )
+            for m in container.mount_points
+        ),
+    )
+    return with_linux(with_security(spec, container), container.linux_parameters)
 
 
 def signal(ctl: Controller, c: JobContainer, name: str) -> None:
@@ -286,11 +341,20 @@ def clear(ctl: Controller, containers: list[JobContainer], *, multinode: bool) -
         if c.info.running:
             signal(ctl, c, "SIGKILL")
         remove(ctl, c.host, c.info.id)
+        for volume in L.volumes_of(c.info.labels):
+            drop_volume(ctl, c.host, volume)
     if multinode:
         for network, host in sorted(
             {(network_name(c.job_id, c.attempt), c.host) for c in containers}
         ):
             drop_network(ctl, network, [host])
+
+
+def drop_volume(ctl: Controller, host: str, volume: str) -> None:
+    try:
+        ctl.runtime_for(host).remove_volume(volume)
+    except (RuntimeFailure, Retry) as exc:
+        log.warning("job.volume_left", volume=volume, host=host, error=str(exc))
 
 
 def drop_network(ctl: Controller, network: str, hosts: Iterable[str]) -> None:

@@ -32,6 +32,7 @@ from controller.engine.hosts import (
 from controller.engine.monitoring import MonitorState
 from controller.engine.observer import HostObserver
 from controller.engine.outcomes import Retry, Terminal, Waiting
+from controller.engine.policy_guard import GuardedRuntime
 from controller.engine.status import ResourceStatus
 from controller.engine.sync_asg import sync_asg
 from controller.engine.sync_batch import BATCH, JOB_LABEL, sync_batch
@@ -48,6 +49,7 @@ from controller.manifests.base import FieldError
 from controller.manifests.host import HostSpec
 from controller.manifests.kinds import KINDS, Resource, ResourceKey, key_str
 from controller.manifests.loader import LoadResult
+from controller.manifests.policy import BASELINE, Policy
 from controller.metrics import HostFigures, Metrics
 from controller.monitoring.series import MetricHistory
 from controller.reconcilers import host_ports
@@ -58,7 +60,7 @@ from controller.reconcilers.task_definition import (
     ResolvedRevision,
 )
 from controller.reconcilers.task_state import STOPPED, view_task
-from controller.runtime import RuntimeFailure
+from controller.runtime import ContainerRuntime, RuntimeFailure
 from controller.runtime.instrumented import InstrumentedRuntime
 from controller.state.labels import DEFAULT_CLUSTER
 from controller.state.observed import ObservedTask, group_tasks
@@ -99,6 +101,7 @@ class Settings:
     monitoring: bool = True  # collect metrics and run alarms, policies and schedules
     batch_min_timeout: float = 60.0  # attemptDurationSeconds' floor (AWS: 60)
     host_port_range: PortRange | None = None  # dynamic host ports; None: beside the kernel's
+    policy: Policy = BASELINE  # what containers may ask of the hosts beyond the baseline
 
 
 class Controller:
@@ -299,7 +302,10 @@ class Controller:
         self.enqueue_all()  # services move their tasks off draining hosts
 
     def _connect(self, name: str, spec: HostSpec) -> HostHandle:
-        runtime = InstrumentedRuntime(self._factory(name, spec), name, self.metrics)
+        runtime = GuardedRuntime(
+            InstrumentedRuntime(self._factory(name, spec), name, self.metrics),
+            self.settings.policy,
+        )
         observer = HostObserver(
             name,
             runtime,
@@ -328,11 +334,12 @@ class Controller:
             handle.runtime.close()
         return handle
 
-    def runtime_for(self, host: str) -> InstrumentedRuntime:
+    def runtime_for(self, host: str) -> ContainerRuntime:
+        """The host's runtime: instrumented, and guarded by the daemon's container policy."""
         handle = self.hosts.get(host)
         if handle is None:
             raise Retry(f"host {host} is not in the pool")
-        return handle.runtime  # type: ignore[return-value]
+        return handle.runtime
 
     def start_observing(self) -> None:
         self._observing = True

@@ -64,7 +64,7 @@ class Daemon:
             self._reload()
 
     def _reload(self) -> None:
-        result = load_directory(self.manifests)
+        result = load_directory(self.manifests, self.settings.policy)
         errors = [str(e) for e in result.errors]
         if errors != self._last_errors:
             for e in result.errors:
@@ -117,6 +117,7 @@ class Daemon:
             api_hosts=sorted(access.hosts),
             manifests=self.manifests,
             data_dir=self.data_dir,
+            allow=self.settings.policy.describe(),
         )
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self._stop.set())

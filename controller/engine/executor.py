@@ -16,13 +16,24 @@ from typing import TypeVar
 from controller.engine.actions import ActionLog
 from controller.engine.expectations import Expectations
 from controller.engine.outcomes import Retry
-from controller.manifests.task_definition import start_order
+from controller.manifests.task_definition import has_sandbox, start_order
 from controller.reconcilers.host_ports import HostPorts, PortKey
-from controller.reconcilers.service import InFlight, ServicePlan, StopTask
-from controller.reconcilers.task_containers import TaskIdentity, container_specs, pause_spec
+from controller.reconcilers.service import InFlight, RemoveTask, ServicePlan, StopTask
+from controller.reconcilers.task_containers import (
+    TaskIdentity,
+    container_specs,
+    pause_spec,
+    task_volumes,
+)
 from controller.reconcilers.task_definition import ResolvedRevision
 from controller.reconcilers.task_state import STOPPED, TaskView, expected_containers
-from controller.runtime import ContainerRuntime, PortTaken, RuntimeFailure, StartFailed
+from controller.runtime import (
+    ContainerRuntime,
+    InvalidRequest,
+    PortTaken,
+    RuntimeFailure,
+    StartFailed,
+)
 from controller.state.labels import DEFAULT_CLUSTER
 from controller.store import Store, TaskRecord
 
@@ -121,9 +132,7 @@ class Executor:
         failures += self._each(plan.kill, lambda s: self._signal(owner, s))
         for r in plan.remove:
             self._expect.expect_removal(key, r.container_ids)
-        failures += self._each(
-            plan.remove, lambda r: self._remove(owner, r.task_id, r.host, r.container_ids)
-        )
+        failures += self._each(plan.remove, lambda r: self._remove(owner, r))
         failures += self._each(
             plan.start, lambda s: self._start(owner, s.task_id, s.host, s.container_ids)
         )
@@ -147,10 +156,13 @@ class Executor:
             KIND, owner, action, s.reason, task=s.task_id, host=s.host, signal=s.signal
         )
 
-    def _remove(self, owner: str, task_id: str, host: str, container_ids: Sequence[str]) -> None:
+    def _remove(self, owner: str, r: RemoveTask) -> None:
+        task_id, host = r.task_id, r.host
         runtime = self._runtime(host)
-        for cid in reversed(container_ids):
+        for cid in reversed(r.container_ids):
             runtime.remove(cid)
+        for volume in r.volumes:  # scope task: the volume goes with the task
+            runtime.remove_volume(volume)
         self._store.delete_tasks([task_id])
         self._actions.record(
             KIND,
@@ -250,10 +262,22 @@ class Executor:
         )
         runtime = self._runtime(flight.host)
         created: list[str] = []
+        volumes = task_volumes(ident, rev.spec)
+        made: list[str] = []
         try:
+            for name in volumes.must_exist:
+                if not runtime.has_volume(name):
+                    raise InvalidRequest(
+                        f"CannotCreateContainerError: shared volume {name} does not exist and "
+                        "autoprovision is false: create it first (docker volume create)"
+                    )
+            for volume in volumes.create:
+                runtime.create_volume(volume)
+                if volume.name in volumes.scoped:
+                    made.append(volume.name)
             pause_id = None
             ports = {(cp, proto): hp for cp, proto, hp in flight.host_ports}
-            if rev.spec.network_mode == "awsvpc":
+            if has_sandbox(rev.spec):
                 pause_id = runtime.create(pause_spec(ident, rev.spec, self._pause_image, ports))
                 created.append(pause_id)
                 runtime.start(pause_id)
@@ -276,6 +300,11 @@ class Executor:
                     runtime.remove(cid)
                 except RuntimeFailure:
                     pass  # the engine is failing; the next pass sees what is left
+            for name in made:
+                try:
+                    runtime.remove_volume(name)
+                except RuntimeFailure:
+                    pass
             self._abandon(owner, [flight])
             self._launch_event(owner, "task.launch_failed", str(exc), flight, rev.key, "warning")
             raise

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 from controller.engine.executor import PORT_ATTEMPTS, Failure, run_each
 from controller.manifests.ec2 import LaunchTemplateData
 from controller.manifests.kinds import key_str
+from controller.manifests.policy import launch_template_data_needs
 from controller.reconcilers.host_ports import PortKey
 from controller.reconcilers.instances import (
     FleetPlan,
@@ -200,6 +201,23 @@ def carry_out(
     if launched and data is not None:
         failures += run_each(ctl.pool, launched, lambda r: _launch(ctl, who, r, data))
     return failures
+
+
+def launch_refusal(ctl: Controller, template: str, data: LaunchTemplateData) -> str | None:
+    """Why the running daemon's policy refuses to launch from these settings (a version kept
+    in the store from before a restart with fewer --allow flags), or None."""
+    refused = ctl.settings.policy.refusals(
+        launch_template_data_needs(data, ("launchTemplateData",))
+    )
+    if not refused:
+        return None
+    return f"launch template {template}: " + "; ".join(
+        f"{'.'.join(str(p) for p in n.path)}: {n.refusal()}" for n in refused
+    )
+
+
+def without_launches(plan: FleetPlan) -> FleetPlan:
+    return replace(plan, launch=())
 
 
 def save_updates(ctl: Controller, plan: FleetPlan) -> None:

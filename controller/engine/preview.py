@@ -18,6 +18,7 @@ from controller.engine.hosts import implicit_name
 from controller.manifests.host import HostSpec
 from controller.manifests.kinds import ResourceKey, key_str
 from controller.manifests.loader import LoadResult
+from controller.manifests.policy import BASELINE, Policy
 from controller.metrics import Metrics
 from controller.reconcilers.instances import ObservedInstance, group_instances
 from controller.runtime import ContainerRuntime, RuntimeFailure
@@ -57,6 +58,7 @@ def preview(
     data_dir: str,
     runtime_factory: Callable[[str, HostSpec], ContainerRuntime],
     cluster: str = L.DEFAULT_CLUSTER,
+    policy: Policy = BASELINE,
 ) -> tuple[list[ResourcePreview], list[str]]:
     """Returns the changes per resource, and warnings (hosts that could not be read)."""
     warnings: list[str] = []
@@ -78,7 +80,8 @@ def preview(
         store,
         Metrics(),
         lambda name, spec: fakes[name],
-        Settings(parallelism=4, cluster=cluster, monitoring=False),  # no metrics, no alarms
+        # no metrics, no alarms; the daemon's container policy
+        Settings(parallelism=4, cluster=cluster, monitoring=False, policy=policy),
         dataplane_factory=FakeDataPlane,  # a plan binds no port and starts no HAProxy
     )
     try:

@@ -18,8 +18,10 @@ from controller.engine.fleet import (
     book,
     carry_out,
     instance_json,
+    launch_refusal,
     new_records,
     save_updates,
+    without_launches,
 )
 from controller.engine.outcomes import Retry
 from controller.engine.sync_launch_template import template_for
@@ -99,6 +101,9 @@ def sync_asg(ctl: Controller, name: str) -> float | None:
             starting=starting,
             seed=zlib.crc32(f"{name}{now}".encode()),
         )
+        refused = launch_refusal(ctl, template.key, template.data) if plan.launch else None
+        if refused:
+            plan = without_launches(plan)
         save_updates(ctl, plan)
         launched = new_records(
             plan.launch,
@@ -113,9 +118,9 @@ def sync_asg(ctl: Controller, name: str) -> float | None:
     failures = carry_out(ctl, KIND, name, plan, launched, template.data)
     if spec.target_groups or ctl.target_states:
         ctl.queue.add(DATA_PLANE)  # its instances' targets follow its instances
-    error = "; ".join(sorted({f.message for f in failures}))
+    error = "; ".join(sorted({f.message for f in failures} | ({refused} if refused else set())))
     notes = "; ".join(m for m in (note, plan.message) if m)
-    _report(ctl, name, desired, plan, checks, error or notes, failed=bool(failures))
+    _report(ctl, name, desired, plan, checks, error or notes, failed=bool(failures or refused))
     if failures:
         raise Retry(error)
     waits = [w for w in (plan.requeue_after, next_check) if w is not None]

@@ -7,7 +7,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from controller.engine import overrides
-from controller.engine.fleet import book, carry_out, instance_json, new_records, save_updates
+from controller.engine.fleet import (
+    book,
+    carry_out,
+    instance_json,
+    launch_refusal,
+    new_records,
+    save_updates,
+    without_launches,
+)
 from controller.engine.outcomes import Retry
 from controller.engine.sync_launch_template import template_for
 from controller.manifests.ec2 import InstanceSpec, LaunchTemplateData
@@ -74,6 +82,11 @@ def sync_instance(ctl: Controller, name: str) -> float | None:
             in_flight=ctl.instances.in_flight(observed),
             starting=ctl.instances.starting(observed),
         )
+        refused = None
+        if plan.launch and desired is not None and data is not None:
+            refused = launch_refusal(ctl, desired.template, data)
+            if refused:
+                plan = without_launches(plan)
         save_updates(ctl, plan)
         if plan.goal and res is not None:
             overrides.put(ctl.store, KIND, name, res.spec, desiredState=plan.goal)
@@ -87,8 +100,9 @@ def sync_instance(ctl: Controller, name: str) -> float | None:
         ctl.store.delete_activities(f"{KIND}/{name}")
         ctl.forget_status(key)
         return None
-    error = "; ".join(sorted({f.message for f in failures}))
-    _report(ctl, name, plan, error or plan.message, bool(failures), res is not None, checks)
+    error = "; ".join(sorted({f.message for f in failures} | ({refused} if refused else set())))
+    failed = bool(failures or refused)
+    _report(ctl, name, plan, error or plan.message, failed, res is not None, checks)
     if failures:
         raise Retry(error)
     waits = [w for w in (plan.requeue_after, next_check if live else None) if w is not None]

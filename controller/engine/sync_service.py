@@ -16,6 +16,7 @@ from controller.engine.outcomes import Retry, Terminal, Waiting
 from controller.engine.status import deployment_json, task_json, unplaced_task_json
 from controller.engine.sync_load_balancers import DATA_PLANE
 from controller.manifests.kinds import ResourceKey
+from controller.manifests.policy import problems as policy_problems
 from controller.manifests.service import ServiceSpec, task_config_hash
 from controller.manifests.task_definition import TaskDefinitionSpec, check_fargate
 from controller.reconcilers.deployments import CircuitBreaker, DeploymentPlan, plan_deployments
@@ -91,6 +92,9 @@ def sync_service(ctl: Controller, name: str) -> float | None:
             halted=deploy.halted if deploy else False,
             targets=ctl.target_states,
         )
+        refused = _refused_revisions(ctl, {launch.revision for launch in plan.launch})
+        if refused:  # none of its tasks is launched; the rest of the plan goes on
+            plan = replace(plan, launch=tuple(x for x in plan.launch if x.revision not in refused))
         flights = [
             InFlight(
                 uuid.uuid4().hex, launch.revision, launch.host, launch.host_ports, launch.config
@@ -114,8 +118,9 @@ def sync_service(ctl: Controller, name: str) -> float | None:
             keep=False,
             tasks=plan.unplaced,
         )
-    error = "; ".join(sorted({f.message for f in failures}))
-    _report_service(ctl, name, desired, plan, error or note, failed=bool(failures), deploy=deploy)
+    error = "; ".join(sorted({f.message for f in failures} | set(refused.values())))
+    failed = bool(failures or refused)
+    _report_service(ctl, name, desired, plan, error or note, failed=failed, deploy=deploy)
     if any(f.transient for f in failures):
         raise Retry(error)
     # Failures Docker will repeat (a task that cannot start) are in the status; the
@@ -124,6 +129,21 @@ def sync_service(ctl: Controller, name: str) -> float | None:
         settle = max(0.0, deploy.settle_at - ctl.clock())
         return settle if plan.requeue_after is None else min(plan.requeue_after, settle)
     return plan.requeue_after
+
+
+def _refused_revisions(ctl: Controller, keys: Iterable[str]) -> dict[str, str]:
+    """Revisions asking for what the running daemon's policy does not allow (one restored
+    from the store after a restart with fewer --allow flags), each with the reason."""
+    refused = {}
+    for key in sorted(keys):
+        rev = ctl.revision(key)
+        problems = policy_problems("TaskDefinition", rev.spec, ctl.settings.policy) if rev else []
+        if problems:
+            path, message = problems[0]
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            field = ".".join(str(p) for p in path)
+            refused[key] = f"task definition {key}: {field}: {message}{more}"
+    return refused
 
 
 def _unlisted_hosts_with_tasks(ctl: Controller, records: dict[str, TaskRecord]) -> list[str]:

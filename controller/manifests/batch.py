@@ -16,7 +16,16 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from controller.manifests.base import SpecModel
+from controller.manifests.base import Path, SpecModel
+from controller.manifests.container_security import (
+    ContainerSecurity,
+    LinuxParametersBase,
+    MountPoint,
+    Volume,
+    check_mounts,
+    check_ulimits,
+    check_volumes,
+)
 from controller.manifests.task_definition import KeyValuePair
 
 MAX_ATTEMPTS = 10
@@ -146,12 +155,17 @@ class JobTimeout(SpecModel):
     attempt_duration_seconds: int = Field(ge=1, description="At least 60 on AWS.")
 
 
-class ContainerProperties(SpecModel):
+class ContainerProperties(ContainerSecurity):
     image: str = Field(min_length=1)
     command: list[str] = Field(default_factory=list)
     vcpus: float = Field(1, gt=0, le=256)
     memory: int = Field(2048, ge=4, description="MiB, a hard limit.")
     environment: list[KeyValuePair] = Field(default_factory=list)
+    linux_parameters: LinuxParametersBase | None = None
+    volumes: list[Volume] = Field(
+        default_factory=list, description="Host paths, or (no host) a volume per attempt."
+    )
+    mount_points: list[MountPoint] = Field(default_factory=list)
 
     def references(self) -> set[str]:
         """The parameters its command names: whole arguments `Ref::name`, the only ones AWS
@@ -244,3 +258,23 @@ class JobDefinitionSpec(SpecModel):
         assert self.node_properties is not None
         n = self.node_properties
         return sum(n.container_for(i).vcpus for i in range(n.num_nodes))
+
+
+def check_job_definition(spec: JobDefinitionSpec) -> list[tuple[Path, str]]:
+    """Each container's volumes, mount points and ulimits agree with one another."""
+    places: list[tuple[Path, ContainerProperties]] = []
+    if spec.container_properties is not None:
+        places.append((("containerProperties",), spec.container_properties))
+    if spec.node_properties is not None:
+        places += [
+            (("nodeProperties", "nodeRangeProperties", k, "container"), r.container)
+            for k, r in enumerate(spec.node_properties.node_range_properties)
+        ]
+    problems: list[tuple[Path, str]] = []
+    for at, c in places:
+        problems += check_volumes(c.volumes, (*at, "volumes"))
+        problems += check_mounts(
+            c.volumes, c.mount_points, c.linux_parameters, at, volumes_at=(*at, "volumes")
+        )
+        problems += check_ulimits(c.ulimits, at)
+    return problems

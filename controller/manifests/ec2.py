@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from controller.manifests.base import Path, SpecModel
+from controller.manifests.container_security import LinuxParameters, check_mounts
 from controller.manifests.task_definition import HealthCheck, KeyValuePair
 
 MAX_USER_DATA = 16 * 1024  # bytes, before base64, as EC2 limits it
@@ -80,6 +81,10 @@ class LaunchTemplateData(SpecModel):
     disable_api_termination: bool = Field(
         False, description="Refuse termination through the API (Auto Scaling still may)."
     )
+    privileged: bool = Field(
+        False, description="Every capability and device of the host; needs --allow privileged."
+    )
+    linux_parameters: LinuxParameters | None = None
 
     @field_validator("user_data")
     @classmethod
@@ -107,6 +112,20 @@ class LaunchTemplateData(SpecModel):
         if self.custom_instance_type is not None:
             return self.custom_instance_type.v_cpus, self.custom_instance_type.memory_mi_b
         return INSTANCE_TYPES[self.instance_type]
+
+
+def check_launch_template_data(data: LaunchTemplateData, at: Path) -> list[tuple[Path, str]]:
+    """tmpfs mounts must not land on the root volume's path."""
+    return check_mounts([], [], data.linux_parameters, at, taken=[data.root_volume.mount_path])
+
+
+def check_launch_template(spec: LaunchTemplateSpec) -> list[tuple[Path, str]]:
+    return check_launch_template_data(spec.launch_template_data, ("launchTemplateData",))
+
+
+def check_instance(spec: InstanceSpec) -> list[tuple[Path, str]]:
+    data = spec.launch_template_data
+    return [] if data is None else check_launch_template_data(data, ("launchTemplateData",))
 
 
 class LaunchTemplateSpec(SpecModel):

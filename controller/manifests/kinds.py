@@ -12,12 +12,19 @@ from typing import Any
 from pydantic import BaseModel
 
 from controller.manifests.base import API_VERSION, Metadata, Path, SpecModel
-from controller.manifests.batch import ComputeEnvironmentSpec, JobDefinitionSpec, JobQueueSpec
+from controller.manifests.batch import (
+    ComputeEnvironmentSpec,
+    JobDefinitionSpec,
+    JobQueueSpec,
+    check_job_definition,
+)
 from controller.manifests.ec2 import (
     AutoScalingGroupSpec,
     InstanceSpec,
     LaunchTemplateSpec,
     check_group,
+    check_instance,
+    check_launch_template,
 )
 from controller.manifests.host import HostSpec, check_host
 from controller.manifests.load_balancer import (
@@ -45,15 +52,15 @@ KINDS: dict[str, Kind] = {
         Kind("Service", ServiceSpec, check_service),
         Kind("TargetGroup", TargetGroupSpec, lambda spec: []),
         Kind("LoadBalancer", LoadBalancerSpec, check_load_balancer),
-        Kind("LaunchTemplate", LaunchTemplateSpec, lambda spec: []),
-        Kind("Instance", InstanceSpec, lambda spec: []),
+        Kind("LaunchTemplate", LaunchTemplateSpec, check_launch_template),
+        Kind("Instance", InstanceSpec, check_instance),
         Kind("AutoScalingGroup", AutoScalingGroupSpec, check_group),
         Kind("ScalingPolicy", ScalingPolicySpec, lambda spec: []),
         Kind("Alarm", AlarmSpec, lambda spec: []),
         Kind("ScheduledAction", ScheduledActionSpec, lambda spec: []),
         Kind("ComputeEnvironment", ComputeEnvironmentSpec, lambda spec: []),
         Kind("JobQueue", JobQueueSpec, lambda spec: []),
-        Kind("JobDefinition", JobDefinitionSpec, lambda spec: []),
+        Kind("JobDefinition", JobDefinitionSpec, check_job_definition),
     )
 }
 

@@ -21,6 +21,8 @@ from controller.manifests.host import LOCAL_HOST_NAME, HostSpec
 from controller.manifests.kinds import KINDS, Resource, ResourceKey
 from controller.manifests.load_balancer import Action, LoadBalancerSpec
 from controller.manifests.placement import BUILT_IN, attributes_of, host_attributes, parse
+from controller.manifests.policy import BASELINE, Policy
+from controller.manifests.policy import problems as policy_problems
 from controller.manifests.scaling_references import scaling_problems
 from controller.manifests.service import ServiceSpec
 from controller.manifests.task_definition import TaskDefinitionSpec, check_fargate
@@ -88,11 +90,13 @@ def manifest_files(root: str) -> list[str]:
     return found
 
 
-def load_directory(root: str) -> LoadResult:
+def load_directory(root: str, policy: Policy = BASELINE) -> LoadResult:
+    """Every manifest below root; a document asking for more than `policy` allows is invalid."""
     result = LoadResult()
     for path in manifest_files(root):
         result.files.append(path)
-        _load_file(path, os.path.relpath(path, root) if os.path.isdir(root) else path, result)
+        shown = os.path.relpath(path, root) if os.path.isdir(root) else path
+        _load_file(path, shown, result, policy)
     references = check_references(result.resources, result.claimed)
     result.errors += references
     for err in references:  # a Service wrong about others is as invalid as any other
@@ -110,11 +114,11 @@ def _documents(path: str) -> Iterator[tuple[int, Any]]:
                 yield index, doc
 
 
-def _load_file(path: str, shown: str, result: LoadResult) -> None:
+def _load_file(path: str, shown: str, result: LoadResult, policy: Policy) -> None:
     index = 0  # the document being read: a parse error belongs to the one after the last read
     try:
         for i, doc in _documents(path):
-            _load_document(doc, shown, i, result)
+            _load_document(doc, shown, i, result, policy)
             index = i + 1
     except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
         result.unreadable.add(shown)
@@ -125,7 +129,7 @@ def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())
 
 
-def _load_document(doc: Any, file: str, index: int, result: LoadResult) -> None:
+def _load_document(doc: Any, file: str, index: int, result: LoadResult, policy: Policy) -> None:
     def error(path: Path, message: str, kind: str | None = None, name: str | None = None) -> None:
         result.errors.append(FieldError(file, index, path, message, kind, name))
 
@@ -164,6 +168,8 @@ def _load_document(doc: Any, file: str, index: int, result: LoadResult) -> None:
                 error(("spec", *path), message, kind.name, metadata.name)
     if spec is not None:
         for path, message in kind.check(spec):
+            error(("spec", *path), message, kind.name, metadata.name)
+        for path, message in policy_problems(kind.name, spec, policy):
             error(("spec", *path), message, kind.name, metadata.name)
     if key in result.resources or key in result.claimed:
         first = result.resources.get(key)

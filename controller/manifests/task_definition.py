@@ -8,11 +8,25 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, WithJsonSchema, field_validator
+from pydantic import AfterValidator, Field, WithJsonSchema, field_validator
 
 from controller.manifests.base import Path, SpecModel, parse_cpu_units, parse_memory_mib
+from controller.manifests.container_security import (
+    ContainerSecurity,
+    HostEntry,
+    LinuxParameters,
+    MountPoint,
+    TaskVolume,
+    VolumeFrom,
+    check_mounts,
+    check_ulimits,
+    check_volumes,
+    ip_literal,
+)
 
 NetworkMode = Literal["bridge", "host", "awsvpc", "none"]
+PidMode = Literal["host", "task"]
+IpcMode = Literal["host", "task", "none"]
 Compatibility = Literal["EC2", "FARGATE", "EXTERNAL"]
 DependencyCondition = Literal["START", "COMPLETE", "SUCCESS", "HEALTHY"]
 
@@ -74,7 +88,7 @@ class ContainerDependency(SpecModel):
     condition: DependencyCondition
 
 
-class ContainerDefinition(SpecModel):
+class ContainerDefinition(ContainerSecurity):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
     image: str = Field(min_length=1)
     command: list[str] | None = None
@@ -94,6 +108,20 @@ class ContainerDefinition(SpecModel):
         None, ge=0, le=120, description="Seconds between SIGTERM and SIGKILL (default 30)."
     )
     docker_labels: dict[str, str] = Field(default_factory=dict)
+    linux_parameters: LinuxParameters | None = None
+    mount_points: list[MountPoint] = Field(default_factory=list)
+    volumes_from: list[VolumeFrom] = Field(default_factory=list)
+    extra_hosts: list[HostEntry] = Field(default_factory=list, description="/etc/hosts entries.")
+    dns_servers: list[Annotated[str, AfterValidator(ip_literal)]] = Field(
+        default_factory=list, description="IP addresses."
+    )
+
+    def after(self) -> list[str]:
+        """Containers this one is created and started after: dependsOn, then volumesFrom."""
+        names = [d.container_name for d in self.depends_on]
+        return names + [
+            v.source_container for v in self.volumes_from if v.source_container not in names
+        ]
 
     @property
     def memory_need(self) -> int:
@@ -117,6 +145,13 @@ class TaskDefinitionSpec(SpecModel):
     )
     network_mode: NetworkMode = "bridge"
     requires_compatibilities: list[Compatibility] = Field(default_factory=list)
+    volumes: list[TaskVolume] = Field(default_factory=list)
+    pid_mode: PidMode | None = Field(
+        None, description="host: the host's processes; task: one PID namespace for the task."
+    )
+    ipc_mode: IpcMode | None = Field(
+        None, description="host, task (one IPC namespace for the task) or none."
+    )
 
     @field_validator("cpu", mode="before")
     @classmethod
@@ -178,6 +213,47 @@ def check_task_definition(spec: TaskDefinitionSpec) -> list[tuple[Path, str]]:
     problems += _check_memory(spec)
     problems += _check_ports(spec)
     problems += _check_dependencies(spec)
+    problems += _check_container_settings(spec)
+    return problems
+
+
+def has_sandbox(spec: TaskDefinitionSpec) -> bool:
+    """Whether the task gets a sandbox ("pause") container holding the namespaces its
+    containers share: awsvpc's network, pidMode task's processes, ipcMode task's IPC."""
+    return spec.network_mode == "awsvpc" or "task" in (spec.pid_mode, spec.ipc_mode)
+
+
+def _check_container_settings(spec: TaskDefinitionSpec) -> list[tuple[Path, str]]:
+    """Volumes, mounts, volumesFrom, ulimits, hosts and DNS, and the namespaces they need."""
+    problems = check_volumes(spec.volumes)
+    names = {c.name for c in spec.container_definitions}
+    for i, c in enumerate(spec.container_definitions):
+        at: Path = ("containerDefinitions", i)
+        problems += check_ulimits(c.ulimits, at)
+        problems += check_mounts(spec.volumes, c.mount_points, c.linux_parameters, at)
+        for j, v in enumerate(c.volumes_from):
+            where = (*at, "volumesFrom", j, "sourceContainer")
+            if v.source_container == c.name:
+                problems.append((where, "a container cannot take volumes from itself"))
+            elif v.source_container not in names:
+                problems.append(
+                    (where, f"no container named {v.source_container!r} in this task definition")
+                )
+        if spec.network_mode == "awsvpc":
+            for field, values in (("extraHosts", c.extra_hosts), ("dnsServers", c.dns_servers)):
+                if values:
+                    problems.append(
+                        ((*at, field), f"{field} is not supported with networkMode awsvpc")
+                    )
+        linux = c.linux_parameters
+        if linux is not None and linux.shared_memory_size is not None and spec.ipc_mode:
+            problems.append(
+                (
+                    (*at, "linuxParameters", "sharedMemorySize"),
+                    f"sizes the container's own /dev/shm, which it does not have with ipcMode "
+                    f"{spec.ipc_mode}",
+                )
+            )
     return problems
 
 
@@ -270,12 +346,14 @@ def _check_dependencies(spec: TaskDefinitionSpec) -> list[tuple[Path, str]]:
                 )
     cycle = _find_cycle(spec)
     if cycle:
-        problems.append((("containerDefinitions",), "dependsOn has a cycle: " + " -> ".join(cycle)))
+        shared = any(c.volumes_from for c in spec.container_definitions)
+        what = "dependsOn and volumesFrom have" if shared else "dependsOn has"
+        problems.append((("containerDefinitions",), f"{what} a cycle: " + " -> ".join(cycle)))
     return problems
 
 
 def _find_cycle(spec: TaskDefinitionSpec) -> list[str] | None:
-    graph = {c.name: [d.container_name for d in c.depends_on] for c in spec.container_definitions}
+    graph = {c.name: c.after() for c in spec.container_definitions}
     state: dict[str, int] = {}
     stack: list[str] = []
 
@@ -300,10 +378,11 @@ def _find_cycle(spec: TaskDefinitionSpec) -> list[str] | None:
 
 
 def start_order(spec: TaskDefinitionSpec) -> list[str]:
-    """Container names in an order that respects dependsOn (stable for independent ones)."""
+    """Container names in an order that respects dependsOn and volumesFrom (stable for
+    independent ones)."""
     done: list[str] = []
     pending = [c.name for c in spec.container_definitions]
-    deps = {c.name: {d.container_name for d in c.depends_on} for c in spec.container_definitions}
+    deps = {c.name: set(c.after()) for c in spec.container_definitions}
     while pending:
         ready = [n for n in pending if deps[n] <= set(done)]
         if not ready:  # a cycle; validation reports it, keep the declared order

@@ -19,8 +19,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from controller.manifests.ec2 import LaunchTemplateData
+from controller.reconcilers.container_settings import with_linux
 from controller.reconcilers.placement import HostSlot, Need, Rules, place
-from controller.runtime.types import ContainerInfo, ContainerSpec, HealthcheckSpec, PortBinding
+from controller.runtime.types import (
+    ContainerInfo,
+    ContainerSpec,
+    HealthcheckSpec,
+    PortBinding,
+    TmpfsSpec,
+)
 from controller.state import labels as L
 from controller.store.records import InstanceRecord
 
@@ -105,7 +112,7 @@ def instance_container(
         entrypoint = ("sh", "-c", _WRAPPER, "skiff-init")
     root = data.root_volume
     hc = data.health_check
-    return ContainerSpec(
+    spec = ContainerSpec(
         name=f"skiff-{owner}-{instance_id}",
         image=data.image_id,
         labels={
@@ -122,14 +129,16 @@ def instance_container(
         memory_mib=memory,
         ports=tuple(PortBinding(p) for p in data.ports),
         volumes=((volume_name(instance_id), root.mount_path),) if root.type == "ebs" else (),
-        tmpfs=(root.mount_path,) if root.type == "instance-store" else (),
+        tmpfs=(TmpfsSpec(root.mount_path),) if root.type == "instance-store" else (),
         healthcheck=HealthcheckSpec(
             tuple(hc.command), hc.interval, hc.timeout, hc.retries, hc.start_period
         )
         if hc
         else None,
         stop_timeout=int(STOP_TIMEOUT),
+        privileged=data.privileged,
     )
+    return with_linux(spec, data.linux_parameters)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from controller.reconcilers.task_state import (
     in_flight_view,
     view_task,
 )
+from controller.state import labels as L
 from controller.state.observed import ObservedTask
 from controller.store.records import TaskRecord
 
@@ -100,6 +101,7 @@ class RemoveTask:
     task_id: str
     host: str
     container_ids: tuple[str, ...]
+    volumes: tuple[str, ...] = ()  # its task-scoped Docker volumes, removed after its containers
 
 
 @dataclass(frozen=True)
@@ -464,7 +466,10 @@ class _Builder:
         done = [t for t in tasks if t.last_status == STOPPED and not t.in_flight]
         done.sort(key=lambda t: t.created_at, reverse=True)
         for t in done[keep:] + [t for t in done[:keep] if t.host in draining]:
-            self.removes.append(RemoveTask(t.id, t.host, tuple(t.container_ids())))
+            volumes = sorted(
+                {v for c in (t.containers or {}).values() for v in L.volumes_of(c.labels)}
+            )
+            self.removes.append(RemoveTask(t.id, t.host, tuple(t.container_ids()), tuple(volumes)))
 
     def shown(self, t: TaskView) -> TaskView:
         """ECS's ACTIVATING (running, targets not registered yet) and DEACTIVATING (targets

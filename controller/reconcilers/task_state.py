@@ -14,6 +14,7 @@ from controller.manifests.task_definition import (
     DEFAULT_STOP_TIMEOUT,
     ContainerDependency,
     TaskDefinitionSpec,
+    has_sandbox,
     start_order,
 )
 from controller.runtime.types import ContainerInfo
@@ -110,7 +111,7 @@ def in_flight_view(task_id: str, revision: str, host: str, now: float) -> TaskVi
 
 def expected_containers(spec: TaskDefinitionSpec) -> list[str]:
     names = start_order(spec)
-    return [PAUSE_CONTAINER, *names] if spec.network_mode == "awsvpc" else names
+    return [PAUSE_CONTAINER, *names] if has_sandbox(spec) else names
 
 
 def view_task(

@@ -12,6 +12,7 @@ from controller.runtime.types import (
     ContainerStats,
     ContainerSummary,
     EngineInfo,
+    VolumeSpec,
 )
 
 
@@ -50,6 +51,15 @@ class ContainerRuntime(Protocol):
 
     def remove(self, container_id: str) -> None:
         """Removes the container, running or not; a missing container is not an error."""
+        ...
+
+    def create_volume(self, spec: VolumeSpec) -> None:
+        """Creates a named volume with its driver, options and labels; an existing volume of
+        that name is reused as it is (Docker answers with it)."""
+        ...
+
+    def has_volume(self, name: str) -> bool:
+        """Whether a named volume exists on the engine."""
         ...
 
     def remove_volume(self, name: str) -> None:

@@ -35,6 +35,7 @@ from controller.runtime.types import (
     ContainerSummary,
     EngineInfo,
     PortBinding,
+    VolumeSpec,
     is_user_network,
     publishes_ports,
 )
@@ -130,8 +131,9 @@ class DockerRuntime:
             if spec.memory_reservation_mib
             else None,
             nano_cpus=spec.nano_cpus,
-            binds={name: {"bind": path, "mode": "rw"} for name, path in spec.volumes} or None,
-            tmpfs=dict.fromkeys(spec.tmpfs, "") or None,
+            binds=_binds(spec) or None,
+            tmpfs={t.path: t.docker_options() for t in spec.tmpfs} or None,
+            **_security(spec),
         )
         healthcheck = None
         if spec.healthcheck:
@@ -152,6 +154,7 @@ class DockerRuntime:
                 environment=dict(spec.env) or None,
                 labels=dict(spec.labels),
                 working_dir=spec.working_dir,
+                user=spec.user,
                 ports=[(p.container_port, p.protocol) for p in spec.ports] if bridge else None,
                 host_config=host_config,
                 healthcheck=healthcheck,
@@ -200,6 +203,23 @@ class DockerRuntime:
             self._call(lambda: self._api.remove_container(container_id, force=True, v=True))
         except (NotFound, Conflict):
             pass  # gone, or removal already in progress
+
+    def create_volume(self, spec: VolumeSpec) -> None:
+        self._call(
+            lambda: self._api.create_volume(
+                spec.name,
+                driver=spec.driver,
+                driver_opts=dict(spec.driver_opts) or None,
+                labels=dict(spec.labels),
+            )
+        )
+
+    def has_volume(self, name: str) -> bool:
+        try:
+            self._call(lambda: self._api.inspect_volume(name))
+        except NotFound:
+            return False
+        return True
 
     def remove_volume(self, name: str) -> None:
         try:
@@ -333,6 +353,44 @@ class _Events:
                     channel.close()
                 except Exception:
                     pass
+
+
+def _binds(spec: ContainerSpec) -> list[str]:
+    """Docker's Binds, `source:target:mode`: named volumes, and host paths Docker creates when
+    missing, as ECS's host volumes are. Paths were checked to hold no ':' or ','."""
+    binds = [f"{name}:{path}:rw" for name, path in spec.volumes]
+    return binds + [f"{m.source}:{m.target}:{'ro' if m.read_only else 'rw'}" for m in spec.mounts]
+
+
+def _security(spec: ContainerSpec) -> dict[str, Any]:
+    """The HostConfig of the container's user-facing security and mount settings; every value
+    goes in a field of its own (lists and maps), never through an option string."""
+    return {
+        "privileged": spec.privileged,
+        "read_only": spec.read_only_rootfs or None,
+        "cap_add": list(spec.cap_add) or None,
+        "cap_drop": list(spec.cap_drop) or None,
+        "devices": [
+            {
+                "PathOnHost": d.host_path,
+                "PathInContainer": d.container_path,
+                "CgroupPermissions": d.permissions,
+            }
+            for d in spec.devices
+        ]
+        or None,
+        "ulimits": [
+            docker.types.Ulimit(name=u.name, soft=u.soft, hard=u.hard) for u in spec.ulimits
+        ]
+        or None,
+        "extra_hosts": [f"{host}:{ip}" for host, ip in spec.extra_hosts] or None,
+        "dns": list(spec.dns) or None,
+        "init": spec.init or None,
+        "shm_size": f"{spec.shm_size_mib}m" if spec.shm_size_mib else None,
+        "volumes_from": [f"{c}:{'ro' if ro else 'rw'}" for c, ro in spec.volumes_from] or None,
+        "pid_mode": spec.pid_mode,
+        "ipc_mode": spec.ipc_mode,
+    }
 
 
 def _explain(exc: docker.errors.DockerException) -> str:

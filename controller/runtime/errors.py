@@ -44,3 +44,10 @@ class StartFailed(RuntimeFailure):
 class PortTaken(StartFailed):
     """The container exists, but a host port it publishes is held by another container or
     process: on another port it would start."""
+
+
+class PolicyRefused(RuntimeFailure):
+    """The daemon's container policy does not allow what the container asks of the host;
+    nothing was sent to Docker. Terminal until the spec or the daemon's --allow changes."""
+
+    transient = False

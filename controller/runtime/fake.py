@@ -33,6 +33,7 @@ from controller.runtime.types import (
     ContainerSummary,
     EngineInfo,
     PortBinding,
+    VolumeSpec,
     is_user_network,
     publishes_ports,
 )
@@ -42,6 +43,7 @@ WRITE_OPERATIONS = (
     "start",
     "kill",
     "remove",
+    "create_volume",
     "remove_volume",
     "create_network",
     "remove_network",
@@ -91,6 +93,7 @@ class FakeRuntime:
     name: str = "fake"
     down: bool = False  # every call fails, as when dockerd is stopped
     volumes: set[str] = field(default_factory=set)  # named volumes containers asked for
+    volume_specs: dict[str, VolumeSpec] = field(default_factory=dict)  # made by create_volume
     containers: dict[str, ContainerInfo] = field(default_factory=dict)
     specs: dict[str, ContainerSpec] = field(default_factory=dict)
     networks: dict[str, FakeNetwork] = field(default_factory=dict)  # user networks by name
@@ -197,6 +200,10 @@ class FakeRuntime:
     def by_name(self, name: str) -> ContainerInfo:
         return next(c for c in self.containers.values() if c.name == name)
 
+    def spec_of(self, name: str) -> ContainerSpec:
+        """What the container of that name was created with."""
+        return self.specs[self.by_name(name).id]
+
     # --- ContainerRuntime ------------------------------------------------------------------
     def info(self) -> EngineInfo:
         self._enter("info", "")
@@ -236,9 +243,13 @@ class FakeRuntime:
                 raise ImageNotFound(f"CannotPullContainerError: {spec.image}: not found")
             if any(c.name == spec.name for c in self.containers.values()):
                 raise Conflict(f'The container name "/{spec.name}" is already in use')
+            for source, _ in spec.volumes_from:  # Docker looks them up by name or id
+                if not any(source in (c.name, c.id) for c in self.containers.values()):
+                    raise NotFound(f"No such container: {source}")
             cid = self._new_id()
             self.specs[cid] = spec
             self.volumes.update(name for name, _ in spec.volumes)
+            self.volumes.update(m.source for m in spec.mounts if not m.bind)  # as Docker does
             self.containers[cid] = ContainerInfo(
                 id=cid,
                 name=spec.name,
@@ -338,10 +349,23 @@ class FakeRuntime:
             if gone is not None:  # Docker's destroy event still carries the labels
                 self._emit(container_id, "destroy", gone.labels)
 
+    def create_volume(self, spec: VolumeSpec) -> None:
+        self._enter("create_volume", spec.name)
+        with self._lock:
+            if spec.name not in self.volumes:
+                self.volume_specs[spec.name] = spec
+                self.volumes.add(spec.name)
+
+    def has_volume(self, name: str) -> bool:
+        self._enter("has_volume", name)
+        with self._lock:
+            return name in self.volumes
+
     def remove_volume(self, name: str) -> None:
         self._enter("remove_volume", name)
         with self._lock:
             self.volumes.discard(name)
+            self.volume_specs.pop(name, None)
 
     def stats(self, container_id: str) -> ContainerStats:
         self._enter("stats", container_id)

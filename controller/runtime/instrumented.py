@@ -15,6 +15,7 @@ from controller.runtime.types import (
     ContainerStats,
     ContainerSummary,
     EngineInfo,
+    VolumeSpec,
 )
 
 T = TypeVar("T")
@@ -59,6 +60,12 @@ class InstrumentedRuntime:
 
     def remove(self, container_id: str) -> None:
         self._timed("remove", lambda: self.inner.remove(container_id))
+
+    def create_volume(self, spec: VolumeSpec) -> None:
+        self._timed("create_volume", lambda: self.inner.create_volume(spec))
+
+    def has_volume(self, name: str) -> bool:
+        return self._timed("has_volume", lambda: self.inner.has_volume(name))
 
     def remove_volume(self, name: str) -> None:
         self._timed("remove_volume", lambda: self.inner.remove_volume(name))

@@ -22,6 +22,51 @@ class HealthcheckSpec:
 
 
 @dataclass(frozen=True)
+class UlimitSpec:
+    name: str  # core, nofile, ... as `docker run --ulimit` names them
+    soft: int
+    hard: int
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    host_path: str
+    container_path: str
+    permissions: str = "rwm"  # the cgroup's: r, w, m
+
+
+@dataclass(frozen=True)
+class TmpfsSpec:
+    path: str
+    size_mib: int | None = None  # None: Docker's default (half the host's memory)
+    options: tuple[str, ...] = ()  # mount options (noexec, mode=1777, ...), each checked
+
+    def docker_options(self) -> str:
+        size = (f"size={self.size_mib}m",) if self.size_mib else ()
+        return ",".join((*size, *self.options))
+
+
+@dataclass(frozen=True)
+class MountSpec:
+    """A named volume (`bind` False) or a host path (`bind` True) at `target`."""
+
+    source: str
+    target: str
+    read_only: bool = False
+    bind: bool = False
+
+
+@dataclass(frozen=True)
+class VolumeSpec:
+    """A named volume to create before the containers that mount it."""
+
+    name: str
+    labels: dict[str, str]
+    driver: str = "local"
+    driver_opts: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     """Everything needed to create one container."""
 
@@ -40,8 +85,23 @@ class ContainerSpec:
     healthcheck: HealthcheckSpec | None = None
     stop_timeout: int | None = None
     nano_cpus: int | None = None  # a hard CPU limit (1e9 = one CPU), as an instance type sets
-    volumes: tuple[tuple[str, str], ...] = ()  # (named volume, mount path)
-    tmpfs: tuple[str, ...] = ()  # mount paths of memory file systems, gone at stop
+    volumes: tuple[tuple[str, str], ...] = ()  # (named volume, mount path), read-write
+    tmpfs: tuple[TmpfsSpec, ...] = ()  # memory file systems, gone at stop
+    mounts: tuple[MountSpec, ...] = ()
+    volumes_from: tuple[tuple[str, bool], ...] = ()  # (container name or id, read only)
+    user: str | None = None
+    read_only_rootfs: bool = False
+    privileged: bool = False
+    cap_add: tuple[str, ...] = ()  # ECS's names (no CAP_ prefix), or ALL
+    cap_drop: tuple[str, ...] = ()
+    devices: tuple[DeviceSpec, ...] = ()
+    ulimits: tuple[UlimitSpec, ...] = ()
+    extra_hosts: tuple[tuple[str, str], ...] = ()  # (host name, IP address)
+    dns: tuple[str, ...] = ()
+    init: bool = False  # Docker's --init: an init process as PID 1
+    shm_size_mib: int | None = None
+    pid_mode: str | None = None  # host | container:<id>; None: its own
+    ipc_mode: str | None = None  # host | none | shareable | container:<id>; None: Docker's
 
 
 PREDEFINED_NETWORK_MODES = ("bridge", "default", "host", "none")

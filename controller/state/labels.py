@@ -17,8 +17,11 @@ TASK = "skiff.task"
 CONTAINER = "skiff.container"
 SPEC_HASH = "skiff.spec-hash"
 SERVICE_CONFIG = "skiff.service-config"  # hash of the service settings the task was made with
+VOLUMES = "skiff.volumes"  # comma-separated Docker volumes of Skiff's that go with the task
+SCOPE = "skiff.scope"  # on a volume: task (removed with its task) or shared (kept)
 
-# The sandbox container that holds an awsvpc task's shared network namespace.
+# The sandbox container that holds the namespaces a task's containers share (awsvpc's
+# network, pidMode and ipcMode task).
 PAUSE_CONTAINER = "~pause"
 
 
@@ -42,3 +45,8 @@ def in_cluster(labels: dict[str, str], cluster: str) -> bool:
 def ownership(cluster: str, kind: str, name: str) -> dict[str, str]:
     """The labels every container owned by resource `kind/name` carries."""
     return {**selector(cluster), KIND: kind, NAME: name}
+
+
+def volumes_of(labels: dict[str, str]) -> list[str]:
+    """The Docker volumes a container says go with it (its task's, or its job attempt's)."""
+    return [v for v in labels.get(VOLUMES, "").split(",") if v]

@@ -115,7 +115,7 @@ def test_network_modes_host_and_none(skiff: Skiff, mode: str) -> None:
         spec: {{taskDefinition: {name}, desiredCount: 1}}
         """,
     )
-    skiff.start()
+    skiff.start(*(["--allow", "host-network"] if mode == "host" else []))
     (task,) = wait_for(lambda: skiff.running(name), 30, "the task")
     assert task.attrs["HostConfig"]["NetworkMode"] == mode
     assert task.attrs["HostConfig"]["Memory"] == 32 * 1024 * 1024

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from controller.engine.controller import Controller, Settings
 from controller.manifests.loader import load_directory
+from controller.manifests.policy import BASELINE, Policy
 from controller.metrics import Metrics
 from controller.reconcilers.task_containers import TaskIdentity, container_specs
 from controller.runtime import ContainerInfo, EngineUnavailable, PortTaken, StartFailed
@@ -45,8 +46,10 @@ class Harness:
         store: Store | None = None,
         clock: FakeClock | None = None,
         engines: dict[str, FakeRuntime] | None = None,
+        policy: Policy = BASELINE,
     ) -> None:
-        """`engines` maps Host names to their own fake engine; any other host is `fake`."""
+        """`engines` maps Host names to their own fake engine; any other host is `fake`.
+        `policy` is the daemon's --allow."""
         self.root = root
         self.root.mkdir(exist_ok=True)
         self.clock = clock or FakeClock()
@@ -57,7 +60,7 @@ class Harness:
             self.store,
             Metrics(),
             lambda name, spec: self.engines.get(name, self.fake),
-            Settings(parallelism=2),
+            Settings(parallelism=2, policy=policy),
             clock=self.clock,
             monotonic=self.clock,
         )
@@ -66,7 +69,7 @@ class Harness:
         (self.root / name).write_text(text)
 
     def load(self) -> None:
-        self.ctl.apply_manifests(load_directory(str(self.root)))
+        self.ctl.apply_manifests(load_directory(str(self.root), self.ctl.settings.policy))
 
     def apply(self, name: str, text: str) -> None:
         """Saves a manifest, lets the daemon load it and converges."""

@@ -20,7 +20,7 @@ from controller.reconcilers.instances import (
 )
 from controller.reconcilers.placement import HostSlot, Need
 from controller.reconcilers.single_instance import InstanceDesired, plan_instance
-from controller.runtime.types import ContainerInfo
+from controller.runtime.types import ContainerInfo, TmpfsSpec
 from controller.store.records import InstanceRecord
 from tests.builders import T0
 
@@ -64,7 +64,7 @@ def test_an_ebs_root_volume_is_a_named_volume_and_instance_store_a_tmpfs() -> No
     assert ebs.volumes == ((volume_name("i-1"), "/data"),) and ebs.tmpfs == ()
     store = data(rootVolume={"type": "instance-store", "mountPath": "/scratch"})
     spec = instance_container("default", "Instance", "db", "i-1", "db:1", store)
-    assert spec.volumes == () and spec.tmpfs == ("/scratch",)
+    assert spec.volumes == () and spec.tmpfs == (TmpfsSpec("/scratch"),)
 
 
 def test_user_data_runs_through_a_once_only_wrapper_before_the_command() -> None:

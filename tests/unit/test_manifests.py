@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from controller.manifests.base import FieldError, parse_cpu_units, parse_memory_mib
 from controller.manifests.host import HostSpec, check_host
 from controller.manifests.loader import LoadResult, load_directory, pydantic_errors
+from controller.manifests.policy import Policy
 from controller.manifests.service import ServiceSpec
 from controller.manifests.task_definition import (
     TaskDefinitionSpec,
@@ -1069,7 +1070,7 @@ def test_several_task_definition_rules_are_reported_together_through_the_loader(
     )
     write(tmp_path, "td.yaml", doc)
 
-    result = load(tmp_path)
+    result = load_directory(str(tmp_path), Policy.parse(["host-network"]))
 
     assert {e.field for e in result.errors} == {
         "spec.containerDefinitions.1.name",

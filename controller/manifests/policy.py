@@ -1,0 +1,304 @@
+"""The daemon's container policy: what a manifest may ask of the host, and which `--allow`
+flag grants the rest.
+
+Pure. Containers get what Kubernetes' baseline Pod Security Standard allows. Privileged mode,
+host paths, host devices, capabilities beyond Docker's default set and the host's network,
+PID and IPC namespaces are each a `Need`; a need is met only when `skiff run --allow ...`
+names it (`FLAGS` is the table). The loader refuses a manifest with an unmet need, naming the
+field and the flag that would allow it; the engine checks every container it creates against
+the same policy (`controller.engine.policy_guard`), so a spec restored from the store cannot
+bring back a privilege the running daemon was not given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from controller.manifests.base import Path
+from controller.manifests.batch import ContainerProperties, JobDefinitionSpec
+from controller.manifests.container_security import (
+    CAPABILITIES,
+    DockerVolumeConfiguration,
+    LinuxParameters,
+    LinuxParametersBase,
+    TaskVolume,
+    Volume,
+    absolute_path,
+    under,
+)
+from controller.manifests.ec2 import InstanceSpec, LaunchTemplateData, LaunchTemplateSpec
+from controller.manifests.task_definition import TaskDefinitionSpec
+
+# What each `--allow` flag allows: the policy's whole table.
+FLAGS: dict[str, str] = {
+    "privileged": "privileged containers (`privileged: true`): every capability and device of "
+    "the host",
+    "host-network": "`networkMode: host`: the host's network stack",
+    "host-pid": "`pidMode: host`: the host's processes",
+    "host-ipc": "`ipcMode: host`: the host's IPC namespace (shared memory, semaphores)",
+    "host-path": "host paths: `volumes[].host.sourcePath`, and local-driver "
+    "`dockerVolumeConfiguration.driverOpts` that bind or mount one (`device`, `o: bind`); "
+    "`host-path:/PREFIX` allows the paths under /PREFIX only",
+    "devices": "host devices: `linuxParameters.devices`",
+    "capabilities": "`linuxParameters.capabilities.add` beyond Docker's default set, `ALL` "
+    "included; `capability:NAME` allows that one",
+}
+
+# Docker's default capability set: adding one of these changes nothing.
+DOCKER_DEFAULT_CAPABILITIES = frozenset(
+    {
+        "AUDIT_WRITE",
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "MKNOD",
+        "NET_BIND_SERVICE",
+        "NET_RAW",
+        "SETFCAP",
+        "SETGID",
+        "SETPCAP",
+        "SETUID",
+        "SYS_CHROOT",
+    }
+)
+
+HOST_PATH_PREFIX = "host-path:"
+CAPABILITY_PREFIX = "capability:"
+
+
+@dataclass(frozen=True)
+class Need:
+    """One thing a spec asks of the host that the baseline does not give."""
+
+    flag: str  # a key of FLAGS
+    path: Path  # the field asking for it
+    what: str  # e.g. "privileged containers are", "host path /srv is"
+    value: str | None = None  # the host path or capability, when a narrower flag can allow it
+
+    def suggestion(self) -> str:
+        """The narrowest --allow value that meets this need."""
+        if self.flag == "host-path" and self.value is not None and self.value.strip("/"):
+            return f"{HOST_PATH_PREFIX}{self.value}"
+        if self.flag == "capabilities" and self.value not in (None, "ALL"):
+            return f"{CAPABILITY_PREFIX}{self.value}"
+        return self.flag
+
+    def refusal(self) -> str:
+        return (
+            f"{self.what} not allowed by this daemon's policy "
+            f"(start it with --allow {self.suggestion()})"
+        )
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What `--allow` granted. The default, nothing, is the baseline."""
+
+    flags: frozenset[str] = frozenset()
+    host_paths: tuple[str, ...] = ()  # host-path:PREFIX
+    capabilities: frozenset[str] = frozenset()  # capability:NAME
+
+    @classmethod
+    def parse(cls, values: Iterable[str]) -> Policy:
+        """`--allow` values; raises ValueError naming a value it does not know."""
+        flags: set[str] = set()
+        paths: list[str] = []
+        caps: set[str] = set()
+        for value in values:
+            if value in FLAGS:
+                flags.add(value)
+            elif value.startswith(HOST_PATH_PREFIX):
+                prefix = value.removeprefix(HOST_PATH_PREFIX)
+                try:
+                    absolute_path(prefix)
+                except ValueError as exc:
+                    raise ValueError(f"--allow {value}: the prefix {exc}") from None
+                if prefix.strip("/"):
+                    paths.append(prefix)
+                else:
+                    flags.add("host-path")  # host-path:/ is every path
+            elif value.startswith(CAPABILITY_PREFIX):
+                name = value.removeprefix(CAPABILITY_PREFIX)
+                if name == "ALL":
+                    raise ValueError(f"--allow {value}: ALL is --allow capabilities")
+                if name not in CAPABILITIES:
+                    raise ValueError(
+                        f"--allow {value}: unknown capability {name!r} (ECS's names, "
+                        "e.g. NET_ADMIN, without CAP_)"
+                    )
+                caps.add(name)
+            else:
+                raise ValueError(
+                    f"unknown --allow value {value!r}: one of {', '.join(FLAGS)}, "
+                    f"{HOST_PATH_PREFIX}/PREFIX, {CAPABILITY_PREFIX}NAME"
+                )
+        return cls(frozenset(flags), tuple(sorted(set(paths))), frozenset(caps))
+
+    def allows(self, need: Need) -> bool:
+        if need.flag in self.flags:
+            return True
+        if need.flag == "host-path" and need.value is not None:
+            return any(under(need.value, prefix) for prefix in self.host_paths)
+        if need.flag == "capabilities" and need.value is not None:
+            return need.value in self.capabilities
+        return False
+
+    def refusals(self, needs: Iterable[Need]) -> list[Need]:
+        return [n for n in needs if not self.allows(n)]
+
+    def describe(self) -> list[str]:
+        """The --allow values in force, as they would be written."""
+        return (
+            sorted(self.flags)
+            + [f"{HOST_PATH_PREFIX}{p}" for p in self.host_paths]
+            + [f"{CAPABILITY_PREFIX}{c}" for c in sorted(self.capabilities)]
+        )
+
+
+BASELINE = Policy()
+
+
+# --- what the host is asked for ------------------------------------------------------------------
+def capability_beyond_default(name: str) -> bool:
+    return name == "ALL" or name not in DOCKER_DEFAULT_CAPABILITIES
+
+
+def driver_host_path(driver: str | None, options: Mapping[str, str]) -> tuple[bool, str | None]:
+    """Whether a Docker volume with these driver options reaches into the host (the local
+    driver mounting a `device`, or binding with `o: bind`), and the host path when it is one.
+    A tmpfs (`type: tmpfs`) is memory, not the host's. Other drivers are plugins the host's
+    administrator installed; their options are theirs to interpret."""
+    if driver not in (None, "", "local"):
+        return False, None
+    mount_options = {o.strip() for o in options.get("o", "").split(",")}
+    binds = bool(mount_options & {"bind", "rbind"})
+    device = options.get("device")
+    if device is None and not binds:
+        return False, None
+    if options.get("type") == "tmpfs" and not binds:
+        return False, None
+    try:
+        return True, absolute_path(device) if device is not None else None
+    except ValueError:
+        return True, None  # not a plain host path (say, an NFS export): only host-path allows
+
+
+def _host_path(path: Path, source: str) -> Need:
+    return Need("host-path", path, f"host path {source} is", source)
+
+
+def _linux_needs(linux: LinuxParametersBase | None, at: Path) -> list[Need]:
+    if linux is None:
+        return []
+    needs = [
+        Need(
+            "devices",
+            (*at, "linuxParameters", "devices", j, "hostPath"),
+            f"host device {d.host_path} is",
+        )
+        for j, d in enumerate(linux.devices)
+    ]
+    caps = linux.capabilities if isinstance(linux, LinuxParameters) else None
+    for j, name in enumerate(caps.add if caps else ()):
+        if capability_beyond_default(name):
+            what = (
+                "every capability (ALL) is"
+                if name == "ALL"
+                else f"capability {name} (not in Docker's default set) is"
+            )
+            path = (*at, "linuxParameters", "capabilities", "add", j)
+            needs.append(Need("capabilities", path, what, name))
+    return needs
+
+
+def _container_needs(privileged: bool, linux: LinuxParametersBase | None, at: Path) -> list[Need]:
+    needs = []
+    if privileged:
+        needs.append(Need("privileged", (*at, "privileged"), "privileged containers are"))
+    return needs + _linux_needs(linux, at)
+
+
+def _volume_needs(volumes: Sequence[Volume], at: Path) -> list[Need]:
+    needs = []
+    for i, v in enumerate(volumes):
+        if v.source_path is not None:
+            needs.append(_host_path((*at, i, "host", "sourcePath"), v.source_path))
+        config = v.docker_volume_configuration if isinstance(v, TaskVolume) else None
+        if config is not None:
+            needs += _driver_needs(config, (*at, i, "dockerVolumeConfiguration"))
+    return needs
+
+
+def _driver_needs(config: DockerVolumeConfiguration, at: Path) -> list[Need]:
+    reaches, path = driver_host_path(config.driver, config.driver_opts)
+    if not reaches:
+        return []
+    field = "device" if "device" in config.driver_opts else "o"
+    where = (*at, "driverOpts", field)
+    if path is not None:
+        return [_host_path(where, path)]
+    return [Need("host-path", where, f"a local volume bound to the host ({field}) is")]
+
+
+def task_definition_needs(spec: TaskDefinitionSpec) -> list[Need]:
+    needs = []
+    if spec.network_mode == "host":
+        needs.append(Need("host-network", ("networkMode",), "networkMode host is"))
+    if spec.pid_mode == "host":
+        needs.append(Need("host-pid", ("pidMode",), "pidMode host is"))
+    if spec.ipc_mode == "host":
+        needs.append(Need("host-ipc", ("ipcMode",), "ipcMode host is"))
+    needs += _volume_needs(spec.volumes, ("volumes",))
+    for i, c in enumerate(spec.container_definitions):
+        needs += _container_needs(c.privileged, c.linux_parameters, ("containerDefinitions", i))
+    return needs
+
+
+def _batch_container_needs(c: ContainerProperties, at: Path) -> list[Need]:
+    return _volume_needs(c.volumes, (*at, "volumes")) + _container_needs(
+        c.privileged, c.linux_parameters, at
+    )
+
+
+def job_definition_needs(spec: JobDefinitionSpec) -> list[Need]:
+    if spec.container_properties is not None:
+        return _batch_container_needs(spec.container_properties, ("containerProperties",))
+    needs: list[Need] = []
+    ranges = spec.node_properties.node_range_properties if spec.node_properties else []
+    for k, r in enumerate(ranges):
+        at = ("nodeProperties", "nodeRangeProperties", k, "container")
+        needs += _batch_container_needs(r.container, at)
+    return needs
+
+
+def launch_template_data_needs(data: LaunchTemplateData, at: Path = ()) -> list[Need]:
+    return _container_needs(data.privileged, data.linux_parameters, at)
+
+
+def _launch_template_needs(spec: LaunchTemplateSpec) -> list[Need]:
+    return launch_template_data_needs(spec.launch_template_data, ("launchTemplateData",))
+
+
+def _instance_needs(spec: InstanceSpec) -> list[Need]:
+    data = spec.launch_template_data
+    return [] if data is None else launch_template_data_needs(data, ("launchTemplateData",))
+
+
+NEEDS: dict[str, Callable[[Any], list[Need]]] = {
+    "TaskDefinition": task_definition_needs,
+    "JobDefinition": job_definition_needs,
+    "LaunchTemplate": _launch_template_needs,
+    "Instance": _instance_needs,
+}
+
+
+def problems(kind: str, spec: Any, policy: Policy) -> list[tuple[Path, str]]:
+    """The needs of a spec of `kind` this policy does not meet, as (field path, message)."""
+    needs = NEEDS.get(kind)
+    if needs is None:
+        return []
+    return [(n.path, n.refusal()) for n in policy.refusals(needs(spec))]

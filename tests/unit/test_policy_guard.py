@@ -1,0 +1,218 @@
+"""Defence in depth: whatever spec the engine holds (one restored from the store after a
+restart with fewer --allow flags), no container is created with a privilege the running
+daemon's policy did not grant; the status says why, and running containers are left alone."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from controller.engine.batch_containers import JOB_LABEL
+from controller.engine.policy_guard import GuardedRuntime, container_needs
+from controller.manifests.policy import BASELINE, Policy
+from controller.runtime import PolicyRefused
+from controller.runtime.fake import FakeRuntime
+from controller.runtime.types import ContainerSpec, DeviceSpec, MountSpec, VolumeSpec
+from controller.store import Store
+from tests.builders import FakeClock
+from tests.unit.test_batch_engine import MANIFESTS, job, run, send
+from tests.unit.test_controller import Harness
+
+PRIVILEGED = textwrap.dedent("""\
+    apiVersion: skiff/v1
+    kind: TaskDefinition
+    metadata: {name: web}
+    spec:
+      containerDefinitions:
+        - name: app
+          image: skiff/busybox:latest
+          memory: 64
+          privileged: true
+    ---
+    apiVersion: skiff/v1
+    kind: Service
+    metadata: {name: web}
+    spec: {taskDefinition: web, desiredCount: 1}
+    """)
+
+
+def spec(**fields: object) -> ContainerSpec:
+    return ContainerSpec(name="c", image="skiff/busybox:latest", labels={}, **fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("fields", "flag"),
+    [
+        ({"privileged": True}, "privileged"),
+        ({"network_mode": "host"}, "host-network"),
+        ({"pid_mode": "host"}, "host-pid"),
+        ({"ipc_mode": "host"}, "host-ipc"),
+        ({"mounts": (MountSpec("/etc", "/host-etc", bind=True),)}, "host-path:/etc"),
+        ({"devices": (DeviceSpec("/dev/mem", "/dev/mem"),)}, "devices"),
+        ({"cap_add": ("SYS_ADMIN",)}, "capability:SYS_ADMIN"),
+        ({"cap_add": ("ALL",)}, "capabilities"),
+    ],
+)
+def test_a_container_spec_asking_for_a_privilege_is_refused_at_create(
+    fields: dict[str, object], flag: str
+) -> None:
+    fake = FakeRuntime()
+    guarded = GuardedRuntime(fake, BASELINE)
+    with pytest.raises(PolicyRefused) as exc:
+        guarded.create(spec(**fields))
+    assert not exc.value.transient  # terminal: retrying cannot help
+    assert str(exc.value).startswith("container c: ")
+    assert str(exc.value).endswith(f"(start it with --allow {flag})")
+    assert fake.writes() == []  # nothing reached Docker
+    GuardedRuntime(fake, Policy.parse([flag])).create(spec(**fields))
+    assert [op for op, _ in fake.writes()] == ["create"]
+
+
+def test_ordinary_specs_pass_the_guard() -> None:
+    ordinary = spec(
+        network_mode="bridge",
+        pid_mode="container:abc",
+        ipc_mode="shareable",
+        mounts=(MountSpec("skiff-vol", "/data"),),
+        cap_add=("CHOWN", "NET_BIND_SERVICE"),
+        cap_drop=("ALL",),
+        user="1000",
+        read_only_rootfs=True,
+    )
+    assert container_needs(ordinary) == []
+    fake = FakeRuntime()
+    GuardedRuntime(fake, BASELINE).create(ordinary)
+    assert len(fake.containers) == 1
+
+
+def test_a_volume_bound_to_the_host_is_refused_at_create() -> None:
+    fake = FakeRuntime()
+    guarded = GuardedRuntime(fake, BASELINE)
+    bind = VolumeSpec("v", {}, driver_opts={"type": "none", "o": "bind", "device": "/root"})
+    with pytest.raises(PolicyRefused, match=r"volume v: .*--allow host-path:/root\)"):
+        guarded.create_volume(bind)
+    assert fake.volumes == set()
+    guarded.create_volume(VolumeSpec("w", {}, driver_opts={"type": "tmpfs", "device": "tmpfs"}))
+    assert fake.volumes == {"w"}
+
+
+def test_every_engine_runtime_of_the_controller_is_guarded(tmp_path: Path) -> None:
+    h = Harness(tmp_path / "m")
+    h.apply("web.yaml", "")
+    with pytest.raises(PolicyRefused):
+        h.ctl.runtime_for("local").create(spec(privileged=True))
+    assert [op for op, _ in h.fake.writes()] == []
+
+
+def test_a_restart_with_fewer_allow_flags_creates_no_privileged_container(tmp_path: Path) -> None:
+    clock, store, fake = FakeClock(), Store(":memory:"), FakeRuntime()
+    allowed = Harness(
+        tmp_path / "m", fake=fake, store=store, clock=clock, policy=Policy.parse(["privileged"])
+    )
+    allowed.apply("web.yaml", PRIVILEGED)
+    (first,) = allowed.running()
+    assert fake.specs[first.id].privileged
+    allowed.ctl.stop()
+
+    # The same store and engine, a daemon without --allow privileged.
+    again = Harness(tmp_path / "m", fake=fake, store=store, clock=clock)
+    again.ctl.restore()
+    again.load()
+    again.converge()
+    assert [c.id for c in again.running()] == [first.id]  # a running container is not touched
+    assert "--allow privileged" in again.status("TaskDefinition", "web")["manifestError"]  # type: ignore[operator]
+
+    creates = len([c for c in fake.calls if c[0] == "create"])
+    fake.exit(first.id, 1)  # its task stops: the service wants a replacement
+    again.converge()
+    assert len([c for c in fake.calls if c[0] == "create"]) == creates
+    assert again.running() == []
+    st = again.status()
+    assert st["status"] == "ERROR"
+    assert st["message"] == (
+        "task definition web:1: containerDefinitions.0.privileged: privileged containers are "
+        "not allowed by this daemon's policy (start it with --allow privileged)"
+    )
+
+
+def instance_manifest(privileged: bool) -> str:
+    return textwrap.dedent(f"""\
+        apiVersion: skiff/v1
+        kind: LaunchTemplate
+        metadata: {{name: app}}
+        spec:
+          launchTemplateData:
+            imageId: skiff/busybox:latest
+            privileged: {str(privileged).lower()}
+            linuxParameters:
+              capabilities: {{add: [NET_ADMIN]}}
+              initProcessEnabled: true
+        ---
+        apiVersion: skiff/v1
+        kind: Instance
+        metadata: {{name: one}}
+        spec: {{launchTemplate: {{launchTemplateName: app}}}}
+        """)
+
+
+def test_an_instance_launch_from_a_template_the_policy_now_refuses_is_not_made(
+    tmp_path: Path,
+) -> None:
+    clock, store, fake = FakeClock(), Store(":memory:"), FakeRuntime()
+    allow = Policy.parse(["privileged", "capability:NET_ADMIN"])
+    allowed = Harness(tmp_path / "m", fake=fake, store=store, clock=clock, policy=allow)
+    allowed.apply("fleet.yaml", instance_manifest(True))
+    (first,) = allowed.running("one")
+    made = fake.specs[first.id]
+    assert (made.privileged, made.cap_add, made.init) == (True, ("NET_ADMIN",), True)
+    allowed.ctl.stop()
+
+    again = Harness(tmp_path / "m", fake=fake, store=store, clock=clock)
+    again.ctl.restore()
+    again.load()
+    again.converge()
+    fake.remove(first.id)  # the instance is gone: its replacement would be privileged
+    creates = len([c for c in fake.calls if c[0] == "create"])
+    again.converge()
+    assert len([c for c in fake.calls if c[0] == "create"]) == creates
+    st = again.status("Instance", "one")
+    assert st["status"] == "ERROR"
+    assert "launchTemplateData.privileged: privileged containers are not allowed" in str(
+        st["message"]
+    )
+    assert "--allow capability:NET_ADMIN" in str(st["message"])
+
+
+def test_a_batch_attempt_the_policy_refuses_fails_with_the_reason(tmp_path: Path) -> None:
+    privileged = MANIFESTS.replace(
+        "containerProperties: {image: skiff/busybox:latest,",
+        "containerProperties: {privileged: true, image: skiff/busybox:latest,",
+    )
+    assert privileged != MANIFESTS
+    clock, store, fake = FakeClock(), Store(":memory:"), FakeRuntime()
+    allowed = Harness(
+        tmp_path / "m", fake=fake, store=store, clock=clock, policy=Policy.parse(["privileged"])
+    )
+    allowed.write("batch.yaml", privileged)
+    allowed.load()
+    allowed.converge()
+    allowed.ctl.stop()
+
+    again = Harness(tmp_path / "m", fake=fake, store=store, clock=clock)
+    again.ctl.restore()
+    again.load()
+    again.converge()
+    (jid,) = send(again)
+    run(again)
+    run(again)
+    done = job(again, jid)
+    assert (done.status, done.status_reason) == ("FAILED", "Task failed to start")
+    reasons = {a.reason for a in done.attempts}  # as AWS: the container's reason says why
+    assert reasons == {
+        "CannotStartContainerError: containerProperties.privileged: privileged containers are "
+        "not allowed by this daemon's policy (start it with --allow privileged)"
+    }
+    assert not [c for c in fake.containers.values() if c.labels.get(JOB_LABEL) == jid]
+    assert not [name for op, name in fake.calls if op == "create" and "job" in name]
