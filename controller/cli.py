@@ -11,10 +11,13 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controller import batch_cli, events_cli
 from controller.api_client import refusal, unreachable
+
+if TYPE_CHECKING:
+    from controller.manifests.loader import Limits
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
 
@@ -80,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="image of awsvpc sandboxes (default: the task's first image)",
     )
+    _manifest_limit(run)
     run.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
     run.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error", "critical"]
@@ -87,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
 
     validate = sub.add_parser("validate", help="check every manifest in a directory")
     validate.add_argument("dir")
+    _manifest_limit(validate)
 
     sub.add_parser("schema", help="print the JSON Schema of all kinds")
 
@@ -94,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("dir")
     plan.add_argument("--data-dir", default=default_data_dir())
     plan.add_argument("--cluster", default="default")
+    _manifest_limit(plan)
 
     status = sub.add_parser("status", help="show resources and tasks from the running daemon")
     status.add_argument("--listen", default=DEFAULT_LISTEN)
@@ -146,6 +152,28 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
+def _manifest_limit(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-manifest-bytes",
+        type=_positive,
+        default=1024 * 1024,  # loader.DEFAULT_MAX_MANIFEST_BYTES, not imported for every command
+        help="the largest manifest file read, in bytes (default 1 MiB); a larger one is an error",
+    )
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of bytes")
+    return value
+
+
+def _limits(args: argparse.Namespace) -> Limits:
+    from controller.manifests.loader import Limits
+
+    return Limits(max_bytes=args.max_manifest_bytes)
+
+
 def _run(args: argparse.Namespace) -> int:
     from controller.engine.controller import Settings
     from controller.engine.daemon import Daemon
@@ -166,6 +194,7 @@ def _run(args: argparse.Namespace) -> int:
         batch_min_timeout=args.batch_min_timeout,
         prometheus_url=args.prometheus_url,
         dataplane_dir=os.path.join(args.data_dir, "haproxy"),
+        max_manifest_bytes=args.max_manifest_bytes,
     )
     try:
         daemon = Daemon(os.path.abspath(args.manifests), args.data_dir, args.listen, settings)
@@ -181,7 +210,7 @@ def _validate(args: argparse.Namespace) -> int:
     if not os.path.exists(args.dir):
         print(f"{args.dir}: no such file or directory", file=sys.stderr)
         return 1
-    result = load_directory(args.dir)
+    result = load_directory(args.dir, limits=_limits(args))
     for err in result.errors:
         print(err, file=sys.stderr)
     if not result.files:
@@ -205,7 +234,7 @@ def _plan(args: argparse.Namespace) -> int:
     from controller.manifests.loader import load_directory
 
     configure("console", "critical")
-    result = load_directory(args.dir)
+    result = load_directory(args.dir, limits=_limits(args))
     if not result.ok:
         for err in result.errors:
             print(err, file=sys.stderr)

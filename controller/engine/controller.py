@@ -41,7 +41,7 @@ from controller.engine.workqueue import Backoff, WorkQueue
 from controller.manifests.base import FieldError
 from controller.manifests.host import HostSpec
 from controller.manifests.kinds import KINDS, Resource, ResourceKey, key_str
-from controller.manifests.loader import LoadResult
+from controller.manifests.loader import DEFAULT_MAX_MANIFEST_BYTES, LoadResult
 from controller.metrics import HostFigures, Metrics
 from controller.monitoring.series import MetricHistory
 from controller.reconcilers.instances import ObservedInstance, group_instances, reserved
@@ -90,6 +90,7 @@ class Settings:
     prometheus_url: str | None = None  # for prometheusQuery metrics that name no server
     monitoring: bool = True  # collect metrics and run alarms, policies and schedules
     batch_min_timeout: float = 60.0  # attemptDurationSeconds' floor (AWS: 60)
+    max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES  # a larger file is an error, unread
 
 
 class Controller:
@@ -207,7 +208,7 @@ class Controller:
             for key, prev in previous.items():
                 if key in desired:
                     continue
-                if key in result.claimed or prev.source in result.unreadable:
+                if key in result.claimed or result.keeps(prev.source):
                     desired[key] = prev
                     stale[key] = "the manifest is invalid; the last valid version is kept"
             for err in result.errors:
