@@ -19,6 +19,9 @@ from controller.terminal import printable
 if TYPE_CHECKING:
     from controller.manifests.policy import Policy
 
+if TYPE_CHECKING:
+    from controller.manifests.loader import Limits
+
 DEFAULT_LISTEN = "127.0.0.1:9464"
 
 
@@ -95,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         help="where dynamic host ports are chosen (default: up to 16384 ports beside the "
         "kernel's net.ipv4.ip_local_port_range, which outgoing connections use)",
     )
+    _manifest_limit(run)
     run.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
     run.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error", "critical"]
@@ -104,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     validate.add_argument("dir")
     for p in (run, validate):
         _add_allow(p)
+    _manifest_limit(validate)
 
     sub.add_parser("schema", help="print the JSON Schema of all kinds")
 
@@ -112,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("--data-dir", default=default_data_dir())
     plan.add_argument("--cluster", default="default")
     _add_allow(plan)
+    _manifest_limit(plan)
 
     status = sub.add_parser("status", help="show resources and tasks from the running daemon")
     api_client.add_arguments(status, DEFAULT_LISTEN)
@@ -191,6 +197,28 @@ def _policy(args: argparse.Namespace) -> Policy:
     return Policy.parse(args.allow)
 
 
+def _manifest_limit(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-manifest-bytes",
+        type=_positive,
+        default=1024 * 1024,  # loader.DEFAULT_MAX_MANIFEST_BYTES, not imported for every command
+        help="the largest manifest file read, in bytes (default 1 MiB); a larger one is an error",
+    )
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of bytes")
+    return value
+
+
+def _limits(args: argparse.Namespace) -> Limits:
+    from controller.manifests.loader import Limits
+
+    return Limits(max_bytes=args.max_manifest_bytes)
+
+
 def _run(args: argparse.Namespace) -> int:
     from controller.api.auth import environment_options
     from controller.engine.controller import Settings
@@ -214,6 +242,7 @@ def _run(args: argparse.Namespace) -> int:
         dataplane_dir=os.path.join(args.data_dir, "haproxy"),
         host_port_range=args.host_port_range,
         policy=_policy(args),
+        max_manifest_bytes=args.max_manifest_bytes,
     )
     try:
         api = environment_options(args.token_file, args.api_host, os.environ)
@@ -241,7 +270,7 @@ def _validate(args: argparse.Namespace) -> int:
     if not os.path.exists(args.dir):
         print(f"{args.dir}: no such file or directory", file=sys.stderr)
         return 1
-    result = load_directory(args.dir, _policy(args))
+    result = load_directory(args.dir, _policy(args), limits=_limits(args))
     for err in result.errors:
         print(err, file=sys.stderr)
     if not result.files:
@@ -265,7 +294,7 @@ def _plan(args: argparse.Namespace) -> int:
     from controller.manifests.loader import load_directory
 
     configure("console", "critical")
-    result = load_directory(args.dir, _policy(args))
+    result = load_directory(args.dir, _policy(args), limits=_limits(args))
     if not result.ok:
         for err in result.errors:
             print(err, file=sys.stderr)

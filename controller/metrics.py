@@ -84,6 +84,12 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self.manifest_reload_failures = Counter(
+            "skiff_manifest_reload_failures_total",
+            "Reloads of the manifest directory that could not read all of it (the root or a "
+            "directory unreadable) or failed; what it held before is kept.",
+            registry=r,
+        )
         self.resources = Gauge(
             "skiff_resources", "Valid resources in the manifests, by kind.", ["kind"], registry=r
         )

@@ -48,7 +48,7 @@ from controller.engine.workqueue import Backoff, WorkQueue
 from controller.manifests.base import FieldError
 from controller.manifests.host import HostSpec
 from controller.manifests.kinds import KINDS, Resource, ResourceKey, key_str
-from controller.manifests.loader import LoadResult
+from controller.manifests.loader import DEFAULT_MAX_MANIFEST_BYTES, LoadResult
 from controller.manifests.policy import BASELINE, Policy
 from controller.metrics import HostFigures, Metrics
 from controller.monitoring.series import MetricHistory
@@ -102,6 +102,7 @@ class Settings:
     batch_min_timeout: float = 60.0  # attemptDurationSeconds' floor (AWS: 60)
     host_port_range: PortRange | None = None  # dynamic host ports; None: beside the kernel's
     policy: Policy = BASELINE  # what containers may ask of the hosts beyond the baseline
+    max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES  # a larger file is an error, unread
 
 
 class Controller:
@@ -221,7 +222,7 @@ class Controller:
             for key, prev in previous.items():
                 if key in desired:
                     continue
-                if key in result.claimed or prev.source in result.unreadable:
+                if key in result.claimed or result.keeps(prev.source):
                     desired[key] = prev
                     stale[key] = "the manifest is invalid; the last valid version is kept"
             for err in result.errors:

@@ -14,8 +14,9 @@ from controller.api.auth import AccessError, ApiOptions, access_for
 from controller.engine.controller import Controller, Settings
 from controller.engine.hosts import RuntimeFactory
 from controller.engine.watcher import ManifestWatcher
+from controller.manifests.base import FieldError
 from controller.manifests.host import HostSpec
-from controller.manifests.loader import load_directory
+from controller.manifests.loader import Limits, LoadResult, load_directory
 from controller.metrics import Metrics
 from controller.runtime import ContainerRuntime
 from controller.store import Store
@@ -28,6 +29,10 @@ def docker_runtime(name: str, spec: HostSpec) -> ContainerRuntime:
 
     tls = spec.tls.to_wire() if spec.tls else None
     return DockerRuntime(spec.url, tls=tls)
+
+
+def _reload_failure(err: FieldError) -> bool:
+    return err.path == () and err.message.startswith("reload failed: ")
 
 
 class Daemon:
@@ -60,11 +65,27 @@ class Daemon:
         return self._loaded and self.controller.synced
 
     def reload(self) -> None:
+        """Reads the manifests and applies them. Never raises: a failure keeps the last desired
+        state, shows in `skiff status` and counts in skiff_manifest_reload_failures_total."""
         with self._reload_lock:
-            self._reload()
+            try:
+                self._reload()
+            except Exception as exc:
+                self.metrics.manifest_reload_failures.inc()
+                log.exception("manifest.reload_failed", action="load", reason=str(exc)[:200])
+                failure = FieldError(self.manifests, 0, (), f"reload failed: {type(exc).__name__}")
+                earlier = [e for e in self.controller.manifest_errors if not _reload_failure(e)]
+                self.controller.manifest_errors = [*earlier, failure]
 
     def _reload(self) -> None:
-        result = load_directory(self.manifests, self.settings.policy)
+        limits = Limits(max_bytes=self.settings.max_manifest_bytes)
+        try:
+            result = load_directory(self.manifests, self.settings.policy, limits=limits)
+        except Exception as exc:  # the loader reports its own failures; this is a last guard
+            log.exception("manifest.load_failed", action="load", reason=str(exc)[:200])
+            result = LoadResult.failed(self.manifests, f"reload failed: {type(exc).__name__}")
+        if result.unreadable_dirs:
+            self.metrics.manifest_reload_failures.inc()
         errors = [str(e) for e in result.errors]
         if errors != self._last_errors:
             for e in result.errors:

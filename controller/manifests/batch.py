@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from controller.manifests.base import Path, SpecModel
+from controller.manifests.base import Path, SpecModel, quote
 from controller.manifests.container_security import (
     ContainerSecurity,
     LinuxParametersBase,
@@ -200,7 +200,7 @@ class NodeProperties(SpecModel):
             lo, hi = self.span(r.target_nodes)
             if hi >= self.num_nodes or lo > hi:
                 raise ValueError(
-                    f"targetNodes {r.target_nodes!r} is outside 0-{self.num_nodes - 1}"
+                    f"targetNodes {quote(r.target_nodes)} is outside 0-{self.num_nodes - 1}"
                 )
             for i in range(lo, hi + 1):
                 covered[i] += 1

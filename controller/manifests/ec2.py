@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from controller.manifests.base import Path, SpecModel
+from controller.manifests.base import Path, SpecModel, quote
 from controller.manifests.container_security import LinuxParameters, check_mounts
 from controller.manifests.task_definition import HealthCheck, KeyValuePair
 
@@ -100,7 +100,7 @@ class LaunchTemplateData(SpecModel):
                 raise ValueError("instanceType custom needs customInstanceType {vCpus, memoryMiB}")
         elif self.instance_type not in INSTANCE_TYPES:
             raise ValueError(
-                f"unknown instanceType {self.instance_type!r}: one of "
+                f"unknown instanceType {quote(self.instance_type)}: one of "
                 f"{', '.join(INSTANCE_TYPES)}, or custom with customInstanceType"
             )
         elif self.custom_instance_type is not None:
@@ -198,7 +198,7 @@ class AutoScalingGroupSpec(SpecModel):
         for p in value:
             if p not in TERMINATION_POLICIES:
                 raise ValueError(
-                    f"unknown termination policy {p!r}: {', '.join(TERMINATION_POLICIES)}"
+                    f"unknown termination policy {quote(p)}: {', '.join(TERMINATION_POLICIES)}"
                 )
         return value or ["Default"]
 
@@ -207,7 +207,7 @@ class AutoScalingGroupSpec(SpecModel):
     def _processes(cls, value: list[str]) -> list[str]:
         for p in value:
             if p not in PROCESSES:
-                raise ValueError(f"unknown process {p!r}: {', '.join(PROCESSES)}")
+                raise ValueError(f"unknown process {quote(p)}: {', '.join(PROCESSES)}")
         return value
 
     @property
@@ -245,6 +245,6 @@ def check_group(spec: AutoScalingGroupSpec) -> list[tuple[Path, str]]:
     for i, name in enumerate(names):
         if names.index(name) != i:
             problems.append(
-                (("lifecycleHooks", i, "lifecycleHookName"), f"duplicate hook {name!r}")
+                (("lifecycleHooks", i, "lifecycleHookName"), f"duplicate hook {quote(name)}")
             )
     return problems

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from controller.manifests.base import Path, SpecModel
+from controller.manifests.base import Path, SpecModel, quote
 
 MAX_PATTERN = 128
 # A URL's characters: printable ASCII, no spaces (HAProxy sends the health-check path as is).
@@ -196,7 +196,7 @@ class Condition(SpecModel):
                 raise ValueError(f"{value[:20]!r}...: at most {MAX_PATTERN} characters")
             if not chars.match(value):
                 raise ValueError(
-                    f"{value!r} has characters a {self.field} condition does not allow"
+                    f"{quote(value)} has characters a {self.field} condition does not allow"
                 )
         return self
 

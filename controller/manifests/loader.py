@@ -4,30 +4,56 @@ A bad document never hides the others: each is validated on its own and every pr
 reported at once, with its file, document index and field path. The loader remembers which
 resources a broken file or document still claims, so the daemon can keep their last valid
 version instead of treating them as deleted.
+
+What it reads is bounded (the rules are the reader's and yaml_documents' docstrings, and the
+README's "Reading the manifest directory"): regular `*.yaml`/`*.yml` files inside the root, no
+symbolic link out of it (a link to a file inside is read, a link to a directory is never
+descended), `Limits.max_bytes` per file, a node and depth cap per document with aliases
+expanded. A directory that cannot be read (the root itself, gone or unreadable) is an error, and
+every resource from below it keeps its last valid version: a read error never deletes.
+No exception escapes `load_directory`: whatever fails is a FieldError of a file (or directory),
+and every value a message quotes goes through `base.quote`, so no error echoes a whole value.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
-from controller.manifests.base import API_VERSION, FieldError, Metadata, Path
+from controller.manifests.base import (
+    API_VERSION,
+    SHOWN_CHARACTERS,
+    FieldError,
+    Metadata,
+    Path,
+    quote,
+)
 from controller.manifests.host import LOCAL_HOST_NAME, HostSpec
 from controller.manifests.kinds import KINDS, Resource, ResourceKey
 from controller.manifests.load_balancer import Action, LoadBalancerSpec
 from controller.manifests.placement import BUILT_IN, attributes_of, host_attributes, parse
 from controller.manifests.policy import BASELINE, Policy
 from controller.manifests.policy import problems as policy_problems
+from controller.manifests.reader import DirectoryProblem, ManifestFile, read_tree
 from controller.manifests.scaling_references import scaling_problems
 from controller.manifests.service import ServiceSpec
 from controller.manifests.task_definition import TaskDefinitionSpec, check_fargate
+from controller.manifests.yaml_documents import DocumentError, YamlLimits, documents
 
-MANIFEST_SUFFIXES = (".yaml", ".yml")
+DEFAULT_MAX_MANIFEST_BYTES = 1024 * 1024
+MAX_MESSAGE_CHARACTERS = 1000  # a message longer than this is cut: the last guard against echoes
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the loader reads at most: per file, and per document once aliases are expanded."""
+
+    max_bytes: int = DEFAULT_MAX_MANIFEST_BYTES
+    max_nodes: int = YamlLimits.max_nodes
+    max_depth: int = YamlLimits.max_depth
 
 
 @dataclass
@@ -39,94 +65,114 @@ class LoadResult:
     # Files not read in full (a YAML error, a document of unknown kind or name): keep every
     # resource they held before.
     unreadable: set[str] = field(default_factory=set)
+    # Directories not read in full, relative to the root ("." for the root itself): every
+    # resource from a file below one keeps its previous version.
+    unreadable_dirs: set[str] = field(default_factory=set)
     files: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.errors
 
+    def keeps(self, source: str) -> bool:
+        """Whether a resource last read from `source` keeps its previous version: its file, or
+        a directory above it, could not be read in full."""
+        if source in self.unreadable or "." in self.unreadable_dirs:
+            return True
+        return any(source.startswith(d + os.sep) for d in self.unreadable_dirs)
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A YAML loader that refuses duplicate keys instead of keeping the last one."""
-
-
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:  # the keys written here; `<<` merges may repeat them
-        if key_node.tag == "tag:yaml.org,2002:merge":
-            continue
-        key = loader.construct_object(key_node, deep=True)
-        try:
-            duplicate = key in seen
-        except TypeError:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"a mapping key must be a scalar, not {key!r}", key_node.start_mark
-            ) from None
-        if duplicate:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        seen.add(key)
-    loader.flatten_mapping(node)  # merged keys first, so the ones written here win
-    return {
-        loader.construct_object(k, deep=True): loader.construct_object(v, deep=True)
-        for k, v in node.value
-    }
+    @classmethod
+    def failed(cls, root: str, message: str) -> LoadResult:
+        """The result of a load that could not run at all: one error, everything kept."""
+        return cls(errors=[FieldError(root, 0, (), message)], unreadable_dirs={"."})
 
 
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def manifest_files(root: str) -> list[str]:
-    """Every *.yaml / *.yml below root (or root itself if it is a file), hidden ones skipped."""
-    if os.path.isfile(root):
-        return [root]
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if name.endswith(MANIFEST_SUFFIXES) and not name.startswith("."):
-                found.append(os.path.join(dirpath, name))
-    return found
-
-
-def load_directory(root: str, policy: Policy = BASELINE) -> LoadResult:
+def load_directory(
+    root: str, policy: Policy = BASELINE, *, limits: Limits = Limits()
+) -> LoadResult:
     """Every manifest below root; a document asking for more than `policy` allows is invalid."""
     result = LoadResult()
-    for path in manifest_files(root):
-        result.files.append(path)
-        shown = os.path.relpath(path, root) if os.path.isdir(root) else path
-        _load_file(path, shown, result, policy)
-    references = check_references(result.resources, result.claimed)
+    try:
+        for found in read_tree(root, limits.max_bytes):
+            if isinstance(found, DirectoryProblem):
+                result.unreadable_dirs.add(found.scope)
+                result.errors.append(FieldError(found.shown, 0, (), found.problem))
+                continue
+            result.files.append(found.path)
+            _load_file(found, result, limits, policy)
+        _check_references(root, result)
+    except Exception as exc:  # a bug, or memory: never a traceback, never a deletion
+        failed = LoadResult.failed(root, f"cannot load the manifests: {_exception(exc)}")
+        failed.errors = result.errors + failed.errors
+        failed.files = result.files
+        result = failed
+    result.errors = [_bounded(e) for e in result.errors]
+    return result
+
+
+def _check_references(root: str, result: LoadResult) -> None:
+    try:
+        references = check_references(result.resources, result.claimed)
+    except Exception as exc:  # cannot tell which resource is at fault: none changes
+        result.errors.append(FieldError(root, 0, (), f"cannot check references: {_exception(exc)}"))
+        result.claimed |= result.resources.keys()
+        result.resources.clear()
+        return
     result.errors += references
     for err in references:  # a Service wrong about others is as invalid as any other
         key = (err.kind or "", err.name or "")
         # A LoadBalancer stays: its listener at fault is left out, the others keep serving.
         if key[0] != "LoadBalancer" and result.resources.pop(key, None) is not None:
             result.claimed.add(key)
-    return result
 
 
-def _documents(path: str) -> Iterator[tuple[int, Any]]:
-    with open(path, encoding="utf-8-sig") as stream:
-        for index, doc in enumerate(yaml.load_all(stream, Loader=_UniqueKeyLoader)):
-            if doc is not None:
-                yield index, doc
-
-
-def _load_file(path: str, shown: str, result: LoadResult, policy: Policy) -> None:
-    index = 0  # the document being read: a parse error belongs to the one after the last read
-    try:
-        for i, doc in _documents(path):
-            _load_document(doc, shown, i, result, policy)
-            index = i + 1
-    except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
+def _load_file(found: ManifestFile, result: LoadResult, limits: Limits, policy: Policy) -> None:
+    shown = found.shown
+    if found.data is None:
         result.unreadable.add(shown)
-        result.errors.append(FieldError(shown, index, (), f"cannot parse: {_one_line(exc)}"))
+        result.errors.append(FieldError(shown, 0, (), found.problem))
+        return
+    yaml_limits = YamlLimits(limits.max_nodes, limits.max_depth)
+    try:
+        text = found.data.decode("utf-8-sig")
+        for index, doc in documents(text, shown, yaml_limits):
+            try:
+                _load_document(doc, shown, index, result, policy)
+            except Exception as exc:  # a validator's bug is this document's error, not a crash
+                result.unreadable.add(shown)
+                result.errors.append(
+                    FieldError(shown, index, (), f"cannot validate: {_exception(exc)}")
+                )
+    except DocumentError as exc:
+        result.unreadable.add(shown)
+        result.errors.append(FieldError(shown, exc.document, (), exc.message))
+    except UnicodeDecodeError as exc:
+        result.unreadable.add(shown)
+        result.errors.append(FieldError(shown, 0, (), f"cannot parse: {_one_line(exc)}"))
 
 
 def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())
+
+
+def _exception(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {_one_line(exc)}"
+
+
+def _bounded(err: FieldError) -> FieldError:
+    """The error with no path part or message long enough to echo a document."""
+    path = tuple(
+        f"{p[:SHOWN_CHARACTERS]}... ({len(p)} characters)"
+        if isinstance(p, str) and len(p) > SHOWN_CHARACTERS
+        else p
+        for p in err.path
+    )
+    message = err.message
+    if len(message) > MAX_MESSAGE_CHARACTERS:
+        message = f"{message[:MAX_MESSAGE_CHARACTERS]}... ({len(message)} characters)"
+    if (path, message) == (err.path, err.message):
+        return err
+    return FieldError(err.file, err.document, path, message, err.kind, err.name)
 
 
 def _load_document(doc: Any, file: str, index: int, result: LoadResult, policy: Policy) -> None:
@@ -140,11 +186,11 @@ def _load_document(doc: Any, file: str, index: int, result: LoadResult, policy: 
     for unknown in sorted(set(doc) - {"apiVersion", "kind", "metadata", "spec"}, key=str):
         error((str(unknown),), "unknown field")
     if doc.get("apiVersion") != API_VERSION:
-        error(("apiVersion",), f"must be {API_VERSION!r}, not {doc.get('apiVersion')!r}")
+        error(("apiVersion",), f"must be {API_VERSION!r}, not {quote(doc.get('apiVersion'))}")
     kind_name = doc.get("kind")
     kind = KINDS.get(kind_name) if isinstance(kind_name, str) else None
     if kind is None:
-        error(("kind",), f"unknown kind {kind_name!r}; expected one of {', '.join(KINDS)}")
+        error(("kind",), f"unknown kind {quote(kind_name)}; expected one of {', '.join(KINDS)}")
     metadata = None
     try:
         metadata = Metadata.model_validate(doc.get("metadata"))
@@ -174,7 +220,7 @@ def _load_document(doc: Any, file: str, index: int, result: LoadResult, policy: 
     if key in result.resources or key in result.claimed:
         first = result.resources.get(key)
         where = f" (first in {first.source}, document {first.document})" if first else ""
-        error(("metadata", "name"), f"{kind.name} {metadata.name!r} is defined twice{where}")
+        error(("metadata", "name"), f"{kind.name} {quote(metadata.name)} is defined twice{where}")
         return
     if len(result.errors) > errors_before or spec is None:
         result.claimed.add(key)
@@ -241,7 +287,7 @@ def check_references(
                 FieldError(
                     *at,
                     ("spec", "taskDefinition"),
-                    f"no TaskDefinition named {spec.family!r} in these manifests",
+                    f"no TaskDefinition named {quote(spec.family)} in these manifests",
                     res.kind,
                     res.name,
                 )
@@ -253,7 +299,7 @@ def check_references(
                     FieldError(
                         *at,
                         ("spec", "launchType"),
-                        f"TaskDefinition {spec.family!r}: {message}",
+                        f"TaskDefinition {quote(spec.family)}: {message}",
                         res.kind,
                         res.name,
                     )
@@ -276,13 +322,17 @@ def placement_problems(
         unknown = sorted(a for a in attributes_of(expr) if a not in known)
         if unknown:
             problems.append(
-                (i, f"attribute {unknown[0]!r} is on no Host (known: {', '.join(sorted(known))})")
+                (
+                    i,
+                    f"attribute {quote(unknown[0])} is on no Host "
+                    f"(known: {', '.join(sorted(known))})",
+                )
             )
             continue
         eligible = {h for h in eligible if expr.holds(attrs[h])}
         if not eligible:
             problems.append(
-                (i, f"no Host satisfies {c.expression!r} with the constraints before it")
+                (i, f"no Host satisfies {quote(c.expression)} with the constraints before it")
             )
     distinct = any(c.type == "distinctInstance" for c in spec.placement_constraints)
     if distinct and eligible and spec.desired_count > len(eligible):
@@ -314,7 +364,8 @@ def _shared_ports(resources: dict[ResourceKey, Resource]) -> list[FieldError]:
                     res.source,
                     res.document,
                     ("spec", "listeners", i, "port"),
-                    f"port {listener.port} is already a listener of LoadBalancer {other.name!r} "
+                    f"port {listener.port} is already a listener of LoadBalancer "
+                    f"{quote(other.name)} "
                     f"({other.source} document {other.document}, listener {j})",
                     res.kind,
                     res.name,
@@ -344,7 +395,7 @@ def _missing_groups(
                             res.source,
                             res.document,
                             path,
-                            f"no TargetGroup named {tg!r} in these manifests",
+                            f"no TargetGroup named {quote(tg)} in these manifests",
                             res.kind,
                             res.name,
                         )
@@ -375,7 +426,7 @@ def _load_balancer_problems(
                     res.source,
                     res.document,
                     (*at, "targetGroup"),
-                    f"no TargetGroup named {lb.target_group!r} in these manifests",
+                    f"no TargetGroup named {quote(lb.target_group)} in these manifests",
                     res.kind,
                     res.name,
                 )
@@ -386,7 +437,7 @@ def _load_balancer_problems(
                     res.source,
                     res.document,
                     (*at, "targetGroup"),
-                    f"TargetGroup {lb.target_group!r} has no LoadBalancer: no listener "
+                    f"TargetGroup {quote(lb.target_group)} has no LoadBalancer: no listener "
                     "forwards to it, so its targets could never turn healthy",
                     res.kind,
                     res.name,
@@ -404,7 +455,8 @@ def _load_balancer_problems(
                     res.source,
                     res.document,
                     (*at, "containerName"),
-                    f"TaskDefinition {spec.family!r} has no container {lb.container_name!r}",
+                    f"TaskDefinition {quote(spec.family)} has no container "
+                    f"{quote(lb.container_name)}",
                     res.kind,
                     res.name,
                 )
@@ -415,7 +467,7 @@ def _load_balancer_problems(
                     res.source,
                     res.document,
                     (*at, "containerPort"),
-                    f"container {lb.container_name!r} maps no port {lb.container_port}",
+                    f"container {quote(lb.container_name)} maps no port {lb.container_port}",
                     res.kind,
                     res.name,
                 )
@@ -430,7 +482,7 @@ def _load_balancer_problems(
                     res.source,
                     res.document,
                     (*at, "targetGroup"),
-                    f"TargetGroup {lb.target_group!r} has targetType ip, which needs "
+                    f"TargetGroup {quote(lb.target_group)} has targetType ip, which needs "
                     "networkMode awsvpc",
                     res.kind,
                     res.name,
@@ -457,7 +509,7 @@ def _fleet_problems(
         if key not in resources and key not in claimed:
             error(
                 ("launchTemplate", "launchTemplateName"),
-                f"no LaunchTemplate named {ref.launch_template_name!r} in these manifests",
+                f"no LaunchTemplate named {quote(ref.launch_template_name)} in these manifests",
             )
     zones = {h.zone for h in hosts.values()}
     wanted = list(getattr(res.spec, "availability_zones", None) or [])
@@ -476,7 +528,7 @@ def _fleet_problems(
         if key not in resources and key not in claimed:
             error(
                 ("targetGroups", i, "targetGroup"),
-                f"no TargetGroup named {tg.target_group!r} in these manifests",
+                f"no TargetGroup named {quote(tg.target_group)} in these manifests",
             )
     return errors
 
@@ -499,13 +551,14 @@ def _batch_problems(
             if key not in resources and key not in claimed:
                 error(
                     ("computeEnvironmentOrder", i, "computeEnvironment"),
-                    f"no ComputeEnvironment named {entry.compute_environment!r} in these manifests",
+                    f"no ComputeEnvironment named {quote(entry.compute_environment)} "
+                    "in these manifests",
                 )
         return errors
     zones = {h.zone for h in hosts.values()}
     for i, host in enumerate(res.spec.hosts):
         if host not in hosts:
-            error(("hosts", i), f"no Host named {host!r} (hosts: {', '.join(sorted(hosts))})")
+            error(("hosts", i), f"no Host named {quote(host)} (hosts: {', '.join(sorted(hosts))})")
     for i, zone in enumerate(res.spec.zones):
         if zone not in zones:
             error(("zones", i), _no_zone(zone, zones))
@@ -513,4 +566,4 @@ def _batch_problems(
 
 
 def _no_zone(zone: str, zones: set[str]) -> str:
-    return f"no Host is in zone {zone!r} (zones: {', '.join(sorted(zones))})"
+    return f"no Host is in zone {quote(zone)} (zones: {', '.join(sorted(zones))})"

@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from controller.manifests.base import SpecModel
+from controller.manifests.base import SpecModel, quote
 
 BUILT_IN = {"zone", "name", "host"}
 
@@ -124,7 +124,7 @@ def parse(text: str) -> Expr:
     parser = _Parser(tokens)
     expr = parser.disjunction()
     if parser.peek() is not None:
-        raise ValueError(f"unexpected {parser.peek()!r} in expression {text!r}")
+        raise ValueError(f"unexpected {quote(parser.peek())} in expression {quote(text)}")
     return expr
 
 
@@ -136,7 +136,7 @@ def _tokens(text: str) -> list[str]:
             break
         match = _TOKEN.match(text, at)
         if not match or match.end() == at:
-            raise ValueError(f"cannot read expression {text!r} at {text[at:].strip()!r}")
+            raise ValueError(f"cannot read expression {quote(text)} at {quote(text[at:].strip())}")
         if match.group("quoted") is not None:  # a quoted value: any text, e.g. a regex
             out.append(_Quoted(match.group("quoted")))
         else:
@@ -160,7 +160,7 @@ class _Parser:
         token = self.peek()
         if token is None or (expected is not None and token.lower() != expected):
             want = f"{expected!r}" if expected else "more"
-            raise ValueError(f"expected {want} in expression, found {token!r}")
+            raise ValueError(f"expected {want} in expression, found {quote(token)}")
         self.at += 1
         return token
 
@@ -198,13 +198,13 @@ class _Parser:
     def value(self) -> str:
         token = self.take()
         if token in PUNCTUATION and not isinstance(token, _Quoted):
-            raise ValueError(f"expected a value, found {token!r}")
+            raise ValueError(f"expected a value, found {quote(token)}")
         return str(token)
 
     def test(self) -> Test:
         subject = self.take()
         if not subject.startswith("attribute:") or len(subject) == len("attribute:"):
-            raise ValueError(f"expected attribute:NAME, found {subject!r}")
+            raise ValueError(f"expected attribute:NAME, found {quote(subject)}")
         name = subject.removeprefix("attribute:")
         op = self.take().lower()
         if op == "not" and (self.peek() or "").lower() == "in":
@@ -226,6 +226,6 @@ class _Parser:
                 try:
                     re.compile(value)
                 except re.error as exc:
-                    raise ValueError(f"bad pattern {value!r}: {exc}") from None
+                    raise ValueError(f"bad pattern {quote(value)}: {exc}") from None
             return Test(name, op, (value,))
-        raise ValueError(f"unknown operator {op!r} (==, !=, =~, !~, in, !in, exists, !exists)")
+        raise ValueError(f"unknown operator {quote(op)} (==, !=, =~, !~, in, !in, exists, !exists)")

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from controller.manifests.base import SpecModel
+from controller.manifests.base import SpecModel, quote
 from controller.manifests.schedule import parse_cron, parse_time, zone
 
 # Metrics Skiff collects, by the dimension they are about.
@@ -88,7 +88,7 @@ class Metric(SpecModel):
         }[dims[0][0]]
         if self.metric_name not in allowed:
             raise ValueError(
-                f"unknown metricName {self.metric_name!r} for {dims[0][0]}: "
+                f"unknown metricName {quote(self.metric_name)} for {dims[0][0]}: "
                 f"one of {', '.join(allowed)}"
             )
         return self
@@ -232,7 +232,9 @@ class TargetTracking(SpecModel):
     @classmethod
     def _predefined(cls, value: str | None) -> str | None:
         if value is not None and value not in PREDEFINED:
-            raise ValueError(f"unknown predefinedMetric {value!r}: one of {', '.join(PREDEFINED)}")
+            raise ValueError(
+                f"unknown predefinedMetric {quote(value)}: one of {', '.join(PREDEFINED)}"
+            )
         return value
 
     @model_validator(mode="after")

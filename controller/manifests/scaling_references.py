@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from controller.manifests.base import Path
+from controller.manifests.base import Path, quote
 from controller.manifests.kinds import Resource, ResourceKey
 from controller.manifests.scaling import (
     PREDEFINED,
@@ -116,11 +116,11 @@ def _alarm(
             policy = resources.get(key)
             if policy is None:
                 if not exists(key):
-                    report(path, f"no ScalingPolicy named {action.scaling_policy!r}")
+                    report(path, f"no ScalingPolicy named {quote(action.scaling_policy)}")
             elif policy.spec.policy_type not in ("StepScaling", "SimpleScaling"):
                 report(
                     path,
-                    f"ScalingPolicy {action.scaling_policy!r} is {policy.spec.policy_type}; "
+                    f"ScalingPolicy {quote(action.scaling_policy)} is {policy.spec.policy_type}; "
                     "an alarm runs StepScaling or SimpleScaling policies (target tracking and "
                     "predictive policies watch their metrics themselves)",
                 )
@@ -154,7 +154,8 @@ def _target(
         if svc.auto_scaling is None:
             report(
                 ("target", "service"),
-                f"Service {name!r} has no autoScaling {{minCapacity, maxCapacity}}: the bounds "
+                f"Service {quote(name)} has no autoScaling {{minCapacity, maxCapacity}}: "
+                "the bounds "
                 "a policy or scheduled action keeps its desiredCount within",
             )
 
@@ -164,5 +165,5 @@ def _named(
 ) -> bool:
     if exists((kind, name)):
         return True
-    report(path, f"no {kind} named {name!r} in these manifests")
+    report(path, f"no {kind} named {quote(name)} in these manifests")
     return False

@@ -30,6 +30,8 @@ from datetime import UTC, date, datetime, tzinfo
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from controller.manifests.base import quote
+
 if TYPE_CHECKING:  # the spec validates its fields with this module's parsers
     from controller.manifests.scaling import ScheduledActionSpec
 
@@ -79,13 +81,13 @@ def parse_cron(text: str) -> Cron:
     fields = text.split()
     if text.strip().startswith("@"):
         raise ValueError(
-            f"{text.strip()!r}: nicknames such as @daily are not supported; write the five "
+            f"{quote(text.strip())}: nicknames such as @daily are not supported; write the five "
             "fields, e.g. '0 0 * * *'"
         )
     if len(fields) != 5:
         raise ValueError(
             f"a recurrence has 5 fields (minute hour day-of-month month day-of-week), "
-            f"{text.strip()!r} has {len(fields)}"
+            f"{quote(text.strip())} has {len(fields)}"
         )
     sets = [
         _field(i, raw, *spec) for i, (raw, spec) in enumerate(zip(fields, _FIELDS, strict=True), 1)
@@ -105,7 +107,7 @@ def parse_cron(text: str) -> Cron:
     if not either and not any(min(cron.days) <= _LONGEST_MONTH[m] for m in cron.months):
         names = ", ".join(calendar.month_abbr[m].upper() for m in sorted(cron.months))
         raise ValueError(
-            f"field 3 (day of month): {fields[2]} never occurs in {names}, so {cron.text!r} "
+            f"field 3 (day of month): {fields[2]} never occurs in {names}, so {quote(cron.text)} "
             "never fires"
         )
     return cron
@@ -118,18 +120,22 @@ def _field(
     out: set[int] = set()
     for item in raw.split(","):
         if not item:
-            raise ValueError(f"{where}: {raw!r} has an empty list item")
+            raise ValueError(f"{where}: {quote(raw)} has an empty list item")
         if _QUARTZ.match(item):
             tip = "; write '*' for any day" if item == "?" else ""
-            raise ValueError(f"{where}: {item!r} is EventBridge/Quartz syntax, not Unix cron{tip}")
+            raise ValueError(
+                f"{where}: {quote(item)} is EventBridge/Quartz syntax, not Unix cron{tip}"
+            )
         base, slash, step_text = item.partition("/")
         step = 1
         if slash:
             if not step_text.isdigit() or int(step_text) < 1:
-                raise ValueError(f"{where}: step {step_text!r} in {item!r} is not a number >= 1")
+                raise ValueError(
+                    f"{where}: step {quote(step_text)} in {quote(item)} is not a number >= 1"
+                )
             step = int(step_text)
             if step > hi - lo + 1:
-                raise ValueError(f"{where}: step {step} in {item!r} is larger than {lo}-{hi}")
+                raise ValueError(f"{where}: step {step} in {quote(item)} is larger than {lo}-{hi}")
         if base == "*":
             first, last = lo, hi
         elif "-" in base:
@@ -153,13 +159,13 @@ def _value(
     if text.isdigit():
         value = int(text)
         if not lo <= value <= hi:
-            raise ValueError(f"{where}: {value} is outside {lo}-{hi}")
+            raise ValueError(f"{where}: {quote(value)} is outside {lo}-{hi}")
         return value
     if text.upper() in names:
         return names[text.upper()]
     if not text:
-        raise ValueError(f"{where}: a value is missing in {item!r}")
-    raise ValueError(f"{where}: {text!r} is not a number{hint}")
+        raise ValueError(f"{where}: a value is missing in {quote(item)}")
+    raise ValueError(f"{where}: {quote(text)} is not a number{hint}")
 
 
 def zone(tz_name: str) -> ZoneInfo:
@@ -168,7 +174,7 @@ def zone(tz_name: str) -> ZoneInfo:
         return ZoneInfo(tz_name)
     except (KeyError, ValueError, OSError):
         raise ValueError(
-            f"unknown time zone {tz_name!r}: use an IANA name such as UTC, Europe/Paris or "
+            f"unknown time zone {quote(tz_name)}: use an IANA name such as UTC, Europe/Paris or "
             "America/New_York"
         ) from None
 
@@ -181,14 +187,14 @@ def parse_time(text: str, tz_name: str) -> datetime:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:
         raise ValueError(
-            f"{text!r} is not an ISO 8601 date and time, such as 2024-06-01T08:00:00Z or "
+            f"{quote(text)} is not an ISO 8601 date and time, such as 2024-06-01T08:00:00Z or "
             f"2024-06-01T10:00:00 (in {tz_name})"
         ) from None
     if parsed.tzinfo is not None:
         return parsed.astimezone(tz)
     local = _instant(parsed, tz)
     if local is None:
-        raise ValueError(f"{text!r} does not exist in {tz_name}: the clocks skip it")
+        raise ValueError(f"{quote(text)} does not exist in {tz_name}: the clocks skip it")
     return local
 
 
@@ -203,7 +209,7 @@ def next_fire(cron: Cron, after: datetime) -> datetime:
             fire = _instant(datetime(day.year, day.month, day.day, h, m), tz)
             if fire is not None and fire.timestamp() > limit:
                 return fire
-    raise ValueError(f"{cron.text!r} does not fire in the 400 years after {after.isoformat()}")
+    raise ValueError(f"{quote(cron.text)} does not fire in the 400 years after {after.isoformat()}")
 
 
 def last_fire(cron: Cron, until: datetime) -> datetime | None:

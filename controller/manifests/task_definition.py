@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, WithJsonSchema, field_validator
 
-from controller.manifests.base import Path, SpecModel, parse_cpu_units, parse_memory_mib
+from controller.manifests.base import Path, SpecModel, parse_cpu_units, parse_memory_mib, quote
 from controller.manifests.container_security import (
     ContainerSecurity,
     HostEntry,
@@ -197,7 +197,7 @@ def check_task_definition(spec: TaskDefinitionSpec) -> list[tuple[Path, str]]:
     for i, c in enumerate(defs):
         if names.index(c.name) != i:
             problems.append(
-                (("containerDefinitions", i, "name"), f"duplicate container name {c.name!r}")
+                (("containerDefinitions", i, "name"), f"duplicate container name {quote(c.name)}")
             )
     if not any(c.essential for c in defs):
         problems.append((("containerDefinitions",), "at least one container must be essential"))
@@ -334,15 +334,20 @@ def _check_dependencies(spec: TaskDefinitionSpec) -> list[tuple[Path, str]]:
             target = by_name.get(dep.container_name)
             if target is None:
                 problems.append(
-                    (at, f"no container named {dep.container_name!r} in this task definition")
+                    (at, f"no container named {quote(dep.container_name)} in this task definition")
                 )
             elif target is c:
                 problems.append((at, "a container cannot depend on itself"))
             elif dep.condition == "HEALTHY" and target.health_check is None:
-                problems.append((at, f"condition HEALTHY needs a healthCheck on {target.name!r}"))
+                problems.append(
+                    (at, f"condition HEALTHY needs a healthCheck on {quote(target.name)}")
+                )
             elif dep.condition in ("COMPLETE", "SUCCESS") and target.essential:
                 problems.append(
-                    (at, f"condition {dep.condition} needs {target.name!r} to be non-essential")
+                    (
+                        at,
+                        f"condition {dep.condition} needs {quote(target.name)} to be non-essential",
+                    )
                 )
     cycle = _find_cycle(spec)
     if cycle:
