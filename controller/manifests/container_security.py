@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, WithJsonSchema, field_validator
 
-from controller.manifests.base import Path, SpecModel
+from controller.manifests.base import Path, SpecModel, quote
 
 # Sizes of memory file systems (tmpfs, /dev/shm), in MiB: AWS gives no ceiling; Skiff caps them
 # at 1 TiB so that a typo cannot ask Docker for more bytes than it can count.
@@ -169,16 +169,16 @@ def absolute_path(value: str, *, root_ok: bool = True) -> str:
     """An absolute path of plain characters, without `.` or `..` components: it names one
     place, the same one for Docker and for the policy's prefix checks."""
     if not value.startswith("/"):
-        raise ValueError(f"must be an absolute path (starting with /), not {value!r}")
+        raise ValueError(f"must be an absolute path (starting with /), not {quote(value)}")
     if len(value) > MAX_PATH:
         raise ValueError(f"is {len(value)} characters long; at most {MAX_PATH}")
     if not _PATH.fullmatch(value):
         raise ValueError(
-            f"{value!r} has a character paths here may not use: letters, digits, "
+            f"{quote(value)} has a character paths here may not use: letters, digits, "
             "'.', '_', '-', '@', '+', '=', '~' and '/' only"
         )
     if any(part in (".", "..") for part in value.split("/")):
-        raise ValueError(f"{value!r} must not contain '.' or '..' components")
+        raise ValueError(f"{quote(value)} must not contain '.' or '..' components")
     if not root_ok and not path_parts(value):
         raise ValueError("cannot be / itself")
     return value
@@ -202,7 +202,7 @@ def ip_literal(value: str) -> str:
             raise ValueError
         ipaddress.ip_address(value)
     except ValueError:
-        raise ValueError(f"{value!r} is not an IPv4 or IPv6 address") from None
+        raise ValueError(f"{quote(value)} is not an IPv4 or IPv6 address") from None
     return value
 
 
@@ -210,7 +210,7 @@ def host_name(value: str) -> str:
     """A DNS host name: dot-separated labels of letters, digits and inner hyphens."""
     if len(value) > 253 or not _HOSTNAME.fullmatch(value):
         raise ValueError(
-            f"{value!r} is not a host name (labels of letters, digits and inner '-', "
+            f"{quote(value)} is not a host name (labels of letters, digits and inner '-', "
             "separated by dots, at most 253 characters)"
         )
     return value
@@ -221,7 +221,8 @@ def user_spec(value: str) -> str:
     match = _USER.fullmatch(value)
     if not match:
         raise ValueError(
-            f"{value!r} is not a user: use user, user:group, uid, uid:gid, user:gid or uid:group "
+            f"{quote(value)} is not a user: use user, user:group, uid, uid:gid, user:gid or "
+            "uid:group "
             "(names of letters, digits, '_', '.', '-', starting with a letter or '_')"
         )
     for part in match.groups():
@@ -232,7 +233,9 @@ def user_spec(value: str) -> str:
 
 def plain_text(value: str, what: str, limit: int = 4096) -> str:
     if _CONTROL.search(value):
-        raise ValueError(f"{what} {value!r} contains a control character (a newline, a tab...)")
+        raise ValueError(
+            f"{what} {quote(value)} contains a control character (a newline, a tab...)"
+        )
     if len(value) > limit:
         raise ValueError(f"{what} is {len(value)} characters long; at most {limit}")
     return value
@@ -260,9 +263,9 @@ def capability_name(name: str) -> str:
         return name
     bare = name.upper().removeprefix("CAP_")
     if bare in CAPABILITIES:
-        raise ValueError(f"{name!r}: write ECS's name {bare!r} (upper case, no CAP_)")
+        raise ValueError(f"{quote(name)}: write ECS's name {quote(bare)} (upper case, no CAP_)")
     raise ValueError(
-        f"unknown capability {name!r}: one of ECS's names, e.g. NET_ADMIN, SYS_PTRACE, or ALL"
+        f"unknown capability {quote(name)}: one of ECS's names, e.g. NET_ADMIN, SYS_PTRACE, or ALL"
     )
 
 
@@ -319,12 +322,12 @@ def tmpfs_option(option: str) -> str:
         if not eq:
             raise ValueError(f"{name} needs a value, e.g. {name}={_example(name)}")
         if not TMPFS_VALUES[name].fullmatch(arg):
-            raise ValueError(f"{option!r}: not a value {name} takes")
+            raise ValueError(f"{quote(option)}: not a value {name} takes")
         return option
     if name == "size":
-        raise ValueError(f"{option!r}: the tmpfs's size is its size field, in MiB")
+        raise ValueError(f"{quote(option)}: the tmpfs's size is its size field, in MiB")
     raise ValueError(
-        f"{option!r} is not one of ECS's tmpfs mount options ("
+        f"{quote(option)} is not one of ECS's tmpfs mount options ("
         f"{', '.join(sorted(TMPFS_FLAGS))}, or {'=, '.join(TMPFS_VALUES)}=VALUE)"
     )
 
@@ -397,7 +400,7 @@ class DockerVolumeConfiguration(SpecModel):
     def _opts(cls, value: dict[str, str]) -> dict[str, str]:
         for key, text in value.items():
             if not re.fullmatch(r"[A-Za-z0-9_.-]{1,255}", key):
-                raise ValueError(f"option name {key!r}: letters, digits, '_', '.', '-' only")
+                raise ValueError(f"option name {quote(key)}: letters, digits, '_', '.', '-' only")
             plain_text(text, f"option {key}")
         return value
 
@@ -408,7 +411,7 @@ class DockerVolumeConfiguration(SpecModel):
             plain_text(key, "label name", 255)
             plain_text(text, f"label {key}")
             if not key or key.startswith("skiff."):
-                raise ValueError(f"label {key!r}: the skiff. prefix is reserved")
+                raise ValueError(f"label {quote(key)}: the skiff. prefix is reserved")
         return value
 
     @property
@@ -511,7 +514,7 @@ def check_mounts(
             problems.append(
                 (
                     (*at, "mountPoints", j, "sourceVolume"),
-                    f"no volume named {m.source_volume!r} in {where} (volumes: {known})",
+                    f"no volume named {quote(m.source_volume)} in {where} (volumes: {known})",
                 )
             )
     for path, container_path, what in mounts:
@@ -529,7 +532,7 @@ def check_volumes(volumes: Sequence[Volume], at: Path = ("volumes",)) -> list[tu
     names = [v.name for v in volumes]
     for i, v in enumerate(volumes):
         if names.index(v.name) != i:
-            problems.append(((*at, i, "name"), f"duplicate volume name {v.name!r}"))
+            problems.append(((*at, i, "name"), f"duplicate volume name {quote(v.name)}"))
         config = v.docker_volume_configuration if isinstance(v, TaskVolume) else None
         if config is None:
             continue

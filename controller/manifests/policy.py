@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from controller.manifests.base import Path
+from controller.manifests.base import Path, quote
 from controller.manifests.batch import ContainerProperties, JobDefinitionSpec
 from controller.manifests.container_security import (
     CAPABILITIES,
@@ -127,13 +127,13 @@ class Policy:
                     raise ValueError(f"--allow {value}: ALL is --allow capabilities")
                 if name not in CAPABILITIES:
                     raise ValueError(
-                        f"--allow {value}: unknown capability {name!r} (ECS's names, "
+                        f"--allow {value}: unknown capability {quote(name)} (ECS's names, "
                         "e.g. NET_ADMIN, without CAP_)"
                     )
                 caps.add(name)
             else:
                 raise ValueError(
-                    f"unknown --allow value {value!r}: one of {', '.join(FLAGS)}, "
+                    f"unknown --allow value {quote(value)}: one of {', '.join(FLAGS)}, "
                     f"{HOST_PATH_PREFIX}/PREFIX, {CAPABILITY_PREFIX}NAME"
                 )
         return cls(frozenset(flags), tuple(sorted(set(paths))), frozenset(caps))

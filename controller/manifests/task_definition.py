@@ -237,7 +237,10 @@ def _check_container_settings(spec: TaskDefinitionSpec) -> list[tuple[Path, str]
                 problems.append((where, "a container cannot take volumes from itself"))
             elif v.source_container not in names:
                 problems.append(
-                    (where, f"no container named {v.source_container!r} in this task definition")
+                    (
+                        where,
+                        f"no container named {quote(v.source_container)} in this task definition",
+                    )
                 )
         if spec.network_mode == "awsvpc":
             for field, values in (("extraHosts", c.extra_hosts), ("dnsServers", c.dns_servers)):
