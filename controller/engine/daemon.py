@@ -176,5 +176,8 @@ class Daemon:
             self.controller.process(timeout=1.0)
 
     def _resync(self) -> None:
+        """Reads the manifests and lists the hosts again: heals what events missed, and what
+        the watcher cannot see (a manifest directory deleted and made again loses its watch)."""
         while not self._stop.wait(self.settings.resync_seconds):
+            self.reload()
             self.controller.resync()

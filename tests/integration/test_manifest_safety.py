@@ -56,7 +56,7 @@ def test_a_fifo_deep_nesting_a_bomb_and_a_link_out_do_not_stop_the_daemon(
 def test_deleting_the_manifest_directory_keeps_the_tasks_running(skiff: Skiff) -> None:
     web = skiff.name("web")
     skiff.write("web.yaml", service_manifest(web, 2))
-    skiff.start()
+    skiff.start("--resync", "2")
     wait_for(lambda: skiff.resource("Service", web).get("steadyState"), 60, "a steady service")
     before = {c.id for c in skiff.running(web)}
     assert len(before) == 2
@@ -72,3 +72,11 @@ def test_deleting_the_manifest_directory_keeps_the_tasks_running(skiff: Skiff) -
     skiff.ready()  # raises if the daemon died
     assert skiff.resource("Service", web)["desiredCount"] == 2
     assert {c.id for c in skiff.running(web)} == before
+
+    # The directory comes back (a checkout, a restored volume): it is read again by the next
+    # resync at the latest, though the watch on the old directory is gone with it.
+    skiff.manifests.mkdir()
+    skiff.write("web.yaml", service_manifest(web, 3))
+    wait_for(lambda: len(skiff.running(web)) == 3, 30, "the returned directory's edit")
+    assert root not in errors_by_file(skiff)
+    assert before <= {c.id for c in skiff.running(web)}
