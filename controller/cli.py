@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--lb-address",
         default="127.0.0.1",
+        type=_address,
         help="address load balancer listeners bind (0.0.0.0 for every interface)",
     )
     run.add_argument(
@@ -144,6 +145,16 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `skiff status | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def _address(text: str) -> str:
+    """An IP address or host name (it is written into HAProxy's configuration)."""
+    from controller.addresses import address_problem
+
+    problem = address_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return text
 
 
 def _run(args: argparse.Namespace) -> int:

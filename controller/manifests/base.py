@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 API_VERSION = "skiff/v1"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
+# The name of another resource a field refers to: what metadata.name allows, no more (it
+# becomes part of names elsewhere, e.g. HAProxy's backends).
+ResourceName = Annotated[str, Field(pattern=NAME_PATTERN)]
 
 Path = tuple[str | int, ...]
 
@@ -102,3 +105,33 @@ def parse_memory_mib(value: object) -> int:
         )
     amount, unit = float(match.group(1)), match.group(2).lower()
     return round(amount * 1024) if unit in ("gb", "gib") else round(amount)
+
+
+# Directories a mount cannot hide: the kernel's and the engine's own.
+_SYSTEM_DIRS = ("/proc", "/sys", "/dev")
+
+
+def absolute_path_problem(value: str, *, mount: bool = False) -> str | None:
+    """Why `value` is not a clean absolute path (no `.` or `..` part, no `//`, no trailing
+    `/`, no control characters nor surrounding spaces), or None. A `mount` point also cannot
+    be `/` nor under /proc, /sys or /dev, and holds no whitespace, ':' or ',' (Docker's mount
+    syntax would split it)."""
+    if not value.startswith("/"):
+        return "must be an absolute path (start with /)"
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        return "may hold no control characters"
+    if value != value.strip():
+        return "may not start or end with spaces"
+    if value == "/":
+        return "cannot be / itself" if mount else None
+    parts = value[1:].split("/")
+    if "" in parts:
+        return "may hold no empty part (// or a trailing /)"
+    if "." in parts or ".." in parts:
+        return "may hold no . or .. part"
+    if mount:
+        if any(c.isspace() or c in ":," for c in value):
+            return "may hold no whitespace, ':' or ','"
+        if any(value == d or value.startswith(d + "/") for d in _SYSTEM_DIRS):
+            return "cannot be /proc, /sys, /dev or below them"
+    return None
