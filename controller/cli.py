@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--prometheus-url",
         default=None,
+        type=_http_url,
         help="the Prometheus server for prometheusQuery metrics that name none",
     )
     run.add_argument(
@@ -154,6 +155,15 @@ def _address(text: str) -> str:
     problem = address_problem(text)
     if problem is not None:
         raise argparse.ArgumentTypeError(problem)
+    return text
+
+
+def _http_url(text: str) -> str:
+    from controller.addresses import http_url_problem
+
+    problem = http_url_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"the Prometheus url {problem}")
     return text
 
 

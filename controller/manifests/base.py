@@ -1,7 +1,10 @@
 """Shared pieces of every manifest: the envelope, the model base class and field errors.
 
 Spec fields use the AWS spelling (camelCase) in YAML and snake_case in Python; unknown fields
-are rejected so that a typo is an error, never a silently ignored setting.
+are rejected so that a typo is an error, never a silently ignored setting. Values are as strict
+as the JSON Schema `skiff schema` prints: `"3"`, `3.0` or `true` is no integer, `"50"` no
+number (an integer is a number: `targetValue: 50` is fine); the few fields whose schema also
+takes a string (task cpu and memory, "0.5 vCPU", "2 GB") say so with a before-validator.
 """
 
 from __future__ import annotations
@@ -23,13 +26,15 @@ Path = tuple[str | int, ...]
 
 
 class SpecModel(BaseModel):
-    """Base of every spec model: camelCase aliases, unknown fields forbidden, immutable."""
+    """Base of every spec model: camelCase aliases, unknown fields forbidden, immutable, and
+    strict types (no "3" for 3, no 3.0 nor true for an integer), as the JSON Schema says."""
 
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
         alias_generator=to_camel,
         populate_by_name=True,
+        strict=True,
     )
 
     def to_wire(self) -> dict[str, Any]:
