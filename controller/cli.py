@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--lb-address",
         default="127.0.0.1",
+        type=_address,
         help="address load balancer listeners bind (0.0.0.0 for every interface)",
     )
     run.add_argument(
@@ -83,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--prometheus-url",
         default=None,
+        type=_http_url,
         help="the Prometheus server for prometheusQuery metrics that name none",
     )
     run.add_argument(
@@ -217,6 +219,25 @@ def _limits(args: argparse.Namespace) -> Limits:
     from controller.manifests.loader import Limits
 
     return Limits(max_bytes=args.max_manifest_bytes)
+
+
+def _address(text: str) -> str:
+    """An IP address or host name (it is written into HAProxy's configuration)."""
+    from controller.addresses import address_problem
+
+    problem = address_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
+def _http_url(text: str) -> str:
+    from controller.addresses import http_url_problem
+
+    problem = http_url_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"the Prometheus url {problem}")
+    return text
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -1,11 +1,12 @@
 """An in-memory `DataPlane`: HAProxy's runtime API semantics without HAProxy, for unit tests
 and for `skiff plan` (which must bind no port and leave no process behind).
 
-It keeps servers as HAProxy 2.6 does: `add server` creates one in maintenance with its health
-checks off, `del server` is refused unless the server is in maintenance with no connection,
-a start or reload forgets every runtime change and begins from the configuration's `server`
-lines. Tests refuse configurations, fail commands, pass or fail health checks and hold
-connections open, without processes, sockets or sleeps. The daemon never uses it.
+It keeps servers as HAProxy 2.6 does: a line of commands is split on `;` and newlines,
+`add server` creates one in maintenance with its health checks off, `del server` is refused
+unless the server is in maintenance with no connection, a start or reload forgets every
+runtime change and begins from the configuration's `server` lines. Tests refuse
+configurations, fail commands, pass or fail health checks and hold connections open,
+without processes, sockets or sleeps. The daemon never uses it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 
 from controller.dataplane.base import BackendStats, CommandRefused, DataPlaneError, ServerState
 
-_SERVER_LINE = re.compile(r"^\s+server (\S+) ([^:\s]+):(\d+)(.*)$")
+_SERVER_LINE = re.compile(r"^\s+server (\S+) (\S+):(\d+)(.*)$")
 
 
 @dataclass
@@ -106,11 +107,20 @@ class FakeDataPlane:
                 if answer is None:
                     raise DataPlaneError("haproxy admin socket: timed out")
                 raise CommandRefused(line, answer)
+        # HAProxy's CLI runs each of the commands a line holds, split on `;` and newlines
+        # (a command Skiff sends must never hold one: tests read `commands` for that).
+        for command in re.split(r"[;\n]", line):
+            if command.strip():
+                self._one(command)
+
+    def _one(self, line: str) -> None:
+        """One runtime API command."""
         words = line.split()
         verb = " ".join(words[:2])
         if verb == "add server":
             backend, name = words[2].split("/")
             address, port = words[3].rsplit(":", 1)
+            address = address.removeprefix("[").removesuffix("]")  # IPv6, as HAProxy shows it
             servers = self._backend(line, backend)
             if name in servers:
                 raise CommandRefused(line, "Already exists a server with the same name in backend.")
@@ -183,6 +193,7 @@ class FakeDataPlane:
                 current = None
             elif current is not None and (m := _SERVER_LINE.match(line)):
                 name, address, port, options = m.groups()
+                address = address.removeprefix("[").removesuffix("]")
                 s = FakeServer(address, int(port), options.strip(), admin="ready", up=True)
                 s.checking = s.configured
                 current[name] = s

@@ -13,35 +13,37 @@ others keep serving, and targets keep moving whatever the configuration's troubl
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from controller.dataplane import CommandRefused, DataPlane, DataPlaneError, ServerState
+from controller.dataplane.haproxy_syntax import UnsafeValue
 from controller.manifests.ec2 import AutoScalingGroupSpec
 from controller.manifests.kinds import ResourceKey
 from controller.manifests.load_balancer import LoadBalancerSpec, TargetGroupSpec
 from controller.manifests.service import ServiceSpec
+from controller.reconcilers import load_balancer_commands as cmd
 from controller.reconcilers.asg import TERMINATING
 from controller.reconcilers.instances import ObservedInstance
 from controller.reconcilers.load_balancer import (
     DRAINING,
     HEALTHY,
-    IDLE_POOL,
     INITIAL,
     PRIMARY,
+    TWIN,
     UNHEALTHY,
     Server,
     Target,
     TargetPlan,
     backend,
-    backup_name,
-    check_settings,
     plan_targets,
     render,
-    server_name,
+    server_prefix,
+    target_problem,
 )
 from controller.reconcilers.task_state import RUNNING, STOPPED, TaskView, view_task
 from controller.state import labels as L
@@ -74,6 +76,16 @@ class DataPlaneState:
 
 
 def sync_load_balancers(ctl: Controller) -> float | None:
+    try:
+        return _sync(ctl)
+    except UnsafeValue as exc:  # validation keeps such values out: a last line of defence
+        message = f"a value cannot be written to HAProxy's configuration: {exc}"
+        ctl.set_status(ALL_BALANCERS, "ERROR", message)
+        log.warning("dataplane.unsafe", error=str(exc))
+        return POLL_BUSY
+
+
+def _sync(ctl: Controller) -> float | None:
     lbs: dict[str, LoadBalancerSpec] = {
         k[1]: r.spec for k, r in ctl.desired.items() if k[0] == "LoadBalancer"
     }
@@ -242,7 +254,7 @@ def _wanted(
                     continue
                 port = _target_port(t, lb.container_name, lb.container_port)
                 if port is not None and t.host in address:
-                    wanted[lb.target_group].append(Target(t.id, address[t.host], port))
+                    _admit(wanted, lb.target_group, Target(t.id, address[t.host], port))
     serving = {g: {t.task_id for t in targets} for g, targets in wanted.items()}
     for (group, task_id), server in current.items():
         found = tasks.get(task_id)
@@ -289,7 +301,7 @@ def _add_instances(
                 if r.lifecycle_state == "InService" and r.desired_state == "running":
                     if "AddToLoadBalancer" in spec.suspended_processes and not registered:
                         continue
-                    wanted[tg.target_group].append(Target(iid, address[seen.host], port))
+                    _admit(wanted, tg.target_group, Target(iid, address[seen.host], port))
                 elif registered and r.lifecycle_state in TERMINATING:
                     server = current[(tg.target_group, iid)]
                     wanted[tg.target_group].append(
@@ -297,11 +309,22 @@ def _add_instances(
                     )
 
 
+def _admit(wanted: dict[str, list[Target]], group: str, target: Target) -> None:
+    """Adds a target HAProxy can be told about. Ids come from Docker's labels and addresses
+    from the Host manifests: one HAProxy could not read as a plain word is left out (and
+    logged), never written."""
+    problem = target_problem(target)
+    if problem is None:
+        wanted[group].append(target)
+    else:
+        log.warning("target.unsafe", target_group=group, target=target.task_id[:64], error=problem)
+
+
 def _current(servers: Iterable[ServerState], known: Iterable[str]) -> dict[Key, Server]:
     """Each target's servers (its primary and backup twin), by (group, target id). A server
     whose target is not among `known` ids is keyed by the id prefix its name holds (for
     which `server_name` gives that name back)."""
-    by_prefix = {server_name(t)[1:]: t for t in known}
+    by_prefix = {server_prefix(t): t for t in known}
     parts: dict[Key, dict[str, ServerState]] = {}
     for s in servers:
         if not s.backend.startswith("tg_") or s.name[:1] not in ("t", "b"):
@@ -477,36 +500,27 @@ def _apply_targets(
     now: float,
 ) -> tuple[set[Key], dict[Key, str]]:
     """Runs the plan's steps; returns the targets whose servers are gone, and the targets a
-    step failed for (HAProxy's answer), whose later steps wait for the next pass. Only a
-    server already gone is taken for removed; an admin socket that does not answer fails
-    the pass (DataPlaneError)."""
+    step failed for (HAProxy's answer, or why a command could not be written), whose later
+    steps wait for the next pass. Only a server already gone is taken for removed; an admin
+    socket that does not answer fails the pass (DataPlaneError)."""
     dp, state = ctl.dataplane(), ctl.dataplane_state
     failed: dict[Key, str] = {}
 
-    def run(key: Key, line: str) -> bool:
+    def run(key: Key, command: Callable[[], str]) -> bool:
         if key in failed:
             return False
         try:
-            dp.do(line)
+            dp.do(command())
             return True
-        except CommandRefused as exc:
-            failed[key] = exc.answer
+        except (CommandRefused, UnsafeValue) as exc:
+            failed[key] = exc.answer if isinstance(exc, CommandRefused) else str(exc)
             log.warning("target.refused", target_group=key[0], target=key[1], error=str(exc))
             return False
 
-    def name(task_id: str, which: str) -> str:
-        return server_name(task_id) if which == PRIMARY else backup_name(task_id)
-
     for group, t, which in plan.add:
-        key, be = (group, t.task_id), backend(group)
-        if which != PRIMARY:
-            run(
-                key,
-                f"add server {be}/{backup_name(t.task_id)} {t.address}:{t.port} backup {IDLE_POOL}",
-            )
-            continue
-        line = f"add server {be}/{server_name(t.task_id)} {t.address}:{t.port} check"
-        if run(key, f"{line} {check_settings(groups[group])} {IDLE_POOL}"):
+        key = (group, t.task_id)
+        added = run(key, partial(cmd.add_server, group, t, which, groups[group]))
+        if added and which == PRIMARY:
             state.registered_at[key] = now
             ctl.actions.record(
                 "TargetGroup",
@@ -517,10 +531,11 @@ def _apply_targets(
                 target=f"{t.address}:{t.port}",
             )
     for group, task_id in plan.checks:
-        run((group, task_id), f"enable health {backend(group)}/{server_name(task_id)}")
+        run((group, task_id), partial(cmd.enable_health, group, task_id))
+    admin: cmd.AdminState
     for steps, admin in ((plan.ready, "ready"), (plan.drain, "drain")):
         for group, task_id, which in steps:
-            line = f"set server {backend(group)}/{name(task_id, which)} state {admin}"
+            line = partial(cmd.set_state, group, task_id, which, admin)
             if run((group, task_id), line) and admin == "ready" and which == PRIMARY:
                 state.activated.add((group, task_id))
     removed: set[Key] = set()
@@ -542,12 +557,16 @@ def _apply_targets(
 def _remove(dp: DataPlane, key: Key, cut: bool, failed: dict[Key, str]) -> bool:
     """Deletes a target's two servers; True once both are gone."""
     group, task_id = key
-    for name in (server_name(task_id), backup_name(task_id)):
-        server = f"{backend(group)}/{name}"
-        steps = [f"set server {server} state maint"]
-        if cut:
-            steps.append(f"shutdown sessions server {server}")
-        steps.append(f"del server {server}")
+    for which in (PRIMARY, TWIN):
+        try:
+            steps = [cmd.set_state(group, task_id, which, "maint")]
+            if cut:
+                steps.append(cmd.shutdown_sessions(group, task_id, which))
+            steps.append(cmd.del_server(group, task_id, which))
+        except UnsafeValue as exc:
+            failed[key] = str(exc)
+            log.warning("target.refused", target_group=group, target=task_id, error=str(exc))
+            return False
         for line in steps:
             try:
                 dp.do(line)

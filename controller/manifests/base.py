@@ -1,33 +1,43 @@
 """Shared pieces of every manifest: the envelope, the model base class and field errors.
 
 Spec fields use the AWS spelling (camelCase) in YAML and snake_case in Python; unknown fields
-are rejected so that a typo is an error, never a silently ignored setting.
+are rejected so that a typo is an error, never a silently ignored setting. Values are as strict
+as the JSON Schema `skiff schema` prints: `"3"`, `3.0` or `true` is no integer, `"50"` no
+number (an integer is a number: `targetValue: 50` is fine); the few fields whose schema also
+takes a string (task cpu and memory, "0.5 vCPU", "2 GB") say so with a before-validator.
 """
 
 from __future__ import annotations
 
 import re
-import reprlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from controller.quoting import SHOWN_CHARACTERS as SHOWN_CHARACTERS
+from controller.quoting import quote as quote
+
 API_VERSION = "skiff/v1"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
+# The name of another resource a field refers to: what metadata.name allows, no more (it
+# becomes part of names elsewhere, e.g. HAProxy's backends).
+ResourceName = Annotated[str, Field(pattern=NAME_PATTERN)]
 
 Path = tuple[str | int, ...]
 
 
 class SpecModel(BaseModel):
-    """Base of every spec model: camelCase aliases, unknown fields forbidden, immutable."""
+    """Base of every spec model: camelCase aliases, unknown fields forbidden, immutable, and
+    strict types (no "3" for 3, no 3.0 nor true for an integer), as the JSON Schema says."""
 
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
         alias_generator=to_camel,
         populate_by_name=True,
+        strict=True,
     )
 
     def to_wire(self) -> dict[str, Any]:
@@ -60,35 +70,6 @@ class FieldError:
     def __str__(self) -> str:
         what = f" {self.kind}/{self.name}" if self.kind and self.name else ""
         return f"{self.file}: document {self.document}{what}: {self.field}: {self.message}"
-
-
-SHOWN_CHARACTERS = 60  # of a user's value in a message; the rest is counted, not echoed
-_BOUNDED = reprlib.Repr()
-_BOUNDED.maxlevel, _BOUNDED.maxstring, _BOUNDED.maxother = 3, SHOWN_CHARACTERS, SHOWN_CHARACTERS
-
-
-def quote(value: object) -> str:
-    """A user's value as a message shows it: its repr(), or, when long, the first 60 characters
-    and its size, so that no message echoes a whole document (an alias bomb, a file's content).
-
-    Every message that names a value from a manifest goes through this one helper.
-    """
-    if isinstance(value, str | bytes):
-        if len(value) <= SHOWN_CHARACTERS:
-            return repr(value)
-        unit = "characters" if isinstance(value, str) else "bytes"
-        return f"{value[:SHOWN_CHARACTERS]!r}... ({len(value)} {unit})"
-    if isinstance(value, int) and value.bit_length() > 128:  # repr() refuses past 4300 digits
-        return f"a number of {len(hex(value)) - 2} hexadecimal digits"
-    try:
-        text = _BOUNDED.repr(value)  # bounded: never walks a whole nested structure
-    except Exception:  # a value whose repr() fails is still worth an error message
-        return f"a {type(value).__name__}"
-    if len(text) <= SHOWN_CHARACTERS:
-        return text
-    if isinstance(value, list | tuple | dict | set):
-        return f"{text[:SHOWN_CHARACTERS]}... ({len(value)} item{'s' * (len(value) != 1)})"
-    return f"{text[:SHOWN_CHARACTERS]}..."
 
 
 _CPU_VCPU = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*vcpus?\s*$", re.IGNORECASE)
@@ -134,3 +115,33 @@ def parse_memory_mib(value: object) -> int:
         )
     amount, unit = float(match.group(1)), match.group(2).lower()
     return round(amount * 1024) if unit in ("gb", "gib") else round(amount)
+
+
+# Directories a mount cannot hide: the kernel's and the engine's own.
+_SYSTEM_DIRS = ("/proc", "/sys", "/dev")
+
+
+def absolute_path_problem(value: str, *, mount: bool = False) -> str | None:
+    """Why `value` is not a clean absolute path (no `.` or `..` part, no `//`, no trailing
+    `/`, no control characters nor surrounding spaces), or None. A `mount` point also cannot
+    be `/` nor under /proc, /sys or /dev, and holds no whitespace, ':' or ',' (Docker's mount
+    syntax would split it)."""
+    if not value.startswith("/"):
+        return "must be an absolute path (start with /)"
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        return "may hold no control characters"
+    if value != value.strip():
+        return "may not start or end with spaces"
+    if value == "/":
+        return "cannot be / itself" if mount else None
+    parts = value[1:].split("/")
+    if "" in parts:
+        return "may hold no empty part (// or a trailing /)"
+    if "." in parts or ".." in parts:
+        return "may hold no . or .. part"
+    if mount:
+        if any(c.isspace() or c in ":," for c in value):
+            return "may hold no whitespace, ':' or ','"
+        if any(value == d or value.startswith(d + "/") for d in _SYSTEM_DIRS):
+            return "cannot be /proc, /sys, /dev or below them"
+    return None

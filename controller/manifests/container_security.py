@@ -13,13 +13,13 @@ the policy's (`controller.manifests.policy`).
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import re
 from collections.abc import Iterable, Sequence
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, WithJsonSchema, field_validator
 
+from controller import addresses
 from controller.manifests.base import Path, SpecModel, quote
 
 # Sizes of memory file systems (tmpfs, /dev/shm), in MiB: AWS gives no ceiling; Skiff caps them
@@ -156,8 +156,6 @@ TMPFS_VALUES = {
 _PATH = re.compile(r"/[A-Za-z0-9._@+=~/-]*")
 _NAME_OR_ID = r"(?:[A-Za-z_][A-Za-z0-9_.-]{0,31}|[0-9]{1,10})"
 _USER = re.compile(rf"({_NAME_OR_ID})(?::({_NAME_OR_ID}))?")
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 _VOLUME_NAME = r"^[A-Za-z0-9_-]{1,255}$"  # ECS: letters, digits, underscores and hyphens
 _DOCKER_VOLUME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]+")
 _DRIVER = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,254}$"
@@ -197,22 +195,16 @@ def under(path: str, prefix: str) -> bool:
 
 def ip_literal(value: str) -> str:
     """An IPv4 or IPv6 address, written as an address (no zone, no name, no port)."""
-    try:
-        if "%" in value:
-            raise ValueError
-        ipaddress.ip_address(value)
-    except ValueError:
-        raise ValueError(f"{quote(value)} is not an IPv4 or IPv6 address") from None
+    if addresses.ip_literal(value) is None:
+        raise ValueError(f"{quote(value)} is not an IPv4 or IPv6 address")
     return value
 
 
 def host_name(value: str) -> str:
-    """A DNS host name: dot-separated labels of letters, digits and inner hyphens."""
-    if len(value) > 253 or not _HOSTNAME.fullmatch(value):
-        raise ValueError(
-            f"{quote(value)} is not a host name (labels of letters, digits and inner '-', "
-            "separated by dots, at most 253 characters)"
-        )
+    """A DNS host name (RFC 1123): dot-separated labels of letters, digits and inner hyphens."""
+    problem = addresses.host_name_problem(value)
+    if problem is not None:
+        raise ValueError(f"{quote(value)} is not a host name ({problem})")
     return value
 
 

@@ -12,11 +12,15 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from controller.manifests.base import Path, SpecModel, quote
+from controller.manifests.base import Path, SpecModel, absolute_path_problem, quote
 from controller.manifests.container_security import LinuxParameters, check_mounts
 from controller.manifests.task_definition import HealthCheck, KeyValuePair
 
 MAX_USER_DATA = 16 * 1024  # bytes, before base64, as EC2 limits it
+# Instances one group may hold. EC2 Auto Scaling sets no figure of its own on a group's size
+# (the account's EC2 capacity bounds it); Skiff takes ECS's "container instances per
+# cluster" quota, 5,000 (not adjustable), the most instances AWS lets one pool hold.
+MAX_GROUP_SIZE = 5000
 
 # vCPUs and memory (MiB) of familiar instance types.
 INSTANCE_TYPES: dict[str, tuple[float, int]] = {
@@ -62,6 +66,14 @@ class CustomInstanceType(SpecModel):
 class RootVolume(SpecModel):
     type: Literal["ebs", "instance-store"] = "ebs"
     mount_path: str = Field("/data", pattern=r"^/[^\s]*$")
+
+    @field_validator("mount_path")
+    @classmethod
+    def _mount_path(cls, value: str) -> str:
+        problem = absolute_path_problem(value, mount=True)
+        if problem is not None:
+            raise ValueError(f"mountPath {problem}")
+        return value
 
 
 class LaunchTemplateData(SpecModel):
@@ -220,6 +232,16 @@ class AutoScalingGroupSpec(SpecModel):
 
 def check_group(spec: AutoScalingGroupSpec) -> list[tuple[Path, str]]:
     problems: list[tuple[Path, str]] = []
+    sizes = {
+        "minSize": spec.min_size,
+        "maxSize": spec.max_size,
+        "desiredCapacity": spec.desired_capacity,
+    }
+    for field, size in sizes.items():
+        if size is not None and size > MAX_GROUP_SIZE:
+            problems.append(
+                ((field,), f"{field} {size} is more than a group holds ({MAX_GROUP_SIZE})")
+            )
     if spec.min_size > spec.max_size:
         problems.append(
             (("minSize",), f"minSize {spec.min_size} is greater than maxSize {spec.max_size}")

@@ -32,7 +32,12 @@ from controller.manifests.load_balancer import (
     TargetGroupSpec,
     check_load_balancer,
 )
-from controller.manifests.scaling import AlarmSpec, ScalingPolicySpec, ScheduledActionSpec
+from controller.manifests.scaling import (
+    AlarmSpec,
+    ScalingPolicySpec,
+    ScheduledActionSpec,
+    check_scheduled_action,
+)
 from controller.manifests.service import ServiceSpec, check_service
 from controller.manifests.task_definition import TaskDefinitionSpec, check_task_definition
 
@@ -57,7 +62,7 @@ KINDS: dict[str, Kind] = {
         Kind("AutoScalingGroup", AutoScalingGroupSpec, check_group),
         Kind("ScalingPolicy", ScalingPolicySpec, lambda spec: []),
         Kind("Alarm", AlarmSpec, lambda spec: []),
-        Kind("ScheduledAction", ScheduledActionSpec, lambda spec: []),
+        Kind("ScheduledAction", ScheduledActionSpec, check_scheduled_action),
         Kind("ComputeEnvironment", ComputeEnvironmentSpec, lambda spec: []),
         Kind("JobQueue", JobQueueSpec, lambda spec: []),
         Kind("JobDefinition", JobDefinitionSpec, check_job_definition),

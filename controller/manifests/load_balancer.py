@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from controller.manifests.base import Path, SpecModel, quote
+from controller.manifests.base import Path, ResourceName, SpecModel, quote
 
 MAX_PATTERN = 128
 # A URL's characters: printable ASCII, no spaces (HAProxy sends the health-check path as is).
@@ -32,13 +32,13 @@ class Matcher(SpecModel):
     @field_validator("http_code")
     @classmethod
     def _codes(cls, value: str) -> str:
-        if not _MATCHER.match(value):
+        if not _MATCHER.fullmatch(value):
             raise ValueError('httpCode must be codes like "200", "200,202" or "200-299"')
         return value
 
 
 def _url_part(value: str, what: str) -> str:
-    if not _URL_CHARS.match(value):
+    if not _URL_CHARS.fullmatch(value):
         raise ValueError(
             f"{what} may hold only printable ASCII characters, no spaces or control characters"
         )
@@ -81,7 +81,7 @@ class TargetGroupSpec(SpecModel):
 
 
 class WeightedTargetGroup(SpecModel):
-    target_group: str
+    target_group: ResourceName
     weight: int = Field(1, ge=0, le=999)
 
 
@@ -122,7 +122,7 @@ class RedirectConfig(SpecModel):
     @field_validator("port")
     @classmethod
     def _port(cls, value: str) -> str:
-        if not _PORT.match(value) or (value.isdigit() and int(value) > 65535):
+        if not _PORT.fullmatch(value) or (value.isdigit() and int(value) > 65535):
             raise ValueError("port must be #{port} or a number from 1 to 65535")
         return value
 
@@ -150,7 +150,7 @@ class FixedResponseConfig(SpecModel):
 
 class Action(SpecModel):
     type: Literal["forward", "redirect", "fixed-response"]
-    target_group: str | None = None  # forward to one group
+    target_group: ResourceName | None = None  # forward to one group
     forward_config: ForwardConfig | None = None  # forward to weighted groups
     redirect_config: RedirectConfig | None = None
     fixed_response_config: FixedResponseConfig | None = None
@@ -188,17 +188,19 @@ class Condition(SpecModel):
     field: Literal["path-pattern", "host-header"]
     values: list[str] = Field(min_length=1, max_length=5)
 
-    @model_validator(mode="after")
-    def _values(self) -> Condition:
-        chars = _PATH_CHARS if self.field == "path-pattern" else _HOST_CHARS
-        for value in self.values:
+    @field_validator("values")
+    @classmethod
+    def _values(cls, values: list[str], info: ValidationInfo) -> list[str]:
+        kind = info.data.get("field")
+        if kind is None:  # `field` itself is wrong: it has its own error
+            return values
+        chars = _PATH_CHARS if kind == "path-pattern" else _HOST_CHARS
+        for value in values:
             if len(value) > MAX_PATTERN:
-                raise ValueError(f"{value[:20]!r}...: at most {MAX_PATTERN} characters")
-            if not chars.match(value):
-                raise ValueError(
-                    f"{quote(value)} has characters a {self.field} condition does not allow"
-                )
-        return self
+                raise ValueError(f"{quote(value)}: at most {MAX_PATTERN} characters")
+            if not chars.fullmatch(value):
+                raise ValueError(f"{quote(value)} has characters a {kind} condition does not allow")
+        return values
 
 
 class Rule(SpecModel):
@@ -238,7 +240,7 @@ class LoadBalancerSpec(SpecModel):
 class ServiceLoadBalancer(SpecModel):
     """Service.loadBalancers: which container port of each task goes into which group."""
 
-    target_group: str
+    target_group: ResourceName
     container_name: str
     container_port: int = Field(ge=1, le=65535)
 

@@ -11,12 +11,16 @@ Scaling's scalable target).
 from __future__ import annotations
 
 import itertools
+from datetime import date
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from controller.manifests.base import SpecModel, quote
+from controller.addresses import http_url_problem
+from controller.manifests.base import Path, SpecModel, quote
+from controller.manifests.ec2 import MAX_GROUP_SIZE
 from controller.manifests.schedule import parse_cron, parse_time, zone
+from controller.manifests.service import MAX_TASKS_PER_SERVICE
 
 # Metrics Skiff collects, by the dimension they are about.
 GROUP_METRICS = ("CPUUtilization", "MemoryUtilization", "GroupInServiceInstances")
@@ -61,6 +65,14 @@ class Metric(SpecModel):
     prometheus_url: str | None = Field(
         None, description="The Prometheus server; default: the daemon's --prometheus-url."
     )
+
+    @field_validator("prometheus_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        problem = None if value is None else http_url_problem(value)
+        if problem is not None:
+            raise ValueError(f"prometheusUrl {problem}")
+        return value
 
     @model_validator(mode="after")
     def _one_source(self) -> Metric:
@@ -437,6 +449,15 @@ class ScheduledActionSpec(SpecModel):
     max_size: int | None = Field(None, ge=0)
     desired_capacity: int | None = Field(None, ge=0)
 
+    @field_validator("start_time", "end_time", mode="before")
+    @classmethod
+    def _yaml_time(cls, value: object) -> object:
+        """YAML reads an unquoted 2024-06-01T08:00:00Z as a timestamp: take it as the ISO 8601
+        text it was (a time without offset stays a wall-clock time in timeZone)."""
+        if isinstance(value, date):  # datetime included
+            return value.isoformat()
+        return value
+
     @field_validator("recurrence")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
@@ -469,3 +490,21 @@ class ScheduledActionSpec(SpecModel):
         ):
             raise ValueError(f"minSize ({self.min_size}) exceeds maxSize ({self.max_size})")
         return self
+
+
+def check_scheduled_action(spec: ScheduledActionSpec) -> list[tuple[Path, str]]:
+    """Sizes its target could never take: a group holds at most MAX_GROUP_SIZE instances, a
+    service runs at most MAX_TASKS_PER_SERVICE tasks."""
+    group = spec.target.auto_scaling_group is not None
+    limit = MAX_GROUP_SIZE if group else MAX_TASKS_PER_SERVICE
+    what = "an Auto Scaling group holds" if group else "a service runs"
+    sizes = {
+        "minSize": spec.min_size,
+        "maxSize": spec.max_size,
+        "desiredCapacity": spec.desired_capacity,
+    }
+    return [
+        ((field,), f"{field} {size} is more than {what} ({limit})")
+        for field, size in sizes.items()
+        if size is not None and size > limit
+    ]

@@ -14,6 +14,8 @@ from controller.manifests.load_balancer import ServiceLoadBalancer
 from controller.manifests.placement import Constraint, Strategy
 
 TASK_DEFINITION_REF = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}(:[1-9][0-9]*)?$"
+# ECS service quotas: "Tasks per service", 5,000.
+MAX_TASKS_PER_SERVICE = 5000
 
 
 class DeploymentCircuitBreaker(SpecModel):
@@ -37,8 +39,8 @@ class ServiceAutoScaling(SpecModel):
     """Application Auto Scaling's scalable target: the bounds policies and scheduled actions
     keep desiredCount within."""
 
-    min_capacity: int = Field(ge=0)
-    max_capacity: int = Field(ge=0)
+    min_capacity: int = Field(ge=0, le=MAX_TASKS_PER_SERVICE)
+    max_capacity: int = Field(ge=0, le=MAX_TASKS_PER_SERVICE)
 
 
 class ServiceSpec(SpecModel):
@@ -46,7 +48,7 @@ class ServiceSpec(SpecModel):
         pattern=TASK_DEFINITION_REF,
         description="A family (its latest ACTIVE revision) or family:revision.",
     )
-    desired_count: int = Field(1, ge=0)
+    desired_count: int = Field(1, ge=0, le=MAX_TASKS_PER_SERVICE)
     launch_type: Literal["EC2", "FARGATE", "EXTERNAL"] = "EC2"
     health_check_grace_period_seconds: int = Field(0, ge=0, le=2_147_483_647)
     scale_in_order: Literal["NEWEST_FIRST", "OLDEST_FIRST"] = Field(

@@ -33,6 +33,11 @@ DependencyCondition = Literal["START", "COMPLETE", "SUCCESS", "HEALTHY"]
 MAX_CONTAINERS = 10
 MIN_CONTAINER_MEMORY_MIB = 6
 DEFAULT_STOP_TIMEOUT = 30
+# Task-level cpu on EC2 and EXTERNAL: "between 128 CPU units (0.125 vCPUs) and 196608 CPU units
+# (192 vCPUs)" (ECS API reference, RegisterTaskDefinition `cpu`). ECS documents no task-level
+# memory minimum for EC2; a task holds at least one container, which needs 6 MiB.
+MIN_TASK_CPU, MAX_TASK_CPU = 128, 196608
+MIN_TASK_MEMORY_MIB = MIN_CONTAINER_MEMORY_MIB
 
 # Fargate's task sizes: cpu units -> the memory values (MiB) AWS offers with it.
 FARGATE_SIZES: dict[int, set[int]] = {
@@ -210,10 +215,13 @@ def check_task_definition(spec: TaskDefinitionSpec) -> list[tuple[Path, str]]:
                         "the skiff. prefix is reserved",
                     )
                 )
+    problems += _check_size(spec)
     problems += _check_memory(spec)
     problems += _check_ports(spec)
     problems += _check_dependencies(spec)
     problems += _check_container_settings(spec)
+    if "FARGATE" in spec.requires_compatibilities:
+        problems += fargate_problems(spec)
     return problems
 
 
@@ -260,6 +268,28 @@ def _check_container_settings(spec: TaskDefinitionSpec) -> list[tuple[Path, str]
     return problems
 
 
+def _check_size(spec: TaskDefinitionSpec) -> list[tuple[Path, str]]:
+    """ECS's bounds on the task-level cpu and memory."""
+    problems: list[tuple[Path, str]] = []
+    if spec.cpu is not None and not MIN_TASK_CPU <= spec.cpu <= MAX_TASK_CPU:
+        problems.append(
+            (
+                ("cpu",),
+                f"task cpu is {spec.cpu} units; ECS takes {MIN_TASK_CPU} (0.125 vCPU) to "
+                f"{MAX_TASK_CPU} (192 vCPU)",
+            )
+        )
+    if spec.memory is not None and spec.memory < MIN_TASK_MEMORY_MIB:
+        problems.append(
+            (
+                ("memory",),
+                f"task memory is {spec.memory} MiB; a task needs at least "
+                f"{MIN_TASK_MEMORY_MIB} MiB (a container's minimum)",
+            )
+        )
+    return problems
+
+
 def _check_memory(spec: TaskDefinitionSpec) -> list[tuple[Path, str]]:
     problems: list[tuple[Path, str]] = []
     for i, c in enumerate(spec.container_definitions):
@@ -295,9 +325,20 @@ def _check_ports(spec: TaskDefinitionSpec) -> list[tuple[Path, str]]:
     inside: dict[tuple[int, str], str] = {}  # container ports in one shared namespace
     shared = spec.network_mode == "awsvpc"  # host mode: the host-port check below covers it
     for i, c in enumerate(spec.container_definitions):
+        mapped: dict[tuple[int, str], int] = {}  # this container's ports -> mapping index
         for j, p in enumerate(c.port_mappings):
             at: Path = ("containerDefinitions", i, "portMappings", j)
             mine = (p.container_port, p.protocol)
+            if mine in mapped:
+                # ECS: "Container port N is used in more than one port mapping for container"
+                problems.append(
+                    (
+                        at + ("containerPort",),
+                        f"container port {mine[0]}/{mine[1]} is already mapped by portMappings "
+                        f"{mapped[mine]}: ECS maps a container port once",
+                    )
+                )
+            mapped.setdefault(mine, j)
             if shared and inside.get(mine, c.name) != c.name:
                 problems.append(
                     (
@@ -402,15 +443,40 @@ def start_order(spec: TaskDefinitionSpec) -> list[str]:
 
 def check_fargate(spec: TaskDefinitionSpec) -> list[str]:
     """Why this task definition cannot run with launch type FARGATE (empty when it can)."""
-    problems = []
+    return [message for _, message in fargate_problems(spec)]
+
+
+def fargate_problems(spec: TaskDefinitionSpec) -> list[tuple[Path, str]]:
+    """What RegisterTaskDefinition refuses in a task definition for FARGATE ("No Fargate
+    configuration exists for given values"), each with the field at fault."""
+    problems: list[tuple[Path, str]] = []
     if spec.network_mode != "awsvpc":
-        problems.append(f"FARGATE needs networkMode awsvpc, not {spec.network_mode}")
-    if spec.cpu is None or spec.memory is None:
-        problems.append("FARGATE needs task-level cpu and memory")
-    elif spec.memory not in FARGATE_SIZES.get(spec.cpu, set()):
-        sizes = ", ".join(str(c) for c in FARGATE_SIZES)
         problems.append(
-            f"FARGATE offers no task size cpu={spec.cpu} memory={spec.memory} "
-            f"(cpu must be one of {sizes}, with a memory AWS pairs with it)"
+            (("networkMode",), f"FARGATE needs networkMode awsvpc, not {spec.network_mode}")
+        )
+    if spec.cpu is None or spec.memory is None:
+        missing = ("cpu",) if spec.cpu is None else ("memory",)
+        problems.append((missing, "FARGATE needs task-level cpu and memory"))
+    elif spec.memory not in FARGATE_SIZES.get(spec.cpu, set()):
+        # AWS says "No Fargate configuration exists for given values"; say which would do.
+        offered = spec.cpu in FARGATE_SIZES
+        choices = (
+            f"with cpu {spec.cpu}, memory is {_memory_choices(spec.cpu)}"
+            if offered
+            else f"cpu is one of {', '.join(str(c) for c in FARGATE_SIZES)}"
+        )
+        problems.append(
+            (
+                ("memory",) if offered else ("cpu",),
+                f"FARGATE offers no task size cpu={spec.cpu} memory={spec.memory}: {choices}",
+            )
         )
     return problems
+
+
+def _memory_choices(cpu: int) -> str:
+    """The memory values (MiB) Fargate pairs with a cpu, as a sentence says them."""
+    sizes = sorted(FARGATE_SIZES[cpu])
+    if len(sizes) <= 3:
+        return ", ".join(str(m) for m in sizes[:-1]) + f" or {sizes[-1]}"
+    return f"{sizes[0]} to {sizes[-1]} in steps of {sizes[1] - sizes[0]}"

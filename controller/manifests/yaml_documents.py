@@ -25,7 +25,7 @@ from yaml.composer import ComposerError
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, SequenceNode
 
-from controller.manifests.base import quote
+from controller.manifests.base import SHOWN_CHARACTERS, quote
 
 
 @dataclass(frozen=True)
@@ -202,4 +202,12 @@ def documents(text: str, name: str, limits: YamlLimits = YamlLimits()) -> Iterat
 
 
 def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())
+    """The parser's message on one line, each word of it cut short: YAML's messages quote the
+    token at fault (an alias, a tag) and the line around it, which come from the file."""
+    return " ".join(_short(word) for word in str(exc).split())
+
+
+def _short(word: str) -> str:
+    if len(word) <= SHOWN_CHARACTERS:
+        return word
+    return f"{word[:SHOWN_CHARACTERS]}... ({len(word)} characters)"

@@ -18,6 +18,22 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from controller.dataplane.haproxy_syntax import (
+    UnsafeValue,
+    Word,
+    address,
+    directive,
+    integer,
+    join,
+    kw,
+    name,
+    path,
+    phrase,
+    quoted,
+    seconds,
+    section,
+    whole,
+)
 from controller.manifests.load_balancer import (
     Action,
     LoadBalancerSpec,
@@ -39,32 +55,48 @@ INITIAL, HEALTHY, UNHEALTHY, DRAINING, UNUSED = (
 PRIMARY, TWIN = "primary", "twin"  # a target's checked server, and its check-less backup
 
 SERVER_TIMEOUT = 60  # seconds HAProxy waits for a target's answer
+MAX_PORT = 65535
+MAX_PRIORITY = 50000  # ALB's highest rule priority
 # Idle connections kept to each target for reuse. A server added through the runtime API keeps
 # none by default (HAProxy 2.6), so every request would open a connection through docker-proxy,
 # and TIME_WAIT sockets would eat the ephemeral ports until checks and new tasks fail.
-IDLE_POOL = "pool-max-conn -1 pool-purge-delay 5s"
+IDLE_POOL = phrase("pool-max-conn -1 pool-purge-delay 5s")
 
 
-def backend(group: str) -> str:
-    return f"tg_{group}"
+def backend(group: str) -> Word:
+    return name(f"tg_{group}")
 
 
-def server_name(task_id: str) -> str:
-    return f"t{task_id[:12]}"
+def server_prefix(target_id: str) -> str:
+    """What of a target's id its servers' names keep."""
+    return target_id[:12]
 
 
-def backup_name(task_id: str) -> str:
-    return f"b{task_id[:12]}"
+def server_name(task_id: str) -> Word:
+    return name(f"t{server_prefix(task_id)}")
 
 
-def check_settings(spec: TargetGroupSpec) -> str:
+def backup_name(task_id: str) -> Word:
+    return name(f"b{server_prefix(task_id)}")
+
+
+def check_words(spec: TargetGroupSpec) -> tuple[Word, ...]:
     """The group's health-check rhythm, as a server takes it. HAProxy gives the backend's
     `default-server` only to servers of the configuration, so `add server` needs it too."""
     hc = spec.health_check
     return (
-        f"inter {hc.interval_seconds}s fall {hc.unhealthy_threshold_count} "
-        f"rise {hc.healthy_threshold_count}"
+        kw("inter"),
+        seconds(hc.interval_seconds),
+        kw("fall"),
+        integer(hc.unhealthy_threshold_count),
+        kw("rise"),
+        integer(hc.healthy_threshold_count),
     )
+
+
+def check_settings(spec: TargetGroupSpec) -> str:
+    """`check_words` as text."""
+    return " ".join(check_words(spec))
 
 
 @dataclass(frozen=True)
@@ -75,6 +107,17 @@ class Target:
     address: str
     port: int
     draining: bool = False  # the task is being stopped: no new requests
+
+
+def target_problem(target: Target) -> str | None:
+    """Why HAProxy cannot be told about this target (an id or address that is no plain
+    word: it came from outside Skiff's manifests), or None."""
+    try:
+        server_name(target.task_id)
+        address(target.address, target.port)
+    except UnsafeValue as exc:
+        return str(exc)
+    return None
 
 
 @dataclass(frozen=True)
@@ -113,6 +156,8 @@ class TargetPlan:
 
 
 # --- the configuration ------------------------------------------------------------------------
+# Every line is built by haproxy_syntax from words it made: values are refused (UnsafeValue)
+# or quoted there, never written here.
 
 
 def render(
@@ -124,25 +169,30 @@ def render(
     targets: Mapping[str, Sequence[Target]],
     skip: frozenset[tuple[str, int]] = frozenset(),
 ) -> str:
-    """The whole configuration. Listeners in `skip` ((load balancer, port)) are left out."""
-    longest_delay = max((g.deregistration_delay for g in groups.values()), default=0)
+    """The whole configuration. Listeners in `skip` ((load balancer, port)) are left out.
+    UnsafeValue: a value that cannot be written as the word it must be (validation keeps
+    such values out of manifests; this is the last line of defence)."""
+    longest_delay = max((whole(g.deregistration_delay) for g in groups.values()), default=0)
     out = [
-        "global",
-        f"    stats socket {admin_socket} level admin expose-fd listeners",
-        "    maxconn 4096",
+        section(kw("global")),
+        directive(
+            *phrase("stats socket"), path(admin_socket), *phrase("level admin expose-fd listeners")
+        ),
+        directive(*phrase("maxconn 4096")),
         # An old worker finishes what it serves after a reload: a request HAProxy still waits
         # for, or a draining target's requests for their deregistration delay.
-        f"    hard-stop-after {max(longest_delay, SERVER_TIMEOUT) + 30}s",
+        directive(kw("hard-stop-after"), seconds(max(longest_delay, SERVER_TIMEOUT) + 30)),
         "",
-        "defaults",
-        "    mode http",
-        "    timeout connect 5s",
-        "    timeout client 60s",
-        f"    timeout server {SERVER_TIMEOUT}s",
-        "    timeout http-request 10s",
-        "    option redispatch",
-        "    option forwardfor",  # X-Forwarded-For: the client's address, after any it sent
-        "    retries 2",
+        section(kw("defaults")),
+        directive(*phrase("mode http")),
+        directive(*phrase("timeout connect 5s")),
+        directive(*phrase("timeout client 60s")),
+        directive(*phrase("timeout server"), seconds(SERVER_TIMEOUT)),
+        directive(*phrase("timeout http-request 10s")),
+        directive(*phrase("option redispatch")),
+        # X-Forwarded-For: the client's address, after any it sent
+        directive(*phrase("option forwardfor")),
+        directive(*phrase("retries 2")),
         "",
     ]
     for lb_name, spec in sorted(load_balancers.items()):
@@ -162,41 +212,41 @@ def render(
     return "\n".join(out) + "\n"
 
 
-def frontend(lb: str, port: int) -> str:
-    return f"lb_{lb}_{port}"
+def frontend(lb: str, port: int) -> Word:
+    return name(f"lb_{lb}_{integer(port, 1, MAX_PORT)}")
 
 
 def _frontend(
-    lb: str, port: int, address: str, rules: Sequence[Rule], default: Action, groups: set[str]
+    lb: str, port: int, bind: str, rules: Sequence[Rule], default: Action, groups: set[str]
 ) -> list[str]:
     out = [
-        f"frontend {frontend(lb, port)}",
-        f"    bind {address}:{port}",
-        "    http-request set-header X-Forwarded-Proto http",
-        f"    http-request set-header X-Forwarded-Port {port}",
+        section(kw("frontend"), frontend(lb, port)),
+        directive(kw("bind"), address(bind, port)),
+        directive(*phrase("http-request set-header X-Forwarded-Proto http")),
+        directive(*phrase("http-request set-header X-Forwarded-Port"), integer(port, 1, MAX_PORT)),
     ]
-    ordered = sorted(rules, key=lambda r: r.priority)
+    ordered = sorted(rules, key=lambda r: whole(r.priority, 1, MAX_PRIORITY))
     claims: list[tuple[int, Action]] = []
     for rule in ordered:
-        n = rule.priority
-        conds = []
+        n = integer(rule.priority, 1, MAX_PRIORITY)
+        conds: list[Word] = []
         for cond in rule.conditions:
             if cond.field == "path-pattern":
-                patterns = " ".join(_quote(glob_regex(v)) for v in cond.values)
-                out.append(f"    acl r{n}_path path -m reg {patterns}")
-                conds.append(f"r{n}_path")
+                acl = join(kw("r"), n, kw("_path"))
+                patterns = [quoted(glob_regex(v)) for v in cond.values]
+                out.append(directive(kw("acl"), acl, *phrase("path -m reg"), *patterns))
             else:
-                patterns = " ".join(_quote(glob_regex(v.lower())) for v in cond.values)
-                out.append(f"    acl r{n}_host {HOST},lower -m reg {patterns}")
-                conds.append(f"r{n}_host")
-        out.append(
-            f"    http-request set-var(txn.rule) int({n}) if !{{ var(txn.rule) -m found }} "
-            + " ".join(conds)
-        )
-        claims.append((n, rule.actions[0]))
-    out.append("    http-request set-var(txn.rule) int(0) if !{ var(txn.rule) -m found }")
+                acl = join(kw("r"), n, kw("_host"))
+                patterns = [quoted(glob_regex(v.lower())) for v in cond.values]
+                out.append(
+                    directive(kw("acl"), acl, kw(f"{HOST},lower"), *phrase("-m reg"), *patterns)
+                )
+            conds.append(acl)
+        out.append(directive(*_claim(n), *phrase("if !{ var(txn.rule) -m found }"), *conds))
+        claims.append((rule.priority, rule.actions[0]))
+    out.append(directive(*_claim(integer(0)), *phrase("if !{ var(txn.rule) -m found }")))
     claims.append((0, default))
-    out.append("    http-request set-var(txn.pick) rand(1000)")
+    out.append(directive(*phrase("http-request set-var(txn.pick) rand(1000)")))
     acts = [line for n, action in claims for line in _act(n, action, port, groups)]
     # HAProxy runs every http-request rule before any use_backend: write them in that order.
     out += [a for a in acts if a.lstrip().startswith("http-request")]
@@ -204,42 +254,79 @@ def _frontend(
     return [*out, ""]
 
 
+def _claim(n: Word) -> tuple[Word, ...]:
+    """`http-request set-var(txn.rule) int(N)`: rule N takes the request."""
+    return (kw("http-request"), kw("set-var(txn.rule)"), join(kw("int("), n, kw(")")))
+
+
 def _act(n: int, action: Action, port: int, groups: set[str]) -> list[str]:
-    when = f"{{ var(txn.rule) -m int {n} }}"
+    when = (*phrase("if { var(txn.rule) -m int"), integer(n), kw("}"))
     if action.type == "fixed-response":
         fixed = action.fixed_response_config
         assert fixed is not None
-        body = (
-            f" content-type {_quote(fixed.content_type)} string {_quote(fixed.message_body)}"
+        body: tuple[Word, ...] = (
+            (
+                kw("content-type"),
+                quoted(fixed.content_type),
+                kw("string"),
+                quoted(fixed.message_body),
+            )
             if fixed.message_body
-            else ""
+            else ()
         )
-        return [f"    http-request return status {fixed.status_code}{body} if {when}"]
+        status = integer(_status(fixed.status_code), 200, 599)
+        return [directive(*phrase("http-request return status"), status, *body, *when)]
     if action.type == "redirect":
         redirect = action.redirect_config
         assert redirect is not None
-        code = redirect.status_code.removeprefix("HTTP_")
+        code = integer(_status(redirect.status_code.removeprefix("HTTP_")), 300, 399)
         return [
-            f"    http-request redirect location {_quote(location)} code {code} if {when}{also}"
+            directive(
+                *phrase("http-request redirect location"),
+                quoted(location),
+                kw("code"),
+                code,
+                *when,
+                *also,
+            )
             for location, also in _locations(redirect, port)
         ]
-    choices = [(g, w) for g, w in action.target_groups() if g in groups and w > 0]
+    choices = [(g, whole(w)) for g, w in action.target_groups() if g in groups]
+    choices = [(g, w) for g, w in choices if w > 0]
     if not choices:
         return [
-            f"    http-request return status 503 content-type text/plain string "
-            f"{_quote('no target group')} if {when}"
+            directive(
+                *phrase("http-request return status 503 content-type text/plain string"),
+                quoted("no target group"),
+                *when,
+            )
         ]
     if len(choices) == 1:
-        return [f"    use_backend {backend(choices[0][0])} if {when}"]
+        return [directive(kw("use_backend"), backend(choices[0][0]), *when)]
     total = sum(w for _, w in choices)
     out, low = [], 0
     for group, weight in choices:
         high = low + round(1000 * weight / total)
-        pick = f"{{ var(txn.pick) -m int ge {low} }} {{ var(txn.pick) -m int lt {high} }}"
-        out.append(f"    use_backend {backend(group)} if {when} {pick}")
+        pick = (
+            *phrase("{ var(txn.pick) -m int ge"),
+            integer(low),
+            kw("}"),
+            *phrase("{ var(txn.pick) -m int lt"),
+            integer(high),
+            kw("}"),
+        )
+        out.append(directive(kw("use_backend"), backend(group), *when, *pick))
         low = high
-    out.append(f"    use_backend {backend(choices[-1][0])} if {when}")  # rounding leftovers
+    # rounding leftovers
+    out.append(directive(kw("use_backend"), backend(choices[-1][0]), *when))
     return out
+
+
+def _status(code: str) -> int:
+    """An HTTP status code written as three digits."""
+    if not isinstance(code, str) or not re.fullmatch(r"[0-9]{3}", code):
+        raise UnsafeValue(f"{code!r:.40} is not an HTTP status code")
+    return int(code)
 
 
 _PLACEHOLDER = re.compile(r"#\{(?:host|port|path|query)\}")
@@ -247,9 +334,10 @@ _PLACEHOLDER = re.compile(r"#\{(?:host|port|path|query)\}")
 HOST = "req.hdr(host),regsub(:[0-9]+$,)"
 
 
-def _locations(cfg: RedirectConfig, port: int) -> list[tuple[str, str]]:
-    """The redirect's Location as HAProxy log-format strings, each with the condition that
-    picks it: as ALB does, no `?` when the query it would carry is empty."""
+def _locations(cfg: RedirectConfig, port: int) -> list[tuple[str, tuple[Word, ...]]]:
+    """The redirect's Location as HAProxy log-format strings (each becomes one quoted word),
+    each with the condition that picks it: as ALB does, no `?` when the query it would carry
+    is empty."""
     proto = "http" if cfg.protocol == "#{protocol}" else cfg.protocol.lower()
     subst = {
         "#{host}": f"%[{HOST}]",
@@ -266,61 +354,52 @@ def _locations(cfg: RedirectConfig, port: int) -> list[tuple[str, str]]:
             last = m.end()
         return "".join([*out, text[last:].replace("%", "%%")])
 
-    location = f"{proto}://{fill(cfg.host)}:{fill(cfg.port)}{fill(cfg.path)}"
+    location = f"{fill(proto)}://{fill(cfg.host)}:{fill(cfg.port)}{fill(cfg.path)}"
     if not cfg.query:
-        return [(location, "")]
+        return [(location, ())]
     if cfg.query.replace("#{query}", ""):  # text of its own: never empty
-        return [(f"{location}?{fill(cfg.query)}", "")]
-    return [(f"{location}?{fill(cfg.query)}", " { query -m len gt 0 }"), (location, "")]
+        return [(f"{location}?{fill(cfg.query)}", ())]
+    has_query = phrase("{ query -m len gt 0 }")
+    return [(f"{location}?{fill(cfg.query)}", has_query), (location, ())]
 
 
 def _backend(group: str, spec: TargetGroupSpec, targets: Sequence[Target]) -> list[str]:
     hc = spec.health_check
     out = [
-        f"backend {backend(group)}",
-        "    balance roundrobin",
-        "    option allbackups",
-        f"    option httpchk GET {_quote(hc.path)}",
-        f"    http-check expect rstatus {_quote(status_regex(hc.matcher.http_code))}",
-        f"    timeout check {hc.timeout_seconds}s",
-        f"    default-server {check_settings(spec)}",
+        section(kw("backend"), backend(group)),
+        directive(*phrase("balance roundrobin")),
+        directive(*phrase("option allbackups")),
+        directive(*phrase("option httpchk GET"), quoted(hc.path)),
+        directive(*phrase("http-check expect rstatus"), quoted(status_regex(hc.matcher.http_code))),
+        directive(*phrase("timeout check"), seconds(hc.timeout_seconds)),
+        directive(kw("default-server"), *check_words(spec)),
     ]
     for t in sorted(targets, key=lambda t: t.task_id):
-        weight = " weight 0" if t.draining else ""
+        weight = phrase("weight 0") if t.draining else ()
+        where = address(t.address, t.port)
         out.append(
-            f"    server {server_name(t.task_id)} {t.address}:{t.port} check {IDLE_POOL}{weight}"
+            directive(kw("server"), server_name(t.task_id), where, kw("check"), *IDLE_POOL, *weight)
         )
         out.append(
-            f"    server {backup_name(t.task_id)} {t.address}:{t.port} backup {IDLE_POOL}{weight}"
+            directive(
+                kw("server"), backup_name(t.task_id), where, kw("backup"), *IDLE_POOL, *weight
+            )
         )
     return [*out, ""]
 
 
+_CODES = re.compile(r"^[0-9]{3}(-[0-9]{3})?(,[0-9]{3}(-[0-9]{3})?)*$")
+
+
 def status_regex(codes: str) -> str:
     """ALB's matcher ("200", "200,202", "200-299") as an anchored regex."""
+    if not isinstance(codes, str) or not _CODES.fullmatch(codes):
+        raise UnsafeValue(f"{codes!r:.40} is not a list of HTTP status codes")
     parts: list[str] = []
     for item in codes.split(","):
         low, _, high = item.partition("-")
         parts += [str(c) for c in range(int(low), int(high or low) + 1)]
     return "^(" + "|".join(parts) + ")$"
-
-
-_ESCAPED = {"\n": '"\\n"', "\r": '"\\r"', "\t": '"\\t"'}
-
-
-def _quote(text: str) -> str:
-    """One configuration word holding `text` as is. Strong (single) quotes: HAProxy expands
-    neither `$` nor backslashes inside them; a single quote itself goes outside them, escaped;
-    a newline, carriage return or tab is written as an escape in double quotes."""
-    parts = re.split(r"([\n\r\t])", text)
-    return (
-        "".join(
-            _ESCAPED[p] if p in _ESCAPED else "'" + p.replace("'", "'\\''") + "'"
-            for p in parts
-            if p
-        )
-        or "''"
-    )
 
 
 # --- target membership --------------------------------------------------------------------------

@@ -118,7 +118,7 @@ def test_duplicate_priorities_and_ports_name_the_field(tmp_path: Path) -> None:
 )
 def test_invalid_path_patterns_are_refused(tmp_path: Path, pattern: str) -> None:
     found = errors(tmp_path, tg(), lb("front", listener(rules=[rule(1, pattern)])))
-    assert "spec.listeners.0.rules.0.conditions.0" in {k.split(":", 1)[1] for k in found}
+    assert "spec.listeners.0.rules.0.conditions.0.values" in {k.split(":", 1)[1] for k in found}
 
 
 def test_a_rule_naming_a_missing_target_group_is_reported_on_the_action(tmp_path: Path) -> None:

@@ -823,7 +823,7 @@ def test_duplicate_container_port_in_host_mode_is_rejected() -> None:
 @pytest.mark.parametrize(
     "mappings",
     [
-        pytest.param([{"containerPort": 80}, {"containerPort": 80}], id="dynamic-omitted"),
+        pytest.param([{"containerPort": 80}, {"containerPort": 81}], id="dynamic-omitted"),
         pytest.param(
             [{"containerPort": 80, "hostPort": 0}, {"containerPort": 81, "hostPort": 0}],
             id="dynamic-zero",
