@@ -303,10 +303,8 @@ class Controller:
         self.enqueue_all()  # services move their tasks off draining hosts
 
     def _connect(self, name: str, spec: HostSpec) -> HostHandle:
-        runtime = GuardedRuntime(
-            InstrumentedRuntime(self._factory(name, spec), name, self.metrics),
-            self.settings.policy,
-        )
+        counted = InstrumentedRuntime(self._factory(name, spec), name, self.metrics)
+        runtime = GuardedRuntime(counted, self.settings.policy)
         observer = HostObserver(
             name,
             runtime,
@@ -316,6 +314,7 @@ class Controller:
             on_down=self._host_down,
             clock=self.clock,
         )
+        counted.on_start_failed = observer.touch
         handle = HostHandle(name, spec, runtime, observer)
         try:
             handle.refresh_info()

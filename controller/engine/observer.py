@@ -163,6 +163,13 @@ class HostObserver:
                 self._busy.discard(container_id)
                 self._work.notify_all()
 
+    def touch(self, container_id: str) -> None:
+        """Marks a container for a refresher though no event came: Docker reports a failed
+        start with none, and the container's error would otherwise wait for the resync."""
+        with self._work:
+            self._dirty.setdefault(container_id, "touch")
+            self._work.notify_all()
+
     def handle(self, event: ContainerEvent) -> None:
         """Marks the event's container for a refresher; the latest action decides."""
         self.last_event = max(self.last_event or 0.0, event.time)

@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from controller.metrics import Metrics
 from controller.runtime.base import ContainerRuntime, EventStream
-from controller.runtime.errors import RuntimeFailure
+from controller.runtime.errors import RuntimeFailure, StartFailed
 from controller.runtime.types import (
     ContainerInfo,
     ContainerSpec,
@@ -24,6 +24,9 @@ T = TypeVar("T")
 class InstrumentedRuntime:
     def __init__(self, inner: ContainerRuntime, host: str, metrics: Metrics) -> None:
         self.inner, self.host, self.metrics = inner, host, metrics
+        # Told the id of a container Docker would not start: dockerd sends no event for a
+        # failed start, so whoever caches containers must look at it again.
+        self.on_start_failed: Callable[[str], None] = lambda container_id: None
 
     def _timed(self, operation: str, fn: Callable[[], T]) -> T:
         started = time.perf_counter()
@@ -50,10 +53,18 @@ class InstrumentedRuntime:
         return self._timed("create", lambda: self.inner.create(spec))
 
     def start(self, container_id: str) -> None:
-        self._timed("start", lambda: self.inner.start(container_id))
+        try:
+            self._timed("start", lambda: self.inner.start(container_id))
+        except StartFailed:
+            self.on_start_failed(container_id)
+            raise
 
     def restart(self, container_id: str, timeout: int = 10) -> None:
-        self._timed("restart", lambda: self.inner.restart(container_id, timeout))
+        try:
+            self._timed("restart", lambda: self.inner.restart(container_id, timeout))
+        except StartFailed:
+            self.on_start_failed(container_id)
+            raise
 
     def kill(self, container_id: str, signal: str) -> None:
         self._timed("kill", lambda: self.inner.kill(container_id, signal))

@@ -116,3 +116,25 @@ def test_many_containers_are_refreshed_side_by_side() -> None:
         )
     finally:
         observer.stop()
+
+
+def test_a_container_docker_would_not_start_is_looked_at_again_though_no_event_comes() -> None:
+    from controller.metrics import Metrics
+    from controller.runtime import StartFailed
+    from controller.runtime.instrumented import InstrumentedRuntime
+
+    engine = FakeRuntime()
+    observer, until = observe(engine)
+    runtime = InstrumentedRuntime(engine, "h1", Metrics())
+    runtime.on_start_failed = observer.touch  # as the controller wires them
+    labels = {**L.ownership(CLUSTER, "Service", "web"), L.TASK: "t1", L.CONTAINER: "app"}
+    cid = runtime.create(ContainerSpec(name="c", image="skiff/busybox:latest", labels=labels))
+    assert until(lambda: any(c.id == cid for c in observer.snapshot()))
+    engine.fail("start", StartFailed("CannotStartContainerError: exec: nope: not found"))
+    try:
+        runtime.start(cid)
+    except StartFailed:
+        pass
+    # dockerd sends no event for a failed start: the cache learns of it only by looking again.
+    assert until(lambda: any(c.id == cid and c.failed_to_start for c in observer.snapshot()))
+    observer.stop()
