@@ -202,7 +202,8 @@ def load_or_create_token(data_dir: str) -> str:
 
 
 def _read_private(path: str) -> str:
-    """The daemon's own token file: a regular file no other user can read or write."""
+    """The daemon's own token file: a regular file of the daemon's user that no other user can
+    read or write."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError:
@@ -213,6 +214,12 @@ def _read_private(path: str) -> str:
         mode = os.fstat(f.fileno()).st_mode
         if not stat.S_ISREG(mode):
             raise AccessError(f"the API token file {path} is not a regular file")
+        owner = os.fstat(f.fileno()).st_uid
+        if owner != os.geteuid():
+            raise AccessError(
+                f"the API token file {path} belongs to user id {owner}, not to the daemon's "
+                f"user ({os.geteuid()}): whoever made it knows the token; delete it and restart"
+            )
         if mode & 0o077:
             raise AccessError(
                 f"the API token file {path} has mode {stat.S_IMODE(mode):04o}: other users may "
