@@ -293,7 +293,7 @@ def _validate(args: argparse.Namespace) -> int:
         return 1
     result = load_directory(args.dir, _policy(args), limits=_limits(args))
     for err in result.errors:
-        print(err, file=sys.stderr)
+        print(printable(str(err)), file=sys.stderr)  # a file's name may hold an escape sequence
     if not result.files:
         print(f"{args.dir}: no *.yaml or *.yml manifests found", file=sys.stderr)
     n = len(result.resources)
@@ -318,15 +318,15 @@ def _plan(args: argparse.Namespace) -> int:
     result = load_directory(args.dir, _policy(args), limits=_limits(args))
     if not result.ok:
         for err in result.errors:
-            print(err, file=sys.stderr)
+            print(printable(str(err)), file=sys.stderr)
         print("fix the errors above; nothing was planned", file=sys.stderr)
         return 1
     previews, warnings = preview(
         result, args.data_dir, docker_runtime, args.cluster, policy=_policy(args)
     )
     for w in warnings:
-        print(f"warning: {w}", file=sys.stderr)
-    print(render(previews))
+        print(printable(f"warning: {w}"), file=sys.stderr)
+    print("\n".join(printable(line) for line in render(previews).split("\n")))
     return 0
 
 

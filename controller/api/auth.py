@@ -14,15 +14,20 @@ import hashlib
 import hmac
 import ipaddress
 import os
+import re
 import secrets
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from controller.quoting import quote
+
 TOKEN_ENV = "SKIFF_TOKEN"
 TOKEN_FILE = "token"  # in the data directory
 MIN_TOKEN_LENGTH = 16
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+_PORT = re.compile(r"(:[0-9]{0,5})?")
+_SHOWABLE_HOST = re.compile(r"[\x21-\x7e]+")  # one word: no folded line, no control
 
 HOW_TO_GET_A_TOKEN = (
     "send 'Authorization: Bearer TOKEN'; the token is in the file 'token' in the daemon's "
@@ -62,7 +67,7 @@ class Access:
     def refusal(self, host_headers: list[str], authorization: str | None) -> Refusal | None:
         """Why a /v1 request is refused, or None: the Host is checked first, then the token."""
         if len(host_headers) != 1 or host_name(host_headers[0]) not in self.hosts:
-            shown = ", ".join(repr(h) for h in host_headers) or "none"
+            shown = ", ".join(_shown_host(h) for h in host_headers) or "none"
             return Refusal(  # the names it does accept are not told: they may be internal
                 421,
                 f"Host {shown} does not name this daemon; call it by its listen address "
@@ -84,6 +89,12 @@ class Access:
         return None
 
 
+def _shown_host(value: str) -> str:
+    """A refused Host as the message (and the log) shows it: quoted when it is one plain word;
+    a folded header could carry the next line, the Authorization header included."""
+    return quote(value) if _SHOWABLE_HOST.fullmatch(value) else "(a malformed value)"
+
+
 def _same(given: str, token: str) -> bool:
     """Constant time, whatever the lengths: digests of equal size are compared."""
     a = hashlib.sha256(given.encode()).digest()
@@ -93,12 +104,17 @@ def _same(given: str, token: str) -> bool:
 
 def host_name(value: str) -> str:
     """The name in a Host header or a listen address: lowercase, without its port, the brackets
-    of an IPv6 address or a trailing dot."""
+    of an IPv6 address or a trailing dot. "" (no name) when what follows the name is not a port
+    (`[::1]evil`, `localhost:x`)."""
     value = value.strip().lower()
     if value.startswith("["):
-        value = value[1:].partition("]")[0]
+        value, bracket, rest = value[1:].partition("]")
+        if not bracket or not _PORT.fullmatch(rest):
+            return ""
     elif value.count(":") == 1:
-        value = value.partition(":")[0]
+        value, _, port = value.partition(":")
+        if not _PORT.fullmatch(f":{port}"):
+            return ""
     return value.rstrip(".")
 
 
@@ -202,7 +218,8 @@ def load_or_create_token(data_dir: str) -> str:
 
 
 def _read_private(path: str) -> str:
-    """The daemon's own token file: a regular file no other user can read or write."""
+    """The daemon's own token file: a regular file of the daemon's user that no other user can
+    read or write."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError:
@@ -213,6 +230,12 @@ def _read_private(path: str) -> str:
         mode = os.fstat(f.fileno()).st_mode
         if not stat.S_ISREG(mode):
             raise AccessError(f"the API token file {path} is not a regular file")
+        owner = os.fstat(f.fileno()).st_uid
+        if owner != os.geteuid():
+            raise AccessError(
+                f"the API token file {path} belongs to user id {owner}, not to the daemon's "
+                f"user ({os.geteuid()}): whoever made it knows the token; delete it and restart"
+            )
         if mode & 0o077:
             raise AccessError(
                 f"the API token file {path} has mode {stat.S_IMODE(mode):04o}: other users may "

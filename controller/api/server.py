@@ -5,6 +5,11 @@ GET /healthz (the process is alive), /readyz (manifests loaded and every host li
 /v1) answers only a request whose Host names this daemon (else 421) and that carries the bearer
 token (else 401): see auth.py.
 
+Each connection has a thread of its own, so a slow client delays nobody else; but threads and
+sockets are the whole daemon's, so at most `MAX_CONNECTIONS` are served at once (one more is
+answered 503 at once and closed), and a client that sends or reads nothing for
+`IO_TIMEOUT` seconds is dropped: clients that connect and wait cannot starve the daemon.
+
 GET /v1/status (every resource, its tasks, revisions, recent
 events and the manifest errors, as JSON).
 
@@ -27,6 +32,7 @@ header) it starts with the next event; follow=false ends it once it has caught u
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import urllib.parse
 from collections.abc import Callable
@@ -57,6 +63,10 @@ KIND_ORDER = {
     "ScheduledAction": 8,
 }
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})  # no token, no Host check
+MAX_CONNECTIONS = 64  # served at once, event streams included
+IO_TIMEOUT = 10.0  # seconds a client may leave one read or write of its connection waiting
+MAX_BODY = 65536
+_BUSY = json.dumps({"message": "the API is serving as many connections as it may; retry"})
 
 
 def status_document(ctl: Controller, ready: bool, manifests: str) -> dict[str, Any]:
@@ -79,6 +89,52 @@ def status_document(ctl: Controller, ready: bool, manifests: str) -> dict[str, A
     }
 
 
+class _BoundedServer(ThreadingHTTPServer):
+    """A thread per connection, at most `max_connections` of them."""
+
+    daemon_threads = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        max_connections: int,
+    ) -> None:
+        super().__init__(address, handler)
+        self._slots = threading.BoundedSemaphore(max_connections)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            _refuse_busy(request)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+def _refuse_busy(conn: socket.socket) -> None:
+    """503 without waiting: the accepting thread must never block on a client."""
+    body = _BUSY.encode()
+    head = (
+        "HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        f"Retry-After: 1\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    try:
+        conn.setblocking(False)
+        conn.send(head.encode() + body)
+    except OSError:
+        pass
+
+
 class ApiServer:
     def __init__(
         self,
@@ -87,11 +143,16 @@ class ApiServer:
         ready: Callable[[], bool],
         manifests: str,
         access: Access,
+        *,
+        max_connections: int = MAX_CONNECTIONS,
+        io_timeout: float = IO_TIMEOUT,
     ) -> None:
         host, _, port = listen.rpartition(":")
         api = self
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = io_timeout  # on every read and write of the connection
+
             def do_GET(self) -> None:
                 api.guarded(self, api.handle)
 
@@ -102,8 +163,7 @@ class ApiServer:
                 pass  # requests are not actions; keep the action log clean
 
         self.ctl, self.ready, self.manifests, self.access = ctl, ready, manifests, access
-        self.httpd = ThreadingHTTPServer((host or "127.0.0.1", int(port)), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _BoundedServer((host or "127.0.0.1", int(port)), Handler, max_connections)
         self._stopped = threading.Event()  # ends the event streams
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="api", daemon=True)
 
@@ -129,8 +189,8 @@ class ApiServer:
         try:
             if self._admitted(req):
                 serve(req)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            pass  # the client went away, or stopped reading or sending
         except Exception as exc:
             log.exception("api.failed", path=req.path)
             try:
@@ -219,8 +279,8 @@ class ApiServer:
                     )
                     req.wfile.write(frame.encode())
                 req.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the reader went away
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            pass  # the reader went away, or stopped reading
 
     def _batch(self, parts: list[str], raw: str) -> dict[str, Any]:
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(raw).query)
@@ -260,7 +320,9 @@ class ApiServer:
             length = int(req.headers.get("Content-Length") or 0)
         except ValueError as exc:
             raise commands.CommandError("Content-Length is not a number") from exc
-        if length > 65536:
+        if length < 0:
+            raise commands.CommandError("Content-Length is negative")
+        if length > MAX_BODY:
             raise commands.CommandError("the request body is too large", 413)
         try:
             body = json.loads(req.rfile.read(length) or b"{}")

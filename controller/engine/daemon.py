@@ -10,6 +10,7 @@ import threading
 
 import structlog
 
+from controller import data_dir as private_data
 from controller.api.auth import AccessError, ApiOptions, access_for
 from controller.engine.controller import Controller, Settings
 from controller.engine.hosts import RuntimeFactory
@@ -52,6 +53,7 @@ class Daemon:
             settings,
         )
         self.api_options = api or ApiOptions()
+        private_data.prepare(data_dir)  # OSError: not a directory fit for the store and token
         self.store = Store.in_data_dir(data_dir)
         self.metrics = Metrics()
         self.controller = Controller(self.store, self.metrics, runtime_factory, settings)

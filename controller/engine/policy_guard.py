@@ -4,7 +4,10 @@ daemon's `--allow`.
 
 The loader already refuses manifests that ask for more than the policy allows; this guard
 covers what the loader never sees again: specs restored from the store after a restart with
-fewer `--allow` flags, revisions a service still runs, launch templates' old versions. A
+fewer `--allow` flags, revisions a service still runs, launch templates' old versions. It also
+covers what the loader cannot see at all: a named volume a container mounts that already
+exists on the engine (a shared volume, made by anyone) is asked for its driver options, and
+one that binds or mounts a host path needs `host-path` as if the manifest had asked for it. A
 refused create raises `PolicyRefused` (terminal) and nothing reaches Docker. Containers that
 already run are not touched. What each flag allows is `controller.manifests.policy`'s table.
 """
@@ -60,6 +63,23 @@ def volume_needs(spec: VolumeSpec) -> list[Need]:
     return [Need("host-path", ("driver_opts",), what, path)]
 
 
+def existing_volume_needs(found: VolumeSpec) -> list[Need]:
+    """What mounting a volume that exists already asks: its options are the engine's, not a
+    manifest's (a shared volume someone made with `o: bind`, say)."""
+    reaches, path = driver_host_path(found.driver, found.driver_opts)
+    if not reaches:
+        return []
+    bound = f"host path {path}" if path else "the host"
+    what = f"volume {found.name} (on the engine, bound to {bound}) is"
+    return [Need("host-path", ("volumes", found.name), what, path)]
+
+
+def named_volumes(spec: ContainerSpec) -> list[str]:
+    """The named volumes (not host paths) a container mounts."""
+    names = [name for name, _ in spec.volumes] + [m.source for m in spec.mounts if not m.bind]
+    return list(dict.fromkeys(names))
+
+
 def refusal(name: str, needs: list[Need]) -> str:
     return f"{name}: " + "; ".join(n.refusal() for n in needs)
 
@@ -72,9 +92,19 @@ class GuardedRuntime:
 
     def create(self, spec: ContainerSpec) -> str:
         refused = self.policy.refusals(container_needs(spec))
+        if not refused:  # the volumes it mounts, as they exist: each look-up is a call
+            refused = self.policy.refusals(self._existing_volume_needs(spec))
         if refused:
             raise PolicyRefused(refusal(f"container {spec.name}", refused))
         return self.inner.create(spec)
+
+    def _existing_volume_needs(self, spec: ContainerSpec) -> list[Need]:
+        needs = []
+        for name in named_volumes(spec):
+            found = self.inner.volume(name)
+            if found is not None:
+                needs += existing_volume_needs(found)
+        return needs
 
     def create_volume(self, spec: VolumeSpec) -> None:
         refused = self.policy.refusals(volume_needs(spec))
@@ -105,6 +135,9 @@ class GuardedRuntime:
 
     def has_volume(self, name: str) -> bool:
         return self.inner.has_volume(name)
+
+    def volume(self, name: str) -> VolumeSpec | None:
+        return self.inner.volume(name)
 
     def remove_volume(self, name: str) -> None:
         self.inner.remove_volume(name)

@@ -14,6 +14,9 @@ The rules (DESIGN.md, "Security stance": loaders bound what they read):
 - A directory that cannot be opened or listed (or the root itself, gone or unreadable) is
   reported as a `DirectoryProblem`, so the caller keeps what its files held instead of taking
   them for deleted.
+- The names it reports (`shown`, `path`, `scope`) are text: a byte of a file or directory name
+  that is not UTF-8 is written `\\xNN`, so a name reaches logs, metrics labels, the store and
+  terminals as characters they can all encode (files are opened by their real names).
 
 Directories and files are opened relative to their parent's descriptor with O_NOFOLLOW (and files
 with O_NONBLOCK, then checked with fstat), so a path swapped for a link or a FIFO between the
@@ -63,27 +66,34 @@ class _Refused(Exception):
 def read_tree(root: str, max_bytes: int) -> Iterator[ManifestFile | DirectoryProblem]:
     """Every manifest file below root, in order (a directory's files, then its subdirectories,
     by name), and every directory that could not be read."""
+    shown = text(root)
     try:
         mode = os.stat(root).st_mode
     except OSError as exc:
-        yield DirectoryProblem(root, ".", f"cannot read the manifest directory: {_reason(exc)}")
+        yield DirectoryProblem(shown, ".", f"cannot read the manifest directory: {_reason(exc)}")
         return
     if stat.S_ISREG(mode):
         yield _read_root_file(root, max_bytes)
         return
     if not stat.S_ISDIR(mode):
-        yield DirectoryProblem(root, ".", f"the manifest directory is {_what(mode)}, not read")
+        yield DirectoryProblem(shown, ".", f"the manifest directory is {_what(mode)}, not read")
         return
     try:
         root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
-        yield DirectoryProblem(root, ".", f"cannot read the manifest directory: {_reason(exc)}")
+        yield DirectoryProblem(shown, ".", f"cannot read the manifest directory: {_reason(exc)}")
         return
     try:
         walk = _Walk(root, _real_path(root_fd, root), root_fd, max_bytes)
         yield from walk.directory(root_fd, "", 0)
     finally:
         os.close(root_fd)
+
+
+def text(name: str) -> str:
+    """A name as the operating system gave it (bytes that are not UTF-8 smuggled in as lone
+    surrogates), as text every encoder takes: those bytes written `\\xNN`."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _real_path(fd: int, path: str) -> str:
@@ -137,8 +147,8 @@ class _Walk:
                 os.close(sub_fd)
 
     def file(self, dir_fd: int, rel: str, name: str) -> ManifestFile | None:
-        shown = os.path.join(rel, name)
-        path = os.path.join(self.root, shown)
+        shown = text(os.path.join(rel, name))
+        path = text(os.path.join(self.root, rel, name))
         try:
             mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
             if stat.S_ISLNK(mode):
@@ -192,11 +202,12 @@ class _Walk:
         return fd
 
     def _problem(self, rel: str, message: str) -> DirectoryProblem:
-        return DirectoryProblem(rel + os.sep, rel, message)
+        return DirectoryProblem(text(rel) + os.sep, text(rel), message)
 
 
 def _read_root_file(path: str, max_bytes: int) -> ManifestFile:
     """The root given as one file: the user named it, so a link is followed."""
+    shown = text(path)
     try:
         fd = os.open(path, _FILE_FLAGS & ~os.O_NOFOLLOW)
         try:
@@ -204,10 +215,10 @@ def _read_root_file(path: str, max_bytes: int) -> ManifestFile:
         finally:
             os.close(fd)
     except _Refused as exc:
-        return ManifestFile(path, path, None, str(exc))
+        return ManifestFile(shown, shown, None, str(exc))
     except OSError as exc:
-        return ManifestFile(path, path, None, f"cannot read: {_reason(exc)}")
-    return ManifestFile(path, path, data)
+        return ManifestFile(shown, shown, None, f"cannot read: {_reason(exc)}")
+    return ManifestFile(shown, shown, data)
 
 
 def _read_regular(fd: int, max_bytes: int) -> bytes:

@@ -62,6 +62,10 @@ class ContainerRuntime(Protocol):
         """Whether a named volume exists on the engine."""
         ...
 
+    def volume(self, name: str) -> VolumeSpec | None:
+        """The named volume as the engine has it (driver, options, labels); None if none."""
+        ...
+
     def remove_volume(self, name: str) -> None:
         """Removes a named volume; a missing one is not an error."""
         ...

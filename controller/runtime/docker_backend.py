@@ -221,6 +221,18 @@ class DockerRuntime:
             return False
         return True
 
+    def volume(self, name: str) -> VolumeSpec | None:
+        try:
+            data = self._call(lambda: self._api.inspect_volume(name))
+        except NotFound:
+            return None
+        return VolumeSpec(
+            str(data.get("Name") or name),
+            dict(data.get("Labels") or {}),
+            driver=str(data.get("Driver") or "local"),
+            driver_opts={str(k): str(v) for k, v in (data.get("Options") or {}).items()},
+        )
+
     def remove_volume(self, name: str) -> None:
         try:
             self._call(lambda: self._api.remove_volume(name, force=True))

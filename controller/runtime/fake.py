@@ -361,6 +361,13 @@ class FakeRuntime:
         with self._lock:
             return name in self.volumes
 
+    def volume(self, name: str) -> VolumeSpec | None:
+        self._enter("volume", name)
+        with self._lock:
+            if name not in self.volumes:
+                return None
+            return self.volume_specs.get(name) or VolumeSpec(name, {})
+
     def remove_volume(self, name: str) -> None:
         self._enter("remove_volume", name)
         with self._lock:

@@ -78,6 +78,9 @@ class InstrumentedRuntime:
     def has_volume(self, name: str) -> bool:
         return self._timed("has_volume", lambda: self.inner.has_volume(name))
 
+    def volume(self, name: str) -> VolumeSpec | None:
+        return self._timed("volume", lambda: self.inner.volume(name))
+
     def remove_volume(self, name: str) -> None:
         self._timed("remove_volume", lambda: self.inner.remove_volume(name))
 

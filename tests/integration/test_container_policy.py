@@ -193,3 +193,61 @@ def test_privileged_needs_allow_privileged(skiff: Skiff) -> None:
         )
         assert "CannotStartContainerError" in svc["stoppedReason"]
         assert "policy" not in svc["stoppedReason"]
+
+
+def test_a_shared_volume_bound_to_a_host_path_needs_allow_host_path(
+    skiff: Skiff, tmp_path: Any
+) -> None:
+    """A manifest can name a volume made outside Skiff (here, bound to a host directory, as
+    compose's `driver_opts: {type: none, o: bind, device: ...}` does): nothing in the manifest
+    says host path, so the daemon asks the engine before it creates the container."""
+    name = skiff.name("shared")
+    volume_name = skiff.name("hostdir")
+    host_dir = tmp_path / "host-dir"
+    host_dir.mkdir()
+    (host_dir / "secret").write_text("host data\n")
+    skiff.docker.volumes.create(
+        volume_name,
+        driver_opts={"type": "none", "o": "bind", "device": str(host_dir)},
+        labels={"made-by": "test"},
+    )
+    try:
+        skiff.write(
+            "svc.yaml",
+            f"""\
+            apiVersion: skiff/v1
+            kind: TaskDefinition
+            metadata: {{name: {name}}}
+            spec:
+              volumes:
+                - name: {volume_name}
+                  dockerVolumeConfiguration: {{scope: shared, autoprovision: false}}
+              containerDefinitions:
+                - name: app
+                  image: {IMAGE}
+                  memory: 32
+                  command: ["sleep", "300"]
+                  mountPoints: [{{sourceVolume: {volume_name}, containerPath: /h}}]
+            ---
+            apiVersion: skiff/v1
+            kind: Service
+            metadata: {{name: {name}}}
+            spec: {{taskDefinition: {name}, desiredCount: 1}}
+            """,
+        )
+        skiff.start()
+        message = wait_for(
+            lambda: "host-path" in (m := str(skiff.resource("Service", name))) and m,
+            30,
+            "the guard's refusal in the service's status",
+        )
+        assert f"bound to host path {host_dir}" in message
+        assert skiff.containers(name, all=True) == []
+        skiff.stop()
+
+        skiff.start("--allow", f"host-path:{host_dir}")
+        wait_for(lambda: skiff.running(name), 30, "the task once the path is allowed")
+    finally:
+        skiff.stop()
+        skiff.cleanup()
+        skiff.docker.volumes.get(volume_name).remove(force=True)

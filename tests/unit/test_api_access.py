@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import stat
 import urllib.error
 import urllib.request
@@ -138,6 +139,33 @@ def test_loopback_names_with_any_port_are_this_daemon_on_a_loopback_listen(
 ) -> None:
     code, _, _ = call(daemon[0], "/v1/status", token=TOKEN, host=host)
     assert code == 200
+
+
+@pytest.mark.parametrize("host", ["[::1]evil", "[::1]:80x", "localhost:x", "[::1", "localhost:1:2"])
+def test_a_loopback_name_followed_by_anything_but_a_port_is_not_this_daemon(
+    daemon: tuple[ApiServer, Harness], host: str
+) -> None:
+    assert call(daemon[0], "/v1/status", token=TOKEN, host=host)[0] == 421
+
+
+def test_a_refused_host_is_shown_bounded_and_a_folded_one_not_at_all(
+    daemon: tuple[ApiServer, Harness],
+) -> None:
+    """The refusal is logged too: a folded Host line would carry the next header with it
+    (`Host: localhost` + `\\r\\n Authorization: Bearer TOKEN`), and a long one fills the log."""
+    code, _, body = call(daemon[0], "/v1/status", token=TOKEN, host="a" * 5000 + ".example")
+    assert code == 421 and len(message(body)) < 400 and "(5008 characters)" in message(body)
+    host, port = daemon[0].address.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall(
+            f"GET /v1/status HTTP/1.1\r\nHost: localhost\r\n Authorization: Bearer {TOKEN}\r\n"
+            "Connection: close\r\n\r\n".encode()
+        )
+        reply = b""
+        while chunk := s.recv(65536):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.0 421")
+    assert TOKEN[:8].encode() not in reply and b"(a malformed value)" in reply
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])

@@ -129,6 +129,26 @@ def test_a_link_to_a_file_inside_the_directory_is_read(tmp_path: Path) -> None:
     assert result.resources[("TaskDefinition", "web")].source == "current.yaml"
 
 
+def test_names_that_are_not_utf8_are_shown_as_text_and_metrics_still_serve(
+    tmp_path: Path,
+) -> None:
+    """A file named with bytes that are not UTF-8 reached the skiff_manifest_errors{file}
+    label as it was, and every /metrics scrape failed with a 500 (surrogates not allowed)."""
+    root = os.fsencode(tmp_path)
+    with open(os.path.join(root, b"bad\xff.yaml"), "w") as f:
+        f.write("kind: X\n")
+    write(tmp_path, "team/web.yaml", td_doc("web"))
+    os.rename(os.path.join(root, b"team"), os.path.join(root, b"team\xfe"))
+
+    result = load(tmp_path)
+
+    assert {e.file for e in result.errors} == {"bad\\xff.yaml"}
+    assert result.resources[("TaskDefinition", "web")].source == "team\\xfe/web.yaml"
+    h = Harness(tmp_path / "unused")
+    h.ctl.apply_manifests(result)
+    assert b'skiff_manifest_errors{file="bad\\\\xff.yaml"}' in h.ctl.metrics.exposition()
+
+
 def test_a_dangling_or_looping_link_is_an_error_naming_the_link(tmp_path: Path) -> None:
     write(tmp_path, "web.yaml", td_doc("web"))
     (tmp_path / "gone.yaml").symlink_to(tmp_path / "nothing-here")

@@ -98,6 +98,74 @@ def test_a_volume_bound_to_the_host_is_refused_at_create() -> None:
     assert fake.volumes == {"w"}
 
 
+SHARED_VOLUME = textwrap.dedent("""\
+    apiVersion: skiff/v1
+    kind: TaskDefinition
+    metadata: {name: web}
+    spec:
+      volumes:
+        - name: etc
+          dockerVolumeConfiguration: {scope: shared, autoprovision: false}
+      containerDefinitions:
+        - name: app
+          image: skiff/busybox:latest
+          memory: 64
+          mountPoints: [{sourceVolume: etc, containerPath: /host-etc}]
+    ---
+    apiVersion: skiff/v1
+    kind: Service
+    metadata: {name: web}
+    spec: {taskDefinition: web, desiredCount: 1}
+    """)
+BOUND_TO_ETC = {"type": "none", "o": "bind", "device": "/etc"}
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"mounts": (MountSpec("etc", "/host-etc"),)},  # a task's shared volume, a Batch volume
+        {"volumes": (("etc", "/data"),)},  # an instance's root volume
+    ],
+)
+def test_a_named_volume_that_exists_bound_to_a_host_path_is_refused_at_create(
+    fields: dict[str, object],
+) -> None:
+    """A manifest can name a volume someone else made (a compose project's `o: bind`, say):
+    the loader sees only the name, so the guard asks the engine what the volume is."""
+    fake = FakeRuntime()
+    fake.create_volume(VolumeSpec("etc", {}, driver_opts=BOUND_TO_ETC))
+    with pytest.raises(PolicyRefused) as exc:
+        GuardedRuntime(fake, BASELINE).create(spec(**fields))
+    assert str(exc.value) == (
+        "container c: volume etc (on the engine, bound to host path /etc) is not allowed by "
+        "this daemon's policy (start it with --allow host-path:/etc)"
+    )
+    assert "create" not in [op for op, _ in fake.writes()]
+    GuardedRuntime(fake, Policy.parse(["host-path:/etc"])).create(spec(**fields))
+    assert len(fake.containers) == 1
+
+
+def test_a_service_cannot_mount_a_shared_volume_bound_to_the_host(tmp_path: Path) -> None:
+    """Valid for the loader (a shared volume is only a name), refused where it is created."""
+    fake = FakeRuntime()
+    fake.create_volume(VolumeSpec("etc", {}, driver_opts=BOUND_TO_ETC))
+    h = Harness(tmp_path / "m", fake=fake)
+    h.apply("web.yaml", SHARED_VOLUME)
+    assert h.running() == []
+    assert not [op for op, _ in fake.writes() if op == "create"]
+    status = h.status("Service", "web")
+    assert "volume etc (on the engine, bound to host path /etc)" in str(status)
+    assert "--allow host-path:/etc" in str(status)
+
+
+def test_a_shared_volume_that_is_only_a_volume_mounts_as_before(tmp_path: Path) -> None:
+    fake = FakeRuntime()
+    fake.create_volume(VolumeSpec("etc", {"made-by": "someone"}))
+    h = Harness(tmp_path / "m", fake=fake)
+    h.apply("web.yaml", SHARED_VOLUME)
+    assert len(h.running()) == 1
+
+
 def test_every_engine_runtime_of_the_controller_is_guarded(tmp_path: Path) -> None:
     h = Harness(tmp_path / "m")
     h.apply("web.yaml", "")

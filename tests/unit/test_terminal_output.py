@@ -4,14 +4,18 @@ stays exact."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from controller import batch_cli, cli
 from controller.events_cli import line
+from controller.logging import configure
 from controller.status_table import render_status
 from controller.terminal import printable, table
 
@@ -93,3 +97,38 @@ def test_c0_del_and_c1_are_visible_and_the_rest_is_untouched() -> None:
     assert printable("\x00\t\x1b\x7f\x85\x9f") == "\\x00\\x09\\x1b\\x7f\\x85\\x9f"
     assert printable("naïve — web:1 ✓") == "naïve — web:1 ✓"
     assert table([["A", "B"], ["\x1b", "x"]]) == ["A     B", "\\x1b  x"]
+
+
+def test_bidirectional_overrides_are_visible() -> None:
+    """U+202E would show `exe.txt` as `txt.exe`: the order a terminal shows must be the real one."""
+    assert printable("a\u202eb\u2066c\u200f") == "a\\u202eb\\u2066c\\u200f"
+    assert printable("שלום") == "שלום"  # right-to-left letters themselves are text
+
+
+def test_skiff_validate_shows_a_hostile_file_name_on_one_escaped_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file name is the one part of an error not quoted: someone who can write to the
+    manifest directory must not fake lines or send escapes to the operator's terminal."""
+    (tmp_path / "a\x1b[2Jb\nok.yaml: fine\u202e.yaml").write_text("kind: X\n")
+    assert cli.main(["validate", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert not RAW_CONTROL.search(err) and "\u202e" not in err
+    shown = "a\\x1b[2Jb\\x0aok.yaml: fine\\u202e.yaml: "
+    errors = [e for e in err.splitlines() if e]
+    assert errors and all(e.startswith(shown) for e in errors)
+
+
+def test_the_console_log_escapes_what_a_request_or_a_file_name_carries() -> None:
+    """An API client without a token picks the path the daemon logs in `api.refused`."""
+    configure("console", "info")
+    try:
+        processors = structlog.get_config()["processors"]
+    finally:
+        structlog.reset_defaults()
+    out = io.StringIO()
+    logger = structlog.wrap_logger(structlog.PrintLogger(out), processors=processors)
+    logger.warning("api.refused", path="/v1/\x1b[2J\x1b]0;x\x07", n=1)
+    logged = out.getvalue()
+    assert "\x1b[2J" not in logged and "\x07" not in logged
+    assert "/v1/\\x1b[2J\\x1b]0;x\\x07" in logged
