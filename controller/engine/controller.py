@@ -54,7 +54,7 @@ from controller.runtime import RuntimeFailure
 from controller.runtime.instrumented import InstrumentedRuntime
 from controller.state.labels import DEFAULT_CLUSTER
 from controller.state.observed import ObservedTask, group_tasks
-from controller.store import JOB_DEFINITIONS, Store
+from controller.store import JOB_DEFINITIONS, Store, StoreFailure
 
 log = structlog.get_logger("skiff")
 
@@ -129,6 +129,7 @@ class Controller:
         )
         self.desired: dict[ResourceKey, Resource] = {}
         self.stale: dict[ResourceKey, str] = {}
+        self._unsaved: set[ResourceKey] = set()  # manifest changes the store has not taken yet
         self.manifest_errors: list[FieldError] = []
         self.hosts: dict[str, HostHandle] = {}
         self.status: dict[ResourceKey, ResourceStatus] = {}
@@ -143,6 +144,7 @@ class Controller:
         self.dataplane_state = DataPlaneState()
         self.target_states: dict[str, dict[str, str]] = {}  # task id -> {target group: state}
         self.monitor = MonitorState(MetricHistory(max_age=HISTORY_SECONDS))
+        store.watch(self._store_failed, self._store_recovered)
 
     def _haproxy(self) -> DataPlane:
         from controller.dataplane.haproxy import HAProxy
@@ -224,21 +226,8 @@ class Controller:
             }
             changed |= {k for k in stale.keys() ^ self.stale.keys()}
             self.desired, self.stale, self.manifest_errors = desired, stale, list(result.errors)
-            now = self.clock()
-            for key in changed:
-                res = desired.get(key)
-                if res is None:
-                    self.store.delete_resource(*key)
-                elif key not in stale:
-                    self.store.save_resource(
-                        res.kind,
-                        res.name,
-                        res.source,
-                        res.document,
-                        res.spec.to_wire(),
-                        res.labels,
-                        now,
-                    )
+            self._unsaved |= changed
+            self._save_manifests()
             self._report_manifest_errors(result)
         if any(k[0] == "Host" for k in changed) or not self.hosts:
             self.sync_pool()
@@ -246,6 +235,44 @@ class Controller:
             self.queue.forget(key)
             self.queue.add(key)
         return changed
+
+    def _save_manifests(self) -> None:
+        """Keeps the last valid version of each changed resource in the store. When the store
+        cannot be written, desired state still changes (the edit is carried out as soon as
+        the store takes the records it needs) and the next resync saves them."""
+        with self._lock:
+            now = self.clock()
+            for key in sorted(self._unsaved):
+                res = self.desired.get(key)
+                try:
+                    if res is None:
+                        self.store.delete_resource(*key)
+                    elif key not in self.stale:
+                        self.store.save_resource(
+                            res.kind,
+                            res.name,
+                            res.source,
+                            res.document,
+                            res.spec.to_wire(),
+                            res.labels,
+                            now,
+                        )
+                except StoreFailure:
+                    return  # reported by the store's watcher; the rest waits with this one
+                self._unsaved.discard(key)
+
+    def _store_failed(self, failure: StoreFailure) -> None:
+        self.metrics.store_write_failures.labels(failure.reason).inc()
+        self.metrics.store_writable.set(0)
+        log.error("store.write_failed", action="write", reason=failure.reason, error=str(failure))
+
+    def _store_recovered(self) -> None:
+        """A write succeeded after failures: keys backing off after theirs go again now."""
+        self.metrics.store_writable.set(1)
+        log.info("store.recovered", action="write", reason="a write to the store succeeded")
+        for key in self.keys():
+            self.queue.forget(key)
+            self.queue.add(key)
 
     def _report_manifest_errors(self, result: LoadResult) -> None:
         self.metrics.manifest_errors.clear()
@@ -337,7 +364,10 @@ class Controller:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
     def resync(self) -> None:
-        """Lists every host again and queues every key: heals whatever events missed."""
+        """Lists every host again and queues every key: heals whatever events missed (and
+        saves manifest changes a failing store could not take)."""
+        if self._unsaved:
+            self._save_manifests()
         for handle in list(self.hosts.values()):
             if handle.observer.safe_resync():
                 try:
@@ -408,7 +438,7 @@ class Controller:
             self.set_status(
                 key, self.status[key].status if key in self.status else "PENDING", str(exc)
             )
-        except (Retry, RuntimeFailure) as exc:
+        except (Retry, RuntimeFailure, StoreFailure) as exc:
             result = "error"
             self.metrics.workqueue_retries.inc()
             delay = self.queue.add_rate_limited(key)
