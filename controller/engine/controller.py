@@ -68,6 +68,7 @@ MONITORED = (
     "ScheduledAction",
 )
 HISTORY_SECONDS = 86400.0  # raw samples kept in memory (also capped per series)
+STOP_GRACE = 10.0  # seconds a pass under way may take to finish when the daemon stops
 
 
 @dataclass(frozen=True)
@@ -356,9 +357,14 @@ class Controller:
             handle.observer.start()
 
     def stop(self) -> None:
-        """Stops the loop. HAProxy keeps serving; the next daemon picks it up."""
+        """Stops the loop. HAProxy keeps serving; the next daemon picks it up.
+
+        Passes under way finish first (up to STOP_GRACE seconds): cancelling their Docker calls
+        would end them as crashes halfway through a plan."""
         self._observing = False
         self.queue.shutdown()
+        if not self.queue.wait_processed(STOP_GRACE):
+            log.warning("daemon.stop_forced", reason=f"a pass still ran after {STOP_GRACE}s")
         for handle in list(self.hosts.values()):
             handle.observer.stop()
         self.pool.shutdown(wait=True, cancel_futures=True)
