@@ -560,6 +560,9 @@ class Controller:
         records, now = self.store.all_tasks(), self.clock()
         occupying: list[tuple[str, str]] = []
         for t in tasks.values():
+            if any(c.running for c in t.containers.values()):  # never STOPPED: skip the view
+                occupying.append((t.host, t.revision))
+                continue
             rev = self.revision(t.revision)
             view = view_task(t, rev.spec if rev else None, records.get(t.id), now)
             if view.last_status != STOPPED:
