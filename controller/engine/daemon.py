@@ -145,4 +145,7 @@ class Daemon:
 
     def _resync(self) -> None:
         while not self._stop.wait(self.settings.resync_seconds):
-            self.controller.resync()
+            try:
+                self.controller.resync()
+            except Exception:  # a store that cannot be read, or a bug: the next period retries
+                log.exception("resync.failed", action="resync")
