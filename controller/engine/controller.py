@@ -131,6 +131,7 @@ class Controller:
         self.desired: dict[ResourceKey, Resource] = {}
         self.stale: dict[ResourceKey, str] = {}
         self._unsaved: set[ResourceKey] = set()  # manifest changes the store has not taken yet
+        self._groups: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}  # _grouped's cache
         self.manifest_errors: list[FieldError] = []
         self.hosts: dict[str, HostHandle] = {}
         self.status: dict[ResourceKey, ResourceStatus] = {}
@@ -539,12 +540,23 @@ class Controller:
 
     # --- Service ----------------------------------------------------------------------------------
     def observed_tasks(self) -> dict[str, ObservedTask]:
-        pairs = ((h.name, c) for h in list(self.hosts.values()) for c in h.observer.snapshot())
-        return group_tasks(pairs)
+        return dict(self._grouped("tasks", group_tasks))
 
     def observed_instances(self) -> dict[str, ObservedInstance]:
-        pairs = ((h.name, c) for h in list(self.hosts.values()) for c in h.observer.snapshot())
-        return group_instances(pairs)
+        return dict(self._grouped("instances", group_instances))
+
+    def _grouped(self, what: str, group: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+        """Every host's containers grouped by `group`, built again only when a host's cache
+        changed since the last time (a pass asks for them once per key, and more)."""
+        hosts = list(self.hosts.values())
+        # Versions are read before the snapshots: a result is never older than its key.
+        key = tuple((h.name, h.observer, h.observer.version) for h in hosts)
+        cached = self._groups.get(what)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        grouped = group((h.name, c) for h in hosts for c in h.observer.snapshot())
+        self._groups[what] = (key, grouped)
+        return grouped
 
     def listed_hosts(self) -> set[str]:
         """Hosts whose containers are known now: something missing there is gone."""
