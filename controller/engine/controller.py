@@ -117,6 +117,8 @@ class Controller:
         self.instances = InstanceTracker(settings.expectation_ttl, clock)
         self.actions = ActionLog(store, metrics, clock)
         self.pool = ThreadPoolExecutor(settings.parallelism, thread_name_prefix="docker")
+        # Metrics collection's reads (docker stats, Prometheus) wait on their own threads.
+        self.metrics_pool = ThreadPoolExecutor(settings.parallelism, thread_name_prefix="metrics")
         self.executor = Executor(
             self.runtime_for,
             store,
@@ -369,6 +371,7 @@ class Controller:
         for handle in list(self.hosts.values()):
             handle.observer.stop()
         self.pool.shutdown(wait=True, cancel_futures=True)
+        self.metrics_pool.shutdown(wait=True, cancel_futures=True)
 
     def resync(self) -> None:
         """Lists every host again and queues every key: heals whatever events missed (and
