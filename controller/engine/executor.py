@@ -142,9 +142,13 @@ class Executor:
         )
 
     def _remove(self, owner: str, task_id: str, host: str, container_ids: Sequence[str]) -> None:
-        runtime = self._runtime(host)
-        for cid in reversed(container_ids):
-            runtime.remove(cid)
+        try:
+            runtime = self._runtime(host)
+            for cid in reversed(container_ids):
+                runtime.remove(cid)
+        except (RuntimeFailure, Retry):
+            self._expect.removal_failed((KIND, owner), container_ids)
+            raise
         self._store.delete_tasks([task_id])
         self._actions.record(
             KIND,
@@ -159,7 +163,7 @@ class Executor:
     def _start(self, owner: str, task_id: str, host: str, container_ids: Sequence[str]) -> None:
         runtime = self._runtime(host)
         self._expect.expect_started((KIND, owner), container_ids)
-        for cid in container_ids:
+        for i, cid in enumerate(container_ids):
             try:
                 runtime.start(cid)
             except StartFailed as exc:
@@ -167,6 +171,9 @@ class Executor:
                     KIND, owner, "container.start_failed", str(exc), level="warning", task=task_id
                 )
                 return
+            except RuntimeFailure:  # the engine did not answer: these were never started
+                self._expect.start_failed((KIND, owner), container_ids[i:])
+                raise
         self._actions.record(
             KIND,
             owner,
