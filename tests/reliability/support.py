@@ -114,6 +114,30 @@ def orphans(rows: Iterable[dict[str, Any]], known_tasks: set[str]) -> list[str]:
     )
 
 
+def assert_no_orphans(
+    skiff: Skiff, client: docker.DockerClient, name: str, timeout: float = 10.0
+) -> None:
+    """Every container of the service belongs to a task the daemon lists (its status may be a
+    pass behind Docker: it is given `timeout` seconds to catch up)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = containers(client, skiff.cluster, name)
+        known = known_tasks(skiff, name)
+        left = [r for r in rows if r["Id"][:12] in orphans(rows, known)]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert not left, (
+        "containers no task the daemon lists accounts for: "
+        + "; ".join(
+            f"{r['Id'][:12]} {r['State']} ({r['Status']}) task {r['Labels'].get('skiff.task')} "
+            f"{r['Labels'].get('skiff.revision')}"
+            for r in left
+        )
+        + f"; the daemon lists {sorted(known)}"
+    )
+
+
 def never_started(rows: Iterable[dict[str, Any]]) -> list[str]:
     return sorted(r["Id"][:12] for r in rows if r["State"] == "created")
 

@@ -63,13 +63,7 @@ def test_dockerd_restarted_mid_deployment_the_deployment_finishes_without_duplic
     rows = S.containers(client, skiff.cluster, name)
     assert not S.duplicates(rows)
     assert not S.never_started(rows)
-    wait_for(
-        lambda: (
-            not S.orphans(S.containers(client, skiff.cluster, name), S.known_tasks(skiff, name))
-        ),
-        10,
-        "every container on the engine to belong to a task the daemon lists",
-    )
+    S.assert_no_orphans(skiff, client, name)
     assert sampler.most_live <= CEILING, sampler.most_live
     assert not sampler.doubled, sampler.doubled[:5]
     assert skiff.resource("Host", "solo")["status"] == "ACTIVE"

@@ -78,15 +78,7 @@ def test_sigkill_at_random_points_of_rollouts_leaves_no_duplicate_and_no_orphan(
             rows = S.containers(skiff.docker, skiff.cluster, name)
             assert not S.duplicates(rows), (seed, n)
             assert not S.never_started(rows), (seed, n)
-            wait_for(
-                lambda: (
-                    not S.orphans(  # the status is at most one pass behind Docker
-                        S.containers(skiff.docker, skiff.cluster, name), S.known_tasks(skiff, name)
-                    )
-                ),
-                10,
-                f"every container of {name} to belong to a task the daemon lists (seed {seed})",
-            )
+            S.assert_no_orphans(skiff, skiff.docker, name)
     print(
         f"seed {seed}: {mid_rollout}/{ITERATIONS} kills mid-rollout (a rollout takes "
         f"{span:.2f} s); most tasks alive "
