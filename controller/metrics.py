@@ -175,6 +175,19 @@ class Metrics:
             ["queue", "status"],
             registry=r,
         )
+        self.store_write_failures = Counter(
+            "skiff_store_write_failures_total",
+            "Writes to the store that failed and were rolled back whole, by reason: full (the "
+            "data directory's disk or quota), io, locked, readonly.",
+            ["reason"],
+            registry=r,
+        )
+        self.store_writable = Gauge(
+            "skiff_store_writable",
+            "0 from a failed write to the store until a write succeeds again, else 1.",
+            registry=r,
+        )
+        self.store_writable.set(1)
         self._pool = _PoolCollector()
         r.register(self._pool)
 

@@ -1,5 +1,9 @@
 """The action log: one structured event per action, also counted and kept in the store's history
-(which the API's event stream follows)."""
+(which the API's event stream follows).
+
+An action is logged and counted even when its history record cannot be stored (the store
+reports that failure itself): the action happened, and calling it failed would only make a
+caller undo or repeat it."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import structlog
 
 from controller.engine.event_stream import EventFeed
 from controller.metrics import Metrics
-from controller.store import EventRecord, Store
+from controller.store import EventRecord, Store, StoreFailure
 
 log = structlog.get_logger("skiff")
 
@@ -40,7 +44,10 @@ class ActionLog:
         sends it on the event stream, with `detail` (JSON-able) as the event's detail."""
         event = self.entry(kind, name, action, reason, level=level, detail=detail, **fields)
         if keep:
-            self.published([self._store.add_event(event)])
+            try:
+                self.published([self._store.add_event(event)])
+            except StoreFailure:
+                pass  # the log line above tells it; the store counts the failed write
 
     def entry(
         self,

@@ -64,7 +64,7 @@ from controller.runtime import ContainerRuntime, RuntimeFailure
 from controller.runtime.instrumented import InstrumentedRuntime
 from controller.state.labels import DEFAULT_CLUSTER
 from controller.state.observed import ObservedTask, group_tasks
-from controller.store import JOB_DEFINITIONS, Store
+from controller.store import JOB_DEFINITIONS, Store, StoreFailure
 
 log = structlog.get_logger("skiff")
 
@@ -78,6 +78,7 @@ MONITORED = (
     "ScheduledAction",
 )
 HISTORY_SECONDS = 86400.0  # raw samples kept in memory (also capped per series)
+STOP_GRACE = 10.0  # seconds a pass under way may take to finish when the daemon stops
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,8 @@ class Controller:
         self.instances = InstanceTracker(settings.expectation_ttl, clock)
         self.actions = ActionLog(store, metrics, clock)
         self.pool = ThreadPoolExecutor(settings.parallelism, thread_name_prefix="docker")
+        # Metrics collection's reads (docker stats, Prometheus) wait on their own threads.
+        self.metrics_pool = ThreadPoolExecutor(settings.parallelism, thread_name_prefix="metrics")
         self.executor = Executor(
             self.runtime_for,
             store,
@@ -143,6 +146,8 @@ class Controller:
         )
         self.desired: dict[ResourceKey, Resource] = {}
         self.stale: dict[ResourceKey, str] = {}
+        self._unsaved: set[ResourceKey] = set()  # manifest changes the store has not taken yet
+        self._groups: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}  # _grouped's cache
         self.manifest_errors: list[FieldError] = []
         self.hosts: dict[str, HostHandle] = {}
         self.status: dict[ResourceKey, ResourceStatus] = {}
@@ -158,6 +163,7 @@ class Controller:
         self.target_states: dict[str, dict[str, str]] = {}  # task id -> {target group: state}
         self.monitor = MonitorState(MetricHistory(max_age=HISTORY_SECONDS))
         self.port_range = settings.host_port_range or default_range(local_ephemeral_range())
+        store.watch(self._store_failed, self._store_recovered)
 
     def _haproxy(self) -> DataPlane:
         from controller.dataplane.haproxy import HAProxy
@@ -239,21 +245,8 @@ class Controller:
             }
             changed |= {k for k in stale.keys() ^ self.stale.keys()}
             self.desired, self.stale, self.manifest_errors = desired, stale, list(result.errors)
-            now = self.clock()
-            for key in changed:
-                res = desired.get(key)
-                if res is None:
-                    self.store.delete_resource(*key)
-                elif key not in stale:
-                    self.store.save_resource(
-                        res.kind,
-                        res.name,
-                        res.source,
-                        res.document,
-                        res.spec.to_wire(),
-                        res.labels,
-                        now,
-                    )
+            self._unsaved |= changed
+            self._save_manifests()
             self._report_manifest_errors(result)
         if any(k[0] == "Host" for k in changed) or not self.hosts:
             self.sync_pool()
@@ -261,6 +254,44 @@ class Controller:
             self.queue.forget(key)
             self.queue.add(key)
         return changed
+
+    def _save_manifests(self) -> None:
+        """Keeps the last valid version of each changed resource in the store. When the store
+        cannot be written, desired state still changes (the edit is carried out as soon as
+        the store takes the records it needs) and the next resync saves them."""
+        with self._lock:
+            now = self.clock()
+            for key in sorted(self._unsaved):
+                res = self.desired.get(key)
+                try:
+                    if res is None:
+                        self.store.delete_resource(*key)
+                    elif key not in self.stale:
+                        self.store.save_resource(
+                            res.kind,
+                            res.name,
+                            res.source,
+                            res.document,
+                            res.spec.to_wire(),
+                            res.labels,
+                            now,
+                        )
+                except StoreFailure:
+                    return  # reported by the store's watcher; the rest waits with this one
+                self._unsaved.discard(key)
+
+    def _store_failed(self, failure: StoreFailure) -> None:
+        self.metrics.store_write_failures.labels(failure.reason).inc()
+        self.metrics.store_writable.set(0)
+        log.error("store.write_failed", action="write", reason=failure.reason, error=str(failure))
+
+    def _store_recovered(self) -> None:
+        """A write succeeded after failures: keys backing off after theirs go again now."""
+        self.metrics.store_writable.set(1)
+        log.info("store.recovered", action="write", reason="a write to the store succeeded")
+        for key in self.keys():
+            self.queue.forget(key)
+            self.queue.add(key)
 
     def _report_manifest_errors(self, result: LoadResult) -> None:
         self.metrics.manifest_errors.clear()
@@ -347,15 +378,24 @@ class Controller:
             handle.observer.start()
 
     def stop(self) -> None:
-        """Stops the loop. HAProxy keeps serving; the next daemon picks it up."""
+        """Stops the loop. HAProxy keeps serving; the next daemon picks it up.
+
+        Passes under way finish first (up to STOP_GRACE seconds): cancelling their Docker calls
+        would end them as crashes halfway through a plan."""
         self._observing = False
         self.queue.shutdown()
+        if not self.queue.wait_processed(STOP_GRACE):
+            log.warning("daemon.stop_forced", reason=f"a pass still ran after {STOP_GRACE}s")
         for handle in list(self.hosts.values()):
             handle.observer.stop()
         self.pool.shutdown(wait=True, cancel_futures=True)
+        self.metrics_pool.shutdown(wait=True, cancel_futures=True)
 
     def resync(self) -> None:
-        """Lists every host again and queues every key: heals whatever events missed."""
+        """Lists every host again and queues every key: heals whatever events missed (and
+        saves manifest changes a failing store could not take)."""
+        if self._unsaved:
+            self._save_manifests()
         for handle in list(self.hosts.values()):
             if handle.observer.safe_resync():
                 try:
@@ -426,7 +466,7 @@ class Controller:
             self.set_status(
                 key, self.status[key].status if key in self.status else "PENDING", str(exc)
             )
-        except (Retry, RuntimeFailure) as exc:
+        except (Retry, RuntimeFailure, StoreFailure) as exc:
             result = "error"
             self.metrics.workqueue_retries.inc()
             delay = self.queue.add_rate_limited(key)
@@ -521,12 +561,23 @@ class Controller:
 
     # --- Service ----------------------------------------------------------------------------------
     def observed_tasks(self) -> dict[str, ObservedTask]:
-        pairs = ((h.name, c) for h in list(self.hosts.values()) for c in h.observer.snapshot())
-        return group_tasks(pairs)
+        return dict(self._grouped("tasks", group_tasks))
 
     def observed_instances(self) -> dict[str, ObservedInstance]:
-        pairs = ((h.name, c) for h in list(self.hosts.values()) for c in h.observer.snapshot())
-        return group_instances(pairs)
+        return dict(self._grouped("instances", group_instances))
+
+    def _grouped(self, what: str, group: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+        """Every host's containers grouped by `group`, built again only when a host's cache
+        changed since the last time (a pass asks for them once per key, and more)."""
+        hosts = list(self.hosts.values())
+        # Versions are read before the snapshots: a result is never older than its key.
+        key = tuple((h.name, h.observer, h.observer.version) for h in hosts)
+        cached = self._groups.get(what)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        grouped = group((h.name, c) for h in hosts for c in h.observer.snapshot())
+        self._groups[what] = (key, grouped)
+        return grouped
 
     def listed_hosts(self) -> set[str]:
         """Hosts whose containers are known now: something missing there is gone."""
@@ -542,6 +593,9 @@ class Controller:
         records, now = self.store.all_tasks(), self.clock()
         occupying: list[tuple[str, str]] = []
         for t in tasks.values():
+            if any(c.running for c in t.containers.values()):  # never STOPPED: skip the view
+                occupying.append((t.host, t.revision))
+                continue
             rev = self.revision(t.revision)
             view = view_task(t, rev.spec if rev else None, records.get(t.id), now)
             if view.last_status != STOPPED:

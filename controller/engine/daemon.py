@@ -182,4 +182,7 @@ class Daemon:
         the watcher cannot see (a manifest directory deleted and made again loses its watch)."""
         while not self._stop.wait(self.settings.resync_seconds):
             self.reload()
-            self.controller.resync()
+            try:
+                self.controller.resync()
+            except Exception:  # a store that cannot be read, or a bug: the next period retries
+                log.exception("resync.failed", action="resync")

@@ -35,7 +35,7 @@ from controller.runtime import (
     StartFailed,
 )
 from controller.state.labels import DEFAULT_CLUSTER
-from controller.store import Store, TaskRecord
+from controller.store import Store, StoreFailure, TaskRecord
 
 KIND = "Service"
 PORT_ATTEMPTS = 4  # launches of one task on new ports after Docker found its port taken
@@ -61,8 +61,8 @@ class Failure:
 def run_each(
     pool: ThreadPoolExecutor, items: Sequence[T], job: Callable[[T], None]
 ) -> list[Failure]:
-    """Runs `job` on every item, in parallel on `pool`; returns the failures (Docker's, or a
-    Retry a job raised), each item's independent of the others'."""
+    """Runs `job` on every item, in parallel on `pool`; returns the failures (Docker's, the
+    store's, or a Retry a job raised), each item's independent of the others'."""
 
     def guarded(item: T) -> Failure | None:
         try:
@@ -70,7 +70,7 @@ def run_each(
             return None
         except RuntimeFailure as exc:
             return Failure(str(exc), exc.transient)
-        except Retry as exc:
+        except (Retry, StoreFailure) as exc:
             return Failure(str(exc), True)
 
     if not items:
@@ -111,6 +111,24 @@ class Executor:
         key = (KIND, owner)
         views = {t.id: t for t in plan.tasks}
         failures: list[Failure] = []
+        try:
+            self._record_stops(owner, plan, views)
+        except StoreFailure:
+            self._abandon(owner, flights)  # nothing was written to Docker; launch nothing
+            raise
+        failures += self._each(plan.stop, lambda s: self._signal(owner, s))
+        failures += self._each(plan.kill, lambda s: self._signal(owner, s))
+        for r in plan.remove:
+            self._expect.expect_removal(key, r.container_ids)
+        failures += self._each(plan.remove, lambda r: self._remove(owner, r))
+        failures += self._each(
+            plan.start, lambda s: self._start(owner, s.task_id, s.host, s.container_ids)
+        )
+        failures += self._launch_all(owner, flights, revisions)
+        return failures
+
+    def _record_stops(self, owner: str, plan: ServicePlan, views: Mapping[str, TaskView]) -> None:
+        """Stores the stop decisions before any Docker call, so a restart knows them."""
         now = self._clock()
         if plan.mark_stopped:
             self._store.put_tasks(
@@ -128,16 +146,6 @@ class Executor:
             self._store.put_tasks(
                 [self._record(owner, views[s.task_id], s.reason, now) for s in plan.stop]
             )
-        failures += self._each(plan.stop, lambda s: self._signal(owner, s))
-        failures += self._each(plan.kill, lambda s: self._signal(owner, s))
-        for r in plan.remove:
-            self._expect.expect_removal(key, r.container_ids)
-        failures += self._each(plan.remove, lambda r: self._remove(owner, r))
-        failures += self._each(
-            plan.start, lambda s: self._start(owner, s.task_id, s.host, s.container_ids)
-        )
-        failures += self._launch_all(owner, flights, revisions)
-        return failures
 
     def _record(self, owner: str, t: TaskView, reason: str, requested: float | None) -> TaskRecord:
         return TaskRecord(
@@ -158,11 +166,15 @@ class Executor:
 
     def _remove(self, owner: str, r: RemoveTask) -> None:
         task_id, host = r.task_id, r.host
-        runtime = self._runtime(host)
-        for cid in reversed(r.container_ids):
-            runtime.remove(cid)
-        for volume in r.volumes:  # scope task: the volume goes with the task
-            runtime.remove_volume(volume)
+        try:
+            runtime = self._runtime(host)
+            for cid in reversed(r.container_ids):
+                runtime.remove(cid)
+            for volume in r.volumes:  # scope task: the volume goes with the task
+                runtime.remove_volume(volume)
+        except (RuntimeFailure, Retry):
+            self._expect.removal_failed((KIND, owner), r.container_ids)
+            raise
         self._store.delete_tasks([task_id])
         self._actions.record(
             KIND,
@@ -177,7 +189,7 @@ class Executor:
     def _start(self, owner: str, task_id: str, host: str, container_ids: Sequence[str]) -> None:
         runtime = self._runtime(host)
         self._expect.expect_started((KIND, owner), container_ids)
-        for cid in container_ids:
+        for i, cid in enumerate(container_ids):
             try:
                 runtime.start(cid)
             except StartFailed as exc:
@@ -185,6 +197,9 @@ class Executor:
                     KIND, owner, "container.start_failed", str(exc), level="warning", task=task_id
                 )
                 return
+            except RuntimeFailure:  # the engine did not answer: these were never started
+                self._expect.start_failed((KIND, owner), container_ids[i:])
+                raise
         self._actions.record(
             KIND,
             owner,
@@ -215,9 +230,15 @@ class Executor:
         return failures
 
     def _abandon(self, owner: str, flights: Sequence[InFlight]) -> None:
+        """Launches that will not happen: nothing is expected of them any more."""
         for f in flights:
             self._expect.launch_done((KIND, owner), f.task_id)
-        self._store.delete_tasks([f.task_id for f in flights])
+        if not flights:
+            return
+        try:
+            self._store.delete_tasks([f.task_id for f in flights])
+        except StoreFailure:
+            pass  # records of tasks that never ran: the service's next pass prunes them
 
     def _launch(self, owner: str, flight: InFlight, rev: ResolvedRevision) -> None:
         """Creates and starts a task's containers. A dynamic host port something else took

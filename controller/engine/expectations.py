@@ -63,6 +63,21 @@ class Expectations:
             expires = self._clock() + self._ttl
             self._starts.setdefault(key, {}).update(dict.fromkeys(container_ids, expires))
 
+    def removal_failed(self, key: Hashable, container_ids: Collection[str]) -> None:
+        """The removal did not happen: what observation shows of them is true again (else
+        the task would stay out of sight until the expectation timed out)."""
+        with self._lock:
+            removals = self._removals.get(key, {})
+            for cid in container_ids:
+                removals.pop(cid, None)
+
+    def start_failed(self, key: Hashable, container_ids: Collection[str]) -> None:
+        """The start did not reach Docker: the containers may be started again at once."""
+        with self._lock:
+            starts = self._starts.get(key, {})
+            for cid in container_ids:
+                starts.pop(cid, None)
+
     def pending(self, key: Hashable, observed: Mapping[str, ObservedTask]) -> Pending:
         """Writes of `key` that observation has not caught up with yet."""
         now = self._clock()

@@ -8,6 +8,11 @@ into an in-memory MetricHistory keyed (metricName, dimension, value), so statist
 period come from the raw samples, as CloudWatch aggregates them; a group's series holds its
 InService instances' samples, a service's its running tasks'. The same figures are exported
 on /metrics, and groups with predictive policies keep an hourly load history in the store.
+
+The Docker stats and Prometheus requests of a pass run on the controller's metrics pool, never
+on the pool that carries out plans: a pass over hundreds of tasks (each one-shot stats call
+waits for the engine's next one-second round) would otherwise hold every launch and stop of
+every service behind it for most of a minute.
 """
 
 from __future__ import annotations
@@ -121,7 +126,7 @@ def _containers(ctl: Controller) -> list[tuple[SeriesKey, float]]:
         except (RuntimeFailure, KeyError):
             return None
 
-    results = list(ctl.pool.map(sample, jobs)) if jobs else []
+    results = list(ctl.metrics_pool.map(sample, jobs)) if jobs else []
     out: list[tuple[SeriesKey, float]] = []
     previous = ctl.monitor.previous
     seen = set()
@@ -238,7 +243,7 @@ def _prometheus(ctl: Controller, now: float) -> None:
         except MetricUnavailable as exc:
             return key, None, str(exc)
 
-    for key, value, why in ctl.pool.map(ask, sorted(wanted)) if wanted else []:
+    for key, value, why in ctl.metrics_pool.map(ask, sorted(wanted)) if wanted else []:
         with state.lock:
             if value is None:
                 state.unavailable[key] = why

@@ -85,6 +85,7 @@ class HostObserver:
         self._work = threading.Condition()
         self._refreshers: list[threading.Thread] = []
         self._containers: dict[str, ContainerInfo] = {}
+        self.version = 0  # grows with every change of the cache: readers may reuse what they built
         self._stop = threading.Event()
         self._stream: object | None = None
         self._thread: threading.Thread | None = None
@@ -104,11 +105,13 @@ class HostObserver:
             return
         with self._lock:
             self._containers[info.id] = info
+            self.version += 1
         self._notify(info.labels)
 
     def _drop(self, container_id: str) -> None:
         with self._lock:
             gone = self._containers.pop(container_id, None)
+            self.version += gone is not None
         if gone is not None:
             self._notify(gone.labels)
 

@@ -33,7 +33,7 @@ from controller.reconcilers.service import (
 from controller.reconcilers.task_definition import ResolvedRevision, plan_task_definition, resolve
 from controller.reconcilers.task_state import expected_containers
 from controller.state.observed import ObservedTask
-from controller.store import TaskRecord
+from controller.store import StoreFailure, TaskRecord
 
 INACTIVE_DEPLOYMENTS_KEPT = 10  # history shown for a service
 
@@ -297,7 +297,10 @@ def _prune_records(
         i for i, r in records.items() if i not in observed and i not in flying and r.host in up
     ]
     if stale:
-        ctl.store.delete_tasks(stale)
+        try:
+            ctl.store.delete_tasks(stale)
+        except StoreFailure:
+            pass  # housekeeping: the next pass prunes them (the store reports the failure)
 
 
 def _retire_deployments(ctl: Controller, name: str) -> None:

@@ -161,7 +161,13 @@ class WorkQueue(Generic[K]):
             if key in self._dirty:
                 self._queue.append(key)
                 self._on_depth(len(self._queue))
-                self._cond.notify()
+            self._cond.notify_all()  # a getter, or someone waiting for the keys in hand
+
+    def wait_processed(self, timeout: float) -> bool:
+        """Waits until no key is being processed (after shutdown no new one starts); False if
+        one still is after `timeout` seconds."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._processing, timeout)
 
     def shutdown(self) -> None:
         with self._cond:

@@ -7,7 +7,8 @@ tasks are gone, then INACTIVE). The PRIMARY's rollout is IN_PROGRESS until the s
 steady state (COMPLETED), or FAILED once clamp(ceil(0.5 x desired), 3, 200) of its tasks failed
 with the circuit breaker on; with rollback, a new PRIMARY returns to the revision of the last
 COMPLETED deployment. Tasks that fail quickly, one after another, are relaunched with a growing
-delay (ECS's service throttle), whatever the circuit breaker says.
+delay (ECS's service throttle), whatever the circuit breaker says. Tasks that die together (an
+engine restart, a relaunched batch crashing) are one step of that delay, not one per task.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ QUICK_FAILURE_SECONDS = 10.0  # a task dying sooner after starting "failed to st
 SETTLE_SECONDS = 1.0  # a task counts toward a steady state once it has run this long
 THROTTLE_BASE_SECONDS = 1.0  # the wait after the second quick failure in a row
 THROTTLE_MAX_SECONDS = 300.0
+WAVE_SECONDS = 0.5  # quick failures ending this close to the previous one are one throttle step
 MAX_FAILED_KEPT = 200
 
 
@@ -109,9 +111,13 @@ def plan_deployments(
         key=lambda t: t.stopped_at,
     )
     if fresh:
-        streak = primary.quick_failures
+        streak, last = primary.quick_failures, primary.last_failure_at
         for t in fresh:
-            streak = streak + 1 if _quick(t) else 0
+            if not _quick(t):
+                streak = 0
+            elif streak == 0 or last is None or t.stopped_at - last > WAVE_SECONDS:
+                streak += 1  # a new wave; one that ended with the previous failure adds nothing
+            last = t.stopped_at
         updated = replace(
             primary,
             # Ids seen (so each failure counts once), bounded: the largest threshold is 200.

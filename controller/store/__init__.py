@@ -9,7 +9,7 @@ from controller.store.records import (
     TaskRecord,
     TemplateVersion,
 )
-from controller.store.sqlite import JOB_DEFINITIONS, TASK_DEFINITIONS, Store
+from controller.store.sqlite import JOB_DEFINITIONS, TASK_DEFINITIONS, Store, StoreFailure
 
 __all__ = [
     "JOB_DEFINITIONS",
@@ -20,6 +20,7 @@ __all__ = [
     "InstanceRecord",
     "Revision",
     "Store",
+    "StoreFailure",
     "TaskRecord",
     "TemplateVersion",
 ]

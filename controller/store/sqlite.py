@@ -4,6 +4,12 @@ It keeps task-definition revisions (immutable, with history), the last valid ver
 manifest resource (so a broken file after a restart still keeps what it described), the
 decisions made about tasks (stop requested, why), the history of actions and hourly metric
 averages (the load history predictive scaling forecasts from).
+
+A write is one transaction, kept whole or not at all. When SQLite cannot carry one out for a
+reason that may pass (the disk or its quota is full, an I/O error, a lock held by another
+process, a read-only file), the transaction is rolled back and `StoreFailure` says why; the
+caller retries later. The store tells its owner of the first failure and of the first write
+that succeeds again (`watch`), and never logs or counts by itself.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import os
 import sqlite3
 import threading
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -39,6 +45,35 @@ def _revisions(table: str) -> str:
     if table not in (TASK_DEFINITIONS, JOB_DEFINITIONS):
         raise ValueError(f"no revisions table {table!r}")
     return table
+
+
+# SQLite's primary result codes for failures that may pass: what each is reported as.
+_TRANSIENT = {13: "full", 10: "io", 14: "io", 5: "locked", 6: "locked", 8: "readonly"}
+_TRANSIENT_WORDS = {  # errors raised without a code (older SQLite, or a wrapped connection)
+    "database or disk is full": "full",
+    "disk i/o error": "io",
+    "database is locked": "locked",
+    "attempt to write a readonly database": "readonly",
+}
+
+
+class StoreFailure(sqlite3.OperationalError):
+    """The store could not carry out a call; a write's transaction was rolled back whole.
+
+    `reason` is full, io, locked or readonly. Transient: the same call may succeed later.
+    (An OperationalError still, so callers that catch SQLite's errors keep catching it.)"""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def _transient_reason(exc: sqlite3.Error) -> str | None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return _TRANSIENT.get(code & 0xFF)
+    text = str(exc).lower()
+    return next((r for words, r in _TRANSIENT_WORDS.items() if words in text), None)
 
 
 HOUR = 3600
@@ -112,8 +147,12 @@ class Store:
         if path != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         uri = _readonly_uri(path) if readonly else path
+        self.path = path
         self._db = sqlite3.connect(uri, uri=readonly, check_same_thread=False, isolation_level=None)
         self._lock = threading.RLock()
+        self._failing = False  # the last write failed; the next one that succeeds says so
+        self._on_failure: Callable[[StoreFailure], None] = lambda failure: None
+        self._on_recovered: Callable[[], None] = lambda: None
         if not readonly:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -152,20 +191,63 @@ class Store:
         with self._lock:
             self._db.close()
 
+    def watch(
+        self, on_failure: Callable[[StoreFailure], None], on_recovered: Callable[[], None]
+    ) -> None:
+        """`on_failure` hears of every write that failed, `on_recovered` of the first one that
+        succeeds after a failure. Both are called outside the store's lock."""
+        self._on_failure, self._on_recovered = on_failure, on_recovered
+
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
+        """One write transaction: committed whole, or rolled back whole and StoreFailure raised
+        when SQLite failed for a reason that may pass (any other error is raised as it is)."""
+        try:
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._rollback()
+                    raise
+        except StoreFailure:
+            raise
+        except sqlite3.Error as exc:
+            failure = self._failure(exc)
+            if failure is None:
                 raise
-            self._db.execute("COMMIT")
+            self._failing = True
+            self._on_failure(failure)
+            raise failure from exc
+        if self._failing:
+            self._failing = False
+            self._on_recovered()
+
+    def _rollback(self) -> None:
+        """Undoes what the transaction did. SQLite rolls back by itself after some errors
+        (SQLITE_FULL, SQLITE_IOERR, ...); a ROLLBACK then would only hide the first error."""
+        if self._db.in_transaction:
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # the first error is the one to report
+
+    def _failure(self, exc: sqlite3.Error) -> StoreFailure | None:
+        reason = _transient_reason(exc)
+        if reason is None:
+            return None
+        return StoreFailure(f"cannot write the store {self.path}: {exc}", reason)
 
     def _rows(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
+        try:
+            with self._lock:
+                return self._db.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            reason = _transient_reason(exc)
+            if reason is None:
+                raise
+            raise StoreFailure(f"cannot read the store {self.path}: {exc}", reason) from exc
 
     # --- task-definition (and job-definition) revisions ---------------------------------------
     def revisions(

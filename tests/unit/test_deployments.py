@@ -167,3 +167,17 @@ def test_a_task_that_ran_a_while_before_dying_does_not_count_as_failing_to_start
         plan.deployments, "web:1", views(long_runs, [t.id for t in long_runs]), now=T0 + 400
     )
     assert (plan.primary.quick_failures, plan.relaunch_at) == (0, None)
+
+
+def test_tasks_dying_together_are_one_step_of_the_throttle() -> None:
+    """An engine restart stops every young task at once: that is one wave of failures, not six
+    failures in a row (which would hold relaunches back 16 s; twelve, 300 s)."""
+    plan = deploy([], "web:1", [], now=T0)
+    wave = [crashed(f"w{i}", "web:1", created=T0 + 1 + i * 0.01) for i in range(6)]
+    plan = deploy(plan.deployments, "web:1", views(wave, [t.id for t in wave]), now=T0 + 10)
+    assert (plan.primary.quick_failures, plan.relaunch_at) == (1, None)
+    again = [crashed(f"a{i}", "web:1", created=T0 + 20 + i * 0.01) for i in range(6)]
+    tasks = wave + again
+    plan = deploy(plan.deployments, "web:1", views(tasks, [t.id for t in tasks]), now=T0 + 30)
+    assert plan.primary.quick_failures == 2
+    assert plan.relaunch_at == pytest.approx(T0 + 20 + 0.05 + 2 + 1)  # the last death + 1 s
