@@ -14,12 +14,14 @@ from __future__ import annotations
 import copy
 import datetime
 import os
+import resource
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -69,6 +71,22 @@ SEED_TEXT = "---\n".join(yaml.safe_dump(d, sort_keys=False) for d in SEEDS)
 LONG = "Zq" * 400  # a value no message may echo past its first 60 characters
 DEEP = "@@deep@@"  # replaced, after dumping, by lists nested deeper than the cap
 FUZZ = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+MEMORY_CAP = 8 * 1024**3  # bytes of address space: an input that explodes fails, not the machine
+
+
+@pytest.fixture(autouse=True, scope="module")
+def bounded_memory() -> Iterator[None]:
+    """A loader that expands an input without bound would thrash the machine (and its other
+    work) long before pytest reports it: cap this module's address space, then restore it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = MEMORY_CAP if hard == resource.RLIM_INFINITY else min(MEMORY_CAP, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 def test_the_seeds_cover_every_kind_and_are_valid() -> None:
