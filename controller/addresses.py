@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from controller.quoting import quote
 
@@ -97,6 +97,11 @@ def http_url_problem(url: object) -> str | None:
     problem = address_problem(parts.hostname)
     if problem is not None:
         return f"host: {problem}"
+    return port_problem(parts)
+
+
+def port_problem(parts: SplitResult) -> str | None:
+    """Why a url's port is not one from 1 to 65535 (none at all is fine), or None."""
     try:
         port = parts.port
     except ValueError:

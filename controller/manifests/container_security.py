@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, Field, WithJsonSchema, field_validator
 
@@ -29,23 +29,6 @@ MAX_LIMIT = 2**31 - 1  # ECS's Integer
 MAX_ID = 2**32 - 2  # the largest uid/gid Linux gives out
 MAX_PATH = 4096
 
-ULIMIT_NAMES = (
-    "core",
-    "cpu",
-    "data",
-    "fsize",
-    "locks",
-    "memlock",
-    "msgqueue",
-    "nice",
-    "nofile",
-    "nproc",
-    "rss",
-    "rtprio",
-    "rttime",
-    "sigpending",
-    "stack",
-)
 UlimitName = Literal[
     "core",
     "cpu",
@@ -63,6 +46,7 @@ UlimitName = Literal[
     "sigpending",
     "stack",
 ]
+ULIMIT_NAMES: tuple[str, ...] = get_args(UlimitName)
 
 # ECS's KernelCapabilities values (capabilities(7) without the CAP_ prefix), and ALL.
 CAPABILITIES = (

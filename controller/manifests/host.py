@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from controller.addresses import address_problem
+from controller.addresses import address_problem, port_problem
 from controller.manifests.base import Path, SpecModel, absolute_path_problem
 from controller.quoting import quote
 
@@ -120,13 +120,8 @@ def url_problem(url: str) -> str | None:
     problem = address_problem(host)
     if problem is not None:
         return f"url's host: {problem}"
-    try:
-        port = parts.port
-    except ValueError:
-        port = -1
-    if port is not None and not 1 <= port <= 65535:
-        return f"url's port must be a number from 1 to 65535 ({quote(url)})"
-    return None
+    problem = port_problem(parts)
+    return None if problem is None else f"url's {problem} ({quote(url)})"
 
 
 def check_host(spec: HostSpec) -> list[tuple[Path, str]]:
