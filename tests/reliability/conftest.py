@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,12 +27,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-def extra_engine(tmp_path: Path, image_tar: Path) -> Iterator[Dockerd]:  # noqa: F811
+def extra_engine(image_tar: Path) -> Iterator[Dockerd]:  # noqa: F811
     """A dockerd of this test alone, on its own bridge, holding the test image; destroyed
-    (containers, bridge, files) afterwards. Stoppable and startable again."""
+    (containers, bridge, files) afterwards. Stoppable and startable again.
+
+    Its files live under a short directory of their own, not the test's tmp_path: containerd's
+    sockets go below it, and a unix socket's path may not exceed 107 bytes (pytest's numbered
+    directories grow past that after a few hundred sessions)."""
     suffix = uuid.uuid4().hex[:6]
     subnet = f"10.213.{random.randrange(1, 255)}.1/24"  # not in Docker's default pools
-    engine = Dockerd(tmp_path / "engine", f"skrel{suffix}", subnet)
+    engine = Dockerd(Path(tempfile.mkdtemp(prefix="skrel-")), f"skrel{suffix}", subnet)
     try:
         engine.start()
         engine.load(image_tar)
