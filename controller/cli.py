@@ -93,6 +93,14 @@ def main(argv: list[str] | None = None) -> int:
         help="image of awsvpc sandboxes (default: the task's first image)",
     )
     run.add_argument(
+        "--lb-threads",
+        type=int,
+        choices=range(1, 65),
+        default=None,
+        metavar="N",
+        help="HAProxy's threads (default: one fewer than this machine's CPUs, at least 1)",
+    )
+    run.add_argument(
         "--host-port-range",
         type=_port_range,
         default=None,
@@ -256,6 +264,7 @@ def _run(args: argparse.Namespace) -> int:
         cluster=args.cluster,
         host_lost_seconds=args.host_lost_after,
         lb_address=args.lb_address,
+        lb_threads=args.lb_threads,
         status_check_seconds=args.status_check_interval,
         metrics_period=args.metrics_period,
         batch_min_timeout=args.batch_min_timeout,

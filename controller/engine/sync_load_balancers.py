@@ -134,6 +134,7 @@ def _sync(ctl: Controller) -> float | None:
             groups=groups,
             targets=targets,
             skip=frozenset(left_out),
+            threads=ctl.lb_threads,
         )
 
     structure = configuration({}, skip)  # what a change of needs a reload
@@ -142,7 +143,8 @@ def _sync(ctl: Controller) -> float | None:
         complaint = _verdict(dp, state, structure)
         if complaint:  # find the listeners at fault; leave them out
             address = ctl.settings.lb_address
-            for at, why in _refused_listeners(dp, state, lbs, groups, skip, address):
+            refused = _refused_listeners(dp, state, lbs, groups, skip, address, ctl.lb_threads)
+            for at, why in refused:
                 skip.add(at)
                 listener_errors[at] = why
             structure = configuration({}, skip)
@@ -444,6 +446,7 @@ def _refused_listeners(
     groups: dict[str, TargetGroupSpec],
     skip: set[tuple[str, int]],
     address: str,
+    threads: int,
 ) -> list[tuple[tuple[str, int], str]]:
     """Listeners HAProxy refuses, each tried alone (with every group)."""
     refused = []
@@ -457,6 +460,7 @@ def _refused_listeners(
                 load_balancers={lb_name: spec.model_copy(update={"listeners": [listener]})},
                 groups=groups,
                 targets={},
+                threads=threads,
             )
             complaint = _verdict(dp, state, alone)
             if complaint:

@@ -56,6 +56,7 @@ PRIMARY, TWIN = "primary", "twin"  # a target's checked server, and its check-le
 
 SERVER_TIMEOUT = 60  # seconds HAProxy waits for a target's answer
 MAX_PORT = 65535
+MAX_THREADS = 64  # HAProxy 2.6's limit per thread group
 MAX_PRIORITY = 50000  # ALB's highest rule priority
 # Idle connections kept to each target for reuse. A server added through the runtime API keeps
 # none by default (HAProxy 2.6), so every request would open a connection through docker-proxy,
@@ -168,6 +169,7 @@ def render(
     groups: Mapping[str, TargetGroupSpec],
     targets: Mapping[str, Sequence[Target]],
     skip: frozenset[tuple[str, int]] = frozenset(),
+    threads: int = 1,
 ) -> str:
     """The whole configuration. Listeners in `skip` ((load balancer, port)) are left out.
     UnsafeValue: a value that cannot be written as the word it must be (validation keeps
@@ -179,6 +181,7 @@ def render(
             *phrase("stats socket"), path(admin_socket), *phrase("level admin expose-fd listeners")
         ),
         directive(*phrase("maxconn 4096")),
+        directive(kw("nbthread"), integer(threads, 1, MAX_THREADS)),
         # An old worker finishes what it serves after a reload: a request HAProxy still waits
         # for, or a draining target's requests for their deregistration delay.
         directive(kw("hard-stop-after"), seconds(max(longest_delay, SERVER_TIMEOUT) + 30)),

@@ -407,3 +407,27 @@ def test_a_new_target_failing_its_first_checks_stays_initial_for_its_window() ->
         windows={"web": 25.0},
     )
     assert late.states[KEY] == UNHEALTHY
+
+
+def test_haproxy_runs_the_threads_it_is_given() -> None:
+    assert "    nbthread 1" in config().splitlines()
+    assert "    nbthread 3" in config(threads=3).splitlines()
+
+
+def test_the_daemon_spares_one_cpu_for_the_targets_haproxy_shares_the_machine_with(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from controller.engine.controller import Controller, Settings
+    from controller.metrics import Metrics
+    from controller.runtime.fake import FakeRuntime
+    from controller.store import Store
+
+    def threads(cpus: int, **settings: int) -> int:
+        monkeypatch.setattr("os.cpu_count", lambda: cpus)
+        ctl = Controller(
+            Store(":memory:"), Metrics(), lambda n, s: FakeRuntime(), Settings(**settings)
+        )
+        return ctl.lb_threads
+
+    assert [threads(1), threads(2), threads(8)] == [1, 1, 7]
+    assert threads(8, lb_threads=2) == 2
