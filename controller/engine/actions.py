@@ -8,6 +8,7 @@ caller undo or repeat it."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -27,6 +28,8 @@ class ActionLog:
     ) -> None:
         self._store, self._metrics, self._clock = store, metrics, clock
         self.feed = EventFeed(store.last_event_id())
+        self._told: dict[tuple[str, str, str], str] = {}  # conditions told once, by reason
+        self._told_lock = threading.Lock()
 
     def record(
         self,
@@ -48,6 +51,21 @@ class ActionLog:
                 self.published([self._store.add_event(event)])
             except StoreFailure:
                 pass  # the log line above tells it; the store counts the failed write
+
+    def record_change(self, kind: str, name: str, action: str, reason: str, **kwargs: Any) -> None:
+        """Records a condition that holds pass after pass (a task that cannot be placed, a
+        deployment that cannot move) once, and again only when its reason changes, as ECS
+        tells a service's events."""
+        with self._told_lock:
+            if self._told.get((kind, name, action)) == reason:
+                return
+            self._told[(kind, name, action)] = reason
+        self.record(kind, name, action, reason, **kwargs)
+
+    def settled(self, kind: str, name: str, action: str) -> None:
+        """The condition behind `action` ended: when it holds again, it is told again."""
+        with self._told_lock:
+            self._told.pop((kind, name, action), None)
 
     def entry(
         self,

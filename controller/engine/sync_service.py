@@ -108,16 +108,7 @@ def sync_service(ctl: Controller, name: str) -> float | None:
     failures = ctl.executor.run(name, plan, flights, revs)
     if ctl.load_balanced(name):
         ctl.queue.add(DATA_PLANE)  # its tasks' targets follow its tasks
-    if plan.unplaced and desired is not None:
-        ctl.actions.record(
-            "Service",
-            name,
-            "service.unplaced",
-            plan.unplaced_reason,
-            level="warning",
-            keep=False,
-            tasks=plan.unplaced,
-        )
+    _report_placement(ctl, name, plan if desired is not None else None)
     error = "; ".join(sorted({f.message for f in failures} | set(refused.values())))
     failed = bool(failures or refused)
     _report_service(ctl, name, desired, plan, error or note, failed=failed, deploy=deploy)
@@ -129,6 +120,37 @@ def sync_service(ctl: Controller, name: str) -> float | None:
         settle = max(0.0, deploy.settle_at - ctl.clock())
         return settle if plan.requeue_after is None else min(plan.requeue_after, settle)
     return plan.requeue_after
+
+
+PLACEMENT_FAILURE = "SERVICE_TASK_PLACEMENT_FAILURE"  # ECS's service event
+
+
+def _report_placement(ctl: Controller, name: str, plan: ServicePlan | None) -> None:
+    """Tasks no host can take wait, PROVISIONING, and the service's events say why with
+    ECS's SERVICE_TASK_PLACEMENT_FAILURE: once, and again when the reason changes."""
+    if plan is None or not plan.unplaced:
+        ctl.actions.settled("Service", name, PLACEMENT_FAILURE)
+        return
+    reason = (
+        f"(service {name}) was unable to place a task because no container instance met all "
+        f"of its requirements ({plan.unplaced} task(s) waiting): {plan.unplaced_reason}"
+    )
+    ctl.actions.record_change(
+        "Service",
+        name,
+        PLACEMENT_FAILURE,
+        reason,
+        level="warning",
+        detail={
+            "kind": "Service",
+            "name": name,
+            "action": PLACEMENT_FAILURE,
+            "eventType": "ERROR",
+            "eventName": PLACEMENT_FAILURE,
+            "reason": reason,
+            "unplacedTasks": plan.unplaced,
+        },
+    )
 
 
 def _refused_revisions(ctl: Controller, keys: Iterable[str]) -> dict[str, str]:

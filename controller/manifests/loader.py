@@ -34,7 +34,7 @@ from controller.manifests.base import (
 from controller.manifests.host import LOCAL_HOST_NAME, HostSpec
 from controller.manifests.kinds import KINDS, Resource, ResourceKey
 from controller.manifests.load_balancer import Action, LoadBalancerSpec
-from controller.manifests.placement import BUILT_IN, attributes_of, host_attributes, parse
+from controller.manifests.placement import BUILT_IN, attributes_of, parse
 from controller.manifests.policy import BASELINE, Policy
 from controller.manifests.policy import problems as policy_problems
 from controller.manifests.reader import DirectoryProblem, ManifestFile, read_tree
@@ -276,7 +276,7 @@ def check_references(
         spec: ServiceSpec = res.spec
         errors += _load_balancer_problems(res, resources, claimed)
         for i, message in placement_problems(spec, hosts):
-            path = ("spec", "placementConstraints", i) if i is not None else ("spec",)
+            path = ("spec", "placementConstraints", i)
             errors.append(FieldError(res.source, res.document, path, message, res.kind, res.name))
         td = resources.get(("TaskDefinition", spec.family))
         at = (res.source, res.document)
@@ -307,19 +307,16 @@ def check_references(
     return errors
 
 
-def placement_problems(
-    spec: ServiceSpec, hosts: dict[str, HostSpec]
-) -> list[tuple[int | None, str]]:
-    """Constraints no Host of the pool can satisfy, known before anything runs."""
-    problems: list[tuple[int | None, str]] = []
-    attrs = {name: host_attributes(name, h.zone, h.attributes) for name, h in hosts.items()}
+def placement_problems(spec: ServiceSpec, hosts: dict[str, HostSpec]) -> list[tuple[int, str]]:
+    """Constraints naming an attribute no Host of the pool has: a typo, known before anything
+    runs. A constraint the pool cannot meet today is no error: as in ECS, what fits is placed
+    and the rest waits, with the reason, for a host that meets it."""
+    problems: list[tuple[int, str]] = []
     known = set(BUILT_IN).union(*(h.attributes for h in hosts.values()))
-    eligible = set(hosts)
     for i, c in enumerate(spec.placement_constraints):
         if c.type != "memberOf" or not c.expression:
             continue
-        expr = parse(c.expression)
-        unknown = sorted(a for a in attributes_of(expr) if a not in known)
+        unknown = sorted(a for a in attributes_of(parse(c.expression)) if a not in known)
         if unknown:
             problems.append(
                 (
@@ -328,21 +325,6 @@ def placement_problems(
                     f"(known: {', '.join(sorted(known))})",
                 )
             )
-            continue
-        eligible = {h for h in eligible if expr.holds(attrs[h])}
-        if not eligible:
-            problems.append(
-                (i, f"no Host satisfies {quote(c.expression)} with the constraints before it")
-            )
-    distinct = any(c.type == "distinctInstance" for c in spec.placement_constraints)
-    if distinct and eligible and spec.desired_count > len(eligible):
-        problems.append(
-            (
-                None,
-                f"distinctInstance allows {len(eligible)} task(s) on the eligible "
-                f"hosts ({', '.join(sorted(eligible))}); desiredCount is {spec.desired_count}",
-            )
-        )
     return problems
 
 

@@ -162,6 +162,66 @@ def test_distinct_instance_and_member_of(skiff: Skiff, pool: dict[str, Any], wor
     assert counts["near"] == 0 and counts["a2"] == 2 and counts["b1"] == 2
 
 
+def test_distinct_instance_places_the_tasks_that_fit_and_the_last_when_a_host_appears(
+    skiff: Skiff, pool: dict[str, Any], world: Pool, second_engine: Any
+) -> None:
+    """ECS's behaviour: 4 tasks, one per instance, on 3 instances run 3; the 4th waits with a
+    SERVICE_TASK_PLACEMENT_FAILURE event naming the constraint, and runs when a host appears."""
+    web = skiff.name("web")
+    skiff.write("hosts.yaml", hosts_yaml(pool))
+    skiff.write(
+        "web.yaml", service(web, 4, spec="placementConstraints: [{type: distinctInstance}]\n")
+    )
+    skiff.start()
+    wait_for(lambda: world.counts(web) == {"near": 1, "a2": 1, "b1": 1}, 40, "one per host")
+
+    def told() -> dict[str, Any] | None:
+        svc = skiff.resource("Service", web)
+        events = [e for e in svc["events"] if e["action"] == "SERVICE_TASK_PLACEMENT_FAILURE"]
+        return svc if events and svc["pendingCount"] == 1 else None
+
+    svc = wait_for(told, 20, "the placement failure event")
+    assert svc["runningCount"] == 3
+    (event,) = [e for e in svc["events"] if e["action"] == "SERVICE_TASK_PLACEMENT_FAILURE"]
+    assert (
+        "was unable to place a task because no container instance met all of its "
+        in (event["reason"])
+    )
+    assert "distinctInstance: it already runs a task of this service" in event["reason"]
+    fourth = textwrap.dedent(f"""\
+        apiVersion: skiff/v1
+        kind: Host
+        metadata: {{name: far}}
+        spec:
+          url: {second_engine.url}
+          zone: zone-b
+          address: 127.0.0.1
+          tls:
+            caCert: {second_engine.certs / "ca.pem"}
+            clientCert: {second_engine.certs / "cert.pem"}
+            clientKey: {second_engine.certs / "key.pem"}
+        """)
+    skiff.write("hosts.yaml", hosts_yaml(pool) + "---\n" + fourth)
+    far = second_engine.client()
+    label = [f"skiff.cluster={skiff.cluster}", f"skiff.name={web}"]
+    try:
+        wait_for(
+            lambda: len(far.containers.list(filters={"label": label})) == 1,
+            40,
+            "the 4th task on the new host",
+        )
+        wait_for(
+            lambda: skiff.resource("Service", web)["runningCount"] == 4,
+            20,
+            "4 running, one per host",
+        )
+        assert world.counts(web) == {"near": 1, "a2": 1, "b1": 1}
+    finally:
+        skiff.stop()
+        for c in far.containers.list(all=True, filters={"label": label}):
+            c.remove(force=True)
+
+
 def test_a_task_that_fits_nowhere_waits_with_a_reason_until_capacity_appears(
     skiff: Skiff, pool: dict[str, Any], world: Pool
 ) -> None:
