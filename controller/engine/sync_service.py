@@ -123,11 +123,19 @@ def sync_service(ctl: Controller, name: str) -> float | None:
 
 
 PLACEMENT_FAILURE = "SERVICE_TASK_PLACEMENT_FAILURE"  # ECS's service event
+DEPLOYMENT_BLOCKED = "deployment.blocked"
 
 
 def _report_placement(ctl: Controller, name: str, plan: ServicePlan | None) -> None:
     """Tasks no host can take wait, PROVISIONING, and the service's events say why with
-    ECS's SERVICE_TASK_PLACEMENT_FAILURE: once, and again when the reason changes."""
+    ECS's SERVICE_TASK_PLACEMENT_FAILURE; a deployment its bounds hold still says so too.
+    Each once, and again when its reason changes."""
+    if plan is not None and plan.blocked_reason:
+        ctl.actions.record_change(
+            "Service", name, DEPLOYMENT_BLOCKED, plan.blocked_reason, level="warning"
+        )
+    else:
+        ctl.actions.settled("Service", name, DEPLOYMENT_BLOCKED)
     if plan is None or not plan.unplaced:
         ctl.actions.settled("Service", name, PLACEMENT_FAILURE)
         return
@@ -248,18 +256,20 @@ def _service_desired(
     """What the service should run, and a note for its status when that is unusual."""
     history = ctl.store.revisions(spec.family)
     td = ctl.desired.get(("TaskDefinition", spec.family))
-    if (
-        spec.pinned_revision is None
-        and td is not None
-        and (not plan_task_definition(td.spec, history).is_noop())
-    ):
+    pinned, note = spec.pinned_revision, ""
+    if pinned is None and ("Service", name) in ctl.stale:
+        # Its manifest is invalid: the last valid version runs what it resolved to, and
+        # does not follow `latest` to a revision registered since.
+        pinned = _last_requested(ctl, name, spec.family)
+        if pinned is not None:
+            note = f"runs {spec.family}:{pinned}, the revision of its last valid manifest"
+    if pinned is None and td is not None and (not plan_task_definition(td.spec, history).is_noop()):
         # The family's manifest changed and its revision is not registered yet: running
         # the previous one now would launch tasks only to replace them. Registration
         # queues this service again.
         ctl.queue.add(("TaskDefinition", spec.family))
         raise Waiting(f"waiting for task definition {spec.family} to register its new revision")
-    note = ""
-    resolved = resolve(spec.family, spec.pinned_revision, history)
+    resolved = resolve(spec.family, pinned, history)
     if isinstance(resolved, str):
         # As in ECS, a service keeps running (and replacing) the revision it runs after
         # that revision is deregistered; it just cannot move to a new one.
@@ -271,7 +281,7 @@ def _service_desired(
             ),
             key=lambda r: int(r.key.rpartition(":")[2]),
         )
-        if spec.pinned_revision is not None or not running:
+        if pinned is not None or not running:
             raise Terminal(resolved)
         note = f"{resolved}; still running {running[-1].key}"
         resolved = running[-1]
@@ -292,6 +302,13 @@ def _service_desired(
         target_groups=tuple(lb.target_group for lb in spec.load_balancers),
     )
     return desired, note
+
+
+def _last_requested(ctl: Controller, name: str, family: str) -> int | None:
+    """The revision number the service's current deployment was asked to run."""
+    primary = [d for d in ctl.store.deployments(name) if d.status == "PRIMARY"]
+    family_of, _, number = primary[-1].requested.rpartition(":") if primary else ("", "", "")
+    return int(number) if family_of == family and number.isdigit() else None
 
 
 def _reserve(
@@ -376,7 +393,9 @@ def _report_service(
         f"{plan.unplaced_reason}"
     )
     halted = deploy.primary.reason if deploy and deploy.halted else ""
-    message = "; ".join(m for m in (note, halted, plan.throttle_reason, unplaced) if m)
+    message = "; ".join(
+        m for m in (note, halted, plan.throttle_reason, plan.blocked_reason, unplaced) if m
+    )
     ctl.set_status(
         ("Service", name),
         "ERROR" if failed else "ACTIVE" if desired else "DRAINING",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from typing import Literal
 
 from pydantic import Field
@@ -83,29 +82,15 @@ class ServiceSpec(SpecModel):
 
 
 def check_service(spec: ServiceSpec) -> list[tuple[Path, str]]:
-    """A deployment that can never make progress is refused, as ECS would stall on it."""
-    dc = spec.deployment_configuration
-    count = spec.desired_count
+    """Bounds that contradict each other. Deployment bounds that leave a rollout no room
+    (100/100) are accepted, as ECS accepts them: the service's status and events say why its
+    deployment cannot proceed."""
     bounds = spec.auto_scaling
     if bounds is not None and bounds.min_capacity > bounds.max_capacity:
         return [
             (
                 ("autoScaling", "minCapacity"),
                 f"minCapacity ({bounds.min_capacity}) exceeds maxCapacity ({bounds.max_capacity})",
-            )
-        ]
-    if count == 0:
-        return []
-    floor_healthy = math.ceil(count * dc.minimum_healthy_percent / 100)
-    ceiling = count * dc.maximum_percent // 100
-    if ceiling <= floor_healthy:
-        return [
-            (
-                ("deploymentConfiguration",),
-                f"with desiredCount {count}, maximumPercent {dc.maximum_percent} allows {ceiling} "
-                f"task(s) and minimumHealthyPercent {dc.minimum_healthy_percent} keeps "
-                f"{floor_healthy} healthy: a deployment could neither start a new task nor stop "
-                "an old one (raise maximumPercent or lower minimumHealthyPercent)",
             )
         ]
     return []

@@ -117,6 +117,7 @@ class ServicePlan:
     unplaced: int = 0
     unplaced_reason: str = ""
     throttle_reason: str = ""
+    blocked_reason: str = ""  # the deployment bounds allow neither a start nor a stop
     requeue_after: float | None = None
 
     def is_noop(self) -> bool:
@@ -258,6 +259,24 @@ def plan_service(
             spare -= 1
             b.stop_task(t, f"Scaling activity initiated by (deployment {target})")
 
+    if (
+        old
+        and not halted
+        and room <= 0
+        and spare <= 0
+        and not b.launches
+        and stopping == 0
+        and not any(t.id in b.stopping for t in old)
+        and all(t.healthy for t in active)  # no task will turn healthy and free a stop
+    ):
+        b.blocked_reason = (
+            f"(service {desired.name}) was unable to stop or start tasks during a deployment "
+            f"because of the service deployment configuration: with desiredCount {count}, "
+            f"maximumPercent {desired.maximum_percent} allows {ceiling} task(s) and "
+            f"minimumHealthyPercent {desired.minimum_healthy_percent} keeps {floor} healthy. "
+            "Update the minimumHealthyPercent or maximumPercent value and try again."
+        )
+
     b.remove_stopped(tasks, keep=stopped_kept, draining=draining)
     return b.build(tasks)
 
@@ -386,6 +405,7 @@ class _Builder:
         self.unplaced = 0
         self.unplaced_reason = ""
         self.throttle_reason = ""
+        self.blocked_reason = ""
         self.wake: float | None = None
 
     def wake_at(self, at: float) -> None:
@@ -496,6 +516,7 @@ class _Builder:
             unplaced=self.unplaced,
             unplaced_reason=self.unplaced_reason,
             throttle_reason=self.throttle_reason,
+            blocked_reason=self.blocked_reason,
             requeue_after=self.wake,
         )
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import urllib.request
+from typing import Any
 
 import docker
 import pytest
@@ -223,3 +225,65 @@ def test_a_revision_whose_container_exits_at_once_trips_the_breaker_and_rolls_ba
     assert len(tasks) == 3 and {c.labels["skiff.revision"] for c in tasks} == {f"{web}:1"}
     failed = skiff.resource("Service", web)["deployments"][1]
     assert "task(s) failed to reach a steady state (threshold 3)" in failed["rolloutStateReason"]
+
+
+STUCK_BOUNDS = (
+    "\n          deploymentConfiguration: {minimumHealthyPercent: 100, maximumPercent: 100}"
+)
+
+
+def test_a_100_100_deployment_keeps_the_old_task_and_says_why(skiff: Skiff) -> None:
+    """ECS accepts 100/100 at desiredCount 1; its deployment cannot stop or start a task, so
+    it stays IN_PROGRESS with the old task running, and the service's events say why."""
+    web = skiff.name("web")
+    skiff.write("web.yaml", service_manifest(web, 1, env="v1", extra=STUCK_BOUNDS))
+    skiff.start()
+    (old,) = wait_for(lambda: skiff.running(web), 30, "the task of revision 1")
+    assert not skiff.status()["errors"]
+    skiff.write("web.yaml", service_manifest(web, 1, env="v2", extra=STUCK_BOUNDS))
+
+    def blocked() -> dict[str, Any] | None:
+        svc = skiff.resource("Service", web)
+        return svc if any(e["action"] == "deployment.blocked" for e in svc["events"]) else None
+
+    svc = wait_for(blocked, 30, "the blocked deployment's event")
+    assert "was unable to stop or start tasks during a deployment" in svc["message"]
+    primary = svc["deployments"][0]
+    assert (primary["taskDefinition"], primary["rolloutState"]) == (f"{web}:2", "IN_PROGRESS")
+    assert [c.id for c in skiff.running(web)] == [old.id]
+    assert fetch(host_port(old)) == "v1"
+
+
+def test_an_invalid_service_does_not_follow_latest_to_a_new_revision(skiff: Skiff) -> None:
+    """The last valid version of a Service runs the revision it resolved to, untouched, while
+    its manifest is invalid; once fixed, it rolls out the newest."""
+    web = skiff.name("web")
+    skiff.write("web.yaml", service_manifest(web, 2, env="v1"))
+    skiff.start()
+    wait_for(lambda: len(skiff.running(web)) == 2, 30, "2 tasks of revision 1")
+    before = {c.id for c in skiff.running(web)}
+    skiff.write("web.yaml", service_manifest(web, 2, env="v2", extra="\n          colour: red"))
+    wait_for(
+        lambda: len(skiff.resource("TaskDefinition", web)["revisions"]) == 2,
+        30,
+        "revision 2 registered",
+    )
+    registered = time.time()
+    # Registration queues the service: a pass after it launches (executor first) and then
+    # reports, so a status newer than the registration follows every launch it made.
+    svc = wait_for(
+        lambda: (s := skiff.resource("Service", web))["updatedAt"] >= registered and s,
+        20,
+        "a pass of the service after revision 2 was registered",
+    )
+    assert "spec.colour" in svc["manifestError"]
+    assert "the revision of its last valid manifest" in svc["message"]
+    assert svc["taskDefinition"] == f"{web}:1"
+    assert {c.id for c in skiff.containers(web)} == before
+    skiff.write("web.yaml", service_manifest(web, 2, env="v2"))
+
+    def all_v2() -> bool:
+        tasks = skiff.running(web)
+        return len(tasks) == 2 and {c.labels["skiff.revision"] for c in tasks} == {f"{web}:2"}
+
+    wait_for(all_v2, 40, "every task on revision 2 once the service is fixed")

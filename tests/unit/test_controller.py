@@ -360,7 +360,9 @@ def test_deleting_the_task_definition_keeps_its_service_running_the_inactive_rev
     h.converge()
     assert len(h.running()) == 2  # replaced, on web:1
     assert {c.labels[L.REVISION] for c in h.running()} == {"web:1"}
-    assert "still running web:1" in str(h.status()["message"])
+    st = h.status()
+    assert "runs web:1, the revision of its last valid manifest" in str(st["message"])
+    assert "no TaskDefinition named 'web'" in str(st["manifestError"])
 
 
 def test_tasks_made_from_another_spec_under_the_same_revision_number_are_replaced(

@@ -77,13 +77,15 @@ def test_a_rollout_stays_within_the_bounds_and_completes(
 
 
 @pytest.mark.parametrize(
-    ("count", "min_pct", "max_pct"),
-    [(4, 100, 100), (1, 50, 100), (3, 100, 133)],
+    ("count", "min_pct", "max_pct", "allows", "keeps"),
+    [(4, 100, 100, 4, 4), (1, 50, 100, 1, 1), (3, 100, 133, 3, 3)],
     ids=["100-100", "desired-1-50-100", "no-room-either-way"],
 )
-def test_a_configuration_that_cannot_progress_is_refused(
-    count: int, min_pct: int, max_pct: int
+def test_a_configuration_that_cannot_progress_is_accepted_and_the_plan_says_why(
+    count: int, min_pct: int, max_pct: int, allows: int, keeps: int
 ) -> None:
+    """As ECS: the bounds are accepted; the old tasks keep running and the plan tells why
+    nothing moves."""
     spec = ServiceSpec.model_validate(
         {
             "taskDefinition": "web",
@@ -94,6 +96,26 @@ def test_a_configuration_that_cannot_progress_is_refused(
             },
         }
     )
-    (problem,) = check_service(spec)
-    assert problem[0] == ("deploymentConfiguration",)
-    assert "could neither start a new task nor stop an old one" in problem[1]
+    assert check_service(spec) == []
+    desired = ServiceDesired(
+        "web", count, V2, minimum_healthy_percent=min_pct, maximum_percent=max_pct
+    )
+    tasks = [running(f"old{i}", rev="web:1", created=T0 + i) for i in range(count)]
+    plan = plan_service(desired, tasks, {}, [], SPECS, hosts(memory=1 << 20), now=T0 + 100)
+    assert plan.is_noop()
+    assert plan.blocked_reason == (
+        "(service web) was unable to stop or start tasks during a deployment because of the "
+        f"service deployment configuration: with desiredCount {count}, maximumPercent "
+        f"{max_pct} allows {allows} task(s) and minimumHealthyPercent {min_pct} keeps {keeps} "
+        "healthy. Update the minimumHealthyPercent or maximumPercent value and try again."
+    )
+
+
+def test_a_rollout_that_moves_is_never_called_blocked() -> None:
+    for count, min_pct, max_pct in ((4, 100, 200), (4, 50, 100), (1, 0, 100)):
+        desired = ServiceDesired(
+            "web", count, V2, minimum_healthy_percent=min_pct, maximum_percent=max_pct
+        )
+        tasks = [running(f"old{i}", rev="web:1", created=T0 + i) for i in range(count)]
+        plan = plan_service(desired, tasks, {}, [], SPECS, hosts(memory=1 << 20), now=T0 + 100)
+        assert not plan.is_noop() and plan.blocked_reason == ""
