@@ -108,10 +108,10 @@ def sync_service(ctl: Controller, name: str) -> float | None:
     failures = ctl.executor.run(name, plan, flights, revs)
     if ctl.load_balanced(name):
         ctl.queue.add(DATA_PLANE)  # its tasks' targets follow its tasks
-    _report_placement(ctl, name, plan if desired is not None else None)
     error = "; ".join(sorted({f.message for f in failures} | set(refused.values())))
     failed = bool(failures or refused)
     _report_service(ctl, name, desired, plan, error or note, failed=failed, deploy=deploy)
+    _report_placement(ctl, name, plan if desired is not None else None)
     if any(f.transient for f in failures):
         raise Retry(error)
     # Failures Docker will repeat (a task that cannot start) are in the status; the

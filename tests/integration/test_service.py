@@ -244,7 +244,8 @@ def test_a_100_100_deployment_keeps_the_old_task_and_says_why(skiff: Skiff) -> N
 
     def blocked() -> dict[str, Any] | None:
         svc = skiff.resource("Service", web)
-        return svc if any(e["action"] == "deployment.blocked" for e in svc["events"]) else None
+        told = any(e["action"] == "deployment.blocked" for e in svc["events"])
+        return svc if told and "unable to stop or start" in svc["message"] else None
 
     svc = wait_for(blocked, 30, "the blocked deployment's event")
     assert "was unable to stop or start tasks during a deployment" in svc["message"]
