@@ -7,6 +7,12 @@ combines the answers per group or service (out if any policy asks, in only if al
 one new capacity, recorded as an activity with its cause. Scheduled actions set min, max and
 desired when their time comes. What must survive a restart (alarm states, cooldowns, when a
 schedule last fired) is kept in the store, tied to the manifest's version.
+
+Every policy evaluation shows in the policy's status (its reason, and `lastEvaluation`: the
+capacity numbers it saw). One that leaves the capacity as it is also goes to the action log as
+a debug event, `scaling.no_change`: logged each time, stored in the history (and sent on the
+event stream) only when its cause or the capacity numbers differ from the last one stored, so
+a policy that holds for days stores one event, not one per pass.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import math
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
@@ -40,7 +46,10 @@ from controller.reconcilers.forecast import capacity_for, forecast
 from controller.reconcilers.scaling_policies import (
     Capacity,
     Decision,
+    Hold,
     combine,
+    held,
+    no_change,
     simple_scaling,
     step_scaling,
     target_tracking,
@@ -59,12 +68,22 @@ REINVOKE_SECONDS = 60.0  # CloudWatch runs an alarm's Auto Scaling actions again
 log = structlog.get_logger("skiff.scaling")
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """One policy's evaluation in a pass: the capacity it saw and what it decided."""
+
+    capacity: Capacity
+    decision: Decision
+
+
 @dataclass
 class Pass:
     """What one pass decided, per scaled resource."""
 
-    decisions: dict[ResourceKey, list[Decision]]
     floors: dict[ResourceKey, tuple[int, int, str]]  # predictive: (floor, max size, reason)
+    evaluations: dict[ResourceKey, list[Evaluation]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
 
 
 def sync_monitoring(ctl: Controller) -> float | None:
@@ -75,14 +94,14 @@ def sync_monitoring(ctl: Controller) -> float | None:
         ctl.monitor.evaluated = index
         ctl.monitor.started = ctl.monitor.started or now
         collect(ctl, now)
-        work = Pass(defaultdict(list), {})
+        work = Pass({})
         for key, res in sorted(ctl.desired.items()):
             if key[0] == "Alarm":
                 _guarded(ctl, key, _alarm, ctl, key[1], res.spec, now, work)
         for key, res in sorted(ctl.desired.items()):
             if key[0] == "ScalingPolicy" and res.spec.enabled:
                 _guarded(ctl, key, _policy, ctl, key[1], res.spec, now, work)
-        for target in sorted(set(work.decisions) | set(work.floors)):
+        for target in sorted(set(work.evaluations) | set(work.floors)):
             _guarded(ctl, target, _scale, ctl, target, now, work)
     wake = [period - (now % period)]
     for key, res in sorted(ctl.desired.items()):
@@ -239,8 +258,7 @@ def _run_policy(
         assert spec.simple_scaling_configuration is not None
         last = saved.get("lastActivity")
         decision = simple_scaling(policy, spec.simple_scaling_configuration, cap, now, last)
-    if decision.desired is not None:
-        work.decisions[target].append(_because(decision, why))
+    work.evaluations[target].append(Evaluation(cap, _because(decision, why)))
 
 
 _SIGNS = {
@@ -289,12 +307,13 @@ def _policy(ctl: Controller, name: str, spec: ScalingPolicySpec, now: float, wor
             saved.get("lastScaleIn"),
             target[0] == "Service",
         )
-        work.decisions[target].append(decision)
-        message = unavailable or decision.reason
+        if unavailable:
+            decision = replace(decision, reason=f"{unavailable}; {decision.reason}")
+        work.evaluations[target].append(Evaluation(cap, decision))
         ctl.set_status(
             ("ScalingPolicy", name),
             "ACTIVE",
-            message,
+            decision.reason,
             policyType=spec.policy_type,
             target=key_str(target),
             metric=metric.label(),
@@ -307,12 +326,24 @@ def _policy(ctl: Controller, name: str, spec: ScalingPolicySpec, now: float, wor
         history = ctl.store.metric_hours(predictive_series(spec), now - 14 * 86400)
         predicted = forecast(history, now)
         need = capacity_for(pc, predicted, now, cap.desired, cap.min_size, cap.max_size)
-        if need.min_capacity is not None:
+        if need.min_capacity is not None:  # a floor also holds up other policies' scale-in
             work.floors[target] = (
                 need.min_capacity,
                 need.max_size,
                 f"policy {name}: {need.reason}",
             )
+        if need.min_capacity is None or need.min_capacity <= cap.desired:
+            hold: Hold = "already-there"
+            if pc.mode == "ForecastOnly":
+                hold = "forecast-only"
+            elif need.forecast_capacity is None:
+                hold = "missing-data"
+            elif need.min_capacity == cap.max_size < need.forecast_capacity:
+                hold = "at-max"
+            decision = no_change(
+                name, "PredictiveScaling", need.reason, hold, cap, need.forecast_capacity
+            )
+            work.evaluations[target].append(Evaluation(cap, decision))
         ctl.set_status(
             ("ScalingPolicy", name),
             "ACTIVE",
@@ -327,10 +358,14 @@ def _policy(ctl: Controller, name: str, spec: ScalingPolicySpec, now: float, wor
             ],
         )
         return
+    # A step or simple policy is evaluated when its alarm runs it (this pass's evaluation, if
+    # any, is told by _scale); until the next one, its status keeps the last one's reason.
+    st = ctl.status.get(("ScalingPolicy", name))
+    evaluated = st is not None and st.status == "ACTIVE" and "lastEvaluation" in st.details
     ctl.set_status(
         ("ScalingPolicy", name),
         "ACTIVE",
-        "",
+        st.message if st is not None and evaluated else "",
         policyType=spec.policy_type,
         target=key_str(target),
         lastActivity=_state(ctl, "ScalingPolicy", name).get("lastActivity"),
@@ -371,7 +406,7 @@ def _capacity(
             or (r.in_service_at is not None and now - r.in_service_at < warmup)
         ]
         # Pending and warming instances count as capacity, but their metrics do not yet.
-        return Capacity(b.desired, b.min_size, b.max_size, len(alive), len(warming))
+        return Capacity(b.desired, b.min_size, b.max_size, len(alive), len(warming), warmup)
     st = ctl.status.get(target)
     if st is None or "runningCount" not in st.details:
         return None  # not looked at yet (the daemon just started): no count to scale from
@@ -396,7 +431,8 @@ def _scale(ctl: Controller, target: ResourceKey, now: float, work: Pass) -> None
     if res is None:
         return
     b = capacity.bounds(ctl, target, res.spec)
-    decisions = work.decisions.get(target, [])
+    evaluations = work.evaluations.get(target, [])
+    decisions = [e.decision for e in evaluations]
     floor = work.floors.get(target)
     cap = Capacity(b.desired, b.min_size, b.max_size, 0, 0)
     want, reasons = combine(cap, decisions) if decisions else (b.desired, [])
@@ -405,13 +441,15 @@ def _scale(ctl: Controller, target: ResourceKey, now: float, work: Pass) -> None
         new_max = max(b.max_size, floor[1])
         want, reasons = min(floor[0], new_max), [floor[2]]
     if want == b.desired:
+        for e in evaluations:
+            _evaluated(ctl, target, e, held(e.decision, decisions, e.capacity), now)
         return
-    field = "desired capacity" if target[0] == "AutoScalingGroup" else "desired count"
+    what = "desired capacity" if target[0] == "AutoScalingGroup" else "desired count"
     capacity.change(ctl, target, res.spec, desired=want, max_size=new_max)
     cause = "; ".join(reasons) or "scaling policy"
     if not cause.endswith(f"desired {b.desired} -> {want}"):
         cause = f"{cause}; desired {b.desired} -> {want}"
-    _activity(ctl, target, f"Setting {field} from {b.desired} to {want}", cause, now)
+    _activity(ctl, target, f"Setting {what} from {b.desired} to {want}", cause, now)
     direction = "lastScaleOut" if want > b.desired else "lastScaleIn"
     for d in decisions:
         if d.desired is not None and ("ScalingPolicy", d.policy) in ctl.desired:
@@ -421,7 +459,63 @@ def _scale(ctl: Controller, target: ResourceKey, now: float, work: Pass) -> None
                 d.policy,
                 **{direction: now, "lastActivity": now, "lastAdded": max(0, want - b.desired)},
             )
+    for e in evaluations:
+        _evaluated(ctl, target, e, e.decision, now)
     log.info("scaling", target=key_str(target), old=b.desired, new=want, cause=cause)
+
+
+def _evaluated(
+    ctl: Controller, target: ResourceKey, e: Evaluation, decision: Decision, now: float
+) -> None:
+    """The policy's status tells its evaluation (decision: what it came to once combined with
+    the target's other policies), with the numbers; one that changes nothing is also a debug
+    event, stored once per cause and capacity (see the module's docstring)."""
+    key = ("ScalingPolicy", decision.policy)
+    if key not in ctl.desired:
+        return
+    cap = e.capacity
+    numbers = {
+        "currentCapacity": cap.measured,
+        "warmingCapacity": cap.warming,
+        "pendingCapacity": cap.pending,
+        "computedDesired": decision.computed,
+        "desiredCapacity": cap.desired,
+        "minSize": cap.min_size,
+        "maxSize": cap.max_size,
+        "warmup": cap.warmup,
+        "noChange": decision.hold,
+    }
+    ctl.set_status(key, "ACTIVE", decision.reason, lastEvaluation={"at": now, **numbers})
+    last = _state(ctl, *key).get("lastNoChange")
+    if decision.desired is not None:
+        if last is not None:  # the next no-change is news, whatever the one before it was
+            _remember(ctl, *key, lastNoChange=None)
+        return
+    told = [key_str(target), decision.hold, *(numbers[k] for k in _NEWS)]
+    if told != last:
+        _remember(ctl, *key, lastNoChange=told)
+    ctl.actions.record(
+        *key,
+        "scaling.no_change",
+        decision.reason,
+        level="debug",
+        keep=told != last,
+        detail={"target": key_str(target), **numbers},
+        target=key_str(target),
+        cause=decision.hold,
+    )
+
+
+# What makes a no-change event news: its cause, and these numbers (not the metric's value nor
+# the computed desired capacity, which move a little every period while the cause holds).
+_NEWS = (
+    "currentCapacity",
+    "warmingCapacity",
+    "pendingCapacity",
+    "desiredCapacity",
+    "minSize",
+    "maxSize",
+)
 
 
 def _activity(

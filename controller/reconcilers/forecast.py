@@ -212,7 +212,7 @@ def capacity_for(
     if floor > current_desired:
         effect = f"raises the floor above desired {current_desired} to {floor}"
     else:
-        effect = f"floor {floor} <= desired {current_desired}: no change (never scales in)"
+        effect = f"floor {floor} <= desired {current_desired}: a forecast never scales in"
     reason = "; ".join([what, *notes, effect])
     return PredictiveDecision(floor, new_max, reason, forecast_capacity=need)
 

@@ -7,6 +7,11 @@ Decision (a new desired capacity, or None, and the human reason recorded as an a
 must not collect metrics, read the clock, track warm-up or cooldowns, or write anything: the
 caller passes those facts in and applies the result.
 
+A decision that changes nothing says why, in AWS's terms, and ends with the numbers behind it
+(capacity_note): current capacity (in service and past its warm-up), warming, pending, the
+desired capacity the policy computed (where it got that far), the desired capacity and
+[minSize, maxSize]; its `hold` names the cause in one word (cooldown, warm-up, at-max, ...).
+
 - Target tracking: AWS's two alarms. Scale out when the last SCALE_OUT_DATAPOINTS (3) values
   are all above the target, to ceil(measured capacity x value / target) in one step; scale in
   when the last SCALE_IN_DATAPOINTS (15) are all below SCALE_IN_THRESHOLD (0.9) x target,
@@ -18,18 +23,20 @@ caller passes those facts in and applies the result.
 - Step scaling: the step whose bounds (relative to the alarm threshold) hold the breach; above
   the threshold the lower bound is inclusive and the upper exclusive, below it the mirror.
   ChangeInCapacity, ExactCapacity, PercentChangeInCapacity (AWS's rounding, then
-  MinAdjustmentMagnitude). Capacity still warming up from an earlier step counts toward a new
-  step, so only the part beyond it is added.
+  MinAdjustmentMagnitude). Capacity still warming up is not current capacity: a scale-out step
+  counts from the capacity without it, and a result not above the desired capacity (which
+  already holds the warming part) changes nothing; it never scales in.
 - Simple scaling: one adjustment, then nothing until its cooldown after the last activity ends.
 - Several policies: scale out if any asks (the largest wins); scale in only if every target
-  tracking policy agrees (the least scale-in wins); always within [minSize, maxSize].
+  tracking policy agrees (the least scale-in wins); always within [minSize, maxSize]. When that
+  leaves the capacity where it is, held() tells each policy why.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -43,7 +50,22 @@ from controller.manifests.scaling import (
 )
 
 Direction = Literal["out", "in"]
-PolicyKind = Literal["TargetTrackingScaling", "StepScaling", "SimpleScaling"]
+PolicyKind = Literal["TargetTrackingScaling", "StepScaling", "SimpleScaling", "PredictiveScaling"]
+# Why a decision changes nothing, in one word (the reason says it in full).
+Hold = Literal[
+    "missing-data",  # too few datapoints (or no forecast) to decide on
+    "within-target",  # target tracking: neither of its alarms would be in ALARM
+    "no-step",  # no step adjustment covers the breach
+    "already-there",  # the computed desired capacity is the desired capacity
+    "below-coming",  # a scale-out computed without the warming capacity is not above desired
+    "at-max",
+    "at-min",
+    "cooldown",
+    "warm-up",
+    "scale-in-disabled",
+    "vetoed",  # a target tracking policy does not agree to scale in
+    "forecast-only",
+]
 
 # Target tracking's alarms, as AWS creates them: the high alarm is "> target for 3 of 3 one-minute
 # datapoints", the low alarm "< 0.9 x target for 15 of 15" (target 50 gives a low alarm at 45).
@@ -62,14 +84,16 @@ _EPSILON = 1e-9
 @dataclass(frozen=True)
 class Capacity:
     """A scaling target now: its desired capacity and bounds, how many instances (or tasks) are
-    in service, and how many of those are still within their warm-up. Instances launched but
-    not yet in service are the gap between desired and in_service."""
+    in service, and how many of those are still within their warm-up (of `warmup` seconds,
+    when the caller knows it). Instances launched but not yet in service are the gap between
+    desired and in_service."""
 
     desired: int
     min_size: int
     max_size: int
     in_service: int
     warming: int = 0
+    warmup: float | None = None
 
     def __post_init__(self) -> None:
         if min(self.desired, self.min_size, self.max_size, self.in_service, self.warming) < 0:
@@ -84,10 +108,19 @@ class Capacity:
         """The instances whose load the metric reports: in service and past their warm-up."""
         return self.in_service - self.warming
 
+    @property
+    def pending(self) -> int:
+        """Launched (or to launch) but not yet in service."""
+        return max(0, self.desired - self.in_service)
+
 
 @dataclass(frozen=True)
 class Decision:
     """What one policy asks for: a new desired capacity (None: no change) and why.
+
+    `computed` is the desired capacity the policy's arithmetic reached, before minSize and
+    maxSize (None where it stopped before computing one: missing data, no step, within the
+    target); `hold` says in one word why a decision changes nothing.
 
     A target tracking policy that does not ask to scale in vetoes other policies' scale-in,
     unless its scale-in is disabled (disableScaleIn: it leaves scale-in to other policies)."""
@@ -98,6 +131,8 @@ class Decision:
     direction: Direction | None
     kind: PolicyKind
     scale_in_disabled: bool = False
+    computed: int | None = None
+    hold: Hold | None = None
 
     def __post_init__(self) -> None:
         if (self.desired is None) != (self.direction is None):
@@ -140,21 +175,22 @@ def target_tracking(
     def tracked(v: float) -> float:
         return v / per if spec.backlog_per_instance is not None else v
 
-    def none(why: str) -> Decision:
-        return Decision(
+    def none(why: str, hold: Hold) -> Decision:
+        return no_change(
             policy_name,
-            None,
-            f"policy {policy_name}: {why}",
-            None,
             "TargetTrackingScaling",
-            spec.disable_scale_in,
+            why,
+            hold,
+            capacity,
+            scale_in_disabled=spec.disable_scale_in,
         )
 
     recent = [v for v in datapoints[-SCALE_OUT_DATAPOINTS:] if v is not None]
     if len(recent) < SCALE_OUT_DATAPOINTS:
         return none(
             f"{metric_label(spec)}: missing data, {len(recent)} of the last "
-            f"{SCALE_OUT_DATAPOINTS} periods have a value; no scaling"
+            f"{SCALE_OUT_DATAPOINTS} periods have a value, and missing data never scales",
+            "missing-data",
         )
     newest = recent[-1]
     shown = _shown(spec, newest, tracked(newest), capacity)
@@ -164,18 +200,20 @@ def target_tracking(
             if is_service and last_scale_out is not None
             else None
         )
-        return _track_out(policy_name, spec, newest, shown, capacity, now, cooldown_end, none)
+        return _track_out(policy_name, spec, newest, shown, capacity, now, cooldown_end)
 
     window = [v for v in datapoints[-SCALE_IN_DATAPOINTS:] if v is not None]
     if any(tracked(v) >= low for v in window):
         return none(
             f"{shown} is neither above target {_num(target)} for {SCALE_OUT_DATAPOINTS} periods "
-            f"nor below {_num(low)} for {SCALE_IN_DATAPOINTS}; no change"
+            f"nor below {_num(low)} for {SCALE_IN_DATAPOINTS}",
+            "within-target",
         )
     if len(window) < SCALE_IN_DATAPOINTS:
         return none(
             f"{shown} is below {_num(low)}, but only {len(window)} of the last "
-            f"{SCALE_IN_DATAPOINTS} periods have a value; no scale-in on missing data"
+            f"{SCALE_IN_DATAPOINTS} periods have a value: no scale-in on missing data",
+            "missing-data",
         )
     return _track_in(
         policy_name, spec, newest, shown, capacity, now, last_scale_out, last_scale_in, is_service
@@ -190,25 +228,41 @@ def _track_out(
     capacity: Capacity,
     now: float,
     cooldown_end: float | None,
-    none: Callable[[str], Decision],
 ) -> Decision:
     d, target = capacity.desired, _num(spec.target)
     needed = _proportional(spec, newest, capacity)
+
+    def none(why: str, hold: Hold) -> Decision:
+        return no_change(
+            policy_name,
+            "TargetTrackingScaling",
+            why,
+            hold,
+            capacity,
+            needed,
+            scale_in_disabled=spec.disable_scale_in,
+        )
+
     if needed <= d:
+        hold: Hold = "already-there"
         why = f"{shown} > target {target} needs {needed}, and desired {d} already covers it"
-        adding = d - capacity.measured
-        if adding:
-            why += f" ({adding} launched, pending or warming up)"
+        if d > capacity.measured:
+            hold = "below-coming"
+            why = (
+                f"{shown} > target {target} needs {needed}, not above desired {d}, which "
+                f"already counts the {_coming(capacity)}"
+            )
         if cooldown_end is not None and now < cooldown_end:
             why += (
                 f"; in scale-out cooldown until {_at(cooldown_end)}, only a scale-out beyond "
                 "the last one goes ahead"
             )
-        return none(why + "; no change")
+        return none(why, hold)
     new, note = _capped(needed, capacity)
     if new <= d:
-        why = f"{shown} > target {target} needs {needed}, but {_limit(capacity, True)}"
-        return none(why + "; no change")
+        return none(
+            f"{shown} > target {target} needs {needed}, but {_limit(capacity, True)}", "at-max"
+        )
     return Decision(
         policy_name,
         new,
@@ -216,6 +270,7 @@ def _track_out(
         "out",
         "TargetTrackingScaling",
         spec.disable_scale_in,
+        needed,
     )
 
 
@@ -235,35 +290,42 @@ def _track_in(
         f"{shown} < {_num(low)} ({SCALE_IN_THRESHOLD:g} x target {_num(spec.target)}) "
         f"for {SCALE_IN_DATAPOINTS} periods"
     )
+    proportional = _proportional(spec, newest, capacity)
+    step = max(SCALE_IN_MIN_STEP, d * SCALE_IN_MAX_PERCENT // 100)
+    wanted = max(proportional, d - step)
 
-    def none(why: str) -> Decision:
-        return Decision(
+    def none(why: str, hold: Hold) -> Decision:
+        return no_change(
             policy_name,
-            None,
-            f"policy {policy_name}: {below}, {why}; no change",
-            None,
             "TargetTrackingScaling",
-            spec.disable_scale_in,
+            f"{below}, {why}",
+            hold,
+            capacity,
+            wanted,
+            scale_in_disabled=spec.disable_scale_in,
         )
 
     if spec.disable_scale_in:
-        return none("but scale-in is disabled (disableScaleIn)")
+        return none("but scale-in is disabled (disableScaleIn)", "scale-in-disabled")
     if capacity.warming:
-        return none(f"but {capacity.warming} still warming up: no scale-in until they finish")
+        return none(
+            f"but {capacity.warming} still warming up: no scale-in until they finish", "warm-up"
+        )
     if is_service:
         for last, cooldown, which in (
             (last_scale_in, spec.scale_in_cooldown, "scale-in"),
             (last_scale_out, spec.scale_out_cooldown, "scale-out"),
         ):
             if last is not None and now < last + cooldown:
-                return none(f"but in {which} cooldown until {_at(last + cooldown)}")
-    proportional = _proportional(spec, newest, capacity)
-    step = max(SCALE_IN_MIN_STEP, d * SCALE_IN_MAX_PERCENT // 100)
-    new, note = _capped(max(proportional, d - step), capacity)
+                return none(f"but in {which} cooldown until {_at(last + cooldown)}", "cooldown")
+    new, note = _capped(wanted, capacity)
     if new >= d:
         if proportional >= d:
-            return none(f"but the proportional capacity {proportional} is not below desired {d}")
-        return none(f"but {_limit(capacity, False)}")
+            return none(
+                f"but the proportional capacity {proportional} is not below desired {d}",
+                "already-there",
+            )
+        return none(f"but {_limit(capacity, False)}", "at-min")
     return Decision(
         policy_name,
         new,
@@ -272,6 +334,7 @@ def _track_in(
         "in",
         "TargetTrackingScaling",
         spec.disable_scale_in,
+        wanted,
     )
 
 
@@ -319,21 +382,24 @@ def step_scaling(
 ) -> Decision:
     """The step scaling policy's decision while its alarm is in ALARM with the metric at value.
 
-    warming_adjustment is the capacity an earlier step of this policy added that is not yet
-    current: instances still within estimatedInstanceWarmup (groups), or what the last
-    scale-out added while its cooldown runs (services). A scale-out step counts from the
-    capacity without it, so only the part beyond it is added. A scale-in waits while instances
-    warm up (groups) or until `cooldown` after last_scale_in (services)."""
+    warming_adjustment is the capacity that is not yet current: instances still within their
+    warm-up (groups), or what the last scale-out added while its cooldown runs (services). A
+    scale-out step counts from the capacity without it, so only the part beyond it is added,
+    and a result not above the desired capacity (which already holds it) changes nothing. A
+    scale-in waits while instances warm up (groups) or until `cooldown` after last_scale_in
+    (services)."""
     if warming_adjustment < 0:
         raise ValueError(f"warming_adjustment cannot be negative: {warming_adjustment}")
     breach = value - threshold
     found = find_step(spec.step_adjustments, breach)
     if found is None:
-        return _no_change(
+        return no_change(
             policy_name,
             "StepScaling",
             f"no step adjustment covers metric {_num(value)} (threshold {_num(threshold)}, "
-            f"breach {_num(breach)}); no change",
+            f"breach {_num(breach)})",
+            "no-step",
+            capacity,
         )
     step, above = found
     d = capacity.desired
@@ -342,15 +408,33 @@ def step_scaling(
     wanted, how = adjust(
         spec.adjustment_type, step.scaling_adjustment, base, spec.min_adjustment_magnitude
     )
-    what = f"metric {_num(value)} in step {_span(step, threshold, above)} {how}"
+    span = _span(step, threshold, above)
+    what = f"metric {_num(value)} in step {span} {how}"
     if base != d:
-        what += f" (counting {d - base} still being added by an earlier step)"
+        n = d - base
+        if spec.adjustment_type != "PercentChangeInCapacity":  # "10% of 4" names its base
+            how = f"{how} to {base}"
+        if is_service:
+            why_not = f"the {n} the last scale-out added count toward it while its cooldown runs"
+        else:
+            why_not = f"the {n} still warming up {'is' if n == 1 else 'are'} not current capacity"
+        what = f"metric {_num(value)} in step {span}; {why_not}, so it {how}"
+        if wanted <= d:
+            return no_change(
+                policy_name,
+                "StepScaling",
+                f"{what}: computed desired {wanted} is not above desired {d}, which already "
+                f"counts {'it' if n == 1 else 'them'}",
+                "below-coming",
+                capacity,
+                wanted,
+            )
     cooldown_end = None if last_scale_in is None else last_scale_in + spec.cooldown
-    blocked = None
+    blocked: tuple[str, Hold] | None = None
     if capacity.warming:
-        blocked = f"{capacity.warming} still warming up"
+        blocked = f"{capacity.warming} still warming up", "warm-up"
     elif is_service and cooldown_end is not None and now < cooldown_end:
-        blocked = f"in cooldown until {_at(cooldown_end)}"
+        blocked = f"in cooldown until {_at(cooldown_end)}", "cooldown"
     return _adjusted(policy_name, "StepScaling", what, wanted, capacity, blocked)
 
 
@@ -380,20 +464,24 @@ def simple_scaling(
 ) -> Decision:
     """The simple scaling policy's decision while its alarm is in ALARM: its one adjustment,
     unless the cooldown after the last scaling activity (last_activity_end) still runs."""
-    if last_activity_end is not None and now < last_activity_end + spec.cooldown:
-        return _no_change(
-            policy_name,
-            "SimpleScaling",
-            f"in cooldown until {_at(last_activity_end + spec.cooldown)} ({spec.cooldown} s "
-            "after the last scaling activity); no change",
-        )
     wanted, how = adjust(
         spec.adjustment_type,
         spec.scaling_adjustment,
         capacity.desired,
         spec.min_adjustment_magnitude,
     )
-    return _adjusted(policy_name, "SimpleScaling", f"the policy {how}", wanted, capacity, None)
+    what = f"the policy {how}"
+    if last_activity_end is not None and now < last_activity_end + spec.cooldown:
+        return no_change(
+            policy_name,
+            "SimpleScaling",
+            f"{what}, but in cooldown until {_at(last_activity_end + spec.cooldown)} "
+            f"({spec.cooldown} s after the last scaling activity)",
+            "cooldown",
+            capacity,
+            wanted,
+        )
+    return _adjusted(policy_name, "SimpleScaling", what, wanted, capacity, None)
 
 
 def _adjusted(
@@ -402,25 +490,61 @@ def _adjusted(
     what: str,
     wanted: int,
     capacity: Capacity,
-    scale_in_blocked: str | None,
+    scale_in_blocked: tuple[str, Hold] | None,
 ) -> Decision:
     """A step or simple policy's decision once it knows the capacity it wants."""
     d = capacity.desired
     new, note = _capped(wanted, capacity)
+
+    def none(why: str, hold: Hold) -> Decision:
+        return no_change(policy_name, kind, why, hold, capacity, wanted)
+
     if wanted == d:
-        return _no_change(policy_name, kind, f"{what}; desired {d} already there; no change")
+        return none(f"{what}; desired {d} already there", "already-there")
     if wanted < d and scale_in_blocked is not None:
-        return _no_change(policy_name, kind, f"{what}, but {scale_in_blocked}; no scale-in")
+        blocked, hold = scale_in_blocked
+        return none(f"{what}, but {blocked}: no scale-in", hold)
     if (wanted > d) != (new > d) or new == d:
-        limit = _limit(capacity, wanted > d)
-        return _no_change(policy_name, kind, f"{what}, but {limit}; no change")
+        up = wanted > d
+        return none(f"{what}, but {_limit(capacity, up)}", "at-max" if up else "at-min")
     direction: Direction = "out" if new > d else "in"
     reason = f"policy {policy_name}: {what}; desired {d} -> {new}{note}"
-    return Decision(policy_name, new, reason, direction, kind)
+    return Decision(policy_name, new, reason, direction, kind, computed=wanted)
 
 
-def _no_change(policy_name: str, kind: PolicyKind, why: str) -> Decision:
-    return Decision(policy_name, None, f"policy {policy_name}: {why}", None, kind)
+def no_change(
+    policy_name: str,
+    kind: PolicyKind,
+    why: str,
+    hold: Hold,
+    capacity: Capacity,
+    computed: int | None = None,
+    *,
+    scale_in_disabled: bool = False,
+) -> Decision:
+    """A decision that changes nothing: the policy, why, and the numbers (capacity_note)."""
+    reason = f"policy {policy_name}: {why}; no change {capacity_note(capacity, computed)}"
+    return Decision(policy_name, None, reason, None, kind, scale_in_disabled, computed, hold)
+
+
+def capacity_note(capacity: Capacity, computed: int | None = None) -> str:
+    """The numbers a no-change reason ends with, e.g. "(current capacity 0, warming 4 within
+    a 300 s warm-up, computed desired 1, desired 4, minSize 1, maxSize 10)": current is in
+    service and past its warm-up; pending is desired but not yet in service."""
+    warming = f"warming {capacity.warming}"
+    if capacity.warming and capacity.warmup is not None:
+        warming += f" within a {capacity.warmup:g} s warm-up"
+    parts = [f"current capacity {capacity.measured}", warming]
+    if capacity.pending:
+        parts.append(f"pending {capacity.pending}")
+    if computed is not None:
+        parts.append(f"computed desired {computed}")
+    parts += [
+        f"desired {capacity.desired}",
+        f"minSize {capacity.min_size}",
+        f"maxSize {capacity.max_size}",
+    ]
+    return f"({', '.join(parts)})"
 
 
 def adjust(
@@ -486,12 +610,54 @@ def combine(capacity: Capacity, decisions: Sequence[Decision]) -> tuple[int, lis
     return new, reasons
 
 
+def held(decision: Decision, decisions: Sequence[Decision], capacity: Capacity) -> Decision:
+    """decision, one of the decisions combine() answered with no change, as a no-change
+    decision that says why: one that asked for nothing keeps its reason; a scale-in that a
+    target tracking policy holds out against, or a change the bounds undo, says so after its
+    own reason, with the numbers."""
+    if decision.desired is None:
+        return decision
+    vetoes = [x.policy for x in decisions if x.vetoes_scale_in]
+    hold: Hold
+    if decision.direction == "in" and vetoes:
+        many = len(vetoes) > 1
+        why = (
+            f"not applied: target tracking {'policies' if many else 'policy'} "
+            f"{', '.join(vetoes)} {'do' if many else 'does'} not agree to scale in (a scale-in "
+            "needs every target tracking policy to ask for it)"
+        )
+        hold = "vetoed"
+    else:
+        up = decision.desired > capacity.desired
+        why, hold = f"not applied: {_limit(capacity, up)}", "at-max" if up else "at-min"
+    note = capacity_note(capacity, decision.desired)
+    return replace(
+        decision,
+        desired=None,
+        direction=None,
+        reason=f"{decision.reason}; {why}; no change {note}",
+        computed=decision.desired,
+        hold=hold,
+    )
+
+
 def _wanted(decision: Decision) -> int:
     assert decision.desired is not None, "only decisions with a direction are compared"
     return decision.desired
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+def _coming(capacity: Capacity) -> str:
+    """What the desired capacity holds beyond the current capacity, e.g. "2 still warming up
+    and 1 pending"."""
+    parts = []
+    if capacity.warming:
+        parts.append(f"{capacity.warming} still warming up")
+    if capacity.pending:
+        parts.append(f"{capacity.pending} pending")
+    return " and ".join(parts)
 
 
 def _limit(capacity: Capacity, up: bool) -> str:

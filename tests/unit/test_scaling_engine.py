@@ -367,6 +367,15 @@ def test_a_service_step_policy_counts_its_last_scale_out_during_the_cooldown(h: 
     h.tick(12)
     assert h.status("Alarm", "cpu-high")["status"] == "ALARM"
     assert h.status()["desiredCount"] == 3
+    # The policy's status and its history say why.
+    why = (
+        "policy web-out: metric 80.0 in step [70.0, 85.0); the 1 the last scale-out added count "
+        "toward it while its cooldown runs, so it adds 1 to 2: computed desired 3 is not above "
+        "desired 3, which already counts it; no change (current capacity 3, warming 0, computed "
+        "desired 3, desired 3, minSize 1, maxSize 10)"
+    )
+    assert str(h.status("ScalingPolicy", "web-out")["message"]).endswith(why)
+    assert [r.endswith(why) for r in no_change_events(h, "web-out")] == [True]
 
 
 SIMPLE_POLICY = doc(
@@ -423,6 +432,112 @@ def test_an_instance_held_by_a_launch_hook_does_not_stop_the_scaling_pass(h: Sca
     assert h.group()["instances"][0]["lifecycleState"] == "Pending:Wait"  # type: ignore[index]
     assert h.status("Alarm", "cpu-high")["status"] == "ALARM"
     assert h.status()["desiredCount"] == 3  # the alarm's step policy scaled the service out
+
+
+# --- a scaling decision that changes nothing says why ---------------------------------------------
+
+PLUS_10_PERCENT = doc(
+    "ScalingPolicy",
+    "web-out",
+    """\
+    target: {autoScalingGroup: web}
+    policyType: StepScaling
+    stepScalingConfiguration:
+      adjustmentType: PercentChangeInCapacity
+      minAdjustmentMagnitude: 1
+      stepAdjustments:
+        - {metricIntervalLowerBound: 0, scalingAdjustment: 10}
+    """,
+)
+
+
+NO_CHANGE = "scaling.no_change"
+
+
+def no_change_events(h: Scaling, policy: str) -> list[str]:
+    """The reasons of the policy's no-change events kept in its history, oldest first."""
+    return [e.reason for e in h.store.events("ScalingPolicy", policy) if e.action == NO_CHANGE]
+
+
+def no_changes_logged(h: Scaling) -> float:
+    """How many no-change evaluations of any policy the action log has logged."""
+    value = h.ctl.metrics.registry.get_sample_value(
+        "skiff_actions_total", {"kind": "ScalingPolicy", "action": NO_CHANGE}
+    )
+    return value or 0.0
+
+
+def test_an_alarm_whose_step_policy_leaves_four_warming_instances_alone_says_why(
+    h: Scaling,
+) -> None:
+    # The issue's reproduction: 4 instances just launched, the default 300 s warm-up, an alarm
+    # in ALARM and a +10% step with minAdjustmentMagnitude 1. AWS counts no warming instance
+    # as current capacity: 10% of 0, raised to 1, is below the 4 already coming.
+    h.write("asg.yaml", group(4))
+    h.apply(
+        "policies.yaml", PLUS_10_PERCENT + "---\n" + high_cpu_alarm("autoScalingGroup", "web-out")
+    )
+    launched = h.clock.now
+    h.busy(0.8)
+    states = []
+    for _ in range(4):
+        h.tick()
+        states.append(h.status("Alarm", "cpu-high")["status"])
+    assert states == ["INSUFFICIENT_DATA", "INSUFFICIENT_DATA", "OK", "ALARM"]
+    assert h.group()["desiredCapacity"] == 4
+    st = h.status("ScalingPolicy", "web-out")
+    message = str(st["message"])
+    assert message == (
+        "alarm cpu-high in ALARM: CPUUtilization (autoScalingGroup web) 80 > 70; policy web-out: "
+        "metric 80.0 in step [70.0, +inf); the 4 still warming up are not current capacity, so "
+        "it adds 10% of 0 = 0, raised to 1 (minAdjustmentMagnitude): computed desired 1 is not "
+        "above desired 4, which already counts them; no change (current capacity 0, warming 4 "
+        "within a 300 s warm-up, computed desired 1, desired 4, minSize 1, maxSize 6)"
+    )
+    evaluated = st["lastEvaluation"]
+    assert evaluated == {
+        "at": h.clock.now,
+        "currentCapacity": 0,
+        "warmingCapacity": 4,
+        "pendingCapacity": 0,
+        "computedDesired": 1,
+        "desiredCapacity": 4,
+        "minSize": 1,
+        "maxSize": 6,
+        "warmup": 300.0,
+        "noChange": "below-coming",
+    }
+    assert no_change_events(h, "web-out") == [message]
+    logged = no_changes_logged(h)
+
+    # The alarm runs the policy again each minute with the same outcome: each run is logged
+    # (at debug level) and shown in the status, but the history keeps the one event.
+    h.tick(12)
+    assert h.group()["desiredCapacity"] == 4
+    assert no_changes_logged(h) == logged + 2
+    again = h.status("ScalingPolicy", "web-out")["lastEvaluation"]
+    assert again["at"] > evaluated["at"]  # type: ignore[index]
+    assert no_change_events(h, "web-out") == [message]
+
+    # Past the 300 s warm-up the same alarm adds 10% of 4, rounded up to 1; the next run, with
+    # the new instance warming up, changes nothing again, for a reason worth a new event.
+    for _ in range(40):
+        h.tick()
+        if h.group()["desiredCapacity"] != 4:
+            break
+    assert h.group()["desiredCapacity"] == 5
+    assert h.clock.now - launched >= 300  # (the alarm runs it once a minute)
+    assert h.causes()[-1].endswith(
+        "policy web-out: metric 80.0 in step [70.0, +inf) adds 10% of 4 = 1; desired 4 -> 5"
+    )
+    h.tick(6)
+    assert h.group()["desiredCapacity"] == 5
+    later = no_change_events(h, "web-out")
+    assert len(later) == 2 and later[0] == message
+    assert later[1].endswith(
+        "no change (current capacity 4, warming 1 within a 300 s warm-up, computed desired 5, "
+        "desired 5, minSize 1, maxSize 6)"
+    )
 
 
 # --- scheduled actions ---------------------------------------------------------------------------
@@ -696,6 +811,11 @@ def test_forecast_only_shows_the_forecast_and_changes_nothing(h: Scaling) -> Non
     assert st["forecastCapacity"] == 6
     assert len(st["forecast"]) == 48  # type: ignore[arg-type]
     assert h.group()["desiredCapacity"] == 2
+    assert str(st["message"]).endswith(
+        "= 6 instances; not applied; no change (current capacity 0, warming 2 within a 300 s "
+        "warm-up, computed desired 6, desired 2, minSize 1, maxSize 6)"
+    )
+    assert st["lastEvaluation"]["noChange"] == "forecast-only"  # type: ignore[index]
 
 
 def test_predictive_scaling_waits_for_a_day_of_history(h: Scaling) -> None:
