@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,9 +32,10 @@ from controller.engine.hosts import (
 )
 from controller.engine.monitoring import MonitorState
 from controller.engine.observer import HostObserver
-from controller.engine.outcomes import Retry, Terminal, Waiting
+from controller.engine.outcomes import Retry, Stopped, Terminal, Waiting
 from controller.engine.policy_guard import GuardedRuntime
 from controller.engine.status import ResourceStatus
+from controller.engine.stopping import StoppablePool, StopSignal
 from controller.engine.sync_asg import sync_asg
 from controller.engine.sync_batch import BATCH, JOB_LABEL, sync_batch
 from controller.engine.sync_host import sync_host
@@ -131,9 +132,10 @@ class Controller:
         self.expectations = Expectations(settings.expectation_ttl, monotonic)
         self.instances = InstanceTracker(settings.expectation_ttl, clock)
         self.actions = ActionLog(store, metrics, clock)
-        self.pool = ThreadPoolExecutor(settings.parallelism, thread_name_prefix="docker")
+        self.stopping = StopSignal()  # set when stop() begins: no pass starts after it
+        self.pool = StoppablePool(settings.parallelism, thread_name_prefix="docker")
         # Metrics collection's reads (docker stats, Prometheus) wait on their own threads.
-        self.metrics_pool = ThreadPoolExecutor(settings.parallelism, thread_name_prefix="metrics")
+        self.metrics_pool = StoppablePool(settings.parallelism, thread_name_prefix="metrics")
         self.executor = Executor(
             self.runtime_for,
             store,
@@ -386,8 +388,12 @@ class Controller:
     def stop(self) -> None:
         """Stops the loop. HAProxy keeps serving; the next daemon picks it up.
 
-        Passes under way finish first (up to STOP_GRACE seconds): cancelling their Docker calls
-        would end them as crashes halfway through a plan."""
+        The passes stop before the pools they submit to: no pass starts once the stop begins;
+        one under way finishes its plan (up to STOP_GRACE seconds: cancelling its Docker calls
+        would end it halfway), but a metrics collection ends at once, as its reads are of no
+        use now. Only then are the pools shut down; a pass still running after the grace ends
+        quietly at its next call to them (Stopped)."""
+        self.stopping.set()
         self._observing = False
         self.queue.shutdown()
         if not self.queue.wait_processed(STOP_GRACE):
@@ -456,6 +462,9 @@ class Controller:
         if item is None:
             return None
         key, waited = item
+        if self.stopping.is_set():  # handed out as the stop began: the next daemon looks at it
+            self.queue.done(key)
+            return None
         self.metrics.workqueue_wait.observe(waited)
         started = time.perf_counter()
         result = "success"
@@ -484,11 +493,21 @@ class Controller:
                 error=str(exc),
                 retry_in=round(delay, 3),
             )
-        except Exception as exc:  # a bug: keep the daemon alive, retry with backoff
-            result = "error"
-            self.metrics.workqueue_retries.inc()
-            self.queue.add_rate_limited(key)
-            log.exception("reconcile.crash", kind=key[0], name=key[1], error=str(exc))
+        except Exception as exc:
+            if _stopped(exc, self.stopping):
+                result = "stopped"
+                log.info(
+                    "reconcile.stopped",
+                    kind=key[0],
+                    name=key[1],
+                    action="stop",
+                    reason="the daemon is stopping",
+                )
+            else:  # a bug: keep the daemon alive, retry with backoff
+                result = "error"
+                self.metrics.workqueue_retries.inc()
+                self.queue.add_rate_limited(key)
+                log.exception("reconcile.crash", kind=key[0], name=key[1], error=str(exc))
         finally:
             self.metrics.reconcile_total.labels(key[0], result).inc()
             self.metrics.reconcile_duration.labels(key[0]).observe(time.perf_counter() - started)
@@ -675,6 +694,12 @@ class Controller:
         slot = next((s for s in self.host_slots(self.observed_tasks()) if s.name == host), None)
         used = set(avoid) | (slot.ports_used if slot is not None else set())
         return host_ports.pick(wanted, used, self.port_range, random.Random())
+
+
+def _stopped(exc: Exception, stopping: StopSignal) -> bool:
+    """Whether a pass ended because the daemon is stopping: it said so (Stopped), or the stop
+    cancelled a call it waited for (after the grace, as the pools were shut down)."""
+    return isinstance(exc, Stopped) or (isinstance(exc, CancelledError) and stopping.is_set())
 
 
 def _fingerprint(res: Resource) -> tuple[Any, ...]:

@@ -12,7 +12,9 @@ on /metrics, and groups with predictive policies keep an hourly load history in 
 The Docker stats and Prometheus requests of a pass run on the controller's metrics pool, never
 on the pool that carries out plans: a pass over hundreds of tasks (each one-shot stats call
 waits for the engine's next one-second round) would otherwise hold every launch and stop of
-every service behind it for most of a minute.
+every service behind it for most of a minute. When the daemon stops, a pass ends where it is
+(Stopped): it neither waits for its reads nor begins new ones, so the stop is not held up and
+no read is asked of a pool being shut down.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING, Any, cast
 import structlog
 
 from controller.dataplane import DataPlaneError
+from controller.engine.stopping import gather
 from controller.manifests.scaling import Metric
 from controller.monitoring.prometheus import MetricUnavailable, query
 from controller.monitoring.series import MetricHistory
@@ -126,7 +129,7 @@ def _containers(ctl: Controller) -> list[tuple[SeriesKey, float]]:
         except (RuntimeFailure, KeyError):
             return None
 
-    results = list(ctl.metrics_pool.map(sample, jobs)) if jobs else []
+    results = gather(ctl.metrics_pool, sample, jobs, ctl.stopping)
     out: list[tuple[SeriesKey, float]] = []
     previous = ctl.monitor.previous
     seen = set()
@@ -243,7 +246,7 @@ def _prometheus(ctl: Controller, now: float) -> None:
         except MetricUnavailable as exc:
             return key, None, str(exc)
 
-    for key, value, why in ctl.metrics_pool.map(ask, sorted(wanted)) if wanted else []:
+    for key, value, why in gather(ctl.metrics_pool, ask, sorted(wanted), ctl.stopping):
         with state.lock:
             if value is None:
                 state.unavailable[key] = why

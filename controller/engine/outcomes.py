@@ -11,3 +11,8 @@ class Terminal(Exception):
 
 class Waiting(Exception):
     """A sync depends on another key's work; that key queues this one again when done."""
+
+
+class Stopped(Exception):
+    """The daemon is stopping: the pass ends where it is, quietly. Nothing is lost; the next
+    daemon looks at every key again when it starts."""

@@ -447,36 +447,48 @@ def check_fargate(spec: TaskDefinitionSpec) -> list[str]:
 
 
 def fargate_problems(spec: TaskDefinitionSpec) -> list[tuple[Path, str]]:
-    """What RegisterTaskDefinition refuses in a task definition for FARGATE ("No Fargate
-    configuration exists for given values"), each with the field at fault."""
+    """What RegisterTaskDefinition refuses in a task definition for FARGATE, each with the field
+    at fault, in AWS's words and then what would do."""
     problems: list[tuple[Path, str]] = []
     if spec.network_mode != "awsvpc":
         problems.append(
             (("networkMode",), f"FARGATE needs networkMode awsvpc, not {spec.network_mode}")
         )
     if spec.cpu is None or spec.memory is None:
-        missing = ("cpu",) if spec.cpu is None else ("memory",)
-        problems.append((missing, "FARGATE needs task-level cpu and memory"))
+        for field, value in (("cpu", spec.cpu), ("memory", spec.memory)):
+            if value is None:
+                problems.append(
+                    ((field,), f"Fargate requires that '{field}' be defined at the task level")
+                )
     elif spec.memory not in FARGATE_SIZES.get(spec.cpu, set()):
-        # AWS says "No Fargate configuration exists for given values"; say which would do.
         offered = spec.cpu in FARGATE_SIZES
+        pairs = sorted(cpu for cpu, sizes in FARGATE_SIZES.items() if spec.memory in sizes)
         choices = (
             f"with cpu {spec.cpu}, memory is {_memory_choices(spec.cpu)}"
             if offered
-            else f"cpu is one of {', '.join(str(c) for c in FARGATE_SIZES)}"
+            else f"cpu is one of {_either(sorted(FARGATE_SIZES))}"
+            + (f" (with memory {spec.memory}: {_either(pairs)})" if pairs else "")
         )
         problems.append(
             (
                 ("memory",) if offered else ("cpu",),
-                f"FARGATE offers no task size cpu={spec.cpu} memory={spec.memory}: {choices}",
+                f"No Fargate configuration exists for given values: {spec.cpu} CPU, "
+                f"{spec.memory} memory; {choices}",
             )
         )
     return problems
 
 
 def _memory_choices(cpu: int) -> str:
-    """The memory values (MiB) Fargate pairs with a cpu, as a sentence says them."""
+    """The memory values (MiB) Fargate pairs with a cpu, as a sentence says them: a few by
+    name, a range by its ends and step."""
     sizes = sorted(FARGATE_SIZES[cpu])
     if len(sizes) <= 3:
-        return ", ".join(str(m) for m in sizes[:-1]) + f" or {sizes[-1]}"
+        return _either(sizes)
     return f"{sizes[0]} to {sizes[-1]} in steps of {sizes[1] - sizes[0]}"
+
+
+def _either(values: list[int]) -> str:
+    """'1, 2 or 3'."""
+    *first, last = (str(v) for v in values)
+    return f"{', '.join(first)} or {last}" if first else last

@@ -1,10 +1,14 @@
-"""What a user asked for survives the daemon: a clean restart writes nothing, SIGKILL loses none."""
+"""What a user asked for survives the daemon: a clean restart writes nothing, SIGKILL loses none,
+and SIGTERM stops it cleanly whatever it is doing."""
 
 from __future__ import annotations
+
+import signal
 
 import pytest
 
 from tests.integration.conftest import Skiff, service_manifest, wait_for
+from tests.slow_prometheus import SlowPrometheus, alarms
 
 pytestmark = pytest.mark.integration
 
@@ -91,3 +95,29 @@ def test_sigkill_in_the_middle_of_a_deployment_then_restart_completes_it(skiff: 
         (f"{web}:1", "INACTIVE"),
     ]
     assert len(skiff.containers(web, all=True)) <= 6 + 5  # the kept stopped tasks, no orphans
+
+
+def test_sigterm_during_prometheus_queries_stops_the_daemon_cleanly(skiff: Skiff) -> None:
+    prometheus = SlowPrometheus()
+    prometheus.hold = True  # every query waits: the collection is under way when SIGTERM comes
+    try:
+        queries = ["sum(a)", "sum(b)", "sum(c)"]  # two in flight, the third waits for a thread
+        skiff.write("alarms.yaml", alarms(prometheus.url, queries, skiff.name("")))
+        skiff.start("--parallelism", "2")
+        for _ in range(2):
+            assert prometheus.entered.acquire(timeout=30), "the collection asks Prometheus"
+        assert skiff.proc is not None
+        skiff.proc.send_signal(signal.SIGTERM)
+        # The collection ends where it is (or, as it did, the stop gives up on it after 10 s);
+        # then the queries get their answers, so the last threads can end.
+        wait_for(
+            lambda: any(e in skiff.log.read_text() for e in ("reconcile.stopped", "stop_forced")),
+            30,
+            "the collection to end",
+        )
+    finally:
+        prometheus.close()
+    assert skiff.proc.wait(timeout=30) == 0
+    log = skiff.log.read_text()
+    assert "reconcile.crash" not in log and "Traceback" not in log, skiff.tail()
+    assert "daemon.stop_forced" not in log, "the stop waited out its grace for the collection"

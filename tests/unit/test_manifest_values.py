@@ -94,15 +94,20 @@ def test_task_cpu_and_memory_at_ecs_bounds_are_fine(tmp_path: Path, task: dict[s
 # --- Fargate on the task definition itself -----------------------------------------------------
 
 FARGATE = {"requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc"}
+NO_FARGATE_SIZE = "No Fargate configuration exists for given values"
 
 
 @pytest.mark.parametrize(
     ("task", "field", "fragment"),
     [
         ({"cpu": 256, "memory": 4096}, "memory", "with cpu 256, memory is 512, 1024 or 2048"),
+        ({"cpu": 512, "memory": 512}, "memory", "1024 to 4096 in steps of 1024"),
         ({"cpu": 2048, "memory": 2048}, "memory", "4096 to 16384 in steps of 1024"),
-        ({"cpu": 384, "memory": 1024}, "cpu", "cpu is one of 256, 512, 1024"),
-        ({"memory": 512}, "cpu", "needs task-level cpu and memory"),
+        ({"cpu": 4096, "memory": 4096}, "memory", "8192 to 30720 in steps of 1024"),
+        ({"cpu": 8192, "memory": 18432}, "memory", "16384 to 61440 in steps of 4096"),
+        ({"cpu": 16384, "memory": 131072}, "memory", "32768 to 122880 in steps of 8192"),
+        ({"cpu": 384, "memory": 1024}, "cpu", "cpu is one of 256, 512, 1024, 2048"),
+        ({"memory": 512}, "cpu", "Fargate requires that 'cpu' be defined at the task level"),
         ({"cpu": 256, "memory": 512, "networkMode": "bridge"}, "networkMode", "awsvpc"),
     ],
 )
@@ -114,8 +119,70 @@ def test_a_fargate_task_definition_without_a_fargate_size_is_refused(
     assert fragment in found[f"0:spec.{field}"]
 
 
-def test_a_fargate_task_definition_with_a_fargate_size_is_fine(tmp_path: Path) -> None:
-    assert errors(tmp_path, td_doc("web", cpu="0.25 vCPU", memory="0.5 GB", **FARGATE)) == {}
+def test_a_fargate_size_refused_says_so_in_aws_words_and_names_the_memory_that_would_do(
+    tmp_path: Path,
+) -> None:
+    found = errors(tmp_path, td_doc("web", cpu=256, memory=4096, **FARGATE))
+    assert found == {
+        "0:spec.memory": f"{NO_FARGATE_SIZE}: 256 CPU, 4096 memory; "
+        "with cpu 256, memory is 512, 1024 or 2048"
+    }
+
+
+def test_a_fargate_cpu_refused_names_the_cpus_fargate_has_and_those_for_the_memory(
+    tmp_path: Path,
+) -> None:
+    found = errors(tmp_path, td_doc("web", cpu=384, memory=1024, **FARGATE))
+    assert found == {
+        "0:spec.cpu": f"{NO_FARGATE_SIZE}: 384 CPU, 1024 memory; "
+        "cpu is one of 256, 512, 1024, 2048, 4096, 8192 or 16384 (with memory 1024: 256 or 512)"
+    }
+
+
+def test_a_fargate_task_definition_without_task_cpu_and_memory_is_refused_on_both(
+    tmp_path: Path,
+) -> None:
+    doc = td_doc("web", containerDefinitions=[container(memory=64)], **FARGATE)
+    assert errors(tmp_path, doc) == {
+        "0:spec.cpu": "Fargate requires that 'cpu' be defined at the task level",
+        "0:spec.memory": "Fargate requires that 'memory' be defined at the task level",
+    }
+
+
+def test_skiff_validate_refuses_a_fargate_task_definition_of_no_fargate_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Alone in its file: no Service with launchType FARGATE needed to find it out.
+    write(tmp_path, "web.yaml", td_doc("web", cpu=256, memory=4096, **FARGATE))
+    assert main(["validate", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"web.yaml: document 0 TaskDefinition/web: spec.memory: {NO_FARGATE_SIZE}: 256 CPU, "
+        "4096 memory; with cpu 256, memory is 512, 1024 or 2048"
+    ]
+
+
+@pytest.mark.parametrize(
+    "task",
+    [
+        {"cpu": "0.25 vCPU", "memory": "0.5 GB"},
+        {"cpu": 512, "memory": 4096},
+        {"cpu": 4096, "memory": 30720},
+        {"cpu": 8192, "memory": 61440},
+        {"cpu": 16384, "memory": "120 GB"},
+    ],
+)
+def test_a_fargate_task_definition_with_a_fargate_size_is_fine(
+    tmp_path: Path, task: dict[str, Any]
+) -> None:
+    assert errors(tmp_path, td_doc("web", **{**FARGATE, **task})) == {}
+
+
+def test_an_ec2_and_fargate_task_definition_needs_a_fargate_size_too(tmp_path: Path) -> None:
+    # "For task definitions that specify FARGATE (even if EC2 is also specified)" (ECS guide)
+    doc = td_doc(
+        "web", cpu=256, memory=4096, **{**FARGATE, "requiresCompatibilities": ["EC2", "FARGATE"]}
+    )
+    assert list(errors(tmp_path, doc)) == ["0:spec.memory"]
 
 
 # --- root volumes ------------------------------------------------------------------------------

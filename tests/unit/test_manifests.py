@@ -1179,22 +1179,29 @@ FARGATE_OK = {"networkMode": "awsvpc", "cpu": 256, "memory": 512}
             id="bridge-mode",
         ),
         pytest.param(
-            {"networkMode": "awsvpc"}, "needs task-level cpu and memory", id="no-cpu-memory"
+            {"networkMode": "awsvpc"},
+            "Fargate requires that 'cpu' be defined at the task level",
+            id="no-cpu-memory",
         ),
         pytest.param(
-            {**FARGATE_OK, "memory": None}, "needs task-level cpu and memory", id="no-memory"
+            {**FARGATE_OK, "memory": None},
+            "Fargate requires that 'memory' be defined at the task level",
+            id="no-memory",
         ),
         pytest.param(
             {**FARGATE_OK, "memory": 4096},
-            "no task size cpu=256 memory=4096",
+            "No Fargate configuration exists for given values: 256 CPU, 4096 memory; "
+            "with cpu 256, memory is 512, 1024 or 2048",
             id="cpu-256-memory-4096",
         ),
         pytest.param(
-            {**FARGATE_OK, "cpu": 384, "memory": 1024}, "no task size cpu=384", id="cpu-not-offered"
+            {**FARGATE_OK, "cpu": 384, "memory": 1024},
+            "given values: 384 CPU, 1024 memory; cpu is one of",
+            id="cpu-not-offered",
         ),
         pytest.param(
             {**FARGATE_OK, "cpu": 8192, "memory": 18432},
-            "no task size",
+            "with cpu 8192, memory is 16384 to 61440 in steps of 4096",
             id="8-vcpu-needs-4-gb-steps",
         ),
     ],
@@ -1228,6 +1235,22 @@ def test_fargate_service_with_a_fitting_task_definition_passes(
     write(tmp_path, "web.yaml", td_doc("web", **task), service_doc("web", launchType="FARGATE"))
 
     assert load(tmp_path).errors == []
+
+
+def test_fargate_service_of_a_fargate_task_definition_without_a_size_names_the_definition(
+    tmp_path: Path,
+) -> None:
+    # The task definition is refused on its own (as RegisterTaskDefinition refuses it); the
+    # service is not blamed a second time for it.
+    task = {**FARGATE_OK, "memory": 4096, "requiresCompatibilities": ["FARGATE"]}
+    write(tmp_path, "web.yaml", td_doc("web", **task), service_doc("web", launchType="FARGATE"))
+
+    result = load(tmp_path)
+
+    assert [(e.document, e.kind, e.field) for e in result.errors] == [
+        (0, "TaskDefinition", "spec.memory")
+    ]
+    assert result.errors[0].message.startswith("No Fargate configuration exists for given values")
 
 
 def test_ec2_service_does_not_need_a_fargate_task_size(tmp_path: Path) -> None:
