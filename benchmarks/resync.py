@@ -38,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import docker
-from common import IMAGE, Daemon, wait_until
+from common import HEALTHY_AFTER, IMAGE, Daemon, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's controller and test engines, not an installed one
@@ -184,7 +184,10 @@ def in_process(root: Path, cluster: str, passes: int) -> dict[str, object]:
     store = Store.in_data_dir(str(root / "data"))
     metrics = Metrics()
     settings = Settings(
-        cluster=cluster, dataplane_dir=str(root / "data" / "haproxy"), monitoring=False
+        cluster=cluster,
+        dataplane_dir=str(root / "data" / "haproxy"),
+        monitoring=False,
+        healthy_after_seconds=HEALTHY_AFTER,  # as the daemon that made these tasks
     )
     ctl = Controller(store, metrics, docker_runtime, settings)
     try:

@@ -1,12 +1,20 @@
-"""Rollout benchmark: a 20-task service from revision 1 to 2 under ECS's default 100/200,
-through Skiff, against the same replacement done by hand through the Docker API, in one run.
+"""Rollout benchmark: a 20-task service from one revision to the next under ECS's default
+100/200, through Skiff, against the same replacement done by hand through the Docker API, in
+one run, under ECS's rule for when a new task counts as healthy.
 
-By hand means what a careful operator would script with the same parallelism: start 20 new
-containers, then stop (SIGTERM) and remove the 20 old ones. Both are timed from the change to
-the moment the last old container has exited with all new ones started, on Docker's events.
-Nothing is asserted: the figures and their ratio are printed.
+By hand means what a careful operator would script with the same parallelism, keeping every
+old container until a new one counts as healthy, as minimumHealthyPercent 100 asks: start 20
+new containers; each time one of them counts as healthy, stop (SIGTERM) one old container.
+Two cases, each timed by hand and through Skiff:
+- no health check: a new container counts once it has been running --healthy-after seconds
+  (ECS waits 40 s; Skiff runs with --healthy-after-seconds set to the same value);
+- a container health check (`CMD true`, interval 5 s, ECS's smallest): it counts once Docker
+  reports it healthy.
+Both are timed from the change to the moment the last old container has exited with all new
+ones started, on Docker's events (by hand: on the return of the wait for the exit). Nothing is
+asserted: the figures and their ratio are printed.
 
-    python benchmarks/rollout.py [--tasks 20] [--parallelism 10] [--rounds 3]
+    python benchmarks/rollout.py [--tasks 20] [--parallelism 10] [--rounds 3] [--healthy-after 5]
 """
 
 from __future__ import annotations
@@ -16,55 +24,84 @@ import statistics
 import tempfile
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import docker
 from common import COMMAND, IMAGE, Daemon, Starts, manifest, wait_until
 
+# The container health check of the second case, as a manifest field and as Docker takes it.
+CHECK = 'healthCheck: {command: ["CMD", "true"], interval: 5, timeout: 2, retries: 1}'
+DOCKER_CHECK = {"test": ["CMD", "true"], "interval": 5 * 10**9, "timeout": 2 * 10**9, "retries": 1}
 
-def by_hand(client: docker.DockerClient, n: int, parallelism: int, tag: str) -> float:
+
+def by_hand(
+    client: docker.DockerClient,
+    n: int,
+    parallelism: int,
+    tag: str,
+    after: float,
+    checked: bool,
+) -> float:
     api = client.api
     label = {"skiff-bench": tag}
 
-    def launch(i: int, version: str) -> str:
+    def launch(i: int, version: str) -> tuple[str, float]:
         c = api.create_container(
             IMAGE,
             COMMAND,
             name=f"bench-{tag}-{version}-{i}",
-            labels=label,
+            labels={**label, "skiff-bench-version": version},
             environment={"VERSION": version},
             host_config=api.create_host_config(mem_reservation="16m"),
+            healthcheck=DOCKER_CHECK if checked else None,
         )
         api.start(c["Id"])
-        return str(c["Id"])
+        return str(c["Id"]), time.monotonic()
 
+    exits: list[float] = []
+
+    def retire(cid: str) -> None:
+        api.kill(cid, signal="SIGTERM")
+        api.wait(cid, timeout=30)
+        exits.append(time.monotonic())
+
+    new_label = [f"skiff-bench={tag}", "skiff-bench-version=v2"]
+    healthy = Starts(client, new_label, "health_status") if checked else None
     with ThreadPoolExecutor(parallelism) as pool:
-        old = list(pool.map(lambda i: launch(i, "v1"), range(n)))
+        old = [cid for cid, _ in pool.map(lambda i: launch(i, "v1"), range(n))]
         began = time.monotonic()
         new = list(pool.map(lambda i: launch(i, "v2"), range(n)))
-
-        def retire(cid: str) -> None:
-            api.kill(cid, signal="SIGTERM")
-            api.wait(cid, timeout=30)
-            api.remove_container(cid)
-
-        list(pool.map(retire, old))
-        elapsed = time.monotonic() - began
-        list(pool.map(lambda cid: api.remove_container(cid, force=True), new))
+        retiring: list[Future[None]] = []
+        left = list(old)
+        for started in sorted(at for _, at in new):
+            if healthy is not None:
+                healthy.wait(1)  # the next new container Docker reports healthy
+            else:
+                time.sleep(max(0.0, started + after - time.monotonic()))  # the rule is a timer
+            retiring.append(pool.submit(retire, left.pop()))
+        for f in retiring:
+            f.result()
+        elapsed = max(exits) - began
+    if healthy is not None:
+        healthy.close()
+    # Untimed, one at a time: dockerd 20.10 once deadlocked (libnetwork) on 40 removals at once.
+    for cid in old + [cid for cid, _ in new]:
+        api.remove_container(cid, force=True)
     return elapsed
 
 
 def through_skiff(
-    client: docker.DockerClient, daemon: Daemon, name: str, n: int, version: str, cluster: str
+    client: docker.DockerClient, daemon: Daemon, text: str, name: str, n: int, revision: int
 ) -> float:
-    old_revision = f"{name}:{int(version[1:]) - 1}"
-    new_revision = f"{name}:{version[1:]}"
-    starts = Starts(client, [f"skiff.cluster={cluster}", f"skiff.revision={new_revision}"])
-    dies = Starts(client, [f"skiff.cluster={cluster}", f"skiff.revision={old_revision}"], "die")
+    cluster = daemon.cluster
+    starts = Starts(client, [f"skiff.cluster={cluster}", f"skiff.revision={name}:{revision}"])
+    dies = Starts(
+        client, [f"skiff.cluster={cluster}", f"skiff.revision={name}:{revision - 1}"], "die"
+    )
     try:
         began = time.monotonic()
-        daemon.write(manifest(name, n, version))
+        daemon.write(text)
         last_start = starts.wait(n)[-1][0]
         last_die = dies.wait(n)[-1][0]
         return max(last_start, last_die) - began
@@ -73,43 +110,76 @@ def through_skiff(
         dies.close()
 
 
+def service(name: str, n: int, revision: int, checked: bool) -> str:
+    text = manifest(name, n, f"v{revision}")
+    stop = "      stopTimeout: 2\n"  # of the one container, in the dedented manifest
+    return text.replace(stop, f"{stop}      {CHECK}\n") if checked else text
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--tasks", type=int, default=20)
     ap.add_argument("--parallelism", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument(
+        "--healthy-after",
+        type=float,
+        default=5.0,
+        help="seconds a new container with no health check runs before it counts (ECS: 40)",
+    )
     args = ap.parse_args()
 
     client = docker.from_env()
     cluster, name, n = f"bench{uuid.uuid4().hex[:6]}", "roll", args.tasks
-    daemon = Daemon(Path(tempfile.mkdtemp(prefix="skiff-rollout-")), cluster, args.parallelism)
+    daemon = Daemon(
+        Path(tempfile.mkdtemp(prefix="skiff-rollout-")),
+        cluster,
+        args.parallelism,
+        extra=["--healthy-after-seconds", str(args.healthy_after)],
+    )
     selector = {"label": [f"skiff.cluster={cluster}"]}
-    skiff_times, hand_times = [], []
+    times: dict[tuple[bool, str], list[float]] = {}
+    revision = 1
     try:
-        daemon.write(manifest(name, n, "v1"))
+        daemon.write(service(name, n, revision, checked=False))
         daemon.wait_ready()
-        wait_until(lambda: daemon.service(name).get("steadyState"), 120, f"{n} steady tasks")
-        for r in range(args.rounds):
-            hand_times.append(by_hand(client, n, args.parallelism, f"{cluster}-{r}"))
-            skiff_times.append(through_skiff(client, daemon, name, n, f"v{r + 2}", cluster))
-            wait_until(lambda: daemon.service(name).get("steadyState"), 120, "steady again")
+        for checked in (False, True):
+            if checked:  # to the checked task definition, untimed
+                revision += 1
+                daemon.write(service(name, n, revision, checked))
+            wait_until(lambda: daemon.service(name).get("steadyState"), 180, f"{n} steady tasks")
+            for r in range(args.rounds):
+                tag = f"{cluster}-{int(checked)}-{r}"
+                hand = by_hand(client, n, args.parallelism, tag, args.healthy_after, checked)
+                times.setdefault((checked, "hand"), []).append(hand)
+                revision += 1
+                text = service(name, n, revision, checked)
+                skiff = through_skiff(client, daemon, text, name, n, revision)
+                times.setdefault((checked, "skiff"), []).append(skiff)
+                wait_until(lambda: daemon.service(name).get("steadyState"), 180, "steady again")
     finally:
-        daemon.stop()
-        for c in client.api.containers(all=True, filters=selector):
-            client.api.remove_container(c["Id"], force=True)
+        try:
+            daemon.stop()
+        finally:
+            for c in client.api.containers(all=True, filters=selector):
+                client.api.remove_container(c["Id"], force=True)
 
-    skiff_med, hand_med = statistics.median(skiff_times), statistics.median(hand_times)
     print(
         f"rollout of {n} tasks, revision N -> N+1 under 100/200, parallelism {args.parallelism}, "
         f"{args.rounds} rounds (median)"
     )
-    for label, median, times in (
-        ("by hand (Docker API)", hand_med, hand_times),
-        ("Skiff", skiff_med, skiff_times),
+    for checked, title in (
+        (False, f"no health check, a new task counts {args.healthy_after:g} s after RUNNING"),
+        (True, "container health check (CMD true, interval 5 s), counts once healthy"),
     ):
-        rounds = ", ".join(f"{t:.3f}" for t in times)
-        print(f"  {label:<20} {median:7.3f} s   rounds: {rounds}")
-    print(f"  ratio Skiff/by hand  {skiff_med / hand_med:7.3f}")
+        print(f" {title}")
+        medians = {}
+        for who, label in (("hand", "by hand (Docker API)"), ("skiff", "Skiff")):
+            runs = times[(checked, who)]
+            medians[who] = statistics.median(runs)
+            rounds = ", ".join(f"{t:.3f}" for t in runs)
+            print(f"  {label:<20} {medians[who]:7.3f} s   rounds: {rounds}")
+        print(f"  ratio Skiff/by hand  {medians['skiff'] / medians['hand']:7.3f}")
 
 
 if __name__ == "__main__":

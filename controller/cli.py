@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sqlite3
 import sys
@@ -63,6 +64,13 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds an engine may be unreachable before its tasks are replaced elsewhere",
     )
     run.add_argument("--max-launches", type=int, default=100, help="task launches per pass")
+    run.add_argument(
+        "--healthy-after-seconds",
+        type=_seconds,
+        default=40.0,
+        help="seconds a service's task with no health check (container or load balancer) must "
+        "have been RUNNING to count as healthy in a deployment (ECS: 40)",
+    )
     run.add_argument(
         "--status-check-interval",
         type=float,
@@ -223,6 +231,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 or more)")
+    return value
+
+
 def _limits(args: argparse.Namespace) -> Limits:
     from controller.manifests.loader import Limits
 
@@ -263,6 +281,7 @@ def _run(args: argparse.Namespace) -> int:
         pause_image=args.pause_image,
         cluster=args.cluster,
         host_lost_seconds=args.host_lost_after,
+        healthy_after_seconds=args.healthy_after_seconds,
         lb_address=args.lb_address,
         lb_threads=args.lb_threads,
         status_check_seconds=args.status_check_interval,

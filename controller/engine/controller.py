@@ -96,6 +96,7 @@ class Settings:
     pause_image: str | None = None
     cluster: str = DEFAULT_CLUSTER
     host_lost_seconds: float = 60.0  # an engine unreachable this long: its tasks are replaced
+    healthy_after_seconds: float = 40.0  # RUNNING this long, a task with no checks is healthy
     lb_address: str = "127.0.0.1"  # where load balancer listeners bind
     lb_threads: int | None = None  # HAProxy's threads; None: one fewer than the CPUs, at least 1
     dataplane_dir: str | None = None  # HAProxy's files; None: a temporary directory

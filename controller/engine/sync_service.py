@@ -91,6 +91,7 @@ def sync_service(ctl: Controller, name: str) -> float | None:
             relaunch_at=deploy.relaunch_at if deploy else None,
             halted=deploy.halted if deploy else False,
             targets=ctl.target_states,
+            healthy_after=ctl.settings.healthy_after_seconds,
         )
         refused = _refused_revisions(ctl, {launch.revision for launch in plan.launch})
         if refused:  # none of its tasks is launched; the rest of the plan goes on
@@ -206,7 +207,9 @@ def _deploy(
         desired.desired_count,
         CircuitBreaker(breaker.enable, breaker.rollback),
         with_targets(
-            view_tasks(visible, records, in_flight, revisions, now),
+            view_tasks(
+                visible, records, in_flight, revisions, now, ctl.settings.healthy_after_seconds
+            ),
             desired.target_groups,
             ctl.target_states,
         ),

@@ -1,7 +1,8 @@
 """Deployments of a service, as ECS keeps them: which revision the service runs, how the
 rollout goes, and when the circuit breaker trips.
 
-Pure: plan_deployments(records, requested revision, tasks, now) -> DeploymentPlan. A new
+Pure: plan_deployments(records, requested revision, tasks, now) -> DeploymentPlan; the task
+views say when each counts as healthy (view_task's healthy_after, ECS's 40 s). A new
 requested revision starts a PRIMARY deployment (the previous PRIMARY becomes ACTIVE until its
 tasks are gone, then INACTIVE). The PRIMARY's rollout is IN_PROGRESS until the service is in a
 steady state (COMPLETED), or FAILED once clamp(ceil(0.5 x desired), 3, 200) of its tasks failed
@@ -166,7 +167,8 @@ def plan_deployments(
     # Counts, steady state, and deployments whose tasks are all gone. Tasks of a revision
     # belong to the newest deployment running it (a rollback takes over the old tasks).
     # A task that exits the moment it starts never reached a steady state, so a task counts
-    # once it has run SETTLE_SECONDS (the caller looks again at settle_at).
+    # once it has run SETTLE_SECONDS, and, without health checks, once it counts as healthy
+    # (ECS: 40 s after RUNNING); the caller looks again at settle_at.
     active = [t for t in tasks if t.active]
     others_left = any(t.revision != primary.revision for t in active)
     owner = {d.revision: d.id for d in deps}  # later deployments win
@@ -183,14 +185,15 @@ def plan_deployments(
             and t.started_at is not None
             and now < t.started_at + SETTLE_SECONDS
         ]
+        warming = [at for t in mine if (at := t.turns_healthy_at) is not None]
         steady = (
             not others_left
             and pending == 0
             and running == desired
-            and sum(t.healthy for t in mine) == desired
+            and sum(t.healthy for t in mine) + len(warming) == desired
         )
-        if d is primary and steady and settling:
-            steady, settle_at = False, max(settling)
+        if d is primary and steady and (settling or warming):
+            steady, settle_at = False, max(settling + warming)
         if d is primary and d.rollout_state == IN_PROGRESS and steady:
             new = replace(new, rollout_state=COMPLETED, reason="steady state", updated_at=now)
             events.append(("deployment.completed", f"deployment {d.id} reached a steady state"))

@@ -3,8 +3,10 @@
 Pure: plan_service(desired, observed tasks, records, in-flight launches, hosts, now) -> ServicePlan.
 The arithmetic follows ECS: a REPLICA service keeps `desiredCount` tasks; while tasks of an
 older revision remain, running+pending never exceeds floor(desired x maximumPercent / 100) and
-healthy tasks never fall below ceil(desired x minimumHealthyPercent / 100). Stopping is
-graceful: SIGTERM first, SIGKILL once the container's stopTimeout has passed.
+healthy tasks never fall below ceil(desired x minimumHealthyPercent / 100), a task counting
+as healthy once its health checks pass (its containers', its load balancer targets'), or, with
+none, once it has been RUNNING `healthy_after` seconds (ECS: 40). Stopping is graceful: SIGTERM
+first, SIGKILL once the container's stopTimeout has passed.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from controller.reconcilers.task_definition import ResolvedRevision
 from controller.reconcilers.task_state import (
     HEALTH_CHECK_FAILED,
     HEALTHY,
+    HEALTHY_AFTER_SECONDS,
     RUNNING,
     STOPPED,
     STOPPING,
@@ -144,11 +147,12 @@ def view_tasks(
     in_flight: Sequence[InFlight],
     revisions: Mapping[str, TaskDefinitionSpec],
     now: float,
+    healthy_after: float = HEALTHY_AFTER_SECONDS,
 ) -> list[TaskView]:
     """Task views; a launch still in flight wins over a partial observation of it."""
     flying = {f.task_id for f in in_flight}
     views = [
-        view_task(t, revisions.get(t.revision), records.get(t.id), now)
+        view_task(t, revisions.get(t.revision), records.get(t.id), now, healthy_after)
         for t in observed
         if t.id not in flying
     ]
@@ -170,6 +174,7 @@ def plan_service(
     relaunch_at: float | None = None,
     halted: bool = False,
     targets: Mapping[str, Mapping[str, str]] | None = None,
+    healthy_after: float = HEALTHY_AFTER_SECONDS,
 ) -> ServicePlan:
     """`desired` None means the service's manifest is gone: stop and remove everything.
 
@@ -177,11 +182,14 @@ def plan_service(
     `relaunch_at` (the service throttle) and `halted` (a FAILED rollout) come from the
     deployment planner. `targets` gives, per task, its load balancer targets' states (ALB's
     initial, healthy, unhealthy, draining, unused): with target groups, a task is healthy only
-    once its targets are, and is deregistered and drained before it is stopped.
+    once its targets are, and is deregistered and drained before it is stopped. A task checked
+    by neither counts as healthy `healthy_after` seconds after it reached RUNNING; the plan asks
+    to be looked at again then if an old task waits for it.
     """
     targets = targets or {}
     groups = desired.target_groups if desired else ()
-    tasks = with_targets(view_tasks(observed, records, in_flight, revisions, now), groups, targets)
+    views = view_tasks(observed, records, in_flight, revisions, now, healthy_after)
+    tasks = with_targets(views, groups, targets)
     b = _Builder(
         now,
         starting,
@@ -258,6 +266,11 @@ def plan_service(
         elif spare > 0:
             spare -= 1
             b.stop_task(t, f"Scaling activity initiated by (deployment {target})")
+    warming = [
+        at for t in active if t.id not in b.stopping and (at := t.turns_healthy_at) is not None
+    ]
+    if warming and any(t.id not in b.stopping for t in old):
+        b.wake_at(min(warming))  # it counts as healthy then: another old task may stop
 
     if (
         old
@@ -306,13 +319,14 @@ def with_targets(
 
 def _with_targets(t: TaskView, groups: Sequence[str], states: Mapping[str, str]) -> TaskView:
     """A running task of a service behind load balancers is healthy only once every target is
-    healthy, and unhealthy as soon as one fails its target group's checks."""
+    healthy (and its containers' health checks pass, if it has any: ECS waits for both), and
+    unhealthy as soon as one fails its target group's checks."""
     if not groups or t.last_status != RUNNING or t.desired_status != RUNNING:
         return t
     mine = [states.get(g) for g in groups]
     if UNHEALTHY_TARGET in mine:
         return replace(t, health=UNHEALTHY, has_health_check=True)
-    if all(s == HEALTHY_TARGET for s in mine) and t.health != UNHEALTHY:
+    if all(s == HEALTHY_TARGET for s in mine) and (t.health == HEALTHY or not t.has_health_check):
         return replace(t, health=HEALTHY, has_health_check=True)
     return replace(t, health=UNHEALTHY if t.health == UNHEALTHY else UNKNOWN, has_health_check=True)
 

@@ -2,7 +2,9 @@
 
 Pure: the same containers, record and clock always give the same view. The names follow ECS:
 lastStatus PROVISIONING, PENDING, RUNNING, STOPPING, STOPPED; desiredStatus RUNNING or STOPPED;
-health HEALTHY, UNHEALTHY or UNKNOWN.
+health HEALTHY, UNHEALTHY or UNKNOWN. When a task counts as healthy follows ECS's
+minimumHealthyPercent: once its essential containers' health checks pass, or, with none, once it
+has been RUNNING for `healthy_after` seconds (ECS: 40).
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ PROVISIONING, PENDING, RUNNING, STOPPING, STOPPED = (
     "STOPPED",
 )
 HEALTHY, UNHEALTHY, UNKNOWN = "HEALTHY", "UNHEALTHY", "UNKNOWN"
+# ECS counts a task with no essential container health check (and no load balancer) toward
+# minimumHealthyPercent this long after it reached RUNNING.
+HEALTHY_AFTER_SECONDS = 40.0
 
 ESSENTIAL_EXITED = "Essential container in task exited"
 HEALTH_CHECK_FAILED = "Task failed container health checks"
@@ -56,6 +61,8 @@ class TaskView:
     spec_hash: str = ""  # of the revision spec the task was created from
     config: str = ""  # of the service settings it was created with
     has_health_check: bool = False
+    # RUNNING without a health check and not counted healthy yet: the moment it will be.
+    healthy_at: float | None = None
     in_flight: bool = False
     stop_recorded: bool = False  # the store already holds desiredStatus STOPPED for it
 
@@ -66,10 +73,23 @@ class TaskView:
 
     @property
     def healthy(self) -> bool:
-        """RUNNING and passing its health checks (or having none), as ECS counts it."""
+        """RUNNING and passing its health checks, or, having none, RUNNING long enough: what
+        ECS counts toward minimumHealthyPercent and a steady state."""
         if self.last_status != RUNNING or self.desired_status != RUNNING:
             return False
-        return self.health == HEALTHY or (self.health == UNKNOWN and not self.has_health_check)
+        return self.health == HEALTHY or (self._unchecked and self.turns_healthy_at is None)
+
+    @property
+    def turns_healthy_at(self) -> float | None:
+        """When this task, RUNNING with nothing checking its health, starts to count as
+        healthy; None if it already does or depends on checks (containers', targets')."""
+        if self.last_status != RUNNING or self.desired_status != RUNNING or not self._unchecked:
+            return None
+        return self.healthy_at
+
+    @property
+    def _unchecked(self) -> bool:
+        return self.health == UNKNOWN and not self.has_health_check
 
     @property
     def failed(self) -> bool:
@@ -115,8 +135,14 @@ def expected_containers(spec: TaskDefinitionSpec) -> list[str]:
 
 
 def view_task(
-    task: ObservedTask, spec: TaskDefinitionSpec | None, record: TaskRecord | None, now: float
+    task: ObservedTask,
+    spec: TaskDefinitionSpec | None,
+    record: TaskRecord | None,
+    now: float,
+    healthy_after: float = HEALTHY_AFTER_SECONDS,
 ) -> TaskView:
+    """`healthy_after`: seconds a task without health checks must have been RUNNING to count
+    as healthy."""
     containers = task.containers
     failure = _failure(containers, spec)
     desired = record.desired_status if record else RUNNING
@@ -142,6 +168,10 @@ def view_task(
             health = UNHEALTHY
         elif all(c.health == "healthy" for c in essentials_hc):
             health = HEALTHY
+    since = _running_since(containers, spec) if last == RUNNING else None
+    healthy_at = None
+    if since is not None and not essentials_hc and now < since + healthy_after:
+        healthy_at = since + healthy_after
     timeout = _stop_timeout(spec, containers)
     deadline = None
     if last == STOPPING and record and record.stop_requested_at is not None:
@@ -163,8 +193,23 @@ def view_task(
         spec_hash=task.spec_hash,
         config=task.config,
         has_health_check=bool(essentials_hc),
+        healthy_at=healthy_at,
         stop_recorded=record is not None and record.desired_status == STOPPED,
     )
+
+
+def _running_since(
+    containers: Mapping[str, ContainerInfo], spec: TaskDefinitionSpec | None
+) -> float | None:
+    """When a RUNNING task reached RUNNING: the start of the last of its essential containers
+    (of its running ones when its revision is unknown)."""
+    names = (
+        [c.name for c in spec.container_definitions if c.essential]
+        if spec
+        else [n for n, c in containers.items() if c.running]
+    )
+    starts = [s for n in names if n in containers and (s := containers[n].started_at)]
+    return max(starts) if starts else None
 
 
 def _failure(

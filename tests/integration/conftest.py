@@ -25,6 +25,9 @@ import docker
 import pytest
 
 IMAGE = os.environ.get("SKIFF_TEST_IMAGE", "skiff/busybox:latest")
+# A new task with no health check counts as healthy this long after RUNNING (ECS waits 40 s):
+# each rolling step of a test waits this long. A test of the wait itself passes its own.
+HEALTHY_AFTER = "1"
 T = TypeVar("T")
 
 pytestmark = pytest.mark.integration
@@ -69,7 +72,7 @@ class Skiff:
     # --- process -------------------------------------------------------------------------------
     def start(self, *extra: str, data_dir_flag: bool = True) -> Skiff:
         """Starts the daemon; without data_dir_flag, it finds its data directory as a user's
-        would (set SKIFF_DATA_DIR in self.env)."""
+        would (set SKIFF_DATA_DIR in self.env). `extra` flags come last: they win."""
         logf = open(self.log, "ab")  # noqa: SIM115 (kept open for the process' lifetime)
         self.proc = subprocess.Popen(
             [
@@ -86,6 +89,8 @@ class Skiff:
                 "json",
                 "--cluster",
                 self.cluster,
+                "--healthy-after-seconds",
+                HEALTHY_AFTER,
                 *extra,
             ],
             stdout=logf,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import urllib.request
+from datetime import datetime
 from typing import Any
 
 import docker
@@ -19,6 +20,19 @@ def host_port(container: object) -> int:
     container.reload()  # type: ignore[attr-defined]
     bindings = container.attrs["NetworkSettings"]["Ports"]["8080/tcp"]  # type: ignore[attr-defined]
     return int(bindings[0]["HostPort"])
+
+
+def started(container: Any) -> datetime:
+    return datetime.fromisoformat(container.attrs["State"]["StartedAt"][:26])
+
+
+def finished(container: Any) -> datetime:
+    return datetime.fromisoformat(container.attrs["State"]["FinishedAt"][:26])
+
+
+def exited(container: Any) -> bool:
+    container.reload()
+    return bool(container.status == "exited")
 
 
 def fetch(port: int) -> str:
@@ -96,6 +110,38 @@ def test_editing_the_task_definition_registers_revision_2_and_replaces_tasks(ski
     assert {fetch(host_port(c)) for c in skiff.running(web)} == {"v2"}
     td = skiff.resource("TaskDefinition", web)
     assert [(r["revision"], r["status"]) for r in td["revisions"]] == [(1, "ACTIVE"), (2, "ACTIVE")]
+
+
+def test_a_rollout_keeps_the_old_task_until_the_new_one_has_run_the_healthy_after_time(
+    skiff: Skiff,
+) -> None:
+    """ECS counts a new task with no health check toward minimumHealthyPercent (100 here) only
+    some time after it reached RUNNING (40 s; 6 s for this daemon): the old task runs until
+    then, and is stopped then, not at some later resync."""
+    web, after = skiff.name("web"), 6.0
+    skiff.write("web.yaml", service_manifest(web, 1, env="v1"))
+    skiff.start("--healthy-after-seconds", str(after))
+    wait_for(lambda: skiff.resource("Service", web).get("steadyState"), 40, "a steady service")
+    (old,) = skiff.running(web)
+    skiff.write("web.yaml", service_manifest(web, 1, env="v2"))
+    (new,) = wait_for(
+        lambda: [c for c in skiff.running(web) if c.id != old.id], 30, "the new task running"
+    )
+    wait_for(
+        lambda: (
+            (s := skiff.resource("Service", web))["runningCount"] == 2
+            and s["healthyCount"] == 1
+            and not s["steadyState"]
+        ),
+        after,
+        "both tasks running, only the old one counted healthy",
+    )
+    wait_for(lambda: exited(old), 30, "the old task stopped")
+    new.reload()
+    waited = (finished(old) - started(new)).total_seconds()
+    assert after <= waited < after + 5, f"the old task stopped {waited:.2f}s after the new started"
+    wait_for(lambda: skiff.resource("Service", web).get("steadyState"), 20, "steady on v2")
+    assert [c.labels["skiff.revision"] for c in skiff.running(web)] == [f"{web}:2"]
 
 
 def test_deleting_the_manifest_removes_every_container_it_owned(skiff: Skiff) -> None:

@@ -47,9 +47,11 @@ class Harness:
         clock: FakeClock | None = None,
         engines: dict[str, FakeRuntime] | None = None,
         policy: Policy = BASELINE,
+        healthy_after: float = 1.0,
     ) -> None:
         """`engines` maps Host names to their own fake engine; any other host is `fake`.
-        `policy` is the daemon's --allow."""
+        `policy` is the daemon's --allow. `healthy_after` is its --healthy-after-seconds: a
+        second, not ECS's 40, so a rollout takes a few rounds of the fake clock."""
         self.root = root
         self.root.mkdir(exist_ok=True)
         self.clock = clock or FakeClock()
@@ -60,7 +62,7 @@ class Harness:
             self.store,
             Metrics(),
             lambda name, spec: self.engines.get(name, self.fake),
-            Settings(parallelism=2, policy=policy),
+            Settings(parallelism=2, policy=policy, healthy_after_seconds=healthy_after),
             clock=self.clock,
             monotonic=self.clock,
         )

@@ -115,3 +115,40 @@ def test_a_service_naming_a_missing_task_definition_keeps_its_last_valid_version
     h.apply("web.yaml", manifest(2).replace("taskDefinition: web", "taskDefinition: nowhere"))
     assert {c.id for c in h.running()} == before
     assert "no TaskDefinition named 'nowhere'" in str(h.status()["manifestError"])
+
+
+def test_a_rollout_stops_the_old_tasks_once_the_new_ones_have_run_long_enough(
+    tmp_path: Path,
+) -> None:
+    h = Harness(tmp_path / "m", healthy_after=5.0)
+
+    def observe() -> None:
+        """Lists the engine again (queueing only services whose containers changed) and runs
+        what is due: no resync, so a service waiting on a clock must have asked for it."""
+        for handle in list(h.ctl.hosts.values()):
+            handle.observer.safe_resync()
+        h.ctl.run_until_idle()
+
+    h.apply("web.yaml", manifest(2, command="v1"))
+    h.clock.advance(5)
+    observe()
+    old = {c.id for c in h.running()}
+    h.write("web.yaml", manifest(2, command="v2"))
+    h.load()
+    h.ctl.resync()
+    h.ctl.run_until_idle()
+    observe()  # the new tasks run; with no health check they do not count yet
+    st = h.status()
+    assert (st["runningCount"], st["healthyCount"], st["steadyState"]) == (4, 2, False)
+    h.clock.advance(4.9)
+    observe()
+    assert old <= {c.id for c in h.running()}
+    h.clock.advance(0.1)
+    observe()
+    assert not old & {c.id for c in h.running()}
+    h.clock.advance(1)
+    observe()
+    st = h.status()
+    assert (st["runningCount"], st["healthyCount"], st["steadyState"]) == (2, 2, True)
+    assert st["deployments"][0]["rolloutState"] == "COMPLETED"
+    assert {c.labels[L.REVISION] for c in h.running()} == {"web:2"}

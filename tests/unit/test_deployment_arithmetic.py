@@ -1,8 +1,10 @@
 """Rolling deployments, step by step through the pure planner, for ECS's edge cases.
 
-A tiny world applies each plan (launched tasks come up healthy on the next step, stopped ones
-go away) and checks, at every step, the two bounds ECS promises: running + pending tasks never
-exceed floor(desired x maximumPercent / 100), and healthy tasks never drop below
+A tiny world applies each plan (launched tasks are RUNNING on the next step, stopped ones go
+away; with no health check, a task counts as healthy 40 s after RUNNING, and the world's clock
+moves to when a plan that has nothing to do asks to be looked at again) and checks, at every
+step, the two bounds ECS promises: running + pending tasks never exceed
+floor(desired x maximumPercent / 100), and healthy tasks never drop below
 ceil(desired x minimumHealthyPercent / 100).
 """
 
@@ -14,6 +16,7 @@ import pytest
 
 from controller.manifests.service import ServiceSpec, check_service
 from controller.reconcilers.service import ServiceDesired, plan_service
+from controller.reconcilers.task_state import HEALTHY_AFTER_SECONDS
 from controller.state.observed import ObservedTask
 from tests.builders import T0, hosts, revision, running, td
 
@@ -34,25 +37,27 @@ def roll(count: int, min_pct: int, max_pct: int, steps: int = 50) -> list[tuple[
         running(f"old{i}", rev="web:1", created=T0 + i) for i in range(count)
     ]
     history = []
+    now = T0 + 100
     for step in range(steps):
-        plan = plan_service(
-            desired, tasks, {}, [], SPECS, hosts(memory=1 << 20), now=T0 + 100 + step
-        )
+        plan = plan_service(desired, tasks, {}, [], SPECS, hosts(memory=1 << 20), now=now)
         stopped = {s.task_id for s in plan.stop} | {m.task_id for m in plan.mark_stopped}
         tasks = [t for t in tasks if t.id not in stopped]
         # Bound checks on what exists after this step's stops and launches.
         total = len(tasks) + len(plan.launch)
         assert total <= max(count * max_pct // 100, count), f"step {step}: {total} tasks"
-        assert len(tasks) >= math.ceil(count * min_pct / 100), f"step {step}: {len(tasks)} healthy"
+        healthy = sum(
+            t.started_at is not None and t.started_at + HEALTHY_AFTER_SECONDS <= now for t in tasks
+        )
+        assert healthy >= math.ceil(count * min_pct / 100), f"step {step}: {healthy} healthy"
         tasks += [
-            running(f"new{step}-{i}", rev="web:2", created=T0 + 100 + step)
-            for i in range(len(plan.launch))
+            running(f"new{step}-{i}", rev="web:2", created=now) for i in range(len(plan.launch))
         ]
         history.append(
             (sum(t.revision == "web:1" for t in tasks), sum(t.revision == "web:2" for t in tasks))
         )
-        if plan.is_noop():
+        if plan.is_noop() and plan.requeue_after is None:
             return history
+        now += 1.0 if not plan.is_noop() else max(plan.requeue_after or 0.0, 0.001)
     raise AssertionError(f"no steady state after {steps} steps: {history}")
 
 

@@ -31,7 +31,7 @@ def test_created_containers_make_a_pending_task() -> None:
 
 def test_running_essential_containers_make_a_running_task() -> None:
     v = view_task(task("t", container("t")), td(), None, T0)
-    assert (v.last_status, v.health, v.healthy) == (RUNNING, UNKNOWN, True)
+    assert (v.last_status, v.health) == (RUNNING, UNKNOWN)
 
 
 def test_health_follows_the_essential_containers_checks() -> None:
