@@ -255,16 +255,33 @@ def plan_service(
     if len(b.launches) == max_launches and count - len(new) > max_launches:
         b.wake_at(now)  # the cap on creates per pass left work for the next pass
 
-    # Stop old-revision tasks, keeping at least minimumHealthyPercent healthy.
+    # Stop old-revision tasks, keeping at least minimumHealthyPercent healthy. A task still
+    # waiting to count as healthy (RUNNING, checked by nothing, not yet healthy_after old) is
+    # not unhealthy: it is kept as long as the tasks healthy or about to be are at the floor,
+    # or a rollout under 100/100 would stop the only task just because it is young.
     floor = math.ceil(count * desired.minimum_healthy_percent / 100)
-    spare = sum(t.healthy for t in active if t.id not in b.stopping) - floor
-    for t in sorted(old, key=lambda t: (t.healthy, t.last_status == RUNNING, -t.created_at)):
+    kept = [t for t in active if t.id not in b.stopping]
+    spare = sum(t.healthy for t in kept) - floor
+    spare_soon = sum(t.healthy or t.turns_healthy_at is not None for t in kept) - floor
+    for t in sorted(
+        old,
+        key=lambda t: (
+            t.healthy,
+            t.turns_healthy_at is not None,
+            t.last_status == RUNNING,
+            -t.created_at,
+        ),
+    ):
         if t.in_flight:
             continue
-        if not t.healthy:
+        if t.turns_healthy_at is not None:
+            if spare_soon > 0:
+                spare_soon -= 1
+                b.stop_task(t, f"Scaling activity initiated by (deployment {target})")
+        elif not t.healthy:
             b.stop_task(t, f"Scaling activity initiated by (deployment {target})")
-        elif spare > 0:
-            spare -= 1
+        elif spare > 0 and spare_soon > 0:
+            spare, spare_soon = spare - 1, spare_soon - 1
             b.stop_task(t, f"Scaling activity initiated by (deployment {target})")
     warming = [
         at for t in active if t.id not in b.stopping and (at := t.turns_healthy_at) is not None

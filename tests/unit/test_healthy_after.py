@@ -192,3 +192,39 @@ def test_skiff_run_refuses_a_wait_that_is_not_a_number_of_seconds(
         cli.main(["run", "--manifests", ".", "--healthy-after-seconds", value])
     assert exit_.value.code == 2
     assert "--healthy-after-seconds" in capsys.readouterr().err
+
+
+def young_old_task() -> ObservedTask:
+    """A task of the old revision that itself started a moment ago: not yet counted."""
+    return running("old", rev="web:1", created=CREATED)
+
+
+def bounded(min_pct: int, max_pct: int) -> ServiceDesired:
+    return ServiceDesired("web", 1, PLAIN, minimum_healthy_percent=min_pct, maximum_percent=max_pct)
+
+
+def test_an_old_task_still_waiting_to_count_is_not_stopped_as_if_unhealthy() -> None:
+    """100/100 at desiredCount 1, the old task up for 2 s: stopping it would leave the service
+    with no task. It is kept; once it counts as healthy, the deployment says it is blocked."""
+    specs = {"web:1": OLD.spec, "web:2": PLAIN.spec}
+    plan = plan_service(bounded(100, 100), [young_old_task()], {}, [], specs, hosts(), now=S + 2)
+    assert plan.is_noop()
+    assert plan.blocked_reason == ""  # not yet: it may still count
+    assert plan.requeue_after == pytest.approx(HEALTHY_AFTER_SECONDS - 2)
+    later = plan_service(
+        bounded(100, 100),
+        [young_old_task()],
+        {},
+        [],
+        specs,
+        hosts(),
+        now=S + HEALTHY_AFTER_SECONDS,
+    )
+    assert later.is_noop()
+    assert "was unable to stop or start tasks during a deployment" in later.blocked_reason
+
+
+def test_with_minimum_healthy_0_a_young_old_task_is_stopped_at_once() -> None:
+    specs = {"web:1": OLD.spec, "web:2": PLAIN.spec}
+    plan = plan_service(bounded(0, 100), [young_old_task()], {}, [], specs, hosts(), now=S + 2)
+    assert [s.task_id for s in plan.stop] == ["old"]
