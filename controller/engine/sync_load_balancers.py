@@ -12,21 +12,25 @@ others keep serving, and targets keep moving whatever the configuration's troubl
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from controller.dataplane import CommandRefused, DataPlane, DataPlaneError, ServerState
-from controller.dataplane.haproxy_syntax import UnsafeValue
+from controller.dataplane import (
+    CommandRefused,
+    Configuration,
+    DataPlane,
+    DataPlaneError,
+    Key,
+    UnsafeValue,
+)
 from controller.manifests.ec2 import AutoScalingGroupSpec
 from controller.manifests.kinds import ResourceKey
 from controller.manifests.load_balancer import LoadBalancerSpec, TargetGroupSpec
 from controller.manifests.service import ServiceSpec
-from controller.reconcilers import load_balancer_commands as cmd
 from controller.reconcilers.asg import TERMINATING
 from controller.reconcilers.instances import ObservedInstance
 from controller.reconcilers.load_balancer import (
@@ -34,15 +38,11 @@ from controller.reconcilers.load_balancer import (
     HEALTHY,
     INITIAL,
     PRIMARY,
-    TWIN,
     UNHEALTHY,
     Server,
     Target,
     TargetPlan,
-    backend,
     plan_targets,
-    render,
-    server_prefix,
     target_problem,
 )
 from controller.reconcilers.task_state import RUNNING, STOPPED, TaskView, view_task
@@ -55,24 +55,20 @@ if TYPE_CHECKING:
 DATA_PLANE: ResourceKey = ("DataPlane", "haproxy")
 ALL_BALANCERS: ResourceKey = ("LoadBalancer", "*")  # where the data plane's own trouble shows
 POLL_BUSY, POLL_IDLE = 1.0, 5.0  # seconds between looks at target health
-VERDICTS_KEPT = 256  # configurations whose `haproxy -c` answer is remembered
 TARGET_STATES = ("initial", "healthy", "unhealthy", "draining", "unused")
 
 log = structlog.get_logger("skiff.lb")
-
-Key = tuple[str, str]  # (target group, target id)
 
 
 @dataclass
 class DataPlaneState:
     """What the daemon remembers between passes (none of it is needed across restarts)."""
 
-    structure: str | None = None  # the configuration without targets, as last applied
+    structure: Configuration | None = None  # the configuration without targets, as applied
     activated: set[Key] = field(default_factory=set)  # targets that passed a check
     drain_since: dict[Key, float] = field(default_factory=dict)  # first seen draining
     registered_at: dict[Key, float] = field(default_factory=dict)
     counted: dict[str, tuple[int, dict[str, int]]] = field(default_factory=dict)  # for deltas
-    verdicts: dict[str, str | None] = field(default_factory=dict)  # haproxy -c, per text
 
 
 def sync_load_balancers(ctl: Controller) -> float | None:
@@ -107,7 +103,7 @@ def _sync(ctl: Controller) -> float | None:
     known = set(tasks) | set(instances)  # target ids: task ids and instance ids
 
     def read() -> dict[Key, Server]:
-        return _owned(ctl, _current(dp.servers(), known), known, now)
+        return _owned(ctl, dp.targets(known), known, now)
 
     try:
         current = read() if dp.running() else {}
@@ -118,37 +114,32 @@ def _sync(ctl: Controller) -> float | None:
             state.activated.add(key)
     wanted = _wanted(ctl, groups, tasks, current)
     _add_instances(ctl, wanted, instances, current)
-    applied = state.structure
-    if applied is None and dp.running():  # our restart: what HAProxy serves is on disk
-        applied = dp.current_config()
+    if state.structure is not None:
+        bound = state.structure.bound_ports()
+    else:  # our restart: what HAProxy serves is what it was last given
+        bound = dp.bound_ports() if dp.running() else {}
     order = sorted(lbs, key=lambda n: _place(ctl, ("LoadBalancer", n)))
     skip, listener_errors = _listener_problems(
-        lbs, order, groups, applied or "", ctl.settings.lb_address
+        dp, lbs, order, groups, bound, ctl.settings.lb_address
     )
 
-    def configuration(targets: dict[str, list[Target]], left_out: set[tuple[str, int]]) -> str:
-        return render(
-            admin_socket=dp.admin_socket(),
-            bind_address=ctl.settings.lb_address,
-            load_balancers=lbs,
-            groups=groups,
-            targets=targets,
-            skip=frozenset(left_out),
-            threads=ctl.lb_threads,
+    def configuration(
+        targets: dict[str, list[Target]], left_out: set[tuple[str, int]]
+    ) -> Configuration:
+        return Configuration(
+            ctl.settings.lb_address, lbs, groups, targets, frozenset(left_out), ctl.lb_threads
         )
 
     structure = configuration({}, skip)  # what a change of needs a reload
     complaint = None
     if structure != state.structure:
-        complaint = _verdict(dp, state, structure)
+        complaint = dp.check(structure)
         if complaint:  # find the listeners at fault; leave them out
-            address = ctl.settings.lb_address
-            refused = _refused_listeners(dp, state, lbs, groups, skip, address, ctl.lb_threads)
-            for at, why in refused:
+            for at, why in _refused_listeners(dp, structure):
                 skip.add(at)
                 listener_errors[at] = why
             structure = configuration({}, skip)
-            complaint = _verdict(dp, state, structure)
+            complaint = dp.check(structure)
     used = {
         g
         for lb_name, spec in lbs.items()
@@ -173,7 +164,7 @@ def _sync(ctl: Controller) -> float | None:
             old_workers=not dp.settled(),
         )
         removed, failures = _apply_targets(ctl, plan, groups, now)
-        stats = dp.backend_stats()
+        stats = dp.counters()
     except DataPlaneError as exc:
         ctl.set_status(ALL_BALANCERS, "ERROR", str(exc))
         log.warning("dataplane.error", error=str(exc))
@@ -322,36 +313,6 @@ def _admit(wanted: dict[str, list[Target]], group: str, target: Target) -> None:
         log.warning("target.unsafe", target_group=group, target=target.task_id[:64], error=problem)
 
 
-def _current(servers: Iterable[ServerState], known: Iterable[str]) -> dict[Key, Server]:
-    """Each target's servers (its primary and backup twin), by (group, target id). A server
-    whose target is not among `known` ids is keyed by the id prefix its name holds (for
-    which `server_name` gives that name back)."""
-    by_prefix = {server_prefix(t): t for t in known}
-    parts: dict[Key, dict[str, ServerState]] = {}
-    for s in servers:
-        if not s.backend.startswith("tg_") or s.name[:1] not in ("t", "b"):
-            continue
-        prefix = s.name[1:]
-        key = (s.backend[3:], by_prefix.get(prefix, prefix))
-        parts.setdefault(key, {})[s.name[:1]] = s
-    out = {}
-    for key, pair in parts.items():
-        primary, twin = pair.get("t"), pair.get("b")
-        first = primary or twin
-        assert first is not None
-        out[key] = Server(
-            first.address,
-            first.port,
-            up=primary.up if primary else False,
-            admin=primary.admin if primary else "",
-            checked=primary.checked if primary else False,
-            sessions=sum(s.sessions for s in pair.values()),
-            twin=twin.admin if twin else "",
-            checking=primary.checking if primary else False,
-        )
-    return out
-
-
 def _owned(
     ctl: Controller, current: dict[Key, Server], known: set[str], now: float
 ) -> dict[Key, Server]:
@@ -368,19 +329,19 @@ def _owned(
 
 
 def _listener_problems(
+    dp: DataPlane,
     lbs: dict[str, LoadBalancerSpec],
     order: list[str],
     groups: dict[str, TargetGroupSpec],
-    applied: str,
+    bound: dict[int, str],
     address: str,
 ) -> tuple[set[tuple[str, int]], dict[tuple[str, int], str]]:
     """Listeners left out, and why: a target group missing, a port another LoadBalancer's
-    listener has (the one HAProxy binds already keeps it, else the first by file and
-    document), or a port another process holds (ports the `applied` configuration binds are
-    HAProxy's own)."""
+    listener has (the one the data plane binds already keeps it, else the first by file and
+    document), or a port another process holds (ports in `bound`, the applied configuration's,
+    are the data plane's own)."""
     skip: set[tuple[str, int]] = set()
     errors: dict[tuple[str, int], str] = {}
-    bound = _bound_ports(applied)
     owner: dict[int, str] = {}
     for lb_name in order:
         for listener in lbs[lb_name].listeners:
@@ -398,7 +359,7 @@ def _listener_problems(
                     f"port {listener.port} is already a listener of LoadBalancer "
                     f"{owner[listener.port]!r}"
                 )
-            elif listener.port not in bound and not _port_free(address, listener.port):
+            elif listener.port not in bound and not dp.can_bind(address, listener.port):
                 errors[key] = f"port {listener.port} on {address} is already in use"
             else:
                 continue
@@ -406,63 +367,15 @@ def _listener_problems(
     return skip, errors
 
 
-def _bound_ports(applied: str) -> dict[int, str]:
-    """Port -> the LoadBalancer whose frontend binds it, in a configuration."""
-    bound: dict[int, str] = {}
-    lb = ""
-    for line in applied.splitlines():
-        if line.startswith("frontend "):
-            lb = line.split()[1].removeprefix("lb_").rsplit("_", 1)[0]
-        elif line.strip().startswith("bind "):
-            bound[int(line.rsplit(":", 1)[1])] = lb
-    return bound
-
-
-def _port_free(address: str, port: int) -> bool:
-    """Whether HAProxy could bind the port. Like HAProxy, with SO_REUSEADDR: a port whose last
-    connection is in TIME_WAIT is free."""
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((address, port))
-            return True
-        except OSError:
-            return False
-
-
-def _verdict(dp: DataPlane, state: DataPlaneState, config: str) -> str | None:
-    """HAProxy's complaint about a configuration, asked once per text."""
-    if config not in state.verdicts:
-        if len(state.verdicts) >= VERDICTS_KEPT:
-            state.verdicts.clear()
-        state.verdicts[config] = dp.check(config)
-    return state.verdicts[config]
-
-
-def _refused_listeners(
-    dp: DataPlane,
-    state: DataPlaneState,
-    lbs: dict[str, LoadBalancerSpec],
-    groups: dict[str, TargetGroupSpec],
-    skip: set[tuple[str, int]],
-    address: str,
-    threads: int,
-) -> list[tuple[tuple[str, int], str]]:
-    """Listeners HAProxy refuses, each tried alone (with every group)."""
+def _refused_listeners(dp: DataPlane, config: Configuration) -> list[tuple[tuple[str, int], str]]:
+    """Listeners the data plane refuses, each tried alone (with every group)."""
     refused = []
-    for lb_name, spec in sorted(lbs.items()):
+    for lb_name, spec in sorted(config.load_balancers.items()):
         for listener in spec.listeners:
-            if (lb_name, listener.port) in skip:
+            if (lb_name, listener.port) in config.skip:
                 continue
-            alone = render(
-                admin_socket=dp.admin_socket(),
-                bind_address=address,
-                load_balancers={lb_name: spec.model_copy(update={"listeners": [listener]})},
-                groups=groups,
-                targets={},
-                threads=threads,
-            )
-            complaint = _verdict(dp, state, alone)
+            alone = {lb_name: spec.model_copy(update={"listeners": [listener]})}
+            complaint = dp.check(replace(config, load_balancers=alone, skip=frozenset()))
             if complaint:
                 why = f"the configuration was refused: {complaint}"
                 refused.append(((lb_name, listener.port), why))
@@ -472,29 +385,29 @@ def _refused_listeners(
 # --- doing it ------------------------------------------------------------------------------------
 
 
-def _apply_config(ctl: Controller, config: str, structure: str, complaint: str | None) -> None:
+def _apply_config(
+    ctl: Controller, config: Configuration, structure: Configuration, complaint: str | None
+) -> None:
     dp, state = ctl.dataplane(), ctl.dataplane_state
     if complaint:
         if not dp.running():
             raise DataPlaneError(f"the generated configuration was refused: {complaint}")
         return  # HAProxy keeps what it serves; targets still move through the runtime API
     if not dp.running():
-        dp.write(config)
-        dp.start()
+        dp.start(config)
         state.structure = structure
         state.counted.clear()  # a new process counts from zero
         ctl.actions.record("LoadBalancer", "*", "dataplane.start", "haproxy was not running")
-    elif state.structure is None and dp.current_config() == config:
+    elif state.structure is None and dp.serves(config):
         state.structure = structure  # our restart, and HAProxy already serves just this
     elif structure != state.structure:
-        dp.write(config)
-        dp.reload()
+        dp.reload(config)
         reason = "listeners, rules or groups changed" if state.structure else "daemon restarted"
         state.structure = structure
         state.counted.clear()
         ctl.actions.record("LoadBalancer", "*", "dataplane.reload", reason)
     else:
-        dp.write(config)  # membership changes go through the runtime API; keep the file current
+        dp.save(config)  # membership changes go through the runtime API; keep the file current
 
 
 def _apply_targets(
@@ -504,17 +417,17 @@ def _apply_targets(
     now: float,
 ) -> tuple[set[Key], dict[Key, str]]:
     """Runs the plan's steps; returns the targets whose servers are gone, and the targets a
-    step failed for (HAProxy's answer, or why a command could not be written), whose later
-    steps wait for the next pass. Only a server already gone is taken for removed; an admin
-    socket that does not answer fails the pass (DataPlaneError)."""
+    step failed for (the data plane's answer, or why a value could not be said to it), whose
+    later steps wait for the next pass. Only a server already gone is taken for removed; a
+    data plane that does not answer fails the pass (DataPlaneError)."""
     dp, state = ctl.dataplane(), ctl.dataplane_state
     failed: dict[Key, str] = {}
 
-    def run(key: Key, command: Callable[[], str]) -> bool:
-        if key in failed:
+    def run(key: Key, step: Callable[[], None], *, again: bool = False) -> bool:
+        if key in failed and not again:
             return False
         try:
-            dp.do(command())
+            step()
             return True
         except (CommandRefused, UnsafeValue) as exc:
             failed[key] = exc.answer if isinstance(exc, CommandRefused) else str(exc)
@@ -523,7 +436,7 @@ def _apply_targets(
 
     for group, t, which in plan.add:
         key = (group, t.task_id)
-        added = run(key, partial(cmd.add_server, group, t, which, groups[group]))
+        added = run(key, partial(dp.add_target, group, groups[group], t, which))
         if added and which == PRIMARY:
             state.registered_at[key] = now
             ctl.actions.record(
@@ -535,52 +448,28 @@ def _apply_targets(
                 target=f"{t.address}:{t.port}",
             )
     for group, task_id in plan.checks:
-        run((group, task_id), partial(cmd.enable_health, group, task_id))
-    admin: cmd.AdminState
-    for steps, admin in ((plan.ready, "ready"), (plan.drain, "drain")):
-        for group, task_id, which in steps:
-            line = partial(cmd.set_state, group, task_id, which, admin)
-            if run((group, task_id), line) and admin == "ready" and which == PRIMARY:
-                state.activated.add((group, task_id))
+        run((group, task_id), partial(dp.start_checks, group, task_id))
+    for group, task_id, which in plan.ready:
+        enabled = run((group, task_id), partial(dp.enable_target, group, task_id, which))
+        if enabled and which == PRIMARY:
+            state.activated.add((group, task_id))
+    for group, task_id, which in plan.drain:
+        run((group, task_id), partial(dp.drain_target, group, task_id, which))
     removed: set[Key] = set()
     for key in plan.remove:
         group, task_id = key
-        if _remove(dp, key, key in plan.cut, failed):
+        cut = key in plan.cut
+        if run(key, partial(dp.remove_target, group, task_id, cut=cut), again=True):
             removed.add(key)
             state.activated.discard(key)
             state.drain_since.pop(key, None)
             state.registered_at.pop(key, None)
-            reason = "deregistration delay passed" if key in plan.cut else "drained"
+            reason = "deregistration delay passed" if cut else "drained"
             ctl.actions.record("TargetGroup", group, "target.deregister", reason, task=task_id)
     for key, st in plan.states.items():
         if st == HEALTHY:
             state.activated.add(key)
     return removed, failed
-
-
-def _remove(dp: DataPlane, key: Key, cut: bool, failed: dict[Key, str]) -> bool:
-    """Deletes a target's two servers; True once both are gone."""
-    group, task_id = key
-    for which in (PRIMARY, TWIN):
-        try:
-            steps = [cmd.set_state(group, task_id, which, "maint")]
-            if cut:
-                steps.append(cmd.shutdown_sessions(group, task_id, which))
-            steps.append(cmd.del_server(group, task_id, which))
-        except UnsafeValue as exc:
-            failed[key] = str(exc)
-            log.warning("target.refused", target_group=group, target=task_id, error=str(exc))
-            return False
-        for line in steps:
-            try:
-                dp.do(line)
-            except CommandRefused as exc:
-                if exc.no_such_server:
-                    break  # gone already (e.g. after a reload without it)
-                failed[key] = exc.answer
-                log.warning("target.refused", target_group=group, target=task_id, error=str(exc))
-                return False
-    return True
 
 
 def _remember(
@@ -668,7 +557,7 @@ def _report(
         targets = [
             {"taskId": t, "state": st} for (g, t), st in sorted(plan.states.items()) if g == group
         ]
-        s = stats.get(backend(group))
+        s = stats.get(group)
         figures: dict[str, Any] = {}
         if s is not None:
             _count(ctl, group, s.requests, s.responses)
