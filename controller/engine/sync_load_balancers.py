@@ -1,13 +1,15 @@
 """Load balancer sync: one key for the whole data plane (one HAProxy serves every load balancer).
 
-It renders the configuration from the LoadBalancer and TargetGroup manifests and the services'
-tasks, starts HAProxy when it is not running (after the daemon's restart or HAProxy's death),
-reloads it seamlessly only when listeners, rules or groups change, and otherwise moves targets
-in and out through the runtime API. It reads target states back, shares them with the
-services (a task is healthy once its targets are; it is stopped once drained) and reports
-status and metrics. Listeners that cannot work (a port taken or another LoadBalancer's, a group
-missing, a configuration HAProxy refuses) are left out and reported on their LoadBalancer; the
-others keep serving, and targets keep moving whatever the configuration's trouble.
+It builds the configuration from the LoadBalancer and TargetGroup manifests and the services'
+tasks (lb_targets), starts the data plane when it is not running (after the daemon's restart or
+HAProxy's death), reloads it seamlessly only when listeners, rules or groups change, and
+otherwise moves targets in and out without a reload. It reads target states back, shares them
+with the services (a task is healthy once its targets are; it is stopped once drained) and
+reports status and metrics (lb_status). Listeners that cannot work (a port taken or another
+LoadBalancer's, a group missing, a configuration the data plane refuses) are left out and
+reported on their LoadBalancer; the others keep serving, and targets keep moving whatever the
+configuration's trouble. It says all of this through the typed `DataPlane`: it never words
+an HAProxy command, reads its files or binds a socket.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -27,12 +29,16 @@ from controller.dataplane import (
     Key,
     UnsafeValue,
 )
-from controller.manifests.ec2 import AutoScalingGroupSpec
+from controller.engine.lb_status import (
+    ALL_BALANCERS,
+    forget_deleted,
+    report,
+    share_states,
+    share_targets,
+)
+from controller.engine.lb_targets import add_instances, wanted_targets
 from controller.manifests.kinds import ResourceKey
 from controller.manifests.load_balancer import LoadBalancerSpec, TargetGroupSpec
-from controller.manifests.service import ServiceSpec
-from controller.reconcilers.asg import TERMINATING
-from controller.reconcilers.instances import ObservedInstance
 from controller.reconcilers.load_balancer import (
     DRAINING,
     HEALTHY,
@@ -43,19 +49,13 @@ from controller.reconcilers.load_balancer import (
     Target,
     TargetPlan,
     plan_targets,
-    target_problem,
 )
-from controller.reconcilers.task_state import RUNNING, STOPPED, TaskView, view_task
-from controller.state import labels as L
-from controller.state.observed import ObservedTask
 
 if TYPE_CHECKING:
     from controller.engine.controller import Controller
 
 DATA_PLANE: ResourceKey = ("DataPlane", "haproxy")
-ALL_BALANCERS: ResourceKey = ("LoadBalancer", "*")  # where the data plane's own trouble shows
 POLL_BUSY, POLL_IDLE = 1.0, 5.0  # seconds between looks at target health
-TARGET_STATES = ("initial", "healthy", "unhealthy", "draining", "unused")
 
 log = structlog.get_logger("skiff.lb")
 
@@ -93,8 +93,8 @@ def _sync(ctl: Controller) -> float | None:
         if dp.running():
             dp.stop()
             ctl.actions.record("LoadBalancer", "*", "dataplane.stop", "no load balancer left")
-        _share_targets(ctl, {})
-        _forget_deleted(ctl, lbs, groups)
+        share_targets(ctl, {})
+        forget_deleted(ctl, lbs, groups)
         ctl.forget_status(ALL_BALANCERS)
         return None
     now = ctl.clock()
@@ -112,8 +112,8 @@ def _sync(ctl: Controller) -> float | None:
     for key, server in current.items():  # serving now: no need to wait for a check again
         if server.up and server.checked and server.admin == "ready":
             state.activated.add(key)
-    wanted = _wanted(ctl, groups, tasks, current)
-    _add_instances(ctl, wanted, instances, current)
+    wanted = wanted_targets(ctl, groups, tasks, current)
+    add_instances(ctl, wanted, instances, current)
     if state.structure is not None:
         bound = state.structure.bound_ports()
     else:  # our restart: what HAProxy serves is what it was last given
@@ -178,8 +178,8 @@ def _sync(ctl: Controller) -> float | None:
     # A target whose servers are gone is deregistered: no longer in its group, nor draining.
     plan = replace(plan, states={k: v for k, v in plan.states.items() if k not in removed})
     _remember(ctl, plan, current, wanted, now)
-    _share_states(ctl, plan)
-    _report(ctl, lbs, groups, plan, listener_errors, stats, failures)
+    share_states(ctl, plan)
+    report(ctl, lbs, groups, plan, listener_errors, stats, failures)
     busy = any(s in (INITIAL, DRAINING, UNHEALTHY) for s in plan.states.values())
     return POLL_BUSY if busy or failures or not plan.is_noop() else POLL_IDLE
 
@@ -196,121 +196,6 @@ def _initial_window(group: TargetGroupSpec) -> float:
 def _place(ctl: Controller, key: ResourceKey) -> tuple[str, int, str]:
     res = ctl.desired[key]
     return (res.source, res.document, res.name)
-
-
-# --- what should be there --------------------------------------------------------------------
-
-
-def _target_port(task: ObservedTask, container_name: str, container_port: int) -> int | None:
-    """The host port publishing the named container's port; an awsvpc task's sandbox
-    publishes the ports of every container in it."""
-    for name in (container_name, L.PAUSE_CONTAINER):
-        c = task.containers.get(name)
-        for p in c.ports if c is not None else ():
-            if p.container_port == container_port and p.protocol == "tcp" and p.host_port:
-                return p.host_port
-    return None
-
-
-def _wanted(
-    ctl: Controller,
-    groups: dict[str, TargetGroupSpec],
-    tasks: dict[str, ObservedTask],
-    current: dict[Key, Server],
-) -> dict[str, list[Target]]:
-    """Targets per group: running tasks of services behind them, and tasks being stopped that
-    are still registered (they drain)."""
-    wanted: dict[str, list[Target]] = {g: [] for g in groups}
-    address = {h.name: h.address for h in list(ctl.hosts.values())}
-    records, now = ctl.store.all_tasks(), ctl.clock()  # one query, whatever the tasks
-    views: dict[str, TaskView] = {}
-
-    def view(t: ObservedTask) -> TaskView:
-        if t.id not in views:
-            rev = ctl.revision(t.revision)
-            views[t.id] = view_task(t, rev.spec if rev else None, records.get(t.id), now)
-        return views[t.id]
-
-    by_owner: dict[ResourceKey, list[ObservedTask]] = {}
-    for t in tasks.values():
-        by_owner.setdefault((t.owner_kind, t.owner), []).append(t)
-    for key, res in ctl.desired.items():
-        if key[0] != "Service":
-            continue
-        spec: ServiceSpec = res.spec
-        for lb in spec.load_balancers:
-            if lb.target_group not in wanted:
-                continue
-            for t in by_owner.get(key, []):
-                v = view(t)
-                if v.desired_status != RUNNING or v.last_status != RUNNING:
-                    continue
-                port = _target_port(t, lb.container_name, lb.container_port)
-                if port is not None and t.host in address:
-                    _admit(wanted, lb.target_group, Target(t.id, address[t.host], port))
-    serving = {g: {t.task_id for t in targets} for g, targets in wanted.items()}
-    for (group, task_id), server in current.items():
-        found = tasks.get(task_id)
-        if found is None or group not in wanted or task_id in serving[group]:
-            continue
-        v = view(found)
-        if v.desired_status == STOPPED and v.running_container_ids():
-            wanted[group].append(Target(task_id, server.address, server.port, draining=True))
-    return wanted
-
-
-def _add_instances(
-    ctl: Controller,
-    wanted: dict[str, list[Target]],
-    instances: dict[str, ObservedInstance],
-    current: dict[tuple[str, str], Server],
-) -> None:
-    """Auto Scaling groups' instances on their declared ports: InService ones serve; ones
-    terminating drain while they are still registered."""
-    address = {h.name: h.address for h in list(ctl.hosts.values())}
-    for key, res in list(ctl.desired.items()):
-        if key[0] != "AutoScalingGroup":
-            continue
-        spec: AutoScalingGroupSpec = res.spec
-        records = ctl.store.instances(*key) if spec.target_groups else {}
-        for tg in spec.target_groups:
-            if tg.target_group not in wanted:
-                continue
-            for iid, r in records.items():
-                seen = instances.get(iid)
-                if seen is None or not seen.container.running or seen.host not in address:
-                    continue
-                port = next(
-                    (
-                        p.host_port
-                        for p in seen.container.ports
-                        if p.container_port == tg.port and p.host_port
-                    ),
-                    None,
-                )
-                registered = (tg.target_group, iid) in current
-                if port is None:
-                    continue
-                if r.lifecycle_state == "InService" and r.desired_state == "running":
-                    if "AddToLoadBalancer" in spec.suspended_processes and not registered:
-                        continue
-                    _admit(wanted, tg.target_group, Target(iid, address[seen.host], port))
-                elif registered and r.lifecycle_state in TERMINATING:
-                    server = current[(tg.target_group, iid)]
-                    wanted[tg.target_group].append(
-                        Target(iid, server.address, server.port, draining=True)
-                    )
-
-
-def _admit(wanted: dict[str, list[Target]], group: str, target: Target) -> None:
-    """Adds a target HAProxy can be told about. Ids come from Docker's labels and addresses
-    from the Host manifests: one HAProxy could not read as a plain word is left out (and
-    logged), never written."""
-    problem = target_problem(target)
-    if problem is None:
-        wanted[group].append(target)
-    else:
-        log.warning("target.unsafe", target_group=group, target=target.task_id[:64], error=problem)
 
 
 def _owned(
@@ -498,117 +383,3 @@ def _remember(
         for key in [k for k in kept if k not in live]:
             del kept[key]
     state.activated &= live
-
-
-def _share_states(ctl: Controller, plan: TargetPlan) -> None:
-    """Target states per task, for the services. A target stays registered (its task is not
-    stopped) until its servers are gone."""
-    states: dict[str, dict[str, str]] = {}
-    for (group, task_id), st in plan.states.items():
-        states.setdefault(task_id, {})[group] = st
-    _share_targets(ctl, states)
-
-
-def _share_targets(ctl: Controller, states: dict[str, dict[str, str]]) -> None:
-    """Publishes target states per task; the services and groups whose tasks changed look
-    again."""
-    before = ctl.target_states
-    ctl.target_states = states
-    changed = {t for t in states.keys() | before.keys() if states.get(t) != before.get(t)}
-    if changed:
-        owners = {(t.owner_kind, t.owner) for i, t in ctl.observed_tasks().items() if i in changed}
-        owners |= {
-            (x.owner_kind, x.owner) for i, x in ctl.observed_instances().items() if i in changed
-        }
-        for key in owners:
-            ctl.queue.add(key)
-
-
-def _report(
-    ctl: Controller,
-    lbs: dict[str, LoadBalancerSpec],
-    groups: dict[str, TargetGroupSpec],
-    plan: TargetPlan,
-    listener_errors: dict[tuple[str, int], str],
-    stats: dict[str, Any],
-    failures: dict[Key, str],
-) -> None:
-    address = ctl.settings.lb_address
-    for name, spec in lbs.items():
-        listeners = []
-        for lst in spec.listeners:
-            err = listener_errors.get((name, lst.port), "")
-            listeners.append(
-                {
-                    "port": lst.port,
-                    "address": f"{address}:{lst.port}",
-                    "state": "failed" if err else "active",
-                    "message": err,
-                }
-            )
-        bad = [f"listener {x['port']}: {x['message']}" for x in listeners if x["message"]]
-        ctl.set_status(
-            ("LoadBalancer", name),
-            "ERROR" if bad else "ACTIVE",
-            "; ".join(bad),
-            listeners=listeners,
-        )
-    for group in groups:
-        targets = [
-            {"taskId": t, "state": st} for (g, t), st in sorted(plan.states.items()) if g == group
-        ]
-        s = stats.get(group)
-        figures: dict[str, Any] = {}
-        if s is not None:
-            _count(ctl, group, s.requests, s.responses)
-            ctl.metrics.target_group_response_time.labels(group).set(s.response_time_ms / 1000)
-            figures = {
-                "requests": s.requests,
-                "responses": s.responses,
-                "responseTimeMs": s.response_time_ms,
-            }
-        for st in TARGET_STATES:
-            ctl.metrics.target_group_targets.labels(group, st).set(
-                sum(1 for x in targets if x["state"] == st)
-            )
-        trouble = [f"target {t}: {why}" for (g, t), why in sorted(failures.items()) if g == group]
-        ctl.set_status(
-            ("TargetGroup", group), "ACTIVE", "; ".join(trouble), targets=targets, **figures
-        )
-    _forget_deleted(ctl, lbs, groups)
-
-
-def _forget_deleted(
-    ctl: Controller, lbs: dict[str, LoadBalancerSpec], groups: dict[str, TargetGroupSpec]
-) -> None:
-    """Statuses and metrics of load balancers and groups whose manifests are gone."""
-    m = ctl.metrics
-    for key in list(ctl.status):
-        kind, name = key
-        if kind == "LoadBalancer" and key != ALL_BALANCERS and name not in lbs:
-            ctl.forget_status(key)
-        elif kind == "TargetGroup" and name not in groups:
-            ctl.forget_status(key)
-            _, codes = ctl.dataplane_state.counted.pop(name, (0, {}))
-            series: list[tuple[Any, tuple[str, ...]]] = [
-                (m.target_group_requests, (name,)),
-                (m.target_group_response_time, (name,)),
-                *((m.target_group_targets, (name, st)) for st in TARGET_STATES),
-                *((m.target_group_responses, (name, code)) for code in codes),
-            ]
-            for metric, labels in series:
-                try:
-                    metric.remove(*labels)
-                except KeyError:
-                    pass
-
-
-def _count(ctl: Controller, group: str, requests: int, responses: dict[str, int]) -> None:
-    """HAProxy's counters restart with each reload; Prometheus' must only grow."""
-    last_requests, last_responses = ctl.dataplane_state.counted.get(group, (0, {}))
-    grew = requests - last_requests if requests >= last_requests else requests
-    ctl.metrics.target_group_requests.labels(group).inc(grew)
-    for code, n in responses.items():
-        before = last_responses.get(code, 0)
-        ctl.metrics.target_group_responses.labels(group, code).inc(n - before if n >= before else n)
-    ctl.dataplane_state.counted[group] = (requests, dict(responses))
