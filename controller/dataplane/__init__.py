@@ -1,5 +1,25 @@
 """The load balancers' data plane: the `DataPlane` protocol, HAProxy, and a fake for tests."""
 
-from controller.dataplane.base import CommandRefused, DataPlane, DataPlaneError, ServerState
+from controller.dataplane.base import (
+    BackendStats,
+    CommandRefused,
+    Configuration,
+    DataPlane,
+    DataPlaneError,
+    Key,
+    Role,
+    ServerState,
+    UnsafeValue,
+)
 
-__all__ = ["CommandRefused", "DataPlane", "DataPlaneError", "ServerState"]
+__all__ = [
+    "BackendStats",
+    "CommandRefused",
+    "Configuration",
+    "DataPlane",
+    "DataPlaneError",
+    "Key",
+    "Role",
+    "ServerState",
+    "UnsafeValue",
+]

@@ -1,9 +1,25 @@
-"""What the daemon needs from a load balancer data plane; HAProxy and the fake implement it."""
+"""What the daemon needs from a load balancer data plane, in the engine's own terms: serve a
+configuration (start, reload, save), move targets in and out (add, start checks, enable,
+drain, remove), and read back targets, counters and the ports it binds. HAProxy and the fake
+implement it; only they know HAProxy's commands, its file and its sockets.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Protocol
+
+from controller.dataplane.haproxy_syntax import UnsafeValue
+
+if TYPE_CHECKING:  # the planner's words (it imports haproxy_syntax, so not at run time)
+    from controller.manifests.load_balancer import LoadBalancerSpec, TargetGroupSpec
+    from controller.reconcilers.load_balancer import Server, Target
+
+__all__ = ["UnsafeValue"]  # a value the data plane cannot be told, raised by every method
+
+Role = str  # PRIMARY or TWIN: a target's checked server, or its check-less backup twin
+Key = tuple[str, str]  # (target group, target id)
 
 
 class DataPlaneError(Exception):
@@ -11,8 +27,8 @@ class DataPlaneError(Exception):
 
 
 class CommandRefused(DataPlaneError):
-    """The data plane answered a runtime API command with an error (it is up and listening);
-    the message is its answer."""
+    """The data plane answered a request with an error (it is up and listening); `answer`
+    is what it said."""
 
     def __init__(self, command: str, answer: str) -> None:
         super().__init__(f"{command!r}: {answer}")
@@ -40,42 +56,111 @@ class ServerState:
 
 @dataclass(frozen=True)
 class BackendStats:
+    """A target group's counters since the data plane's process started."""
+
     requests: int
     responses: dict[str, int]  # 1xx..5xx, other
     response_time_ms: int  # average over the last 1024 requests
 
 
+@dataclass(frozen=True)
+class Configuration:
+    """What the data plane serves: the load balancers' listeners (less those in `skip`,
+    (load balancer, port)), the target groups, and each group's targets."""
+
+    bind_address: str
+    load_balancers: Mapping[str, LoadBalancerSpec]
+    groups: Mapping[str, TargetGroupSpec]
+    targets: Mapping[str, Sequence[Target]] = field(default_factory=dict)
+    skip: frozenset[tuple[str, int]] = frozenset()
+    threads: int = 1
+
+    def structure(self) -> Configuration:
+        """The configuration without targets: what a change of needs a reload."""
+        return replace(self, targets={})
+
+    def bound_ports(self) -> dict[int, str]:
+        """Port -> the load balancer whose listener binds it."""
+        return {
+            listener.port: lb
+            for lb, spec in sorted(self.load_balancers.items())
+            for listener in spec.listeners
+            if (lb, listener.port) not in self.skip
+        }
+
+
 class DataPlane(Protocol):
+    # --- the process and its configuration ----------------------------------------------------
     def running(self) -> bool: ...
 
-    def check(self, config_text: str) -> str | None:
-        """HAProxy's complaint about a configuration, or None when it is valid."""
+    def check(self, config: Configuration) -> str | None:
+        """The data plane's complaint about a configuration, or None when it would serve it."""
         ...
 
-    def write(self, config_text: str) -> None: ...
-
-    def current_config(self) -> str:
-        """The configuration file the running data plane was given ("" if none)."""
+    def start(self, config: Configuration) -> None:
+        """Starts serving `config` (a new process: every runtime change and counter is gone)."""
         ...
 
-    def start(self) -> None: ...
+    def reload(self, config: Configuration) -> None:
+        """Serves `config` instead, without dropping a connection (older processes finish
+        theirs; see `settled`)."""
+        ...
 
-    def reload(self) -> None: ...
+    def save(self, config: Configuration) -> None:
+        """Keeps `config` for the next start or reload; what runs does not change (targets
+        move through the methods below)."""
+        ...
+
+    def serves(self, config: Configuration) -> bool:
+        """Whether the running data plane was given exactly `config` (after our restart)."""
+        ...
 
     def stop(self) -> None: ...
 
-    def do(self, line: str) -> None:
-        """A runtime API command that answers nothing on success; `CommandRefused` carries
-        the answer of one that failed, `DataPlaneError` says the data plane did not answer."""
-        ...
-
-    def servers(self) -> list[ServerState]: ...
-
-    def backend_stats(self) -> dict[str, BackendStats]: ...
-
     def settled(self) -> bool:
         """No older process still finishes requests after a reload (their sessions are not in
-        `servers()`)."""
+        `targets()`)."""
         ...
 
-    def admin_socket(self) -> str: ...
+    def bound_ports(self) -> dict[int, str]:
+        """Port -> load balancer, for the listeners of the configuration it was last given."""
+        ...
+
+    def can_bind(self, address: str, port: int) -> bool:
+        """Whether the data plane could listen on the port (no other process holds it)."""
+        ...
+
+    # --- targets, without a reload ------------------------------------------------------------
+    # Each raises CommandRefused with the data plane's answer, DataPlaneError when it does not
+    # answer, UnsafeValue when a value cannot be said to it.
+    def add_target(self, group: str, spec: TargetGroupSpec, target: Target, role: Role) -> None:
+        """Adds the target's primary (checked at the group's rhythm) or its backup twin, in
+        maintenance, its checks off."""
+        ...
+
+    def start_checks(self, group: str, target_id: str) -> None:
+        """Turns on the health checks of the target's primary."""
+        ...
+
+    def enable_target(self, group: str, target_id: str, role: Role) -> None:
+        """The server takes new requests."""
+        ...
+
+    def drain_target(self, group: str, target_id: str, role: Role) -> None:
+        """The server takes no new requests; the ones in flight finish."""
+        ...
+
+    def remove_target(self, group: str, target_id: str, *, cut: bool) -> None:
+        """Deletes both of the target's servers (one already gone is fine); `cut` closes the
+        connections they still have first."""
+        ...
+
+    # --- reading back -------------------------------------------------------------------------
+    def targets(self, known: Iterable[str]) -> dict[Key, Server]:
+        """Every target's servers, by (group, target id). A server whose target is not among
+        the `known` ids is keyed by what of the id its name keeps."""
+        ...
+
+    def counters(self) -> dict[str, BackendStats]:
+        """Counters per target group."""
+        ...

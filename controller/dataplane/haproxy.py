@@ -3,8 +3,11 @@
 HAProxy runs in master-worker mode. Target membership, readiness and draining go through its
 runtime API (the admin socket) without a reload; a changed configuration (listeners, rules,
 target groups) is applied with a seamless reload (the master hands the listening sockets to a
-new worker; the old one finishes its requests). This module only talks to HAProxy; what to
-tell it is decided by the pure planner in reconcilers/load_balancer.py.
+new worker; the old one finishes its requests). It implements the typed `DataPlane`: the
+engine says what it means (serve this configuration, drain this target, read the counters) and
+this module says it to HAProxy, in words haproxy_syntax made (haproxy_config for the file,
+haproxy_commands for the runtime API). What to tell it is decided by the pure planner in
+reconcilers/load_balancer.py and the load balancer sync.
 """
 
 from __future__ import annotations
@@ -17,14 +20,28 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
-from controller.dataplane.base import BackendStats, CommandRefused, DataPlaneError, ServerState
+from controller.dataplane import haproxy_commands as cmd
+from controller.dataplane.base import (
+    BackendStats,
+    CommandRefused,
+    Configuration,
+    DataPlaneError,
+    Key,
+    Role,
+    ServerState,
+)
+from controller.dataplane.haproxy_config import bound_ports, configuration_text, port_free
+from controller.manifests.load_balancer import TargetGroupSpec
+from controller.reconcilers.load_balancer import Server, Target
 
 ADMIN_SOCKET = "haproxy.sock"
 CONFIG = "haproxy.cfg"
 PID_FILE = "haproxy.pid"
 CHECK_ENABLED = 0x04  # srv_check_state: CHK_ST_ENABLED
+VERDICTS_KEPT = 256  # configurations whose `haproxy -c` answer is remembered
 _ALERT_PREFIX = re.compile(
     r"^\[ALERT\]\s*\(\d+\)\s*:\s*(config\s*:\s*)?(parsing \[[^]]*\]\s*:\s*)?"
 )
@@ -38,6 +55,7 @@ class HAProxy:
         self.config = self.dir / CONFIG
         self.socket = self.dir / ADMIN_SOCKET
         self.pid_file = self.dir / PID_FILE
+        self._verdicts: dict[str, str | None] = {}  # haproxy -c, per text
 
     def admin_socket(self) -> str:
         return str(self.socket)
@@ -61,7 +79,41 @@ class HAProxy:
         except DataPlaneError:
             return False
 
-    def check(self, config_text: str) -> str | None:
+    # --- the configuration ---------------------------------------------------------------------
+    def text(self, config: Configuration) -> str:
+        """The configuration file for `config` (UnsafeValue: a value it cannot hold)."""
+        return configuration_text(config, self.admin_socket())
+
+    def check(self, config: Configuration) -> str | None:
+        """HAProxy's complaint about a configuration, asked once per text."""
+        text = self.text(config)
+        if text not in self._verdicts:
+            if len(self._verdicts) >= VERDICTS_KEPT:
+                self._verdicts.clear()
+            self._verdicts[text] = self.check_text(text)
+        return self._verdicts[text]
+
+    def start(self, config: Configuration) -> None:
+        self.write(self.text(config))
+        self.start_process()
+
+    def reload(self, config: Configuration) -> None:
+        self.write(self.text(config))
+        self.reload_process()
+
+    def save(self, config: Configuration) -> None:
+        self.write(self.text(config))
+
+    def serves(self, config: Configuration) -> bool:
+        return self.current_config() == self.text(config)
+
+    def bound_ports(self) -> dict[int, str]:
+        return bound_ports(self.current_config())
+
+    def can_bind(self, address: str, port: int) -> bool:
+        return port_free(address, port)
+
+    def check_text(self, config_text: str) -> str | None:
         """Validates a configuration without applying it; returns HAProxy's complaint, if any."""
         candidate = self.dir / "candidate.cfg"
         candidate.write_text(config_text)
@@ -90,7 +142,7 @@ class HAProxy:
         tmp.write_text(config_text)
         tmp.replace(self.config)
 
-    def start(self) -> None:
+    def start_process(self) -> None:
         """Starts the master (which daemonizes) and waits until its worker answers."""
         stale = self.master_pid()
         if stale is not None:
@@ -105,11 +157,11 @@ class HAProxy:
             raise DataPlaneError(f"haproxy did not start: {(out.stderr or out.stdout).strip()}")
         self._wait_answering()
 
-    def reload(self) -> None:
+    def reload_process(self) -> None:
         """Seamless: the master re-reads the configuration and hands the sockets over."""
         pid = self.master_pid()
         if pid is None:
-            self.start()
+            self.start_process()
             return
         before = self._worker_pids(pid)
         os.kill(pid, signal.SIGUSR2)
@@ -165,6 +217,30 @@ class HAProxy:
         if answer and answer not in ("New server registered.", "Server deleted."):
             raise CommandRefused(line, answer)
 
+    # --- targets, in the engine's terms ---------------------------------------------------------
+    def add_target(self, group: str, spec: TargetGroupSpec, target: Target, role: Role) -> None:
+        self.do(cmd.add_server(group, target, role, spec))
+
+    def start_checks(self, group: str, target_id: str) -> None:
+        self.do(cmd.enable_health(group, target_id))
+
+    def enable_target(self, group: str, target_id: str, role: Role) -> None:
+        self.do(cmd.set_state(group, target_id, role, "ready"))
+
+    def drain_target(self, group: str, target_id: str, role: Role) -> None:
+        self.do(cmd.set_state(group, target_id, role, "drain"))
+
+    def remove_target(self, group: str, target_id: str, *, cut: bool) -> None:
+        cmd.remove_servers(self.do, cmd.removal(group, target_id, cut))
+
+    def targets(self, known: Iterable[str]) -> dict[Key, Server]:
+        return cmd.targets_from(self.servers(), known)
+
+    def counters(self) -> dict[str, BackendStats]:
+        stats = self.backend_stats()
+        return {g: s for b, s in stats.items() if (g := cmd.group_of(b)) is not None}
+
+    # --- what HAProxy reports -------------------------------------------------------------------
     def servers(self) -> list[ServerState]:
         states = _table(self.command("show servers state"), skip_version=True, sep=" ")
         stats = {(r["pxname"], r["svname"]): r for r in _table(self.command("show stat"))}

@@ -160,7 +160,7 @@ def _target_groups(ctl: Controller, now: float) -> list[tuple[SeriesKey, float]]
         return []
     dp = ctl.dataplane()
     try:
-        stats = dp.backend_stats() if dp.running() else {}
+        stats = dp.counters() if dp.running() else {}
     except DataPlaneError:
         return []
     states: dict[str, list[str]] = {g: [] for g in groups}

@@ -1,78 +1,74 @@
 """Load balancer sync: one key for the whole data plane (one HAProxy serves every load balancer).
 
-It renders the configuration from the LoadBalancer and TargetGroup manifests and the services'
-tasks, starts HAProxy when it is not running (after the daemon's restart or HAProxy's death),
-reloads it seamlessly only when listeners, rules or groups change, and otherwise moves targets
-in and out through the runtime API. It reads target states back, shares them with the
-services (a task is healthy once its targets are; it is stopped once drained) and reports
-status and metrics. Listeners that cannot work (a port taken or another LoadBalancer's, a group
-missing, a configuration HAProxy refuses) are left out and reported on their LoadBalancer; the
-others keep serving, and targets keep moving whatever the configuration's trouble.
+It builds the configuration from the LoadBalancer and TargetGroup manifests and the services'
+tasks (lb_targets), starts the data plane when it is not running (after the daemon's restart or
+HAProxy's death), reloads it seamlessly only when listeners, rules or groups change, and
+otherwise moves targets in and out without a reload. It reads target states back, shares them
+with the services (a task is healthy once its targets are; it is stopped once drained) and
+reports status and metrics (lb_status). Listeners that cannot work (a port taken or another
+LoadBalancer's, a group missing, a configuration the data plane refuses) are left out and
+reported on their LoadBalancer; the others keep serving, and targets keep moving whatever the
+configuration's trouble. It says all of this through the typed `DataPlane`: it never words
+an HAProxy command, reads its files or binds a socket.
 """
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import structlog
 
-from controller.dataplane import CommandRefused, DataPlane, DataPlaneError, ServerState
-from controller.dataplane.haproxy_syntax import UnsafeValue
-from controller.manifests.ec2 import AutoScalingGroupSpec
+from controller.dataplane import (
+    CommandRefused,
+    Configuration,
+    DataPlane,
+    DataPlaneError,
+    Key,
+    UnsafeValue,
+)
+from controller.engine.lb_status import (
+    ALL_BALANCERS,
+    forget_deleted,
+    report,
+    share_states,
+    share_targets,
+)
+from controller.engine.lb_targets import add_instances, wanted_targets
 from controller.manifests.kinds import ResourceKey
 from controller.manifests.load_balancer import LoadBalancerSpec, TargetGroupSpec
-from controller.manifests.service import ServiceSpec
-from controller.reconcilers import load_balancer_commands as cmd
-from controller.reconcilers.asg import TERMINATING
-from controller.reconcilers.instances import ObservedInstance
 from controller.reconcilers.load_balancer import (
     DRAINING,
     HEALTHY,
     INITIAL,
     PRIMARY,
-    TWIN,
     UNHEALTHY,
     Server,
     Target,
     TargetPlan,
-    backend,
     plan_targets,
-    render,
-    server_prefix,
-    target_problem,
 )
-from controller.reconcilers.task_state import RUNNING, STOPPED, TaskView, view_task
-from controller.state import labels as L
-from controller.state.observed import ObservedTask
 
 if TYPE_CHECKING:
     from controller.engine.controller import Controller
 
 DATA_PLANE: ResourceKey = ("DataPlane", "haproxy")
-ALL_BALANCERS: ResourceKey = ("LoadBalancer", "*")  # where the data plane's own trouble shows
 POLL_BUSY, POLL_IDLE = 1.0, 5.0  # seconds between looks at target health
-VERDICTS_KEPT = 256  # configurations whose `haproxy -c` answer is remembered
-TARGET_STATES = ("initial", "healthy", "unhealthy", "draining", "unused")
 
 log = structlog.get_logger("skiff.lb")
-
-Key = tuple[str, str]  # (target group, target id)
 
 
 @dataclass
 class DataPlaneState:
     """What the daemon remembers between passes (none of it is needed across restarts)."""
 
-    structure: str | None = None  # the configuration without targets, as last applied
+    structure: Configuration | None = None  # the configuration without targets, as applied
     activated: set[Key] = field(default_factory=set)  # targets that passed a check
     drain_since: dict[Key, float] = field(default_factory=dict)  # first seen draining
     registered_at: dict[Key, float] = field(default_factory=dict)
     counted: dict[str, tuple[int, dict[str, int]]] = field(default_factory=dict)  # for deltas
-    verdicts: dict[str, str | None] = field(default_factory=dict)  # haproxy -c, per text
 
 
 def sync_load_balancers(ctl: Controller) -> float | None:
@@ -97,8 +93,8 @@ def _sync(ctl: Controller) -> float | None:
         if dp.running():
             dp.stop()
             ctl.actions.record("LoadBalancer", "*", "dataplane.stop", "no load balancer left")
-        _share_targets(ctl, {})
-        _forget_deleted(ctl, lbs, groups)
+        share_targets(ctl, {})
+        forget_deleted(ctl, lbs, groups)
         ctl.forget_status(ALL_BALANCERS)
         return None
     now = ctl.clock()
@@ -107,7 +103,7 @@ def _sync(ctl: Controller) -> float | None:
     known = set(tasks) | set(instances)  # target ids: task ids and instance ids
 
     def read() -> dict[Key, Server]:
-        return _owned(ctl, _current(dp.servers(), known), known, now)
+        return _owned(ctl, dp.targets(known), known, now)
 
     try:
         current = read() if dp.running() else {}
@@ -116,39 +112,34 @@ def _sync(ctl: Controller) -> float | None:
     for key, server in current.items():  # serving now: no need to wait for a check again
         if server.up and server.checked and server.admin == "ready":
             state.activated.add(key)
-    wanted = _wanted(ctl, groups, tasks, current)
-    _add_instances(ctl, wanted, instances, current)
-    applied = state.structure
-    if applied is None and dp.running():  # our restart: what HAProxy serves is on disk
-        applied = dp.current_config()
+    wanted = wanted_targets(ctl, groups, tasks, current)
+    add_instances(ctl, wanted, instances, current)
+    if state.structure is not None:
+        bound = state.structure.bound_ports()
+    else:  # our restart: what HAProxy serves is what it was last given
+        bound = dp.bound_ports() if dp.running() else {}
     order = sorted(lbs, key=lambda n: _place(ctl, ("LoadBalancer", n)))
     skip, listener_errors = _listener_problems(
-        lbs, order, groups, applied or "", ctl.settings.lb_address
+        dp, lbs, order, groups, bound, ctl.settings.lb_address
     )
 
-    def configuration(targets: dict[str, list[Target]], left_out: set[tuple[str, int]]) -> str:
-        return render(
-            admin_socket=dp.admin_socket(),
-            bind_address=ctl.settings.lb_address,
-            load_balancers=lbs,
-            groups=groups,
-            targets=targets,
-            skip=frozenset(left_out),
-            threads=ctl.lb_threads,
+    def configuration(
+        targets: dict[str, list[Target]], left_out: set[tuple[str, int]]
+    ) -> Configuration:
+        return Configuration(
+            ctl.settings.lb_address, lbs, groups, targets, frozenset(left_out), ctl.lb_threads
         )
 
     structure = configuration({}, skip)  # what a change of needs a reload
     complaint = None
     if structure != state.structure:
-        complaint = _verdict(dp, state, structure)
+        complaint = dp.check(structure)
         if complaint:  # find the listeners at fault; leave them out
-            address = ctl.settings.lb_address
-            refused = _refused_listeners(dp, state, lbs, groups, skip, address, ctl.lb_threads)
-            for at, why in refused:
+            for at, why in _refused_listeners(dp, structure):
                 skip.add(at)
                 listener_errors[at] = why
             structure = configuration({}, skip)
-            complaint = _verdict(dp, state, structure)
+            complaint = dp.check(structure)
     used = {
         g
         for lb_name, spec in lbs.items()
@@ -173,7 +164,7 @@ def _sync(ctl: Controller) -> float | None:
             old_workers=not dp.settled(),
         )
         removed, failures = _apply_targets(ctl, plan, groups, now)
-        stats = dp.backend_stats()
+        stats = dp.counters()
     except DataPlaneError as exc:
         ctl.set_status(ALL_BALANCERS, "ERROR", str(exc))
         log.warning("dataplane.error", error=str(exc))
@@ -187,8 +178,8 @@ def _sync(ctl: Controller) -> float | None:
     # A target whose servers are gone is deregistered: no longer in its group, nor draining.
     plan = replace(plan, states={k: v for k, v in plan.states.items() if k not in removed})
     _remember(ctl, plan, current, wanted, now)
-    _share_states(ctl, plan)
-    _report(ctl, lbs, groups, plan, listener_errors, stats, failures)
+    share_states(ctl, plan)
+    report(ctl, lbs, groups, plan, listener_errors, stats, failures)
     busy = any(s in (INITIAL, DRAINING, UNHEALTHY) for s in plan.states.values())
     return POLL_BUSY if busy or failures or not plan.is_noop() else POLL_IDLE
 
@@ -207,151 +198,6 @@ def _place(ctl: Controller, key: ResourceKey) -> tuple[str, int, str]:
     return (res.source, res.document, res.name)
 
 
-# --- what should be there --------------------------------------------------------------------
-
-
-def _target_port(task: ObservedTask, container_name: str, container_port: int) -> int | None:
-    """The host port publishing the named container's port; an awsvpc task's sandbox
-    publishes the ports of every container in it."""
-    for name in (container_name, L.PAUSE_CONTAINER):
-        c = task.containers.get(name)
-        for p in c.ports if c is not None else ():
-            if p.container_port == container_port and p.protocol == "tcp" and p.host_port:
-                return p.host_port
-    return None
-
-
-def _wanted(
-    ctl: Controller,
-    groups: dict[str, TargetGroupSpec],
-    tasks: dict[str, ObservedTask],
-    current: dict[Key, Server],
-) -> dict[str, list[Target]]:
-    """Targets per group: running tasks of services behind them, and tasks being stopped that
-    are still registered (they drain)."""
-    wanted: dict[str, list[Target]] = {g: [] for g in groups}
-    address = {h.name: h.address for h in list(ctl.hosts.values())}
-    records, now = ctl.store.all_tasks(), ctl.clock()  # one query, whatever the tasks
-    views: dict[str, TaskView] = {}
-
-    def view(t: ObservedTask) -> TaskView:
-        if t.id not in views:
-            rev = ctl.revision(t.revision)
-            views[t.id] = view_task(t, rev.spec if rev else None, records.get(t.id), now)
-        return views[t.id]
-
-    by_owner: dict[ResourceKey, list[ObservedTask]] = {}
-    for t in tasks.values():
-        by_owner.setdefault((t.owner_kind, t.owner), []).append(t)
-    for key, res in ctl.desired.items():
-        if key[0] != "Service":
-            continue
-        spec: ServiceSpec = res.spec
-        for lb in spec.load_balancers:
-            if lb.target_group not in wanted:
-                continue
-            for t in by_owner.get(key, []):
-                v = view(t)
-                if v.desired_status != RUNNING or v.last_status != RUNNING:
-                    continue
-                port = _target_port(t, lb.container_name, lb.container_port)
-                if port is not None and t.host in address:
-                    _admit(wanted, lb.target_group, Target(t.id, address[t.host], port))
-    serving = {g: {t.task_id for t in targets} for g, targets in wanted.items()}
-    for (group, task_id), server in current.items():
-        found = tasks.get(task_id)
-        if found is None or group not in wanted or task_id in serving[group]:
-            continue
-        v = view(found)
-        if v.desired_status == STOPPED and v.running_container_ids():
-            wanted[group].append(Target(task_id, server.address, server.port, draining=True))
-    return wanted
-
-
-def _add_instances(
-    ctl: Controller,
-    wanted: dict[str, list[Target]],
-    instances: dict[str, ObservedInstance],
-    current: dict[tuple[str, str], Server],
-) -> None:
-    """Auto Scaling groups' instances on their declared ports: InService ones serve; ones
-    terminating drain while they are still registered."""
-    address = {h.name: h.address for h in list(ctl.hosts.values())}
-    for key, res in list(ctl.desired.items()):
-        if key[0] != "AutoScalingGroup":
-            continue
-        spec: AutoScalingGroupSpec = res.spec
-        records = ctl.store.instances(*key) if spec.target_groups else {}
-        for tg in spec.target_groups:
-            if tg.target_group not in wanted:
-                continue
-            for iid, r in records.items():
-                seen = instances.get(iid)
-                if seen is None or not seen.container.running or seen.host not in address:
-                    continue
-                port = next(
-                    (
-                        p.host_port
-                        for p in seen.container.ports
-                        if p.container_port == tg.port and p.host_port
-                    ),
-                    None,
-                )
-                registered = (tg.target_group, iid) in current
-                if port is None:
-                    continue
-                if r.lifecycle_state == "InService" and r.desired_state == "running":
-                    if "AddToLoadBalancer" in spec.suspended_processes and not registered:
-                        continue
-                    _admit(wanted, tg.target_group, Target(iid, address[seen.host], port))
-                elif registered and r.lifecycle_state in TERMINATING:
-                    server = current[(tg.target_group, iid)]
-                    wanted[tg.target_group].append(
-                        Target(iid, server.address, server.port, draining=True)
-                    )
-
-
-def _admit(wanted: dict[str, list[Target]], group: str, target: Target) -> None:
-    """Adds a target HAProxy can be told about. Ids come from Docker's labels and addresses
-    from the Host manifests: one HAProxy could not read as a plain word is left out (and
-    logged), never written."""
-    problem = target_problem(target)
-    if problem is None:
-        wanted[group].append(target)
-    else:
-        log.warning("target.unsafe", target_group=group, target=target.task_id[:64], error=problem)
-
-
-def _current(servers: Iterable[ServerState], known: Iterable[str]) -> dict[Key, Server]:
-    """Each target's servers (its primary and backup twin), by (group, target id). A server
-    whose target is not among `known` ids is keyed by the id prefix its name holds (for
-    which `server_name` gives that name back)."""
-    by_prefix = {server_prefix(t): t for t in known}
-    parts: dict[Key, dict[str, ServerState]] = {}
-    for s in servers:
-        if not s.backend.startswith("tg_") or s.name[:1] not in ("t", "b"):
-            continue
-        prefix = s.name[1:]
-        key = (s.backend[3:], by_prefix.get(prefix, prefix))
-        parts.setdefault(key, {})[s.name[:1]] = s
-    out = {}
-    for key, pair in parts.items():
-        primary, twin = pair.get("t"), pair.get("b")
-        first = primary or twin
-        assert first is not None
-        out[key] = Server(
-            first.address,
-            first.port,
-            up=primary.up if primary else False,
-            admin=primary.admin if primary else "",
-            checked=primary.checked if primary else False,
-            sessions=sum(s.sessions for s in pair.values()),
-            twin=twin.admin if twin else "",
-            checking=primary.checking if primary else False,
-        )
-    return out
-
-
 def _owned(
     ctl: Controller, current: dict[Key, Server], known: set[str], now: float
 ) -> dict[Key, Server]:
@@ -368,19 +214,19 @@ def _owned(
 
 
 def _listener_problems(
+    dp: DataPlane,
     lbs: dict[str, LoadBalancerSpec],
     order: list[str],
     groups: dict[str, TargetGroupSpec],
-    applied: str,
+    bound: dict[int, str],
     address: str,
 ) -> tuple[set[tuple[str, int]], dict[tuple[str, int], str]]:
     """Listeners left out, and why: a target group missing, a port another LoadBalancer's
-    listener has (the one HAProxy binds already keeps it, else the first by file and
-    document), or a port another process holds (ports the `applied` configuration binds are
-    HAProxy's own)."""
+    listener has (the one the data plane binds already keeps it, else the first by file and
+    document), or a port another process holds (ports in `bound`, the applied configuration's,
+    are the data plane's own)."""
     skip: set[tuple[str, int]] = set()
     errors: dict[tuple[str, int], str] = {}
-    bound = _bound_ports(applied)
     owner: dict[int, str] = {}
     for lb_name in order:
         for listener in lbs[lb_name].listeners:
@@ -398,7 +244,7 @@ def _listener_problems(
                     f"port {listener.port} is already a listener of LoadBalancer "
                     f"{owner[listener.port]!r}"
                 )
-            elif listener.port not in bound and not _port_free(address, listener.port):
+            elif listener.port not in bound and not dp.can_bind(address, listener.port):
                 errors[key] = f"port {listener.port} on {address} is already in use"
             else:
                 continue
@@ -406,63 +252,15 @@ def _listener_problems(
     return skip, errors
 
 
-def _bound_ports(applied: str) -> dict[int, str]:
-    """Port -> the LoadBalancer whose frontend binds it, in a configuration."""
-    bound: dict[int, str] = {}
-    lb = ""
-    for line in applied.splitlines():
-        if line.startswith("frontend "):
-            lb = line.split()[1].removeprefix("lb_").rsplit("_", 1)[0]
-        elif line.strip().startswith("bind "):
-            bound[int(line.rsplit(":", 1)[1])] = lb
-    return bound
-
-
-def _port_free(address: str, port: int) -> bool:
-    """Whether HAProxy could bind the port. Like HAProxy, with SO_REUSEADDR: a port whose last
-    connection is in TIME_WAIT is free."""
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((address, port))
-            return True
-        except OSError:
-            return False
-
-
-def _verdict(dp: DataPlane, state: DataPlaneState, config: str) -> str | None:
-    """HAProxy's complaint about a configuration, asked once per text."""
-    if config not in state.verdicts:
-        if len(state.verdicts) >= VERDICTS_KEPT:
-            state.verdicts.clear()
-        state.verdicts[config] = dp.check(config)
-    return state.verdicts[config]
-
-
-def _refused_listeners(
-    dp: DataPlane,
-    state: DataPlaneState,
-    lbs: dict[str, LoadBalancerSpec],
-    groups: dict[str, TargetGroupSpec],
-    skip: set[tuple[str, int]],
-    address: str,
-    threads: int,
-) -> list[tuple[tuple[str, int], str]]:
-    """Listeners HAProxy refuses, each tried alone (with every group)."""
+def _refused_listeners(dp: DataPlane, config: Configuration) -> list[tuple[tuple[str, int], str]]:
+    """Listeners the data plane refuses, each tried alone (with every group)."""
     refused = []
-    for lb_name, spec in sorted(lbs.items()):
+    for lb_name, spec in sorted(config.load_balancers.items()):
         for listener in spec.listeners:
-            if (lb_name, listener.port) in skip:
+            if (lb_name, listener.port) in config.skip:
                 continue
-            alone = render(
-                admin_socket=dp.admin_socket(),
-                bind_address=address,
-                load_balancers={lb_name: spec.model_copy(update={"listeners": [listener]})},
-                groups=groups,
-                targets={},
-                threads=threads,
-            )
-            complaint = _verdict(dp, state, alone)
+            alone = {lb_name: spec.model_copy(update={"listeners": [listener]})}
+            complaint = dp.check(replace(config, load_balancers=alone, skip=frozenset()))
             if complaint:
                 why = f"the configuration was refused: {complaint}"
                 refused.append(((lb_name, listener.port), why))
@@ -472,29 +270,29 @@ def _refused_listeners(
 # --- doing it ------------------------------------------------------------------------------------
 
 
-def _apply_config(ctl: Controller, config: str, structure: str, complaint: str | None) -> None:
+def _apply_config(
+    ctl: Controller, config: Configuration, structure: Configuration, complaint: str | None
+) -> None:
     dp, state = ctl.dataplane(), ctl.dataplane_state
     if complaint:
         if not dp.running():
             raise DataPlaneError(f"the generated configuration was refused: {complaint}")
         return  # HAProxy keeps what it serves; targets still move through the runtime API
     if not dp.running():
-        dp.write(config)
-        dp.start()
+        dp.start(config)
         state.structure = structure
         state.counted.clear()  # a new process counts from zero
         ctl.actions.record("LoadBalancer", "*", "dataplane.start", "haproxy was not running")
-    elif state.structure is None and dp.current_config() == config:
+    elif state.structure is None and dp.serves(config):
         state.structure = structure  # our restart, and HAProxy already serves just this
     elif structure != state.structure:
-        dp.write(config)
-        dp.reload()
+        dp.reload(config)
         reason = "listeners, rules or groups changed" if state.structure else "daemon restarted"
         state.structure = structure
         state.counted.clear()
         ctl.actions.record("LoadBalancer", "*", "dataplane.reload", reason)
     else:
-        dp.write(config)  # membership changes go through the runtime API; keep the file current
+        dp.save(config)  # membership changes go through the runtime API; keep the file current
 
 
 def _apply_targets(
@@ -504,17 +302,17 @@ def _apply_targets(
     now: float,
 ) -> tuple[set[Key], dict[Key, str]]:
     """Runs the plan's steps; returns the targets whose servers are gone, and the targets a
-    step failed for (HAProxy's answer, or why a command could not be written), whose later
-    steps wait for the next pass. Only a server already gone is taken for removed; an admin
-    socket that does not answer fails the pass (DataPlaneError)."""
+    step failed for (the data plane's answer, or why a value could not be said to it), whose
+    later steps wait for the next pass. Only a server already gone is taken for removed; a
+    data plane that does not answer fails the pass (DataPlaneError)."""
     dp, state = ctl.dataplane(), ctl.dataplane_state
     failed: dict[Key, str] = {}
 
-    def run(key: Key, command: Callable[[], str]) -> bool:
-        if key in failed:
+    def run(key: Key, step: Callable[[], None], *, again: bool = False) -> bool:
+        if key in failed and not again:
             return False
         try:
-            dp.do(command())
+            step()
             return True
         except (CommandRefused, UnsafeValue) as exc:
             failed[key] = exc.answer if isinstance(exc, CommandRefused) else str(exc)
@@ -523,7 +321,7 @@ def _apply_targets(
 
     for group, t, which in plan.add:
         key = (group, t.task_id)
-        added = run(key, partial(cmd.add_server, group, t, which, groups[group]))
+        added = run(key, partial(dp.add_target, group, groups[group], t, which))
         if added and which == PRIMARY:
             state.registered_at[key] = now
             ctl.actions.record(
@@ -535,52 +333,28 @@ def _apply_targets(
                 target=f"{t.address}:{t.port}",
             )
     for group, task_id in plan.checks:
-        run((group, task_id), partial(cmd.enable_health, group, task_id))
-    admin: cmd.AdminState
-    for steps, admin in ((plan.ready, "ready"), (plan.drain, "drain")):
-        for group, task_id, which in steps:
-            line = partial(cmd.set_state, group, task_id, which, admin)
-            if run((group, task_id), line) and admin == "ready" and which == PRIMARY:
-                state.activated.add((group, task_id))
+        run((group, task_id), partial(dp.start_checks, group, task_id))
+    for group, task_id, which in plan.ready:
+        enabled = run((group, task_id), partial(dp.enable_target, group, task_id, which))
+        if enabled and which == PRIMARY:
+            state.activated.add((group, task_id))
+    for group, task_id, which in plan.drain:
+        run((group, task_id), partial(dp.drain_target, group, task_id, which))
     removed: set[Key] = set()
     for key in plan.remove:
         group, task_id = key
-        if _remove(dp, key, key in plan.cut, failed):
+        cut = key in plan.cut
+        if run(key, partial(dp.remove_target, group, task_id, cut=cut), again=True):
             removed.add(key)
             state.activated.discard(key)
             state.drain_since.pop(key, None)
             state.registered_at.pop(key, None)
-            reason = "deregistration delay passed" if key in plan.cut else "drained"
+            reason = "deregistration delay passed" if cut else "drained"
             ctl.actions.record("TargetGroup", group, "target.deregister", reason, task=task_id)
     for key, st in plan.states.items():
         if st == HEALTHY:
             state.activated.add(key)
     return removed, failed
-
-
-def _remove(dp: DataPlane, key: Key, cut: bool, failed: dict[Key, str]) -> bool:
-    """Deletes a target's two servers; True once both are gone."""
-    group, task_id = key
-    for which in (PRIMARY, TWIN):
-        try:
-            steps = [cmd.set_state(group, task_id, which, "maint")]
-            if cut:
-                steps.append(cmd.shutdown_sessions(group, task_id, which))
-            steps.append(cmd.del_server(group, task_id, which))
-        except UnsafeValue as exc:
-            failed[key] = str(exc)
-            log.warning("target.refused", target_group=group, target=task_id, error=str(exc))
-            return False
-        for line in steps:
-            try:
-                dp.do(line)
-            except CommandRefused as exc:
-                if exc.no_such_server:
-                    break  # gone already (e.g. after a reload without it)
-                failed[key] = exc.answer
-                log.warning("target.refused", target_group=group, target=task_id, error=str(exc))
-                return False
-    return True
 
 
 def _remember(
@@ -609,117 +383,3 @@ def _remember(
         for key in [k for k in kept if k not in live]:
             del kept[key]
     state.activated &= live
-
-
-def _share_states(ctl: Controller, plan: TargetPlan) -> None:
-    """Target states per task, for the services. A target stays registered (its task is not
-    stopped) until its servers are gone."""
-    states: dict[str, dict[str, str]] = {}
-    for (group, task_id), st in plan.states.items():
-        states.setdefault(task_id, {})[group] = st
-    _share_targets(ctl, states)
-
-
-def _share_targets(ctl: Controller, states: dict[str, dict[str, str]]) -> None:
-    """Publishes target states per task; the services and groups whose tasks changed look
-    again."""
-    before = ctl.target_states
-    ctl.target_states = states
-    changed = {t for t in states.keys() | before.keys() if states.get(t) != before.get(t)}
-    if changed:
-        owners = {(t.owner_kind, t.owner) for i, t in ctl.observed_tasks().items() if i in changed}
-        owners |= {
-            (x.owner_kind, x.owner) for i, x in ctl.observed_instances().items() if i in changed
-        }
-        for key in owners:
-            ctl.queue.add(key)
-
-
-def _report(
-    ctl: Controller,
-    lbs: dict[str, LoadBalancerSpec],
-    groups: dict[str, TargetGroupSpec],
-    plan: TargetPlan,
-    listener_errors: dict[tuple[str, int], str],
-    stats: dict[str, Any],
-    failures: dict[Key, str],
-) -> None:
-    address = ctl.settings.lb_address
-    for name, spec in lbs.items():
-        listeners = []
-        for lst in spec.listeners:
-            err = listener_errors.get((name, lst.port), "")
-            listeners.append(
-                {
-                    "port": lst.port,
-                    "address": f"{address}:{lst.port}",
-                    "state": "failed" if err else "active",
-                    "message": err,
-                }
-            )
-        bad = [f"listener {x['port']}: {x['message']}" for x in listeners if x["message"]]
-        ctl.set_status(
-            ("LoadBalancer", name),
-            "ERROR" if bad else "ACTIVE",
-            "; ".join(bad),
-            listeners=listeners,
-        )
-    for group in groups:
-        targets = [
-            {"taskId": t, "state": st} for (g, t), st in sorted(plan.states.items()) if g == group
-        ]
-        s = stats.get(backend(group))
-        figures: dict[str, Any] = {}
-        if s is not None:
-            _count(ctl, group, s.requests, s.responses)
-            ctl.metrics.target_group_response_time.labels(group).set(s.response_time_ms / 1000)
-            figures = {
-                "requests": s.requests,
-                "responses": s.responses,
-                "responseTimeMs": s.response_time_ms,
-            }
-        for st in TARGET_STATES:
-            ctl.metrics.target_group_targets.labels(group, st).set(
-                sum(1 for x in targets if x["state"] == st)
-            )
-        trouble = [f"target {t}: {why}" for (g, t), why in sorted(failures.items()) if g == group]
-        ctl.set_status(
-            ("TargetGroup", group), "ACTIVE", "; ".join(trouble), targets=targets, **figures
-        )
-    _forget_deleted(ctl, lbs, groups)
-
-
-def _forget_deleted(
-    ctl: Controller, lbs: dict[str, LoadBalancerSpec], groups: dict[str, TargetGroupSpec]
-) -> None:
-    """Statuses and metrics of load balancers and groups whose manifests are gone."""
-    m = ctl.metrics
-    for key in list(ctl.status):
-        kind, name = key
-        if kind == "LoadBalancer" and key != ALL_BALANCERS and name not in lbs:
-            ctl.forget_status(key)
-        elif kind == "TargetGroup" and name not in groups:
-            ctl.forget_status(key)
-            _, codes = ctl.dataplane_state.counted.pop(name, (0, {}))
-            series: list[tuple[Any, tuple[str, ...]]] = [
-                (m.target_group_requests, (name,)),
-                (m.target_group_response_time, (name,)),
-                *((m.target_group_targets, (name, st)) for st in TARGET_STATES),
-                *((m.target_group_responses, (name, code)) for code in codes),
-            ]
-            for metric, labels in series:
-                try:
-                    metric.remove(*labels)
-                except KeyError:
-                    pass
-
-
-def _count(ctl: Controller, group: str, requests: int, responses: dict[str, int]) -> None:
-    """HAProxy's counters restart with each reload; Prometheus' must only grow."""
-    last_requests, last_responses = ctl.dataplane_state.counted.get(group, (0, {}))
-    grew = requests - last_requests if requests >= last_requests else requests
-    ctl.metrics.target_group_requests.labels(group).inc(grew)
-    for code, n in responses.items():
-        before = last_responses.get(code, 0)
-        ctl.metrics.target_group_responses.labels(group, code).inc(n - before if n >= before else n)
-    ctl.dataplane_state.counted[group] = (requests, dict(responses))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from controller.dataplane import haproxy_commands as cmd
 from controller.dataplane.haproxy_syntax import (
     UnsafeValue,
     Word,
@@ -18,7 +19,6 @@ from controller.dataplane.haproxy_syntax import (
     server_ref,
 )
 from controller.manifests.load_balancer import TargetGroupSpec
-from controller.reconcilers import load_balancer_commands as cmd
 from controller.reconcilers.load_balancer import PRIMARY, TWIN, Target
 
 HOSTILE = [

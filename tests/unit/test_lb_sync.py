@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.dataplane.fake import FakeDataPlane, FakeServer
-from controller.engine import sync_load_balancers as lb_sync
+from controller.dataplane.fake import Call, FakeDataPlane, FakeServer
 from controller.engine.controller import Controller, Settings
 from controller.engine.sync_load_balancers import DATA_PLANE
 from controller.manifests.loader import load_directory
@@ -126,7 +125,7 @@ class Harness:
         for _ in range(rounds):
             self.ctl.resync()
             self.ctl.run_until_idle()
-            now = (len(self.fake.writes()), len(self.dp.commands) + self.dp.starts)
+            now = (len(self.fake.writes()), len(self.dp.calls) + self.dp.starts)
             if now == last:
                 return
             last = now
@@ -172,13 +171,6 @@ class Harness:
         targets = self.status("TargetGroup", GROUP)["targets"]
         assert isinstance(targets, list)
         return {t["taskId"]: t["state"] for t in targets}
-
-
-@pytest.fixture(autouse=True)
-def _ports_are_free(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The fake data plane binds no socket: every listener port counts as free, whatever this
-    machine runs."""
-    monkeypatch.setattr(lb_sync, "_port_free", lambda address, port: True)
 
 
 POOL = "pool-max-conn -1 pool-purge-delay 5s"  # idle connections to reuse, kept 5 s
@@ -244,7 +236,8 @@ def test_scale_in_drains_a_task_and_stops_it_only_after_its_connections_end(h: H
     h.converge()
     assert not h.tasks().get(leaving, False)  # ...then stopped
     assert h.running() == [t for t in tasks if t != leaving]
-    assert not any(c.startswith("shutdown sessions") for c in h.dp.commands)
+    assert Call("remove", GROUP, leaving) in h.dp.calls  # its sessions had ended: none was cut
+    assert not any(c.detail == "cut" for c in h.dp.calls)
 
 
 def test_a_deregistered_target_leaves_its_group_at_once_and_is_not_drained_again(
@@ -279,7 +272,7 @@ def test_the_deregistration_delay_cuts_connections_that_never_end(h: Harness) ->
 
     h.clock.advance(10)
     h.converge()
-    assert f"shutdown sessions server {BACKEND}/{server_name(leaving)}" in h.dp.commands
+    assert Call("remove", GROUP, leaving, "cut") in h.dp.calls
     assert leaving not in h.registered()
     assert not h.tasks().get(leaving, False)
     assert len(h.running()) == 1
@@ -338,7 +331,7 @@ def test_a_refused_target_command_is_reported_on_its_group_and_retried_next_pass
     h.load()
     h.ctl.sync(("Service", "web"))  # two tasks start; no load balancer pass yet
     unlucky, lucky = (t for t in h.running() if t != old)
-    h.dp.fail(f"add server {BACKEND}/{server_name(unlucky)}", "Backend is full.")
+    h.dp.fail("add", GROUP, unlucky, "Backend is full.")
 
     h.one_pass()
     st = h.status("TargetGroup", GROUP)
@@ -377,10 +370,10 @@ def test_a_restarted_daemon_adopts_the_running_data_plane_without_a_reload_or_co
     h: Harness,
 ) -> None:
     tasks = serving(h, 2)
-    commands, writes = len(h.dp.commands), len(h.fake.writes())
+    calls, writes = len(h.dp.calls), len(h.fake.writes())
     h.restart_daemon()
     assert (h.dp.starts, h.dp.reloads) == (1, 0)
-    assert len(h.dp.commands) == commands and len(h.fake.writes()) == writes
+    assert len(h.dp.calls) == calls and len(h.fake.writes()) == writes
     assert h.target_states() == dict.fromkeys(tasks, "healthy")
     assert h.status("Service", "web")["healthyCount"] == 2
 
