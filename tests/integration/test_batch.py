@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import IMAGE, Skiff, wait_for
+from tests.support.daemon import IMAGE, Skiff, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import IMAGE, Skiff, free_port, wait_for
 from tests.integration.test_load_balancer import balancer, get
 from tests.integration.test_pool_engines import Pool, hosts_yaml
+from tests.support.daemon import IMAGE, Skiff, free_port, wait_for
 
 pytestmark = pytest.mark.integration
 

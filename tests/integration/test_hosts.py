@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Skiff, service_manifest, wait_for
+from tests.integration.conftest import service_manifest
+from tests.support.daemon import Skiff, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import IMAGE, Skiff, free_port, wait_for
+from tests.support.daemon import IMAGE, Skiff, free_port, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import IMAGE, Skiff, service_manifest, wait_for
+from tests.integration.conftest import service_manifest
+from tests.support.daemon import IMAGE, Skiff, wait_for
 
 pytestmark = pytest.mark.integration
 EXAMPLES = Path(__file__).resolve().parents[2] / "manifests"

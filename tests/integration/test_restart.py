@@ -7,8 +7,9 @@ import signal
 
 import pytest
 
-from tests.integration.conftest import Skiff, service_manifest, wait_for
+from tests.integration.conftest import service_manifest
 from tests.slow_prometheus import SlowPrometheus, alarms
+from tests.support.daemon import Skiff, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 
 from controller.runtime.docker_backend import DockerRuntime
 from controller.runtime.types import ContainerSpec
-from tests.integration.conftest import IMAGE, wait_for
+from tests.support.daemon import IMAGE, wait_for
 
 pytestmark = pytest.mark.integration
 

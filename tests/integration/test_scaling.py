@@ -20,9 +20,10 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import IMAGE, Skiff, free_port, service_manifest, wait_for
+from tests.integration.conftest import service_manifest
 from tests.integration.test_fleet import members, remove_root_volumes
 from tests.integration.test_load_balancer import balancer
+from tests.support.daemon import IMAGE, Skiff, free_port, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,8 @@ import docker
 import pytest
 
 from controller.engine.hosts import local_ephemeral_range
-from tests.integration.conftest import IMAGE, Skiff, service_manifest, wait_for
+from tests.integration.conftest import service_manifest
+from tests.support.daemon import IMAGE, Skiff, wait_for
 
 pytestmark = pytest.mark.integration
 

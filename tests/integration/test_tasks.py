@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import HTTPD, IMAGE, Skiff, wait_for
+from tests.integration.conftest import HTTPD
+from tests.support.daemon import IMAGE, Skiff, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import docker
 
-from tests.integration.conftest import IMAGE, Skiff
+from tests.support.daemon import IMAGE, Skiff
 
 LIVE_STATES = ("created", "running", "restarting", "paused", "removing")
 

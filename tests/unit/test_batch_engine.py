@@ -22,8 +22,8 @@ from controller.reconcilers.batch_jobs import (
 from controller.reconcilers.batch_submit import SubmitRequest, submit
 from controller.runtime import ContainerSpec, EngineUnavailable
 from controller.runtime.fake import FakeRuntime
-from tests.builders import FakeClock
-from tests.unit.test_controller import Harness, hosts_yaml
+from tests.support.builders import FakeClock
+from tests.support.harness import Harness, hosts_yaml
 
 MANIFESTS = """\
 apiVersion: skiff/v1

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from controller.engine.sync_job_definition import resolve_definition
 from controller.manifests.loader import load_directory
-from tests.unit.test_controller import Harness
+from tests.support.harness import Harness
 
 ENVIRONMENT = """\
 apiVersion: skiff/v1

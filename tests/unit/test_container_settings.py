@@ -30,8 +30,8 @@ from controller.runtime.types import (
     UlimitSpec,
 )
 from controller.state import labels as L
+from tests.support.harness import Harness
 from tests.unit.test_batch_engine import MANIFESTS, job, run, send
-from tests.unit.test_controller import Harness
 
 IDENT = TaskIdentity("default", "Service", "web", "0123456789abcdef", "web:1", "h")
 

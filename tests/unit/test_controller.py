@@ -5,106 +5,11 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from controller.engine.controller import Controller, Settings
-from controller.manifests.loader import load_directory
-from controller.manifests.policy import BASELINE, Policy
-from controller.metrics import Metrics
 from controller.reconcilers.task_containers import TaskIdentity, container_specs
-from controller.runtime import ContainerInfo, EngineUnavailable, PortTaken, StartFailed
+from controller.runtime import EngineUnavailable, PortTaken, StartFailed
 from controller.runtime.fake import FakeRuntime
 from controller.state import labels as L
-from controller.store import Store
-from tests.builders import FakeClock
-
-
-def manifest(count: int = 5, command: str = "serve", image: str = "skiff/busybox:latest") -> str:
-    return textwrap.dedent(f"""\
-        apiVersion: skiff/v1
-        kind: TaskDefinition
-        metadata: {{name: web}}
-        spec:
-          containerDefinitions:
-            - name: app
-              image: {image}
-              command: [{command}]
-              memory: 64
-        ---
-        apiVersion: skiff/v1
-        kind: Service
-        metadata: {{name: web}}
-        spec:
-          taskDefinition: web
-          desiredCount: {count}
-        """)
-
-
-class Harness:
-    def __init__(
-        self,
-        root: Path,
-        fake: FakeRuntime | None = None,
-        store: Store | None = None,
-        clock: FakeClock | None = None,
-        engines: dict[str, FakeRuntime] | None = None,
-        policy: Policy = BASELINE,
-        healthy_after: float = 1.0,
-    ) -> None:
-        """`engines` maps Host names to their own fake engine; any other host is `fake`.
-        `policy` is the daemon's --allow. `healthy_after` is its --healthy-after-seconds: a
-        second, not ECS's 40, so a rollout takes a few rounds of the fake clock."""
-        self.root = root
-        self.root.mkdir(exist_ok=True)
-        self.clock = clock or FakeClock()
-        self.fake = fake or FakeRuntime(clock=self.clock)
-        self.engines = engines or {}
-        self.store = store or Store(":memory:")
-        self.ctl = Controller(
-            self.store,
-            Metrics(),
-            lambda name, spec: self.engines.get(name, self.fake),
-            Settings(parallelism=2, policy=policy, healthy_after_seconds=healthy_after),
-            clock=self.clock,
-            monotonic=self.clock,
-        )
-
-    def write(self, name: str, text: str) -> None:
-        (self.root / name).write_text(text)
-
-    def load(self) -> None:
-        self.ctl.apply_manifests(load_directory(str(self.root), self.ctl.settings.policy))
-
-    def apply(self, name: str, text: str) -> None:
-        """Saves a manifest, lets the daemon load it and converges."""
-        self.write(name, text)
-        self.load()
-        self.converge()
-
-    def converge(self, rounds: int = 30) -> None:
-        """Resync and reconcile until a round makes no Docker write (the fake stops changing)."""
-        last = -1
-        for _ in range(rounds):
-            self.ctl.resync()
-            self.ctl.run_until_idle()
-            writes = sum(len(f.writes()) for f in self.all_engines())
-            if writes == last:
-                return
-            last = writes
-            self.clock.advance(1)
-        raise AssertionError("did not converge")
-
-    def all_engines(self) -> list[FakeRuntime]:
-        return [self.fake, *(e for e in self.engines.values() if e is not self.fake)]
-
-    def running(self, owner: str = "web") -> list[ContainerInfo]:
-        return [
-            c
-            for engine in self.all_engines()
-            for c in engine.containers.values()
-            if c.running and c.labels.get(L.NAME) == owner and L.is_managed(c.labels)
-        ]
-
-    def status(self, kind: str = "Service", name: str = "web") -> dict[str, object]:
-        return self.ctl.status[(kind, name)].to_json()
+from tests.support.harness import Harness, hosts_yaml, manifest
 
 
 def test_a_service_converges_to_five_running_tasks_with_ownership_labels(tmp_path: Path) -> None:
@@ -295,14 +200,6 @@ def test_a_service_naming_an_unregistered_revision_reports_it_and_touches_nothin
     assert len(h.running()) == 2
     st = h.status()
     assert (st["status"], st["message"]) == ("ERROR", "task definition web:7 does not exist")
-
-
-def hosts_yaml(*names: str) -> str:
-    return "".join(
-        f"apiVersion: skiff/v1\nkind: Host\nmetadata: {{name: {n}}}\n"
-        f"spec: {{url: 'unix:///{n}.sock', zone: zone-{n}}}\n---\n"
-        for n in names
-    )
 
 
 def test_a_removed_host_drains_its_tasks_to_the_others_then_leaves_the_pool(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from controller.runtime import PortTaken
 from controller.runtime.fake import FakeRuntime
 from controller.state import labels as L
 from controller.store import Store
-from tests.unit.test_controller import Harness
+from tests.support.harness import Harness
 
 ZONES = (("a1", "zone-a"), ("a2", "zone-a"), ("b1", "zone-b"))
 

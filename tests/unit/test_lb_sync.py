@@ -21,7 +21,7 @@ from controller.reconcilers.load_balancer import backup_name, server_name
 from controller.runtime.fake import FakeRuntime
 from controller.state import labels as L
 from controller.store import Store
-from tests.builders import FakeClock
+from tests.support.builders import FakeClock
 
 GROUP, BACKEND = "web", "tg_web"
 FRONT, OTHER = 8080, 9090  # listener ports; the fake binds nothing

@@ -16,9 +16,9 @@ from controller.runtime import PolicyRefused
 from controller.runtime.fake import FakeRuntime
 from controller.runtime.types import ContainerSpec, DeviceSpec, MountSpec, VolumeSpec
 from controller.store import Store
-from tests.builders import FakeClock
+from tests.support.builders import FakeClock
+from tests.support.harness import Harness
 from tests.unit.test_batch_engine import MANIFESTS, job, run, send
-from tests.unit.test_controller import Harness
 
 PRIVILEGED = textwrap.dedent("""\
     apiVersion: skiff/v1

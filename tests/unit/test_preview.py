@@ -9,7 +9,7 @@ from pathlib import Path
 from controller.engine.preview import preview, render
 from controller.manifests.loader import load_directory
 from controller.store import Store
-from tests.unit.test_controller import Harness, manifest
+from tests.support.harness import Harness, manifest
 
 
 def converged(tmp_path: Path, count: int) -> Harness:

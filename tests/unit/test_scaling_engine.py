@@ -27,8 +27,8 @@ from controller.metrics import Metrics
 from controller.runtime.fake import FakeRuntime
 from controller.state import labels as L
 from controller.store import Store
-from tests.builders import FakeClock
-from tests.unit.test_controller import Harness
+from tests.support.builders import FakeClock
+from tests.support.harness import Harness
 from tests.unit.test_fleet_engine import ZONES, group, pool, template
 
 PERIOD = 10.0  # seconds per metrics period: CloudWatch's minute, shortened
