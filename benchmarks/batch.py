@@ -149,7 +149,7 @@ def main() -> None:
     daemon = Daemon(root, cluster, args.parallelism)
     raw_times, skiff_times, submit_times = [], [], []
     try:
-        daemon.write(batch_manifest(args.concurrency))
+        daemon.write("svc.yaml", batch_manifest(args.concurrency))
         daemon.wait_ready()
         for r in range(args.rounds):
             raw_times.append(raw_round(client, args.jobs, args.concurrency, f"{cluster}-{r}"))

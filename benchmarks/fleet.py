@@ -119,19 +119,19 @@ def main() -> None:
         return list(client.api.containers(filters={**selector, "status": ["running"]}))
 
     try:
-        daemon.write(group_manifest(name, 0))
+        daemon.write("svc.yaml", group_manifest(name, 0))
         daemon.wait_ready()
         skiff_times, in_service_times, raw_times = [], [], []
         for r in range(args.rounds):
             raw_times.append(raw_round(client, n, args.parallelism, f"{cluster}-{r}"))
             starts.drain()
             began = time.monotonic()
-            daemon.write(group_manifest(name, n))
+            daemon.write("svc.yaml", group_manifest(name, n))
             skiff_times.append(starts.wait(n)[-1][0] - began)
             wait_until(lambda: group(daemon, name).get("inServiceCount") == n, 120, "InService")
             in_service_times.append(time.monotonic() - began)
             if r < args.rounds - 1:
-                daemon.write(group_manifest(name, 0))
+                daemon.write("svc.yaml", group_manifest(name, 0))
                 wait_until(lambda: not running(), 120, "scale-in to 0")
 
         latencies = []

@@ -100,7 +100,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="skiff-lb-"))
     daemon = Daemon(root, cluster, 4)
     try:
-        daemon.write(manifests(name, port))
+        daemon.write("svc.yaml", manifests(name, port))
         daemon.wait_ready()
         wait_until(lambda: daemon.service(name).get("healthyCount") == 1, 90, "a healthy target")
         (task,) = client.api.containers(filters={"label": [f"skiff.cluster={cluster}"]})

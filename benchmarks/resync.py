@@ -50,7 +50,7 @@ from controller.engine.monitoring import collect  # noqa: E402
 from controller.manifests.loader import load_directory  # noqa: E402
 from controller.metrics import Metrics  # noqa: E402
 from controller.store import Store  # noqa: E402
-from tests.integration.engines import Dockerd  # noqa: E402
+from tests.support.engines import Dockerd  # noqa: E402
 
 WRITES = ("create", "start", "restart", "kill", "remove", "remove_volume", "pull_image")
 

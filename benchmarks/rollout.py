@@ -101,7 +101,7 @@ def through_skiff(
     )
     try:
         began = time.monotonic()
-        daemon.write(text)
+        daemon.write("svc.yaml", text)
         last_start = starts.wait(n)[-1][0]
         last_die = dies.wait(n)[-1][0]
         return max(last_start, last_die) - began
@@ -141,12 +141,12 @@ def main() -> None:
     times: dict[tuple[bool, str], list[float]] = {}
     revision = 1
     try:
-        daemon.write(service(name, n, revision, checked=False))
+        daemon.write("svc.yaml", service(name, n, revision, checked=False))
         daemon.wait_ready()
         for checked in (False, True):
             if checked:  # to the checked task definition, untimed
                 revision += 1
-                daemon.write(service(name, n, revision, checked))
+                daemon.write("svc.yaml", service(name, n, revision, checked))
             wait_until(lambda: daemon.service(name).get("steadyState"), 180, f"{n} steady tasks")
             for r in range(args.rounds):
                 tag = f"{cluster}-{int(checked)}-{r}"
