@@ -17,49 +17,10 @@ from typing import Any
 import docker
 import pytest
 
-from tests.support.daemon import IMAGE, Skiff, free_port
+from tests.support.daemon import Skiff, free_port
+from tests.support.documents import IMAGE
 
 pytestmark = pytest.mark.integration
-
-
-# Serves $VERSION on port 8080 and exits at once on SIGTERM.
-HTTPD = (
-    "mkdir -p /www && echo $VERSION > /www/index.html && httpd -f -p 8080 -h /www "
-    "& trap 'exit 0' TERM; wait"
-)
-
-
-def service_manifest(
-    name: str,
-    count: int,
-    *,
-    family: str | None = None,
-    env: str = "v1",
-    extra: str = "",
-    health: str = "",
-) -> str:
-    family = family or name
-    return f"""\
-        apiVersion: skiff/v1
-        kind: TaskDefinition
-        metadata: {{name: {family}}}
-        spec:
-          containerDefinitions:
-            - name: web
-              image: {IMAGE}
-              command: ["sh", "-c", "{HTTPD}"]
-              environment: [{{name: VERSION, value: {env}}}]
-              memoryReservation: 16
-              portMappings: [{{containerPort: 8080}}]
-              stopTimeout: 2{health}
-        ---
-        apiVersion: skiff/v1
-        kind: Service
-        metadata: {{name: {name}}}
-        spec:
-          taskDefinition: {family}
-          desiredCount: {count}{extra}
-        """
 
 
 @pytest.fixture

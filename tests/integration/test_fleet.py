@@ -12,7 +12,8 @@ import pytest
 
 from tests.integration.test_load_balancer import balancer, get
 from tests.integration.test_pool_engines import Pool, hosts_yaml
-from tests.support.daemon import IMAGE, Skiff, free_port, wait_for
+from tests.support.daemon import Skiff, free_port, wait_for
+from tests.support.documents import IMAGE
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import service_manifest
 from tests.support.daemon import Skiff, wait_for
+from tests.support.documents import service_manifest
 
 pytestmark = pytest.mark.integration
 

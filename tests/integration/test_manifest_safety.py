@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import service_manifest
 from tests.support.daemon import Skiff, wait_for
+from tests.support.documents import service_manifest
 
 pytestmark = pytest.mark.integration
 

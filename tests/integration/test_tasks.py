@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import HTTPD
-from tests.support.daemon import IMAGE, Skiff, wait_for
+from tests.support.daemon import Skiff, wait_for
+from tests.support.documents import HTTPD, IMAGE
 
 pytestmark = pytest.mark.integration
 

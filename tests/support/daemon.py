@@ -24,7 +24,6 @@ from typing import Any, TypeVar
 
 import docker
 
-IMAGE = os.environ.get("SKIFF_TEST_IMAGE", "skiff/busybox:latest")
 # A new task with no health check counts as healthy this long after RUNNING (ECS waits 40 s):
 # each rolling step waits this long. A test or benchmark of the wait itself passes its own.
 HEALTHY_AFTER = 1.0

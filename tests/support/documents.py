@@ -1,19 +1,37 @@
-"""Builders of manifest documents as users write them, and a writer of YAML files."""
+"""Builders of manifest documents as users write them (dicts: a test changes one field by
+changing one key), and their YAML text or files.
+
+Builders fill in only what a kind requires, with the values most tests want; they validate
+nothing themselves, so a test can build an invalid document on purpose."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+# The image the tests run on a real engine (`docker import` of busybox-static by default).
+IMAGE = os.environ.get("SKIFF_TEST_IMAGE", "skiff/busybox:latest")
+# Serves $VERSION on port 8080 and exits at once on SIGTERM.
+HTTPD = (
+    "mkdir -p /www && echo $VERSION > /www/index.html && httpd -f -p 8080 -h /www "
+    "& trap 'exit 0' TERM; wait"
+)
+
+
+def dump(*docs: dict[str, Any] | str) -> str:
+    """The text of a manifest file of these documents (dicts as YAML, strings verbatim)."""
+    parts = [d if isinstance(d, str) else yaml.safe_dump(d, sort_keys=False) for d in docs]
+    return "---\n".join(parts)
 
 
 def write(root: Path, rel: str, *docs: dict[str, Any] | str) -> Path:
     """Writes documents (dicts as YAML, strings verbatim) into root/rel, separated by `---`."""
     path = root / rel
     path.parent.mkdir(parents=True, exist_ok=True)
-    parts = [d if isinstance(d, str) else yaml.safe_dump(d, sort_keys=False) for d in docs]
-    path.write_text("---\n".join(parts), encoding="utf-8")
+    path.write_text(dump(*docs), encoding="utf-8")
     return path
 
 
@@ -38,3 +56,39 @@ def service_doc(name: str = "web", **spec: Any) -> dict[str, Any]:
 def host_doc(name: str = "h1", **spec: Any) -> dict[str, Any]:
     spec.setdefault("url", "unix:///var/run/docker.sock")
     return document("Host", name, spec)
+
+
+def web_service_docs(
+    name: str,
+    count: int,
+    *,
+    family: str | None = None,
+    env: str = "v1",
+    service: dict[str, Any] | None = None,
+    health: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Task definition `family` (default: `name`) with one container `web` of IMAGE serving
+    $VERSION (`env`) on port 8080 (HTTPD), and Service `name` of `count` tasks. `service` adds
+    fields to the Service's spec, `health` is the container's healthCheck."""
+    family = family or name
+    web = container(
+        "web",
+        image=IMAGE,
+        command=["sh", "-c", HTTPD],
+        environment=[{"name": "VERSION", "value": env}],
+        memoryReservation=16,
+        portMappings=[{"containerPort": 8080}],
+        stopTimeout=2,
+    )
+    del web["memory"]
+    if health is not None:
+        web["healthCheck"] = health
+    return [
+        td_doc(family, containerDefinitions=[web]),
+        service_doc(name, taskDefinition=family, desiredCount=count, **(service or {})),
+    ]
+
+
+def service_manifest(name: str, count: int, **options: Any) -> str:
+    """web_service_docs as the text of a manifest file."""
+    return dump(*web_service_docs(name, count, **options))

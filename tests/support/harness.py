@@ -6,8 +6,8 @@ It holds no assertions about behaviour (only "did not converge") and imports no 
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
+from typing import Any
 
 from controller.engine.controller import Controller, Settings
 from controller.manifests.loader import load_directory
@@ -18,27 +18,21 @@ from controller.runtime.fake import FakeRuntime
 from controller.state import labels as L
 from controller.store import Store
 from tests.support.builders import FakeClock
+from tests.support.documents import container, dump, host_doc, service_doc, td_doc
+
+
+def web_docs(
+    count: int = 5, command: str = "serve", image: str = "skiff/busybox:latest"
+) -> list[dict[str, Any]]:
+    """Task definition `web` (one container `app`, 64 MiB, running `command`) and its Service
+    `web` of `count` tasks."""
+    app = container("app", image=image, command=[command])
+    return [td_doc("web", containerDefinitions=[app]), service_doc("web", desiredCount=count)]
 
 
 def manifest(count: int = 5, command: str = "serve", image: str = "skiff/busybox:latest") -> str:
-    return textwrap.dedent(f"""\
-        apiVersion: skiff/v1
-        kind: TaskDefinition
-        metadata: {{name: web}}
-        spec:
-          containerDefinitions:
-            - name: app
-              image: {image}
-              command: [{command}]
-              memory: 64
-        ---
-        apiVersion: skiff/v1
-        kind: Service
-        metadata: {{name: web}}
-        spec:
-          taskDefinition: web
-          desiredCount: {count}
-        """)
+    """web_docs as the text of a manifest file."""
+    return dump(*web_docs(count, command, image))
 
 
 class Harness:
@@ -114,8 +108,5 @@ class Harness:
 
 
 def hosts_yaml(*names: str) -> str:
-    return "".join(
-        f"apiVersion: skiff/v1\nkind: Host\nmetadata: {{name: {n}}}\n"
-        f"spec: {{url: 'unix:///{n}.sock', zone: zone-{n}}}\n---\n"
-        for n in names
-    )
+    """Hosts `names`, each on its own socket (the fake ignores it) and in zone-NAME."""
+    return dump(*(host_doc(n, url=f"unix:///{n}.sock", zone=f"zone-{n}") for n in names))
