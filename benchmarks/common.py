@@ -7,10 +7,8 @@ way; nothing here sleeps where it can wait for a condition.
 
 from __future__ import annotations
 
-import json
 import queue
 import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -23,6 +21,7 @@ import docker
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support import daemon as support
 from tests.support.daemon import free_port  # noqa: F401 (the benchmarks import it here)
+from tests.support.documents import dump, service_doc, td_doc
 
 IMAGE = "skiff/busybox:latest"
 COMMAND = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
@@ -63,26 +62,23 @@ class Starts:
         self._stream.close()
 
 
-def manifest(name: str, count: int, version: str = "v1") -> str:
-    """A one-container service; `version` goes into its environment (a new one: a new revision)."""
-    return textwrap.dedent(f"""\
-        apiVersion: skiff/v1
-        kind: TaskDefinition
-        metadata: {{name: {name}}}
-        spec:
-          containerDefinitions:
-            - name: app
-              image: {IMAGE}
-              command: {json.dumps(COMMAND)}
-              environment: [{{name: VERSION, value: {version}}}]
-              memoryReservation: 16
-              stopTimeout: 2
-        ---
-        apiVersion: skiff/v1
-        kind: Service
-        metadata: {{name: {name}}}
-        spec: {{taskDefinition: {name}, desiredCount: {count}}}
-        """)
+def manifest(
+    name: str, count: int, version: str = "v1", health: dict[str, Any] | None = None
+) -> str:
+    """A one-container service; `version` goes into its environment (a new one: a new revision);
+    `health`, when given, is the container's healthCheck."""
+    app: dict[str, Any] = {
+        "name": "app",
+        "image": IMAGE,
+        "command": COMMAND,
+        "environment": [{"name": "VERSION", "value": version}],
+        "memoryReservation": 16,
+        "stopTimeout": 2,
+    }
+    if health is not None:
+        app["healthCheck"] = health
+    td = td_doc(name, containerDefinitions=[app])
+    return dump(td, service_doc(name, taskDefinition=name, desiredCount=count))
 
 
 class Daemon(support.Daemon):

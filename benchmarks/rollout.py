@@ -31,7 +31,7 @@ import docker
 from common import COMMAND, IMAGE, Daemon, Starts, manifest, wait_until
 
 # The container health check of the second case, as a manifest field and as Docker takes it.
-CHECK = 'healthCheck: {command: ["CMD", "true"], interval: 5, timeout: 2, retries: 1}'
+CHECK = {"command": ["CMD", "true"], "interval": 5, "timeout": 2, "retries": 1}
 DOCKER_CHECK = {"test": ["CMD", "true"], "interval": 5 * 10**9, "timeout": 2 * 10**9, "retries": 1}
 
 
@@ -111,9 +111,7 @@ def through_skiff(
 
 
 def service(name: str, n: int, revision: int, checked: bool) -> str:
-    text = manifest(name, n, f"v{revision}")
-    stop = "      stopTimeout: 2\n"  # of the one container, in the dedented manifest
-    return text.replace(stop, f"{stop}      {CHECK}\n") if checked else text
+    return manifest(name, n, f"v{revision}", health=CHECK if checked else None)
 
 
 def main() -> None:
