@@ -92,3 +92,57 @@ def web_service_docs(
 def service_manifest(name: str, count: int, **options: Any) -> str:
     """web_service_docs as the text of a manifest file."""
     return dump(*web_service_docs(name, count, **options))
+
+
+# --- Batch ------------------------------------------------------------------------------------
+
+
+def compute_environment_doc(name: str = "ce", **spec: Any) -> dict[str, Any]:
+    spec.setdefault("maxvCpus", 2)
+    return document("ComputeEnvironment", name, spec)
+
+
+def job_queue_doc(name: str = "q", *environments: str, **spec: Any) -> dict[str, Any]:
+    """A queue of priority 1 over `environments` (default: `ce`), in that order."""
+    spec.setdefault("priority", 1)
+    order = [{"order": i, "computeEnvironment": e} for i, e in enumerate(environments or ["ce"], 1)]
+    spec.setdefault("computeEnvironmentOrder", order)
+    return document("JobQueue", name, spec)
+
+
+def job_definition_doc(name: str = "work", **spec: Any) -> dict[str, Any]:
+    """A definition of one container (`sh -c NAME`, 1 vCPU, 64 MiB) unless told otherwise
+    (containerProperties, or nodeProperties for a multi-node job)."""
+    if "nodeProperties" not in spec:
+        spec.setdefault(
+            "containerProperties",
+            {
+                "image": "skiff/busybox:latest",
+                "command": ["sh", "-c", name],
+                "vcpus": 1,
+                "memory": 64,
+            },
+        )
+    return document("JobDefinition", name, spec)
+
+
+# --- EC2 --------------------------------------------------------------------------------------
+
+
+def launch_template_doc(name: str = "app", **data: Any) -> dict[str, Any]:
+    """A launch template whose launchTemplateData is `data` (default image: busybox)."""
+    data.setdefault("imageId", "skiff/busybox:latest")
+    return document("LaunchTemplate", name, {"launchTemplateData": data})
+
+
+def instance_doc(name: str = "one", template: str = "app", **spec: Any) -> dict[str, Any]:
+    spec.setdefault("launchTemplate", {"launchTemplateName": template})
+    return document("Instance", name, spec)
+
+
+def asg_doc(name: str = "web", template: str = "web", **spec: Any) -> dict[str, Any]:
+    """An Auto Scaling group of launch template `template` ($Latest), 1 to 6 instances."""
+    spec.setdefault("launchTemplate", {"launchTemplateName": template, "version": "$Latest"})
+    spec.setdefault("minSize", 1)
+    spec.setdefault("maxSize", 6)
+    return document("AutoScalingGroup", name, spec)

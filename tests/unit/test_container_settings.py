@@ -30,8 +30,9 @@ from controller.runtime.types import (
     UlimitSpec,
 )
 from controller.state import labels as L
+from tests.support.documents import dump
 from tests.support.harness import Harness
-from tests.unit.test_batch_engine import MANIFESTS, job, run, send
+from tests.unit.test_batch_engine import batch_docs, job, run, send
 
 IDENT = TaskIdentity("default", "Service", "web", "0123456789abcdef", "web:1", "h")
 
@@ -266,25 +267,19 @@ def test_an_instance_gets_its_template_s_privileged_and_linux_parameters() -> No
 
 def test_a_batch_attempt_gets_its_settings_and_its_volume_goes_with_it(tmp_path: Path) -> None:
     h = Harness(tmp_path / "m")
-    manifests = MANIFESTS.replace(
-        "containerProperties: {image: skiff/busybox:latest, command: [sh, -c, work], vcpus: 1, "
-        "memory: 64}",
-        textwrap.dedent("""\
-            containerProperties:
-                image: skiff/busybox:latest
-                command: [sh, -c, work]
-                vcpus: 1
-                memory: 64
-                user: "1000"
-                readonlyRootFilesystem: true
-                ulimits: [{name: nofile, softLimit: 10, hardLimit: 20}]
-                volumes: [{name: scratch}]
-                mountPoints: [{sourceVolume: scratch, containerPath: /scratch}]
-                linuxParameters:
-                  initProcessEnabled: true
-                  tmpfs: [{containerPath: /tmp, size: 4}]"""),
+    manifests = dump(
+        *batch_docs(
+            user="1000",
+            readonlyRootFilesystem=True,
+            ulimits=[{"name": "nofile", "softLimit": 10, "hardLimit": 20}],
+            volumes=[{"name": "scratch"}],
+            mountPoints=[{"sourceVolume": "scratch", "containerPath": "/scratch"}],
+            linuxParameters={
+                "initProcessEnabled": True,
+                "tmpfs": [{"containerPath": "/tmp", "size": 4}],
+            },
+        )
     )
-    assert manifests != MANIFESTS
     h.write("batch.yaml", manifests)
     h.load()
     h.converge()
