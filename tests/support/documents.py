@@ -146,3 +146,24 @@ def asg_doc(name: str = "web", template: str = "web", **spec: Any) -> dict[str, 
     spec.setdefault("minSize", 1)
     spec.setdefault("maxSize", 6)
     return document("AutoScalingGroup", name, spec)
+
+
+# --- Elastic Load Balancing ------------------------------------------------------------------
+
+
+def target_group_doc(name: str = "web", **spec: Any) -> dict[str, Any]:
+    return document("TargetGroup", name, spec)
+
+
+def forward(target_group: str) -> list[dict[str, Any]]:
+    """A listener's defaultActions: forward everything to `target_group`."""
+    return [{"type": "forward", "targetGroup": target_group}]
+
+
+def load_balancer_doc(
+    name: str = "front", *ports: int, target_group: str = "web", **spec: Any
+) -> dict[str, Any]:
+    """A load balancer with one listener per port, each forwarding to `target_group`."""
+    listeners = [{"port": p, "defaultActions": forward(target_group)} for p in ports]
+    spec.setdefault("listeners", listeners)
+    return document("LoadBalancer", name, spec)
