@@ -61,7 +61,9 @@ def harness(tmp_path: Path) -> Harness:
     return h
 
 
-_ids = (f"job{n}" for n in itertools.count())
+# Zero-padded: ids order as they were sent (job10 would sort before job9), whichever tests
+# sent jobs before in this process.
+_ids = (f"job{n:06d}" for n in itertools.count())
 
 
 def send(h: Harness, count: int = 1) -> list[str]:
