@@ -19,7 +19,6 @@ import argparse
 import json
 import statistics
 import tempfile
-import textwrap
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -29,32 +28,30 @@ from typing import Any
 import docker
 from common import COMMAND, IMAGE, Daemon, Starts, wait_until
 
+from tests.support.documents import asg_doc, dump, launch_template_doc
+
 VCPUS, MEMORY_MIB = 0.1, 32
 
 
 def group_manifest(name: str, capacity: int) -> str:
-    return textwrap.dedent(f"""\
-        apiVersion: skiff/v1
-        kind: LaunchTemplate
-        metadata: {{name: {name}}}
-        spec:
-          launchTemplateData:
-            imageId: {IMAGE}
-            instanceType: custom
-            customInstanceType: {{vCpus: {VCPUS}, memoryMiB: {MEMORY_MIB}}}
-            rootVolume: {{type: ebs, mountPath: /data}}
-            command: {json.dumps(COMMAND)}
-        ---
-        apiVersion: skiff/v1
-        kind: AutoScalingGroup
-        metadata: {{name: {name}}}
-        spec:
-          launchTemplate: {{launchTemplateName: {name}}}
-          minSize: 0
-          maxSize: {max(capacity, 1)}
-          desiredCapacity: {capacity}
-          availabilityZones: [local]
-        """)
+    """Launch template and group `name` of `capacity` instances, each with a root volume."""
+    template = launch_template_doc(
+        name,
+        imageId=IMAGE,
+        instanceType="custom",
+        customInstanceType={"vCpus": VCPUS, "memoryMiB": MEMORY_MIB},
+        rootVolume={"type": "ebs", "mountPath": "/data"},
+        command=COMMAND,
+    )
+    group = asg_doc(
+        name,
+        launchTemplate={"launchTemplateName": name},
+        minSize=0,
+        maxSize=max(capacity, 1),
+        desiredCapacity=capacity,
+        availabilityZones=["local"],
+    )
+    return dump(template, group)
 
 
 def raw_round(client: docker.DockerClient, n: int, parallelism: int, tag: str) -> float:
