@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import tempfile
-import textwrap
 import threading
 import time
 import urllib.request
@@ -29,34 +29,25 @@ from pathlib import Path
 import docker
 from common import IMAGE, Daemon
 
+from tests.support.documents import (
+    compute_environment_doc,
+    dump,
+    job_definition_doc,
+    job_queue_doc,
+)
+
 VCPUS, MEMORY_MIB = 0.125, 16
 COMMAND = ["sh", "-c", "echo done"]
 
 
 def batch_manifest(concurrency: int) -> str:
-    return textwrap.dedent(f"""\
-        apiVersion: skiff/v1
-        kind: ComputeEnvironment
-        metadata: {{name: bench}}
-        spec: {{maxvCpus: {concurrency * VCPUS}}}
-        ---
-        apiVersion: skiff/v1
-        kind: JobQueue
-        metadata: {{name: bench}}
-        spec:
-          priority: 1
-          computeEnvironmentOrder: [{{order: 1, computeEnvironment: bench}}]
-        ---
-        apiVersion: skiff/v1
-        kind: JobDefinition
-        metadata: {{name: quick}}
-        spec:
-          containerProperties:
-            image: {IMAGE}
-            command: {json.dumps(COMMAND)}
-            vcpus: {VCPUS}
-            memory: {MEMORY_MIB}
-        """)
+    """Environment and queue `bench` (room for `concurrency` jobs) and definition `quick`."""
+    properties = {"image": IMAGE, "command": COMMAND, "vcpus": VCPUS, "memory": MEMORY_MIB}
+    return dump(
+        compute_environment_doc("bench", maxvCpus=math.ceil(concurrency * VCPUS)),  # an integer
+        job_queue_doc("bench", "bench"),
+        job_definition_doc("quick", containerProperties=properties),
+    )
 
 
 def raw_round(client: docker.DockerClient, n: int, concurrency: int, tag: str) -> float:
@@ -149,7 +140,7 @@ def main() -> None:
     daemon = Daemon(root, cluster, args.parallelism)
     raw_times, skiff_times, submit_times = [], [], []
     try:
-        daemon.write(batch_manifest(args.concurrency))
+        daemon.write("svc.yaml", batch_manifest(args.concurrency))
         daemon.wait_ready()
         for r in range(args.rounds):
             raw_times.append(raw_round(client, args.jobs, args.concurrency, f"{cluster}-{r}"))

@@ -70,17 +70,17 @@ def main() -> None:
     starts = Starts(client, f"skiff.cluster={cluster}")
     selector = {"label": [f"skiff.cluster={cluster}"]}
     try:
-        daemon.write(manifest(name, 0))
+        daemon.write("svc.yaml", manifest(name, 0))
         daemon.wait_ready()
         skiff_times, raw_times = [], []
         for r in range(args.rounds):
             raw_times.append(raw_round(client, n, args.parallelism, f"{cluster}-{r}"))
             starts.drain()
             began = time.monotonic()
-            daemon.write(manifest(name, n))
+            daemon.write("svc.yaml", manifest(name, n))
             skiff_times.append(starts.wait(n)[-1][0] - began)
             if r < args.rounds - 1:
-                daemon.write(manifest(name, 0))
+                daemon.write("svc.yaml", manifest(name, 0))
                 wait_until(
                     lambda: not client.api.containers(filters={**selector, "status": ["running"]}),
                     120,

@@ -19,7 +19,6 @@ import argparse
 import json
 import statistics
 import tempfile
-import textwrap
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -29,32 +28,30 @@ from typing import Any
 import docker
 from common import COMMAND, IMAGE, Daemon, Starts, wait_until
 
+from tests.support.documents import asg_doc, dump, launch_template_doc
+
 VCPUS, MEMORY_MIB = 0.1, 32
 
 
 def group_manifest(name: str, capacity: int) -> str:
-    return textwrap.dedent(f"""\
-        apiVersion: skiff/v1
-        kind: LaunchTemplate
-        metadata: {{name: {name}}}
-        spec:
-          launchTemplateData:
-            imageId: {IMAGE}
-            instanceType: custom
-            customInstanceType: {{vCpus: {VCPUS}, memoryMiB: {MEMORY_MIB}}}
-            rootVolume: {{type: ebs, mountPath: /data}}
-            command: {json.dumps(COMMAND)}
-        ---
-        apiVersion: skiff/v1
-        kind: AutoScalingGroup
-        metadata: {{name: {name}}}
-        spec:
-          launchTemplate: {{launchTemplateName: {name}}}
-          minSize: 0
-          maxSize: {max(capacity, 1)}
-          desiredCapacity: {capacity}
-          availabilityZones: [local]
-        """)
+    """Launch template and group `name` of `capacity` instances, each with a root volume."""
+    template = launch_template_doc(
+        name,
+        imageId=IMAGE,
+        instanceType="custom",
+        customInstanceType={"vCpus": VCPUS, "memoryMiB": MEMORY_MIB},
+        rootVolume={"type": "ebs", "mountPath": "/data"},
+        command=COMMAND,
+    )
+    group = asg_doc(
+        name,
+        launchTemplate={"launchTemplateName": name},
+        minSize=0,
+        maxSize=max(capacity, 1),
+        desiredCapacity=capacity,
+        availabilityZones=["local"],
+    )
+    return dump(template, group)
 
 
 def raw_round(client: docker.DockerClient, n: int, parallelism: int, tag: str) -> float:
@@ -119,19 +116,19 @@ def main() -> None:
         return list(client.api.containers(filters={**selector, "status": ["running"]}))
 
     try:
-        daemon.write(group_manifest(name, 0))
+        daemon.write("svc.yaml", group_manifest(name, 0))
         daemon.wait_ready()
         skiff_times, in_service_times, raw_times = [], [], []
         for r in range(args.rounds):
             raw_times.append(raw_round(client, n, args.parallelism, f"{cluster}-{r}"))
             starts.drain()
             began = time.monotonic()
-            daemon.write(group_manifest(name, n))
+            daemon.write("svc.yaml", group_manifest(name, n))
             skiff_times.append(starts.wait(n)[-1][0] - began)
             wait_until(lambda: group(daemon, name).get("inServiceCount") == n, 120, "InService")
             in_service_times.append(time.monotonic() - began)
             if r < args.rounds - 1:
-                daemon.write(group_manifest(name, 0))
+                daemon.write("svc.yaml", group_manifest(name, 0))
                 wait_until(lambda: not running(), 120, "scale-in to 0")
 
         latencies = []

@@ -17,48 +17,35 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import uuid
 from pathlib import Path
 
 import docker
 from common import Daemon, free_port, wait_until
 
+from tests.support.documents import dump, load_balancer_doc, service_doc, target_group_doc, td_doc
+
 TARGET = "skiff/nginx:latest"  # answers "200 ok" on 8080, keep-alive
 
 
 def manifests(name: str, port: int) -> str:
-    return textwrap.dedent(f"""\
-        apiVersion: skiff/v1
-        kind: TaskDefinition
-        metadata: {{name: {name}}}
-        spec:
-          containerDefinitions:
-            - name: web
-              image: {TARGET}
-              memoryReservation: 32
-              portMappings: [{{containerPort: 8080}}]
-              stopTimeout: 2
-        ---
-        apiVersion: skiff/v1
-        kind: Service
-        metadata: {{name: {name}}}
-        spec:
-          taskDefinition: {name}
-          desiredCount: 1
-          loadBalancers: [{{targetGroup: {name}, containerName: web, containerPort: 8080}}]
-        ---
-        apiVersion: skiff/v1
-        kind: TargetGroup
-        metadata: {{name: {name}}}
-        spec: {{healthCheck: {{intervalSeconds: 5, timeoutSeconds: 2, healthyThresholdCount: 2}}}}
-        ---
-        apiVersion: skiff/v1
-        kind: LoadBalancer
-        metadata: {{name: {name}}}
-        spec:
-          listeners: [{{port: {port}, defaultActions: [{{type: forward, targetGroup: {name}}}]}}]
-        """)
+    """Service `name` of one TARGET task behind target group and load balancer `name` (on
+    `port`)."""
+    web = {
+        "name": "web",
+        "image": TARGET,
+        "memoryReservation": 32,
+        "portMappings": [{"containerPort": 8080}],
+        "stopTimeout": 2,
+    }
+    target = {"targetGroup": name, "containerName": "web", "containerPort": 8080}
+    check = {"intervalSeconds": 5, "timeoutSeconds": 2, "healthyThresholdCount": 2}
+    return dump(
+        td_doc(name, containerDefinitions=[web]),
+        service_doc(name, taskDefinition=name, desiredCount=1, loadBalancers=[target]),
+        target_group_doc(name, healthCheck=check),
+        load_balancer_doc(name, port, target_group=name),
+    )
 
 
 def time_wait() -> int:
@@ -100,7 +87,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="skiff-lb-"))
     daemon = Daemon(root, cluster, 4)
     try:
-        daemon.write(manifests(name, port))
+        daemon.write("svc.yaml", manifests(name, port))
         daemon.wait_ready()
         wait_until(lambda: daemon.service(name).get("healthyCount") == 1, 90, "a healthy target")
         (task,) = client.api.containers(filters={"label": [f"skiff.cluster={cluster}"]})

@@ -31,7 +31,6 @@ import re
 import statistics
 import sys
 import tempfile
-import textwrap
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -50,50 +49,33 @@ from controller.engine.monitoring import collect  # noqa: E402
 from controller.manifests.loader import load_directory  # noqa: E402
 from controller.metrics import Metrics  # noqa: E402
 from controller.store import Store  # noqa: E402
-from tests.integration.engines import Dockerd  # noqa: E402
+from tests.support.documents import dump, host_doc, service_doc, td_doc  # noqa: E402
+from tests.support.engines import Dockerd  # noqa: E402
 
 WRITES = ("create", "start", "restart", "kill", "remove", "remove_volume", "pull_image")
 
 
 def services_yaml(prefix: str, services: int, tasks: int) -> str:
+    """`services` services PREFIX0.. sharing `tasks` one-container tasks, network mode none."""
+    app = {
+        "name": "app",
+        "image": IMAGE,
+        "command": ["sh", "-c", "trap 'exit 0' TERM; sleep 86400 & wait"],
+        "memoryReservation": 6,
+        "stopTimeout": 2,
+    }
     docs = []
     for i in range(services):
         name = f"{prefix}{i}"
-        docs.append(
-            textwrap.dedent(f"""\
-            apiVersion: skiff/v1
-            kind: TaskDefinition
-            metadata: {{name: {name}}}
-            spec:
-              networkMode: none
-              containerDefinitions:
-                - name: app
-                  image: {IMAGE}
-                  command: ["sh", "-c", "trap 'exit 0' TERM; sleep 86400 & wait"]
-                  memoryReservation: 6
-                  stopTimeout: 2
-            ---
-            apiVersion: skiff/v1
-            kind: Service
-            metadata: {{name: {name}}}
-            spec: {{taskDefinition: {name}, desiredCount: {tasks // services}}}
-            """)
-        )
-    return "---\n".join(docs)
+        docs.append(td_doc(name, networkMode="none", containerDefinitions=[app]))
+        docs.append(service_doc(name, taskDefinition=name, desiredCount=tasks // services))
+    return dump(*docs)
 
 
 def hosts_yaml(engines: list[Dockerd]) -> str:
     urls = {"near": "unix:///var/run/docker.sock"}
     urls.update({f"far{i}": d.engine.url for i, d in enumerate(engines, 1)})
-    return "---\n".join(
-        textwrap.dedent(f"""\
-        apiVersion: skiff/v1
-        kind: Host
-        metadata: {{name: {name}}}
-        spec: {{url: "{url}", zone: local}}
-        """)
-        for name, url in urls.items()
-    )
+    return dump(*(host_doc(name, url=url, zone="local") for name, url in urls.items()))
 
 
 def scrape(daemon: Daemon) -> dict[str, float]:

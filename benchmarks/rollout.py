@@ -31,7 +31,7 @@ import docker
 from common import COMMAND, IMAGE, Daemon, Starts, manifest, wait_until
 
 # The container health check of the second case, as a manifest field and as Docker takes it.
-CHECK = 'healthCheck: {command: ["CMD", "true"], interval: 5, timeout: 2, retries: 1}'
+CHECK = {"command": ["CMD", "true"], "interval": 5, "timeout": 2, "retries": 1}
 DOCKER_CHECK = {"test": ["CMD", "true"], "interval": 5 * 10**9, "timeout": 2 * 10**9, "retries": 1}
 
 
@@ -101,7 +101,7 @@ def through_skiff(
     )
     try:
         began = time.monotonic()
-        daemon.write(text)
+        daemon.write("svc.yaml", text)
         last_start = starts.wait(n)[-1][0]
         last_die = dies.wait(n)[-1][0]
         return max(last_start, last_die) - began
@@ -111,9 +111,7 @@ def through_skiff(
 
 
 def service(name: str, n: int, revision: int, checked: bool) -> str:
-    text = manifest(name, n, f"v{revision}")
-    stop = "      stopTimeout: 2\n"  # of the one container, in the dedented manifest
-    return text.replace(stop, f"{stop}      {CHECK}\n") if checked else text
+    return manifest(name, n, f"v{revision}", health=CHECK if checked else None)
 
 
 def main() -> None:
@@ -141,12 +139,12 @@ def main() -> None:
     times: dict[tuple[bool, str], list[float]] = {}
     revision = 1
     try:
-        daemon.write(service(name, n, revision, checked=False))
+        daemon.write("svc.yaml", service(name, n, revision, checked=False))
         daemon.wait_ready()
         for checked in (False, True):
             if checked:  # to the checked task definition, untimed
                 revision += 1
-                daemon.write(service(name, n, revision, checked))
+                daemon.write("svc.yaml", service(name, n, revision, checked))
             wait_until(lambda: daemon.service(name).get("steadyState"), 180, f"{n} steady tasks")
             for r in range(args.rounds):
                 tag = f"{cluster}-{int(checked)}-{r}"

@@ -143,7 +143,7 @@ def main() -> None:
     daemon = Daemon(root, cluster, 10, extra=extra)
     stop = threading.Event()
     try:
-        daemon.write(manifests(name, port, args.max))
+        daemon.write("svc.yaml", manifests(name, port, args.max))
         daemon.wait_ready()
         wait_until(lambda: group(daemon, name).get("inServiceCount") == 1, 60, "one instance")
         wait_until(

@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from tests.integration.conftest import Skiff
+from tests.support.daemon import Skiff
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from controller.cli import main
-from tests.documents import service_doc, td_doc, write
+from tests.support.documents import service_doc, td_doc, write
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_MANIFESTS = REPO / "manifests"

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import IMAGE, Skiff, wait_for
+from tests.support.daemon import Skiff, wait_for
+from tests.support.documents import IMAGE
 
 pytestmark = pytest.mark.integration
 

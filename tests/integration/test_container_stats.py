@@ -13,7 +13,8 @@ from controller.monitoring.usage import cpu_percent, memory_percent
 from controller.runtime.docker_backend import DockerRuntime
 from controller.runtime.errors import Conflict, NotFound
 from controller.runtime.types import ContainerStats
-from tests.integration.conftest import IMAGE, wait_for
+from tests.support.daemon import wait_for
+from tests.support.documents import IMAGE
 
 pytestmark = pytest.mark.integration
 

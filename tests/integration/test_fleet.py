@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import IMAGE, Skiff, free_port, wait_for
 from tests.integration.test_load_balancer import balancer, get
 from tests.integration.test_pool_engines import Pool, hosts_yaml
+from tests.support.daemon import Skiff, free_port, wait_for
+from tests.support.documents import IMAGE
 
 pytestmark = pytest.mark.integration
 

@@ -2,37 +2,27 @@
 
 from __future__ import annotations
 
-import textwrap
 from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Skiff, service_manifest, wait_for
+from tests.support.daemon import Skiff, wait_for
+from tests.support.documents import dump, host_doc, service_manifest
 
 pytestmark = pytest.mark.integration
 
 
 def hosts(engine: Any, *, with_remote: bool = True) -> str:
-    near = textwrap.dedent("""\
-        apiVersion: skiff/v1
-        kind: Host
-        metadata: {name: near}
-        spec: {url: "unix:///var/run/docker.sock", zone: zone-a}
-        """)
-    far = textwrap.dedent(f"""\
-        apiVersion: skiff/v1
-        kind: Host
-        metadata: {{name: far}}
-        spec:
-          url: {engine.url}
-          zone: zone-b
-          address: 127.0.0.1
-          tls:
-            caCert: {engine.certs / "ca.pem"}
-            clientCert: {engine.certs / "cert.pem"}
-            clientKey: {engine.certs / "key.pem"}
-        """)
-    return near + ("---\n" + far if with_remote else "")
+    """Host near (this machine's engine, zone-a) and, with_remote, host far: `engine` over
+    tcp:// with TLS, in zone-b."""
+    near = host_doc("near", url="unix:///var/run/docker.sock", zone="zone-a")
+    tls = {
+        "caCert": str(engine.certs / "ca.pem"),
+        "clientCert": str(engine.certs / "cert.pem"),
+        "clientKey": str(engine.certs / "key.pem"),
+    }
+    far = host_doc("far", url=engine.url, zone="zone-b", address="127.0.0.1", tls=tls)
+    return dump(near, far) if with_remote else dump(near)
 
 
 def test_a_service_spreads_over_two_engines_and_drains_one_that_leaves(
@@ -79,12 +69,7 @@ def test_a_host_reached_over_ssh_runs_the_service(skiff: Skiff, ssh_access: Any)
     web = skiff.name("web")
     skiff.write(
         "hosts.yaml",
-        f"""\
-        apiVersion: skiff/v1
-        kind: Host
-        metadata: {{name: over-ssh}}
-        spec: {{url: "{ssh_access.url}", zone: zone-s}}
-        """,
+        dump(host_doc("over-ssh", url=ssh_access.url, zone="zone-s")),
     )
     skiff.write("web.yaml", service_manifest(web, 2))
     skiff.env["PATH"] = ssh_access.path

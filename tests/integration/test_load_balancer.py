@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import IMAGE, Skiff, free_port, wait_for
+from tests.support.daemon import Skiff, free_port, wait_for
+from tests.support.documents import IMAGE
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from controller.engine.hosts import local_ephemeral_range
-from tests.integration.conftest import Skiff, free_port, wait_for
+from tests.support.daemon import Skiff, free_port, wait_for
 
 pytestmark = pytest.mark.integration
 

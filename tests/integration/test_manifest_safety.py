@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Skiff, service_manifest, wait_for
+from tests.support.daemon import Skiff, wait_for
+from tests.support.documents import service_manifest
 
 pytestmark = pytest.mark.integration
 

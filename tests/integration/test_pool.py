@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import IMAGE, Skiff, service_manifest, wait_for
+from tests.support.daemon import Skiff, wait_for
+from tests.support.documents import IMAGE, service_manifest
 
 pytestmark = pytest.mark.integration
 EXAMPLES = Path(__file__).resolve().parents[2] / "manifests"

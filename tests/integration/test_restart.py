@@ -7,8 +7,9 @@ import signal
 
 import pytest
 
-from tests.integration.conftest import Skiff, service_manifest, wait_for
 from tests.slow_prometheus import SlowPrometheus, alarms
+from tests.support.daemon import Skiff, wait_for
+from tests.support.documents import service_manifest
 
 pytestmark = pytest.mark.integration
 
@@ -61,12 +62,11 @@ def test_sigkill_in_the_middle_of_a_scale_up_then_restart_ends_with_exactly_desi
 
 def test_sigkill_in_the_middle_of_a_deployment_then_restart_completes_it(skiff: Skiff) -> None:
     web = skiff.name("web")
-    halves = """
-          deploymentConfiguration: {minimumHealthyPercent: 50, maximumPercent: 100}"""
-    skiff.write("web.yaml", service_manifest(web, 6, env="v1", extra=halves))
+    halves = {"deploymentConfiguration": {"minimumHealthyPercent": 50, "maximumPercent": 100}}
+    skiff.write("web.yaml", service_manifest(web, 6, env="v1", service=halves))
     skiff.start("--parallelism", "2")
     wait_for(lambda: skiff.resource("Service", web).get("steadyState"), 40, "a steady service")
-    skiff.write("web.yaml", service_manifest(web, 6, env="v2", extra=halves))
+    skiff.write("web.yaml", service_manifest(web, 6, env="v2", service=halves))
     wait_for(
         lambda: any(c.labels["skiff.revision"] == f"{web}:2" for c in skiff.running(web)),
         30,

@@ -11,7 +11,8 @@ import pytest
 
 from controller.runtime.docker_backend import DockerRuntime
 from controller.runtime.types import ContainerSpec
-from tests.integration.conftest import IMAGE, wait_for
+from tests.support.daemon import wait_for
+from tests.support.documents import IMAGE
 
 pytestmark = pytest.mark.integration
 

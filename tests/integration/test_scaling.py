@@ -20,9 +20,10 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import IMAGE, Skiff, free_port, service_manifest, wait_for
 from tests.integration.test_fleet import members, remove_root_volumes
 from tests.integration.test_load_balancer import balancer
+from tests.support.daemon import Skiff, free_port, wait_for
+from tests.support.documents import IMAGE, service_manifest
 
 pytestmark = pytest.mark.integration
 
@@ -218,8 +219,8 @@ def test_a_step_policy_on_a_prometheus_metric_scales_a_service_by_the_breach(
     skiff: Skiff, prometheus: Prometheus
 ) -> None:
     web = skiff.name("web")
-    bounds = "\n          autoScaling: {minCapacity: 1, maxCapacity: 6}"
-    skiff.write("web.yaml", service_manifest(web, 1, extra=bounds))
+    bounds = {"autoScaling": {"minCapacity": 1, "maxCapacity": 6}}
+    skiff.write("web.yaml", service_manifest(web, 1, service=bounds))
     prometheus.value = None  # the query fails at first
     skiff.write(
         "scaling.yaml",
@@ -275,8 +276,8 @@ def test_a_step_policy_on_a_prometheus_metric_scales_a_service_by_the_breach(
 
 def test_a_scheduled_action_sets_the_desired_count_at_its_time(skiff: Skiff) -> None:
     web = skiff.name("web")
-    bounds = "\n          autoScaling: {minCapacity: 1, maxCapacity: 5}"
-    skiff.write("web.yaml", service_manifest(web, 1, extra=bounds))
+    bounds = {"autoScaling": {"minCapacity": 1, "maxCapacity": 5}}
+    skiff.write("web.yaml", service_manifest(web, 1, service=bounds))
     at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=4)
     skiff.write(
         "schedule.yaml",

@@ -11,7 +11,8 @@ import docker
 import pytest
 
 from controller.engine.hosts import local_ephemeral_range
-from tests.integration.conftest import IMAGE, Skiff, service_manifest, wait_for
+from tests.support.daemon import Skiff, wait_for
+from tests.support.documents import HTTPD, IMAGE, dump, service_manifest, web_service_docs
 
 pytestmark = pytest.mark.integration
 
@@ -169,7 +170,7 @@ def test_an_invalid_manifest_beside_a_valid_one(skiff: Skiff) -> None:
     skiff.start()
     wait_for(lambda: len(skiff.running(good)) == 1 and len(skiff.running(bad)) == 2, 30, "both up")
     bad_ids = {c.id for c in skiff.running(bad)}
-    skiff.write("bad.yaml", service_manifest(bad, 7, extra="\n          colour: red"))
+    skiff.write("bad.yaml", service_manifest(bad, 7, service={"colour": "red"}))
     skiff.write("good.yaml", service_manifest(good, 3))
     wait_for(lambda: len(skiff.running(good)) == 3, 30, "the valid service still acted on")
     status = skiff.status()
@@ -213,12 +214,12 @@ def test_an_unmanaged_look_alike_container_is_left_alone(skiff: Skiff) -> None:
 
 def test_a_task_failing_its_health_check_is_replaced(skiff: Skiff) -> None:
     web = skiff.name("web")
-    health = """
-              healthCheck:
-                command: ["CMD-SHELL", "test -f /www/index.html"]
-                interval: 5
-                timeout: 2
-                retries: 1"""
+    health = {
+        "command": ["CMD-SHELL", "test -f /www/index.html"],
+        "interval": 5,
+        "timeout": 2,
+        "retries": 1,
+    }
     skiff.write("web.yaml", service_manifest(web, 2, health=health))
     skiff.start()
     wait_for(lambda: skiff.resource("Service", web)["healthyCount"] == 2, 40, "2 healthy tasks")
@@ -246,16 +247,15 @@ def test_a_revision_whose_container_exits_at_once_trips_the_breaker_and_rolls_ba
     skiff: Skiff,
 ) -> None:
     web = skiff.name("web")
-    breaker = """
-          deploymentConfiguration:
-            deploymentCircuitBreaker: {enable: true, rollback: true}"""
-    skiff.write("web.yaml", service_manifest(web, 3, env="v1", extra=breaker))
+    breaker = {
+        "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": True, "rollback": True}}
+    }
+    skiff.write("web.yaml", service_manifest(web, 3, env="v1", service=breaker))
     skiff.start()
     wait_for(lambda: skiff.resource("Service", web).get("steadyState"), 40, "a steady service")
-    broken = service_manifest(web, 3, env="v2", extra=breaker).replace(
-        'command: ["sh", "-c", "', 'command: ["sh", "-c", "exit 3; '
-    )
-    skiff.write("web.yaml", broken)
+    broken = web_service_docs(web, 3, env="v2", service=breaker)
+    broken[0]["spec"]["containerDefinitions"][0]["command"] = ["sh", "-c", "exit 3; " + HTTPD]
+    skiff.write("web.yaml", dump(*broken))
 
     def rolled_back() -> bool:
         deps = skiff.resource("Service", web)["deployments"]
@@ -273,20 +273,18 @@ def test_a_revision_whose_container_exits_at_once_trips_the_breaker_and_rolls_ba
     assert "task(s) failed to reach a steady state (threshold 3)" in failed["rolloutStateReason"]
 
 
-STUCK_BOUNDS = (
-    "\n          deploymentConfiguration: {minimumHealthyPercent: 100, maximumPercent: 100}"
-)
+STUCK_BOUNDS = {"deploymentConfiguration": {"minimumHealthyPercent": 100, "maximumPercent": 100}}
 
 
 def test_a_100_100_deployment_keeps_the_old_task_and_says_why(skiff: Skiff) -> None:
     """ECS accepts 100/100 at desiredCount 1; its deployment cannot stop or start a task, so
     it stays IN_PROGRESS with the old task running, and the service's events say why."""
     web = skiff.name("web")
-    skiff.write("web.yaml", service_manifest(web, 1, env="v1", extra=STUCK_BOUNDS))
+    skiff.write("web.yaml", service_manifest(web, 1, env="v1", service=STUCK_BOUNDS))
     skiff.start()
     (old,) = wait_for(lambda: skiff.running(web), 30, "the task of revision 1")
     assert not skiff.status()["errors"]
-    skiff.write("web.yaml", service_manifest(web, 1, env="v2", extra=STUCK_BOUNDS))
+    skiff.write("web.yaml", service_manifest(web, 1, env="v2", service=STUCK_BOUNDS))
 
     def blocked() -> dict[str, Any] | None:
         svc = skiff.resource("Service", web)
@@ -309,7 +307,7 @@ def test_an_invalid_service_does_not_follow_latest_to_a_new_revision(skiff: Skif
     skiff.start()
     wait_for(lambda: len(skiff.running(web)) == 2, 30, "2 tasks of revision 1")
     before = {c.id for c in skiff.running(web)}
-    skiff.write("web.yaml", service_manifest(web, 2, env="v2", extra="\n          colour: red"))
+    skiff.write("web.yaml", service_manifest(web, 2, env="v2", service={"colour": "red"}))
     wait_for(
         lambda: len(skiff.resource("TaskDefinition", web)["revisions"]) == 2,
         30,

@@ -8,43 +8,41 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import HTTPD, IMAGE, Skiff, wait_for
+from tests.support.daemon import Skiff, wait_for
+from tests.support.documents import HTTPD, IMAGE, dump, service_doc, td_doc
 
 pytestmark = pytest.mark.integration
 
 
 def worker(name: str) -> str:
-    return f"""\
-        apiVersion: skiff/v1
-        kind: TaskDefinition
-        metadata: {{name: {name}}}
-        spec:
-          networkMode: awsvpc
-          memory: 128
-          containerDefinitions:
-            - name: setup
-              image: {IMAGE}
-              essential: false
-              command: ["sh", "-c", "echo ready"]
-            - name: app
-              image: {IMAGE}
-              environment: [{{name: VERSION, value: shared}}]
-              command: ["sh", "-c", "{HTTPD}"]
-              portMappings: [{{containerPort: 8080}}]
-              stopTimeout: 2
-              dependsOn: [{{containerName: setup, condition: SUCCESS}}]
-            - name: probe
-              image: {IMAGE}
-              essential: false
-              command: ["sh", "-c", "trap 'exit 0' TERM; sleep 300 & wait"]
-              stopTimeout: 2
-              dependsOn: [{{containerName: app, condition: START}}]
-        ---
-        apiVersion: skiff/v1
-        kind: Service
-        metadata: {{name: {name}}}
-        spec: {{taskDefinition: {name}, desiredCount: 1}}
-        """
+    """An awsvpc task (128 MiB): `setup` runs once, then `app` serves HTTPD, then `probe`
+    sleeps; setup and probe are not essential."""
+
+    def part(cname: str, command: str, **fields: Any) -> dict[str, Any]:
+        return {"name": cname, "image": IMAGE, "command": ["sh", "-c", command], **fields}
+
+    containers = [
+        part("setup", "echo ready", essential=False),
+        part(
+            "app",
+            HTTPD,
+            environment=[{"name": "VERSION", "value": "shared"}],
+            portMappings=[{"containerPort": 8080}],
+            stopTimeout=2,
+            dependsOn=[{"containerName": "setup", "condition": "SUCCESS"}],
+        ),
+        part(
+            "probe",
+            "trap 'exit 0' TERM; sleep 300 & wait",
+            essential=False,
+            stopTimeout=2,
+            dependsOn=[{"containerName": "app", "condition": "START"}],
+        ),
+    ]
+    return dump(
+        td_doc(name, networkMode="awsvpc", memory=128, containerDefinitions=containers),
+        service_doc(name, taskDefinition=name, desiredCount=1),
+    )
 
 
 def started(c: Any) -> datetime:

@@ -25,7 +25,7 @@ from controller.reconcilers.batch_jobs import (
     JobStatus,
     advance,
 )
-from tests.builders import T0
+from tests.support.builders import T0
 
 START: list[JobStatus] = [SUBMITTED, PENDING, RUNNING, SUCCEEDED, FAILED]
 WAITING: list[JobStatus] = [SUBMITTED, PENDING]

@@ -34,7 +34,7 @@ from controller.manifests.loader import Limits, LoadResult, load_directory
 from controller.metrics import Metrics
 from controller.runtime.fake import FakeRuntime
 from controller.store import Store
-from tests.builders import FakeClock
+from tests.support.builders import FakeClock
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "manifests"
 EXTRA_SEEDS = """\

@@ -15,7 +15,7 @@ from controller.reconcilers.service import InFlight, ServiceDesired, plan_servic
 from controller.runtime.types import ContainerInfo
 from controller.state.observed import group_tasks
 from controller.store.records import TaskRecord
-from tests.builders import T0, container, hosts, revision, td
+from tests.support.builders import T0, container, hosts, revision, td
 
 HC = td(
     containerDefinitions=[

@@ -28,7 +28,7 @@ from controller.reconcilers.scaling_policies import (
     percent_change,
     target_tracking,
 )
-from tests.builders import T0
+from tests.support.builders import T0
 
 CPU = TargetTracking.model_validate(
     {"predefinedMetric": "ASGAverageCPUUtilization", "targetValue": 50}

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import image_tar, skiff  # noqa: F401 (fixtures used here)
-from tests.integration.engines import Dockerd
+from tests.support.engines import Dockerd
 
 
 def pytest_configure(config: pytest.Config) -> None:

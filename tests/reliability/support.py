@@ -18,7 +18,8 @@ from typing import Any
 
 import docker
 
-from tests.integration.conftest import IMAGE, Skiff
+from tests.support.daemon import Skiff
+from tests.support.documents import IMAGE
 
 LIVE_STATES = ("created", "running", "restarting", "paused", "removing")
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Skiff, wait_for
 from tests.reliability import support as S
+from tests.support.daemon import Skiff, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from tests.integration.conftest import Skiff, wait_for
-from tests.integration.engines import Dockerd
 from tests.reliability import support as S
+from tests.support.daemon import Skiff, wait_for
+from tests.support.engines import Dockerd
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

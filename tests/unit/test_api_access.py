@@ -24,8 +24,8 @@ from controller.api.auth import (
     load_or_create_token,
 )
 from controller.api.server import ApiServer
+from tests.support.harness import Harness
 from tests.unit.test_batch_engine import harness
-from tests.unit.test_controller import Harness
 
 TOKEN = "the-right-token-0123456789"
 

@@ -19,7 +19,7 @@ from controller.reconcilers.instances import (
 from controller.reconcilers.placement import HostSlot, Need
 from controller.runtime.types import ContainerInfo
 from controller.store.records import InstanceRecord
-from tests.builders import T0
+from tests.support.builders import T0
 
 HOSTS = [
     HostSlot("a1", "zone-a", "127.0.0.1", 16384, 16384),

@@ -4,10 +4,10 @@ and retry strategy say, with its output kept after its container is gone."""
 from __future__ import annotations
 
 import itertools
-import textwrap
 import threading
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,31 +22,35 @@ from controller.reconcilers.batch_jobs import (
 from controller.reconcilers.batch_submit import SubmitRequest, submit
 from controller.runtime import ContainerSpec, EngineUnavailable
 from controller.runtime.fake import FakeRuntime
-from tests.builders import FakeClock
-from tests.unit.test_controller import Harness, hosts_yaml
+from tests.support.builders import FakeClock
+from tests.support.documents import (
+    compute_environment_doc,
+    dump,
+    job_definition_doc,
+    job_queue_doc,
+)
+from tests.support.harness import Harness, hosts_yaml
 
-MANIFESTS = """\
-apiVersion: skiff/v1
-kind: ComputeEnvironment
-metadata: {name: ce}
-spec: {maxvCpus: 2}
----
-apiVersion: skiff/v1
-kind: JobQueue
-metadata: {name: q}
-spec:
-  priority: 1
-  computeEnvironmentOrder: [{order: 1, computeEnvironment: ce}]
----
-apiVersion: skiff/v1
-kind: JobDefinition
-metadata: {name: work}
-spec:
-  containerProperties: {image: skiff/busybox:latest, command: [sh, -c, work], vcpus: 1, memory: 64}
-  retryStrategy:
-    attempts: 3
-    evaluateOnExit: [{onExitCode: "3", action: EXIT}]
-"""
+
+def batch_docs(**container: Any) -> list[dict[str, Any]]:
+    """Environment `ce` (2 vCPUs), queue `q` over it, and definition `work` (1 vCPU, 64 MiB,
+    up to 3 attempts, exit code 3 ends it) whose containerProperties also hold `container`."""
+    properties = {
+        "image": "skiff/busybox:latest",
+        "command": ["sh", "-c", "work"],
+        "vcpus": 1,
+        "memory": 64,
+        **container,
+    }
+    retry = {"attempts": 3, "evaluateOnExit": [{"onExitCode": "3", "action": "EXIT"}]}
+    return [
+        compute_environment_doc("ce", maxvCpus=2),
+        job_queue_doc("q", "ce"),
+        job_definition_doc("work", containerProperties=properties, retryStrategy=retry),
+    ]
+
+
+MANIFESTS = dump(*batch_docs())
 
 
 def harness(tmp_path: Path) -> Harness:
@@ -57,7 +61,9 @@ def harness(tmp_path: Path) -> Harness:
     return h
 
 
-_ids = (f"job{n}" for n in itertools.count())
+# Zero-padded: ids order as they were sent (job10 would sort before job9), whichever tests
+# sent jobs before in this process.
+_ids = (f"job{n:06d}" for n in itertools.count())
 
 
 def send(h: Harness, count: int = 1) -> list[str]:
@@ -178,26 +184,19 @@ def test_finished_jobs_still_count_in_the_queue_and_release_their_dependents(
     )
 
 
-MORE = """\
-apiVersion: skiff/v1
-kind: ComputeEnvironment
-metadata: {name: one}
-spec: {maxvCpus: 1}
----
-apiVersion: skiff/v1
-kind: JobQueue
-metadata: {name: fair}
-spec:
-  priority: 1
-  computeEnvironmentOrder: [{order: 1, computeEnvironment: one}]
-  fairSharePolicy: {shareDecaySeconds: 3600}
----
-apiVersion: skiff/v1
-kind: JobDefinition
-metadata: {name: missing-image}
-spec:
-  containerProperties: {image: nowhere/nothing:1, command: ["true"], vcpus: 1, memory: 64}
-"""
+MORE = dump(
+    compute_environment_doc("one", maxvCpus=1),
+    job_queue_doc("fair", "one", fairSharePolicy={"shareDecaySeconds": 3600}),
+    job_definition_doc(
+        "missing-image",
+        containerProperties={
+            "image": "nowhere/nothing:1",
+            "command": ["true"],
+            "vcpus": 1,
+            "memory": 64,
+        },
+    ),
+)
 
 
 def submit_to(h: Harness, queue: str, definition: str = "work", **extra: object) -> str:
@@ -330,19 +329,27 @@ def test_a_multi_node_job_whose_main_node_vanished_ends(tmp_path: Path) -> None:
     h = harness(tmp_path)
     h.apply(
         "mnp.yaml",
-        textwrap.dedent("""\
-        apiVersion: skiff/v1
-        kind: JobDefinition
-        metadata: {name: mnp}
-        spec:
-          type: multinode
-          nodeProperties:
-            numNodes: 2
-            mainNode: 0
-            nodeRangeProperties:
-              - targetNodes: "0:"
-                container: {image: skiff/busybox:latest, command: [sh], vcpus: 0.5, memory: 32}
-        """),
+        dump(
+            job_definition_doc(
+                "mnp",
+                type="multinode",
+                nodeProperties={
+                    "numNodes": 2,
+                    "mainNode": 0,
+                    "nodeRangeProperties": [
+                        {
+                            "targetNodes": "0:",
+                            "container": {
+                                "image": "skiff/busybox:latest",
+                                "command": ["sh"],
+                                "vcpus": 0.5,
+                                "memory": 32,
+                            },
+                        }
+                    ],
+                },
+            )
+        ),
     )
     jid = submit_to(h, "q", "mnp")
     run(h)

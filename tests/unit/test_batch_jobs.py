@@ -44,7 +44,7 @@ from controller.reconcilers.batch_jobs import (
     timed_out,
 )
 from controller.reconcilers.batch_submit import SubmitError, SubmitRequest, submit
-from tests.builders import T0
+from tests.support.builders import T0
 
 QUEUE = JobQueueSpec.model_validate(
     {"priority": 10, "computeEnvironmentOrder": [{"order": 1, "computeEnvironment": "ce"}]}

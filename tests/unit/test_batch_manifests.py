@@ -7,32 +7,19 @@ from pathlib import Path
 
 from controller.engine.sync_job_definition import resolve_definition
 from controller.manifests.loader import load_directory
-from tests.unit.test_controller import Harness
-
-ENVIRONMENT = """\
-apiVersion: skiff/v1
-kind: ComputeEnvironment
-metadata: {name: ce}
-spec: {maxvCpus: 2}
-"""
-QUEUE = """\
-apiVersion: skiff/v1
-kind: JobQueue
-metadata: {name: q}
-spec:
-  priority: 1
-  computeEnvironmentOrder: [{order: 1, computeEnvironment: ce}]
-"""
+from tests.support.documents import (
+    compute_environment_doc,
+    dump,
+    job_definition_doc,
+    job_queue_doc,
+    write,
+)
+from tests.support.harness import Harness
 
 
 def definition(command: str) -> str:
-    return f"""\
-apiVersion: skiff/v1
-kind: JobDefinition
-metadata: {{name: sleeper}}
-spec:
-  containerProperties: {{image: skiff/busybox:latest, command: [sh, -c, "{command}"], vcpus: 1}}
-"""
+    properties = {"image": "skiff/busybox:latest", "command": ["sh", "-c", command], "vcpus": 1}
+    return dump(job_definition_doc("sleeper", containerProperties=properties))
 
 
 def test_each_change_of_a_job_definition_is_a_new_revision(tmp_path: Path) -> None:
@@ -78,10 +65,11 @@ def test_removing_a_job_definition_makes_its_revisions_inactive(tmp_path: Path) 
 def test_a_queue_and_an_environment_must_name_what_exists(tmp_path: Path) -> None:
     root = tmp_path / "m"
     root.mkdir()
-    (root / "batch.yaml").write_text(
-        QUEUE.replace("computeEnvironment: ce", "computeEnvironment: nowhere")
-        + "---\n"
-        + ENVIRONMENT.replace("{maxvCpus: 2}", "{maxvCpus: 2, hosts: [big], zones: [mars]}")
+    write(
+        root,
+        "batch.yaml",
+        job_queue_doc("q", "nowhere"),
+        compute_environment_doc("ce", maxvCpus=2, hosts=["big"], zones=["mars"]),
     )
     result = load_directory(str(root))
     assert {f"{e.file}#{e.document}:{e.field}": e.message for e in result.errors} == {
@@ -95,7 +83,7 @@ def test_a_queue_and_an_environment_must_name_what_exists(tmp_path: Path) -> Non
 def test_a_valid_queue_and_environment_load(tmp_path: Path) -> None:
     root = tmp_path / "m"
     root.mkdir()
-    (root / "batch.yaml").write_text(QUEUE + "---\n" + ENVIRONMENT)
+    write(root, "batch.yaml", job_queue_doc("q", "ce"), compute_environment_doc("ce", maxvCpus=2))
     result = load_directory(str(root))
     assert result.errors == []
     assert set(result.resources) == {("JobQueue", "q"), ("ComputeEnvironment", "ce")}

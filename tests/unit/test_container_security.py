@@ -20,7 +20,7 @@ from controller.manifests.task_definition import (
     check_task_definition,
     start_order,
 )
-from tests.documents import container, td_doc, write
+from tests.support.documents import container, td_doc, write
 
 EVERYTHING = Policy.parse(
     ["privileged", "host-network", "host-pid", "host-ipc", "host-path", "devices", "capabilities"]

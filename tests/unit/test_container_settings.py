@@ -4,7 +4,6 @@ volumes are created with Skiff's labels and go with their task (scope task) or s
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +29,9 @@ from controller.runtime.types import (
     UlimitSpec,
 )
 from controller.state import labels as L
-from tests.unit.test_batch_engine import MANIFESTS, job, run, send
-from tests.unit.test_controller import Harness
+from tests.support.documents import container, dump, service_doc, td_doc
+from tests.support.harness import Harness
+from tests.unit.test_batch_engine import batch_docs, job, run, send
 
 IDENT = TaskIdentity("default", "Service", "web", "0123456789abcdef", "web:1", "h")
 
@@ -162,45 +162,51 @@ def test_pid_and_ipc_modes_share_the_task_sandbox_s_namespaces(
     assert (app.pid_mode, app.ipc_mode, app.network_mode) == (pid, ipc, "bridge")
 
 
-TASK = textwrap.dedent("""\
-    apiVersion: skiff/v1
-    kind: TaskDefinition
-    metadata: {name: web}
-    spec:
-      pidMode: task
-      volumes:
-        - name: data
-        - name: cache
-          dockerVolumeConfiguration: {scope: shared, autoprovision: true, labels: {team: shop}}
-      containerDefinitions:
-        - name: app
-          image: skiff/busybox:latest
-          memory: 64
-          user: nobody
-          readonlyRootFilesystem: true
-          ulimits: [{name: nproc, softLimit: 64, hardLimit: 128}]
-          extraHosts: [{hostname: db, ipAddress: 10.0.0.5}]
-          mountPoints:
-            - {sourceVolume: data, containerPath: /data}
-            - {sourceVolume: cache, containerPath: /cache}
-          linuxParameters:
-            capabilities: {drop: [NET_RAW]}
-            tmpfs: [{containerPath: /tmp, size: 16, mountOptions: [nosuid, "mode=1777"]}]
-        - name: reader
-          image: skiff/busybox:latest
-          memory: 16
-          volumesFrom: [{sourceContainer: app}]
-    ---
-    apiVersion: skiff/v1
-    kind: Service
-    metadata: {name: web}
-    spec: {taskDefinition: web, desiredCount: 1}
-    """)
+def task_manifest(autoprovision: bool = True) -> str:
+    """Service web of one task: an `app` container with most task-level settings (a task pid
+    namespace, a task volume and a shared one, user, read-only root, ulimits, hosts, tmpfs) and
+    a `reader` taking its volumes."""
+    cache = {"scope": "shared", "labels": {"team": "shop"}}
+    if autoprovision:
+        cache["autoprovision"] = True
+    app = container(
+        "app",
+        image="skiff/busybox:latest",
+        user="nobody",
+        readonlyRootFilesystem=True,
+        ulimits=[{"name": "nproc", "softLimit": 64, "hardLimit": 128}],
+        extraHosts=[{"hostname": "db", "ipAddress": "10.0.0.5"}],
+        mountPoints=[
+            {"sourceVolume": "data", "containerPath": "/data"},
+            {"sourceVolume": "cache", "containerPath": "/cache"},
+        ],
+        linuxParameters={
+            "capabilities": {"drop": ["NET_RAW"]},
+            "tmpfs": [
+                {"containerPath": "/tmp", "size": 16, "mountOptions": ["nosuid", "mode=1777"]}
+            ],
+        },
+    )
+    reader = container(
+        "reader",
+        image="skiff/busybox:latest",
+        memory=16,
+        volumesFrom=[{"sourceContainer": "app"}],
+    )
+    return dump(
+        td_doc(
+            "web",
+            pidMode="task",
+            volumes=[{"name": "data"}, {"name": "cache", "dockerVolumeConfiguration": cache}],
+            containerDefinitions=[app, reader],
+        ),
+        service_doc("web", desiredCount=1),
+    )
 
 
 def test_the_executor_creates_volumes_then_containers_with_their_settings(tmp_path: Path) -> None:
     h = Harness(tmp_path / "m")
-    h.apply("web.yaml", TASK)
+    h.apply("web.yaml", task_manifest())
     by_role = {c.labels[L.CONTAINER]: c for c in h.running()}
     assert set(by_role) == {L.PAUSE_CONTAINER, "app", "reader"}
     pause = by_role[L.PAUSE_CONTAINER]
@@ -229,8 +235,7 @@ def test_the_executor_creates_volumes_then_containers_with_their_settings(tmp_pa
 
 def test_a_shared_volume_without_autoprovision_must_exist(tmp_path: Path) -> None:
     h = Harness(tmp_path / "m")
-    manifest = TASK.replace("scope: shared, autoprovision: true", "scope: shared")
-    h.apply("web.yaml", manifest)
+    h.apply("web.yaml", task_manifest(autoprovision=False))
     assert h.running() == []
     assert [op for op, _ in h.fake.writes()] == []
     st = h.status()
@@ -266,25 +271,19 @@ def test_an_instance_gets_its_template_s_privileged_and_linux_parameters() -> No
 
 def test_a_batch_attempt_gets_its_settings_and_its_volume_goes_with_it(tmp_path: Path) -> None:
     h = Harness(tmp_path / "m")
-    manifests = MANIFESTS.replace(
-        "containerProperties: {image: skiff/busybox:latest, command: [sh, -c, work], vcpus: 1, "
-        "memory: 64}",
-        textwrap.dedent("""\
-            containerProperties:
-                image: skiff/busybox:latest
-                command: [sh, -c, work]
-                vcpus: 1
-                memory: 64
-                user: "1000"
-                readonlyRootFilesystem: true
-                ulimits: [{name: nofile, softLimit: 10, hardLimit: 20}]
-                volumes: [{name: scratch}]
-                mountPoints: [{sourceVolume: scratch, containerPath: /scratch}]
-                linuxParameters:
-                  initProcessEnabled: true
-                  tmpfs: [{containerPath: /tmp, size: 4}]"""),
+    manifests = dump(
+        *batch_docs(
+            user="1000",
+            readonlyRootFilesystem=True,
+            ulimits=[{"name": "nofile", "softLimit": 10, "hardLimit": 20}],
+            volumes=[{"name": "scratch"}],
+            mountPoints=[{"sourceVolume": "scratch", "containerPath": "/scratch"}],
+            linuxParameters={
+                "initProcessEnabled": True,
+                "tmpfs": [{"containerPath": "/tmp", "size": 4}],
+            },
+        )
     )
-    assert manifests != MANIFESTS
     h.write("batch.yaml", manifests)
     h.load()
     h.converge()

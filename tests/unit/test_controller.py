@@ -2,109 +2,14 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
-from controller.engine.controller import Controller, Settings
-from controller.manifests.loader import load_directory
-from controller.manifests.policy import BASELINE, Policy
-from controller.metrics import Metrics
 from controller.reconcilers.task_containers import TaskIdentity, container_specs
-from controller.runtime import ContainerInfo, EngineUnavailable, PortTaken, StartFailed
+from controller.runtime import EngineUnavailable, PortTaken, StartFailed
 from controller.runtime.fake import FakeRuntime
 from controller.state import labels as L
-from controller.store import Store
-from tests.builders import FakeClock
-
-
-def manifest(count: int = 5, command: str = "serve", image: str = "skiff/busybox:latest") -> str:
-    return textwrap.dedent(f"""\
-        apiVersion: skiff/v1
-        kind: TaskDefinition
-        metadata: {{name: web}}
-        spec:
-          containerDefinitions:
-            - name: app
-              image: {image}
-              command: [{command}]
-              memory: 64
-        ---
-        apiVersion: skiff/v1
-        kind: Service
-        metadata: {{name: web}}
-        spec:
-          taskDefinition: web
-          desiredCount: {count}
-        """)
-
-
-class Harness:
-    def __init__(
-        self,
-        root: Path,
-        fake: FakeRuntime | None = None,
-        store: Store | None = None,
-        clock: FakeClock | None = None,
-        engines: dict[str, FakeRuntime] | None = None,
-        policy: Policy = BASELINE,
-        healthy_after: float = 1.0,
-    ) -> None:
-        """`engines` maps Host names to their own fake engine; any other host is `fake`.
-        `policy` is the daemon's --allow. `healthy_after` is its --healthy-after-seconds: a
-        second, not ECS's 40, so a rollout takes a few rounds of the fake clock."""
-        self.root = root
-        self.root.mkdir(exist_ok=True)
-        self.clock = clock or FakeClock()
-        self.fake = fake or FakeRuntime(clock=self.clock)
-        self.engines = engines or {}
-        self.store = store or Store(":memory:")
-        self.ctl = Controller(
-            self.store,
-            Metrics(),
-            lambda name, spec: self.engines.get(name, self.fake),
-            Settings(parallelism=2, policy=policy, healthy_after_seconds=healthy_after),
-            clock=self.clock,
-            monotonic=self.clock,
-        )
-
-    def write(self, name: str, text: str) -> None:
-        (self.root / name).write_text(text)
-
-    def load(self) -> None:
-        self.ctl.apply_manifests(load_directory(str(self.root), self.ctl.settings.policy))
-
-    def apply(self, name: str, text: str) -> None:
-        """Saves a manifest, lets the daemon load it and converges."""
-        self.write(name, text)
-        self.load()
-        self.converge()
-
-    def converge(self, rounds: int = 30) -> None:
-        """Resync and reconcile until a round makes no Docker write (the fake stops changing)."""
-        last = -1
-        for _ in range(rounds):
-            self.ctl.resync()
-            self.ctl.run_until_idle()
-            writes = sum(len(f.writes()) for f in self.all_engines())
-            if writes == last:
-                return
-            last = writes
-            self.clock.advance(1)
-        raise AssertionError("did not converge")
-
-    def all_engines(self) -> list[FakeRuntime]:
-        return [self.fake, *(e for e in self.engines.values() if e is not self.fake)]
-
-    def running(self, owner: str = "web") -> list[ContainerInfo]:
-        return [
-            c
-            for engine in self.all_engines()
-            for c in engine.containers.values()
-            if c.running and c.labels.get(L.NAME) == owner and L.is_managed(c.labels)
-        ]
-
-    def status(self, kind: str = "Service", name: str = "web") -> dict[str, object]:
-        return self.ctl.status[(kind, name)].to_json()
+from tests.support.documents import container, dump, service_doc, td_doc
+from tests.support.harness import Harness, hosts_yaml, manifest, web_docs
 
 
 def test_a_service_converges_to_five_running_tasks_with_ownership_labels(tmp_path: Path) -> None:
@@ -297,14 +202,6 @@ def test_a_service_naming_an_unregistered_revision_reports_it_and_touches_nothin
     assert (st["status"], st["message"]) == ("ERROR", "task definition web:7 does not exist")
 
 
-def hosts_yaml(*names: str) -> str:
-    return "".join(
-        f"apiVersion: skiff/v1\nkind: Host\nmetadata: {{name: {n}}}\n"
-        f"spec: {{url: 'unix:///{n}.sock', zone: zone-{n}}}\n---\n"
-        for n in names
-    )
-
-
 def test_a_removed_host_drains_its_tasks_to_the_others_then_leaves_the_pool(tmp_path: Path) -> None:
     a, b = FakeRuntime(name="a"), FakeRuntime(name="b")
     h = Harness(tmp_path / "m", engines={"a": a, "b": b})
@@ -321,17 +218,13 @@ def test_a_removed_host_drains_its_tasks_to_the_others_then_leaves_the_pool(tmp_
 def test_a_typo_in_kind_or_metadata_keeps_what_the_file_described(tmp_path: Path) -> None:
     h = Harness(tmp_path / "m")
     h.apply("web.yaml", manifest(3))
-    for typo in ("kind: Servce", "metdata: {name: web}"):
-        broken = (
-            manifest(3).replace("kind: Service", typo)
-            if "kind" in typo
-            else (
-                manifest(3).replace(
-                    "metadata: {name: web}\nspec:\n  taskDefinition",
-                    typo + "\nspec:\n  taskDefinition",
-                )
-            )
-        )
+    for typo in ("kind", "metadata"):
+        td, svc = web_docs(3)
+        if typo == "kind":
+            svc["kind"] = "Servce"
+        else:
+            svc = {("metdata" if k == "metadata" else k): v for k, v in svc.items()}
+        broken = dump(td, svc)
         h.write("web.yaml", broken)
         h.load()
         h.converge()
@@ -341,9 +234,11 @@ def test_a_typo_in_kind_or_metadata_keeps_what_the_file_described(tmp_path: Path
 
 def test_a_task_that_cannot_start_does_not_hold_its_host_port(tmp_path: Path) -> None:
     h = Harness(tmp_path / "m")
-    ported = manifest(1).replace(
-        "memory: 64", "memory: 64\n      portMappings: [{containerPort: 80, hostPort: 8080}]"
-    )
+    td, svc = web_docs(1)
+    td["spec"]["containerDefinitions"][0]["portMappings"] = [
+        {"containerPort": 80, "hostPort": 8080}
+    ]
+    ported = dump(td, svc)
     h.fake.fail("start", StartFailed('exec: "serve": not found'), times=1)
     h.apply("web.yaml", ported)
     assert len(h.running()) == 1  # the replacement got port 8080
@@ -427,19 +322,13 @@ def test_a_restart_while_a_host_is_down_waits_for_it_before_replacing_its_tasks(
 
 # --- dynamic host ports ---------------------------------------------------------------------------
 
-PORTED = textwrap.dedent("""\
-    apiVersion: skiff/v1
-    kind: TaskDefinition
-    metadata: {name: web}
-    spec:
-      containerDefinitions:
-        - {name: app, image: skiff/busybox:latest, memory: 64, portMappings: [{containerPort: 80}]}
-    ---
-    apiVersion: skiff/v1
-    kind: Service
-    metadata: {name: web}
-    spec: {taskDefinition: web, desiredCount: 3}
-    """)
+
+def ported(count: int = 3) -> str:
+    """Service web of `count` tasks whose container publishes port 80 on a port Skiff picks."""
+    app = container("app", image="skiff/busybox:latest", portMappings=[{"containerPort": 80}])
+    return dump(td_doc("web", containerDefinitions=[app]), service_doc("web", desiredCount=count))
+
+
 TAKEN = PortTaken(
     "CannotStartContainerError: Error starting userland proxy: listen tcp4 0.0.0.0:20000: "
     "bind: address already in use"
@@ -450,7 +339,7 @@ def test_tasks_publish_dynamic_ports_skiff_chose_outside_the_kernels_ephemeral_r
     tmp_path: Path,
 ) -> None:
     h = Harness(tmp_path / "m")
-    h.apply("web.yaml", PORTED)
+    h.apply("web.yaml", ported())
     low, high = h.ctl.port_range
     ports = [p.host_port for c in h.running() for p in c.ports]
     assert len(ports) == 3 and len(set(ports)) == 3
@@ -463,7 +352,7 @@ def test_a_port_taken_at_start_is_chosen_again_at_once_with_no_relaunch_delay(
 ) -> None:
     h = Harness(tmp_path / "m")
     h.fake.fail("start", TAKEN, times=2)  # e.g. an outgoing connection holds the chosen port
-    h.write("web.yaml", PORTED)
+    h.write("web.yaml", ported())
     h.load()
     h.ctl.run_until_idle()  # one pass, no clock advance: the retries happen within it
     assert len(h.running()) == 3
@@ -476,7 +365,7 @@ def test_a_port_taken_at_start_is_chosen_again_at_once_with_no_relaunch_delay(
 def test_a_task_whose_ports_stay_taken_stops_with_dockers_reason(tmp_path: Path) -> None:
     h = Harness(tmp_path / "m")
     h.fake.fail("start", TAKEN, times=100)
-    h.write("web.yaml", PORTED.replace("desiredCount: 3", "desiredCount: 1"))
+    h.write("web.yaml", ported(1))
     h.load()
     h.ctl.run_until_idle()
     (left,) = h.fake.containers.values()  # the last attempt's container, as Docker left it

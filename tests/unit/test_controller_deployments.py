@@ -7,7 +7,7 @@ from pathlib import Path
 from controller.runtime import StartFailed
 from controller.runtime.fake import FakeRuntime
 from controller.state import labels as L
-from tests.unit.test_controller import Harness, hosts_yaml, manifest
+from tests.support.harness import Harness, hosts_yaml, manifest
 
 BREAKER = """
   deploymentConfiguration:

@@ -17,7 +17,7 @@ from controller.engine.sync_scaling import MONITORING
 from controller.runtime import ContainerSpec, ContainerStats
 from controller.runtime.fake import FakeRuntime
 from tests.slow_prometheus import SlowPrometheus, alarms
-from tests.unit.test_controller import Harness, manifest
+from tests.support.harness import Harness, manifest
 
 
 class HeldCreates(FakeRuntime):

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.store_faults import FullDisk
-from tests.unit.test_controller import Harness, manifest
+from tests.support.harness import Harness, manifest
 
 
 def metric(h: Harness, name: str, **labels: str) -> float:

@@ -18,7 +18,7 @@ from controller.manifests.service import ServiceSpec, check_service
 from controller.reconcilers.service import ServiceDesired, plan_service
 from controller.reconcilers.task_state import HEALTHY_AFTER_SECONDS
 from controller.state.observed import ObservedTask
-from tests.builders import T0, hosts, revision, running, td
+from tests.support.builders import T0, hosts, revision, running, td
 
 V1 = revision("web:1")
 V2 = revision(

@@ -25,7 +25,7 @@ from controller.reconcilers.deployments import (
 from controller.reconcilers.task_state import ESSENTIAL_EXITED, TaskView, view_task
 from controller.state.observed import ObservedTask
 from controller.store import Deployment
-from tests.builders import T0, container, running, stop_record, task, td
+from tests.support.builders import T0, container, running, stop_record, task, td
 
 SPEC = td()
 OFF = CircuitBreaker()

@@ -9,7 +9,7 @@ import pytest
 
 from controller.manifests.ec2 import LaunchTemplateData
 from controller.manifests.loader import load_directory
-from tests.documents import document, host_doc, write
+from tests.support.documents import document, host_doc, write
 
 
 def template(name: str = "web", **data: Any) -> dict[str, Any]:

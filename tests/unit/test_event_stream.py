@@ -18,8 +18,8 @@ from controller.engine import batch_commands
 from controller.engine.event_stream import EventFeed, follow
 from controller.events_cli import server_sent_events
 from controller.store import EventRecord, Store
+from tests.support.harness import Harness
 from tests.unit.test_batch_engine import containers, harness, run
-from tests.unit.test_controller import Harness
 
 TOKEN = "a-test-token-of-enough-length"
 ACCESS = Access(TOKEN, allowed_hosts("127.0.0.1:0"))

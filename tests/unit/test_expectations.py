@@ -8,7 +8,7 @@ import pytest
 from controller.engine.expectations import Expectations
 from controller.reconcilers.service import InFlight
 from controller.state.observed import ObservedTask
-from tests.builders import FakeClock, container, task
+from tests.support.builders import FakeClock, container, task
 
 WEB = ("Service", "web")
 API = ("Service", "api")

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from controller.runtime import EngineUnavailable
-from tests.unit.test_controller import Harness, manifest
+from tests.support.harness import Harness, manifest
 
 
 def listed(h: Harness) -> set[str]:

@@ -3,8 +3,8 @@ fake engines in two zones, on a fixed clock."""
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,46 +14,36 @@ from controller.runtime import PortTaken
 from controller.runtime.fake import FakeRuntime
 from controller.state import labels as L
 from controller.store import Store
-from tests.unit.test_controller import Harness
+from tests.support.documents import asg_doc, dump, host_doc, instance_doc, launch_template_doc
+from tests.support.harness import Harness
 
 ZONES = (("a1", "zone-a"), ("a2", "zone-a"), ("b1", "zone-b"))
 
 
 def pool() -> str:
-    return "".join(
-        f"apiVersion: skiff/v1\nkind: Host\nmetadata: {{name: {n}}}\n"
-        f"spec: {{url: 'unix:///{n}.sock', zone: {z}, capacity: {{cpu: 16384, memory: 16384}}}}\n"
-        "---\n"
-        for n, z in ZONES
+    capacity = {"cpu": 16384, "memory": 16384}
+    return dump(
+        *(host_doc(n, url=f"unix:///{n}.sock", zone=z, capacity=capacity) for n, z in ZONES)
     )
 
 
-def template(command: str = "sleep 3600", **extra: str) -> str:
-    fields = "".join(f"\n            {k}: {v}" for k, v in extra.items())
-    return textwrap.dedent(f"""\
-        apiVersion: skiff/v1
-        kind: LaunchTemplate
-        metadata: {{name: web}}
-        spec:
-          launchTemplateData:
-            imageId: skiff/busybox:latest
-            instanceType: t3.micro
-            command: [{", ".join(repr(w) for w in command.split())}]{fields}
-        """)
+def template(command: str = "sleep 3600", **data: Any) -> str:
+    """Launch template `web` (t3.micro, busybox running `command`) with `data` added."""
+    data = {"instanceType": "t3.micro", "command": command.split(), **data}
+    return dump(launch_template_doc("web", **data))
 
 
-def group(desired: int = 4, *, version: str = "$Latest", extra: str = "") -> str:
-    return textwrap.dedent(f"""\
-        apiVersion: skiff/v1
-        kind: AutoScalingGroup
-        metadata: {{name: web}}
-        spec:
-          launchTemplate: {{launchTemplateName: web, version: "{version}"}}
-          minSize: 1
-          maxSize: 6
-          desiredCapacity: {desired}
-          availabilityZones: [zone-a, zone-b]
-        """) + textwrap.indent(textwrap.dedent(extra), "  ")
+def group(desired: int = 4, *, version: str = "$Latest", **spec: Any) -> str:
+    """Group `web` of template `web` (`version`), 1 to 6 instances over zone-a and zone-b."""
+    return dump(
+        asg_doc(
+            "web",
+            launchTemplate={"launchTemplateName": "web", "version": version},
+            desiredCapacity=desired,
+            availabilityZones=["zone-a", "zone-b"],
+            **spec,
+        )
+    )
 
 
 @pytest.fixture
@@ -140,7 +130,7 @@ def test_a_new_template_version_is_rolled_out_by_instance_refresh(h: Harness) ->
 
 
 def test_terminating_a_termination_protected_instance_is_refused(h: Harness) -> None:
-    h.write("lt.yaml", template(disableApiTermination="true"))
+    h.write("lt.yaml", template(disableApiTermination=True))
     h.apply("asg.yaml", group(1))
     iid = h.running("web")[0].labels[INSTANCE_LABEL]
     with pytest.raises(commands.CommandError, match="disableApiTermination"):
@@ -160,14 +150,13 @@ def test_terminating_an_instance_of_a_group_replaces_it(h: Harness) -> None:
 
 
 def test_a_launch_hook_holds_new_instances_until_the_action_is_completed(h: Harness) -> None:
-    hook = """\
-        lifecycleHooks:
-          - lifecycleHookName: warm-up
-            lifecycleTransition: autoscaling:EC2_INSTANCE_LAUNCHING
-            heartbeatTimeout: 600
-            defaultResult: ABANDON
-        """
-    h.apply("asg.yaml", group(1, extra=hook))
+    hook = {
+        "lifecycleHookName": "warm-up",
+        "lifecycleTransition": "autoscaling:EC2_INSTANCE_LAUNCHING",
+        "heartbeatTimeout": 600,
+        "defaultResult": "ABANDON",
+    }
+    h.apply("asg.yaml", group(1, lifecycleHooks=[hook]))
     (i,) = instances(h)
     assert i["lifecycleState"] == "Pending:Wait"
     with pytest.raises(commands.CommandError, match="waits on hook 'warm-up'"):
@@ -179,7 +168,7 @@ def test_a_launch_hook_holds_new_instances_until_the_action_is_completed(h: Harn
 
 def test_instances_hold_their_hosts_capacity(h: Harness) -> None:
     # t3.micro reserves 2 vCPUs: 8 fill the three 16-vCPU hosts' zone-b (one host) first
-    h.apply("asg.yaml", group(6).replace("maxSize: 6", "maxSize: 20"))
+    h.apply("asg.yaml", group(6, maxSize=20))
     slots = {s.name: s for s in h.ctl.host_slots(h.ctl.observed_tasks())}
     assert sum(s.cpu_used for s in slots.values()) == 6 * 2048
     assert sum(s.memory_used for s in slots.values()) == 6 * 1024
@@ -210,14 +199,10 @@ def test_deleting_the_group_terminates_its_instances(h: Harness) -> None:
 
 # --- single instances --------------------------------------------------------------------------
 
-DB = textwrap.dedent("""\
-    apiVersion: skiff/v1
-    kind: Instance
-    metadata: {name: db}
-    spec:
-      launchTemplate: {launchTemplateName: web}
-      instanceInitiatedShutdownBehavior: %s
-    """)
+
+def db_manifest(shutdown: str) -> str:
+    """Instance `db` of template `web`, with this instanceInitiatedShutdownBehavior."""
+    return dump(instance_doc("db", "web", instanceInitiatedShutdownBehavior=shutdown))
 
 
 def db(h: Harness) -> dict[str, object]:
@@ -225,7 +210,7 @@ def db(h: Harness) -> dict[str, object]:
 
 
 def test_an_instance_stops_and_starts_through_the_api_keeping_its_container(h: Harness) -> None:
-    h.apply("db.yaml", DB % "stop")
+    h.apply("db.yaml", db_manifest("stop"))
     iid, cid = str(db(h)["instanceId"]), h.running("db")[0].id
     commands.stop_instance(h.ctl, iid)
     h.converge()
@@ -237,7 +222,7 @@ def test_an_instance_stops_and_starts_through_the_api_keeping_its_container(h: H
 
 
 def test_an_instance_that_shuts_down_is_stopped_or_terminated_as_told(h: Harness) -> None:
-    h.apply("db.yaml", DB % "terminate")
+    h.apply("db.yaml", db_manifest("terminate"))
     iid = str(db(h)["instanceId"])
     c = h.running("db")[0]
     next(e for e in h.all_engines() if c.id in e.containers).exit(c.id, 0)
@@ -245,12 +230,12 @@ def test_an_instance_that_shuts_down_is_stopped_or_terminated_as_told(h: Harness
     assert db(h)["state"] == "terminated"
     assert "InstanceInitiatedShutdown" in str(db(h)["instances"][0]["stateReason"])  # type: ignore[index]
     assert h.running("db") == []
-    h.apply("db.yaml", DB % "stop")  # the next edit of its manifest launches a new one
+    h.apply("db.yaml", db_manifest("stop"))  # the next edit of its manifest launches a new one
     assert db(h)["state"] == "running" and db(h)["instanceId"] != iid
 
 
 def test_an_instance_terminated_through_the_api_is_not_relaunched(h: Harness) -> None:
-    h.apply("db.yaml", DB % "stop")
+    h.apply("db.yaml", db_manifest("stop"))
     commands.terminate_instance(h.ctl, str(db(h)["instanceId"]))
     h.clock.advance(11)
     h.converge()
@@ -263,7 +248,7 @@ def test_an_instance_terminated_through_the_api_is_not_relaunched(h: Harness) ->
 def test_an_instance_whose_port_is_taken_at_start_is_launched_again_on_another(
     h: Harness,
 ) -> None:
-    h.write("lt.yaml", template(ports="[8080]"))
+    h.write("lt.yaml", template(ports=[8080]))
     for engine in h.engines.values():
         engine.fail(
             "start",

@@ -29,7 +29,7 @@ from controller.manifests.kinds import Resource
 from controller.manifests.load_balancer import LoadBalancerSpec, TargetGroupSpec
 from controller.manifests.loader import load_directory
 from controller.reconcilers.load_balancer import Target, render
-from tests.documents import document, write
+from tests.support.documents import document, write
 from tests.unit.test_lb_sync import BACKEND, FRONT, Harness, balancer, service
 
 LUA_MARKER = "lua-ran"

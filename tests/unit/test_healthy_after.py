@@ -28,7 +28,7 @@ from controller.reconcilers.service import ServiceDesired, ServicePlan, counts, 
 from controller.reconcilers.task_state import HEALTHY_AFTER_SECONDS, view_task
 from controller.state.observed import ObservedTask
 from controller.store import Deployment
-from tests.builders import T0, container, hosts, revision, running, task, td
+from tests.support.builders import T0, container, hosts, revision, running, task, td
 
 PLAIN = revision("web:2", td(containerDefinitions=[{"name": "app", "image": "i", "memory": 64}]))
 CHECKED = revision(

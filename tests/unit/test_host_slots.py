@@ -9,7 +9,7 @@ from pathlib import Path
 
 from controller.reconcilers.task_state import STOPPED, view_task
 from controller.store import TaskRecord
-from tests.unit.test_controller import Harness, manifest
+from tests.support.harness import Harness, manifest
 
 
 def reference_memory(h: Harness) -> int:

@@ -22,7 +22,7 @@ from controller.reconcilers.placement import HostSlot, Need
 from controller.reconcilers.single_instance import InstanceDesired, plan_instance
 from controller.runtime.types import ContainerInfo, TmpfsSpec
 from controller.store.records import InstanceRecord
-from tests.builders import T0
+from tests.support.builders import T0
 
 HOSTS = [HostSlot("h1", "zone-a", "127.0.0.1", 4096, 8192)]
 

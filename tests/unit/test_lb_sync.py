@@ -6,7 +6,6 @@ something. No HAProxy process, socket or sleep; time moves only when a test adva
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -20,57 +19,48 @@ from controller.reconcilers.load_balancer import backup_name, server_name
 from controller.runtime.fake import FakeRuntime
 from controller.state import labels as L
 from controller.store import Store
-from tests.builders import FakeClock
+from tests.support.builders import FakeClock
+from tests.support.documents import (
+    container,
+    dump,
+    load_balancer_doc,
+    service_doc,
+    target_group_doc,
+    td_doc,
+)
 
 GROUP, BACKEND = "web", "tg_web"
 FRONT, OTHER = 8080, 9090  # listener ports; the fake binds nothing
 
 
 def service(count: int) -> str:
-    return textwrap.dedent(f"""\
-        apiVersion: skiff/v1
-        kind: TaskDefinition
-        metadata: {{name: web}}
-        spec:
-          containerDefinitions:
-            - name: app
-              image: skiff/busybox:latest
-              command: [serve]
-              memory: 64
-              portMappings: [{{containerPort: 8080}}]
-        ---
-        apiVersion: skiff/v1
-        kind: Service
-        metadata: {{name: web}}
-        spec:
-          taskDefinition: web
-          desiredCount: {count}
-          loadBalancers: [{{targetGroup: web, containerName: app, containerPort: 8080}}]
-        """)
+    """Service web of `count` tasks (container app serving on 8080) behind target group web."""
+    app = container(
+        "app",
+        image="skiff/busybox:latest",
+        command=["serve"],
+        portMappings=[{"containerPort": 8080}],
+    )
+    target = {"targetGroup": "web", "containerName": "app", "containerPort": 8080}
+    return dump(
+        td_doc("web", containerDefinitions=[app]),
+        service_doc("web", desiredCount=count, loadBalancers=[target]),
+    )
 
 
 def balancer(*ports: int, delay: int = 30) -> str:
-    listeners = "".join(
-        f"    - port: {p}\n      defaultActions: [{{type: forward, targetGroup: web}}]\n"
-        for p in ports
-    )
-    return (
-        textwrap.dedent(f"""\
-        apiVersion: skiff/v1
-        kind: TargetGroup
-        metadata: {{name: web}}
-        spec:
-          healthCheck: {{path: /health, intervalSeconds: 5, timeoutSeconds: 2,
-                        healthyThresholdCount: 2, unhealthyThresholdCount: 2}}
-          deregistrationDelay: {delay}
-        ---
-        apiVersion: skiff/v1
-        kind: LoadBalancer
-        metadata: {{name: front}}
-        spec:
-          listeners:
-        """)
-        + listeners
+    """Target group web (HTTP checks of /health every 5 s) and load balancer front listening
+    on `ports`."""
+    check = {
+        "path": "/health",
+        "intervalSeconds": 5,
+        "timeoutSeconds": 2,
+        "healthyThresholdCount": 2,
+        "unhealthyThresholdCount": 2,
+    }
+    return dump(
+        target_group_doc("web", healthCheck=check, deregistrationDelay=delay),
+        load_balancer_doc("front", *ports),
     )
 
 

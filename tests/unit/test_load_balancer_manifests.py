@@ -9,7 +9,7 @@ import pytest
 
 from controller.manifests.load_balancer import glob_regex
 from controller.manifests.loader import LoadResult, load_directory
-from tests.documents import container, document, service_doc, td_doc, write
+from tests.support.documents import container, document, service_doc, td_doc, write
 
 
 def tg(name: str = "web", **spec: Any) -> dict[str, Any]:

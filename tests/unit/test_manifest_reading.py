@@ -21,8 +21,8 @@ from controller.engine.daemon import Daemon
 from controller.manifests.kinds import KINDS, Kind
 from controller.manifests.loader import LoadResult, load_directory
 from controller.runtime.fake import FakeRuntime
-from tests.documents import container, host_doc, service_doc, td_doc, write
-from tests.unit.test_controller import Harness, manifest
+from tests.support.documents import container, host_doc, service_doc, td_doc, write
+from tests.support.harness import Harness, manifest
 
 SECRET = "SKIFF-TEST-SECRET-5d0c"
 

@@ -18,7 +18,7 @@ from controller.cli import main
 from controller.manifests.kinds import KINDS, json_schema
 from controller.manifests.loader import LoadResult, load_directory
 from controller.manifests.scaling import ScheduledActionSpec
-from tests.documents import container, document, host_doc, service_doc, td_doc, write
+from tests.support.documents import container, document, host_doc, service_doc, td_doc, write
 
 
 def errors(tmp_path: Path, *docs: dict[str, Any] | str) -> dict[str, str]:

@@ -26,7 +26,7 @@ from controller.manifests.task_definition import (
     check_task_definition,
     start_order,
 )
-from tests.documents import container, host_doc, service_doc, td_doc, write
+from tests.support.documents import container, host_doc, service_doc, td_doc, write
 
 # --- helpers --------------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from controller.engine.monitoring import collect
 from controller.runtime import ContainerStats
 from controller.runtime.fake import FakeRuntime
-from tests.unit.test_controller import Harness, manifest
+from tests.support.harness import Harness, manifest
 
 
 class HeldStats(FakeRuntime):

@@ -7,7 +7,7 @@ import pytest
 from controller.manifests.placement import parse
 from controller.reconcilers.placement import HostSlot, Need, Rules, place, rejection
 from controller.reconcilers.service import ServiceDesired, plan_service
-from tests.builders import T0, revision, running
+from tests.support.builders import T0, revision, running
 
 SMALL = Need(cpu=128, memory=128)
 

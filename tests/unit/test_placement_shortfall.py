@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 from controller.runtime.fake import FakeRuntime
-from tests.documents import container, host_doc, service_doc, td_doc, write
-from tests.unit.test_controller import Harness
+from tests.support.documents import container, host_doc, service_doc, td_doc, write
+from tests.support.harness import Harness
 
 
 def pool(root: Path, *names: str) -> None:

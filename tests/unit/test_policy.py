@@ -21,7 +21,7 @@ from controller.manifests.policy import (
     problems,
 )
 from controller.manifests.task_definition import TaskDefinitionSpec
-from tests.documents import container, document, td_doc, write
+from tests.support.documents import container, document, td_doc, write
 
 
 def td(**task: Any) -> TaskDefinitionSpec:

@@ -4,7 +4,6 @@ daemon's policy did not grant; the status says why, and running containers are l
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -16,26 +15,23 @@ from controller.runtime import PolicyRefused
 from controller.runtime.fake import FakeRuntime
 from controller.runtime.types import ContainerSpec, DeviceSpec, MountSpec, VolumeSpec
 from controller.store import Store
-from tests.builders import FakeClock
-from tests.unit.test_batch_engine import MANIFESTS, job, run, send
-from tests.unit.test_controller import Harness
+from tests.support.builders import FakeClock
+from tests.support.documents import (
+    container,
+    dump,
+    instance_doc,
+    launch_template_doc,
+    service_doc,
+    td_doc,
+)
+from tests.support.harness import Harness
+from tests.unit.test_batch_engine import batch_docs, job, run, send
 
-PRIVILEGED = textwrap.dedent("""\
-    apiVersion: skiff/v1
-    kind: TaskDefinition
-    metadata: {name: web}
-    spec:
-      containerDefinitions:
-        - name: app
-          image: skiff/busybox:latest
-          memory: 64
-          privileged: true
-    ---
-    apiVersion: skiff/v1
-    kind: Service
-    metadata: {name: web}
-    spec: {taskDefinition: web, desiredCount: 1}
-    """)
+BUSYBOX = "skiff/busybox:latest"
+PRIVILEGED = dump(
+    td_doc("web", containerDefinitions=[container("app", image=BUSYBOX, privileged=True)]),
+    service_doc("web", desiredCount=1),
+)
 
 
 def spec(**fields: object) -> ContainerSpec:
@@ -98,25 +94,25 @@ def test_a_volume_bound_to_the_host_is_refused_at_create() -> None:
     assert fake.volumes == {"w"}
 
 
-SHARED_VOLUME = textwrap.dedent("""\
-    apiVersion: skiff/v1
-    kind: TaskDefinition
-    metadata: {name: web}
-    spec:
-      volumes:
-        - name: etc
-          dockerVolumeConfiguration: {scope: shared, autoprovision: false}
-      containerDefinitions:
-        - name: app
-          image: skiff/busybox:latest
-          memory: 64
-          mountPoints: [{sourceVolume: etc, containerPath: /host-etc}]
-    ---
-    apiVersion: skiff/v1
-    kind: Service
-    metadata: {name: web}
-    spec: {taskDefinition: web, desiredCount: 1}
-    """)
+SHARED_VOLUME = dump(
+    td_doc(
+        "web",
+        volumes=[
+            {
+                "name": "etc",
+                "dockerVolumeConfiguration": {"scope": "shared", "autoprovision": False},
+            }
+        ],
+        containerDefinitions=[
+            container(
+                "app",
+                image=BUSYBOX,
+                mountPoints=[{"sourceVolume": "etc", "containerPath": "/host-etc"}],
+            )
+        ],
+    ),
+    service_doc("web", desiredCount=1),
+)
 BOUND_TO_ETC = {"type": "none", "o": "bind", "device": "/etc"}
 
 
@@ -206,23 +202,11 @@ def test_a_restart_with_fewer_allow_flags_creates_no_privileged_container(tmp_pa
 
 
 def instance_manifest(privileged: bool) -> str:
-    return textwrap.dedent(f"""\
-        apiVersion: skiff/v1
-        kind: LaunchTemplate
-        metadata: {{name: app}}
-        spec:
-          launchTemplateData:
-            imageId: skiff/busybox:latest
-            privileged: {str(privileged).lower()}
-            linuxParameters:
-              capabilities: {{add: [NET_ADMIN]}}
-              initProcessEnabled: true
-        ---
-        apiVersion: skiff/v1
-        kind: Instance
-        metadata: {{name: one}}
-        spec: {{launchTemplate: {{launchTemplateName: app}}}}
-        """)
+    linux = {"capabilities": {"add": ["NET_ADMIN"]}, "initProcessEnabled": True}
+    return dump(
+        launch_template_doc("app", privileged=privileged, linuxParameters=linux),
+        instance_doc("one", "app"),
+    )
 
 
 def test_an_instance_launch_from_a_template_the_policy_now_refuses_is_not_made(
@@ -254,11 +238,7 @@ def test_an_instance_launch_from_a_template_the_policy_now_refuses_is_not_made(
 
 
 def test_a_batch_attempt_the_policy_refuses_fails_with_the_reason(tmp_path: Path) -> None:
-    privileged = MANIFESTS.replace(
-        "containerProperties: {image: skiff/busybox:latest,",
-        "containerProperties: {privileged: true, image: skiff/busybox:latest,",
-    )
-    assert privileged != MANIFESTS
+    privileged = dump(*batch_docs(privileged=True))
     clock, store, fake = FakeClock(), Store(":memory:"), FakeRuntime()
     allowed = Harness(
         tmp_path / "m", fake=fake, store=store, clock=clock, policy=Policy.parse(["privileged"])

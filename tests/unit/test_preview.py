@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import socket
-import textwrap
 from pathlib import Path
 
 from controller.engine.preview import preview, render
 from controller.manifests.loader import load_directory
 from controller.store import Store
-from tests.unit.test_controller import Harness, manifest
+from tests.support.documents import dump, load_balancer_doc, target_group_doc
+from tests.support.harness import Harness, manifest
 
 
 def converged(tmp_path: Path, count: int) -> Harness:
@@ -80,7 +80,7 @@ def test_a_group_that_fits_nowhere_says_why(tmp_path: Path) -> None:
 
     h = Harness(tmp_path / "m", store=Store.in_data_dir(str(tmp_path / "data")))
     h.write("hosts.yaml", pool())
-    h.write("lt.yaml", template().replace("t3.micro", "r5.xlarge"))  # 32 GiB: more than a host
+    h.write("lt.yaml", template(instanceType="r5.xlarge"))  # 32 GiB: more than a host
     h.write("asg.yaml", group(2))
     text = plan_text(h, tmp_path)
     assert "AutoScalingGroup/web\n  ! cannot launch an instance: zone-a:" in text
@@ -94,20 +94,7 @@ def test_a_plan_with_a_load_balancer_binds_no_port_and_starts_no_haproxy(tmp_pat
     h = converged(tmp_path, 1)
     h.write(
         "lb.yaml",
-        textwrap.dedent(f"""\
-        apiVersion: skiff/v1
-        kind: TargetGroup
-        metadata: {{name: web}}
-        spec: {{}}
-        ---
-        apiVersion: skiff/v1
-        kind: LoadBalancer
-        metadata: {{name: front}}
-        spec:
-          listeners:
-            - port: {port}
-              defaultActions: [{{type: forward, targetGroup: web}}]
-        """),
+        dump(target_group_doc("web"), load_balancer_doc("front", port)),
     )
     plan_text(h, tmp_path)
     with socket.socket() as s:

@@ -15,7 +15,7 @@ from controller.runtime.errors import Conflict, EngineUnavailable, NotFound
 from controller.runtime.fake import IDLE_MEMORY_BYTES, FakeRuntime
 from controller.runtime.instrumented import InstrumentedRuntime
 from controller.runtime.types import ContainerSpec
-from tests.builders import T0, FakeClock
+from tests.support.builders import T0, FakeClock
 
 MIB = 1024 * 1024
 

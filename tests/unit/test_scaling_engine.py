@@ -27,8 +27,9 @@ from controller.metrics import Metrics
 from controller.runtime.fake import FakeRuntime
 from controller.state import labels as L
 from controller.store import Store
-from tests.builders import FakeClock
-from tests.unit.test_controller import Harness
+from tests.support.builders import FakeClock
+from tests.support.documents import container, dump, service_doc, td_doc
+from tests.support.harness import Harness
 from tests.unit.test_fleet_engine import ZONES, group, pool, template
 
 PERIOD = 10.0  # seconds per metrics period: CloudWatch's minute, shortened
@@ -279,22 +280,18 @@ def test_two_target_tracking_policies_scale_out_if_either_asks_and_in_only_if_bo
 
 # --- alarms running step and simple policies -----------------------------------------------------
 
-SERVICE = textwrap.dedent("""\
-    apiVersion: skiff/v1
-    kind: TaskDefinition
-    metadata: {name: web}
-    spec:
-      containerDefinitions:
-        - {name: app, image: skiff/busybox:latest, command: [serve], memory: 64, cpu: 512}
-    ---
-    apiVersion: skiff/v1
-    kind: Service
-    metadata: {name: web}
-    spec:
-      taskDefinition: web
-      desiredCount: 2
-      autoScaling: {minCapacity: 1, maxCapacity: 10}
-    """)
+
+def service(bounds: bool = True) -> str:
+    """Service web of 2 tasks (512 CPU units each), scalable from 1 to 10 unless not `bounds`."""
+    app = container("app", image="skiff/busybox:latest", command=["serve"], cpu=512)
+    scaling = {"autoScaling": {"minCapacity": 1, "maxCapacity": 10}} if bounds else {}
+    return dump(
+        td_doc("web", containerDefinitions=[app]),
+        service_doc("web", desiredCount=2, **scaling),
+    )
+
+
+SERVICE = service()
 
 
 def high_cpu_alarm(dimension: str, *actions: str, name: str = "cpu-high") -> str:
@@ -415,13 +412,12 @@ def test_simple_scaling_waits_out_its_300_second_cooldown_before_scaling_again(
 
 
 def test_an_instance_held_by_a_launch_hook_does_not_stop_the_scaling_pass(h: Scaling) -> None:
-    hook = """\
-        lifecycleHooks:
-          - lifecycleHookName: warm-up
-            lifecycleTransition: autoscaling:EC2_INSTANCE_LAUNCHING
-            heartbeatTimeout: 3600
-        """
-    h.write("asg.yaml", group(1, extra=hook))
+    hook = {
+        "lifecycleHookName": "warm-up",
+        "lifecycleTransition": "autoscaling:EC2_INSTANCE_LAUNCHING",
+        "heartbeatTimeout": 3600,
+    }
+    h.write("asg.yaml", group(1, lifecycleHooks=[hook]))
     h.write("web.yaml", SERVICE)
     h.apply(
         "policies.yaml",
@@ -667,9 +663,7 @@ def test_a_policy_on_a_service_without_bounds_and_an_alarm_naming_no_policy_are_
 ) -> None:
     root = tmp_path / "m"
     root.mkdir()
-    (root / "web.yaml").write_text(
-        SERVICE.replace("  autoScaling: {minCapacity: 1, maxCapacity: 10}\n", "")
-    )
+    (root / "web.yaml").write_text(service(bounds=False))
     (root / "scaling.yaml").write_text(
         STEP_POLICY + "---\n" + high_cpu_alarm("service", "web-out", "web-in")
     )
@@ -862,7 +856,7 @@ def test_an_edit_of_a_groups_other_fields_keeps_the_capacity_set_since(h: Scalin
     running_group(h, 2, cpu_policy())
     commands.set_desired_capacity(h.ctl, "web", 5)
     h.tick(2)
-    h.write("asg.yaml", group(2, extra="healthCheckGracePeriod: 10\n"))
+    h.write("asg.yaml", group(2, healthCheckGracePeriod=10))
     h.load()
     h.tick(2)
     assert h.group()["desiredCapacity"] == 5  # only an edit of min, max or desired resets it

@@ -29,7 +29,7 @@ from controller.reconcilers.scaling_policies import (
     step_scaling,
     target_tracking,
 )
-from tests.builders import T0
+from tests.support.builders import T0
 
 
 def case(name: str, *values: Any) -> Any:

@@ -19,7 +19,7 @@ from controller.reconcilers.service import (
 from controller.reconcilers.task_state import ESSENTIAL_EXITED, HEALTH_CHECK_FAILED
 from controller.state.observed import ObservedTask
 from controller.store.records import TaskRecord
-from tests.builders import T0, container, hosts, revision, running, stop_record, task, td
+from tests.support.builders import T0, container, hosts, revision, running, stop_record, task, td
 
 WEB1 = revision("web:1")
 WEB2 = revision(

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from controller.state import labels as L
-from tests.unit.test_controller import Harness, manifest
+from tests.support.harness import Harness, manifest
 
 STUCK = """
   deploymentConfiguration: {minimumHealthyPercent: 100, maximumPercent: 100}

@@ -14,7 +14,7 @@ from controller.reconcilers.task_state import (
     view_task,
 )
 from controller.state.labels import PAUSE_CONTAINER
-from tests.builders import T0, container, stop_record, task, td
+from tests.support.builders import T0, container, stop_record, task, td
 
 HC = td(
     containerDefinitions=[

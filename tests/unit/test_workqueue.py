@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from controller.engine.workqueue import Backoff, TokenBucket, WorkQueue
-from tests.builders import FakeClock
+from tests.support.builders import FakeClock
 
 
 def make_queue(

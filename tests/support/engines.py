@@ -1,5 +1,8 @@
-"""A second, real Docker engine for multi-host tests: its own data root, exec root, bridge and
-a TLS-protected tcp:// socket on loopback, started and torn down by the tests themselves."""
+"""Extra real Docker engines for multi-host tests and benchmarks, started and torn down by them:
+`Dockerd` (its own data root, exec root, bridge and unix socket), `tls_engine` (a tcp:// socket
+with TLS on loopback) and `ssh_to_local_engine` (ssh:// through a throw-away sshd).
+
+It never touches the main engine's bridge or state, and never listens beyond 127.0.0.1."""
 
 from __future__ import annotations
 
