@@ -21,125 +21,14 @@ def _when(at: float) -> str:
     return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
+HEADER = ["KIND", "NAME", "STATUS", "DESIRED", "RUNNING", "PENDING", "HEALTHY", "REVISION"]
+
+
 def render_status(doc: dict[str, Any]) -> str:
-    out: list[str] = []
     resources = doc.get("resources", [])
-    rows = [
-        [
-            "KIND",
-            "NAME",
-            "STATUS",
-            "DESIRED",
-            "RUNNING",
-            "PENDING",
-            "HEALTHY",
-            "REVISION",
-            "MESSAGE",
-        ]
-    ]
+    out = table([[*HEADER, "MESSAGE"], *(_summary_row(r) for r in resources)])
     for r in resources:
-        rev = r.get("taskDefinition") or r.get("latestRevision") or ""
-        message = r.get("manifestError") or r.get("message") or ""
-        counts = [
-            str(r.get(k, ""))
-            for k in ("desiredCount", "runningCount", "pendingCount", "healthyCount")
-        ]
-        if r["kind"] == "AutoScalingGroup":
-            views = [i for i in r.get("instances", []) if i["lifecycleState"] != "Terminated"]
-            counts = [
-                str(r.get("desiredCapacity", "")),
-                str(r.get("inServiceCount", "")),
-                str(sum(1 for i in views if i["lifecycleState"].startswith("Pending"))),
-                str(sum(1 for i in views if i["healthStatus"] == "Healthy")),
-            ]
-            rev = r.get("launchTemplate") or ""
-        if r["kind"] == "Instance":
-            counts = ["", "", "", ""]
-            rev = next((i["launchTemplate"] for i in r.get("instances", [])), "")
-            message = message or f"{r.get('instanceId') or '-'} {r.get('state', '')}"
-        if r["kind"] == "LaunchTemplate":
-            rev = f"latest {r.get('latestVersionNumber')} default {r.get('defaultVersionNumber')}"
-        if r["kind"] == "ScheduledAction" and r.get("nextTime"):
-            message = message or f"next {_when(r['nextTime'])}"
-        if r["kind"] == "Host":
-            cap, alloc = r.get("capacity", {}), r.get("allocated", {})
-            message = message or (
-                f"{r.get('zone')} cpu {alloc.get('cpu', 0)}/{cap.get('cpu', 0)} "
-                f"mem {alloc.get('memory', 0)}/{cap.get('memory', 0)}MiB"
-            )
-        rows.append([r["kind"], r["name"], r["status"], *counts, rev, message[:100]])
-    out += table(rows)
-    for r in resources:
-        if r["kind"] == "TaskDefinition":
-            revs = ", ".join(
-                f"{r['name']}:{v['revision']} {v['status']}" for v in r.get("revisions", [])
-            )
-            out += ["", f"TaskDefinition/{r['name']} revisions: {revs}"]
-        if r["kind"] == "Service" and r.get("deployments"):
-            out += ["", f"Service/{r['name']} deployments:"]
-            drows = [
-                ["ID", "STATUS", "REVISION", "ROLLOUT", "RUNNING", "PENDING", "FAILED", "REASON"]
-            ]
-            for d in r["deployments"]:
-                drows.append(
-                    [
-                        d["id"],
-                        d["status"],
-                        d["taskDefinition"],
-                        d["rolloutState"],
-                        str(d["runningCount"]),
-                        str(d["pendingCount"]),
-                        str(d["failedTasks"]),
-                        d["rolloutStateReason"][:80],
-                    ]
-                )
-            out += ["  " + line for line in table(drows)]
-        if r["kind"] == "Service" and r.get("tasks"):
-            out += ["", f"Service/{r['name']} tasks:"]
-            trows = [
-                [
-                    "TASK",
-                    "REVISION",
-                    "HOST",
-                    "LAST",
-                    "DESIRED",
-                    "HEALTH",
-                    "AGE",
-                    "PORTS",
-                    "STOPPED REASON",
-                ]
-            ]
-            for t in r["tasks"]:
-                ports = ",".join(
-                    f"{b['bindIP']}:{b['hostPort']}->{b['containerPort']}"
-                    for c in t["containers"]
-                    for b in c["networkBindings"]
-                )
-                trows.append(
-                    [
-                        t["taskId"][:12],
-                        t["taskDefinition"],
-                        t["host"],
-                        t["lastStatus"],
-                        t["desiredStatus"],
-                        t["healthStatus"],
-                        _age(t.get("createdAt")),
-                        ports or "-",
-                        t.get("stoppedReason") or "",
-                    ]
-                )
-            out += ["  " + line for line in table(trows)]
-        if r["kind"] in ("AutoScalingGroup", "Instance") and r.get("instances"):
-            out += ["", f"{r['kind']}/{r['name']} instances:"]
-            out += ["  " + line for line in table(_instance_rows(r["instances"]))]
-        if r["kind"] in ("AutoScalingGroup", "Service") and r.get("activities"):
-            out += ["", f"{r['kind']}/{r['name']} activities (newest first):"]
-            arows = [["STATUS", "STARTED", "DESCRIPTION", "CAUSE"]]
-            for a in r["activities"]:
-                arows.append(
-                    [a["statusCode"], _age(a["startTime"]), a["description"], a["cause"][:160]]
-                )
-            out += ["  " + line for line in table(arows)]
+        out += _details(r)
     if doc.get("errors"):
         out += ["", "Manifest errors:"]
         out += [
@@ -149,6 +38,112 @@ def render_status(doc: dict[str, Any]) -> str:
     if not doc.get("ready", True):
         out += ["", "(the daemon is still starting: not every host has been listed yet)"]
     return "\n".join(printable(line) for line in out)  # table cells are already printable
+
+
+def _summary_row(r: dict[str, Any]) -> list[str]:
+    """A resource's line in the first table: its counts, revision and message by kind."""
+    rev = r.get("taskDefinition") or r.get("latestRevision") or ""
+    message = r.get("manifestError") or r.get("message") or ""
+    counts = [
+        str(r.get(k, "")) for k in ("desiredCount", "runningCount", "pendingCount", "healthyCount")
+    ]
+    if r["kind"] == "AutoScalingGroup":
+        views = [i for i in r.get("instances", []) if i["lifecycleState"] != "Terminated"]
+        counts = [
+            str(r.get("desiredCapacity", "")),
+            str(r.get("inServiceCount", "")),
+            str(sum(1 for i in views if i["lifecycleState"].startswith("Pending"))),
+            str(sum(1 for i in views if i["healthStatus"] == "Healthy")),
+        ]
+        rev = r.get("launchTemplate") or ""
+    if r["kind"] == "Instance":
+        counts = ["", "", "", ""]
+        rev = next((i["launchTemplate"] for i in r.get("instances", [])), "")
+        message = message or f"{r.get('instanceId') or '-'} {r.get('state', '')}"
+    if r["kind"] == "LaunchTemplate":
+        rev = f"latest {r.get('latestVersionNumber')} default {r.get('defaultVersionNumber')}"
+    if r["kind"] == "ScheduledAction" and r.get("nextTime"):
+        message = message or f"next {_when(r['nextTime'])}"
+    if r["kind"] == "Host":
+        cap, alloc = r.get("capacity", {}), r.get("allocated", {})
+        message = message or (
+            f"{r.get('zone')} cpu {alloc.get('cpu', 0)}/{cap.get('cpu', 0)} "
+            f"mem {alloc.get('memory', 0)}/{cap.get('memory', 0)}MiB"
+        )
+    return [r["kind"], r["name"], r["status"], *counts, rev, message[:100]]
+
+
+def _details(r: dict[str, Any]) -> list[str]:
+    """The sections under the first table for one resource: revisions, deployments, tasks,
+    instances, activities."""
+    out: list[str] = []
+    if r["kind"] == "TaskDefinition":
+        revs = ", ".join(
+            f"{r['name']}:{v['revision']} {v['status']}" for v in r.get("revisions", [])
+        )
+        out += ["", f"TaskDefinition/{r['name']} revisions: {revs}"]
+    if r["kind"] == "Service" and r.get("deployments"):
+        out += ["", f"Service/{r['name']} deployments:"]
+        out += ["  " + line for line in table(_deployment_rows(r["deployments"]))]
+    if r["kind"] == "Service" and r.get("tasks"):
+        out += ["", f"Service/{r['name']} tasks:"]
+        out += ["  " + line for line in table(_task_rows(r["tasks"]))]
+    if r["kind"] in ("AutoScalingGroup", "Instance") and r.get("instances"):
+        out += ["", f"{r['kind']}/{r['name']} instances:"]
+        out += ["  " + line for line in table(_instance_rows(r["instances"]))]
+    if r["kind"] in ("AutoScalingGroup", "Service") and r.get("activities"):
+        out += ["", f"{r['kind']}/{r['name']} activities (newest first):"]
+        arows = [["STATUS", "STARTED", "DESCRIPTION", "CAUSE"]]
+        for a in r["activities"]:
+            arows.append(
+                [a["statusCode"], _age(a["startTime"]), a["description"], a["cause"][:160]]
+            )
+        out += ["  " + line for line in table(arows)]
+    return out
+
+
+def _deployment_rows(deployments: list[dict[str, Any]]) -> list[list[str]]:
+    rows = [["ID", "STATUS", "REVISION", "ROLLOUT", "RUNNING", "PENDING", "FAILED", "REASON"]]
+    for d in deployments:
+        rows.append(
+            [
+                d["id"],
+                d["status"],
+                d["taskDefinition"],
+                d["rolloutState"],
+                str(d["runningCount"]),
+                str(d["pendingCount"]),
+                str(d["failedTasks"]),
+                d["rolloutStateReason"][:80],
+            ]
+        )
+    return rows
+
+
+def _task_rows(tasks: list[dict[str, Any]]) -> list[list[str]]:
+    rows = [
+        ["TASK", "REVISION", "HOST", "LAST", "DESIRED", "HEALTH", "AGE", "PORTS", "STOPPED REASON"]
+    ]
+    for t in tasks:
+        ports = ",".join(
+            f"{b['bindIP']}:{b['hostPort']}->{b['containerPort']}"
+            for c in t["containers"]
+            for b in c["networkBindings"]
+        )
+        rows.append(
+            [
+                t["taskId"][:12],
+                t["taskDefinition"],
+                t["host"],
+                t["lastStatus"],
+                t["desiredStatus"],
+                t["healthStatus"],
+                _age(t.get("createdAt")),
+                ports or "-",
+                t.get("stoppedReason") or "",
+            ]
+        )
+    return rows
 
 
 def _instance_rows(instances: list[dict[str, Any]]) -> list[list[str]]:

@@ -42,20 +42,14 @@ START_FAILED = "Task failed to start"
 log = structlog.get_logger("skiff.batch")
 
 
-def place_runnable(
-    ctl: Controller,
-    ledger: Ledger,
-    pulls: bc.ImagePulls,
-    queues: dict[str, JobQueueSpec],
-    envs: dict[str, ComputeEnvironmentSpec],
-    seen: Mapping[str, list[JobContainer]],
-    adopted: set[str],
-    now: float,
-) -> None:
-    jobs = ledger.jobs
+def _candidates(
+    ledger: Ledger, adopted: set[str]
+) -> tuple[list[Candidate], dict[str, JobDefinitionSpec]]:
+    """The RUNNABLE jobs to schedule (not array parents, not adopted, with a definition), and
+    each one's definition."""
     definitions: dict[str, JobDefinitionSpec] = {}
-    candidates = []
-    for j in jobs.values():
+    candidates: list[Candidate] = []
+    for j in ledger.jobs.values():
         if j.status != RUNNABLE or j.is_array_parent or j.job_id in adopted:
             continue
         spec = ledger.definition(j.job_definition)
@@ -74,6 +68,21 @@ def place_runnable(
                 need if len(need) > 1 else (),
             )
         )
+    return candidates, definitions
+
+
+def place_runnable(
+    ctl: Controller,
+    ledger: Ledger,
+    pulls: bc.ImagePulls,
+    queues: dict[str, JobQueueSpec],
+    envs: dict[str, ComputeEnvironmentSpec],
+    seen: Mapping[str, list[JobContainer]],
+    adopted: set[str],
+    now: float,
+) -> None:
+    jobs = ledger.jobs
+    candidates, definitions = _candidates(ledger, adopted)
     if not candidates:
         return
     under_way = [j for j in jobs.values() if j.status in (STARTING, RUNNING) and not j.final]

@@ -96,9 +96,13 @@ def collect(ctl: Controller, now: float) -> None:
     _hourly(ctl, now)
 
 
-def _containers(ctl: Controller) -> list[tuple[SeriesKey, float]]:
-    """CPU and memory of instances (and the groups they are InService in) and tasks."""
-    jobs: list[tuple[str, str, float | None, float | None, list[SeriesKey]]] = []
+_Job = tuple[str, str, float | None, float | None, list[SeriesKey]]  # host, id, CPUs, MiB, keys
+
+
+def _instance_jobs(ctl: Controller) -> list[_Job]:
+    """The running instances' containers to sample, each with its reservation and series:
+    the instance's, and its group's while it is InService."""
+    jobs: list[_Job] = []
     for iid, inst in ctl.observed_instances().items():
         c = inst.container
         if not c.running:
@@ -110,6 +114,12 @@ def _containers(ctl: Controller) -> list[tuple[SeriesKey, float]]:
             if record is not None and record.lifecycle_state == "InService":
                 keys.append(("", "autoScalingGroup", inst.owner))
         jobs.append((inst.host, c.id, cpu_units / 1024 or None, memory_mib or None, keys))
+    return jobs
+
+
+def _containers(ctl: Controller) -> list[tuple[SeriesKey, float]]:
+    """CPU and memory of instances (and the groups they are InService in) and tasks."""
+    jobs = _instance_jobs(ctl)
     for task in ctl.observed_tasks().values():
         if task.owner_kind != "Service":
             continue

@@ -32,7 +32,7 @@ from controller.manifests.base import (
     quote,
 )
 from controller.manifests.host import LOCAL_HOST_NAME, HostSpec
-from controller.manifests.kinds import KINDS, Resource, ResourceKey
+from controller.manifests.kinds import KINDS, Kind, Resource, ResourceKey
 from controller.manifests.load_balancer import Action, LoadBalancerSpec
 from controller.manifests.placement import BUILT_IN, attributes_of, parse
 from controller.manifests.policy import BASELINE, Policy
@@ -207,15 +207,8 @@ def _load_document(doc: Any, file: str, index: int, result: LoadResult, policy: 
     if "spec" not in doc:
         error(("spec",), "missing", kind.name, metadata.name)
     else:
-        try:
-            spec = kind.spec.model_validate(doc["spec"])
-        except ValidationError as exc:
-            for path, message in pydantic_errors(exc):
-                error(("spec", *path), message, kind.name, metadata.name)
-    if spec is not None:
-        for path, message in kind.check(spec):
-            error(("spec", *path), message, kind.name, metadata.name)
-        for path, message in policy_problems(kind.name, spec, policy):
+        spec, problems = _load_spec(kind, doc["spec"], policy)
+        for path, message in problems:
             error(("spec", *path), message, kind.name, metadata.name)
     if key in result.resources or key in result.claimed:
         first = result.resources.get(key)
@@ -226,6 +219,16 @@ def _load_document(doc: Any, file: str, index: int, result: LoadResult, policy: 
         result.claimed.add(key)
         return
     result.resources[key] = Resource(kind.name, metadata.name, spec, file, index, metadata.labels)
+
+
+def _load_spec(kind: Kind, raw: Any, policy: Policy) -> tuple[Any, list[tuple[Path, str]]]:
+    """A document's spec validated by its kind (None if it is not valid), and the problems
+    found: the model's errors, else the kind's own checks and the daemon's policy."""
+    try:
+        spec = kind.spec.model_validate(raw)
+    except ValidationError as exc:
+        return None, pydantic_errors(exc)
+    return spec, [*kind.check(spec), *policy_problems(kind.name, spec, policy)]
 
 
 def pydantic_errors(exc: ValidationError) -> list[tuple[Path, str]]:

@@ -40,6 +40,7 @@ from controller.reconcilers.instances import (
     Placer,
 )
 from controller.reconcilers.placement import HostSlot, Need
+from controller.store.records import InstanceRecord
 
 ALIVE = ("Pending", "Pending:Wait", "Pending:Proceed", "InService")
 TERMINATING = ("Terminating", "Terminating:Wait", "Terminating:Proceed")
@@ -86,24 +87,7 @@ def plan_group(
     b = _Group(now, desired, checks or {}, target_states or {}, starting)
     lost = {h.name for h in hosts if h.lost}
     zone_of = {h.name: h.zone for h in hosts}
-    live: list[InstanceView] = []
-    for v in views:
-        r = b.record(v)
-        if r.lifecycle_state == "Terminated":
-            if v.container is not None and v.host not in lost:
-                b.remove_stale(v)
-            else:
-                b.age_out(v)
-        elif v.host in lost and r.lifecycle_state not in TERMINATING:
-            b.gone(v, f"its host {v.host} is unreachable")
-        elif v.container is None and v.host in listed and v.instance_id not in in_flight:
-            if r.lifecycle_state in TERMINATING:
-                b.proceed(v)
-            else:
-                b.gone(v, "its container was removed outside Skiff")
-        else:
-            live.append(v)
-
+    live = [v for v in views if b.sweep(v, triage(v, b.record(v), lost, listed, in_flight))]
     for v in live:
         b.lifecycle(v)
     for v in live:
@@ -118,14 +102,14 @@ def plan_group(
         return zone_of.get(v.host, b.record(v).zone)
 
     counts = {z: sum(1 for v in alive if zone(v) == z) for z in desired.zones}
-    usable = [
-        z for z in desired.zones if any(h.zone == z and h.up and not h.draining for h in hosts)
-    ]
+    usable = usable_zones(desired.zones, hosts)
     own: dict[str, int] = {}
     for v in alive:
         own[v.host] = own.get(v.host, 0) + 1
     placer = Placer(hosts, desired.need, own)
     missing = desired.capacity - len(alive)
+    settled = missing == 0 and not pending and not leaving
+    low = rebalance_zone(desired, counts, usable, len(alive)) if settled else None
     if missing > 0 and "Launch" not in desired.suspended:
         b.launch(
             missing,
@@ -135,38 +119,100 @@ def plan_group(
             "an instance was started in response to a "
             "difference between desired and actual capacity, increasing the capacity",
         )
-    elif (
-        missing == 0
-        and not pending
-        and not leaving
-        and len(usable) > 1
-        and not ({"AZRebalance", "Launch"} & desired.suspended)
-    ):
-        low = min(usable, key=lambda z: (counts[z], z))
-        high = max(usable, key=lambda z: (counts[z], z))
-        headroom = desired.max_size + max(1, desired.max_size // 10)
-        if counts[high] - counts[low] > 1 and len(alive) < headroom:
-            b.launch(1, [low], counts, placer, "an instance was launched to rebalance the zones")
+    elif low is not None:
+        b.launch(1, [low], counts, placer, "an instance was launched to rebalance the zones")
     excess = len(alive) - desired.capacity
     if excess > 0 and not pending and "Terminate" not in desired.suspended:
         candidates = [v for v in alive if not b.record(v).protected]
         rng = random.Random(seed)
         for v in choose_victims(candidates, excess, desired, counts, zone, now, rng):
             b.terminate(v, SCALE_IN)
-    elif (
-        missing <= 0
-        and excess <= 0
-        and not pending
-        and not leaving
-        and "InstanceRefresh" not in desired.suspended
-    ):
-        old = [v for v in alive if b.record(v).template != desired.version]
-        serving = [v for v in alive if b.record(v).health == "Healthy"]
-        floor = math.ceil(desired.capacity * desired.refresh_min_healthy / 100)
-        batch = max(1, len(serving) - floor)
-        for v in sorted(old, key=lambda v: (b.record(v).launched_at, v.instance_id))[:batch]:
+    elif settled and "InstanceRefresh" not in desired.suspended:
+        for v in refresh_batch(desired, alive, b.record):
             b.terminate(v, f"an instance refresh is replacing it with {desired.version}")
     return b.build(views)
+
+
+LIVE, REMOVE_STALE, AGE_OUT, PROCEED, GONE = "live", "remove-stale", "age-out", "proceed", "gone"
+
+
+def triage(
+    v: InstanceView,
+    r: InstanceRecord,
+    lost: Set[str],
+    listed: Set[str],
+    in_flight: Set[str],
+) -> tuple[str, str]:
+    """What becomes of an instance before its lifecycle moves on, and why: a Terminated one's
+    leftover container is removed (or its record ages out); one whose host is lost, or whose
+    container was removed outside Skiff, is GONE (replaced), unless it was terminating anyway
+    (then it proceeds); the rest are LIVE."""
+    state = r.lifecycle_state
+    if state == "Terminated":
+        return (REMOVE_STALE if v.container is not None and v.host not in lost else AGE_OUT), ""
+    if v.host in lost and state not in TERMINATING:
+        return GONE, f"its host {v.host} is unreachable"
+    if v.container is None and v.host in listed and v.instance_id not in in_flight:
+        if state in TERMINATING:
+            return PROCEED, ""
+        return GONE, "its container was removed outside Skiff"
+    return LIVE, ""
+
+
+def usable_zones(zones: Sequence[str], hosts: Sequence[HostSlot]) -> list[str]:
+    """The group's zones with a host that is up and not draining: launches go only there."""
+    return [z for z in zones if any(h.zone == z and h.up and not h.draining for h in hosts)]
+
+
+def rebalance_zone(
+    desired: GroupDesired, counts: Mapping[str, int], usable: Sequence[str], alive: int
+) -> str | None:
+    """AZRebalance, once the group is at its capacity with nothing pending or terminating:
+    when the usable zones differ by more than one instance, the smallest gets a launch (the
+    surplus is then scaled in from the largest), while the group stays under maxSize plus
+    10% (at least one)."""
+    if len(usable) <= 1 or {"AZRebalance", "Launch"} & desired.suspended:
+        return None
+    low = min(usable, key=lambda z: (counts[z], z))
+    high = max(usable, key=lambda z: (counts[z], z))
+    headroom = desired.max_size + max(1, desired.max_size // 10)
+    return low if counts[high] - counts[low] > 1 and alive < headroom else None
+
+
+def refresh_batch(
+    desired: GroupDesired,
+    alive: Sequence[InstanceView],
+    record: Callable[[InstanceView], InstanceRecord],
+) -> list[InstanceView]:
+    """Instance refresh: the instances on another template version to replace now, oldest
+    first, as many as keep minHealthyPercentage of the capacity Healthy (at least one)."""
+    old = [v for v in alive if record(v).template != desired.version]
+    serving = [v for v in alive if record(v).health == "Healthy"]
+    floor = math.ceil(desired.capacity * desired.refresh_min_healthy / 100)
+    batch = max(1, len(serving) - floor)
+    return sorted(old, key=lambda v: (record(v).launched_at, v.instance_id))[:batch]
+
+
+def unhealthy_cause(
+    desired: GroupDesired,
+    r: InstanceRecord,
+    check: str | None,
+    targets: Mapping[str, str],
+    now: float,
+) -> tuple[str, float | None]:
+    """Why an InService instance is Unhealthy ("" if it is not), and, within its health check
+    grace period, when that ends: an EC2 status check said impaired, or, with ELB checks, one
+    of its targets is unhealthy."""
+    grace_ends = (r.in_service_at or r.launched_at) + desired.grace
+    if "HealthCheck" in desired.suspended:
+        return "", None
+    if now < grace_ends:
+        return "", grace_ends
+    if check == IMPAIRED:
+        return "an EC2 health check indicating it has been terminated, stopped or impaired", None
+    if desired.health_check_type == "ELB" and "unhealthy" in targets.values():
+        return "an ELB system health check failure", None
+    return "", None
 
 
 def retire_group(
@@ -333,22 +379,26 @@ class _Group(Actions):
         elif r.lifecycle_state in TERMINATING:
             self.proceed(v)
 
+    def sweep(self, v: InstanceView, fate: tuple[str, str]) -> bool:
+        """Carries out triage's verdict; True for an instance still live."""
+        what, why = fate
+        if what == REMOVE_STALE:
+            self.remove_stale(v)
+        elif what == AGE_OUT:
+            self.age_out(v)
+        elif what == PROCEED:
+            self.proceed(v)
+        elif what == GONE:
+            self.gone(v, why)
+        return what == LIVE
+
     def health(self, v: InstanceView) -> None:
         r, d = self.record(v), self.desired
-        grace_ends = (r.in_service_at or r.launched_at) + d.grace
-        if "HealthCheck" in d.suspended:
-            return
-        if self.now < grace_ends:
-            self.wake_at(grace_ends)
-            return
-        why = ""
-        if self.checks.get(v.instance_id) == IMPAIRED:
-            why = "an EC2 health check indicating it has been terminated, stopped or impaired"
-        elif (
-            d.health_check_type == "ELB"
-            and "unhealthy" in self.targets.get(v.instance_id, {}).values()
-        ):
-            why = "an ELB system health check failure"
+        why, wake = unhealthy_cause(
+            d, r, self.checks.get(v.instance_id), self.targets.get(v.instance_id, {}), self.now
+        )
+        if wake is not None:
+            self.wake_at(wake)
         if not why:
             return
         if r.health != "Unhealthy":
@@ -432,5 +482,10 @@ __all__ = [
     "GroupDesired",
     "choose_victims",
     "plan_group",
+    "rebalance_zone",
+    "refresh_batch",
     "retire_group",
+    "triage",
+    "unhealthy_cause",
+    "usable_zones",
 ]

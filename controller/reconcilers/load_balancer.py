@@ -476,16 +476,9 @@ def plan_targets(
             if not server.twin:
                 add.append((group, t, TWIN))
                 server = replace(server, twin="maint")
-            passed = server.checked and server.up and server.admin != "maint"
             young = now - registered_at.get(key, now) < windows.get(group, 0.0)
-            if passed:
-                health = HEALTHY
-            elif key in activated:
-                health = HEALTHY if server.up else UNHEALTHY  # e.g. unchecked after a reload
-            elif young or not server.checked:
-                health = INITIAL
-            else:
-                health = UNHEALTHY  # still failing after its window
+            passed = server.checked and server.up and server.admin != "maint"
+            health = _target_health(server, passed, key in activated, young)
             states[key] = health if group in used_groups else UNUSED
             # No traffic before a first check passed; the twin joins fail open only then too.
             primary = "ready" if passed or key in activated else "drain"
@@ -499,6 +492,18 @@ def plan_targets(
     return TargetPlan(
         tuple(add), tuple(checks), tuple(ready), tuple(drain), tuple(remove), frozenset(cut), states
     )
+
+
+def _target_health(server: Server, passed: bool, activated: bool, young: bool) -> str:
+    """ALB's state: healthy once a check passed (or, for one that passed before, while up:
+    unchecked after a reload); initial while young or unchecked; else unhealthy."""
+    if passed:
+        return HEALTHY
+    if activated:
+        return HEALTHY if server.up else UNHEALTHY
+    if young or not server.checked:
+        return INITIAL
+    return UNHEALTHY
 
 
 def _pair(server: Server) -> tuple[tuple[str, str], tuple[str, str]]:

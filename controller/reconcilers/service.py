@@ -6,28 +6,39 @@ older revision remain, running+pending never exceeds floor(desired x maximumPerc
 healthy tasks never fall below ceil(desired x minimumHealthyPercent / 100), a task counting
 as healthy once its health checks pass (its containers', its load balancer targets'), or, with
 none, once it has been RUNNING `healthy_after` seconds (ECS: 40). Stopping is graceful: SIGTERM
-first, SIGKILL once the container's stopTimeout has passed.
+first, SIGKILL once the container's stopTimeout has passed. The phases that choose which
+tasks to stop and how many to launch (unhealthy tasks, scale-in, the deployment bounds) are
+pure functions in rollout.py; this module applies them and owns the plan.
 """
 
 from __future__ import annotations
 
-import math
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from controller.manifests.task_definition import TaskDefinitionSpec
 from controller.reconcilers import host_ports
 from controller.reconcilers.host_ports import HostPorts
 from controller.reconcilers.placement import HostSlot, Need, Rules, place
+from controller.reconcilers.rollout import (
+    HEALTHY_TARGET,
+    UNHEALTHY_TARGET,
+    blocked_reason,
+    bounds,
+    failing_health,
+    next_warm,
+    old_to_stop,
+    scale_in,
+    split_current,
+    still_stopping,
+)
 from controller.reconcilers.task_definition import ResolvedRevision
 from controller.reconcilers.task_state import (
-    HEALTH_CHECK_FAILED,
     HEALTHY,
     HEALTHY_AFTER_SECONDS,
     RUNNING,
     STOPPED,
-    STOPPING,
     UNHEALTHY,
     UNKNOWN,
     TaskView,
@@ -210,43 +221,25 @@ def plan_service(
         b.remove_stopped(tasks, keep=0)
         return b.build(tasks)
 
-    for t in tasks:
-        if t.active and t.health == UNHEALTHY and not _in_grace(t, desired.grace_period, now):
-            bad = [g for g in groups if targets.get(t.id, {}).get(g) == UNHEALTHY_TARGET]
-            b.stop_task(
-                t,
-                f"Task failed ELB health checks in (target-group {bad[0]})"
-                if bad
-                else HEALTH_CHECK_FAILED,
-            )
-        elif t.active and t.health == UNHEALTHY and t.started_at is not None:
-            b.wake_at(t.started_at + desired.grace_period)
+    # Replace unhealthy tasks (once past the health check grace period).
+    unhealthy, grace_ends = failing_health(tasks, desired.grace_period, groups, targets, now)
+    b.stop_all(unhealthy)
+    b.wake_at_all(grace_ends)
     active = [t for t in tasks if t.active and t.id not in b.stopping]
-    target = desired.revision.key
     draining = {h.name for h in hosts if h.draining}
-    # Tasks of another revision, or on a host leaving the pool, are replaced like a rollout.
-    new = [t for t in active if _current(t, desired) and t.host not in draining]
-    old = [t for t in active if t not in new]
+    new, old = split_current(active, desired.revision, desired.config, draining)
     count = desired.desired_count
 
     # Scale in: too many tasks of the current revision.
     zones = {h.name: h.zone for h in hosts}
-    for t in _scale_in(new, len(new) - count, desired.scale_in_order, zones):
-        b.stop_task(t, f"Scaling activity initiated by (service {desired.name})")
+    scaled = scale_in(new, len(new) - count, desired.scale_in_order, zones)
+    b.stop_all((t, f"Scaling activity initiated by (service {desired.name})") for t in scaled)
     new = [t for t in new if t.id not in b.stopping]
 
     # Launch up to desiredCount, never above maximumPercent of it while old tasks remain.
-    # Tasks still stopping count too: their containers run until they exit, and whoever
-    # watches Docker must never see more than the ceiling.
-    ceiling = max(count * desired.maximum_percent // 100, count if not old else 0)
-    stopping = sum(
-        1
-        for t in tasks
-        if t.running_container_ids()
-        and (t.last_status == STOPPING or t.id in b.stopping)
-        and t.host not in lost
-    )
-    room = ceiling - len(new) - len(old) - stopping
+    limits = bounds(count, desired.minimum_healthy_percent, desired.maximum_percent, bool(old))
+    stopping = still_stopping(tasks, b.stopping, lost)
+    room = limits.ceiling - len(new) - len(old) - stopping
     want = 0 if halted else min(count - len(new), room, max_launches)
     if want > 0 and relaunch_at is not None and relaunch_at > now:
         b.throttle(want, relaunch_at)
@@ -255,40 +248,17 @@ def plan_service(
     if len(b.launches) == max_launches and count - len(new) > max_launches:
         b.wake_at(now)  # the cap on creates per pass left work for the next pass
 
-    # Stop old-revision tasks, keeping at least minimumHealthyPercent healthy. A task still
-    # waiting to count as healthy (RUNNING, checked by nothing, not yet healthy_after old) is
-    # not unhealthy: it is kept as long as the tasks healthy or about to be are at the floor,
-    # or a rollout under 100/100 would stop the only task just because it is young.
-    floor = math.ceil(count * desired.minimum_healthy_percent / 100)
+    # Stop old-revision tasks, keeping at least minimumHealthyPercent healthy.
     kept = [t for t in active if t.id not in b.stopping]
-    spare = sum(t.healthy for t in kept) - floor
-    spare_soon = sum(t.healthy or t.turns_healthy_at is not None for t in kept) - floor
-    for t in sorted(
-        old,
-        key=lambda t: (
-            t.healthy,
-            t.turns_healthy_at is not None,
-            t.last_status == RUNNING,
-            -t.created_at,
-        ),
-    ):
-        if t.in_flight:
-            continue
-        if t.turns_healthy_at is not None:
-            if spare_soon > 0:
-                spare_soon -= 1
-                b.stop_task(t, f"Scaling activity initiated by (deployment {target})")
-        elif not t.healthy:
-            b.stop_task(t, f"Scaling activity initiated by (deployment {target})")
-        elif spare > 0 and spare_soon > 0:
-            spare, spare_soon = spare - 1, spare_soon - 1
-            b.stop_task(t, f"Scaling activity initiated by (deployment {target})")
-    warming = [
-        at for t in active if t.id not in b.stopping and (at := t.turns_healthy_at) is not None
-    ]
-    if warming and any(t.id not in b.stopping for t in old):
-        b.wake_at(min(warming))  # it counts as healthy then: another old task may stop
+    retired, spare = old_to_stop(old, kept, limits.floor)
+    why = f"Scaling activity initiated by (deployment {desired.revision.key})"
+    b.stop_all((t, why) for t in retired)
+    warm = next_warm(active, old, b.stopping)
+    if warm is not None:
+        b.wake_at(warm)  # it counts as healthy then: another old task may stop
 
+    # Blocked: old tasks remain, yet the bounds allow neither a launch nor a stop, and no
+    # task stopping or about to turn healthy will change that.
     if (
         old
         and not halted
@@ -296,34 +266,21 @@ def plan_service(
         and spare <= 0
         and not b.launches
         and stopping == 0
-        and not any(t.id in b.stopping for t in old)
-        and all(t.healthy for t in active)  # no task will turn healthy and free a stop
+        and not retired
+        and all(t.healthy for t in active)
     ):
-        b.blocked_reason = (
-            f"(service {desired.name}) was unable to stop or start tasks during a deployment "
-            f"because of the service deployment configuration: with desiredCount {count}, "
-            f"maximumPercent {desired.maximum_percent} allows {ceiling} task(s) and "
-            f"minimumHealthyPercent {desired.minimum_healthy_percent} keeps {floor} healthy. "
-            "Update the minimumHealthyPercent or maximumPercent value and try again."
+        b.blocked_reason = blocked_reason(
+            desired.name,
+            count,
+            desired.minimum_healthy_percent,
+            desired.maximum_percent,
+            limits,
         )
 
     b.remove_stopped(tasks, keep=stopped_kept, draining=draining)
     return b.build(tasks)
 
 
-def _current(t: TaskView, desired: ServiceDesired) -> bool:
-    """Runs the target revision, its containers were made from that revision's spec (a store
-    rebuilt from scratch may have given the number to a different spec), and with the
-    service's present settings."""
-    rev = desired.revision
-    return (
-        t.revision == rev.key
-        and (not t.spec_hash or t.spec_hash == rev.spec_hash)
-        and (not t.config or not desired.config or t.config == desired.config)
-    )
-
-
-UNHEALTHY_TARGET, HEALTHY_TARGET = "unhealthy", "healthy"
 ACTIVATING, DEACTIVATING = "ACTIVATING", "DEACTIVATING"
 
 
@@ -346,42 +303,6 @@ def _with_targets(t: TaskView, groups: Sequence[str], states: Mapping[str, str])
     if all(s == HEALTHY_TARGET for s in mine) and (t.health == HEALTHY or not t.has_health_check):
         return replace(t, health=HEALTHY, has_health_check=True)
     return replace(t, health=UNHEALTHY if t.health == UNHEALTHY else UNKNOWN, has_health_check=True)
-
-
-def _in_grace(t: TaskView, grace: float, now: float) -> bool:
-    return grace > 0 and t.started_at is not None and now < t.started_at + grace
-
-
-def _scale_in(tasks: list[TaskView], n: int, order: str, zones: dict[str, str]) -> list[TaskView]:
-    """The `n` tasks a scale-in stops: those not yet running or unhealthy first; then, as ECS
-    does, from the zone (and within it the host) running the most, so the service stays
-    balanced; among equals, by age as the service says."""
-    if n <= 0:
-        return []
-    sign = -1 if order == "NEWEST_FIRST" else 1
-    by_age = sorted(
-        (t for t in tasks if not t.in_flight), key=lambda t: (sign * t.created_at, t.id)
-    )
-    weak = [t for t in by_age if t.last_status != RUNNING or t.health == UNHEALTHY]
-    picked = weak[:n]
-    taken = {t.id for t in weak}
-    per_zone: dict[str | None, int] = {}
-    per_host: dict[str, int] = {}
-    for t in tasks:  # what remains, in-flight launches included: they count for balance
-        if t.id not in taken:
-            per_zone[zones.get(t.host)] = per_zone.get(zones.get(t.host), 0) + 1
-            per_host[t.host] = per_host.get(t.host, 0) + 1
-    rank = {t.id: i for i, t in enumerate(by_age)}
-    pool = [t for t in by_age if t.id not in taken]
-    while len(picked) < n and pool:
-        victim = min(
-            pool, key=lambda t: (-per_zone[zones.get(t.host)], -per_host[t.host], rank[t.id])
-        )
-        picked.append(victim)
-        pool.remove(victim)
-        per_zone[zones.get(victim.host)] -= 1
-        per_host[victim.host] -= 1
-    return picked
 
 
 def _dynamic_ports(spec: TaskDefinitionSpec) -> list[tuple[int, str]]:
@@ -442,6 +363,14 @@ class _Builder:
     def wake_at(self, at: float) -> None:
         delay = max(0.0, at - self.now)
         self.wake = delay if self.wake is None else min(self.wake, delay)
+
+    def wake_at_all(self, times: Iterable[float]) -> None:
+        for at in times:
+            self.wake_at(at)
+
+    def stop_all(self, stops: Iterable[tuple[TaskView, str]]) -> None:
+        for t, reason in stops:
+            self.stop_task(t, reason)
 
     def housekeeping(self, t: TaskView) -> None:
         """What a task needs whatever the service wants: start ready containers, finish stops."""
