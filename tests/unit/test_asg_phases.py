@@ -28,7 +28,7 @@ from controller.reconcilers.instances import IMPAIRED, InstanceView
 from controller.reconcilers.placement import HostSlot, Need
 from controller.runtime.types import ContainerInfo
 from controller.store.records import InstanceRecord
-from tests.builders import T0
+from tests.support.builders import T0
 
 NOW = T0 + 7200
 

@@ -38,7 +38,7 @@ from controller.reconcilers.task_state import (
     TaskView,
 )
 from controller.store import Deployment
-from tests.builders import T0, container
+from tests.support.builders import T0, container
 
 NOW = T0 + 1000
 STARTED = NOW - 100  # when the PRIMARY under test began

@@ -32,7 +32,7 @@ from controller.reconcilers.task_state import (
     UNKNOWN,
     TaskView,
 )
-from tests.builders import T0, container, revision
+from tests.support.builders import T0, container, revision
 
 NOW = T0 + 1000
 WEB2 = revision("web:2")
