@@ -43,11 +43,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's controller and test engines, not an installed one
 os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
 
-from controller.engine.controller import Controller, Settings  # noqa: E402
-from controller.engine.daemon import docker_runtime  # noqa: E402
-from controller.engine.monitoring import collect  # noqa: E402
+from controller.cloudwatch.sync.collect import collect  # noqa: E402
+from controller.core.controller import Controller, Settings  # noqa: E402
+from controller.core.telemetry import Metrics  # noqa: E402
+from controller.daemon import docker_runtime  # noqa: E402
 from controller.manifests.loader import load_directory  # noqa: E402
-from controller.metrics import Metrics  # noqa: E402
 from controller.store import Store  # noqa: E402
 from tests.support.documents import dump, host_doc, service_doc, td_doc  # noqa: E402
 from tests.support.engines import Dockerd  # noqa: E402

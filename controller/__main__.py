@@ -1,6 +1,6 @@
 """Entry point for `python -m controller`; the same as the `skiff` command."""
 
-from controller.cli import main
+from controller.cli.main import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -44,10 +44,11 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from controller import __version__
 from controller.api.auth import Access
-from controller.engine import batch_commands, commands
-from controller.engine.controller import Controller, describe_errors
-from controller.engine.event_stream import follow
-from controller.engine.outcomes import Retry
+from controller.autoscaling.sync import commands
+from controller.batch.sync import commands as batch_commands
+from controller.core.controller import Controller, describe_errors
+from controller.core.event_stream import follow
+from controller.core.outcomes import Retry
 
 log = structlog.get_logger("skiff.api")
 

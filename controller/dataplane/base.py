@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Protocol
 from controller.dataplane.haproxy_syntax import UnsafeValue
 
 if TYPE_CHECKING:  # the planner's words (it imports haproxy_syntax, so not at run time)
-    from controller.manifests.load_balancer import LoadBalancerSpec, TargetGroupSpec
-    from controller.reconcilers.load_balancer import Server, Target
+    from controller.elb.models.load_balancer import LoadBalancerSpec, TargetGroupSpec
+    from controller.elb.planners.load_balancer import Server, Target
 
 __all__ = ["UnsafeValue"]  # a value the data plane cannot be told, raised by every method
 

@@ -31,8 +31,8 @@ from controller.dataplane.base import (
     ServerState,
 )
 from controller.dataplane.haproxy_config import bound_ports, configuration_text
-from controller.manifests.load_balancer import TargetGroupSpec
-from controller.reconcilers.load_balancer import Server, Target, backend, backup_name, server_name
+from controller.elb.models.load_balancer import TargetGroupSpec
+from controller.elb.planners.load_balancer import Server, Target, backend, backup_name, server_name
 
 _SERVER_LINE = re.compile(r"^\s+server (\S+) (\S+):(\d+)(.*)$")
 

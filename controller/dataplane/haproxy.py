@@ -34,8 +34,8 @@ from controller.dataplane.base import (
     ServerState,
 )
 from controller.dataplane.haproxy_config import bound_ports, configuration_text, port_free
-from controller.manifests.load_balancer import TargetGroupSpec
-from controller.reconcilers.load_balancer import Server, Target
+from controller.elb.models.load_balancer import TargetGroupSpec
+from controller.elb.planners.load_balancer import Server, Target
 
 ADMIN_SOCKET = "haproxy.sock"
 CONFIG = "haproxy.cfg"

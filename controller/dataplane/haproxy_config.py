@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 
 from controller.dataplane.base import Configuration
-from controller.reconcilers.load_balancer import render
+from controller.elb.planners.load_balancer import render
 
 
 def configuration_text(config: Configuration, admin_socket: str) -> str:

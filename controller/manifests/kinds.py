@@ -11,14 +11,19 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from controller.manifests.base import API_VERSION, Metadata, Path, SpecModel
-from controller.manifests.batch import (
+from controller.autoscaling.models.scaling import (
+    AlarmSpec,
+    ScalingPolicySpec,
+    ScheduledActionSpec,
+    check_scheduled_action,
+)
+from controller.batch.models.batch import (
     ComputeEnvironmentSpec,
     JobDefinitionSpec,
     JobQueueSpec,
     check_job_definition,
 )
-from controller.manifests.ec2 import (
+from controller.ec2.models.ec2 import (
     AutoScalingGroupSpec,
     InstanceSpec,
     LaunchTemplateSpec,
@@ -26,20 +31,15 @@ from controller.manifests.ec2 import (
     check_instance,
     check_launch_template,
 )
-from controller.manifests.host import HostSpec, check_host
-from controller.manifests.load_balancer import (
+from controller.ecs.models.service import ServiceSpec, check_service
+from controller.ecs.models.task_definition import TaskDefinitionSpec, check_task_definition
+from controller.elb.models.load_balancer import (
     LoadBalancerSpec,
     TargetGroupSpec,
     check_load_balancer,
 )
-from controller.manifests.scaling import (
-    AlarmSpec,
-    ScalingPolicySpec,
-    ScheduledActionSpec,
-    check_scheduled_action,
-)
-from controller.manifests.service import ServiceSpec, check_service
-from controller.manifests.task_definition import TaskDefinitionSpec, check_task_definition
+from controller.manifests.base import API_VERSION, Metadata, Path, SpecModel
+from controller.manifests.host import HostSpec, check_host
 
 
 @dataclass(frozen=True)

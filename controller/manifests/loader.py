@@ -23,6 +23,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from controller.autoscaling.models.references import scaling_problems
+from controller.ecs.models.service import ServiceSpec
+from controller.ecs.models.task_definition import TaskDefinitionSpec, check_fargate
+from controller.elb.models.load_balancer import Action, LoadBalancerSpec
 from controller.manifests.base import (
     API_VERSION,
     SHOWN_CHARACTERS,
@@ -33,14 +37,10 @@ from controller.manifests.base import (
 )
 from controller.manifests.host import LOCAL_HOST_NAME, HostSpec
 from controller.manifests.kinds import KINDS, Kind, Resource, ResourceKey
-from controller.manifests.load_balancer import Action, LoadBalancerSpec
 from controller.manifests.placement import BUILT_IN, attributes_of, parse
 from controller.manifests.policy import BASELINE, Policy
 from controller.manifests.policy import problems as policy_problems
 from controller.manifests.reader import DirectoryProblem, ManifestFile, read_tree
-from controller.manifests.scaling_references import scaling_problems
-from controller.manifests.service import ServiceSpec
-from controller.manifests.task_definition import TaskDefinitionSpec, check_fargate
 from controller.manifests.yaml_documents import DocumentError, YamlLimits, documents
 
 DEFAULT_MAX_MANIFEST_BYTES = 1024 * 1024

@@ -6,7 +6,7 @@ host paths, host devices, capabilities beyond Docker's default set and the host'
 PID and IPC namespaces are each a `Need`; a need is met only when `skiff run --allow ...`
 names it (`FLAGS` is the table). The loader refuses a manifest with an unmet need, naming the
 field and the flag that would allow it; the engine checks every container it creates against
-the same policy (`controller.engine.policy_guard`), so a spec restored from the store cannot
+the same policy (`controller.core.policy_guard`), so a spec restored from the store cannot
 bring back a privilege the running daemon was not given.
 """
 
@@ -16,8 +16,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from controller.batch.models.batch import ContainerProperties, JobDefinitionSpec
+from controller.ec2.models.ec2 import InstanceSpec, LaunchTemplateData, LaunchTemplateSpec
+from controller.ecs.models.task_definition import TaskDefinitionSpec
 from controller.manifests.base import Path, quote
-from controller.manifests.batch import ContainerProperties, JobDefinitionSpec
 from controller.manifests.container_security import (
     CAPABILITIES,
     DockerVolumeConfiguration,
@@ -28,8 +30,6 @@ from controller.manifests.container_security import (
     absolute_path,
     under,
 )
-from controller.manifests.ec2 import InstanceSpec, LaunchTemplateData, LaunchTemplateSpec
-from controller.manifests.task_definition import TaskDefinitionSpec
 
 # What each `--allow` flag allows: the policy's whole table.
 FLAGS: dict[str, str] = {

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
-from controller.metrics import Metrics
+from controller.core.telemetry import Metrics
 from controller.runtime.base import ContainerRuntime, EventStream
 from controller.runtime.errors import RuntimeFailure, StartFailed
 from controller.runtime.types import (

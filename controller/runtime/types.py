@@ -178,7 +178,7 @@ class ContainerStats:
     """One sample of a running container's counters, as Docker's stats endpoint reports them.
 
     CPU figures are cumulative counters: usage is the difference between two samples, divided
-    by the wall time between their `read` stamps (see `controller.monitoring.usage`).
+    by the wall time between their `read` stamps (see `controller.cloudwatch.planners.usage`).
     """
 
     read: float  # epoch seconds when Docker read the counters

@@ -1,7 +1,7 @@
 """The `skiff` commands that need no Docker engine: `validate`, `schema`, and `run` refusing
 to start.
 
-Most tests call `controller.cli.main` in-process and read stdout/stderr; one runs
+Most tests call `controller.cli.main.main` in-process and read stdout/stderr; one runs
 `python -m controller` in a subprocess to prove the real entry point works.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from controller.cli import main
+from controller.cli.main import main
 from tests.support.documents import service_doc, td_doc, write
 
 REPO = Path(__file__).resolve().parents[2]

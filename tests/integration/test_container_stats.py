@@ -9,7 +9,7 @@ from typing import Any
 import docker
 import pytest
 
-from controller.monitoring.usage import cpu_percent, memory_percent
+from controller.cloudwatch.planners.usage import cpu_percent, memory_percent
 from controller.runtime.docker_backend import DockerRuntime
 from controller.runtime.errors import Conflict, NotFound
 from controller.runtime.types import ContainerStats

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from controller.engine.hosts import local_ephemeral_range
+from controller.core.hosts import local_ephemeral_range
 from tests.support.daemon import Skiff, free_port, wait_for
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ from typing import Any
 import docker
 import pytest
 
-from controller.engine.hosts import local_ephemeral_range
+from controller.core.hosts import local_ephemeral_range
 from tests.support.daemon import Skiff, wait_for
 from tests.support.documents import HTTPD, IMAGE, dump, service_manifest, web_service_docs
 

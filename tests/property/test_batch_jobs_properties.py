@@ -13,7 +13,7 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.reconcilers.batch_jobs import (
+from controller.batch.planners.jobs import (
     FAILED,
     PENDING,
     RUNNABLE,

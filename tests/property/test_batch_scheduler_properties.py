@@ -18,9 +18,9 @@ from random import Random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.manifests.batch import ComputeEnvironmentSpec, JobQueueSpec
-from controller.reconcilers.batch_scheduler import Candidate, SchedulePlan, schedule
-from controller.reconcilers.placement import HostSlot
+from controller.batch.models.batch import ComputeEnvironmentSpec, JobQueueSpec
+from controller.batch.planners.scheduler import Candidate, SchedulePlan, schedule
+from controller.core.placement import HostSlot
 
 ENVIRONMENTS = ["ce1", "ce2", "ce3"]
 QUEUES = ["q1", "q2", "q3"]

@@ -26,12 +26,12 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from controller.core.controller import Controller, Settings
+from controller.core.telemetry import Metrics
 from controller.dataplane.fake import FakeDataPlane
-from controller.engine.controller import Controller, Settings
 from controller.manifests.base import FieldError
 from controller.manifests.kinds import KINDS
 from controller.manifests.loader import Limits, LoadResult, load_directory
-from controller.metrics import Metrics
 from controller.runtime.fake import FakeRuntime
 from controller.store import Store
 from tests.support.builders import FakeClock

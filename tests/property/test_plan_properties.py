@@ -11,9 +11,9 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.reconcilers.service import InFlight, ServiceDesired, plan_service
+from controller.core.observed import group_tasks
+from controller.ecs.planners.service import InFlight, ServiceDesired, plan_service
 from controller.runtime.types import ContainerInfo
-from controller.state.observed import group_tasks
 from controller.store.records import TaskRecord
 from tests.support.builders import T0, container, hosts, revision, td
 

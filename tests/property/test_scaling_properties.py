@@ -16,8 +16,8 @@ from typing import get_args
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller.manifests.scaling import StepAdjustment, TargetTracking
-from controller.reconcilers.scaling_policies import (
+from controller.autoscaling.models.scaling import StepAdjustment, TargetTracking
+from controller.autoscaling.planners.policies import (
     SCALE_IN_MAX_PERCENT,
     Capacity,
     Decision,

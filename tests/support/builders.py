@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.manifests.task_definition import TaskDefinitionSpec
-from controller.reconcilers.placement import HostSlot
-from controller.reconcilers.task_definition import ResolvedRevision, spec_hash
+from controller.core import labels as L
+from controller.core.observed import ObservedTask
+from controller.core.placement import HostSlot
+from controller.ecs.models.task_definition import TaskDefinitionSpec
+from controller.ecs.planners.task_definition import ResolvedRevision, spec_hash
 from controller.runtime.types import ContainerInfo, PortBinding
-from controller.state import labels as L
-from controller.state.observed import ObservedTask
 from controller.store.records import TaskRecord
 
 T0 = 1_700_000_000.0

@@ -9,13 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from controller.engine.controller import Controller, Settings
+from controller.core import labels as L
+from controller.core.controller import Controller, Settings
+from controller.core.telemetry import Metrics
 from controller.manifests.loader import load_directory
 from controller.manifests.policy import BASELINE, Policy
-from controller.metrics import Metrics
 from controller.runtime import ContainerInfo
 from controller.runtime.fake import FakeRuntime
-from controller.state import labels as L
 from controller.store import Store
 from tests.support.builders import FakeClock
 from tests.support.documents import container, dump, host_doc, service_doc, td_doc

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from controller.manifests.scaling import AlarmAction, AlarmSpec
-from controller.reconcilers.alarms import (
+from controller.autoscaling.models.scaling import AlarmAction, AlarmSpec
+from controller.cloudwatch.planners.alarms import (
     aggregate,
     datapoints,
     evaluate,

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from controller.reconcilers.asg import (
+from controller.autoscaling.planners.group import (
     AGE_OUT,
     GONE,
     LIVE,
@@ -24,8 +24,8 @@ from controller.reconcilers.asg import (
     unhealthy_cause,
     usable_zones,
 )
-from controller.reconcilers.instances import IMPAIRED, InstanceView
-from controller.reconcilers.placement import HostSlot, Need
+from controller.core.placement import HostSlot, Need
+from controller.ec2.planners.instances import IMPAIRED, InstanceView
 from controller.runtime.types import ContainerInfo
 from controller.store.records import InstanceRecord
 from tests.support.builders import T0

@@ -8,15 +8,15 @@ from dataclasses import replace
 
 import pytest
 
-from controller.manifests.ec2 import LifecycleHook
-from controller.reconcilers.asg import GroupDesired, choose_victims, plan_group
-from controller.reconcilers.instances import (
+from controller.autoscaling.planners.group import GroupDesired, choose_victims, plan_group
+from controller.core.placement import HostSlot, Need
+from controller.ec2.models.ec2 import LifecycleHook
+from controller.ec2.planners.instances import (
     IMPAIRED,
     TERMINATED_KEPT,
     ObservedInstance,
     view_instance,
 )
-from controller.reconcilers.placement import HostSlot, Need
 from controller.runtime.types import ContainerInfo
 from controller.store.records import InstanceRecord
 from tests.support.builders import T0

@@ -11,15 +11,15 @@ from typing import Any
 
 import pytest
 
-from controller.engine import batch_commands
-from controller.engine.batch_containers import ATTEMPT_LABEL, JOB_LABEL, NODE_LABEL, STOP_TIMEOUT
-from controller.engine.commands import CommandError
-from controller.engine.sync_batch import BATCH, LOST_AFTER, _pulls, sync_batch
-from controller.engine.sync_job_definition import resolve_definition
-from controller.reconcilers.batch_jobs import (
+from controller.autoscaling.sync.commands import CommandError
+from controller.batch.planners.jobs import (
     Job,
 )
-from controller.reconcilers.batch_submit import SubmitRequest, submit
+from controller.batch.planners.submit import SubmitRequest, submit
+from controller.batch.sync import commands as batch_commands
+from controller.batch.sync.containers import ATTEMPT_LABEL, JOB_LABEL, NODE_LABEL, STOP_TIMEOUT
+from controller.batch.sync.job_definition import resolve_definition
+from controller.batch.sync.jobs import BATCH, LOST_AFTER, _pulls, sync_batch
 from controller.runtime import ContainerSpec, EngineUnavailable
 from controller.runtime.fake import FakeRuntime
 from tests.support.builders import FakeClock

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from controller.manifests.batch import JobDefinitionSpec, JobQueueSpec, RetryStrategy
-from controller.reconcilers.batch_jobs import (
+from controller.batch.models.batch import JobDefinitionSpec, JobQueueSpec, RetryStrategy
+from controller.batch.planners.jobs import (
     ARRAY_CHILD_FAILED,
     DEPENDENCY_FAILED,
     FAILED,
@@ -43,7 +43,7 @@ from controller.reconcilers.batch_jobs import (
     terminate,
     timed_out,
 )
-from controller.reconcilers.batch_submit import SubmitError, SubmitRequest, submit
+from controller.batch.planners.submit import SubmitError, SubmitRequest, submit
 from tests.support.builders import T0
 
 QUEUE = JobQueueSpec.model_validate(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from controller.engine.sync_job_definition import resolve_definition
+from controller.batch.sync.job_definition import resolve_definition
 from controller.manifests.loader import load_directory
 from tests.support.documents import (
     compute_environment_doc,

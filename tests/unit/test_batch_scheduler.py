@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from controller.manifests.batch import ComputeEnvironmentSpec, FairSharePolicy, JobQueueSpec
-from controller.reconcilers.batch_scheduler import (
+from controller.batch.models.batch import ComputeEnvironmentSpec, FairSharePolicy, JobQueueSpec
+from controller.batch.planners.scheduler import (
     Candidate,
     SchedulePlan,
     schedule,
     share_weight,
 )
-from controller.reconcilers.placement import HostSlot, Rules
+from controller.core.placement import HostSlot, Rules
 
 
 def ce(max_vcpus: int = 4, **spec: Any) -> ComputeEnvironmentSpec:

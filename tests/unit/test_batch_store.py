@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from controller.manifests.batch import JobDefinitionSpec, JobQueueSpec
-from controller.reconcilers.batch_jobs import (
+from controller.batch.models.batch import JobDefinitionSpec, JobQueueSpec
+from controller.batch.planners.jobs import (
     Job,
 )
-from controller.reconcilers.batch_submit import SubmitRequest, submit
+from controller.batch.planners.submit import SubmitRequest, submit
 from controller.store import Store
 
 QUEUE = JobQueueSpec.model_validate(

@@ -11,8 +11,8 @@ import pytest
 
 from controller.api.auth import ApiOptions, access_for
 from controller.api.server import ApiServer
-from controller.api_client import find_token
-from controller.cli import main
+from controller.cli.api_client import find_token
+from controller.cli.main import main
 from tests.unit.test_batch_engine import harness
 
 

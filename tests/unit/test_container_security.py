@@ -11,15 +11,15 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from controller.manifests.batch import JobDefinitionSpec, check_job_definition
-from controller.manifests.ec2 import LaunchTemplateSpec, check_launch_template
-from controller.manifests.loader import load_directory, pydantic_errors
-from controller.manifests.policy import Policy
-from controller.manifests.task_definition import (
+from controller.batch.models.batch import JobDefinitionSpec, check_job_definition
+from controller.ec2.models.ec2 import LaunchTemplateSpec, check_launch_template
+from controller.ecs.models.task_definition import (
     TaskDefinitionSpec,
     check_task_definition,
     start_order,
 )
+from controller.manifests.loader import load_directory, pydantic_errors
+from controller.manifests.policy import Policy
 from tests.support.documents import container, td_doc, write
 
 EVERYTHING = Policy.parse(
@@ -385,7 +385,7 @@ def test_extra_hosts_and_dns_servers_are_not_for_awsvpc(field: str) -> None:
 
 def test_a_definition_without_the_new_fields_keeps_its_revision_hash() -> None:
     """Revisions are hashed without defaults: adding fields re-registers nothing."""
-    from controller.reconcilers.task_definition import canonical
+    from controller.ecs.planners.task_definition import canonical
 
     spec = TaskDefinitionSpec.model_validate(td(container()))
     assert canonical(spec) == {

@@ -10,11 +10,12 @@ from typing import Any
 import docker
 import pytest
 
-from controller.engine.batch_containers import JOB_LABEL
-from controller.manifests.ec2 import LaunchTemplateData
-from controller.manifests.task_definition import TaskDefinitionSpec
-from controller.reconcilers.instances import instance_container
-from controller.reconcilers.task_containers import (
+from controller.batch.sync.containers import JOB_LABEL
+from controller.core import labels as L
+from controller.ec2.models.ec2 import LaunchTemplateData
+from controller.ec2.planners.instances import instance_container
+from controller.ecs.models.task_definition import TaskDefinitionSpec
+from controller.ecs.planners.task_containers import (
     TaskIdentity,
     container_specs,
     pause_spec,
@@ -28,7 +29,6 @@ from controller.runtime.types import (
     TmpfsSpec,
     UlimitSpec,
 )
-from controller.state import labels as L
 from tests.support.documents import container, dump, service_doc, td_doc
 from tests.support.harness import Harness
 from tests.unit.test_batch_engine import batch_docs, job, run, send

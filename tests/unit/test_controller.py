@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from controller.reconcilers.task_containers import TaskIdentity, container_specs
+from controller.core import labels as L
+from controller.ecs.planners.task_containers import TaskIdentity, container_specs
 from controller.runtime import EngineUnavailable, PortTaken, StartFailed
 from controller.runtime.fake import FakeRuntime
-from controller.state import labels as L
 from tests.support.documents import container, dump, service_doc, td_doc
 from tests.support.harness import Harness, hosts_yaml, manifest, web_docs
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from controller.core import labels as L
 from controller.runtime import StartFailed
 from controller.runtime.fake import FakeRuntime
-from controller.state import labels as L
 from tests.support.harness import Harness, hosts_yaml, manifest
 
 BREAKER = """

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from controller.engine.sync_scaling import MONITORING
+from controller.autoscaling.sync.scaling import MONITORING
 from controller.runtime import ContainerSpec, ContainerStats
 from controller.runtime.fake import FakeRuntime
 from tests.slow_prometheus import SlowPrometheus, alarms

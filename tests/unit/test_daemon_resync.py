@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from controller.engine.controller import Settings
-from controller.engine.daemon import Daemon
+from controller.core.controller import Settings
+from controller.daemon import Daemon
 from controller.runtime.fake import FakeRuntime
 from controller.store import StoreFailure
 

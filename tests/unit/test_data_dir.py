@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from controller.api.auth import AccessError, load_or_create_token
+from controller.core.controller import Settings
+from controller.daemon import Daemon
 from controller.data_dir import prepare
-from controller.engine.controller import Settings
-from controller.engine.daemon import Daemon
 from controller.store import Store
 
 ROOT = os.geteuid() == 0

@@ -14,10 +14,10 @@ import math
 
 import pytest
 
-from controller.manifests.service import ServiceSpec, check_service
-from controller.reconcilers.service import ServiceDesired, plan_service
-from controller.reconcilers.task_state import HEALTHY_AFTER_SECONDS
-from controller.state.observed import ObservedTask
+from controller.core.observed import ObservedTask
+from controller.ecs.models.service import ServiceSpec, check_service
+from controller.ecs.planners.service import ServiceDesired, plan_service
+from controller.ecs.planners.task_state import HEALTHY_AFTER_SECONDS
 from tests.support.builders import T0, hosts, revision, running, td
 
 V1 = revision("web:1")

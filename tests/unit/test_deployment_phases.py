@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from controller.reconcilers.deployments import (
+from controller.ecs.planners.deployments import (
     ACTIVE,
     COMPLETED,
     FAILED,
@@ -29,7 +29,7 @@ from controller.reconcilers.deployments import (
     take_request,
     throttle,
 )
-from controller.reconcilers.task_state import (
+from controller.ecs.planners.task_state import (
     ESSENTIAL_EXITED,
     HEALTHY,
     RUNNING,

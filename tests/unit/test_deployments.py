@@ -9,7 +9,8 @@ from dataclasses import replace
 
 import pytest
 
-from controller.reconcilers.deployments import (
+from controller.core.observed import ObservedTask
+from controller.ecs.planners.deployments import (
     ACTIVE,
     COMPLETED,
     FAILED,
@@ -22,8 +23,7 @@ from controller.reconcilers.deployments import (
     failure_threshold,
     plan_deployments,
 )
-from controller.reconcilers.task_state import ESSENTIAL_EXITED, TaskView, view_task
-from controller.state.observed import ObservedTask
+from controller.ecs.planners.task_state import ESSENTIAL_EXITED, TaskView, view_task
 from controller.store import Deployment
 from tests.support.builders import T0, container, running, stop_record, task, td
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from controller.manifests.ec2 import LaunchTemplateData
+from controller.ec2.models.ec2 import LaunchTemplateData
 from controller.manifests.loader import load_directory
 from tests.support.documents import document, host_doc, write
 

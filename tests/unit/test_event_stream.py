@@ -14,9 +14,9 @@ import pytest
 
 from controller.api.auth import Access, allowed_hosts
 from controller.api.server import ApiServer
-from controller.engine import batch_commands
-from controller.engine.event_stream import EventFeed, follow
-from controller.events_cli import server_sent_events
+from controller.batch.sync import commands as batch_commands
+from controller.cli.events import server_sent_events
+from controller.core.event_stream import EventFeed, follow
 from controller.store import EventRecord, Store
 from tests.support.harness import Harness
 from tests.unit.test_batch_engine import containers, harness, run

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from controller.engine.expectations import Expectations
-from controller.reconcilers.service import InFlight
-from controller.state.observed import ObservedTask
+from controller.core.expectations import Expectations
+from controller.core.observed import ObservedTask
+from controller.ecs.planners.service import InFlight
 from tests.support.builders import FakeClock, container, task
 
 WEB = ("Service", "web")

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from controller.engine import commands
-from controller.reconcilers.instances import INSTANCE_LABEL
+from controller.autoscaling.sync import commands
+from controller.core import labels as L
+from controller.ec2.planners.instances import INSTANCE_LABEL
 from controller.runtime import PortTaken
 from controller.runtime.fake import FakeRuntime
-from controller.state import labels as L
 from controller.store import Store
 from tests.support.documents import asg_doc, dump, host_doc, instance_doc, launch_template_doc
 from tests.support.harness import Harness

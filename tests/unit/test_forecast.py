@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.manifests.scaling import PredictiveScaling
-from controller.reconcilers.forecast import (
+from controller.autoscaling.models.scaling import PredictiveScaling
+from controller.autoscaling.planners.forecast import (
     HOUR,
     Forecast,
     ForecastPoint,

@@ -11,8 +11,8 @@ import pytest
 
 from controller.dataplane import CommandRefused, Configuration, UnsafeValue
 from controller.dataplane.haproxy import HAProxy
-from controller.manifests.load_balancer import LoadBalancerSpec, TargetGroupSpec
-from controller.reconcilers.load_balancer import PRIMARY, TWIN, Target
+from controller.elb.models.load_balancer import LoadBalancerSpec, TargetGroupSpec
+from controller.elb.planners.load_balancer import PRIMARY, TWIN, Target
 
 ID = "a" * 32
 POOL = "pool-max-conn -1 pool-purge-delay 5s"

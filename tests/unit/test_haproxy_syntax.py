@@ -18,8 +18,8 @@ from controller.dataplane.haproxy_syntax import (
     runtime_command,
     server_ref,
 )
-from controller.manifests.load_balancer import TargetGroupSpec
-from controller.reconcilers.load_balancer import PRIMARY, TWIN, Target
+from controller.elb.models.load_balancer import TargetGroupSpec
+from controller.elb.planners.load_balancer import PRIMARY, TWIN, Target
 
 HOSTILE = [
     "x\nglobal\n    lua-load /tmp/evil.lua",

@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from controller import cli, logging
-from controller.engine import daemon
-from controller.reconcilers.deployments import (
+from controller import daemon, logging
+from controller.cli import main as cli
+from controller.core.observed import ObservedTask
+from controller.ecs.planners.deployments import (
     COMPLETED,
     IN_PROGRESS,
     PRIMARY,
@@ -24,9 +25,8 @@ from controller.reconcilers.deployments import (
     DeploymentPlan,
     plan_deployments,
 )
-from controller.reconcilers.service import ServiceDesired, ServicePlan, counts, plan_service
-from controller.reconcilers.task_state import HEALTHY_AFTER_SECONDS, view_task
-from controller.state.observed import ObservedTask
+from controller.ecs.planners.service import ServiceDesired, ServicePlan, counts, plan_service
+from controller.ecs.planners.task_state import HEALTHY_AFTER_SECONDS, view_task
 from controller.store import Deployment
 from tests.support.builders import T0, container, hosts, revision, running, task, td
 

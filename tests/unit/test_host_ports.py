@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.engine.hosts import local_ephemeral_range
-from controller.reconcilers.host_ports import default_range, parse_range, pick
+from controller.core.host_ports import default_range, parse_range, pick
+from controller.core.hosts import local_ephemeral_range
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from controller.reconcilers.task_state import STOPPED, view_task
+from controller.ecs.planners.task_state import STOPPED, view_task
 from controller.store import TaskRecord
 from tests.support.harness import Harness, manifest
 

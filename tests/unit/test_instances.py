@@ -7,8 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from controller.manifests.ec2 import LaunchTemplateData
-from controller.reconcilers.instances import (
+from controller.core.placement import HostSlot, Need
+from controller.ec2.models.ec2 import LaunchTemplateData
+from controller.ec2.planners.instances import (
     IMPAIRED,
     INITIALIZING,
     OK,
@@ -18,8 +19,7 @@ from controller.reconcilers.instances import (
     view_instance,
     volume_name,
 )
-from controller.reconcilers.placement import HostSlot, Need
-from controller.reconcilers.single_instance import InstanceDesired, plan_instance
+from controller.ec2.planners.single_instance import InstanceDesired, plan_instance
 from controller.runtime.types import ContainerInfo, TmpfsSpec
 from controller.store.records import InstanceRecord
 from tests.support.builders import T0

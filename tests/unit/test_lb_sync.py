@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from controller.core import labels as L
+from controller.core.controller import Controller, Settings
+from controller.core.telemetry import Metrics
 from controller.dataplane.fake import Call, FakeDataPlane, FakeServer
-from controller.engine.controller import Controller, Settings
-from controller.engine.sync_load_balancers import DATA_PLANE
+from controller.elb.planners.load_balancer import backup_name, server_name
+from controller.elb.sync.load_balancers import DATA_PLANE
 from controller.manifests.loader import load_directory
-from controller.metrics import Metrics
-from controller.reconcilers.load_balancer import backup_name, server_name
 from controller.runtime.fake import FakeRuntime
-from controller.state import labels as L
 from controller.store import Store
 from tests.support.builders import FakeClock
 from tests.support.documents import (

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from controller.manifests.load_balancer import glob_regex
+from controller.elb.models.load_balancer import glob_regex
 from controller.manifests.loader import LoadResult, load_directory
 from tests.support.documents import container, document, service_doc, td_doc, write
 

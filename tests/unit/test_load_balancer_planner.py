@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.manifests.load_balancer import LoadBalancerSpec, TargetGroupSpec
-from controller.reconcilers.load_balancer import (
+from controller.elb.models.load_balancer import LoadBalancerSpec, TargetGroupSpec
+from controller.elb.planners.load_balancer import (
     DRAINING,
     HEALTHY,
     INITIAL,
@@ -417,8 +417,8 @@ def test_haproxy_runs_the_threads_it_is_given() -> None:
 def test_the_daemon_spares_one_cpu_for_the_targets_haproxy_shares_the_machine_with(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from controller.engine.controller import Controller, Settings
-    from controller.metrics import Metrics
+    from controller.core.controller import Controller, Settings
+    from controller.core.telemetry import Metrics
     from controller.runtime.fake import FakeRuntime
     from controller.store import Store
 

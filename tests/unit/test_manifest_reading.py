@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from controller.engine.controller import Settings
-from controller.engine.daemon import Daemon
+from controller.core.controller import Settings
+from controller.daemon import Daemon
 from controller.manifests.kinds import KINDS, Kind
 from controller.manifests.loader import LoadResult, load_directory
 from controller.runtime.fake import FakeRuntime
@@ -107,7 +107,7 @@ def test_a_link_to_a_file_outside_is_refused_and_its_content_never_shows(
 def test_validate_prints_no_byte_of_a_linked_file_outside(
     tmp_path: Path, secret_outside: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from controller.cli import main
+    from controller.cli.main import main
 
     root = tmp_path / "m"
     root.mkdir()
@@ -291,7 +291,7 @@ def test_a_huge_file_is_refused_without_being_read(
 def test_the_size_limit_is_an_option_of_validate(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from controller.cli import main
+    from controller.cli.main import main
 
     write(tmp_path, "web.yaml", td_doc("web"))
 
@@ -431,7 +431,7 @@ def test_a_vanished_root_is_an_error_that_keeps_everything(tmp_path: Path) -> No
 def test_validate_reports_an_unreadable_directory_and_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from controller.cli import main
+    from controller.cli.main import main
 
     write(tmp_path, "web.yaml", td_doc("web"))
     write(tmp_path, "teams/api.yaml", td_doc("api"))
@@ -504,7 +504,7 @@ def test_a_reload_that_raises_is_reported_and_keeps_everything(
     def crash(*args: Any, **kwargs: Any) -> LoadResult:
         raise RecursionError("maximum recursion depth exceeded")
 
-    monkeypatch.setattr("controller.engine.daemon.load_directory", crash)
+    monkeypatch.setattr("controller.daemon.load_directory", crash)
     daemon.reload()  # the first reload at start-up is this same call: it must not raise
 
     assert ("Service", "web") in daemon.controller.desired

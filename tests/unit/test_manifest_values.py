@@ -13,11 +13,11 @@ import jsonschema
 import pytest
 import yaml
 
-from controller import cli
-from controller.cli import main
+from controller.autoscaling.models.scaling import ScheduledActionSpec
+from controller.cli import main as cli
+from controller.cli.main import main
 from controller.manifests.kinds import KINDS, json_schema
 from controller.manifests.loader import LoadResult, load_directory
-from controller.manifests.scaling import ScheduledActionSpec
 from tests.support.documents import container, document, host_doc, service_doc, td_doc, write
 
 

@@ -16,16 +16,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from controller.manifests.base import FieldError, parse_cpu_units, parse_memory_mib
-from controller.manifests.host import HostSpec, check_host
-from controller.manifests.loader import LoadResult, load_directory, pydantic_errors
-from controller.manifests.policy import Policy
-from controller.manifests.service import ServiceSpec
-from controller.manifests.task_definition import (
+from controller.ecs.models.service import ServiceSpec
+from controller.ecs.models.task_definition import (
     TaskDefinitionSpec,
     check_task_definition,
     start_order,
 )
+from controller.manifests.base import FieldError, parse_cpu_units, parse_memory_mib
+from controller.manifests.host import HostSpec, check_host
+from controller.manifests.loader import LoadResult, load_directory, pydantic_errors
+from controller.manifests.policy import Policy
 from tests.support.documents import container, host_doc, service_doc, td_doc, write
 
 # --- helpers --------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from controller.monitoring.series import MetricHistory
+from controller.cloudwatch.series import MetricHistory
 
 CPU = ("CPUUtilization", "AutoScalingGroup", "web")
 MEM = ("MemoryUtilization", "AutoScalingGroup", "web")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from controller.engine.monitoring import collect
+from controller.cloudwatch.sync.collect import collect
 from controller.runtime import ContainerStats
 from controller.runtime.fake import FakeRuntime
 from tests.support.harness import Harness, manifest

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.monitoring.usage import cpu_percent, memory_percent
+from controller.cloudwatch.planners.usage import cpu_percent, memory_percent
 from controller.runtime.types import ContainerStats
 
 GIB = 1024**3

@@ -8,10 +8,10 @@ import itertools
 import threading
 from collections.abc import Callable
 
-from controller.engine.observer import HostObserver
+from controller.core import labels as L
+from controller.core.observer import HostObserver
 from controller.runtime import ContainerInfo, ContainerSpec
 from controller.runtime.fake import FakeRuntime
-from controller.state import labels as L
 
 CLUSTER = "default"
 
@@ -119,7 +119,7 @@ def test_many_containers_are_refreshed_side_by_side() -> None:
 
 
 def test_a_container_docker_would_not_start_is_looked_at_again_though_no_event_comes() -> None:
-    from controller.metrics import Metrics
+    from controller.core.telemetry import Metrics
     from controller.runtime import StartFailed
     from controller.runtime.instrumented import InstrumentedRuntime
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.reconcilers.placement import HostSlot, Need, place, rejection
+from controller.core.placement import HostSlot, Need, place, rejection
 
 SMALL = Need(cpu=256, memory=512)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from controller.core.placement import HostSlot, Need, Rules, place, rejection
+from controller.ecs.planners.service import ServiceDesired, plan_service
 from controller.manifests.placement import parse
-from controller.reconcilers.placement import HostSlot, Need, Rules, place, rejection
-from controller.reconcilers.service import ServiceDesired, plan_service
 from tests.support.builders import T0, revision, running
 
 SMALL = Need(cpu=128, memory=128)

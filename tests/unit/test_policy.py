@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from controller.cli import main
-from controller.manifests.batch import JobDefinitionSpec
-from controller.manifests.ec2 import InstanceSpec, LaunchTemplateSpec
+from controller.batch.models.batch import JobDefinitionSpec
+from controller.cli.main import main
+from controller.ec2.models.ec2 import InstanceSpec, LaunchTemplateSpec
+from controller.ecs.models.task_definition import TaskDefinitionSpec
 from controller.manifests.loader import load_directory
 from controller.manifests.policy import (
     BASELINE,
@@ -20,7 +21,6 @@ from controller.manifests.policy import (
     driver_host_path,
     problems,
 )
-from controller.manifests.task_definition import TaskDefinitionSpec
 from tests.support.documents import container, document, td_doc, write
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.engine.batch_containers import JOB_LABEL
-from controller.engine.policy_guard import GuardedRuntime, container_needs
+from controller.batch.sync.containers import JOB_LABEL
+from controller.core.policy_guard import GuardedRuntime, container_needs
 from controller.manifests.policy import BASELINE, Policy
 from controller.runtime import PolicyRefused
 from controller.runtime.fake import FakeRuntime

@@ -5,8 +5,8 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from controller.engine.preview import preview, render
 from controller.manifests.loader import load_directory
+from controller.preview import preview, render
 from controller.store import Store
 from tests.support.documents import dump, load_balancer_doc, target_group_doc
 from tests.support.harness import Harness, manifest

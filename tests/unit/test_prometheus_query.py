@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from controller.monitoring.prometheus import MetricUnavailable, query
+from controller.cloudwatch.sync.prometheus import MetricUnavailable, query
 
 # promql -> (HTTP status, body)
 CANNED: dict[str, tuple[int, object]] = {

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from controller.reconcilers.rollout import (
+from controller.ecs.planners.rollout import (
     Bounds,
     blocked_reason,
     bounds,
@@ -21,7 +21,7 @@ from controller.reconcilers.rollout import (
     split_current,
     still_stopping,
 )
-from controller.reconcilers.task_state import (
+from controller.ecs.planners.task_state import (
     HEALTH_CHECK_FAILED,
     HEALTHY,
     PROVISIONING,

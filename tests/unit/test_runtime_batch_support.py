@@ -12,7 +12,7 @@ import docker.errors
 import pytest
 import requests
 
-from controller.metrics import Metrics
+from controller.core.telemetry import Metrics
 from controller.runtime import (
     Conflict,
     ContainerSpec,

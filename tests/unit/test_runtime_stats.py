@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from controller.metrics import Metrics
-from controller.monitoring.usage import cpu_percent, memory_percent
+from controller.cloudwatch.planners.usage import cpu_percent, memory_percent
+from controller.core.telemetry import Metrics
 from controller.runtime.docker_backend import DockerRuntime, _container_stats
 from controller.runtime.errors import Conflict, EngineUnavailable, NotFound
 from controller.runtime.fake import IDLE_MEMORY_BYTES, FakeRuntime

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from controller.engine import commands
-from controller.engine.controller import Controller, Settings
-from controller.engine.sync_scaling import MONITORING
+from controller.autoscaling.sync import commands
+from controller.autoscaling.sync.scaling import MONITORING
+from controller.core import labels as L
+from controller.core.controller import Controller, Settings
+from controller.core.telemetry import Metrics
 from controller.manifests.loader import load_directory
-from controller.metrics import Metrics
 from controller.runtime.fake import FakeRuntime
-from controller.state import labels as L
 from controller.store import Store
 from tests.support.builders import FakeClock
 from tests.support.documents import container, dump, service_doc, td_doc

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from controller.manifests.scaling import SimpleScaling, StepScaling, TargetTracking
-from controller.reconcilers.scaling_policies import (
+from controller.autoscaling.models.scaling import SimpleScaling, StepScaling, TargetTracking
+from controller.autoscaling.planners.policies import (
     Capacity,
     Decision,
     PolicyKind,

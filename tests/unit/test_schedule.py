@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from controller.manifests.scaling import ScheduledActionSpec
-from controller.manifests.schedule import (
+from controller.autoscaling.models.scaling import ScheduledActionSpec
+from controller.autoscaling.models.schedule import (
     due,
     last_fire,
     next_fire,

@@ -8,16 +8,16 @@ from typing import Any
 
 import pytest
 
-from controller.reconcilers.placement import HostSlot
-from controller.reconcilers.service import (
+from controller.core.observed import ObservedTask
+from controller.core.placement import HostSlot
+from controller.ecs.planners.service import (
     InFlight,
     ServiceDesired,
     ServicePlan,
     counts,
     plan_service,
 )
-from controller.reconcilers.task_state import ESSENTIAL_EXITED, HEALTH_CHECK_FAILED
-from controller.state.observed import ObservedTask
+from controller.ecs.planners.task_state import ESSENTIAL_EXITED, HEALTH_CHECK_FAILED
 from controller.store.records import TaskRecord
 from tests.support.builders import T0, container, hosts, revision, running, stop_record, task, td
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from controller.state import labels as L
+from controller.core import labels as L
 from tests.support.harness import Harness, manifest
 
 STUCK = """

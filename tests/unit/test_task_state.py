@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from controller.reconcilers.task_state import (
+from controller.core.labels import PAUSE_CONTAINER
+from controller.ecs.planners.task_state import (
     HEALTHY,
     PENDING,
     RUNNING,
@@ -13,7 +14,6 @@ from controller.reconcilers.task_state import (
     expected_containers,
     view_task,
 )
-from controller.state.labels import PAUSE_CONTAINER
 from tests.support.builders import T0, container, stop_record, task, td
 
 HC = td(

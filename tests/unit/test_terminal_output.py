@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 import structlog
 
-from controller import batch_cli, cli
-from controller.events_cli import line
+from controller.cli import batch as batch_cli
+from controller.cli import main as cli
+from controller.cli.events import line
+from controller.cli.status_table import render_status
 from controller.logging import configure
-from controller.status_table import render_status
 from controller.terminal import printable, table
 
 HOSTILE = "\x1b[31mred\x1b[0m\r\n"

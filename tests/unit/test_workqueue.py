@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller.engine.workqueue import Backoff, TokenBucket, WorkQueue
+from controller.core.workqueue import Backoff, TokenBucket, WorkQueue
 from tests.support.builders import FakeClock
 
 

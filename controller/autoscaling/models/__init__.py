@@ -1,0 +1,3 @@
+"""The Auto Scaling manifest kinds: ScalingPolicy, ScheduledAction (and Alarm, which they answer
+to).
+"""

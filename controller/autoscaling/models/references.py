@@ -1,0 +1,169 @@
+"""Checks between documents for alarms, scaling policies and scheduled actions: what they name
+(a group, a service, a target group, an instance, a policy) must exist in the manifests, and a
+service they scale must declare its autoScaling bounds.
+
+A resource that is present but invalid (`claimed`) has its own errors; what names it is not
+told that it is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from controller.autoscaling.models.scaling import (
+    PREDEFINED,
+    AlarmSpec,
+    Metric,
+    ScalingPolicySpec,
+    ScalingTarget,
+    ScheduledActionSpec,
+)
+from controller.ecs.models.service import ServiceSpec
+from controller.manifests.base import Path, quote
+from controller.manifests.kinds import Resource, ResourceKey
+
+DIMENSION_KINDS = {
+    "autoScalingGroup": "AutoScalingGroup",
+    "service": "Service",
+    "targetGroup": "TargetGroup",
+    "instance": "Instance",
+}
+Report = Callable[[Path, str], None]
+
+
+def scaling_problems(
+    res: Resource, resources: dict[ResourceKey, Resource], claimed: set[ResourceKey]
+) -> list[tuple[Path, str]]:
+    """(path under spec, message) for each name that points nowhere."""
+    out: list[tuple[Path, str]] = []
+
+    def report(path: Path, message: str) -> None:
+        out.append((path, message))
+
+    def exists(key: ResourceKey) -> bool:
+        return key in resources or key in claimed
+
+    if res.kind == "Alarm":
+        _alarm(res.spec, resources, exists, report)
+    elif res.kind == "ScalingPolicy":
+        spec: ScalingPolicySpec = res.spec
+        _target(spec.target, resources, exists, report)
+        tt = spec.target_tracking_configuration
+        if tt is not None:
+            if tt.predefined_metric is not None:
+                dim = PREDEFINED[tt.predefined_metric][1]
+                if dim == "targetGroup" and tt.target_group is not None:
+                    _named(
+                        ("targetTrackingConfiguration", "targetGroup"),
+                        "TargetGroup",
+                        tt.target_group,
+                        exists,
+                        report,
+                    )
+                elif dim != "targetGroup" and DIMENSION_KINDS[dim] != spec.target.key[0]:
+                    report(
+                        ("targetTrackingConfiguration", "predefinedMetric"),
+                        f"{tt.predefined_metric} is a metric of a "
+                        f"{DIMENSION_KINDS[dim]}, but the policy scales a {spec.target.key[0]}",
+                    )
+            if tt.customized_metric is not None:
+                _metric(
+                    ("targetTrackingConfiguration", "customizedMetric", "metric"),
+                    tt.customized_metric.metric,
+                    exists,
+                    report,
+                )
+            if tt.backlog_per_instance is not None:
+                _metric(
+                    ("targetTrackingConfiguration", "backlogPerInstance", "queue"),
+                    tt.backlog_per_instance.queue,
+                    exists,
+                    report,
+                )
+        pc = spec.predictive_scaling_configuration
+        if pc is not None and pc.target_group is not None:
+            _named(
+                ("predictiveScalingConfiguration", "targetGroup"),
+                "TargetGroup",
+                pc.target_group,
+                exists,
+                report,
+            )
+    elif res.kind == "ScheduledAction":
+        sa: ScheduledActionSpec = res.spec
+        _target(sa.target, resources, exists, report)
+    return out
+
+
+def _alarm(
+    spec: AlarmSpec,
+    resources: dict[ResourceKey, Resource],
+    exists: Callable[[ResourceKey], bool],
+    report: Report,
+) -> None:
+    _metric(("metric",), spec.metric, exists, report)
+    lists = (
+        ("alarmActions", spec.alarm_actions),
+        ("okActions", spec.ok_actions),
+        ("insufficientDataActions", spec.insufficient_data_actions),
+    )
+    for field, actions in lists:
+        for i, action in enumerate(actions):
+            if action.scaling_policy is None:
+                continue
+            key = ("ScalingPolicy", action.scaling_policy)
+            path: Path = (field, i, "scalingPolicy")
+            policy = resources.get(key)
+            if policy is None:
+                if not exists(key):
+                    report(path, f"no ScalingPolicy named {quote(action.scaling_policy)}")
+            elif policy.spec.policy_type not in ("StepScaling", "SimpleScaling"):
+                report(
+                    path,
+                    f"ScalingPolicy {quote(action.scaling_policy)} is {policy.spec.policy_type}; "
+                    "an alarm runs StepScaling or SimpleScaling policies (target tracking and "
+                    "predictive policies watch their metrics themselves)",
+                )
+
+
+def _metric(
+    path: Path, metric: Metric, exists: Callable[[ResourceKey], bool], report: Report
+) -> None:
+    dim = metric.dimension()
+    if dim is None:
+        return
+    name, value = dim
+    if name == "instance" and value.startswith("i-"):
+        return  # an instance id: instances of groups come and go, so it is not checked here
+    _named((*path, name), DIMENSION_KINDS[name], value, exists, report)
+
+
+def _target(
+    target: ScalingTarget,
+    resources: dict[ResourceKey, Resource],
+    exists: Callable[[ResourceKey], bool],
+    report: Report,
+) -> None:
+    kind, name = target.key
+    field = "autoScalingGroup" if kind == "AutoScalingGroup" else "service"
+    if not _named(("target", field), kind, name, exists, report):
+        return
+    found = resources.get(target.key)
+    if found is not None and kind == "Service":
+        svc: ServiceSpec = found.spec
+        if svc.auto_scaling is None:
+            report(
+                ("target", "service"),
+                f"Service {quote(name)} has no autoScaling {{minCapacity, maxCapacity}}: "
+                "the bounds "
+                "a policy or scheduled action keeps its desiredCount within",
+            )
+
+
+def _named(
+    path: Path, kind: str, name: str, exists: Callable[[ResourceKey], bool], report: Report
+) -> bool:
+    if exists((kind, name)):
+        return True
+    report(path, f"no {kind} named {quote(name)} in these manifests")
+    return False

@@ -1,0 +1,1 @@
+"""AWS Batch: ComputeEnvironment, JobQueue and JobDefinition, and the jobs submitted to them."""

@@ -1,0 +1,1 @@
+"""The Batch manifest kinds: ComputeEnvironment, JobQueue and JobDefinition."""

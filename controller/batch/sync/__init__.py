@@ -1,0 +1,3 @@
+"""Batch's syncs: job definitions' revisions, the scheduling pass, job containers and the commands
+the API takes.
+"""

@@ -1,0 +1,69 @@
+"""Batch job definitions: each change to a JobDefinition manifest registers a new immutable
+revision (`name:N`), as RegisterJobDefinition does; removing the manifest makes its revisions
+INACTIVE. Jobs submitted with `name` run its latest ACTIVE revision, `name:N` that one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING
+
+from controller.batch.models.batch import JobDefinitionSpec
+from controller.store import JOB_DEFINITIONS, Revision
+
+if TYPE_CHECKING:
+    from controller.core.controller import Controller
+
+KIND = "JobDefinition"
+
+
+def spec_hash(spec: JobDefinitionSpec) -> str:
+    text = json.dumps(spec.to_wire(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def sync_job_definition(ctl: Controller, name: str) -> float | None:
+    key = (KIND, name)
+    res = ctl.desired.get(key)
+    history = ctl.store.revisions(name, table=JOB_DEFINITIONS)
+    active = [r for r in history if r.status == "ACTIVE"]
+    now = ctl.clock()
+    if res is not None:
+        spec: JobDefinitionSpec = res.spec
+        digest = spec_hash(spec)
+        newest = history[-1] if history else None
+        if newest is None or newest.spec_hash != digest or newest.status != "ACTIVE":
+            rev = ctl.store.register_revision(
+                name, spec.to_wire(), digest, now, table=JOB_DEFINITIONS
+            )
+            ctl.actions.record(KIND, name, "revision.register", "spec changed", revision=rev.key)
+    elif active:
+        ctl.store.deregister_family(name, now, table=JOB_DEFINITIONS)
+        ctl.actions.record(KIND, name, "revision.deregister", "manifest removed")
+    history = ctl.store.revisions(name, table=JOB_DEFINITIONS)
+    if not history:
+        ctl.forget_status(key)
+        return None
+    active = [r for r in history if r.status == "ACTIVE"]
+    ctl.set_status(
+        key,
+        "ACTIVE" if res else "INACTIVE",
+        "",
+        latestRevision=active[-1].key if active else None,
+        revisions=[{"revision": r.number, "status": r.status} for r in history],
+    )
+    return None
+
+
+def resolve_definition(ctl: Controller, ref: str) -> tuple[str, JobDefinitionSpec] | None:
+    """`name` (its latest ACTIVE revision) or `name:N`, as SubmitJob takes it."""
+    name, _, number = ref.partition(":")
+    history: list[Revision] = ctl.store.revisions(name, table=JOB_DEFINITIONS)
+    if number:
+        found = [r for r in history if str(r.number) == number]
+    else:
+        found = [r for r in history if r.status == "ACTIVE"][-1:]
+    if not found:
+        return None
+    return found[0].key, JobDefinitionSpec.model_validate(found[0].spec)

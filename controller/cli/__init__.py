@@ -1,0 +1,1 @@
+"""The `skiff` command: the daemon's runner and every client of its API, in one package."""

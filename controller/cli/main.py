@@ -1,0 +1,405 @@
+"""The `skiff` command: run the daemon, validate and plan manifests, print schema and status,
+and ask the running daemon to scale groups and stop, start or terminate instances (through
+api_client, which finds the daemon's API token)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sqlite3
+import sys
+import urllib.parse
+from typing import TYPE_CHECKING, Any
+
+from controller.cli import api_client
+from controller.cli import batch as batch_cli
+from controller.cli import events as events_cli
+from controller.cli.api_client import Client, Refused, default_data_dir
+from controller.terminal import printable
+
+if TYPE_CHECKING:
+    from controller.manifests.policy import Policy
+
+if TYPE_CHECKING:
+    from controller.manifests.loader import Limits
+
+DEFAULT_LISTEN = "127.0.0.1:9464"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="skiff", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the reconcile daemon")
+    run.add_argument("--manifests", required=True, help="directory of manifests to converge")
+    run.add_argument("--data-dir", default=default_data_dir(), help="where the store lives")
+    run.add_argument(
+        "--cluster", default="default", help="the cluster this daemon owns; others are left alone"
+    )
+    run.add_argument("--listen", default=DEFAULT_LISTEN, help="address of the HTTP API")
+    run.add_argument(
+        "--token-file",
+        help="file holding the API token (else $SKIFF_TOKEN, else one generated in --data-dir)",
+    )
+    run.add_argument(
+        "--api-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a name the API answers to in the Host header, besides the listen address",
+    )
+    run.add_argument("--workers", type=int, default=4, help="keys reconciled at once")
+    run.add_argument("--parallelism", type=int, default=10, help="Docker calls in flight at once")
+    run.add_argument("--resync", type=float, default=30.0, help="seconds between full resyncs")
+    run.add_argument(
+        "--lb-address",
+        default="127.0.0.1",
+        type=_address,
+        help="address load balancer listeners bind (0.0.0.0 for every interface)",
+    )
+    run.add_argument(
+        "--host-lost-after",
+        type=float,
+        default=60.0,
+        help="seconds an engine may be unreachable before its tasks are replaced elsewhere",
+    )
+    run.add_argument("--max-launches", type=int, default=100, help="task launches per pass")
+    run.add_argument(
+        "--healthy-after-seconds",
+        type=_seconds,
+        default=40.0,
+        help="seconds a service's task with no health check (container or load balancer) must "
+        "have been RUNNING to count as healthy in a deployment (ECS: 40)",
+    )
+    run.add_argument(
+        "--status-check-interval",
+        type=float,
+        default=60.0,
+        help="seconds between instances' status checks (EC2 runs them every minute)",
+    )
+    run.add_argument(
+        "--batch-min-timeout",
+        type=float,
+        default=60.0,
+        help="the smallest Batch attemptDurationSeconds accepted (AWS: 60)",
+    )
+    run.add_argument(
+        "--metrics-period",
+        type=float,
+        default=60.0,
+        help="seconds between metric collections (CloudWatch: 60 detailed, 300 basic)",
+    )
+    run.add_argument(
+        "--prometheus-url",
+        default=None,
+        type=_http_url,
+        help="the Prometheus server for prometheusQuery metrics that name none",
+    )
+    run.add_argument(
+        "--pause-image",
+        default=None,
+        help="image of awsvpc sandboxes (default: the task's first image)",
+    )
+    run.add_argument(
+        "--lb-threads",
+        type=int,
+        choices=range(1, 65),
+        default=None,
+        metavar="N",
+        help="HAProxy's threads (default: one fewer than this machine's CPUs, at least 1)",
+    )
+    run.add_argument(
+        "--host-port-range",
+        type=_port_range,
+        default=None,
+        metavar="LOW-HIGH",
+        help="where dynamic host ports are chosen (default: up to 16384 ports beside the "
+        "kernel's net.ipv4.ip_local_port_range, which outgoing connections use)",
+    )
+    _manifest_limit(run)
+    run.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
+    run.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error", "critical"]
+    )
+
+    validate = sub.add_parser("validate", help="check every manifest in a directory")
+    validate.add_argument("dir")
+    for p in (run, validate):
+        _add_allow(p)
+    _manifest_limit(validate)
+
+    sub.add_parser("schema", help="print the JSON Schema of all kinds")
+
+    plan = sub.add_parser("plan", help="show what `run` would change, without changing it")
+    plan.add_argument("dir")
+    plan.add_argument("--data-dir", default=default_data_dir())
+    plan.add_argument("--cluster", default="default")
+    _add_allow(plan)
+    _manifest_limit(plan)
+
+    status = sub.add_parser("status", help="show resources and tasks from the running daemon")
+    api_client.add_arguments(status, DEFAULT_LISTEN)
+    status.add_argument("-o", "--output", choices=["table", "json"], default="table")
+
+    asg = sub.add_parser("asg", help="Auto Scaling groups: scale, complete lifecycle actions")
+    asg_sub = asg.add_subparsers(dest="action", required=True)
+    desired = asg_sub.add_parser("set-desired", help="set a group's desiredCapacity")
+    desired.add_argument("group")
+    desired.add_argument("capacity", type=int)
+    complete = asg_sub.add_parser(
+        "complete-lifecycle-action", help="let an instance waiting on a hook go on"
+    )
+    complete.add_argument("group")
+    complete.add_argument("instance_id")
+    complete.add_argument("hook", help="the lifecycleHookName")
+    complete.add_argument("result", choices=["CONTINUE", "ABANDON"])
+    heartbeat = asg_sub.add_parser(
+        "record-heartbeat", help="restart a waiting hook's heartbeat timeout"
+    )
+    heartbeat.add_argument("group")
+    heartbeat.add_argument("instance_id")
+    heartbeat.add_argument("hook")
+    instance = sub.add_parser("instance", help="stop, start, terminate or protect an instance")
+    instance.add_argument(
+        "action", choices=["stop", "start", "reboot", "terminate", "protect", "unprotect"]
+    )
+    instance.add_argument("instance_id")
+    for p in (desired, complete, heartbeat, instance):
+        api_client.add_arguments(p, DEFAULT_LISTEN)
+    batch_cli.add_parser(sub, DEFAULT_LISTEN)
+    events_cli.add_parser(sub, DEFAULT_LISTEN)
+
+    args = parser.parse_args(argv)
+    handler = {
+        "run": _run,
+        "validate": _validate,
+        "schema": _schema,
+        "plan": _plan,
+        "status": _status,
+        "asg": _asg,
+        "instance": _instance,
+        "batch": batch_cli.run,
+        "events": events_cli.run,
+    }[args.command]
+    try:
+        return handler(args)
+    except BrokenPipeError:  # `skiff status | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _add_allow(parser: argparse.ArgumentParser) -> None:
+    from controller.manifests.policy import CAPABILITY_PREFIX, FLAGS, HOST_PATH_PREFIX, Policy
+
+    def allow(value: str) -> str:
+        try:
+            Policy.parse([value])
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return value
+
+    names = ", ".join([*FLAGS, f"{HOST_PATH_PREFIX}/PREFIX", f"{CAPABILITY_PREFIX}NAME"])
+    parser.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        type=allow,
+        metavar="WHAT",
+        help=f"let containers have this beyond the baseline (repeatable): {names}",
+    )
+
+
+def _policy(args: argparse.Namespace) -> Policy:
+    from controller.manifests.policy import Policy
+
+    return Policy.parse(args.allow)
+
+
+def _manifest_limit(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-manifest-bytes",
+        type=_positive,
+        default=1024 * 1024,  # loader.DEFAULT_MAX_MANIFEST_BYTES, not imported for every command
+        help="the largest manifest file read, in bytes (default 1 MiB); a larger one is an error",
+    )
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of bytes")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 or more)")
+    return value
+
+
+def _limits(args: argparse.Namespace) -> Limits:
+    from controller.manifests.loader import Limits
+
+    return Limits(max_bytes=args.max_manifest_bytes)
+
+
+def _address(text: str) -> str:
+    """An IP address or host name (it is written into HAProxy's configuration)."""
+    from controller.addresses import address_problem
+
+    problem = address_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
+def _http_url(text: str) -> str:
+    from controller.addresses import http_url_problem
+
+    problem = http_url_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"the Prometheus url {problem}")
+    return text
+
+
+def _run(args: argparse.Namespace) -> int:
+    from controller.api.auth import environment_options
+    from controller.core.controller import Settings
+    from controller.daemon import Daemon
+    from controller.logging import configure
+
+    configure(args.log_format, args.log_level)
+    settings = Settings(
+        workers=args.workers,
+        parallelism=args.parallelism,
+        resync_seconds=args.resync,
+        max_launches_per_pass=args.max_launches,
+        pause_image=args.pause_image,
+        cluster=args.cluster,
+        host_lost_seconds=args.host_lost_after,
+        healthy_after_seconds=args.healthy_after_seconds,
+        lb_address=args.lb_address,
+        lb_threads=args.lb_threads,
+        status_check_seconds=args.status_check_interval,
+        metrics_period=args.metrics_period,
+        batch_min_timeout=args.batch_min_timeout,
+        prometheus_url=args.prometheus_url,
+        dataplane_dir=os.path.join(args.data_dir, "haproxy"),
+        host_port_range=args.host_port_range,
+        policy=_policy(args),
+        max_manifest_bytes=args.max_manifest_bytes,
+    )
+    try:
+        api = environment_options(args.token_file, args.api_host, os.environ)
+        daemon = Daemon(
+            os.path.abspath(args.manifests), args.data_dir, args.listen, settings, api=api
+        )
+    except (OSError, sqlite3.Error) as exc:
+        print(f"skiff: cannot open the data directory {args.data_dir}: {exc}", file=sys.stderr)
+        return 2
+    return daemon.run()
+
+
+def _port_range(text: str) -> tuple[int, int]:
+    from controller.core.host_ports import parse_range
+
+    try:
+        return parse_range(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from controller.manifests.loader import load_directory
+
+    if not os.path.exists(args.dir):
+        print(f"{args.dir}: no such file or directory", file=sys.stderr)
+        return 1
+    result = load_directory(args.dir, _policy(args), limits=_limits(args))
+    for err in result.errors:
+        print(printable(str(err)), file=sys.stderr)  # a file's name may hold an escape sequence
+    if not result.files:
+        print(f"{args.dir}: no *.yaml or *.yml manifests found", file=sys.stderr)
+    n = len(result.resources)
+    print(f"{len(result.files)} file(s), {n} valid resource(s), {len(result.errors)} error(s)")
+    return 0 if result.ok and result.files else 1
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from controller.manifests.kinds import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from controller.daemon import docker_runtime
+    from controller.logging import configure
+    from controller.manifests.loader import load_directory
+    from controller.preview import preview, render
+
+    configure("console", "critical")
+    result = load_directory(args.dir, _policy(args), limits=_limits(args))
+    if not result.ok:
+        for err in result.errors:
+            print(printable(str(err)), file=sys.stderr)
+        print("fix the errors above; nothing was planned", file=sys.stderr)
+        return 1
+    previews, warnings = preview(
+        result, args.data_dir, docker_runtime, args.cluster, policy=_policy(args)
+    )
+    for w in warnings:
+        print(printable(f"warning: {w}"), file=sys.stderr)
+    print("\n".join(printable(line) for line in render(previews).split("\n")))
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    try:
+        doc: dict[str, Any] = Client.from_args(args).call("GET", "/v1/status")
+    except Refused as exc:
+        print(f"skiff: {exc}", file=sys.stderr)
+        return 1
+    if args.output == "json":
+        print(json.dumps(doc, indent=2))
+    else:
+        from controller.cli.status_table import render_status
+
+        print(render_status(doc))
+    return 0
+
+
+def _post(args: argparse.Namespace, path: str, body: dict[str, Any]) -> int:
+    """Sends a command to the daemon; prints its answer; 0 when it was done."""
+    try:
+        answer = Client.from_args(args).call("POST", path, body)
+    except Refused as exc:
+        print(f"skiff: {exc}", file=sys.stderr)
+        return 1
+    print(printable(str(answer["message"])))
+    return 0
+
+
+def _asg(args: argparse.Namespace) -> int:
+    base = f"/v1/autoscaling-groups/{urllib.parse.quote(args.group, safe='')}"
+    if args.action == "set-desired":
+        return _post(args, f"{base}/desired-capacity", {"desiredCapacity": args.capacity})
+    hook = {"instanceId": args.instance_id, "lifecycleHookName": args.hook}
+    if args.action == "complete-lifecycle-action":
+        body = hook | {"lifecycleActionResult": args.result}
+        return _post(args, f"{base}/lifecycle-actions", body)
+    return _post(args, f"{base}/lifecycle-heartbeats", hook)
+
+
+def _instance(args: argparse.Namespace) -> int:
+    base = f"/v1/instances/{urllib.parse.quote(args.instance_id, safe='')}"
+    if args.action in ("protect", "unprotect"):
+        body = {"protectedFromScaleIn": args.action == "protect"}
+        return _post(args, f"{base}/protection", body)
+    return _post(args, f"{base}/{args.action}", {})

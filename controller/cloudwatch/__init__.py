@@ -1,0 +1,1 @@
+"""Amazon CloudWatch: the metrics Skiff measures, their history, and alarm evaluation."""

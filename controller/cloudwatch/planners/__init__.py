@@ -1,0 +1,1 @@
+"""CloudWatch's pure parts: utilization arithmetic from container stats, and alarm evaluation."""

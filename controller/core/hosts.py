@@ -1,0 +1,73 @@
+"""The host pool: one handle per Docker engine with its runtime, observer and capacity."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from controller.core.host_ports import PortRange, parse_range
+from controller.core.observer import HostObserver
+from controller.manifests.host import LOCAL_HOST_NAME, HostSpec
+from controller.runtime import ContainerRuntime, EngineInfo
+
+RuntimeFactory = Callable[[str, HostSpec], ContainerRuntime]
+EPHEMERAL_RANGE_FILE = "/proc/sys/net/ipv4/ip_local_port_range"
+
+
+def local_ephemeral_range(path: str = EPHEMERAL_RANGE_FILE) -> PortRange | None:
+    """This machine's `net.ipv4.ip_local_port_range`: the ports outgoing connections take."""
+    try:
+        with open(path) as f:
+            return parse_range(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+def local_host_spec() -> HostSpec:
+    """The pool when no Host manifest exists: DOCKER_HOST or the default socket."""
+    url = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    return HostSpec(url=url, zone="local")
+
+
+@dataclass
+class HostHandle:
+    name: str
+    spec: HostSpec
+    runtime: ContainerRuntime
+    observer: HostObserver
+    info: EngineInfo | None = None
+    draining: bool = False  # its manifest is gone: tasks move elsewhere, then it is dropped
+
+    @property
+    def up(self) -> bool:
+        return self.observer.up
+
+    @property
+    def address(self) -> str:
+        return self.spec.reach_address()
+
+    @property
+    def cpu_capacity(self) -> int:
+        if self.spec.capacity.cpu is not None:
+            return self.spec.capacity.cpu
+        return self.info.cpus * 1024 if self.info else 0
+
+    @property
+    def memory_capacity(self) -> int:
+        if self.spec.capacity.memory is not None:
+            return self.spec.capacity.memory
+        return self.info.memory_bytes // (1024 * 1024) if self.info else 0
+
+    def lost(self, now: float, after: float) -> bool:
+        """Unreachable for `after` seconds: its tasks count as lost and are replaced."""
+        since = self.observer.down_since
+        return not self.up and since is not None and now - since >= after
+
+    def refresh_info(self) -> None:
+        self.info = self.runtime.info()
+
+
+def implicit_name(specs: dict[str, HostSpec]) -> dict[str, HostSpec]:
+    """The Host manifests, or the local engine alone when there are none."""
+    return specs or {LOCAL_HOST_NAME: local_host_spec()}

@@ -1,0 +1,274 @@
+"""Watches one Docker engine: a cache of Skiff's containers kept fresh by events and resyncs.
+
+The event stream (filtered on the managed-by label) is resumed with `since` after a break, so
+nothing that happened meanwhile is missed; a periodic resync lists everything again and heals
+whatever events could not tell. Each change names the owning resource so the engine can queue
+that key: events only say where to look, never what to do.
+
+An event marks its container dirty; a few refreshers inspect dirty containers side by side, one
+refresh per container at a time, so a burst of events (create, start, die of many containers)
+costs one inspect per container as it stands, and the stream is never read behind.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import structlog
+
+from controller.core import labels as L
+from controller.runtime import (
+    ContainerEvent,
+    ContainerInfo,
+    ContainerRuntime,
+    NotFound,
+    RuntimeFailure,
+)
+
+# Events that cannot change what the planner sees (health checks run as execs, etc.).
+_IGNORED_PREFIXES = (
+    "exec_",
+    "attach",
+    "resize",
+    "top",
+    "copy",
+    "archive-path",
+    "export",
+    "commit",
+    "kill",
+)
+
+REFRESHERS = 4  # inspects in flight per engine
+RETRY_INSPECT = 1.0  # seconds before a failed inspect is tried again
+
+# (host, kind, name): the containers of resource kind/name on this host changed
+OnChange = Callable[[str, str, str], None]
+
+log = structlog.get_logger("skiff.observer")
+
+
+def _health_marker(status: str) -> str:
+    if "(healthy)" in status:
+        return "healthy"
+    if "(unhealthy)" in status:
+        return "unhealthy"
+    if "(health: starting)" in status:
+        return "starting"
+    return "none"
+
+
+class HostObserver:
+    def __init__(
+        self,
+        host: str,
+        runtime: ContainerRuntime,
+        on_change: OnChange,
+        on_reconnect: Callable[[], None] | None = None,
+        cluster: str = L.DEFAULT_CLUSTER,
+        on_down: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.host, self.runtime, self._on_change = host, runtime, on_change
+        self.cluster, self._selector = cluster, L.selector(cluster)
+        self._on_reconnect = on_reconnect or (lambda: None)
+        self._on_down = on_down or (lambda: None)
+        self._clock = clock
+        self.down_since: float | None = None  # when the engine stopped answering
+        self._lock = threading.Lock()
+        self._sync_lock = threading.Lock()  # one resync at a time
+        # Containers an event named, with its action, waiting for a refresher; and the ones
+        # being refreshed (never two refreshes of one container at once: no stale inspect wins).
+        self._dirty: dict[str, str] = {}
+        self._busy: set[str] = set()
+        self._work = threading.Condition()
+        self._refreshers: list[threading.Thread] = []
+        self._containers: dict[str, ContainerInfo] = {}
+        self.version = 0  # grows with every change of the cache: readers may reuse what they built
+        self._stop = threading.Event()
+        self._stream: object | None = None
+        self._thread: threading.Thread | None = None
+        self.last_event: float | None = None
+        self.synced_at: float | None = None  # when the last full list was taken
+        self.up = False
+        self.error = ""
+        self.synced = False
+
+    # --- the cache -------------------------------------------------------------------------------
+    def snapshot(self) -> list[ContainerInfo]:
+        with self._lock:
+            return list(self._containers.values())
+
+    def _put(self, info: ContainerInfo) -> None:
+        if not L.in_cluster(info.labels, self.cluster):
+            return
+        with self._lock:
+            self._containers[info.id] = info
+            self.version += 1
+        self._notify(info.labels)
+
+    def _drop(self, container_id: str) -> None:
+        with self._lock:
+            gone = self._containers.pop(container_id, None)
+            self.version += gone is not None
+        if gone is not None:
+            self._notify(gone.labels)
+
+    def _notify(self, labels: dict[str, str]) -> None:
+        if L.KIND in labels and L.NAME in labels:
+            self._on_change(self.host, labels[L.KIND], labels[L.NAME])
+
+    # --- resync ----------------------------------------------------------------------------------
+    def resync(self) -> None:
+        """Lists every managed container; inspects only new and changed ones. Raises on failure."""
+        with self._sync_lock:
+            self._resync()
+
+    def _resync(self) -> None:
+        try:
+            listed_at = time.time() - 1  # events from here on are replayed by the next stream
+            with self._lock:
+                before = set(
+                    self._containers
+                )  # a container cached later may be newer than the list
+            rows = self.runtime.list_containers(self._selector)
+            with self._lock:
+                cached = dict(self._containers)
+            for row in rows:
+                known = cached.get(row.id)
+                if known is None or known.fingerprint() != (row.state, _health_marker(row.status)):
+                    self._refresh(row.id)
+            for gone in before - {row.id for row in rows}:
+                self._refresh(gone, destroyed=True)
+            self.up, self.error, self.synced = True, "", True
+            self.down_since = None
+            self.synced_at = listed_at
+        except RuntimeFailure as exc:
+            self._went_down(exc)
+            raise
+
+    def _refresh(self, container_id: str, *, destroyed: bool = False) -> None:
+        """Inspects the container and caches what it is now (drops it when it is gone, or
+        `destroyed`), taking its turn after any refresh of the same container under way."""
+        with self._work:
+            self._work.wait_for(lambda: container_id not in self._busy)
+            self._busy.add(container_id)
+        try:
+            if destroyed:
+                self._drop(container_id)
+            else:
+                self._put(self.runtime.inspect(container_id))
+        except NotFound:
+            self._drop(container_id)
+        finally:
+            with self._work:
+                self._busy.discard(container_id)
+                self._work.notify_all()
+
+    def touch(self, container_id: str) -> None:
+        """Marks a container for a refresher though no event came: Docker reports a failed
+        start with none, and the container's error would otherwise wait for the resync."""
+        with self._work:
+            self._dirty.setdefault(container_id, "touch")
+            self._work.notify_all()
+
+    def handle(self, event: ContainerEvent) -> None:
+        """Marks the event's container for a refresher; the latest action decides."""
+        self.last_event = max(self.last_event or 0.0, event.time)
+        if event.action.startswith(_IGNORED_PREFIXES):
+            return
+        with self._work:
+            self._dirty[event.container_id] = event.action
+            self._work.notify_all()
+
+    def _refresher(self) -> None:
+        while True:
+            with self._work:
+                self._work.wait_for(lambda: self._stop.is_set() or self._next_dirty() is not None)
+                if self._stop.is_set():
+                    return
+                container_id = self._next_dirty()
+                assert container_id is not None
+                action = self._dirty.pop(container_id)
+            try:
+                self._refresh(container_id, destroyed=action == "destroy")
+            except RuntimeFailure as exc:
+                log.warning("container.inspect_failed", host=self.host, error=str(exc))
+                if not exc.transient:
+                    continue  # asking again would get the same answer; the resync heals
+                self._stop.wait(RETRY_INSPECT)  # a busy or restarting engine: ask again
+                with self._work:
+                    self._dirty.setdefault(container_id, action)
+                    self._work.notify_all()
+            except Exception:  # a bug must not stop the refresher; the next resync heals
+                log.exception("container.refresh_crashed", host=self.host, id=container_id)
+
+    def _next_dirty(self) -> str | None:
+        return next((c for c in self._dirty if c not in self._busy), None)
+
+    # --- the event loop --------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"observe-{self.host}", daemon=True)
+        self._thread.start()
+        self._refreshers = [
+            threading.Thread(target=self._refresher, name=f"inspect-{self.host}", daemon=True)
+            for _ in range(REFRESHERS)
+        ]
+        for t in self._refreshers:
+            t.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._work:
+            self._work.notify_all()
+        stream = self._stream
+        if stream is not None:
+            stream.close()  # type: ignore[attr-defined]
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        delay = 0.5
+        since = self.synced_at if self.synced_at is not None else time.time() - 1
+        first = True
+        while not self._stop.is_set():
+            try:
+                stream = self.runtime.events(self.last_event or since, self._selector)
+                self._stream = stream
+                if not first or not self.synced:
+                    self.resync()
+                    self._on_reconnect()
+                first, delay = False, 0.5
+                try:
+                    for event in stream:
+                        self.handle(event)
+                        if self._stop.is_set():
+                            break
+                finally:
+                    stream.close()
+                if self._stop.is_set():
+                    return
+                raise RuntimeFailure("event stream closed by the engine")
+            except RuntimeFailure as exc:
+                if self._stop.is_set():
+                    return
+                if self.up:
+                    log.warning("host.disconnected", host=self.host, error=str(exc))
+                self._went_down(exc)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 10.0)
+
+    def _went_down(self, exc: Exception) -> None:
+        if self.up or self.down_since is None:
+            self.down_since = self._clock()
+            self._on_down()
+        self.up, self.error = False, str(exc)
+
+    def safe_resync(self) -> bool:
+        try:
+            self.resync()
+            return True
+        except RuntimeFailure as exc:
+            log.warning("host.resync_failed", host=self.host, error=str(exc))
+            return False

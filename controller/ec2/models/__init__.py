@@ -1,0 +1,1 @@
+"""The EC2 manifest kinds: LaunchTemplate, Instance (and the AutoScalingGroup's instance settings)."""

@@ -1,0 +1,272 @@
+"""The EC2-style kinds: `LaunchTemplate`, `Instance` and `AutoScalingGroup`.
+
+An instance is one long-running container; its instance type sets Docker CPU and memory limits;
+its root volume is a named volume (`ebs`, kept across stop/start) or a tmpfs (`instance-store`,
+gone at stop). Launch templates have immutable numbered versions chosen by `$Latest`,
+`$Default` or a number. Field names follow the EC2 and Auto Scaling APIs.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from controller.ecs.models.task_definition import HealthCheck, KeyValuePair
+from controller.manifests.base import Path, SpecModel, absolute_path_problem, quote
+from controller.manifests.container_security import LinuxParameters, check_mounts
+
+MAX_USER_DATA = 16 * 1024  # bytes, before base64, as EC2 limits it
+# Instances one group may hold. EC2 Auto Scaling sets no figure of its own on a group's size
+# (the account's EC2 capacity bounds it); Skiff takes ECS's "container instances per
+# cluster" quota, 5,000 (not adjustable), the most instances AWS lets one pool hold.
+MAX_GROUP_SIZE = 5000
+
+# vCPUs and memory (MiB) of familiar instance types.
+INSTANCE_TYPES: dict[str, tuple[float, int]] = {
+    "t3.nano": (2, 512),
+    "t3.micro": (2, 1024),
+    "t3.small": (2, 2048),
+    "t3.medium": (2, 4096),
+    "t3.large": (2, 8192),
+    "t3.xlarge": (4, 16384),
+    "m5.large": (2, 8192),
+    "m5.xlarge": (4, 16384),
+    "m5.2xlarge": (8, 32768),
+    "c5.large": (2, 4096),
+    "c5.xlarge": (4, 8192),
+    "c5.2xlarge": (8, 16384),
+    "r5.large": (2, 16384),
+    "r5.xlarge": (4, 32768),
+}
+
+PROCESSES = (
+    "Launch",
+    "Terminate",
+    "HealthCheck",
+    "ReplaceUnhealthy",
+    "AZRebalance",
+    "AddToLoadBalancer",
+    "InstanceRefresh",
+)
+TERMINATION_POLICIES = (
+    "Default",
+    "OldestInstance",
+    "NewestInstance",
+    "OldestLaunchTemplate",
+    "ClosestToNextInstanceHour",
+)
+
+
+class CustomInstanceType(SpecModel):
+    v_cpus: float = Field(gt=0, le=256)
+    memory_mi_b: int = Field(ge=6, description="MiB")
+
+
+class RootVolume(SpecModel):
+    type: Literal["ebs", "instance-store"] = "ebs"
+    mount_path: str = Field("/data", pattern=r"^/[^\s]*$")
+
+    @field_validator("mount_path")
+    @classmethod
+    def _mount_path(cls, value: str) -> str:
+        problem = absolute_path_problem(value, mount=True)
+        if problem is not None:
+            raise ValueError(f"mountPath {problem}")
+        return value
+
+
+class LaunchTemplateData(SpecModel):
+    image_id: str = Field(min_length=1, description="A Docker image (the AMI).")
+    instance_type: str = "t3.micro"
+    custom_instance_type: CustomInstanceType | None = Field(
+        None, description="vCPUs and memory when instanceType is 'custom'."
+    )
+    user_data: str | None = Field(None, description="A script run once, at first boot.")
+    tags: dict[str, str] = Field(default_factory=dict)
+    root_volume: RootVolume = Field(default_factory=RootVolume)
+    environment: list[KeyValuePair] = Field(default_factory=list)
+    command: list[str] | None = None
+    entry_point: list[str] | None = None
+    ports: list[int] = Field(default_factory=list, description="Container ports to publish.")
+    health_check: HealthCheck | None = Field(None, description="Feeds the status checks.")
+    disable_api_termination: bool = Field(
+        False, description="Refuse termination through the API (Auto Scaling still may)."
+    )
+    privileged: bool = Field(
+        False, description="Every capability and device of the host; needs --allow privileged."
+    )
+    linux_parameters: LinuxParameters | None = None
+
+    @field_validator("user_data")
+    @classmethod
+    def _user_data(cls, value: str | None) -> str | None:
+        if value is not None and len(value.encode()) > MAX_USER_DATA:
+            raise ValueError(f"is {len(value.encode())} bytes; EC2 allows at most {MAX_USER_DATA}")
+        return value
+
+    @model_validator(mode="after")
+    def _type(self) -> LaunchTemplateData:
+        if self.instance_type == "custom":
+            if self.custom_instance_type is None:
+                raise ValueError("instanceType custom needs customInstanceType {vCpus, memoryMiB}")
+        elif self.instance_type not in INSTANCE_TYPES:
+            raise ValueError(
+                f"unknown instanceType {quote(self.instance_type)}: one of "
+                f"{', '.join(INSTANCE_TYPES)}, or custom with customInstanceType"
+            )
+        elif self.custom_instance_type is not None:
+            raise ValueError("customInstanceType needs instanceType custom")
+        return self
+
+    def resources(self) -> tuple[float, int]:
+        """(vCPUs, memory MiB) of its instance type."""
+        if self.custom_instance_type is not None:
+            return self.custom_instance_type.v_cpus, self.custom_instance_type.memory_mi_b
+        return INSTANCE_TYPES[self.instance_type]
+
+
+def check_launch_template_data(data: LaunchTemplateData, at: Path) -> list[tuple[Path, str]]:
+    """tmpfs mounts must not land on the root volume's path."""
+    return check_mounts([], [], data.linux_parameters, at, taken=[data.root_volume.mount_path])
+
+
+def check_launch_template(spec: LaunchTemplateSpec) -> list[tuple[Path, str]]:
+    return check_launch_template_data(spec.launch_template_data, ("launchTemplateData",))
+
+
+def check_instance(spec: InstanceSpec) -> list[tuple[Path, str]]:
+    data = spec.launch_template_data
+    return [] if data is None else check_launch_template_data(data, ("launchTemplateData",))
+
+
+class LaunchTemplateSpec(SpecModel):
+    launch_template_data: LaunchTemplateData
+    default_version: int | None = Field(
+        None, ge=1, description="The version $Default selects (1 until set)."
+    )
+
+
+class TemplateRef(SpecModel):
+    launch_template_name: str
+    version: str = Field("$Default", pattern=r"^(\$Latest|\$Default|[1-9][0-9]*)$")
+
+
+class InstanceSpec(SpecModel):
+    launch_template: TemplateRef | None = None
+    launch_template_data: LaunchTemplateData | None = Field(
+        None, description="Inline settings, instead of a launch template."
+    )
+    desired_state: Literal["running", "stopped"] = "running"
+    disable_api_termination: bool | None = Field(
+        None, description="Refuse termination through the API; default: the template's."
+    )
+    instance_initiated_shutdown_behavior: Literal["stop", "terminate"] = "stop"
+    availability_zone: str | None = None
+
+    @model_validator(mode="after")
+    def _source(self) -> InstanceSpec:
+        if (self.launch_template is None) == (self.launch_template_data is None):
+            raise ValueError("give either launchTemplate or launchTemplateData")
+        return self
+
+
+class LifecycleHook(SpecModel):
+    lifecycle_hook_name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,255}$")
+    lifecycle_transition: Literal[
+        "autoscaling:EC2_INSTANCE_LAUNCHING", "autoscaling:EC2_INSTANCE_TERMINATING"
+    ]
+    heartbeat_timeout: int = Field(3600, ge=30, le=7200)
+    default_result: Literal["CONTINUE", "ABANDON"] = "ABANDON"
+
+
+class GroupTargetGroup(SpecModel):
+    target_group: str
+    port: int = Field(ge=1, le=65535, description="The instance's container port to register.")
+
+
+class InstanceRefreshPreferences(SpecModel):
+    min_healthy_percentage: int = Field(90, ge=0, le=100)
+
+
+class AutoScalingGroupSpec(SpecModel):
+    launch_template: TemplateRef
+    min_size: int = Field(ge=0)
+    max_size: int = Field(ge=0)
+    desired_capacity: int | None = Field(None, ge=0, description="Default: minSize.")
+    availability_zones: list[str] = Field(min_length=1, description="Zones of the pool's hosts.")
+    health_check_type: Literal["EC2", "ELB"] = "EC2"
+    health_check_grace_period: int = Field(0, ge=0, description="Seconds (0 through the API).")
+    target_groups: list[GroupTargetGroup] = Field(default_factory=list)
+    termination_policies: list[str] = Field(default_factory=lambda: ["Default"])
+    new_instances_protected_from_scale_in: bool = False
+    lifecycle_hooks: list[LifecycleHook] = Field(default_factory=list, max_length=50)
+    suspended_processes: list[str] = Field(default_factory=list)
+    instance_refresh: InstanceRefreshPreferences = Field(default_factory=InstanceRefreshPreferences)
+
+    @field_validator("termination_policies")
+    @classmethod
+    def _policies(cls, value: list[str]) -> list[str]:
+        for p in value:
+            if p not in TERMINATION_POLICIES:
+                raise ValueError(
+                    f"unknown termination policy {quote(p)}: {', '.join(TERMINATION_POLICIES)}"
+                )
+        return value or ["Default"]
+
+    @field_validator("suspended_processes")
+    @classmethod
+    def _processes(cls, value: list[str]) -> list[str]:
+        for p in value:
+            if p not in PROCESSES:
+                raise ValueError(f"unknown process {quote(p)}: {', '.join(PROCESSES)}")
+        return value
+
+    @property
+    def capacity(self) -> int:
+        return self.min_size if self.desired_capacity is None else self.desired_capacity
+
+    def hook(self, transition: str) -> LifecycleHook | None:
+        return next((h for h in self.lifecycle_hooks if h.lifecycle_transition == transition), None)
+
+
+def check_group(spec: AutoScalingGroupSpec) -> list[tuple[Path, str]]:
+    problems: list[tuple[Path, str]] = []
+    sizes = {
+        "minSize": spec.min_size,
+        "maxSize": spec.max_size,
+        "desiredCapacity": spec.desired_capacity,
+    }
+    for field, size in sizes.items():
+        if size is not None and size > MAX_GROUP_SIZE:
+            problems.append(
+                ((field,), f"{field} {size} is more than a group holds ({MAX_GROUP_SIZE})")
+            )
+    if spec.min_size > spec.max_size:
+        problems.append(
+            (("minSize",), f"minSize {spec.min_size} is greater than maxSize {spec.max_size}")
+        )
+    elif not spec.min_size <= spec.capacity <= spec.max_size:
+        problems.append(
+            (
+                ("desiredCapacity",),
+                f"desiredCapacity {spec.capacity} is outside [{spec.min_size}, {spec.max_size}]",
+            )
+        )
+    seen: set[str] = set()
+    for i, h in enumerate(spec.lifecycle_hooks):
+        if h.lifecycle_transition in seen:
+            problems.append(
+                (
+                    ("lifecycleHooks", i, "lifecycleTransition"),
+                    f"a second {h.lifecycle_transition} hook: Skiff runs one hook per transition",
+                )
+            )
+        seen.add(h.lifecycle_transition)
+    names = [h.lifecycle_hook_name for h in spec.lifecycle_hooks]
+    for i, name in enumerate(names):
+        if names.index(name) != i:
+            problems.append(
+                (("lifecycleHooks", i, "lifecycleHookName"), f"duplicate hook {quote(name)}")
+            )
+    return problems

@@ -1,0 +1,380 @@
+"""Instances in the engine: launches and starts not yet observed, status checks, and the
+executor of fleet plans (shared by Auto Scaling groups and single instances).
+
+The executor is the only writer of instance containers and records. Records of new instances
+are stored before their containers are created, so a crash between the two leaves a record the
+next pass sees as gone (and replaces), never a container nobody owns.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, TypeVar
+
+from controller.core.executor import PORT_ATTEMPTS, Failure, run_each
+from controller.core.host_ports import PortKey
+from controller.ec2.models.ec2 import LaunchTemplateData
+from controller.ec2.planners.instances import (
+    FleetPlan,
+    InstanceView,
+    Launch,
+    ObservedInstance,
+    Removal,
+    Signal,
+    check_verdict,
+    instance_container,
+    need_of,
+    new_instance_id,
+    volume_name,
+)
+from controller.manifests.kinds import key_str
+from controller.manifests.policy import launch_template_data_needs
+from controller.runtime import ContainerSpec, PortTaken, RuntimeFailure, StartFailed
+from controller.store import Activity, InstanceRecord
+
+if TYPE_CHECKING:
+    from controller.core.controller import Controller
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Flight:
+    host: str
+    cpu: int
+    memory: int
+    expires: float
+
+
+class InstanceTracker:
+    """Launches and starts Skiff made that observation has not shown yet, and the last status
+    check of each instance. Times are the controller's clock."""
+
+    def __init__(self, ttl: float, clock: Callable[[], float]) -> None:
+        self._ttl, self._clock = ttl, clock
+        self._lock = threading.Lock()
+        self._launches: dict[str, _Flight] = {}
+        self._starts: dict[str, tuple[float, float]] = {}  # id -> (requested at, expires)
+        self._reboots: set[str] = set()  # starts that are restarts of a running container
+        self._checks: dict[str, tuple[float, str]] = {}  # id -> (at, verdict)
+
+    def expect_launch(self, instance_id: str, host: str, cpu: int, memory: int) -> None:
+        with self._lock:
+            self._launches[instance_id] = _Flight(host, cpu, memory, self._clock() + self._ttl)
+
+    def launch_done(self, instance_id: str) -> None:
+        with self._lock:
+            self._launches.pop(instance_id, None)
+
+    def expect_start(self, instance_id: str) -> None:
+        with self._lock:
+            now = self._clock()
+            self._starts[instance_id] = (now, now + self._ttl)
+
+    def in_flight(self, observed: Mapping[str, ObservedInstance]) -> set[str]:
+        now = self._clock()
+        with self._lock:
+            for i, f in list(self._launches.items()):
+                if i in observed or f.expires < now:
+                    del self._launches[i]
+            return set(self._launches)
+
+    def expect_reboot(self, instance_id: str) -> None:
+        """A restart is coming: the instance is starting until a start after now is seen,
+        whatever the cache says of the container meanwhile (running, then exited)."""
+        with self._lock:
+            now = self._clock()
+            self._starts[instance_id] = (now, now + self._ttl)
+            self._reboots.add(instance_id)
+
+    def starting(self, observed: Mapping[str, ObservedInstance]) -> set[str]:
+        now = self._clock()
+        with self._lock:
+            for i, (at, expires) in list(self._starts.items()):
+                seen = observed.get(i)
+                begun = (seen.container.started_at or 0) if seen is not None else 0
+                if i in self._reboots:
+                    done = seen is not None and seen.container.running and begun >= at
+                else:
+                    done = begun >= at - 1 or (seen is not None and seen.container.running)
+                if expires < now or done:
+                    del self._starts[i]
+                    self._reboots.discard(i)
+            return set(self._starts)
+
+    def reserved(self, observed: Mapping[str, ObservedInstance]) -> list[tuple[str, int, int]]:
+        """(host, cpu, memory) of launches not yet observed: their capacity is taken."""
+        flying = self.in_flight(observed)
+        with self._lock:
+            return [(f.host, f.cpu, f.memory) for i, f in self._launches.items() if i in flying]
+
+    def checks(
+        self, views: Iterable[InstanceView], interval: float
+    ) -> tuple[dict[str, str], float | None]:
+        """Each instance's last status check, run again when `interval` has passed; and the
+        seconds until the next one is due."""
+        now = self._clock()
+        out: dict[str, str] = {}
+        due: float | None = None
+        with self._lock:
+            for v in views:
+                at, verdict = self._checks.get(v.instance_id, (None, ""))
+                if at is None or now - at >= interval:
+                    at, verdict = now, check_verdict(v)
+                    self._checks[v.instance_id] = (at, verdict)
+                out[v.instance_id] = verdict
+                wait = at + interval - now
+                due = wait if due is None else min(due, wait)
+        return out, due
+
+    def last_checks(self) -> dict[str, str]:
+        """Each instance's last status check verdict (ok, initializing, impaired)."""
+        with self._lock:
+            return {i: verdict for i, (_, verdict) in self._checks.items()}
+
+    def forget(self, ids: Iterable[str]) -> None:
+        with self._lock:
+            for i in ids:
+                self._launches.pop(i, None)
+                self._starts.pop(i, None)
+                self._checks.pop(i, None)
+
+
+def new_records(
+    launches: Sequence[Launch],
+    kind: str,
+    owner: str,
+    template: str,
+    now: float,
+    *,
+    lifecycle: str = "",
+    protected: bool = False,
+) -> list[InstanceRecord]:
+    return [
+        InstanceRecord(
+            new_instance_id(),
+            kind,
+            owner,
+            template,
+            launch.zone,
+            launch.host,
+            "running",
+            now,
+            state_reason=launch.cause,
+            lifecycle_state=lifecycle,
+            protected=protected,
+        )
+        for launch in launches
+    ]
+
+
+def carry_out(
+    ctl: Controller,
+    kind: str,
+    owner: str,
+    plan: FleetPlan,
+    launched: Sequence[InstanceRecord],
+    data: LaunchTemplateData | None,
+) -> list[Failure]:
+    """Carries out `plan`; `launched` are the records of its launches, not yet stored."""
+    now = ctl.clock()
+    who = key_str((kind, owner))
+    for iid, description, cause in plan.activities:
+        ctl.store.put_activity(
+            Activity(f"terminate-{iid}", who, description, cause, "InProgress", now)
+        )
+    ended = [r.instance_id for r in plan.updates if r.terminated_at == now]
+    for iid in ended:
+        ctl.store.end_activity(f"terminate-{iid}", "Successful", now)
+    if plan.forget:
+        ctl.store.delete_instances(list(plan.forget))
+        ctl.instances.forget(plan.forget)
+    failures: list[Failure] = []
+    failures += run_each(ctl.pool, plan.signal, lambda s: _signal(ctl, kind, owner, s.host, s))
+    failures += run_each(
+        ctl.pool, plan.start, lambda s: _start(ctl, s.instance_id, s.host, s.container_id)
+    )
+    failures += run_each(ctl.pool, plan.remove, lambda r: _remove(ctl, kind, owner, r.host, r))
+    if launched and data is not None:
+        failures += run_each(ctl.pool, launched, lambda r: _launch(ctl, who, r, data))
+    return failures
+
+
+def launch_refusal(ctl: Controller, template: str, data: LaunchTemplateData) -> str | None:
+    """Why the running daemon's policy refuses to launch from these settings (a version kept
+    in the store from before a restart with fewer --allow flags), or None."""
+    refused = ctl.settings.policy.refusals(
+        launch_template_data_needs(data, ("launchTemplateData",))
+    )
+    if not refused:
+        return None
+    return f"launch template {template}: " + "; ".join(
+        f"{'.'.join(str(p) for p in n.path)}: {n.refusal()}" for n in refused
+    )
+
+
+def without_launches(plan: FleetPlan) -> FleetPlan:
+    return replace(plan, launch=())
+
+
+def save_updates(ctl: Controller, plan: FleetPlan) -> None:
+    if plan.updates:
+        ctl.store.put_instances(list(plan.updates))
+
+
+def book(ctl: Controller, launched: Sequence[InstanceRecord], data: LaunchTemplateData) -> None:
+    """Stores new instances' records and holds their capacity until they are observed
+    (under the placement lock, before their containers exist)."""
+    if launched:
+        ctl.store.put_instances(list(launched))
+        need = need_of(data)
+        for r in launched:
+            ctl.instances.expect_launch(r.instance_id, r.host, need.cpu, need.memory)
+
+
+def _signal(ctl: Controller, kind: str, owner: str, host: str, s: Signal) -> None:
+    ctl.runtime_for(host).kill(s.container_id, s.signal)
+    action = "instance.stop" if s.signal == "SIGTERM" else "instance.kill"
+    ctl.actions.record(kind, owner, action, "shutting down", instance=s.instance_id, host=host)
+
+
+def _start(ctl: Controller, instance_id: str, host: str, container_id: str) -> None:
+    ctl.instances.expect_start(instance_id)
+    try:
+        ctl.runtime_for(host).start(container_id)
+    except StartFailed:
+        pass  # the container keeps the error: the planner sees it failed to start
+
+
+def _remove(ctl: Controller, kind: str, owner: str, host: str, r: Removal) -> None:
+    runtime = ctl.runtime_for(host)
+    runtime.remove(r.container_id)
+    runtime.remove_volume(volume_name(r.instance_id))
+    ctl.actions.record(kind, owner, "instance.remove", "terminated", instance=r.instance_id)
+
+
+def _launch(ctl: Controller, who: str, r: InstanceRecord, data: LaunchTemplateData) -> None:
+    spec = instance_container(
+        ctl.settings.cluster, r.owner_kind, r.owner, r.instance_id, r.template, data
+    )
+    handle = ctl.hosts.get(r.host)
+    if handle is not None and handle.info is not None and spec.nano_cpus:
+        spec = replace(spec, nano_cpus=min(spec.nano_cpus, handle.info.cpus * 1_000_000_000))
+    description = f"Launching a new EC2 instance: {r.instance_id}"
+    try:
+        _create_and_start(ctl, r, spec)
+    except RuntimeFailure as exc:
+        ctl.store.delete_instances([r.instance_id])
+        ctl.instances.launch_done(r.instance_id)
+        ctl.store.put_activity(
+            Activity(
+                uuid.uuid4().hex,
+                who,
+                description,
+                f"{r.state_reason}; failed: {exc}",
+                "Failed",
+                ctl.clock(),
+                ctl.clock(),
+            )
+        )
+        ctl.metrics.instance_launches.labels(r.owner_kind, "failed").inc()
+        raise
+    ctl.store.put_activity(
+        Activity(
+            uuid.uuid4().hex,
+            who,
+            description,
+            r.state_reason,
+            "Successful",
+            r.launched_at,
+            ctl.clock(),
+        )
+    )
+    ctl.metrics.instance_launches.labels(r.owner_kind, "success").inc()
+    ctl.actions.record(
+        r.owner_kind,
+        r.owner,
+        "instance.launch",
+        r.state_reason,
+        instance=r.instance_id,
+        host=r.host,
+        template=r.template,
+    )
+
+
+def _create_and_start(ctl: Controller, r: InstanceRecord, spec: ContainerSpec) -> None:
+    """Creates and starts an instance's container on dynamic host ports Skiff chooses; a port
+    something else took meanwhile is chosen again at once."""
+    runtime = ctl.runtime_for(r.host)
+    wanted = [(p.container_port, p.protocol) for p in spec.ports]
+    tried: set[PortKey] = set()
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        chosen = ctl.choose_ports(r.host, wanted, tried)
+        ports = {(cp, proto): hp for cp, proto, hp in chosen}
+        bindings = tuple(
+            replace(p, host_port=ports.get((p.container_port, p.protocol))) for p in spec.ports
+        )
+        cid = runtime.create(replace(spec, ports=bindings))
+        ctl.instances.expect_start(r.instance_id)
+        try:
+            runtime.start(cid)
+            return
+        except StartFailed as exc:
+            if not (attempt < PORT_ATTEMPTS and chosen and isinstance(exc, PortTaken)):
+                return  # the planner sees the error on the container
+            runtime.remove(cid)
+            tried |= {(hp, proto) for _, proto, hp in chosen}
+            ctl.actions.record(
+                r.owner_kind,
+                r.owner,
+                "instance.port_taken",
+                str(exc),
+                level="warning",
+                instance=r.instance_id,
+            )
+
+
+def activities_json(
+    ctl: Controller, kind: str, owner: str, limit: int = 10
+) -> list[dict[str, object]]:
+    return [
+        {
+            "activityId": a.activity_id,
+            "description": a.description,
+            "cause": a.cause,
+            "statusCode": a.status,
+            "startTime": a.start,
+            "endTime": a.end,
+        }
+        for a in ctl.store.activities(key_str((kind, owner)), limit)
+    ]
+
+
+def instance_json(v: InstanceView, address: str, check: str) -> dict[str, object]:
+    r = v.record
+    doc: dict[str, object] = {
+        "instanceId": v.instance_id,
+        "availabilityZone": r.zone,
+        "host": v.host,
+        "launchTemplate": r.template,
+        "state": v.state,
+        "statusCheck": check or v.status,
+        "stateReason": r.state_reason,
+        "launchTime": r.launched_at,
+        "containerId": v.container.id[:12] if v.container else None,
+        "ports": [
+            {"containerPort": p.container_port, "hostPort": p.host_port, "bindIP": address}
+            for p in (v.container.ports if v.container else ())
+            if p.host_port
+        ],
+    }
+    if r.owner_kind == "AutoScalingGroup":
+        doc |= {
+            "lifecycleState": r.lifecycle_state,
+            "healthStatus": r.health,
+            "protectedFromScaleIn": r.protected,
+        }
+    return doc

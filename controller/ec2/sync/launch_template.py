@@ -1,0 +1,81 @@
+"""LaunchTemplate sync: adds a new immutable version when the template's data changes, and
+reports its versions. Groups and instances that select one look again."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from controller.core.outcomes import Terminal, Waiting
+from controller.ec2.models.ec2 import TemplateRef
+from controller.ec2.planners.launch_template import (
+    ResolvedTemplate,
+    canonical,
+    check_default,
+    data_hash,
+    default_number,
+    needs_version,
+    resolve_version,
+)
+
+if TYPE_CHECKING:
+    from controller.core.controller import Controller
+
+
+def sync_launch_template(ctl: Controller, name: str) -> float | None:
+    key = ("LaunchTemplate", name)
+    res = ctl.desired.get(key)
+    if res is None:
+        ctl.forget_status(key)  # its versions stay in the store, as task definitions' do
+        _wake_users(ctl, name)
+        return None
+    versions = ctl.store.template_versions(name)
+    data = res.spec.launch_template_data
+    if needs_version(res.spec, versions):
+        v = ctl.store.add_template_version(name, canonical(data), data_hash(data), ctl.clock())
+        ctl.actions.record(
+            "LaunchTemplate",
+            name,
+            "version.create",
+            "launchTemplateData changed",
+            version=v.number,
+        )
+        versions = ctl.store.template_versions(name)
+    _wake_users(ctl, name)
+    problem = check_default(res.spec, versions)
+    ctl.set_status(
+        key,
+        "ERROR" if problem else "ACTIVE",
+        problem,
+        latestVersionNumber=versions[-1].number,
+        defaultVersionNumber=default_number(res.spec),
+        versions=[{"versionNumber": v.number, "createTime": v.created_at} for v in versions],
+    )
+    return None
+
+
+def _wake_users(ctl: Controller, name: str) -> None:
+    for k, r in list(ctl.desired.items()):
+        ref = (
+            getattr(r.spec, "launch_template", None)
+            if k[0] in ("AutoScalingGroup", "Instance")
+            else None
+        )
+        if ref is not None and ref.launch_template_name == name:
+            ctl.queue.add(k)
+
+
+def template_for(ctl: Controller, ref: TemplateRef) -> ResolvedTemplate:
+    """The version `ref` selects; Waiting while the template's new version is not added yet,
+    Terminal when it selects none."""
+    name = ref.launch_template_name
+    res = ctl.desired.get(("LaunchTemplate", name))
+    if res is None:
+        raise Terminal(f"launchTemplate.launchTemplateName: launch template {name} does not exist")
+    versions = ctl.store.template_versions(name)
+    if needs_version(res.spec, versions) and ref.version in ("$Latest", "$Default"):
+        ctl.queue.add(("LaunchTemplate", name))
+        raise Waiting(f"waiting for launch template {name} to add its new version")
+    found = resolve_version(name, ref.version, res.spec, versions)
+    if isinstance(found, str):
+        raise Terminal(found)
+    return found

@@ -1,0 +1,3 @@
+"""Amazon ECS: TaskDefinition and Service, as models (manifests), pure planners (placement,
+deployments, task state) and syncs.
+"""

@@ -1,0 +1,1 @@
+"""The ECS manifest kinds: TaskDefinition and Service."""

@@ -1,0 +1,107 @@
+"""The `Service` kind: keep `desiredCount` copies of a task definition running, as ECS does."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Literal
+
+from pydantic import Field
+
+from controller.elb.models.load_balancer import ServiceLoadBalancer
+from controller.manifests.base import Path, SpecModel
+from controller.manifests.placement import Constraint, Strategy
+
+TASK_DEFINITION_REF = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}(:[1-9][0-9]*)?$"
+# ECS service quotas: "Tasks per service", 5,000.
+MAX_TASKS_PER_SERVICE = 5000
+
+
+class DeploymentCircuitBreaker(SpecModel):
+    enable: bool = False
+    rollback: bool = False
+
+
+class DeploymentConfiguration(SpecModel):
+    minimum_healthy_percent: int = Field(
+        100, ge=0, le=100, description="Healthy tasks kept during a deployment, rounded up."
+    )
+    maximum_percent: int = Field(
+        200, ge=100, le=2000, description="Running plus pending tasks allowed, rounded down."
+    )
+    deployment_circuit_breaker: DeploymentCircuitBreaker = Field(
+        default_factory=DeploymentCircuitBreaker
+    )
+
+
+class ServiceAutoScaling(SpecModel):
+    """Application Auto Scaling's scalable target: the bounds policies and scheduled actions
+    keep desiredCount within."""
+
+    min_capacity: int = Field(ge=0, le=MAX_TASKS_PER_SERVICE)
+    max_capacity: int = Field(ge=0, le=MAX_TASKS_PER_SERVICE)
+
+
+class ServiceSpec(SpecModel):
+    task_definition: str = Field(
+        pattern=TASK_DEFINITION_REF,
+        description="A family (its latest ACTIVE revision) or family:revision.",
+    )
+    desired_count: int = Field(1, ge=0, le=MAX_TASKS_PER_SERVICE)
+    launch_type: Literal["EC2", "FARGATE", "EXTERNAL"] = "EC2"
+    health_check_grace_period_seconds: int = Field(0, ge=0, le=2_147_483_647)
+    scale_in_order: Literal["NEWEST_FIRST", "OLDEST_FIRST"] = Field(
+        "NEWEST_FIRST", description="Which tasks a scale-in stops first."
+    )
+    deployment_configuration: DeploymentConfiguration = Field(
+        default_factory=DeploymentConfiguration
+    )
+    placement_constraints: list[Constraint] = Field(default_factory=list, max_length=10)
+    load_balancers: list[ServiceLoadBalancer] = Field(
+        default_factory=list,
+        max_length=5,
+        description="Target groups each task's container port is registered in.",
+    )
+    placement_strategy: list[Strategy] = Field(
+        default_factory=list,
+        max_length=5,
+        description="Chained, best effort; default: spread over zones, then hosts.",
+    )
+    auto_scaling: ServiceAutoScaling | None = Field(
+        None, description="minCapacity and maxCapacity for scaling policies."
+    )
+
+    @property
+    def family(self) -> str:
+        return self.task_definition.split(":", 1)[0]
+
+    @property
+    def pinned_revision(self) -> int | None:
+        _, _, rev = self.task_definition.partition(":")
+        return int(rev) if rev else None
+
+
+def check_service(spec: ServiceSpec) -> list[tuple[Path, str]]:
+    """Bounds that contradict each other. Deployment bounds that leave a rollout no room
+    (100/100) are accepted, as ECS accepts them: the service's status and events say why its
+    deployment cannot proceed."""
+    bounds = spec.auto_scaling
+    if bounds is not None and bounds.min_capacity > bounds.max_capacity:
+        return [
+            (
+                ("autoScaling", "minCapacity"),
+                f"minCapacity ({bounds.min_capacity}) exceeds maxCapacity ({bounds.max_capacity})",
+            )
+        ]
+    return []
+
+
+def task_config_hash(spec: ServiceSpec) -> str:
+    """What of the service itself shapes its tasks (where and how they run): a change starts a
+    deployment that replaces them, as ECS's UpdateService does."""
+    relevant = {
+        "launchType": spec.launch_type,
+        "placementConstraints": [c.to_wire() for c in spec.placement_constraints],
+        "placementStrategy": [s.to_wire() for s in spec.placement_strategy],
+    }
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]

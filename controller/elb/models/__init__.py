@@ -1,0 +1,1 @@
+"""The ELB manifest kinds: TargetGroup and LoadBalancer."""

@@ -1,0 +1,1 @@
+"""ELB's pure planners: the data plane's configuration and each target group's target changes."""
