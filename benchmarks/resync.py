@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's controller and test engines, not an installed one
 os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
 
+from controller.catalog import CATALOG  # noqa: E402
 from controller.cloudwatch.sync.collect import collect  # noqa: E402
 from controller.core.controller import Controller, Settings  # noqa: E402
 from controller.core.telemetry import Metrics  # noqa: E402
@@ -171,7 +172,7 @@ def in_process(root: Path, cluster: str, passes: int) -> dict[str, object]:
         monitoring=False,
         healthy_after_seconds=HEALTHY_AFTER,  # as the daemon that made these tasks
     )
-    ctl = Controller(store, metrics, docker_runtime, settings)
+    ctl = Controller(store, metrics, docker_runtime, settings, catalog=CATALOG)
     try:
         ctl.restore()
         began = time.perf_counter()

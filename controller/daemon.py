@@ -12,13 +12,14 @@ import structlog
 
 from controller import data_dir as private_data
 from controller.api.auth import AccessError, ApiOptions, access_for
+from controller.catalog import CATALOG, load_directory
 from controller.core.controller import Controller, Settings
 from controller.core.hosts import RuntimeFactory
 from controller.core.telemetry import Metrics
 from controller.core.watcher import ManifestWatcher
 from controller.manifests.base import FieldError
 from controller.manifests.host import HostSpec
-from controller.manifests.loader import Limits, LoadResult, load_directory
+from controller.manifests.loader import Limits, LoadResult
 from controller.runtime import ContainerRuntime
 from controller.store import Store
 
@@ -56,7 +57,9 @@ class Daemon:
         private_data.prepare(data_dir)  # OSError: not a directory fit for the store and token
         self.store = Store.in_data_dir(data_dir)
         self.metrics = Metrics()
-        self.controller = Controller(self.store, self.metrics, runtime_factory, settings)
+        self.controller = Controller(
+            self.store, self.metrics, runtime_factory, settings, catalog=CATALOG
+        )
         self._stop = threading.Event()
         self._loaded = False
         self._threads: list[threading.Thread] = []

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from controller.catalog import CATALOG
 from controller.core import labels as L
 from controller.core.controller import Controller, Settings
 from controller.core.hosts import implicit_name
@@ -83,6 +84,7 @@ def preview(
         # no metrics, no alarms; the daemon's container policy
         Settings(parallelism=4, cluster=cluster, monitoring=False, policy=policy),
         dataplane_factory=FakeDataPlane,  # a plan binds no port and starts no HAProxy
+        catalog=CATALOG,
     )
     try:
         ctl.restore()  # what the daemon last applied, so removed manifests show as removals

@@ -316,7 +316,7 @@ def _port_range(text: str) -> tuple[int, int]:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from controller.manifests.loader import load_directory
+    from controller.catalog import load_directory
 
     if not os.path.exists(args.dir):
         print(f"{args.dir}: no such file or directory", file=sys.stderr)
@@ -332,16 +332,16 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from controller.manifests.kinds import json_schema
+    from controller.catalog import json_schema
 
     print(json.dumps(json_schema(), indent=2))
     return 0
 
 
 def _plan(args: argparse.Namespace) -> int:
+    from controller.catalog import load_directory
     from controller.daemon import docker_runtime
     from controller.logging import configure
-    from controller.manifests.loader import load_directory
     from controller.preview import preview, render
 
     configure("console", "critical")

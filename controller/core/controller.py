@@ -15,20 +15,14 @@ import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import CancelledError
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import structlog
 
-from controller.autoscaling.sync.group import sync_asg
-from controller.autoscaling.sync.scaling import MONITORING, sync_monitoring
-from controller.batch.sync.job_definition import sync_job_definition
-from controller.batch.sync.jobs import BATCH, JOB_LABEL, sync_batch
 from controller.cloudwatch.series import MetricHistory
 from controller.cloudwatch.sync.collect import MonitorState
 from controller.core import host_ports
 from controller.core.actions import ActionLog
-from controller.core.executor import Executor
-from controller.core.expectations import Expectations
 from controller.core.host_ports import HostPorts, PortKey, PortRange, default_range
 from controller.core.hosts import (
     HostHandle,
@@ -42,43 +36,25 @@ from controller.core.observer import HostObserver
 from controller.core.outcomes import Retry, Stopped, Terminal, Waiting
 from controller.core.placement import HostSlot
 from controller.core.policy_guard import GuardedRuntime
+from controller.core.registry import Catalog
 from controller.core.status import ResourceStatus
 from controller.core.stopping import StoppablePool, StopSignal
-from controller.core.sync_host import sync_host
 from controller.core.telemetry import HostFigures, Metrics
 from controller.core.workqueue import Backoff, WorkQueue
 from controller.dataplane import DataPlane
-from controller.ec2.planners.instances import ObservedInstance, group_instances, reserved
-from controller.ec2.sync.fleet import InstanceTracker
-from controller.ec2.sync.instance import sync_instance
-from controller.ec2.sync.launch_template import sync_launch_template
-from controller.ecs.planners.task_definition import (
-    ResolvedRevision,
-)
-from controller.ecs.planners.task_state import STOPPED, view_task
-from controller.ecs.sync.service import sync_service
-from controller.ecs.sync.task_definition import sync_task_definition
-from controller.elb.sync.load_balancers import DATA_PLANE, DataPlaneState, sync_load_balancers
+from controller.elb.sync.load_balancers import DataPlaneState
 from controller.manifests.base import FieldError
 from controller.manifests.host import HostSpec
-from controller.manifests.kinds import KINDS, Resource, ResourceKey, key_str
+from controller.manifests.kinds import Resource, ResourceKey, key_str
 from controller.manifests.loader import DEFAULT_MAX_MANIFEST_BYTES, LoadResult
 from controller.manifests.policy import BASELINE, Policy
 from controller.runtime import ContainerRuntime, RuntimeFailure
 from controller.runtime.instrumented import InstrumentedRuntime
-from controller.store import JOB_DEFINITIONS, Store, StoreFailure
+from controller.store import Store, StoreFailure
 
 log = structlog.get_logger("skiff")
 
-MONITORED = (
-    "AutoScalingGroup",
-    "Service",
-    "Instance",
-    "TargetGroup",
-    "Alarm",
-    "ScalingPolicy",
-    "ScheduledAction",
-)
+T = TypeVar("T")
 HISTORY_SECONDS = 86400.0  # raw samples kept in memory (also capped per series)
 STOP_GRACE = 10.0  # seconds a pass under way may take to finish when the daemon stops
 
@@ -118,11 +94,13 @@ class Controller:
         runtime_factory: RuntimeFactory,
         settings: Settings = Settings(),
         *,
+        catalog: Catalog,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         dataplane_factory: Callable[[], DataPlane] | None = None,
     ) -> None:
         self.store, self.metrics, self.settings, self.clock = store, metrics, settings, clock
+        self.catalog = catalog
         self._factory = runtime_factory
         self.queue: WorkQueue[ResourceKey] = WorkQueue(
             clock=monotonic,
@@ -130,25 +108,12 @@ class Controller:
             on_depth=metrics.workqueue_depth.set,
             on_add=metrics.workqueue_adds.inc,
         )
-        self.expectations = Expectations(settings.expectation_ttl, monotonic)
-        self.instances = InstanceTracker(settings.expectation_ttl, clock)
+        self.monotonic = monotonic
         self.actions = ActionLog(store, metrics, clock)
         self.stopping = StopSignal()  # set when stop() begins: no pass starts after it
         self.pool = StoppablePool(settings.parallelism, thread_name_prefix="docker")
         # Metrics collection's reads (docker stats, Prometheus) wait on their own threads.
         self.metrics_pool = StoppablePool(settings.parallelism, thread_name_prefix="metrics")
-        self.executor = Executor(
-            self.runtime_for,
-            store,
-            self.expectations,
-            self.actions,
-            self.pool,
-            parallelism=settings.parallelism,
-            pause_image=settings.pause_image,
-            cluster=settings.cluster,
-            clock=clock,
-            choose_ports=self.choose_ports,
-        )
         self.desired: dict[ResourceKey, Resource] = {}
         self.stale: dict[ResourceKey, str] = {}
         self._unsaved: set[ResourceKey] = set()  # manifest changes the store has not taken yet
@@ -156,7 +121,6 @@ class Controller:
         self.manifest_errors: list[FieldError] = []
         self.hosts: dict[str, HostHandle] = {}
         self.status: dict[ResourceKey, ResourceStatus] = {}
-        self._revisions: dict[str, ResolvedRevision] = {}
         self.placement_lock = threading.Lock()  # one service places (and books) at a time
         self.batch_lock = threading.RLock()  # the Batch pass, submits, cancels and terminates
         self._lock = threading.RLock()
@@ -173,6 +137,13 @@ class Controller:
         # requests per second, p99 +0.4 ms through a listener). Spare one CPU for them.
         self.lb_threads = settings.lb_threads or max(1, (os.cpu_count() or 1) - 1)
         store.watch(self._store_failed, self._store_recovered)
+        # Each service's own state while the daemon runs (its executor, trackers, caches).
+        made = (d.part(self) for d in catalog.domains if d.part is not None)
+        self._parts: dict[type, object] = {type(part): part for part in made}
+
+    def part(self, kind: type[T]) -> T:
+        """The state a domain registered (`Domain.part`), by its type."""
+        return cast(T, self._parts[kind])
 
     def _haproxy(self) -> DataPlane:
         from controller.dataplane.haproxy import HAProxy
@@ -221,9 +192,9 @@ class Controller:
     def restore(self) -> None:
         """Starts from the last valid manifests the store kept (a broken file stays covered)."""
         for kind, name, source, document, spec, labels in self.store.resources():
-            if kind in KINDS:
+            if kind in self.catalog.entries:
                 try:
-                    parsed = KINDS[kind].spec.model_validate(spec)
+                    parsed = self.catalog.entries[kind].kind.spec.model_validate(spec)
                 except ValueError:
                     continue
                 self.desired[(kind, name)] = Resource(kind, name, parsed, source, document, labels)
@@ -310,7 +281,7 @@ class Controller:
         for file, n in by_file.items():
             self.metrics.manifest_errors.labels(file).set(n)
         self.metrics.manifest_loads.labels("valid" if result.ok else "invalid").inc()
-        for kind in KINDS:
+        for kind in self.catalog.entries:
             self.metrics.resources.labels(kind).set(sum(k[0] == kind for k in self.desired))
 
     # --- the pool ---------------------------------------------------------------------------------
@@ -436,17 +407,10 @@ class Controller:
     def keys(self) -> set[ResourceKey]:
         keys = set(self.desired) | set(self.status)
         keys |= {(t.owner_kind, t.owner) for t in self.observed_tasks().values()}
-        keys |= {(i.owner_kind, i.owner) for i in self.observed_instances().values()}
-        keys |= self.store.instance_owners()
         keys |= {("Host", n) for n in self.hosts}
-        keys |= {("TaskDefinition", r.family) for r in self.store.revisions()}
-        keys |= {("JobDefinition", r.family) for r in self.store.revisions(table=JOB_DEFINITIONS)}
-        if any(k[0] in ("LoadBalancer", "TargetGroup") for k in self.desired) or self.target_states:
-            keys.add(DATA_PLANE)
-        if self.settings.monitoring and any(k[0] in MONITORED for k in self.desired):
-            keys.add(MONITORING)
-        if any(k[0] == "JobQueue" for k in self.desired):
-            keys.add(BATCH)
+        for domain in self.catalog.domains:
+            keys.update(domain.keys(self))
+        keys |= {p.key for p in self.catalog.passes.values() if p.wanted(self)}
         return keys
 
     def enqueue_all(self) -> None:
@@ -523,36 +487,18 @@ class Controller:
         return n
 
     def sync(self, key: ResourceKey) -> float | None:
+        """Dispatches a key to its kind's sync (or its shared pass) in the registry."""
         kind, name = key
-        if kind == "Host":
-            return sync_host(self, name)
-        if kind == "TaskDefinition":
-            return sync_task_definition(self, name)
-        if kind == "JobDefinition":
-            return sync_job_definition(self, name)
-        if key == BATCH:
-            return sync_batch(self)
-        if kind in ("JobQueue", "ComputeEnvironment"):
-            self.queue.add(BATCH)  # one scheduler serves every queue
+        shared = self.catalog.passes.get(key)
+        if shared is not None:
+            return shared.sync(self)
+        entry = self.catalog.entries.get(kind)
+        if entry is None:
             return None
-        if kind == "Service":
-            return sync_service(self, name)
-        if kind == "LaunchTemplate":
-            return sync_launch_template(self, name)
-        if kind == "AutoScalingGroup":
-            return sync_asg(self, name)
-        if kind == "Instance":
-            return sync_instance(self, name)
-        if (kind, name) == DATA_PLANE:
-            return sync_load_balancers(self)
-        if kind in ("LoadBalancer", "TargetGroup"):
-            self.queue.add(DATA_PLANE)  # one data plane serves them all
+        if entry.via is not None:  # one pass serves every resource of the kind
+            self.queue.add(entry.via)
             return None
-        if key == MONITORING:
-            return sync_monitoring(self) if self.settings.monitoring else None
-        if kind in ("Alarm", "ScalingPolicy", "ScheduledAction") and self.settings.monitoring:
-            self.queue.add(MONITORING)  # one pass evaluates them all, every period
-        return None
+        return entry.sync(self, name) if entry.sync is not None else None
 
     def set_status(
         self, key: ResourceKey, status: str, message: str, **details: Any
@@ -571,28 +517,11 @@ class Controller:
         with self._lock:
             self.status.pop(key, None)
 
-    def revision(self, key: str) -> ResolvedRevision | None:
-        """A revision by `family:N`, parsed once (revisions never change)."""
-        cached = self._revisions.get(key)
-        if cached is not None:
-            return cached
-        family, _, number = key.rpartition(":")
-        if not number.isdigit():
-            return None
-        rev = self.store.revision(family, int(number))
-        if rev is None:
-            return None
-        self._revisions[key] = ResolvedRevision.from_record(rev)
-        return self._revisions[key]
-
     # --- Service ----------------------------------------------------------------------------------
     def observed_tasks(self) -> dict[str, ObservedTask]:
-        return dict(self._grouped("tasks", group_tasks))
+        return dict(self.grouped("tasks", group_tasks))
 
-    def observed_instances(self) -> dict[str, ObservedInstance]:
-        return dict(self._grouped("instances", group_instances))
-
-    def _grouped(self, what: str, group: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    def grouped(self, what: str, group: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
         """Every host's containers grouped by `group`, built again only when a host's cache
         changed since the last time (a pass asks for them once per key, and more)."""
         hosts = list(self.hosts.values())
@@ -610,62 +539,20 @@ class Controller:
         return {n for n, h in list(self.hosts.items()) if h.up and h.observer.synced}
 
     def host_slots(self, tasks: dict[str, ObservedTask]) -> list[HostSlot]:
+        """Each host's capacity and what is held on it: the sum of every domain's holdings
+        (tasks, instances, jobs, launches not yet seen). Ports are per address: engines
+        that share one share its ports."""
         cpu: dict[str, int] = {}
         mem: dict[str, int] = {}
         ports: dict[str, set[tuple[int, str]]] = {}
         hosts = list(self.hosts.values())
         address = {h.name: h.address for h in hosts}
-        # What the planner counts as not STOPPED holds its host's resources and ports.
-        records, now = self.store.all_tasks(), self.clock()
-        occupying: list[tuple[str, str]] = []
-        for t in tasks.values():
-            if any(c.running for c in t.containers.values()):  # never STOPPED: skip the view
-                occupying.append((t.host, t.revision))
-                continue
-            rev = self.revision(t.revision)
-            view = view_task(t, rev.spec if rev else None, records.get(t.id), now)
-            if view.last_status != STOPPED:
-                occupying.append((t.host, t.revision))
-        flying = [f for f in self.expectations.all_in_flight() if f.task_id not in tasks]
-        occupying += [(f.host, f.revision) for f in flying]
-        for f in flying:  # dynamic ports Skiff chose for launches not yet observed
-            ports.setdefault(address.get(f.host, ""), set()).update(
-                (hp, proto) for _, proto, hp in f.host_ports
-            )
-        for host, rev_key in occupying:
-            rev = self.revision(rev_key)
-            if rev is not None:
-                cpu[host] = cpu.get(host, 0) + rev.spec.cpu_need
-                mem[host] = mem.get(host, 0) + rev.spec.memory_need
-                ports.setdefault(address.get(host, ""), set()).update(rev.spec.static_host_ports())
-        instances = self.observed_instances()
-        held = [
-            (i.host, *reserved(i.container.labels))
-            for i in instances.values()
-            if i.container.running
-            or (i.container.state == "created" and not i.container.failed_to_start)
-        ]
-        held += [  # Batch jobs' containers hold what their definitions ask for
-            (h.name, *reserved(c.labels))
-            for h in hosts
-            for c in h.observer.snapshot()
-            if JOB_LABEL in c.labels
-            and (c.running or (c.state == "created" and not c.failed_to_start))
-        ]
-        for host, icpu, imem in held + self.instances.reserved(instances):
-            cpu[host] = cpu.get(host, 0) + icpu
-            mem[host] = mem.get(host, 0) + imem
-        for i in instances.values():
-            if i.container.running:
-                ports.setdefault(address.get(i.host, ""), set()).update(
-                    (p.host_port, p.protocol) for p in i.container.ports if p.host_port
-                )
-        for t in tasks.values():
-            for c in t.containers.values():
-                if c.running or (c.state == "created" and not c.failed_to_start):
-                    ports.setdefault(address.get(t.host, ""), set()).update(
-                        (p.host_port, p.protocol) for p in c.ports if p.host_port
-                    )
+        now = self.clock()
+        for domain in self.catalog.domains:
+            for held in domain.holdings(self, tasks):
+                cpu[held.host] = cpu.get(held.host, 0) + held.cpu
+                mem[held.host] = mem.get(held.host, 0) + held.memory
+                ports.setdefault(address.get(held.host, ""), set()).update(held.ports)
         return [
             HostSlot(
                 h.name,

@@ -1,3 +1,5 @@
+from collections.abc import Mapping
+
 """Docker label keys that carry ownership and identity across daemon restarts.
 
 Labels are the only thing Skiff trusts about a container: a container without
@@ -50,3 +52,12 @@ def ownership(cluster: str, kind: str, name: str) -> dict[str, str]:
 def volumes_of(labels: dict[str, str]) -> list[str]:
     """The Docker volumes a container says go with it (its task's, or its job attempt's)."""
     return [v for v in labels.get(VOLUMES, "").split(",") if v]
+
+
+RESERVED = "skiff.reserved"  # "cpu units,MiB" an instance or a job's container holds on its host
+
+
+def reserved(labels: Mapping[str, str]) -> tuple[int, int]:
+    """(CPU units, MiB) a container's RESERVED label says it holds; (0, 0) without one."""
+    cpu, _, mem = labels.get(RESERVED, "0,0").partition(",")
+    return (int(cpu), int(mem)) if cpu.isdigit() and mem.isdigit() else (0, 0)

@@ -1,10 +1,14 @@
-"""Host sync: reads an engine's facts and reports the host's status; drops a drained host."""
+"""The `Host` kind, the core's own: its registry entry, and its sync, which reads an engine's
+facts and reports the host's status, and drops a drained host."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from controller.core.outcomes import Retry
+from controller.core.registry import Domain, Entry
+from controller.manifests.host import HostSpec, check_host
+from controller.manifests.kinds import Kind
 from controller.runtime import RuntimeFailure
 
 if TYPE_CHECKING:
@@ -43,3 +47,6 @@ def sync_host(ctl: Controller, name: str) -> float | None:
         allocated={"cpu": slot.cpu_used, "memory": slot.memory_used},
     )
     return None
+
+
+HOSTS = Domain("hosts", entries=(Entry(Kind("Host", HostSpec, check_host), sync=sync_host),))

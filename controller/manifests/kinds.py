@@ -1,73 +1,21 @@
-"""The registry of manifest kinds: each kind's spec model and its cross-field checks.
+"""What a manifest kind is to the loader: its spec model, its checks within one document, what
+its containers ask of the host, and its checks against the other documents.
 
-Adding a kind means adding one entry here; the loader, `skiff schema` and the daemon read it.
+Each AWS service package declares its kinds with `Kind`; `controller.catalog` gathers them. The
+loader, `skiff schema` and the daemon read the catalog, never a service package.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
 
-from controller.autoscaling.models.scaling import (
-    AlarmSpec,
-    ScalingPolicySpec,
-    ScheduledActionSpec,
-    check_scheduled_action,
-)
-from controller.batch.models.batch import (
-    ComputeEnvironmentSpec,
-    JobDefinitionSpec,
-    JobQueueSpec,
-    check_job_definition,
-)
-from controller.ec2.models.ec2 import (
-    AutoScalingGroupSpec,
-    InstanceSpec,
-    LaunchTemplateSpec,
-    check_group,
-    check_instance,
-    check_launch_template,
-)
-from controller.ecs.models.service import ServiceSpec, check_service
-from controller.ecs.models.task_definition import TaskDefinitionSpec, check_task_definition
-from controller.elb.models.load_balancer import (
-    LoadBalancerSpec,
-    TargetGroupSpec,
-    check_load_balancer,
-)
-from controller.manifests.base import API_VERSION, Metadata, Path, SpecModel
-from controller.manifests.host import HostSpec, check_host
-
-
-@dataclass(frozen=True)
-class Kind:
-    name: str
-    spec: type[SpecModel]
-    check: Callable[[Any], list[tuple[Path, str]]]
-
-
-KINDS: dict[str, Kind] = {
-    k.name: k
-    for k in (
-        Kind("Host", HostSpec, check_host),
-        Kind("TaskDefinition", TaskDefinitionSpec, check_task_definition),
-        Kind("Service", ServiceSpec, check_service),
-        Kind("TargetGroup", TargetGroupSpec, lambda spec: []),
-        Kind("LoadBalancer", LoadBalancerSpec, check_load_balancer),
-        Kind("LaunchTemplate", LaunchTemplateSpec, check_launch_template),
-        Kind("Instance", InstanceSpec, check_instance),
-        Kind("AutoScalingGroup", AutoScalingGroupSpec, check_group),
-        Kind("ScalingPolicy", ScalingPolicySpec, lambda spec: []),
-        Kind("Alarm", AlarmSpec, lambda spec: []),
-        Kind("ScheduledAction", ScheduledActionSpec, check_scheduled_action),
-        Kind("ComputeEnvironment", ComputeEnvironmentSpec, lambda spec: []),
-        Kind("JobQueue", JobQueueSpec, lambda spec: []),
-        Kind("JobDefinition", JobDefinitionSpec, check_job_definition),
-    )
-}
+from controller.manifests.base import API_VERSION, Metadata, Path, SpecModel, quote
+from controller.manifests.host import HostSpec
+from controller.manifests.policy import Need
 
 ResourceKey = tuple[str, str]
 
@@ -92,11 +40,52 @@ def key_str(key: ResourceKey) -> str:
     return f"{key[0]}/{key[1]}"
 
 
-def json_schema() -> dict[str, Any]:
+@dataclass(frozen=True)
+class Manifests:
+    """What a check between documents reads: every valid resource, the keys that documents
+    which failed validation still claim (their errors are their own: nobody else is told
+    they are missing), and the pool's hosts."""
+
+    resources: Mapping[ResourceKey, Resource]
+    claimed: Set[ResourceKey]
+    hosts: Mapping[str, HostSpec]
+
+    def named(self, kind: str, name: str) -> bool:
+        """Whether a document names this resource, valid or not."""
+        return (kind, name) in self.resources or (kind, name) in self.claimed
+
+    def of_kind(self, kind: str) -> list[Resource]:
+        return [r for k, r in self.resources.items() if k[0] == kind]
+
+
+Problems = list[tuple[Path, str]]  # (field path below `spec`, message)
+
+
+def no_zone(zone: str, zones: set[str]) -> str:
+    """The message for a zone no Host of the pool is in."""
+    return f"no Host is in zone {quote(zone)} (zones: {', '.join(sorted(zones))})"
+
+
+def _none(*_: Any) -> list[Any]:
+    return []
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One manifest kind: what the loader needs to accept a document of it."""
+
+    name: str
+    spec: type[SpecModel]
+    check: Callable[[Any], Problems] = _none  # within the document
+    needs: Callable[[Any], list[Need]] = _none  # what its containers ask of the host
+    references: Callable[[Resource, Manifests], Problems] = _none  # against the other documents
+
+
+def json_schema(kinds: Mapping[str, Kind]) -> dict[str, Any]:
     """A JSON Schema accepting any one Skiff manifest document, for editors and `skiff schema`."""
     defs: dict[str, Any] = {}
     variants = []
-    for kind in KINDS.values():
+    for kind in kinds.values():
         spec_schema = kind.spec.model_json_schema(by_alias=True, ref_template="#/$defs/{model}")
         defs.update(spec_schema.pop("$defs", {}))
         defs[f"{kind.name}Spec"] = spec_schema

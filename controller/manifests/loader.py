@@ -18,15 +18,12 @@ and every value a message quotes goes through `base.quote`, so no error echoes a
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
-from controller.autoscaling.models.references import scaling_problems
-from controller.ecs.models.service import ServiceSpec
-from controller.ecs.models.task_definition import TaskDefinitionSpec, check_fargate
-from controller.elb.models.load_balancer import Action, LoadBalancerSpec
 from controller.manifests.base import (
     API_VERSION,
     SHOWN_CHARACTERS,
@@ -36,8 +33,7 @@ from controller.manifests.base import (
     quote,
 )
 from controller.manifests.host import LOCAL_HOST_NAME, HostSpec
-from controller.manifests.kinds import KINDS, Kind, Resource, ResourceKey
-from controller.manifests.placement import BUILT_IN, attributes_of, parse
+from controller.manifests.kinds import Kind, Manifests, Resource, ResourceKey
 from controller.manifests.policy import BASELINE, Policy
 from controller.manifests.policy import problems as policy_problems
 from controller.manifests.reader import DirectoryProblem, ManifestFile, read_tree
@@ -87,10 +83,15 @@ class LoadResult:
         return cls(errors=[FieldError(root, 0, (), message)], unreadable_dirs={"."})
 
 
-def load_directory(
-    root: str, policy: Policy = BASELINE, *, limits: Limits = Limits()
+def load_manifests(
+    root: str,
+    kinds: Mapping[str, Kind],
+    policy: Policy = BASELINE,
+    *,
+    limits: Limits = Limits(),
 ) -> LoadResult:
-    """Every manifest below root; a document asking for more than `policy` allows is invalid."""
+    """Every manifest below root, of the given kinds; a document asking for more than `policy`
+    allows is invalid."""
     result = LoadResult()
     try:
         for found in read_tree(root, limits.max_bytes):
@@ -99,8 +100,8 @@ def load_directory(
                 result.errors.append(FieldError(found.shown, 0, (), found.problem))
                 continue
             result.files.append(found.path)
-            _load_file(found, result, limits, policy)
-        _check_references(root, result)
+            _load_file(found, result, kinds, limits, policy)
+        _check_references(root, result, kinds)
     except Exception as exc:  # a bug, or memory: never a traceback, never a deletion
         failed = LoadResult.failed(root, f"cannot load the manifests: {_exception(exc)}")
         failed.errors = result.errors + failed.errors
@@ -110,9 +111,9 @@ def load_directory(
     return result
 
 
-def _check_references(root: str, result: LoadResult) -> None:
+def _check_references(root: str, result: LoadResult, kinds: Mapping[str, Kind]) -> None:
     try:
-        references = check_references(result.resources, result.claimed)
+        references = check_references(result.resources, kinds, result.claimed)
     except Exception as exc:  # cannot tell which resource is at fault: none changes
         result.errors.append(FieldError(root, 0, (), f"cannot check references: {_exception(exc)}"))
         result.claimed |= result.resources.keys()
@@ -126,7 +127,13 @@ def _check_references(root: str, result: LoadResult) -> None:
             result.claimed.add(key)
 
 
-def _load_file(found: ManifestFile, result: LoadResult, limits: Limits, policy: Policy) -> None:
+def _load_file(
+    found: ManifestFile,
+    result: LoadResult,
+    kinds: Mapping[str, Kind],
+    limits: Limits,
+    policy: Policy,
+) -> None:
     shown = found.shown
     if found.data is None:
         result.unreadable.add(shown)
@@ -137,7 +144,7 @@ def _load_file(found: ManifestFile, result: LoadResult, limits: Limits, policy: 
         text = found.data.decode("utf-8-sig")
         for index, doc in documents(text, shown, yaml_limits):
             try:
-                _load_document(doc, shown, index, result, policy)
+                _load_document(doc, shown, index, result, kinds, policy)
             except Exception as exc:  # a validator's bug is this document's error, not a crash
                 result.unreadable.add(shown)
                 result.errors.append(
@@ -175,7 +182,14 @@ def _bounded(err: FieldError) -> FieldError:
     return FieldError(err.file, err.document, path, message, err.kind, err.name)
 
 
-def _load_document(doc: Any, file: str, index: int, result: LoadResult, policy: Policy) -> None:
+def _load_document(
+    doc: Any,
+    file: str,
+    index: int,
+    result: LoadResult,
+    kinds: Mapping[str, Kind],
+    policy: Policy,
+) -> None:
     def error(path: Path, message: str, kind: str | None = None, name: str | None = None) -> None:
         result.errors.append(FieldError(file, index, path, message, kind, name))
 
@@ -188,9 +202,9 @@ def _load_document(doc: Any, file: str, index: int, result: LoadResult, policy: 
     if doc.get("apiVersion") != API_VERSION:
         error(("apiVersion",), f"must be {API_VERSION!r}, not {quote(doc.get('apiVersion'))}")
     kind_name = doc.get("kind")
-    kind = KINDS.get(kind_name) if isinstance(kind_name, str) else None
+    kind = kinds.get(kind_name) if isinstance(kind_name, str) else None
     if kind is None:
-        error(("kind",), f"unknown kind {quote(kind_name)}; expected one of {', '.join(KINDS)}")
+        error(("kind",), f"unknown kind {quote(kind_name)}; expected one of {', '.join(kinds)}")
     metadata = None
     try:
         metadata = Metadata.model_validate(doc.get("metadata"))
@@ -228,7 +242,7 @@ def _load_spec(kind: Kind, raw: Any, policy: Policy) -> tuple[Any, list[tuple[Pa
         spec = kind.spec.model_validate(raw)
     except ValidationError as exc:
         return None, pydantic_errors(exc)
-    return spec, [*kind.check(spec), *policy_problems(kind.name, spec, policy)]
+    return spec, [*kind.check(spec), *policy_problems(kind.needs(spec), policy)]
 
 
 def pydantic_errors(exc: ValidationError) -> list[tuple[Path, str]]:
@@ -247,308 +261,23 @@ def pydantic_errors(exc: ValidationError) -> list[tuple[Path, str]]:
 
 
 def check_references(
-    resources: dict[ResourceKey, Resource],
-    claimed: set[ResourceKey] = frozenset(),  # type: ignore[assignment]
+    resources: Mapping[ResourceKey, Resource],
+    kinds: Mapping[str, Kind],
+    claimed: Set[ResourceKey] = frozenset(),
 ) -> list[FieldError]:
-    """Checks between documents: a Service must name a TaskDefinition it can run.
+    """Checks between documents, each kind's own: a Service must name a TaskDefinition it can
+    run, a LoadBalancer target groups that exist, and so on.
 
-    A TaskDefinition that is present but invalid (`claimed`) has its own errors; the Service
-    is not told it is missing.
+    A resource that is present but invalid (`claimed`) has its own errors; those naming it are
+    not told it is missing. With no Host document, the pool is the local engine.
     """
-    errors = []
     hosts = {k[1]: r.spec for k, r in resources.items() if k[0] == "Host"} or {
         LOCAL_HOST_NAME: HostSpec(url="unix:///var/run/docker.sock")
     }
-    errors += _shared_ports(resources)
-    for res in resources.values():
-        if res.kind == "LoadBalancer":
-            errors += _missing_groups(res, resources, claimed)
-        problems: list[tuple[Path, str]] = []
-        if res.kind in ("Instance", "AutoScalingGroup"):
-            problems += _fleet_problems(res, resources, claimed, hosts)
-        if res.kind in ("JobQueue", "ComputeEnvironment"):
-            problems += _batch_problems(res, resources, claimed, hosts)
-        if res.kind in ("Alarm", "ScalingPolicy", "ScheduledAction"):
-            problems += scaling_problems(res, resources, claimed)
-        errors += [
-            FieldError(res.source, res.document, ("spec", *path), message, res.kind, res.name)
-            for path, message in problems
-        ]
-        if res.kind != "Service":
-            continue
-        spec: ServiceSpec = res.spec
-        errors += _load_balancer_problems(res, resources, claimed)
-        for i, message in placement_problems(spec, hosts):
-            path = ("spec", "placementConstraints", i)
-            errors.append(FieldError(res.source, res.document, path, message, res.kind, res.name))
-        td = resources.get(("TaskDefinition", spec.family))
-        at = (res.source, res.document)
-        if td is None and ("TaskDefinition", spec.family) in claimed:
-            continue
-        if td is None:
-            errors.append(
-                FieldError(
-                    *at,
-                    ("spec", "taskDefinition"),
-                    f"no TaskDefinition named {quote(spec.family)} in these manifests",
-                    res.kind,
-                    res.name,
-                )
-            )
-        elif spec.launch_type == "FARGATE":
-            td_spec: TaskDefinitionSpec = td.spec
-            for message in check_fargate(td_spec):
-                errors.append(
-                    FieldError(
-                        *at,
-                        ("spec", "launchType"),
-                        f"TaskDefinition {quote(spec.family)}: {message}",
-                        res.kind,
-                        res.name,
-                    )
-                )
-    return errors
-
-
-def placement_problems(spec: ServiceSpec, hosts: dict[str, HostSpec]) -> list[tuple[int, str]]:
-    """Constraints naming an attribute no Host of the pool has: a typo, known before anything
-    runs. A constraint the pool cannot meet today is no error: as in ECS, what fits is placed
-    and the rest waits, with the reason, for a host that meets it."""
-    problems: list[tuple[int, str]] = []
-    known = set(BUILT_IN).union(*(h.attributes for h in hosts.values()))
-    for i, c in enumerate(spec.placement_constraints):
-        if c.type != "memberOf" or not c.expression:
-            continue
-        unknown = sorted(a for a in attributes_of(parse(c.expression)) if a not in known)
-        if unknown:
-            problems.append(
-                (
-                    i,
-                    f"attribute {quote(unknown[0])} is on no Host "
-                    f"(known: {', '.join(sorted(known))})",
-                )
-            )
-    return problems
-
-
-def _shared_ports(resources: dict[ResourceKey, Resource]) -> list[FieldError]:
-    """A port is one listener's: two LoadBalancers on one port would split its traffic. The
-    listener met later (by file, then document) is at fault."""
-    errors = []
-    first: dict[int, tuple[Resource, int]] = {}
-    balancers = [r for r in resources.values() if r.kind == "LoadBalancer"]
-    for res in sorted(balancers, key=lambda r: (r.source, r.document, r.name)):
-        spec: LoadBalancerSpec = res.spec
-        for i, listener in enumerate(spec.listeners):
-            owner = first.setdefault(listener.port, (res, i))
-            if owner[0] is res:
-                continue  # a port twice in one LoadBalancer is its own check's
-            other, j = owner
-            errors.append(
-                FieldError(
-                    res.source,
-                    res.document,
-                    ("spec", "listeners", i, "port"),
-                    f"port {listener.port} is already a listener of LoadBalancer "
-                    f"{quote(other.name)} "
-                    f"({other.source} document {other.document}, listener {j})",
-                    res.kind,
-                    res.name,
-                )
-            )
-    return errors
-
-
-def _missing_groups(
-    res: Resource, resources: dict[ResourceKey, Resource], claimed: set[ResourceKey]
-) -> list[FieldError]:
-    """Target groups a LoadBalancer's actions name that are not in these manifests."""
-    errors = []
-    spec: LoadBalancerSpec = res.spec
-    for i, listener in enumerate(spec.listeners):
-        places: list[tuple[Path, Action]] = [
-            (("spec", "listeners", i, "defaultActions", 0), listener.default_actions[0])
-        ] + [
-            (("spec", "listeners", i, "rules", j, "actions", 0), rule.actions[0])
-            for j, rule in enumerate(listener.rules)
-        ]
-        for path, action in places:
-            for tg, _ in action.target_groups():
-                if ("TargetGroup", tg) not in resources and ("TargetGroup", tg) not in claimed:
-                    errors.append(
-                        FieldError(
-                            res.source,
-                            res.document,
-                            path,
-                            f"no TargetGroup named {quote(tg)} in these manifests",
-                            res.kind,
-                            res.name,
-                        )
-                    )
-    return errors
-
-
-def _load_balancer_problems(
-    res: Resource, resources: dict[ResourceKey, Resource], claimed: set[ResourceKey]
-) -> list[FieldError]:
-    """A Service's loadBalancers must name groups that exist, that a LoadBalancer forwards
-    to (as ECS refuses a target group with no load balancer: its tasks could never turn
-    healthy), and ports its tasks map."""
-    errors = []
-    spec: ServiceSpec = res.spec
-    td = resources.get(("TaskDefinition", spec.family))
-    forwarded: set[str] = set()
-    for key, other in resources.items():
-        if key[0] == "LoadBalancer":
-            forwarded |= other.spec.target_groups()
-    unsure = any(k[0] == "LoadBalancer" for k in claimed)  # an invalid one may forward to it
-    for i, lb in enumerate(spec.load_balancers):
-        at: Path = ("spec", "loadBalancers", i)
-        group = resources.get(("TargetGroup", lb.target_group))
-        if group is None and ("TargetGroup", lb.target_group) not in claimed:
-            errors.append(
-                FieldError(
-                    res.source,
-                    res.document,
-                    (*at, "targetGroup"),
-                    f"no TargetGroup named {quote(lb.target_group)} in these manifests",
-                    res.kind,
-                    res.name,
-                )
-            )
-        elif lb.target_group not in forwarded and not unsure:
-            errors.append(
-                FieldError(
-                    res.source,
-                    res.document,
-                    (*at, "targetGroup"),
-                    f"TargetGroup {quote(lb.target_group)} has no LoadBalancer: no listener "
-                    "forwards to it, so its targets could never turn healthy",
-                    res.kind,
-                    res.name,
-                )
-            )
-        if td is None:
-            continue
-        td_spec: TaskDefinitionSpec = td.spec
-        container = next(
-            (c for c in td_spec.container_definitions if c.name == lb.container_name), None
-        )
-        if container is None:
-            errors.append(
-                FieldError(
-                    res.source,
-                    res.document,
-                    (*at, "containerName"),
-                    f"TaskDefinition {quote(spec.family)} has no container "
-                    f"{quote(lb.container_name)}",
-                    res.kind,
-                    res.name,
-                )
-            )
-        elif not any(p.container_port == lb.container_port for p in container.port_mappings):
-            errors.append(
-                FieldError(
-                    res.source,
-                    res.document,
-                    (*at, "containerPort"),
-                    f"container {quote(lb.container_name)} maps no port {lb.container_port}",
-                    res.kind,
-                    res.name,
-                )
-            )
-        if (
-            group is not None
-            and group.spec.target_type == "ip"
-            and td_spec.network_mode != "awsvpc"
-        ):
-            errors.append(
-                FieldError(
-                    res.source,
-                    res.document,
-                    (*at, "targetGroup"),
-                    f"TargetGroup {quote(lb.target_group)} has targetType ip, which needs "
-                    "networkMode awsvpc",
-                    res.kind,
-                    res.name,
-                )
-            )
-    return errors
-
-
-def _fleet_problems(
-    res: Resource,
-    resources: dict[ResourceKey, Resource],
-    claimed: set[ResourceKey],
-    hosts: dict[str, HostSpec],
-) -> list[tuple[Path, str]]:
-    """Templates, zones and target groups an Instance or AutoScalingGroup names must exist."""
-    errors: list[tuple[Path, str]] = []
-
-    def error(path: Path, message: str) -> None:
-        errors.append((path, message))
-
-    ref = res.spec.launch_template
-    if ref is not None:
-        key = ("LaunchTemplate", ref.launch_template_name)
-        if key not in resources and key not in claimed:
-            error(
-                ("launchTemplate", "launchTemplateName"),
-                f"no LaunchTemplate named {quote(ref.launch_template_name)} in these manifests",
-            )
-    zones = {h.zone for h in hosts.values()}
-    wanted = list(getattr(res.spec, "availability_zones", None) or [])
-    if res.kind == "Instance" and res.spec.availability_zone:
-        wanted = [res.spec.availability_zone]
-    for i, zone in enumerate(wanted):
-        if zone not in zones:
-            path = (
-                ("availabilityZones", i)
-                if res.kind == "AutoScalingGroup"
-                else ("availabilityZone",)
-            )
-            error(path, _no_zone(zone, zones))
-    for i, tg in enumerate(getattr(res.spec, "target_groups", [])):
-        key = ("TargetGroup", tg.target_group)
-        if key not in resources and key not in claimed:
-            error(
-                ("targetGroups", i, "targetGroup"),
-                f"no TargetGroup named {quote(tg.target_group)} in these manifests",
-            )
-    return errors
-
-
-def _batch_problems(
-    res: Resource,
-    resources: dict[ResourceKey, Resource],
-    claimed: set[ResourceKey],
-    hosts: dict[str, HostSpec],
-) -> list[tuple[Path, str]]:
-    """A queue's environments, and an environment's hosts and zones, must exist."""
-    errors: list[tuple[Path, str]] = []
-
-    def error(path: Path, message: str) -> None:
-        errors.append((path, message))
-
-    if res.kind == "JobQueue":
-        for i, entry in enumerate(res.spec.compute_environment_order):
-            key = ("ComputeEnvironment", entry.compute_environment)
-            if key not in resources and key not in claimed:
-                error(
-                    ("computeEnvironmentOrder", i, "computeEnvironment"),
-                    f"no ComputeEnvironment named {quote(entry.compute_environment)} "
-                    "in these manifests",
-                )
-        return errors
-    zones = {h.zone for h in hosts.values()}
-    for i, host in enumerate(res.spec.hosts):
-        if host not in hosts:
-            error(("hosts", i), f"no Host named {quote(host)} (hosts: {', '.join(sorted(hosts))})")
-    for i, zone in enumerate(res.spec.zones):
-        if zone not in zones:
-            error(("zones", i), _no_zone(zone, zones))
-    return errors
-
-
-def _no_zone(zone: str, zones: set[str]) -> str:
-    return f"no Host is in zone {quote(zone)} (zones: {', '.join(sorted(zones))})"
+    manifests = Manifests(resources, claimed, hosts)
+    return [
+        FieldError(res.source, res.document, ("spec", *path), message, res.kind, res.name)
+        for res in list(resources.values())
+        if res.kind in kinds
+        for path, message in kinds[res.kind].references(res, manifests)
+    ]

@@ -12,13 +12,9 @@ bring back a privilege the running daemon was not given.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from controller.batch.models.batch import ContainerProperties, JobDefinitionSpec
-from controller.ec2.models.ec2 import InstanceSpec, LaunchTemplateData, LaunchTemplateSpec
-from controller.ecs.models.task_definition import TaskDefinitionSpec
 from controller.manifests.base import Path, quote
 from controller.manifests.container_security import (
     CAPABILITIES,
@@ -215,14 +211,14 @@ def _linux_needs(linux: LinuxParametersBase | None, at: Path) -> list[Need]:
     return needs
 
 
-def _container_needs(privileged: bool, linux: LinuxParametersBase | None, at: Path) -> list[Need]:
+def container_needs(privileged: bool, linux: LinuxParametersBase | None, at: Path) -> list[Need]:
     needs = []
     if privileged:
         needs.append(Need("privileged", (*at, "privileged"), "privileged containers are"))
     return needs + _linux_needs(linux, at)
 
 
-def _volume_needs(volumes: Sequence[Volume], at: Path) -> list[Need]:
+def volume_needs(volumes: Sequence[Volume], at: Path) -> list[Need]:
     needs = []
     for i, v in enumerate(volumes):
         if v.source_path is not None:
@@ -244,61 +240,6 @@ def _driver_needs(config: DockerVolumeConfiguration, at: Path) -> list[Need]:
     return [Need("host-path", where, f"a local volume bound to the host ({field}) is")]
 
 
-def task_definition_needs(spec: TaskDefinitionSpec) -> list[Need]:
-    needs = []
-    if spec.network_mode == "host":
-        needs.append(Need("host-network", ("networkMode",), "networkMode host is"))
-    if spec.pid_mode == "host":
-        needs.append(Need("host-pid", ("pidMode",), "pidMode host is"))
-    if spec.ipc_mode == "host":
-        needs.append(Need("host-ipc", ("ipcMode",), "ipcMode host is"))
-    needs += _volume_needs(spec.volumes, ("volumes",))
-    for i, c in enumerate(spec.container_definitions):
-        needs += _container_needs(c.privileged, c.linux_parameters, ("containerDefinitions", i))
-    return needs
-
-
-def _batch_container_needs(c: ContainerProperties, at: Path) -> list[Need]:
-    return _volume_needs(c.volumes, (*at, "volumes")) + _container_needs(
-        c.privileged, c.linux_parameters, at
-    )
-
-
-def job_definition_needs(spec: JobDefinitionSpec) -> list[Need]:
-    if spec.container_properties is not None:
-        return _batch_container_needs(spec.container_properties, ("containerProperties",))
-    needs: list[Need] = []
-    ranges = spec.node_properties.node_range_properties if spec.node_properties else []
-    for k, r in enumerate(ranges):
-        at = ("nodeProperties", "nodeRangeProperties", k, "container")
-        needs += _batch_container_needs(r.container, at)
-    return needs
-
-
-def launch_template_data_needs(data: LaunchTemplateData, at: Path = ()) -> list[Need]:
-    return _container_needs(data.privileged, data.linux_parameters, at)
-
-
-def _launch_template_needs(spec: LaunchTemplateSpec) -> list[Need]:
-    return launch_template_data_needs(spec.launch_template_data, ("launchTemplateData",))
-
-
-def _instance_needs(spec: InstanceSpec) -> list[Need]:
-    data = spec.launch_template_data
-    return [] if data is None else launch_template_data_needs(data, ("launchTemplateData",))
-
-
-NEEDS: dict[str, Callable[[Any], list[Need]]] = {
-    "TaskDefinition": task_definition_needs,
-    "JobDefinition": job_definition_needs,
-    "LaunchTemplate": _launch_template_needs,
-    "Instance": _instance_needs,
-}
-
-
-def problems(kind: str, spec: Any, policy: Policy) -> list[tuple[Path, str]]:
-    """The needs of a spec of `kind` this policy does not meet, as (field path, message)."""
-    needs = NEEDS.get(kind)
-    if needs is None:
-        return []
-    return [(n.path, n.refusal()) for n in policy.refusals(needs(spec))]
+def problems(needs: Iterable[Need], policy: Policy) -> list[tuple[Path, str]]:
+    """The needs this policy does not meet, as (field path, message)."""
+    return [(n.path, n.refusal()) for n in policy.refusals(needs)]

@@ -26,12 +26,12 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from controller.catalog import CATALOG, KINDS, load_directory
 from controller.core.controller import Controller, Settings
 from controller.core.telemetry import Metrics
 from controller.dataplane.fake import FakeDataPlane
 from controller.manifests.base import FieldError
-from controller.manifests.kinds import KINDS
-from controller.manifests.loader import Limits, LoadResult, load_directory
+from controller.manifests.loader import Limits, LoadResult
 from controller.runtime.fake import FakeRuntime
 from controller.store import Store
 from tests.support.builders import FakeClock
@@ -317,6 +317,7 @@ def fake_controller() -> Controller:
         clock=clock,
         monotonic=clock,
         dataplane_factory=FakeDataPlane,
+        catalog=CATALOG,
     )
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from controller.catalog import CATALOG, load_directory
 from controller.core import labels as L
 from controller.core.controller import Controller, Settings
 from controller.core.telemetry import Metrics
-from controller.manifests.loader import load_directory
 from controller.manifests.policy import BASELINE, Policy
 from controller.runtime import ContainerInfo
 from controller.runtime.fake import FakeRuntime
@@ -65,6 +65,7 @@ class Harness:
             Settings(parallelism=2, policy=policy, healthy_after_seconds=healthy_after),
             clock=self.clock,
             monotonic=self.clock,
+            catalog=CATALOG,
         )
 
     def write(self, name: str, text: str) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from controller.batch.sync.job_definition import resolve_definition
-from controller.manifests.loader import load_directory
+from controller.catalog import load_directory
 from tests.support.documents import (
     compute_environment_doc,
     dump,

@@ -12,13 +12,14 @@ import pytest
 from pydantic import ValidationError
 
 from controller.batch.models.batch import JobDefinitionSpec, check_job_definition
+from controller.catalog import load_directory
 from controller.ec2.models.ec2 import LaunchTemplateSpec, check_launch_template
 from controller.ecs.models.task_definition import (
     TaskDefinitionSpec,
     check_task_definition,
     start_order,
 )
-from controller.manifests.loader import load_directory, pydantic_errors
+from controller.manifests.loader import pydantic_errors
 from controller.manifests.policy import Policy
 from tests.support.documents import container, td_doc, write
 

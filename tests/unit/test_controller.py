@@ -6,6 +6,7 @@ from pathlib import Path
 
 from controller.core import labels as L
 from controller.ecs.planners.task_containers import TaskIdentity, container_specs
+from controller.ecs.sync.state import revision
 from controller.runtime import EngineUnavailable, PortTaken, StartFailed
 from controller.runtime.fake import FakeRuntime
 from tests.support.documents import container, dump, service_doc, td_doc
@@ -153,7 +154,7 @@ def test_a_restart_after_a_crash_mid_launch_starts_what_was_created_without_dupl
     h = Harness(tmp_path / "m")
     h.apply("web.yaml", manifest(3))
     # The daemon died right after creating a fourth task's container, before starting it.
-    rev = h.ctl.revision("web:1")
+    rev = revision(h.ctl, "web:1")
     assert rev is not None
     ident = TaskIdentity("default", "Service", "web", "f" * 32, rev.key, rev.spec_hash)
     (spec,) = container_specs(ident, rev.spec)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from controller.ecs.sync.state import ecs
 from tests.store_faults import FullDisk
 from tests.support.harness import Harness, manifest
 
@@ -95,7 +96,7 @@ def test_a_pass_whose_stop_records_fail_launches_nothing_and_leaves_nothing_in_f
     h.ctl.resync()
     h.ctl.run_until_idle()
     assert disk.failed >= 1
-    assert h.ctl.expectations.all_in_flight() == []
+    assert ecs(h.ctl).expectations.all_in_flight() == []
     assert [op for op, _ in h.fake.writes()].count("create") == 3
 
     disk.full = False

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from controller.core.expectations import Expectations
 from controller.core.observed import ObservedTask
 from controller.ecs.planners.service import InFlight
+from controller.ecs.sync.expectations import Expectations
 from tests.support.builders import FakeClock, container, task
 
 WEB = ("Service", "web")

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from controller.catalog import load_directory
 from controller.cli.main import main
 from controller.dataplane.fake import FakeServer
 from controller.dataplane.haproxy_syntax import UnsafeValue
@@ -28,7 +29,6 @@ from controller.elb.models.load_balancer import LoadBalancerSpec, TargetGroupSpe
 from controller.elb.planners.load_balancer import Target, render
 from controller.manifests.host import HostSpec
 from controller.manifests.kinds import Resource
-from controller.manifests.loader import load_directory
 from tests.support.documents import document, write
 from tests.unit.test_lb_sync import BACKEND, FRONT, Harness, balancer, service
 

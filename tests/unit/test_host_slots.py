@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from controller.ecs.planners.task_state import STOPPED, view_task
+from controller.ecs.sync.state import revision
 from controller.store import TaskRecord
 from tests.support.harness import Harness, manifest
 
@@ -16,7 +17,7 @@ def reference_memory(h: Harness) -> int:
     """Memory held per the full task views, as host_slots computed it before the shortcut."""
     records, now, used = h.store.all_tasks(), h.clock(), 0
     for t in h.ctl.observed_tasks().values():
-        rev = h.ctl.revision(t.revision)
+        rev = revision(h.ctl, t.revision)
         assert rev is not None
         if view_task(t, rev.spec, records.get(t.id), now).last_status != STOPPED:
             used += rev.spec.memory_need

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from controller.catalog import CATALOG, load_directory
 from controller.core import labels as L
 from controller.core.controller import Controller, Settings
 from controller.core.telemetry import Metrics
 from controller.dataplane.fake import Call, FakeDataPlane, FakeServer
 from controller.elb.planners.load_balancer import backup_name, server_name
 from controller.elb.sync.load_balancers import DATA_PLANE
-from controller.manifests.loader import load_directory
 from controller.runtime.fake import FakeRuntime
 from controller.store import Store
 from tests.support.builders import FakeClock
@@ -85,6 +85,7 @@ class Harness:
             clock=self.clock,
             monotonic=self.clock,
             dataplane_factory=lambda: self.dp,
+            catalog=CATALOG,
         )
 
     def restart_daemon(self) -> None:

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from controller.catalog import load_directory
 from controller.elb.models.load_balancer import glob_regex
-from controller.manifests.loader import LoadResult, load_directory
+from controller.manifests.loader import LoadResult
 from tests.support.documents import container, document, service_doc, td_doc, write
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.catalog import CATALOG
 from controller.elb.models.load_balancer import LoadBalancerSpec, TargetGroupSpec
 from controller.elb.planners.load_balancer import (
     DRAINING,
@@ -425,7 +426,11 @@ def test_the_daemon_spares_one_cpu_for_the_targets_haproxy_shares_the_machine_wi
     def threads(cpus: int, **settings: int) -> int:
         monkeypatch.setattr("os.cpu_count", lambda: cpus)
         ctl = Controller(
-            Store(":memory:"), Metrics(), lambda n, s: FakeRuntime(), Settings(**settings)
+            Store(":memory:"),
+            Metrics(),
+            lambda n, s: FakeRuntime(),
+            Settings(**settings),
+            catalog=CATALOG,
         )
         return ctl.lb_threads
 

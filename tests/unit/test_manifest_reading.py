@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 
+from controller.catalog import KINDS, load_directory
 from controller.core.controller import Settings
 from controller.daemon import Daemon
-from controller.manifests.kinds import KINDS, Kind
-from controller.manifests.loader import LoadResult, load_directory
+from controller.manifests.kinds import Kind
+from controller.manifests.loader import LoadResult
 from controller.runtime.fake import FakeRuntime
 from tests.support.documents import container, host_doc, service_doc, td_doc, write
 from tests.support.harness import Harness, manifest

@@ -14,10 +14,10 @@ import pytest
 import yaml
 
 from controller.autoscaling.models.scaling import ScheduledActionSpec
+from controller.catalog import KINDS, json_schema, load_directory
 from controller.cli import main as cli
 from controller.cli.main import main
-from controller.manifests.kinds import KINDS, json_schema
-from controller.manifests.loader import LoadResult, load_directory
+from controller.manifests.loader import LoadResult
 from tests.support.documents import container, document, host_doc, service_doc, td_doc, write
 
 

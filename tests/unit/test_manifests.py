@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from controller.catalog import load_directory
 from controller.ecs.models.service import ServiceSpec
 from controller.ecs.models.task_definition import (
     TaskDefinitionSpec,
@@ -24,7 +25,7 @@ from controller.ecs.models.task_definition import (
 )
 from controller.manifests.base import FieldError, parse_cpu_units, parse_memory_mib
 from controller.manifests.host import HostSpec, check_host
-from controller.manifests.loader import LoadResult, load_directory, pydantic_errors
+from controller.manifests.loader import LoadResult, pydantic_errors
 from controller.manifests.policy import Policy
 from tests.support.documents import container, host_doc, service_doc, td_doc, write
 

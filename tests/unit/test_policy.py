@@ -9,17 +9,17 @@ from typing import Any
 import pytest
 
 from controller.batch.models.batch import JobDefinitionSpec
+from controller.catalog import load_directory
+from controller.catalog import policy_problems as problems
 from controller.cli.main import main
 from controller.ec2.models.ec2 import InstanceSpec, LaunchTemplateSpec
 from controller.ecs.models.task_definition import TaskDefinitionSpec
-from controller.manifests.loader import load_directory
 from controller.manifests.policy import (
     BASELINE,
     DOCKER_DEFAULT_CAPABILITIES,
     FLAGS,
     Policy,
     driver_host_path,
-    problems,
 )
 from tests.support.documents import container, document, td_doc, write
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from controller.manifests.loader import load_directory
+from controller.catalog import load_directory
 from controller.preview import preview, render
 from controller.store import Store
 from tests.support.documents import dump, load_balancer_doc, target_group_doc

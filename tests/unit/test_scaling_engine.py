@@ -21,10 +21,10 @@ import pytest
 
 from controller.autoscaling.sync import commands
 from controller.autoscaling.sync.scaling import MONITORING
+from controller.catalog import CATALOG, load_directory
 from controller.core import labels as L
 from controller.core.controller import Controller, Settings
 from controller.core.telemetry import Metrics
-from controller.manifests.loader import load_directory
 from controller.runtime.fake import FakeRuntime
 from controller.store import Store
 from tests.support.builders import FakeClock
@@ -63,6 +63,7 @@ class Scaling(Harness):
             Settings(parallelism=2, metrics_period=self.period),
             clock=self.clock,
             monotonic=self.clock,
+            catalog=CATALOG,
         )
 
     def restart(self) -> None:

@@ -17,6 +17,7 @@ from controller.autoscaling.sync.capacity import bounds, change
 from controller.core import overrides
 from controller.ec2.models.ec2 import AutoScalingGroupSpec, InstanceSpec
 from controller.ec2.planners.launch_template import ResolvedTemplate
+from controller.ec2.sync.observed import instances, observed_instances
 from controller.runtime import RuntimeFailure
 from controller.store import InstanceRecord
 
@@ -86,10 +87,10 @@ def reboot_instance(ctl: Controller, instance_id: str) -> str:
     """EC2's RebootInstances: the same instance restarts in place (its container restarts on
     its host, keeping its root volume, user data not run again)."""
     _instance(ctl, instance_id)
-    seen = ctl.observed_instances().get(instance_id)
+    seen = observed_instances(ctl).get(instance_id)
     if seen is None or not seen.container.running:
         raise CommandError(f"IncorrectState: {instance_id} is not running; nothing to reboot")
-    ctl.instances.expect_reboot(instance_id)
+    instances(ctl).expect_reboot(instance_id)
     try:
         ctl.runtime_for(seen.host).restart(seen.container.id)
     except RuntimeFailure as exc:

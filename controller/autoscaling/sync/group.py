@@ -34,6 +34,7 @@ from controller.ec2.sync.fleet import (
     without_launches,
 )
 from controller.ec2.sync.launch_template import template_for
+from controller.ec2.sync.observed import instances, observed_instances
 from controller.elb.sync.load_balancers import DATA_PLANE
 from controller.store import InstanceRecord
 
@@ -50,11 +51,11 @@ def sync_asg(ctl: Controller, name: str) -> float | None:
     with ctl.placement_lock:
         records = ctl.store.instances(*key)
         observed = {
-            i: o for i, o in ctl.observed_instances().items() if (o.owner_kind, o.owner) == key
+            i: o for i, o in observed_instances(ctl).items() if (o.owner_kind, o.owner) == key
         }
         _adopt(ctl, records, observed, now)
-        listed, in_flight = ctl.listed_hosts(), ctl.instances.in_flight(observed)
-        starting = ctl.instances.starting(observed)
+        listed, in_flight = ctl.listed_hosts(), instances(ctl).in_flight(observed)
+        starting = instances(ctl).starting(observed)
         current = views(records, observed)
         hosts = ctl.host_slots(ctl.observed_tasks())
         if res is None:
@@ -88,7 +89,7 @@ def sync_asg(ctl: Controller, name: str) -> float | None:
             suspended=frozenset(spec.suspended_processes),
             refresh_min_healthy=spec.instance_refresh.min_healthy_percentage,
         )
-        checks, next_check = ctl.instances.checks(current, ctl.settings.status_check_seconds)
+        checks, next_check = instances(ctl).checks(current, ctl.settings.status_check_seconds)
         plan = plan_group(
             desired,
             current,

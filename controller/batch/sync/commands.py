@@ -24,6 +24,7 @@ from controller.batch.sync import containers as bc
 from controller.batch.sync.job_definition import resolve_definition
 from controller.batch.sync.jobs import BATCH
 from controller.batch.sync.ledger import save_jobs
+from controller.batch.sync.state import batch_lock
 from controller.core.outcomes import Retry
 from controller.runtime import RuntimeFailure
 
@@ -155,7 +156,7 @@ def job_logs(ctl: Controller, job_id: str) -> dict[str, Any]:
 
 def cancel_job(ctl: Controller, job_id: str, reason: object) -> dict[str, Any]:
     why = reason if isinstance(reason, str) and reason else "Cancelled by the user"
-    with ctl.batch_lock:
+    with batch_lock(ctl):
         job = _job(ctl, job_id)
         children = _children(ctl, job)
         try:
@@ -173,7 +174,7 @@ def terminate_job(ctl: Controller, job_id: str, reason: object) -> dict[str, Any
     """Fails a job not yet STARTING at once; sends SIGTERM to the containers of one under way,
     and the pass fails it when they end (or SIGKILLs them after the stop timeout)."""
     why = reason if isinstance(reason, str) and reason else "Terminated by the user"
-    with ctl.batch_lock:
+    with batch_lock(ctl):
         job = _job(ctl, job_id)
         children = _children(ctl, job)
         try:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from controller.batch.models.batch import ContainerProperties, JobDefinitionSpec
+from controller.batch.needs import job_definition_needs
 from controller.batch.planners.jobs import Job, attempt_environment, command_for
 from controller.core import labels as L
 from controller.core.container_settings import with_linux, with_security
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
 JOB_LABEL, ATTEMPT_LABEL, NODE_LABEL = "skiff.job", "skiff.job-attempt", "skiff.job-node"
 ENVIRONMENT_LABEL = "skiff.job-environment"  # the compute environment the attempt runs in
-RESERVED_LABEL = "skiff.reserved"  # "cpu units,MiB", as instances carry it
+RESERVED_LABEL = L.RESERVED  # "cpu units,MiB", as instances carry it
 STOP_TIMEOUT = 10  # seconds from SIGTERM to SIGKILL, for terminate as for `docker stop`
 
 log = structlog.get_logger("skiff.batch")
@@ -176,7 +177,7 @@ def launch(
     network of their own (per host), and the main node starts first so the others learn its
     address. Half a launch is undone. Raises LaunchFailed when the attempt cannot start, and
     RuntimeFailure or Retry when it may on a later pass."""
-    refused = policy_problems("JobDefinition", spec, ctl.settings.policy)
+    refused = policy_problems(job_definition_needs(spec), ctl.settings.policy)
     if refused:  # nothing is created: a definition kept from before a restart, say
         path, message = refused[0]
         raise LaunchFailed(

@@ -51,6 +51,7 @@ from controller.batch.sync import containers as bc
 from controller.batch.sync.containers import JobContainer
 from controller.batch.sync.ledger import Ledger, current
 from controller.batch.sync.placement import START_FAILED, place_runnable
+from controller.batch.sync.state import batch_lock
 from controller.manifests.kinds import ResourceKey
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ log = structlog.get_logger("skiff.batch")
 
 
 def sync_batch(ctl: Controller) -> float | None:
-    with ctl.batch_lock:  # cancels and terminates wait for the pass, and it for them
+    with batch_lock(ctl):  # cancels and terminates wait for the pass, and it for them
         return _pass(ctl)
 
 

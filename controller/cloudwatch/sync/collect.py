@@ -31,9 +31,12 @@ from controller.autoscaling.models.scaling import Metric
 from controller.cloudwatch.planners.usage import cpu_percent, memory_percent
 from controller.cloudwatch.series import MetricHistory
 from controller.cloudwatch.sync.prometheus import MetricUnavailable, query
+from controller.core.labels import reserved
 from controller.core.stopping import gather
 from controller.dataplane import DataPlaneError
-from controller.ec2.planners.instances import IMPAIRED, reserved
+from controller.ec2.planners.instances import IMPAIRED
+from controller.ec2.sync.observed import instances, observed_instances
+from controller.ecs.sync.state import revision
 from controller.runtime import ContainerStats, RuntimeFailure
 
 if TYPE_CHECKING:
@@ -103,7 +106,7 @@ def _instance_jobs(ctl: Controller) -> list[_Job]:
     """The running instances' containers to sample, each with its reservation and series:
     the instance's, and its group's while it is InService."""
     jobs: list[_Job] = []
-    for iid, inst in ctl.observed_instances().items():
+    for iid, inst in observed_instances(ctl).items():
         c = inst.container
         if not c.running:
             continue
@@ -123,7 +126,7 @@ def _containers(ctl: Controller) -> list[tuple[SeriesKey, float]]:
     for task in ctl.observed_tasks().values():
         if task.owner_kind != "Service":
             continue
-        rev = ctl.revision(task.revision)
+        rev = revision(ctl, task.revision)
         cpu = rev.spec.cpu_need / 1024 if rev else 0
         memory = rev.spec.memory_need if rev else 0
         running = [c for c in task.containers.values() if c.running]
@@ -209,7 +212,7 @@ def _target_groups(ctl: Controller, now: float) -> list[tuple[SeriesKey, float]]
 def _counts(ctl: Controller) -> list[tuple[SeriesKey, float]]:
     """Status checks of instances, InService instances of groups, running tasks of services."""
     out: list[tuple[SeriesKey, float]] = []
-    checks = ctl.instances.last_checks()
+    checks = instances(ctl).last_checks()
     for iid, verdict in checks.items():
         out.append((("StatusCheckFailed", "instance", iid), 1.0 if verdict == IMPAIRED else 0.0))
     for key, st in list(ctl.status.items()):

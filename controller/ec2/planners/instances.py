@@ -33,7 +33,7 @@ from controller.store.records import InstanceRecord
 
 INSTANCE_LABEL = "skiff.instance"
 TEMPLATE_LABEL = "skiff.launch-template"
-RESERVED_LABEL = "skiff.reserved"  # "cpu units,MiB" the instance holds on its host
+RESERVED_LABEL = L.RESERVED  # "cpu units,MiB" the instance holds on its host
 USER_DATA_MARKER = "/.skiff-user-data-done"
 STOP_TIMEOUT = 10.0  # seconds of SIGTERM before SIGKILL when an instance stops
 
@@ -60,11 +60,6 @@ def need_of(data: LaunchTemplateData) -> Need:
     """What an instance reserves on its host: its type's vCPUs (1024 units each) and memory."""
     vcpus, memory = data.resources()
     return Need(int(vcpus * 1024), memory)
-
-
-def reserved(labels: Mapping[str, str]) -> tuple[int, int]:
-    cpu, _, mem = labels.get(RESERVED_LABEL, "0,0").partition(",")
-    return (int(cpu), int(mem)) if cpu.isdigit() and mem.isdigit() else (0, 0)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from controller.ec2.sync.fleet import (
     without_launches,
 )
 from controller.ec2.sync.launch_template import template_for
+from controller.ec2.sync.observed import instances, observed_instances
 
 if TYPE_CHECKING:
     from controller.core.controller import Controller
@@ -56,7 +57,7 @@ def sync_instance(ctl: Controller, name: str) -> float | None:
     with ctl.placement_lock:
         records = ctl.store.instances(*key)
         observed = {
-            i: o for i, o in ctl.observed_instances().items() if (o.owner_kind, o.owner) == key
+            i: o for i, o in observed_instances(ctl).items() if (o.owner_kind, o.owner) == key
         }
         if res is not None:
             spec: InstanceSpec = res.spec
@@ -72,15 +73,15 @@ def sync_instance(ctl: Controller, name: str) -> float | None:
             )
         current = views(records, observed)
         live = [v for v in current if v.record.terminated_at is None]
-        checks, next_check = ctl.instances.checks(live, ctl.settings.status_check_seconds)
+        checks, next_check = instances(ctl).checks(live, ctl.settings.status_check_seconds)
         plan = plan_instance(
             desired,
             current,
             ctl.host_slots(ctl.observed_tasks()),
             now=now,
             listed=ctl.listed_hosts(),
-            in_flight=ctl.instances.in_flight(observed),
-            starting=ctl.instances.starting(observed),
+            in_flight=instances(ctl).in_flight(observed),
+            starting=instances(ctl).starting(observed),
         )
         refused = None
         if plan.launch and desired is not None and data is not None:

@@ -14,10 +14,10 @@ from controller.autoscaling.sync import capacity
 from controller.core.observed import ObservedTask
 from controller.core.outcomes import Retry, Terminal, Waiting
 from controller.core.placement import SPREAD_ZONE_THEN_HOST, Rules
-from controller.core.status import deployment_json, task_json, unplaced_task_json
 from controller.ec2.sync.fleet import activities_json
 from controller.ecs.models.service import ServiceSpec, task_config_hash
 from controller.ecs.models.task_definition import TaskDefinitionSpec, check_fargate
+from controller.ecs.needs import task_definition_needs
 from controller.ecs.planners.deployments import CircuitBreaker, DeploymentPlan, plan_deployments
 from controller.ecs.planners.service import (
     InFlight,
@@ -30,6 +30,8 @@ from controller.ecs.planners.service import (
 )
 from controller.ecs.planners.task_definition import ResolvedRevision, plan_task_definition, resolve
 from controller.ecs.planners.task_state import expected_containers
+from controller.ecs.sync.state import ecs, revision
+from controller.ecs.sync.status_json import deployment_json, task_json, unplaced_task_json
 from controller.elb.sync.load_balancers import DATA_PLANE
 from controller.manifests.kinds import ResourceKey
 from controller.manifests.policy import problems as policy_problems
@@ -52,13 +54,13 @@ def sync_service(ctl: Controller, name: str) -> float | None:
         desired, note = (
             (None, "") if res is None else _service_desired(ctl, name, res.spec, observed)
         )
-        pending = ctl.expectations.pending(key, observed)
+        pending = ecs(ctl).expectations.pending(key, observed)
         in_flight = pending.launches
         visible = [t for t in observed.values() if not set(t.container_ids()) <= pending.removing]
         revisions = {
             k: r.spec
             for k in {t.revision for t in visible} | {f.revision for f in in_flight}
-            if (r := ctl.revision(k)) is not None
+            if (r := revision(ctl, k)) is not None
         }
         if desired is None:
             _retire_deployments(ctl, name)
@@ -73,7 +75,7 @@ def sync_service(ctl: Controller, name: str) -> float | None:
         deploy = None
         if desired is not None and res is not None:
             deploy = _deploy(ctl, name, res.spec, desired, visible, records, in_flight, revisions)
-            target = ctl.revision(deploy.target)
+            target = revision(ctl, deploy.target)
             if target is not None and target.key != desired.revision.key:
                 desired = replace(desired, revision=target)  # e.g. rolled back
                 revisions[target.key] = target.spec
@@ -105,8 +107,8 @@ def sync_service(ctl: Controller, name: str) -> float | None:
         if flights and desired is not None:
             _reserve(ctl, key, flights, desired.revision)
     _prune_records(ctl, records, observed, in_flight)
-    revs = {k: rr for k in {f.revision for f in flights} if (rr := ctl.revision(k))}
-    failures = ctl.executor.run(name, plan, flights, revs)
+    revs = {k: rr for k in {f.revision for f in flights} if (rr := revision(ctl, k))}
+    failures = ecs(ctl).executor.run(name, plan, flights, revs)
     if ctl.load_balanced(name):
         ctl.queue.add(DATA_PLANE)  # its tasks' targets follow its tasks
     error = "; ".join(sorted({f.message for f in failures} | set(refused.values())))
@@ -167,8 +169,10 @@ def _refused_revisions(ctl: Controller, keys: Iterable[str]) -> dict[str, str]:
     from the store after a restart with fewer --allow flags), each with the reason."""
     refused = {}
     for key in sorted(keys):
-        rev = ctl.revision(key)
-        problems = policy_problems("TaskDefinition", rev.spec, ctl.settings.policy) if rev else []
+        rev = revision(ctl, key)
+        problems = (
+            policy_problems(task_definition_needs(rev.spec), ctl.settings.policy) if rev else []
+        )
         if problems:
             path, message = problems[0]
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -280,7 +284,7 @@ def _service_desired(
             (
                 r
                 for t in observed.values()
-                if (r := ctl.revision(t.revision)) and t.revision.rpartition(":")[0] == spec.family
+                if (r := revision(ctl, t.revision)) and t.revision.rpartition(":")[0] == spec.family
             ),
             key=lambda r: int(r.key.rpartition(":")[2]),
         )
@@ -323,7 +327,7 @@ def _reserve(
         [TaskRecord(f.task_id, key[0], key[1], f.revision, f.host, "RUNNING", now) for f in flights]
     )
     for f in flights:
-        ctl.expectations.expect_launch(key, f, n)
+        ecs(ctl).expectations.expect_launch(key, f, n)
 
 
 def _prune_records(

@@ -29,6 +29,7 @@ from controller.dataplane import (
     Key,
     UnsafeValue,
 )
+from controller.ec2.sync.observed import observed_instances
 from controller.elb.models.load_balancer import LoadBalancerSpec, TargetGroupSpec
 from controller.elb.planners.load_balancer import (
     DRAINING,
@@ -99,7 +100,7 @@ def _sync(ctl: Controller) -> float | None:
         return None
     now = ctl.clock()
     tasks = ctl.observed_tasks()
-    instances = ctl.observed_instances()
+    instances = observed_instances(ctl)
     known = set(tasks) | set(instances)  # target ids: task ids and instance ids
 
     def read() -> dict[Key, Server]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from controller.dataplane import BackendStats, Key
+from controller.ec2.sync.observed import observed_instances
 from controller.elb.models.load_balancer import LoadBalancerSpec, TargetGroupSpec
 from controller.elb.planners.load_balancer import TargetPlan
 from controller.manifests.kinds import ResourceKey
@@ -39,7 +40,7 @@ def share_targets(ctl: Controller, states: dict[str, dict[str, str]]) -> None:
     if changed:
         owners = {(t.owner_kind, t.owner) for i, t in ctl.observed_tasks().items() if i in changed}
         owners |= {
-            (x.owner_kind, x.owner) for i, x in ctl.observed_instances().items() if i in changed
+            (x.owner_kind, x.owner) for i, x in observed_instances(ctl).items() if i in changed
         }
         for key in owners:
             ctl.queue.add(key)

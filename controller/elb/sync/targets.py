@@ -19,6 +19,7 @@ from controller.ec2.models.ec2 import AutoScalingGroupSpec
 from controller.ec2.planners.instances import ObservedInstance
 from controller.ecs.models.service import ServiceSpec
 from controller.ecs.planners.task_state import RUNNING, STOPPED, TaskView, view_task
+from controller.ecs.sync.state import revision
 from controller.elb.models.load_balancer import TargetGroupSpec
 from controller.elb.planners.load_balancer import Server, Target, target_problem
 from controller.manifests.kinds import ResourceKey
@@ -55,7 +56,7 @@ def wanted_targets(
 
     def view(t: ObservedTask) -> TaskView:
         if t.id not in views:
-            rev = ctl.revision(t.revision)
+            rev = revision(ctl, t.revision)
             views[t.id] = view_task(t, rev.spec if rev else None, records.get(t.id), now)
         return views[t.id]
 

@@ -1,0 +1,81 @@
+"""Batch's entry in the kind registry: ComputeEnvironment, JobQueue and JobDefinition, the one
+scheduling pass that serves every queue, the job definition families with revisions to
+retire, and what jobs' containers hold on each host."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
+
+from controller.batch.models.batch import (
+    ComputeEnvironmentSpec,
+    JobDefinitionSpec,
+    JobQueueSpec,
+    check_job_definition,
+)
+from controller.batch.needs import job_definition_needs
+from controller.batch.references import compute_environment_references, job_queue_references
+from controller.batch.sync.containers import JOB_LABEL
+from controller.batch.sync.job_definition import sync_job_definition
+from controller.batch.sync.jobs import BATCH, sync_batch
+from controller.batch.sync.state import BatchState
+from controller.core.labels import reserved
+from controller.core.observed import ObservedTask
+from controller.core.registry import Domain, Entry, Holding, Pass
+from controller.manifests.kinds import Kind, ResourceKey
+from controller.store import JOB_DEFINITIONS
+
+if TYPE_CHECKING:
+    from controller.core.controller import Controller
+
+
+def _keys(ctl: Controller) -> set[ResourceKey]:
+    return {("JobDefinition", r.family) for r in ctl.store.revisions(table=JOB_DEFINITIONS)}
+
+
+def _holdings(ctl: Controller, tasks: Mapping[str, ObservedTask]) -> Iterator[Holding]:
+    """A job's live container holds what its definition asks for (its reserved label)."""
+    for h in list(ctl.hosts.values()):
+        for c in h.observer.snapshot():
+            if JOB_LABEL in c.labels and (
+                c.running or (c.state == "created" and not c.failed_to_start)
+            ):
+                yield Holding(h.name, *reserved(c.labels))
+
+
+def _queued(ctl: Controller) -> bool:
+    return any(k[0] == "JobQueue" for k in ctl.desired)
+
+
+DOMAIN = Domain(
+    "batch",
+    entries=(
+        Entry(
+            Kind(
+                "ComputeEnvironment",
+                ComputeEnvironmentSpec,
+                references=compute_environment_references,
+            ),
+            via=BATCH,
+            reads=("Host",),
+        ),
+        Entry(
+            Kind("JobQueue", JobQueueSpec, references=job_queue_references),
+            via=BATCH,
+            reads=("ComputeEnvironment", "JobDefinition"),
+        ),
+        Entry(
+            Kind(
+                "JobDefinition",
+                JobDefinitionSpec,
+                check_job_definition,
+                needs=job_definition_needs,
+            ),
+            sync=sync_job_definition,
+        ),
+    ),
+    passes=(Pass(BATCH, sync_batch, _queued),),
+    keys=_keys,
+    holdings=_holdings,
+    part=lambda ctl: BatchState(),
+)

@@ -1,0 +1,56 @@
+"""What ECS keeps while the daemon runs: the task executor, the expectations of its launches
+and removals, and the task definition revisions parsed once (a revision never changes)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from controller.ecs.planners.task_definition import ResolvedRevision
+from controller.ecs.sync.executor import Executor
+from controller.ecs.sync.expectations import Expectations
+
+if TYPE_CHECKING:
+    from controller.core.controller import Controller
+
+
+class EcsState:
+    def __init__(self, ctl: Controller) -> None:
+        settings = ctl.settings
+        self.store = ctl.store
+        self.expectations = Expectations(settings.expectation_ttl, ctl.monotonic)
+        self.executor = Executor(
+            ctl.runtime_for,
+            ctl.store,
+            self.expectations,
+            ctl.actions,
+            ctl.pool,
+            parallelism=settings.parallelism,
+            pause_image=settings.pause_image,
+            cluster=settings.cluster,
+            clock=ctl.clock,
+            choose_ports=ctl.choose_ports,
+        )
+        self._revisions: dict[str, ResolvedRevision] = {}
+
+    def revision(self, key: str) -> ResolvedRevision | None:
+        """A revision by `family:N`, parsed once (revisions never change)."""
+        cached = self._revisions.get(key)
+        if cached is not None:
+            return cached
+        family, _, number = key.rpartition(":")
+        if not number.isdigit():
+            return None
+        rev = self.store.revision(family, int(number))
+        if rev is None:
+            return None
+        self._revisions[key] = ResolvedRevision.from_record(rev)
+        return self._revisions[key]
+
+
+def ecs(ctl: Controller) -> EcsState:
+    return ctl.part(EcsState)
+
+
+def revision(ctl: Controller, key: str) -> ResolvedRevision | None:
+    """A task definition revision by `family:N`, from ECS's cache."""
+    return ecs(ctl).revision(key)
