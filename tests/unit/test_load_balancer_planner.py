@@ -7,21 +7,18 @@ from pathlib import Path
 
 import pytest
 
+from controller.dataplane.haproxy_config import render, status_regex
+from controller.dataplane.haproxy_names import check_settings
+from controller.dataplane.values import PRIMARY, TWIN, Server, Target
 from controller.elb.models.load_balancer import LoadBalancerSpec, TargetGroupSpec
+from controller.elb.planners.data_plane import load_balancer, target_group
 from controller.elb.planners.load_balancer import (
     DRAINING,
     HEALTHY,
     INITIAL,
-    PRIMARY,
-    TWIN,
     UNHEALTHY,
     UNUSED,
-    Server,
-    Target,
-    check_settings,
     plan_targets,
-    render,
-    status_regex,
 )
 
 LB = LoadBalancerSpec.model_validate(
@@ -70,6 +67,11 @@ def config(**kw: object) -> str:
         "targets": {},
     }
     args.update(kw)
+    # The manifests as the ELB sync gives them to the data plane.
+    lbs: dict[str, LoadBalancerSpec] = args["load_balancers"]  # type: ignore[assignment]
+    groups: dict[str, TargetGroupSpec] = args["groups"]  # type: ignore[assignment]
+    args["load_balancers"] = {n: load_balancer(s) for n, s in lbs.items()}
+    args["groups"] = {n: target_group(s) for n, s in groups.items()}
     return render(**args)  # type: ignore[arg-type]
 
 
@@ -253,8 +255,9 @@ def test_targets_added_at_runtime_are_checked_as_the_group_says() -> None:
         }
     )
     # The same words as the backend's default-server, which `add server` does not inherit.
-    assert check_settings(spec) == "inter 10s fall 4 rise 3"
-    assert f"    default-server {check_settings(spec)}" in config(groups={"web": spec})
+    words = check_settings(target_group(spec))
+    assert words == "inter 10s fall 4 rise 3"
+    assert f"    default-server {words}" in config(groups={"web": spec})
 
 
 # --- targets ------------------------------------------------------------------------------------
