@@ -8,17 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from controller.dataplane.haproxy_syntax import UnsafeValue
-
-if TYPE_CHECKING:  # the planner's words (it imports haproxy_syntax, so not at run time)
-    from controller.elb.models.load_balancer import LoadBalancerSpec, TargetGroupSpec
-    from controller.elb.planners.load_balancer import Server, Target
+from controller.dataplane.values import LoadBalancer, Server, Target, TargetGroup
 
 __all__ = ["UnsafeValue"]  # a value the data plane cannot be told, raised by every method
 
-Role = str  # PRIMARY or TWIN: a target's checked server, or its check-less backup twin
+Role = str  # PRIMARY or TWIN (values.py): a target's checked server, or its backup twin
 Key = tuple[str, str]  # (target group, target id)
 
 
@@ -69,8 +66,8 @@ class Configuration:
     (load balancer, port)), the target groups, and each group's targets."""
 
     bind_address: str
-    load_balancers: Mapping[str, LoadBalancerSpec]
-    groups: Mapping[str, TargetGroupSpec]
+    load_balancers: Mapping[str, LoadBalancer]
+    groups: Mapping[str, TargetGroup]
     targets: Mapping[str, Sequence[Target]] = field(default_factory=dict)
     skip: frozenset[tuple[str, int]] = frozenset()
     threads: int = 1
@@ -133,7 +130,7 @@ class DataPlane(Protocol):
     # --- targets, without a reload ------------------------------------------------------------
     # Each raises CommandRefused with the data plane's answer, DataPlaneError when it does not
     # answer, UnsafeValue when a value cannot be said to it.
-    def add_target(self, group: str, spec: TargetGroupSpec, target: Target, role: Role) -> None:
+    def add_target(self, group: str, spec: TargetGroup, target: Target, role: Role) -> None:
         """Adds the target's primary (checked at the group's rhythm) or its backup twin, in
         maintenance, its checks off."""
         ...

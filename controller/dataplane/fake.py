@@ -31,8 +31,8 @@ from controller.dataplane.base import (
     ServerState,
 )
 from controller.dataplane.haproxy_config import bound_ports, configuration_text
-from controller.elb.models.load_balancer import TargetGroupSpec
-from controller.elb.planners.load_balancer import Server, Target, backend, backup_name, server_name
+from controller.dataplane.haproxy_names import backend, backup_name, server_name
+from controller.dataplane.values import Server, Target, TargetGroup
 
 _SERVER_LINE = re.compile(r"^\s+server (\S+) (\S+):(\d+)(.*)$")
 
@@ -150,7 +150,7 @@ class FakeDataPlane:
         return self.old_workers == 0
 
     # --- DataPlane: targets ----------------------------------------------------------------
-    def add_target(self, group: str, spec: TargetGroupSpec, target: Target, role: Role) -> None:
+    def add_target(self, group: str, spec: TargetGroup, target: Target, role: Role) -> None:
         line = cmd.add_server(group, target, role, spec)
         self._request(Call("add", group, target.task_id, role), lambda: self._send(line))
 

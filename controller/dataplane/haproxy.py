@@ -6,8 +6,8 @@ target groups) is applied with a seamless reload (the master hands the listening
 new worker; the old one finishes its requests). It implements the typed `DataPlane`: the
 engine says what it means (serve this configuration, drain this target, read the counters) and
 this module says it to HAProxy, in words haproxy_syntax made (haproxy_config for the file,
-haproxy_commands for the runtime API). What to tell it is decided by the pure planner in
-reconcilers/load_balancer.py and the load balancer sync.
+haproxy_commands for the runtime API). What to tell it is decided by the ELB package (its
+pure planner and the load balancer sync), in the data plane's values (values.py).
 """
 
 from __future__ import annotations
@@ -34,8 +34,7 @@ from controller.dataplane.base import (
     ServerState,
 )
 from controller.dataplane.haproxy_config import bound_ports, configuration_text, port_free
-from controller.elb.models.load_balancer import TargetGroupSpec
-from controller.elb.planners.load_balancer import Server, Target
+from controller.dataplane.values import Server, Target, TargetGroup
 
 ADMIN_SOCKET = "haproxy.sock"
 CONFIG = "haproxy.cfg"
@@ -218,7 +217,7 @@ class HAProxy:
             raise CommandRefused(line, answer)
 
     # --- targets, in the engine's terms ---------------------------------------------------------
-    def add_target(self, group: str, spec: TargetGroupSpec, target: Target, role: Role) -> None:
+    def add_target(self, group: str, spec: TargetGroup, target: Target, role: Role) -> None:
         self.do(cmd.add_server(group, target, role, spec))
 
     def start_checks(self, group: str, target_id: str) -> None:

@@ -14,6 +14,14 @@ from collections.abc import Callable, Iterable
 from typing import Literal
 
 from controller.dataplane.base import CommandRefused, Key, ServerState
+from controller.dataplane.haproxy_names import (
+    IDLE_POOL,
+    backend,
+    backup_name,
+    check_words,
+    server_name,
+    server_prefix,
+)
 from controller.dataplane.haproxy_syntax import (
     UnsafeValue,
     Word,
@@ -23,19 +31,7 @@ from controller.dataplane.haproxy_syntax import (
     runtime_command,
     server_ref,
 )
-from controller.elb.models.load_balancer import TargetGroupSpec
-from controller.elb.planners.load_balancer import (
-    IDLE_POOL,
-    PRIMARY,
-    TWIN,
-    Server,
-    Target,
-    backend,
-    backup_name,
-    check_words,
-    server_name,
-    server_prefix,
-)
+from controller.dataplane.values import PRIMARY, TWIN, Server, Target, TargetGroup
 
 # What every server added at runtime takes after the options of its role (a checked primary,
 # or its backup twin). HAProxy's `add server` gives none of the backend's defaults, nor the
@@ -52,7 +48,7 @@ def server(group: str, target_id: str, which: str) -> Word:
     return server_ref(backend(group), named)
 
 
-def add_server(group: str, target: Target, which: str, spec: TargetGroupSpec) -> str:
+def add_server(group: str, target: Target, which: str, spec: TargetGroup) -> str:
     """The primary, checked at the group's rhythm; or its check-less backup twin."""
     role = (kw("check"), *check_words(spec)) if which == PRIMARY else (kw("backup"),)
     return runtime_command(

@@ -9,10 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from controller.dataplane import CommandRefused, Configuration, UnsafeValue
+from controller.dataplane import (
+    PRIMARY,
+    TWIN,
+    CommandRefused,
+    Configuration,
+    Forward,
+    Listener,
+    LoadBalancer,
+    Target,
+    TargetGroup,
+    UnsafeValue,
+)
 from controller.dataplane.haproxy import HAProxy
-from controller.elb.models.load_balancer import LoadBalancerSpec, TargetGroupSpec
-from controller.elb.planners.load_balancer import PRIMARY, TWIN, Target
 
 ID = "a" * 32
 POOL = "pool-max-conn -1 pool-purge-delay 5s"
@@ -38,7 +47,7 @@ def dp(tmp_path: Path) -> Scripted:
 
 
 def test_target_methods_say_what_they_mean_in_haproxys_words(dp: Scripted) -> None:
-    group, target = TargetGroupSpec(), Target(ID, "127.0.0.1", 32768)
+    group, target = TargetGroup(), Target(ID, "127.0.0.1", 32768)
     dp.add_target("web", group, target, PRIMARY)
     dp.add_target("web", group, target, TWIN)
     dp.start_checks("web", ID)
@@ -88,7 +97,7 @@ def test_a_server_already_gone_is_skipped_and_another_refusal_is_raised(dp: Scri
 
 def test_a_value_that_cannot_be_a_word_sends_nothing(dp: Scripted) -> None:
     with pytest.raises(UnsafeValue):
-        dp.add_target("web", TargetGroupSpec(), Target(ID, "127.0.0.1;shutdown", 80), PRIMARY)
+        dp.add_target("web", TargetGroup(), Target(ID, "127.0.0.1;shutdown", 80), PRIMARY)
     with pytest.raises(UnsafeValue):
         dp.remove_target("web", "x;show info", cut=True)
     with pytest.raises(UnsafeValue):
@@ -121,22 +130,15 @@ def test_targets_and_counters_are_read_back_by_group(dp: Scripted) -> None:
 
 
 def test_the_configuration_it_serves_tells_its_ports(dp: Scripted) -> None:
-    front = LoadBalancerSpec.model_validate(
-        {
-            "listeners": [
-                {"port": p, "defaultActions": [{"type": "forward", "targetGroup": "web"}]}
-                for p in (8080, 9090)
-            ]
-        }
-    )
-    config = Configuration("127.0.0.1", {"my_front": front}, {"web": TargetGroupSpec()})
+    front = LoadBalancer(tuple(Listener(p, Forward((("web", 1),))) for p in (8080, 9090)))
+    config = Configuration("127.0.0.1", {"my_front": front}, {"web": TargetGroup()})
     dp.save(config)
     assert dp.serves(config) and dp.bound_ports() == {8080: "my_front", 9090: "my_front"}
     assert config.bound_ports() == dp.bound_ports()
     fewer = Configuration(
         "127.0.0.1",
         {"my_front": front},
-        {"web": TargetGroupSpec()},
+        {"web": TargetGroup()},
         skip=frozenset({("my_front", 9090)}),
     )
     assert not dp.serves(fewer) and fewer.bound_ports() == {8080: "my_front"}

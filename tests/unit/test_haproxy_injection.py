@@ -24,9 +24,11 @@ from pydantic import BaseModel
 from controller.catalog import load_directory
 from controller.cli.main import main
 from controller.dataplane.fake import FakeServer
+from controller.dataplane.haproxy_config import render
 from controller.dataplane.haproxy_syntax import UnsafeValue
+from controller.dataplane.values import Target
 from controller.elb.models.load_balancer import LoadBalancerSpec, TargetGroupSpec
-from controller.elb.planners.load_balancer import Target, render
+from controller.elb.planners.data_plane import load_balancer, target_group
 from controller.manifests.host import HostSpec
 from controller.manifests.kinds import Resource
 from tests.support.documents import document, write
@@ -332,8 +334,8 @@ def configuration(
     return render(
         admin_socket=admin_socket,
         bind_address=bind,
-        load_balancers=lbs,
-        groups=groups,
+        load_balancers={n: load_balancer(s) for n, s in lbs.items()},
+        groups={n: target_group(s) for n, s in groups.items()},
         targets={group: [target]},
     )
 

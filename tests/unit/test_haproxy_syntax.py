@@ -18,8 +18,7 @@ from controller.dataplane.haproxy_syntax import (
     runtime_command,
     server_ref,
 )
-from controller.elb.models.load_balancer import TargetGroupSpec
-from controller.elb.planners.load_balancer import PRIMARY, TWIN, Target
+from controller.dataplane.values import PRIMARY, TWIN, Target, TargetGroup
 
 HOSTILE = [
     "x\nglobal\n    lua-load /tmp/evil.lua",
@@ -105,7 +104,7 @@ HOSTILE_IDS = [v for v in HOSTILE if v and len(v) < 100]
 
 @pytest.mark.parametrize("value", HOSTILE, ids=range(len(HOSTILE)))
 def test_a_target_command_refuses_a_hostile_address(value: str) -> None:
-    group = TargetGroupSpec()
+    group = TargetGroup()
     for which in (PRIMARY, TWIN):
         with pytest.raises(UnsafeValue):
             cmd.add_server("web", Target("a" * 32, value, 8080), which, group)
@@ -113,7 +112,7 @@ def test_a_target_command_refuses_a_hostile_address(value: str) -> None:
 
 @pytest.mark.parametrize("value", HOSTILE_IDS, ids=range(len(HOSTILE_IDS)))
 def test_every_target_command_refuses_a_hostile_id(value: str) -> None:
-    group = TargetGroupSpec()
+    group = TargetGroup()
     for which in (PRIMARY, TWIN):
         with pytest.raises(UnsafeValue):
             cmd.add_server("web", Target(value, "127.0.0.1", 8080), which, group)
@@ -131,7 +130,7 @@ def test_every_target_command_refuses_a_hostile_id(value: str) -> None:
 
 def test_target_commands_read_as_before() -> None:
     t = Target("a" * 32, "127.0.0.1", 32768)
-    group = TargetGroupSpec()
+    group = TargetGroup()
     pool = "pool-max-conn -1 pool-purge-delay 5s"  # idle connections kept for reuse
     assert cmd.add_server("web", t, PRIMARY, group) == (
         f"add server tg_web/taaaaaaaaaaaa 127.0.0.1:32768 check inter 30s fall 2 rise 5 {pool}"

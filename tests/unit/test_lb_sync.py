@@ -15,7 +15,7 @@ from controller.core import labels as L
 from controller.core.controller import Controller, Settings
 from controller.core.telemetry import Metrics
 from controller.dataplane.fake import Call, FakeDataPlane, FakeServer
-from controller.elb.planners.load_balancer import backup_name, server_name
+from controller.dataplane.haproxy_names import backup_name, server_name
 from controller.elb.sync.load_balancers import DATA_PLANE
 from controller.runtime.fake import FakeRuntime
 from controller.store import Store

@@ -8,8 +8,9 @@ with the services (a task is healthy once its targets are; it is stopped once dr
 reports status and metrics (lb_status). Listeners that cannot work (a port taken or another
 LoadBalancer's, a group missing, a configuration the data plane refuses) are left out and
 reported on their LoadBalancer; the others keep serving, and targets keep moving whatever the
-configuration's trouble. It says all of this through the typed `DataPlane`: it never words
-an HAProxy command, reads its files or binds a socket.
+configuration's trouble. It says all of this through the typed `DataPlane`, the manifests
+translated into the data plane's values (planners/data_plane.py): it never words an HAProxy
+command or configuration line, reads its files or binds a socket.
 """
 
 from __future__ import annotations
@@ -22,23 +23,25 @@ from typing import TYPE_CHECKING
 import structlog
 
 from controller.dataplane import (
+    PRIMARY,
     CommandRefused,
     Configuration,
     DataPlane,
     DataPlaneError,
     Key,
+    Server,
+    Target,
+    TargetGroup,
     UnsafeValue,
 )
 from controller.ec2.sync.observed import observed_instances
 from controller.elb.models.load_balancer import LoadBalancerSpec, TargetGroupSpec
+from controller.elb.planners.data_plane import load_balancer, target_group
 from controller.elb.planners.load_balancer import (
     DRAINING,
     HEALTHY,
     INITIAL,
-    PRIMARY,
     UNHEALTHY,
-    Server,
-    Target,
     TargetPlan,
     plan_targets,
 )
@@ -124,11 +127,15 @@ def _sync(ctl: Controller) -> float | None:
         dp, lbs, order, groups, bound, ctl.settings.lb_address
     )
 
+    # The manifests in the data plane's words, once per pass.
+    served = {n: load_balancer(s) for n, s in lbs.items()}
+    backends = {g: target_group(s) for g, s in groups.items()}
+
     def configuration(
         targets: dict[str, list[Target]], left_out: set[tuple[str, int]]
     ) -> Configuration:
         return Configuration(
-            ctl.settings.lb_address, lbs, groups, targets, frozenset(left_out), ctl.lb_threads
+            ctl.settings.lb_address, served, backends, targets, frozenset(left_out), ctl.lb_threads
         )
 
     structure = configuration({}, skip)  # what a change of needs a reload
@@ -164,7 +171,7 @@ def _sync(ctl: Controller) -> float | None:
             windows={g: _initial_window(s) for g, s in groups.items()},
             old_workers=not dp.settled(),
         )
-        removed, failures = _apply_targets(ctl, plan, groups, now)
+        removed, failures = _apply_targets(ctl, plan, backends, now)
         stats = dp.counters()
     except DataPlaneError as exc:
         ctl.set_status(ALL_BALANCERS, "ERROR", str(exc))
@@ -260,7 +267,7 @@ def _refused_listeners(dp: DataPlane, config: Configuration) -> list[tuple[tuple
         for listener in spec.listeners:
             if (lb_name, listener.port) in config.skip:
                 continue
-            alone = {lb_name: spec.model_copy(update={"listeners": [listener]})}
+            alone = {lb_name: replace(spec, listeners=(listener,))}
             complaint = dp.check(replace(config, load_balancers=alone, skip=frozenset()))
             if complaint:
                 why = f"the configuration was refused: {complaint}"
@@ -299,7 +306,7 @@ def _apply_config(
 def _apply_targets(
     ctl: Controller,
     plan: TargetPlan,
-    groups: dict[str, TargetGroupSpec],
+    groups: dict[str, TargetGroup],
     now: float,
 ) -> tuple[set[Key], dict[Key, str]]:
     """Runs the plan's steps; returns the targets whose servers are gone, and the targets a

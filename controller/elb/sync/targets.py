@@ -14,14 +14,13 @@ import structlog
 from controller.autoscaling.planners.group import TERMINATING
 from controller.core import labels as L
 from controller.core.observed import ObservedTask
-from controller.dataplane import Key
+from controller.dataplane import Key, Server, Target, target_problem
 from controller.ec2.models.ec2 import AutoScalingGroupSpec
 from controller.ec2.planners.instances import ObservedInstance
 from controller.ecs.models.service import ServiceSpec
 from controller.ecs.planners.task_state import RUNNING, STOPPED, TaskView, view_task
 from controller.ecs.sync.state import revision
 from controller.elb.models.load_balancer import TargetGroupSpec
-from controller.elb.planners.load_balancer import Server, Target, target_problem
 from controller.manifests.kinds import ResourceKey
 
 if TYPE_CHECKING:
