@@ -14,6 +14,7 @@ from controller.autoscaling.models.scaling import (
 )
 from controller.autoscaling.sync.group import sync_asg
 from controller.autoscaling.sync.scaling import MONITORING, sync_monitoring
+from controller.autoscaling.sync.targets import TARGETS
 from controller.core.registry import Domain, Entry, Pass
 from controller.ec2.models.ec2 import AutoScalingGroupSpec, check_group
 from controller.ec2.references import fleet_references
@@ -77,4 +78,5 @@ DOMAIN = Domain(
         ),
     ),
     passes=(Pass(MONITORING, _pass, _monitoring),),
+    targets=TARGETS,
 )

@@ -42,7 +42,6 @@ from controller.core.stopping import StoppablePool, StopSignal
 from controller.core.telemetry import HostFigures, Metrics
 from controller.core.workqueue import Backoff, WorkQueue
 from controller.dataplane import DataPlane
-from controller.elb.sync.load_balancers import DataPlaneState
 from controller.manifests.base import FieldError
 from controller.manifests.host import HostSpec
 from controller.manifests.kinds import Resource, ResourceKey, key_str
@@ -128,7 +127,6 @@ class Controller:
         metrics.watch_pool(self._host_figures)
         self._dataplane_factory = dataplane_factory or self._haproxy
         self._dataplane: DataPlane | None = None
-        self.dataplane_state = DataPlaneState()
         self.target_states: dict[str, dict[str, str]] = {}  # task id -> {target group: state}
         self.monitor = MonitorState(MetricHistory(max_age=HISTORY_SECONDS))
         self.port_range = settings.host_port_range or default_range(local_ephemeral_range())

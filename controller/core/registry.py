@@ -3,7 +3,8 @@
 A domain declares its manifest kinds, the sync that converges each one (or the shared pass
 that serves them all, such as the one data plane for every load balancer), the kinds each
 reads, the keys it has work for beyond its manifests (revisions, containers whose manifest is
-gone), what its containers hold on each host, and the state it keeps while the daemon runs.
+gone), what its containers hold on each host, the targets it puts behind load balancers, and
+the state it keeps while the daemon runs.
 The controller dispatches through the registry and never imports a service package; the
 composition root (`controller.catalog`) lists the domains. Adding a kind touches its package
 and its domain's entry.
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from controller.core.observed import ObservedTask
+from controller.core.targets import TargetSource
 from controller.manifests.kinds import Kind, ResourceKey
 
 if TYPE_CHECKING:
@@ -72,6 +74,8 @@ class Domain:
     keys: Callable[[Controller], Iterable[ResourceKey]] = _nothing
     # What its containers and launches hold on each host, given the pool's observed tasks.
     holdings: Callable[[Controller, Mapping[str, ObservedTask]], Iterable[Holding]] = _nothing
+    # Its tasks or instances behind load balancers' target groups (core/targets.py).
+    targets: TargetSource | None = None
     # The state it keeps while the daemon runs, made once per controller; `Controller.part`.
     part: Callable[[Controller], object] | None = None
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from controller.manifests.kinds import key_str
+from controller.store import Store
+
 
 @dataclass
 class ResourceStatus:
@@ -32,3 +35,19 @@ class ResourceStatus:
             "updatedAt": self.updated_at,
             **self.details,
         }
+
+
+def activities_json(
+    store: Store, kind: str, owner: str, limit: int = 10
+) -> list[dict[str, object]]:
+    return [
+        {
+            "activityId": a.activity_id,
+            "description": a.description,
+            "cause": a.cause,
+            "statusCode": a.status,
+            "startTime": a.start,
+            "endTime": a.end,
+        }
+        for a in store.activities(key_str((kind, owner)), limit)
+    ]

@@ -15,6 +15,7 @@ from controller.ecs.planners.task_state import STOPPED, view_task
 from controller.ecs.references import service_references
 from controller.ecs.sync.service import sync_service
 from controller.ecs.sync.state import EcsState
+from controller.ecs.sync.targets import TARGETS
 from controller.ecs.sync.task_definition import sync_task_definition
 from controller.manifests.kinds import Kind, ResourceKey
 
@@ -78,5 +79,6 @@ DOMAIN = Domain(
     ),
     keys=_keys,
     holdings=_holdings,
+    targets=TARGETS,
     part=EcsState,
 )

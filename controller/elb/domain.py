@@ -13,6 +13,7 @@ from controller.elb.models.load_balancer import (
 )
 from controller.elb.references import load_balancer_references
 from controller.elb.sync.load_balancers import DATA_PLANE, sync_load_balancers
+from controller.elb.sync.state import DataPlaneState
 from controller.manifests.kinds import Kind
 
 if TYPE_CHECKING:
@@ -42,4 +43,5 @@ DOMAIN = Domain(
         ),
     ),
     passes=(Pass(DATA_PLANE, sync_load_balancers, _serving),),
+    part=lambda ctl: DataPlaneState(),
 )

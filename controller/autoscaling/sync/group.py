@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from controller.autoscaling.planners.group import ALIVE, GroupDesired, plan_group, retire_group
 from controller.autoscaling.sync import capacity
+from controller.core import targets
 from controller.core.outcomes import Retry
+from controller.core.status import activities_json
 from controller.ec2.models.ec2 import AutoScalingGroupSpec
 from controller.ec2.planners.instances import (
     TEMPLATE_LABEL,
@@ -24,7 +26,6 @@ from controller.ec2.planners.instances import (
     views,
 )
 from controller.ec2.sync.fleet import (
-    activities_json,
     book,
     carry_out,
     instance_json,
@@ -35,7 +36,6 @@ from controller.ec2.sync.fleet import (
 )
 from controller.ec2.sync.launch_template import template_for
 from controller.ec2.sync.observed import instances, observed_instances
-from controller.elb.sync.load_balancers import DATA_PLANE
 from controller.store import InstanceRecord
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ def sync_asg(ctl: Controller, name: str) -> float | None:
         book(ctl, launched, template.data)
     failures = carry_out(ctl, KIND, name, plan, launched, template.data)
     if spec.target_groups or ctl.target_states:
-        ctl.queue.add(DATA_PLANE)  # its instances' targets follow its instances
+        ctl.queue.add(targets.PASS)  # its instances' targets follow its instances
     error = "; ".join(sorted({f.message for f in failures} | ({refused} if refused else set())))
     notes = "; ".join(m for m in (note, plan.message) if m)
     _report(ctl, name, desired, plan, checks, error or notes, failed=bool(failures or refused))
@@ -200,7 +200,7 @@ def _report(
                 plan.views, key=lambda v: (v.record.terminated_at is not None, v.record.launched_at)
             )
         ],
-        "activities": activities_json(ctl, KIND, name),
+        "activities": activities_json(ctl.store, KIND, name),
     }
     status = "DRAINING" if desired is None else "ERROR" if failed else "ACTIVE"
     ctl.set_status((KIND, name), status, message, **details)

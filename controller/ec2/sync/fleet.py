@@ -233,22 +233,6 @@ def _create_and_start(ctl: Controller, r: InstanceRecord, spec: ContainerSpec) -
             )
 
 
-def activities_json(
-    ctl: Controller, kind: str, owner: str, limit: int = 10
-) -> list[dict[str, object]]:
-    return [
-        {
-            "activityId": a.activity_id,
-            "description": a.description,
-            "cause": a.cause,
-            "statusCode": a.status,
-            "startTime": a.start,
-            "endTime": a.end,
-        }
-        for a in ctl.store.activities(key_str((kind, owner)), limit)
-    ]
-
-
 def instance_json(v: InstanceView, address: str, check: str) -> dict[str, object]:
     r = v.record
     doc: dict[str, object] = {

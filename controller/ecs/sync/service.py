@@ -11,10 +11,11 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from controller.autoscaling.sync import capacity
+from controller.core import targets
 from controller.core.observed import ObservedTask
 from controller.core.outcomes import Retry, Terminal, Waiting
 from controller.core.placement import SPREAD_ZONE_THEN_HOST, Rules
-from controller.ec2.sync.fleet import activities_json
+from controller.core.status import activities_json
 from controller.ecs.models.service import ServiceSpec, task_config_hash
 from controller.ecs.models.task_definition import TaskDefinitionSpec, check_fargate
 from controller.ecs.needs import task_definition_needs
@@ -32,7 +33,6 @@ from controller.ecs.planners.task_definition import ResolvedRevision, plan_task_
 from controller.ecs.planners.task_state import expected_containers
 from controller.ecs.sync.state import ecs, revision
 from controller.ecs.sync.status_json import deployment_json, task_json, unplaced_task_json
-from controller.elb.sync.load_balancers import DATA_PLANE
 from controller.manifests.kinds import ResourceKey
 from controller.manifests.policy import problems as policy_problems
 from controller.store import StoreFailure, TaskRecord
@@ -110,7 +110,7 @@ def sync_service(ctl: Controller, name: str) -> float | None:
     revs = {k: rr for k in {f.revision for f in flights} if (rr := revision(ctl, k))}
     failures = ecs(ctl).executor.run(name, plan, flights, revs)
     if ctl.load_balanced(name):
-        ctl.queue.add(DATA_PLANE)  # its tasks' targets follow its tasks
+        ctl.queue.add(targets.PASS)  # its tasks' targets follow its tasks
     error = "; ".join(sorted({f.message for f in failures} | set(refused.values())))
     failed = bool(failures or refused)
     _report_service(ctl, name, desired, plan, error or note, failed=failed, deploy=deploy)
@@ -421,5 +421,5 @@ def _report_service(
         + [unplaced_task_json(desired.revision.key, plan.unplaced_reason)] * plan.unplaced
         if desired
         else [],
-        activities=activities_json(ctl, "Service", name),
+        activities=activities_json(ctl.store, "Service", name),
     )

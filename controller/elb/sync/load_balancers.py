@@ -16,12 +16,13 @@ command or configuration line, reads its files or binds a socket.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING
 
 import structlog
 
+from controller.core import targets
 from controller.dataplane import (
     PRIMARY,
     CommandRefused,
@@ -34,7 +35,6 @@ from controller.dataplane import (
     TargetGroup,
     UnsafeValue,
 )
-from controller.ec2.sync.observed import observed_instances
 from controller.elb.models.load_balancer import LoadBalancerSpec, TargetGroupSpec
 from controller.elb.planners.data_plane import load_balancer, target_group
 from controller.elb.planners.load_balancer import (
@@ -45,6 +45,7 @@ from controller.elb.planners.load_balancer import (
     TargetPlan,
     plan_targets,
 )
+from controller.elb.sync.state import elb_state
 from controller.elb.sync.status import (
     ALL_BALANCERS,
     forget_deleted,
@@ -52,27 +53,16 @@ from controller.elb.sync.status import (
     share_states,
     share_targets,
 )
-from controller.elb.sync.targets import add_instances, wanted_targets
+from controller.elb.sync.targets import known_ids, wanted_targets
 from controller.manifests.kinds import ResourceKey
 
 if TYPE_CHECKING:
     from controller.core.controller import Controller
 
-DATA_PLANE: ResourceKey = ("DataPlane", "haproxy")
+DATA_PLANE: ResourceKey = targets.PASS
 POLL_BUSY, POLL_IDLE = 1.0, 5.0  # seconds between looks at target health
 
 log = structlog.get_logger("skiff.lb")
-
-
-@dataclass
-class DataPlaneState:
-    """What the daemon remembers between passes (none of it is needed across restarts)."""
-
-    structure: Configuration | None = None  # the configuration without targets, as applied
-    activated: set[Key] = field(default_factory=set)  # targets that passed a check
-    drain_since: dict[Key, float] = field(default_factory=dict)  # first seen draining
-    registered_at: dict[Key, float] = field(default_factory=dict)
-    counted: dict[str, tuple[int, dict[str, int]]] = field(default_factory=dict)  # for deltas
 
 
 def sync_load_balancers(ctl: Controller) -> float | None:
@@ -92,7 +82,7 @@ def _sync(ctl: Controller) -> float | None:
     groups: dict[str, TargetGroupSpec] = {
         k[1]: r.spec for k, r in ctl.desired.items() if k[0] == "TargetGroup"
     }
-    dp, state = ctl.dataplane(), ctl.dataplane_state
+    dp, state = ctl.dataplane(), elb_state(ctl)
     if not lbs and not groups:
         if dp.running():
             dp.stop()
@@ -102,9 +92,7 @@ def _sync(ctl: Controller) -> float | None:
         ctl.forget_status(ALL_BALANCERS)
         return None
     now = ctl.clock()
-    tasks = ctl.observed_tasks()
-    instances = observed_instances(ctl)
-    known = set(tasks) | set(instances)  # target ids: task ids and instance ids
+    known = known_ids(ctl)  # target ids: task ids and instance ids
 
     def read() -> dict[Key, Server]:
         return _owned(ctl, dp.targets(known), known, now)
@@ -116,8 +104,8 @@ def _sync(ctl: Controller) -> float | None:
     for key, server in current.items():  # serving now: no need to wait for a check again
         if server.up and server.checked and server.admin == "ready":
             state.activated.add(key)
-    wanted = wanted_targets(ctl, groups, tasks, current)
-    add_instances(ctl, wanted, instances, current)
+    wanted, owners = wanted_targets(ctl, groups, current)
+    state.owners.update(owners)
     if state.structure is not None:
         bound = state.structure.bound_ports()
     else:  # our restart: what HAProxy serves is what it was last given
@@ -281,7 +269,7 @@ def _refused_listeners(dp: DataPlane, config: Configuration) -> list[tuple[tuple
 def _apply_config(
     ctl: Controller, config: Configuration, structure: Configuration, complaint: str | None
 ) -> None:
-    dp, state = ctl.dataplane(), ctl.dataplane_state
+    dp, state = ctl.dataplane(), elb_state(ctl)
     if complaint:
         if not dp.running():
             raise DataPlaneError(f"the generated configuration was refused: {complaint}")
@@ -313,7 +301,7 @@ def _apply_targets(
     step failed for (the data plane's answer, or why a value could not be said to it), whose
     later steps wait for the next pass. Only a server already gone is taken for removed; a
     data plane that does not answer fails the pass (DataPlaneError)."""
-    dp, state = ctl.dataplane(), ctl.dataplane_state
+    dp, state = ctl.dataplane(), elb_state(ctl)
     failed: dict[Key, str] = {}
 
     def run(key: Key, step: Callable[[], None], *, again: bool = False) -> bool:
@@ -374,7 +362,7 @@ def _remember(
 ) -> None:
     """Since when each target drains (from the pass that first saw it so, whoever put it in
     drain: after our restart, too); and nothing about targets that are gone."""
-    state = ctl.dataplane_state
+    state = elb_state(ctl)
     for key, st in plan.states.items():
         if st == DRAINING and key not in state.drain_since:
             state.drain_since[key] = now

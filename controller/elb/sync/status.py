@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from controller.dataplane import BackendStats, Key
-from controller.ec2.sync.observed import observed_instances
 from controller.elb.models.load_balancer import LoadBalancerSpec, TargetGroupSpec
 from controller.elb.planners.load_balancer import TargetPlan
+from controller.elb.sync.state import elb_state
 from controller.manifests.kinds import ResourceKey
 
 if TYPE_CHECKING:
@@ -37,13 +37,11 @@ def share_targets(ctl: Controller, states: dict[str, dict[str, str]]) -> None:
     before = ctl.target_states
     ctl.target_states = states
     changed = {t for t in states.keys() | before.keys() if states.get(t) != before.get(t)}
-    if changed:
-        owners = {(t.owner_kind, t.owner) for i, t in ctl.observed_tasks().items() if i in changed}
-        owners |= {
-            (x.owner_kind, x.owner) for i, x in observed_instances(ctl).items() if i in changed
-        }
-        for key in owners:
-            ctl.queue.add(key)
+    known = elb_state(ctl).owners
+    for key in {known[t] for t in changed if t in known}:
+        ctl.queue.add(key)
+    for gone in known.keys() - states.keys():
+        del known[gone]  # told: no longer a target anywhere
 
 
 def report(
@@ -111,7 +109,7 @@ def forget_deleted(
             ctl.forget_status(key)
         elif kind == "TargetGroup" and name not in groups:
             ctl.forget_status(key)
-            _, codes = ctl.dataplane_state.counted.pop(name, (0, {}))
+            _, codes = elb_state(ctl).counted.pop(name, (0, {}))
             series: list[tuple[Any, tuple[str, ...]]] = [
                 (m.target_group_requests, (name,)),
                 (m.target_group_response_time, (name,)),
@@ -127,10 +125,10 @@ def forget_deleted(
 
 def _count(ctl: Controller, group: str, requests: int, responses: dict[str, int]) -> None:
     """HAProxy's counters restart with each reload; Prometheus' must only grow."""
-    last_requests, last_responses = ctl.dataplane_state.counted.get(group, (0, {}))
+    last_requests, last_responses = elb_state(ctl).counted.get(group, (0, {}))
     grew = requests - last_requests if requests >= last_requests else requests
     ctl.metrics.target_group_requests.labels(group).inc(grew)
     for code, n in responses.items():
         before = last_responses.get(code, 0)
         ctl.metrics.target_group_responses.labels(group, code).inc(n - before if n >= before else n)
-    ctl.dataplane_state.counted[group] = (requests, dict(responses))
+    elb_state(ctl).counted[group] = (requests, dict(responses))
