@@ -1,1 +1,2 @@
-"""The EC2 manifest kinds: LaunchTemplate, Instance (and the AutoScalingGroup's instance settings)."""
+"""The EC2 manifest kinds: LaunchTemplate, Instance (and the AutoScalingGroup's instance
+settings)."""

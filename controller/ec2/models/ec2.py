@@ -12,9 +12,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from controller.ecs.models.task_definition import HealthCheck, KeyValuePair
 from controller.manifests.base import Path, SpecModel, absolute_path_problem, quote
 from controller.manifests.container_security import LinuxParameters, check_mounts
+from controller.manifests.containers import HealthCheck, KeyValuePair
 
 MAX_USER_DATA = 16 * 1024  # bytes, before base64, as EC2 limits it
 # Instances one group may hold. EC2 Auto Scaling sets no figure of its own on a group's size
