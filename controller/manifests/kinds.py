@@ -12,7 +12,6 @@ from typing import Any
 from pydantic import BaseModel
 
 from controller.autoscaling.models.scaling import (
-    AlarmSpec,
     ScalingPolicySpec,
     ScheduledActionSpec,
     check_scheduled_action,
@@ -23,6 +22,7 @@ from controller.batch.models.batch import (
     JobQueueSpec,
     check_job_definition,
 )
+from controller.cloudwatch.models.alarm import AlarmSpec
 from controller.ec2.models.ec2 import (
     AutoScalingGroupSpec,
     InstanceSpec,

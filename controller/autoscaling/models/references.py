@@ -12,22 +12,16 @@ from collections.abc import Callable
 
 from controller.autoscaling.models.scaling import (
     PREDEFINED,
-    AlarmSpec,
-    Metric,
     ScalingPolicySpec,
     ScalingTarget,
     ScheduledActionSpec,
 )
+from controller.cloudwatch.models.alarm import alarm_problems
 from controller.ecs.models.service import ServiceSpec
 from controller.manifests.base import Path, quote
 from controller.manifests.kinds import Resource, ResourceKey
+from controller.manifests.metrics import DIMENSION_KINDS, Metric
 
-DIMENSION_KINDS = {
-    "autoScalingGroup": "AutoScalingGroup",
-    "service": "Service",
-    "targetGroup": "TargetGroup",
-    "instance": "Instance",
-}
 Report = Callable[[Path, str], None]
 
 
@@ -44,7 +38,9 @@ def scaling_problems(
         return key in resources or key in claimed
 
     if res.kind == "Alarm":
-        _alarm(res.spec, resources, exists, report)
+        # The alarm's own checks are CloudWatch's; they are run from here until the loader
+        # asks each service for its checks between documents.
+        out += alarm_problems(res.spec, resources, exists)
     elif res.kind == "ScalingPolicy":
         spec: ScalingPolicySpec = res.spec
         _target(spec.target, resources, exists, report)
@@ -95,47 +91,13 @@ def scaling_problems(
     return out
 
 
-def _alarm(
-    spec: AlarmSpec,
-    resources: dict[ResourceKey, Resource],
-    exists: Callable[[ResourceKey], bool],
-    report: Report,
-) -> None:
-    _metric(("metric",), spec.metric, exists, report)
-    lists = (
-        ("alarmActions", spec.alarm_actions),
-        ("okActions", spec.ok_actions),
-        ("insufficientDataActions", spec.insufficient_data_actions),
-    )
-    for field, actions in lists:
-        for i, action in enumerate(actions):
-            if action.scaling_policy is None:
-                continue
-            key = ("ScalingPolicy", action.scaling_policy)
-            path: Path = (field, i, "scalingPolicy")
-            policy = resources.get(key)
-            if policy is None:
-                if not exists(key):
-                    report(path, f"no ScalingPolicy named {quote(action.scaling_policy)}")
-            elif policy.spec.policy_type not in ("StepScaling", "SimpleScaling"):
-                report(
-                    path,
-                    f"ScalingPolicy {quote(action.scaling_policy)} is {policy.spec.policy_type}; "
-                    "an alarm runs StepScaling or SimpleScaling policies (target tracking and "
-                    "predictive policies watch their metrics themselves)",
-                )
-
-
 def _metric(
     path: Path, metric: Metric, exists: Callable[[ResourceKey], bool], report: Report
 ) -> None:
-    dim = metric.dimension()
-    if dim is None:
-        return
-    name, value = dim
-    if name == "instance" and value.startswith("i-"):
-        return  # an instance id: instances of groups come and go, so it is not checked here
-    _named((*path, name), DIMENSION_KINDS[name], value, exists, report)
+    named = metric.named_resource()
+    if named is not None:
+        dimension, (kind, name) = named
+        _named((*path, dimension), kind, name, exists, report)
 
 
 def _target(

@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 
-from controller.autoscaling.models.scaling import Metric
 from controller.cloudwatch.planners.usage import cpu_percent, memory_percent
 from controller.cloudwatch.series import MetricHistory
 from controller.cloudwatch.sync.prometheus import MetricUnavailable, query
 from controller.core.stopping import gather
 from controller.dataplane import DataPlaneError
 from controller.ec2.planners.instances import IMPAIRED, reserved
+from controller.manifests.metrics import Metric
 from controller.runtime import ContainerStats, RuntimeFailure
 
 if TYPE_CHECKING:
