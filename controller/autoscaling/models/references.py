@@ -17,8 +17,8 @@ from controller.autoscaling.models.scaling import (
     ScheduledActionSpec,
 )
 from controller.cloudwatch.models.alarm import alarm_problems
-from controller.ecs.models.service import ServiceSpec
 from controller.manifests.base import Path, quote
+from controller.manifests.capacity import ServiceAutoScaling
 from controller.manifests.kinds import Resource, ResourceKey
 from controller.manifests.metrics import DIMENSION_KINDS, Metric
 
@@ -112,8 +112,8 @@ def _target(
         return
     found = resources.get(target.key)
     if found is not None and kind == "Service":
-        svc: ServiceSpec = found.spec
-        if svc.auto_scaling is None:
+        bounds: ServiceAutoScaling | None = found.spec.auto_scaling
+        if bounds is None:
             report(
                 ("target", "service"),
                 f"Service {quote(name)} has no autoScaling {{minCapacity, maxCapacity}}: "

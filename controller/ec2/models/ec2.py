@@ -13,14 +13,11 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from controller.manifests.base import Path, SpecModel, absolute_path_problem, quote
+from controller.manifests.capacity import MAX_GROUP_SIZE
 from controller.manifests.container_security import LinuxParameters, check_mounts
 from controller.manifests.containers import HealthCheck, KeyValuePair
 
 MAX_USER_DATA = 16 * 1024  # bytes, before base64, as EC2 limits it
-# Instances one group may hold. EC2 Auto Scaling sets no figure of its own on a group's size
-# (the account's EC2 capacity bounds it); Skiff takes ECS's "container instances per
-# cluster" quota, 5,000 (not adjustable), the most instances AWS lets one pool hold.
-MAX_GROUP_SIZE = 5000
 
 # vCPUs and memory (MiB) of familiar instance types.
 INSTANCE_TYPES: dict[str, tuple[float, int]] = {
