@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from controller.autoscaling.models.group import AutoScalingGroupSpec, check_group
 from controller.autoscaling.models.scaling import (
     ScalingPolicySpec,
     ScheduledActionSpec,
@@ -24,10 +25,8 @@ from controller.batch.models.batch import (
 )
 from controller.cloudwatch.models.alarm import AlarmSpec
 from controller.ec2.models.ec2 import (
-    AutoScalingGroupSpec,
     InstanceSpec,
     LaunchTemplateSpec,
-    check_group,
     check_instance,
     check_launch_template,
 )

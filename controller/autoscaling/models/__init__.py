@@ -1,1 +1,1 @@
-"""The Auto Scaling manifest kinds: ScalingPolicy and ScheduledAction."""
+"""The Auto Scaling manifest kinds: AutoScalingGroup, ScalingPolicy and ScheduledAction."""

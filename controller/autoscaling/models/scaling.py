@@ -15,9 +15,10 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from controller.autoscaling.models.group import MAX_GROUP_SIZE
 from controller.autoscaling.models.schedule import parse_cron, parse_time, zone
 from controller.manifests.base import Path, SpecModel, quote
-from controller.manifests.capacity import MAX_GROUP_SIZE, MAX_TASKS_PER_SERVICE
+from controller.manifests.capacity import MAX_TASKS_PER_SERVICE
 from controller.manifests.metrics import Metric, Statistic
 
 # Target tracking's predefined metrics: (metric, dimension it needs).

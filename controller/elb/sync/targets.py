@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from controller.autoscaling.models.group import AutoScalingGroupSpec
 from controller.autoscaling.planners.group import TERMINATING
 from controller.core import labels as L
 from controller.core.observed import ObservedTask
 from controller.dataplane import Key
-from controller.ec2.models.ec2 import AutoScalingGroupSpec
 from controller.ec2.planners.instances import ObservedInstance
 from controller.ecs.models.service import ServiceSpec
 from controller.ecs.planners.task_state import RUNNING, STOPPED, TaskView, view_task
