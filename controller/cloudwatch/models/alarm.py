@@ -5,15 +5,15 @@ runs on entering a state (a scaling policy, or an action on the instance its met
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import Field, model_validator
 
 from controller.manifests.base import Path, SpecModel, quote
 from controller.manifests.metrics import Metric, Statistic
 
-if TYPE_CHECKING:
-    from controller.manifests.kinds import Resource, ResourceKey
+# (kind, name): the key of a manifest, as the loader keys its resources.
+ResourceKey = tuple[str, str]
 
 Comparison = Literal[
     "GreaterThanThreshold",
@@ -82,12 +82,13 @@ class AlarmSpec(SpecModel):
 
 def alarm_problems(
     spec: AlarmSpec,
-    resources: Mapping[ResourceKey, Resource],
+    resources: Mapping[ResourceKey, Any],
     exists: Callable[[ResourceKey], bool],
 ) -> list[tuple[Path, str]]:
     """Checks between documents for an alarm: the resource its metric is about and the scaling
-    policies it runs must exist, and those policies must be ones an alarm runs. `exists` also
-    holds what is present but invalid, which has its own errors."""
+    policies it runs must exist, and those policies must be ones an alarm runs. `resources` are
+    the loader's valid resources by key; `exists` also holds what is present but invalid, which
+    has its own errors."""
     problems: list[tuple[Path, str]] = []
     named = spec.metric.named_resource()
     if named is not None and not exists(named[1]):
