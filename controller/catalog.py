@@ -8,6 +8,7 @@ from typing import Any
 
 from controller.autoscaling.domain import DOMAIN as AUTOSCALING
 from controller.batch.domain import DOMAIN as BATCH
+from controller.cloudwatch.domain import DOMAIN as CLOUDWATCH
 from controller.core.registry import Catalog
 from controller.core.sync_host import HOSTS
 from controller.ec2.domain import DOMAIN as EC2
@@ -18,7 +19,7 @@ from controller.manifests.base import Path
 from controller.manifests.loader import Limits, LoadResult, load_manifests
 from controller.manifests.policy import BASELINE, Policy, problems
 
-CATALOG = Catalog((HOSTS, ECS, ELB, EC2, AUTOSCALING, BATCH))
+CATALOG = Catalog((HOSTS, ECS, ELB, EC2, AUTOSCALING, CLOUDWATCH, BATCH))
 KINDS = CATALOG.kinds
 DEFAULT_LIMITS = Limits()
 

@@ -1,22 +1,23 @@
-"""Auto Scaling's entry in the kind registry: AutoScalingGroup, and ScalingPolicy,
-ScheduledAction and Alarm, which one pass per metrics period evaluates together."""
+"""Auto Scaling's entry in the kind registry: AutoScalingGroup, and ScalingPolicy and
+ScheduledAction, which the one pass per metrics period (core/periodic.py) evaluates with the
+alarms; Auto Scaling registers that pass."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from controller.autoscaling.models.group import AutoScalingGroupSpec, check_group
 from controller.autoscaling.models.references import scaling_problems
 from controller.autoscaling.models.scaling import (
-    AlarmSpec,
     ScalingPolicySpec,
     ScheduledActionSpec,
     check_scheduled_action,
 )
 from controller.autoscaling.sync.group import sync_asg
-from controller.autoscaling.sync.scaling import MONITORING, sync_monitoring
+from controller.autoscaling.sync.scaling import sync_monitoring
 from controller.autoscaling.sync.targets import TARGETS
+from controller.core.periodic import PERIOD
 from controller.core.registry import Domain, Entry, Pass
-from controller.ec2.models.ec2 import AutoScalingGroupSpec, check_group
 from controller.ec2.references import fleet_references
 from controller.manifests.kinds import Kind, Manifests, Problems, Resource
 
@@ -62,10 +63,9 @@ DOMAIN = Domain(
         ),
         Entry(
             Kind("ScalingPolicy", ScalingPolicySpec, references=_references),
-            via=MONITORING,
+            via=PERIOD,
             reads=("AutoScalingGroup", "Service", "Alarm"),
         ),
-        Entry(Kind("Alarm", AlarmSpec, references=_references), via=MONITORING),
         Entry(
             Kind(
                 "ScheduledAction",
@@ -73,10 +73,10 @@ DOMAIN = Domain(
                 check_scheduled_action,
                 references=_references,
             ),
-            via=MONITORING,
+            via=PERIOD,
             reads=("AutoScalingGroup", "Service"),
         ),
     ),
-    passes=(Pass(MONITORING, _pass, _monitoring),),
+    passes=(Pass(PERIOD, _pass, _monitoring),),
     targets=TARGETS,
 )

@@ -12,8 +12,9 @@ from datetime import datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.autoscaling.models.scaling import AlarmSpec, ScheduledActionSpec
+from controller.autoscaling.models.scaling import ScheduledActionSpec
 from controller.autoscaling.models.schedule import due, last_fire, next_fire, parse_cron, zone
+from controller.cloudwatch.models.alarm import AlarmSpec
 from controller.cloudwatch.planners.alarms import evaluate
 
 ZONES = ["UTC", "Europe/Paris", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from controller.autoscaling.models.scaling import AlarmAction, AlarmSpec
+from controller.cloudwatch.models.alarm import AlarmAction, AlarmSpec
 from controller.cloudwatch.planners.alarms import (
     aggregate,
     datapoints,

@@ -8,9 +8,9 @@ from dataclasses import replace
 
 import pytest
 
+from controller.autoscaling.models.group import LifecycleHook
 from controller.autoscaling.planners.group import GroupDesired, choose_victims, plan_group
 from controller.core.placement import HostSlot, Need
-from controller.ec2.models.ec2 import LifecycleHook
 from controller.ec2.planners.instances import (
     IMPAIRED,
     TERMINATED_KEPT,

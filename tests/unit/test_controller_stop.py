@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from controller.autoscaling.sync.scaling import MONITORING
+from controller.core.periodic import PERIOD as MONITORING
 from controller.runtime import ContainerSpec, ContainerStats
 from controller.runtime.fake import FakeRuntime
 from tests.slow_prometheus import SlowPrometheus, alarms

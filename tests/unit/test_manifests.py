@@ -393,7 +393,7 @@ def test_unknown_kind_is_reported_with_the_known_ones(tmp_path: Path, kind: Any)
     assert errors_at(result) == {
         "x.yaml#0:kind": f"unknown kind {kind!r}; expected one of "
         "Host, TaskDefinition, Service, TargetGroup, LoadBalancer, "
-        "LaunchTemplate, Instance, AutoScalingGroup, ScalingPolicy, Alarm, ScheduledAction, "
+        "LaunchTemplate, Instance, AutoScalingGroup, ScalingPolicy, ScheduledAction, Alarm, "
         "ComputeEnvironment, JobQueue, JobDefinition"
     }
     assert set(result.resources) == {("TaskDefinition", "ok")}

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from controller.autoscaling.sync import commands
-from controller.autoscaling.sync.scaling import MONITORING
 from controller.catalog import CATALOG, load_directory
 from controller.core import labels as L
 from controller.core.controller import Controller, Settings
+from controller.core.periodic import PERIOD as MONITORING
 from controller.core.telemetry import Metrics
 from controller.runtime.fake import FakeRuntime
 from controller.store import Store

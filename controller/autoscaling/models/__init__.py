@@ -1,3 +1,1 @@
-"""The Auto Scaling manifest kinds: ScalingPolicy, ScheduledAction (and Alarm, which they answer
-to).
-"""
+"""The Auto Scaling manifest kinds: AutoScalingGroup, ScalingPolicy and ScheduledAction."""

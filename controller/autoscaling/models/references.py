@@ -1,4 +1,4 @@
-"""Checks between documents for alarms, scaling policies and scheduled actions: what they name
+"""Checks between documents for scaling policies and scheduled actions: what they name
 (a group, a service, a target group, an instance, a policy) must exist in the manifests, and a
 service they scale must declare its autoScaling bounds.
 
@@ -12,22 +12,15 @@ from collections.abc import Callable
 
 from controller.autoscaling.models.scaling import (
     PREDEFINED,
-    AlarmSpec,
-    Metric,
     ScalingPolicySpec,
     ScalingTarget,
     ScheduledActionSpec,
 )
-from controller.ecs.models.service import ServiceSpec
 from controller.manifests.base import Path, quote
+from controller.manifests.capacity import ServiceAutoScaling
 from controller.manifests.kinds import Resource, ResourceKey
+from controller.manifests.metrics import DIMENSION_KINDS, Metric
 
-DIMENSION_KINDS = {
-    "autoScalingGroup": "AutoScalingGroup",
-    "service": "Service",
-    "targetGroup": "TargetGroup",
-    "instance": "Instance",
-}
 Report = Callable[[Path, str], None]
 
 
@@ -43,9 +36,7 @@ def scaling_problems(
     def exists(key: ResourceKey) -> bool:
         return key in resources or key in claimed
 
-    if res.kind == "Alarm":
-        _alarm(res.spec, resources, exists, report)
-    elif res.kind == "ScalingPolicy":
+    if res.kind == "ScalingPolicy":
         spec: ScalingPolicySpec = res.spec
         _target(spec.target, resources, exists, report)
         tt = spec.target_tracking_configuration
@@ -95,47 +86,13 @@ def scaling_problems(
     return out
 
 
-def _alarm(
-    spec: AlarmSpec,
-    resources: dict[ResourceKey, Resource],
-    exists: Callable[[ResourceKey], bool],
-    report: Report,
-) -> None:
-    _metric(("metric",), spec.metric, exists, report)
-    lists = (
-        ("alarmActions", spec.alarm_actions),
-        ("okActions", spec.ok_actions),
-        ("insufficientDataActions", spec.insufficient_data_actions),
-    )
-    for field, actions in lists:
-        for i, action in enumerate(actions):
-            if action.scaling_policy is None:
-                continue
-            key = ("ScalingPolicy", action.scaling_policy)
-            path: Path = (field, i, "scalingPolicy")
-            policy = resources.get(key)
-            if policy is None:
-                if not exists(key):
-                    report(path, f"no ScalingPolicy named {quote(action.scaling_policy)}")
-            elif policy.spec.policy_type not in ("StepScaling", "SimpleScaling"):
-                report(
-                    path,
-                    f"ScalingPolicy {quote(action.scaling_policy)} is {policy.spec.policy_type}; "
-                    "an alarm runs StepScaling or SimpleScaling policies (target tracking and "
-                    "predictive policies watch their metrics themselves)",
-                )
-
-
 def _metric(
     path: Path, metric: Metric, exists: Callable[[ResourceKey], bool], report: Report
 ) -> None:
-    dim = metric.dimension()
-    if dim is None:
-        return
-    name, value = dim
-    if name == "instance" and value.startswith("i-"):
-        return  # an instance id: instances of groups come and go, so it is not checked here
-    _named((*path, name), DIMENSION_KINDS[name], value, exists, report)
+    named = metric.named_resource()
+    if named is not None:
+        dimension, (kind, name) = named
+        _named((*path, dimension), kind, name, exists, report)
 
 
 def _target(
@@ -150,8 +107,8 @@ def _target(
         return
     found = resources.get(target.key)
     if found is not None and kind == "Service":
-        svc: ServiceSpec = found.spec
-        if svc.auto_scaling is None:
+        bounds: ServiceAutoScaling | None = found.spec.auto_scaling
+        if bounds is None:
             report(
                 ("target", "service"),
                 f"Service {quote(name)} has no autoScaling {{minCapacity, maxCapacity}}: "

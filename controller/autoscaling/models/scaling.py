@@ -1,11 +1,10 @@
-"""The `Alarm`, `ScalingPolicy` and `ScheduledAction` kinds: CloudWatch alarms, EC2 Auto Scaling
-and Application Auto Scaling policies, and scheduled actions, on the metrics Skiff measures.
+"""The `ScalingPolicy` and `ScheduledAction` kinds: EC2 Auto Scaling and Application Auto Scaling
+policies, and scheduled actions, on the metrics Skiff measures.
 
-A metric is either one Skiff collects (`metricName` with one dimension: an Auto Scaling group,
-a service, a target group or an instance) or a `prometheusQuery` against the user's Prometheus
-server. A policy scales an Auto Scaling group's desiredCapacity or a service's desiredCount
-(a service's bounds are its `autoScaling` {minCapacity, maxCapacity}, Application Auto
-Scaling's scalable target).
+A policy scales an Auto Scaling group's desiredCapacity or a service's desiredCount (a service's
+bounds are its `autoScaling` {minCapacity, maxCapacity}, Application Auto Scaling's scalable
+target). The metrics it tracks are the shared `controller.manifests.metrics`; the alarms that
+run step and simple policies are CloudWatch's (`controller.cloudwatch.models.alarm`).
 """
 
 from __future__ import annotations
@@ -16,31 +15,12 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from controller.addresses import http_url_problem
+from controller.autoscaling.models.group import MAX_GROUP_SIZE
 from controller.autoscaling.models.schedule import parse_cron, parse_time, zone
-from controller.ec2.models.ec2 import MAX_GROUP_SIZE
-from controller.ecs.models.service import MAX_TASKS_PER_SERVICE
 from controller.manifests.base import Path, SpecModel, quote
+from controller.manifests.capacity import MAX_TASKS_PER_SERVICE
+from controller.manifests.metrics import Metric, Statistic
 
-# Metrics Skiff collects, by the dimension they are about.
-GROUP_METRICS = ("CPUUtilization", "MemoryUtilization", "GroupInServiceInstances")
-SERVICE_METRICS = ("CPUUtilization", "MemoryUtilization", "RunningTaskCount")
-TARGET_GROUP_METRICS = (
-    "RequestCount",
-    "RequestCountPerTarget",
-    "TargetResponseTime",
-    "HTTPCode_Target_5XX_Count",
-    "HealthyHostCount",
-    "UnHealthyHostCount",
-)
-INSTANCE_METRICS = ("CPUUtilization", "MemoryUtilization", "StatusCheckFailed")
-STATISTICS = ("Average", "Maximum", "Minimum", "Sum", "SampleCount")
-COMPARISONS = (
-    "GreaterThanThreshold",
-    "GreaterThanOrEqualToThreshold",
-    "LessThanThreshold",
-    "LessThanOrEqualToThreshold",
-)
 # Target tracking's predefined metrics: (metric, dimension it needs).
 PREDEFINED = {
     "ASGAverageCPUUtilization": ("CPUUtilization", "autoScalingGroup"),
@@ -51,140 +31,6 @@ PREDEFINED = {
 }
 SIMPLE_COOLDOWN = 300  # seconds, EC2 Auto Scaling's default cooldown
 SERVICE_COOLDOWN = 300  # Application Auto Scaling's default scale-out and scale-in cooldowns
-
-
-class Metric(SpecModel):
-    """One metric: Skiff's own (metricName and one dimension) or a Prometheus query."""
-
-    metric_name: str | None = None
-    auto_scaling_group: str | None = None
-    service: str | None = None
-    target_group: str | None = None
-    instance: str | None = Field(None, description="An Instance manifest's name or an id.")
-    prometheus_query: str | None = Field(None, description="A PromQL query giving one value.")
-    prometheus_url: str | None = Field(
-        None, description="The Prometheus server; default: the daemon's --prometheus-url."
-    )
-
-    @field_validator("prometheus_url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        problem = None if value is None else http_url_problem(value)
-        if problem is not None:
-            raise ValueError(f"prometheusUrl {problem}")
-        return value
-
-    @model_validator(mode="after")
-    def _one_source(self) -> Metric:
-        dims = [d for d in self.dimensions() if d[1] is not None]
-        if self.prometheus_query is not None:
-            if self.metric_name is not None or dims:
-                raise ValueError("prometheusQuery stands alone: no metricName or dimension")
-            if not self.prometheus_query.strip():
-                raise ValueError("prometheusQuery is empty")
-            return self
-        if self.prometheus_url is not None:
-            raise ValueError("prometheusUrl goes with prometheusQuery")
-        if self.metric_name is None:
-            raise ValueError("a metric needs metricName (with one dimension) or prometheusQuery")
-        if len(dims) != 1:
-            raise ValueError(
-                "a metric needs exactly one dimension: autoScalingGroup, service, targetGroup "
-                "or instance"
-            )
-        allowed = {
-            "autoScalingGroup": GROUP_METRICS,
-            "service": SERVICE_METRICS,
-            "targetGroup": TARGET_GROUP_METRICS,
-            "instance": INSTANCE_METRICS,
-        }[dims[0][0]]
-        if self.metric_name not in allowed:
-            raise ValueError(
-                f"unknown metricName {quote(self.metric_name)} for {dims[0][0]}: "
-                f"one of {', '.join(allowed)}"
-            )
-        return self
-
-    def dimensions(self) -> list[tuple[str, str | None]]:
-        return [
-            ("autoScalingGroup", self.auto_scaling_group),
-            ("service", self.service),
-            ("targetGroup", self.target_group),
-            ("instance", self.instance),
-        ]
-
-    def dimension(self) -> tuple[str, str] | None:
-        """(dimension, value), or None for a Prometheus query."""
-        return next(((k, v) for k, v in self.dimensions() if v is not None), None)
-
-    def label(self) -> str:
-        """How the metric is named in reasons and status."""
-        if self.prometheus_query is not None:
-            return f"prometheus {self.prometheus_query!r}"
-        dim = self.dimension()
-        assert dim is not None
-        return f"{self.metric_name} ({dim[0]} {dim[1]})"
-
-
-class AlarmAction(SpecModel):
-    """What an alarm does on entering a state: execute a scaling policy (StepScaling or
-    SimpleScaling), or act on the instance its metric is about."""
-
-    scaling_policy: str | None = None
-    instance_action: Literal["stop", "terminate", "reboot", "recover"] | None = None
-
-    @model_validator(mode="after")
-    def _one(self) -> AlarmAction:
-        if (self.scaling_policy is None) == (self.instance_action is None):
-            raise ValueError("an action is either scalingPolicy or instanceAction")
-        return self
-
-
-class AlarmSpec(SpecModel):
-    metric: Metric
-    statistic: Literal["Average", "Maximum", "Minimum", "Sum", "SampleCount"] = "Average"
-    period: int = Field(60, ge=1, le=86400, description="Seconds per datapoint.")
-    evaluation_periods: int = Field(1, ge=1, le=100)
-    datapoints_to_alarm: int | None = Field(
-        None, ge=1, description="M of the N evaluation periods; default N."
-    )
-    threshold: float
-    comparison_operator: Literal[
-        "GreaterThanThreshold",
-        "GreaterThanOrEqualToThreshold",
-        "LessThanThreshold",
-        "LessThanOrEqualToThreshold",
-    ]
-    treat_missing_data: Literal["missing", "notBreaching", "breaching", "ignore"] = "missing"
-    actions_enabled: bool = True
-    alarm_actions: list[AlarmAction] = Field(default_factory=list, max_length=5)
-    ok_actions: list[AlarmAction] = Field(default_factory=list, max_length=5)
-    insufficient_data_actions: list[AlarmAction] = Field(default_factory=list, max_length=5)
-
-    @model_validator(mode="after")
-    def _datapoints(self) -> AlarmSpec:
-        if self.datapoints_to_alarm is not None and (
-            self.datapoints_to_alarm > self.evaluation_periods
-        ):
-            raise ValueError(
-                f"datapointsToAlarm ({self.datapoints_to_alarm}) cannot exceed "
-                f"evaluationPeriods ({self.evaluation_periods})"
-            )
-        if self.period * self.evaluation_periods > 7 * 86400:
-            raise ValueError("period x evaluationPeriods cannot exceed 7 days")
-        for actions in (self.alarm_actions, self.ok_actions, self.insufficient_data_actions):
-            for a in actions:
-                if a.instance_action is not None and self.metric.instance is None:
-                    raise ValueError(
-                        f"instanceAction {a.instance_action} needs a metric with an instance "
-                        "dimension"
-                    )
-        return self
-
-    @property
-    def m_of_n(self) -> tuple[int, int]:
-        n = self.evaluation_periods
-        return (self.datapoints_to_alarm or n, n)
 
 
 class ScalingTarget(SpecModel):
@@ -209,7 +55,7 @@ class ScalingTarget(SpecModel):
 
 class CustomizedMetric(SpecModel):
     metric: Metric
-    statistic: Literal["Average", "Maximum", "Minimum", "Sum", "SampleCount"] = "Average"
+    statistic: Statistic = "Average"
 
 
 class BacklogPerInstance(SpecModel):

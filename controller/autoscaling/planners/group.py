@@ -29,8 +29,8 @@ import random
 from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 
+from controller.autoscaling.models.group import LifecycleHook
 from controller.core.placement import HostSlot, Need
-from controller.ec2.models.ec2 import LifecycleHook
 from controller.ec2.planners.instances import (
     IMPAIRED,
     RUNNING,

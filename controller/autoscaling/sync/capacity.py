@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from controller.autoscaling.models.group import AutoScalingGroupSpec
 from controller.core import overrides
-from controller.ec2.models.ec2 import AutoScalingGroupSpec
 from controller.ecs.models.service import ServiceSpec
 from controller.manifests.kinds import ResourceKey
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from controller.autoscaling.models.group import AutoScalingGroupSpec
 from controller.autoscaling.sync.capacity import bounds, change
 from controller.core import overrides
-from controller.ec2.models.ec2 import AutoScalingGroupSpec, InstanceSpec
+from controller.ec2.models.ec2 import InstanceSpec
 from controller.ec2.planners.launch_template import ResolvedTemplate
 from controller.ec2.sync.observed import instances, observed_instances
 from controller.runtime import RuntimeFailure

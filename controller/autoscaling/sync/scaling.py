@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
-from controller.autoscaling.models.scaling import AlarmSpec, ScalingPolicySpec, ScheduledActionSpec
+from controller.autoscaling.models.scaling import ScalingPolicySpec, ScheduledActionSpec
 from controller.autoscaling.models.schedule import due, next_time
 from controller.autoscaling.planners.forecast import capacity_for, forecast
 from controller.autoscaling.planners.policies import (
@@ -43,6 +43,7 @@ from controller.autoscaling.planners.policies import (
 from controller.autoscaling.sync import capacity
 from controller.autoscaling.sync.capacity import CapacityError
 from controller.autoscaling.sync.commands import CommandError, instance_action
+from controller.cloudwatch.models.alarm import AlarmSpec
 from controller.cloudwatch.planners.alarms import (
     breaches,
     datapoints,
@@ -61,7 +62,6 @@ from controller.store import Activity
 if TYPE_CHECKING:
     from controller.core.controller import Controller
 
-MONITORING: ResourceKey = ("Monitoring", "*")
 TRACKING_POINTS = 15  # target tracking looks at up to 15 periods (its scale-in alarm's)
 DEFAULT_WARMUP = 300.0
 REINVOKE_SECONDS = 60.0  # CloudWatch runs an alarm's Auto Scaling actions again each minute
@@ -374,7 +374,8 @@ def _policy(ctl: Controller, name: str, spec: ScalingPolicySpec, now: float, wor
 
 
 def _tracked_metric(spec: ScalingPolicySpec) -> tuple[Any, str]:
-    from controller.autoscaling.models.scaling import PREDEFINED, Metric
+    from controller.autoscaling.models.scaling import PREDEFINED
+    from controller.manifests.metrics import Metric
 
     tt = spec.target_tracking_configuration
     assert tt is not None

@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Mapping
 from typing import TYPE_CHECKING
 
+from controller.autoscaling.models.group import AutoScalingGroupSpec
 from controller.autoscaling.planners.group import TERMINATING
 from controller.core.targets import TargetSource, Wanted
 from controller.dataplane import Key, Server, Target
-from controller.ec2.models.ec2 import AutoScalingGroupSpec
 from controller.ec2.sync.observed import observed_instances
 
 if TYPE_CHECKING:

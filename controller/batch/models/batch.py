@@ -16,7 +16,6 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from controller.ecs.models.task_definition import KeyValuePair
 from controller.manifests.base import Path, SpecModel, quote
 from controller.manifests.container_security import (
     ContainerSecurity,
@@ -27,6 +26,7 @@ from controller.manifests.container_security import (
     check_ulimits,
     check_volumes,
 )
+from controller.manifests.containers import KeyValuePair
 
 MAX_ATTEMPTS = 10
 MIN_TIMEOUT = 60  # seconds: attemptDurationSeconds' floor on AWS (the daemon may lower it)

@@ -35,7 +35,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from controller.autoscaling.models.scaling import STATISTICS, AlarmAction, AlarmSpec
+from controller.cloudwatch.models.alarm import AlarmAction, AlarmSpec
+from controller.manifests.metrics import STATISTICS
 
 AlarmState = Literal["OK", "ALARM", "INSUFFICIENT_DATA"]
 STATES: tuple[AlarmState, ...] = ("OK", "ALARM", "INSUFFICIENT_DATA")

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 
-from controller.autoscaling.models.scaling import Metric
 from controller.cloudwatch.planners.usage import cpu_percent, memory_percent
 from controller.cloudwatch.series import MetricHistory
 from controller.cloudwatch.sync.prometheus import MetricUnavailable, query
@@ -37,6 +36,7 @@ from controller.dataplane import DataPlaneError
 from controller.ec2.planners.instances import IMPAIRED
 from controller.ec2.sync.observed import instances, observed_instances
 from controller.ecs.sync.state import revision
+from controller.manifests.metrics import Metric
 from controller.runtime import ContainerStats, RuntimeFailure
 
 if TYPE_CHECKING:

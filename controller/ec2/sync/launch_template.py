@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from controller.core.outcomes import Terminal, Waiting
-from controller.ec2.models.ec2 import TemplateRef
 from controller.ec2.planners.launch_template import (
     ResolvedTemplate,
     canonical,
@@ -16,6 +15,7 @@ from controller.ec2.planners.launch_template import (
     needs_version,
     resolve_version,
 )
+from controller.manifests.templates import TemplateRef
 
 if TYPE_CHECKING:
     from controller.core.controller import Controller

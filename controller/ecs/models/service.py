@@ -10,11 +10,10 @@ from pydantic import Field
 
 from controller.elb.models.load_balancer import ServiceLoadBalancer
 from controller.manifests.base import Path, SpecModel
+from controller.manifests.capacity import MAX_TASKS_PER_SERVICE, ServiceAutoScaling
 from controller.manifests.placement import Constraint, Strategy
 
 TASK_DEFINITION_REF = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}(:[1-9][0-9]*)?$"
-# ECS service quotas: "Tasks per service", 5,000.
-MAX_TASKS_PER_SERVICE = 5000
 
 
 class DeploymentCircuitBreaker(SpecModel):
@@ -32,14 +31,6 @@ class DeploymentConfiguration(SpecModel):
     deployment_circuit_breaker: DeploymentCircuitBreaker = Field(
         default_factory=DeploymentCircuitBreaker
     )
-
-
-class ServiceAutoScaling(SpecModel):
-    """Application Auto Scaling's scalable target: the bounds policies and scheduled actions
-    keep desiredCount within."""
-
-    min_capacity: int = Field(ge=0, le=MAX_TASKS_PER_SERVICE)
-    max_capacity: int = Field(ge=0, le=MAX_TASKS_PER_SERVICE)
 
 
 class ServiceSpec(SpecModel):

@@ -23,6 +23,7 @@ from controller.manifests.container_security import (
     check_volumes,
     ip_literal,
 )
+from controller.manifests.containers import HealthCheck, KeyValuePair
 
 NetworkMode = Literal["bridge", "host", "awsvpc", "none"]
 PidMode = Literal["host", "task"]
@@ -57,11 +58,6 @@ _NUMBER_OR_TEXT = WithJsonSchema(
 )
 
 
-class KeyValuePair(SpecModel):
-    name: str = Field(min_length=1)
-    value: str
-
-
 class PortMapping(SpecModel):
     container_port: int = Field(ge=1, le=65535)
     host_port: int | None = Field(
@@ -69,23 +65,6 @@ class PortMapping(SpecModel):
     )
     protocol: Literal["tcp", "udp"] = "tcp"
     name: str | None = None
-
-
-class HealthCheck(SpecModel):
-    command: list[str] = Field(
-        min_length=2, description='["CMD-SHELL", "curl -f localhost"] or ["CMD", "prog", "arg"].'
-    )
-    interval: int = Field(30, ge=5, le=300)
-    timeout: int = Field(5, ge=2, le=60)
-    retries: int = Field(3, ge=1, le=10)
-    start_period: int = Field(0, ge=0, le=300)
-
-    @field_validator("command")
-    @classmethod
-    def _command_form(cls, command: list[str]) -> list[str]:
-        if command[0] not in ("CMD", "CMD-SHELL"):
-            raise ValueError('the first element must be "CMD" or "CMD-SHELL"')
-        return command
 
 
 class ContainerDependency(SpecModel):

@@ -1,0 +1,1 @@
+"""The CloudWatch manifest kinds: Alarm."""
