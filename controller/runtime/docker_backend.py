@@ -2,51 +2,45 @@
 
 It uses the SDK's low-level APIClient (one HTTP call per operation, no hidden inspects) and
 turns every Docker or transport exception into a `RuntimeFailure`.
+
+The mapping of Docker's errors is docker_errors; of its answers (inspect, stats, events)
+docker_responses.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import docker
 import docker.errors
 import docker.tls
 import docker.utils
-import requests
 
+from controller.runtime.docker_errors import call_docker, start_failure
+from controller.runtime.docker_responses import NANO, DockerEvents, container_info, container_stats
 from controller.runtime.errors import (
     Conflict,
     EngineUnavailable,
     ImageNotFound,
     InvalidRequest,
     NotFound,
-    PortTaken,
     RuntimeFailure,
     StartFailed,
 )
 from controller.runtime.types import (
-    ContainerEvent,
     ContainerInfo,
     ContainerSpec,
     ContainerStats,
     ContainerSummary,
     EngineInfo,
-    PortBinding,
     VolumeSpec,
     is_user_network,
     publishes_ports,
 )
 
 T = TypeVar("T")
-_NANO = 1_000_000_000
 _ONE_SHOT_API = "1.41"  # stats?one-shot=true: one reading at once instead of two a second apart
-# dockerd resolves a container's user network only at start, and answers 404 when it is gone.
-_NETWORK_NOT_FOUND = re.compile(r"^network \S+ not found")
-# A published port held by another container of the engine, or by any socket (docker-proxy).
-_PORT_TAKEN = re.compile(r"port is already allocated|address already in use")
 
 
 class DockerRuntime:
@@ -107,7 +101,7 @@ class DockerRuntime:
 
     def inspect(self, container_id: str) -> ContainerInfo:
         data = self._call(lambda: self._api.inspect_container(container_id))
-        return _container_info(data)
+        return container_info(data)
 
     def create(self, spec: ContainerSpec) -> str:
         try:
@@ -140,10 +134,10 @@ class DockerRuntime:
             hc = spec.healthcheck
             healthcheck = {
                 "test": list(hc.test),
-                "interval": int(hc.interval * _NANO),
-                "timeout": int(hc.timeout * _NANO),
+                "interval": int(hc.interval * NANO),
+                "timeout": int(hc.timeout * NANO),
                 "retries": hc.retries,
-                "start_period": int(hc.start_period * _NANO),
+                "start_period": int(hc.start_period * NANO),
             }
         result = self._call(
             lambda: self._api.create_container(
@@ -184,7 +178,7 @@ class DockerRuntime:
         try:
             self._call(lambda: self._api.start(container_id))
         except RuntimeFailure as exc:
-            raise _start_failure(exc) from exc
+            raise start_failure(exc) from exc
 
     def restart(self, container_id: str, timeout: int = 10) -> None:
         try:
@@ -248,7 +242,7 @@ class DockerRuntime:
         data = self._call(
             lambda: self._api.stats(container_id, stream=False, one_shot=True if one_shot else None)
         )
-        return _container_stats(container_id, data)
+        return container_stats(container_id, data)
 
     def logs(self, container_id: str, tail: int | None = None) -> str:
         data = self._call(
@@ -285,7 +279,7 @@ class DockerRuntime:
                 raise Conflict(str(exc)) from exc
             raise
 
-    def events(self, since: float | None, labels: Mapping[str, str]) -> _Events:
+    def events(self, since: float | None, labels: Mapping[str, str]) -> DockerEvents:
         filters = {"type": ["container"], "label": [f"{k}={v}" for k, v in labels.items()]}
         stream = self._call(
             lambda: self._api.events(  # type: ignore[call-overload]
@@ -295,76 +289,13 @@ class DockerRuntime:
                 decode=True,
             )
         )
-        return _Events(stream)
+        return DockerEvents(stream)
 
     def close(self) -> None:
         self._api.close()
 
     def _call(self, fn: Callable[[], T]) -> T:
-        try:
-            return fn()
-        except docker.errors.ImageNotFound as exc:
-            raise ImageNotFound(_explain(exc)) from exc
-        except docker.errors.NotFound as exc:
-            if "image" in _explain(exc).lower():
-                raise ImageNotFound(_explain(exc)) from exc
-            raise NotFound(_explain(exc)) from exc
-        except docker.errors.APIError as exc:
-            code = exc.status_code or 0
-            if code == 409:
-                raise Conflict(_explain(exc)) from exc
-            if 400 <= code < 500:
-                raise InvalidRequest(_explain(exc)) from exc
-            if "OCI runtime" in _explain(exc) or "starting container process" in _explain(exc):
-                raise InvalidRequest(_explain(exc)) from exc
-            raise EngineUnavailable(_explain(exc)) from exc
-        except (
-            requests.exceptions.RequestException,
-            docker.errors.DockerException,
-            OSError,
-        ) as exc:
-            raise EngineUnavailable(f"{type(exc).__name__}: {exc}") from exc
-
-
-class _Events:
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-
-    def __iter__(self) -> Iterator[ContainerEvent]:
-        try:
-            for raw in self._stream:
-                actor = raw.get("Actor") or {}
-                attrs = actor.get("Attributes") or {}
-                time_nano = raw.get("timeNano") or int(raw.get("time", 0)) * _NANO
-                yield ContainerEvent(
-                    container_id=actor.get("ID") or raw.get("id", ""),
-                    action=str(raw.get("Action") or raw.get("status", "")),
-                    time=time_nano / _NANO,
-                    labels={k: v for k, v in attrs.items() if k.startswith("skiff.")},
-                )
-        except (
-            requests.exceptions.RequestException,
-            docker.errors.DockerException,
-            OSError,
-            AttributeError,
-            ValueError,
-        ) as exc:
-            # AttributeError/ValueError: the socket was closed under us by close().
-            raise EngineUnavailable(f"event stream ended: {exc}") from exc
-
-    def close(self) -> None:
-        try:
-            self._stream.close()
-        except Exception:  # closing a broken stream must never raise
-            # Over ssh:// the SDK cannot cancel a stream; closing the shelled-out ssh socket
-            # ends its `docker system dial-stdio` process, which ends the stream.
-            raw = getattr(getattr(self._stream, "_response", None), "raw", None)
-            channel = getattr(getattr(getattr(raw, "_fp", None), "fp", None), "channel", None)
-            if channel is not None:
-                try:
-                    channel.close()
-                except Exception:
-                    pass
+        return call_docker(fn)
 
 
 def _binds(spec: ContainerSpec) -> list[str]:
@@ -405,125 +336,8 @@ def _security(spec: ContainerSpec) -> dict[str, Any]:
     }
 
 
-def _explain(exc: docker.errors.DockerException) -> str:
-    if isinstance(exc, docker.errors.APIError) and exc.explanation:
-        return str(exc.explanation)
-    return str(exc)
-
-
 def _tls_config(tls: dict[str, Any]) -> docker.tls.TLSConfig:
     cert = (tls["clientCert"], tls["clientKey"]) if tls.get("clientCert") else None
     return docker.tls.TLSConfig(
         client_cert=cert, ca_cert=tls.get("caCert"), verify=tls.get("verify", True)
     )
-
-
-def _network_missing(exc: RuntimeFailure) -> bool:
-    return bool(_NETWORK_NOT_FOUND.match(str(exc)))
-
-
-def _start_failure(exc: RuntimeFailure) -> RuntimeFailure:
-    """What a failed start means. dockerd answers a published port held elsewhere with a 500,
-    though the engine is fine: the container stays created, and another port would do."""
-    if _PORT_TAKEN.search(str(exc)):
-        return PortTaken(f"CannotStartContainerError: {exc}")
-    if isinstance(exc, (InvalidRequest, Conflict)) or (
-        isinstance(exc, (NotFound, ImageNotFound)) and _network_missing(exc)
-    ):  # e.g. a command that does not exist; a network gone while the container exists
-        return StartFailed(f"CannotStartContainerError: {exc}")
-    return exc
-
-
-def _ip_address(data: dict[str, Any]) -> str:
-    """The address on the container's own network (the one its network mode names), else on
-    the first network that gave it one; "" while it is stopped or has no network of its own."""
-    networks = (data.get("NetworkSettings") or {}).get("Networks") or {}
-    mode = (data.get("HostConfig") or {}).get("NetworkMode") or ""
-    own = (networks.get(mode) or {}).get("IPAddress") if mode else ""
-    if own:
-        return str(own)
-    return next((str(n["IPAddress"]) for n in networks.values() if (n or {}).get("IPAddress")), "")
-
-
-def _timestamp(value: str | None) -> float | None:
-    if not value or value.startswith("0001-"):
-        return None
-    head, _, frac = value.rstrip("Z").partition(".")
-    tz = "+00:00"
-    for sign in ("+", "-"):
-        if sign in frac:
-            frac, _, offset = frac.partition(sign)
-            tz = sign + offset
-    stamp = dt.datetime.fromisoformat(f"{head}.{(frac or '0')[:6]:0<6}{tz}")
-    return stamp.timestamp()
-
-
-def _ipv4_port(bindings: list[dict[str, str]]) -> int | None:
-    """The host port reached over IPv4. Docker may publish one container port on different
-    host ports for IPv4 and IPv6 (0.0.0.0:35006 and [::]:35005): the IPv4 one is the one
-    addresses like 127.0.0.1 reach."""
-    v4 = [b for b in bindings if b.get("HostPort") and ":" not in (b.get("HostIp") or "")]
-    chosen = v4 or [b for b in bindings if b.get("HostPort")]
-    return int(chosen[0]["HostPort"]) if chosen else None
-
-
-def _container_info(data: dict[str, Any]) -> ContainerInfo:
-    state = data.get("State") or {}
-    config = data.get("Config") or {}
-    health = (state.get("Health") or {}).get("Status") or "none"
-    ports: list[PortBinding] = []
-    published = (data.get("NetworkSettings") or {}).get("Ports") or {}
-    if not published and state.get("Status") == "created":
-        # Not started yet: what it asked for (explicit host ports) is already spoken for.
-        published = (data.get("HostConfig") or {}).get("PortBindings") or {}
-    for key, bindings in published.items():
-        port, _, proto = key.partition("/")
-        ports.append(PortBinding(int(port), proto or "tcp", _ipv4_port(bindings or [])))
-    started = state.get("Status") != "created"
-    return ContainerInfo(
-        id=data["Id"],
-        name=str(data.get("Name", "")).lstrip("/"),
-        labels=config.get("Labels") or {},
-        image=config.get("Image", ""),
-        state=state.get("Status", ""),
-        health=health,
-        exit_code=int(state["ExitCode"]) if started or state.get("Error") else None,
-        error=state.get("Error") or "",
-        oom_killed=bool(state.get("OOMKilled")),
-        created_at=_timestamp(data.get("Created")) or 0.0,
-        started_at=_timestamp(state.get("StartedAt")),
-        finished_at=_timestamp(state.get("FinishedAt")),
-        ports=tuple(sorted(ports, key=lambda p: (p.container_port, p.protocol))),
-        ip_address=_ip_address(data),
-    )
-
-
-def _container_stats(container_id: str, data: dict[str, Any]) -> ContainerStats:
-    read = _timestamp(data.get("read"))
-    if read is None:  # dockerd answers a stopped container with a zero time and zero counters
-        raise Conflict(f"container {container_id} is not running: Docker has no stats for it")
-    cpu = data.get("cpu_stats") or {}
-    usage = cpu.get("cpu_usage") or {}
-    memory = data.get("memory_stats") or {}
-    return ContainerStats(
-        read=read,
-        cpu_total_ns=int(usage.get("total_usage") or 0),
-        system_cpu_ns=int(cpu["system_cpu_usage"]) if cpu.get("system_cpu_usage") else None,
-        online_cpus=int(cpu.get("online_cpus") or len(usage.get("percpu_usage") or ())),
-        memory_used_bytes=_memory_used(memory),
-        memory_limit_bytes=int(memory.get("limit") or 0),
-    )
-
-
-def _memory_used(memory: dict[str, Any]) -> int:
-    """Usage without the page cache the kernel can drop at once, as `docker stats` computes it:
-    cgroup v1 subtracts total_inactive_file (engines before 19.03 lacked it: cache), cgroup v2
-    inactive_file. Subtracting all of v1's `cache` would hide tmpfs pages, which cannot be
-    dropped and count against the limit."""
-    usage = int(memory.get("usage") or 0)
-    stats = memory.get("stats") or {}
-    for key in ("total_inactive_file", "inactive_file", "cache"):
-        if key in stats:
-            reclaimable = int(stats[key] or 0)
-            return usage - reclaimable if reclaimable < usage else usage
-    return usage

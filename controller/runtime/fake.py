@@ -4,26 +4,32 @@ It behaves like one Docker engine (names unique, created -> running -> exited, d
 from 32768, addresses from 10.88.0.2 while running, user networks that must exist at start,
 events in order, CPU counters that grow with the clock) and lets a test make containers exit,
 turn unhealthy, burn CPU, print output or fail a call, without threads or sleeps.
+
+The engine's state is fake_engine; what a test does to it, fake_controls; here are the
+ContainerRuntime operations, with Docker's semantics.
 """
 
 from __future__ import annotations
 
-import itertools
 import queue
-import secrets
-import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 
 from controller.runtime.errors import (
     Conflict,
-    EngineUnavailable,
     ImageNotFound,
     InvalidRequest,
     NotFound,
     PortTaken,
-    RuntimeFailure,
     StartFailed,
+)
+from controller.runtime.fake_controls import FakeControls
+from controller.runtime.fake_engine import (
+    IDLE_MEMORY_BYTES,
+    NANO,
+    WRITE_OPERATIONS,
+    FakeNetwork,
+    Usage,
 )
 from controller.runtime.types import (
     ContainerEvent,
@@ -38,173 +44,13 @@ from controller.runtime.types import (
     publishes_ports,
 )
 
-WRITE_OPERATIONS = (
-    "create",
-    "start",
-    "kill",
-    "remove",
-    "create_volume",
-    "remove_volume",
-    "create_network",
-    "remove_network",
-)
-_NANO = 1_000_000_000
-IDLE_MEMORY_BYTES = 1024 * 1024  # what a fresh container reports using until a test says more
+__all__ = ["IDLE_MEMORY_BYTES", "WRITE_OPERATIONS", "FakeNetwork", "FakeRuntime"]
 
 
 @dataclass
-class _Usage:
-    """Simulated counters: CPU time grows at `cores` CPUs from `base_ns` at `since`."""
-
-    since: float
-    base_ns: int = 0
-    cores: float = 0.0
-    memory_used_bytes: int = IDLE_MEMORY_BYTES
-    memory_limit_bytes: int | None = None  # None: the spec's limit, else the host's memory
-
-    def cpu_ns(self, now: float, cap: float) -> int:
-        return self.base_ns + int(max(0.0, now - self.since) * min(self.cores, cap) * _NANO)
-
-
-@dataclass(frozen=True)
-class FakeNetwork:
-    id: str
-    name: str
-    labels: dict[str, str]
-
-
-@dataclass
-class _Fault:
-    operation: str
-    error: RuntimeFailure
-    times: int
-    match: Callable[[str], bool] | None = None
-
-
-@dataclass
-class FakeRuntime:
+class FakeRuntime(FakeControls):
     """A fake engine. `clock` returns epoch seconds; tests pass a fixed or stepping clock."""
 
-    clock: Callable[[], float] = lambda: 1_700_000_000.0
-    images: set[str] = field(default_factory=lambda: {"skiff/busybox:latest"})
-    registry: set[str] = field(default_factory=set)  # images a pull can fetch
-    cpus: int = 2
-    memory_bytes: int = 4 * 1024**3
-    name: str = "fake"
-    down: bool = False  # every call fails, as when dockerd is stopped
-    volumes: set[str] = field(default_factory=set)  # named volumes containers asked for
-    volume_specs: dict[str, VolumeSpec] = field(default_factory=dict)  # made by create_volume
-    containers: dict[str, ContainerInfo] = field(default_factory=dict)
-    specs: dict[str, ContainerSpec] = field(default_factory=dict)
-    networks: dict[str, FakeNetwork] = field(default_factory=dict)  # user networks by name
-    output: dict[str, str] = field(default_factory=dict)  # what each container has printed
-    calls: list[tuple[str, str]] = field(default_factory=list)
-    ignore_sigterm: set[str] = field(default_factory=set)  # containers only SIGKILL stops
-    held_ports: set[int] = field(default_factory=set)  # host ports other processes listen on
-    _faults: list[_Fault] = field(default_factory=list)
-    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
-    _prefix: str = field(default_factory=lambda: secrets.token_hex(24))
-    _ports: Iterator[int] = field(default_factory=lambda: itertools.count(32768))
-    _addresses: Iterator[int] = field(default_factory=lambda: itertools.count(2))
-    _subscribers: list[queue.Queue[ContainerEvent | None]] = field(default_factory=list)
-    _usage: dict[str, _Usage] = field(default_factory=dict)
-    _lock: threading.RLock = field(default_factory=threading.RLock)
-
-    # --- fault injection and simulation -------------------------------------------------
-    def fail(
-        self,
-        operation: str,
-        error: RuntimeFailure,
-        times: int = 1,
-        match: Callable[[str], bool] | None = None,
-    ) -> None:
-        """The next `times` calls of `operation` (whose argument passes `match`) raise `error`."""
-        self._faults.append(_Fault(operation, error, times, match))
-
-    def exit(self, container_id: str, code: int = 0) -> None:
-        """The container's process ends with `code`."""
-        with self._lock:
-            c = self.containers[container_id]
-            self._set(c, state="exited", exit_code=code, finished_at=self.clock(), ip_address="")
-            self._emit(container_id, "die")
-
-    def set_health(self, container_id: str, health: str) -> None:
-        with self._lock:
-            self._set(self.containers[container_id], health=health)
-            self._emit(container_id, f"health_status: {health}")
-
-    def set_stats(
-        self,
-        container_id: str,
-        *,
-        cpu_cores: float | None = None,
-        cpu_total_ns: int | None = None,
-        memory_used_bytes: int | None = None,
-        memory_limit_bytes: int | None = None,
-    ) -> None:
-        """What `stats()` reports for the container from now on; unset fields keep their value.
-
-        `cpu_cores`: the container burns that many CPUs from now on, so its CPU counter grows
-        by cores x elapsed clock seconds, capped at its `nano_cpus` limit and the engine's CPUs
-        as CFS would (default 0: idle). `cpu_total_ns` sets the counter itself. Memory defaults
-        to IDLE_MEMORY_BYTES used of the spec's limit, or of the engine's memory without one.
-        A container that is started again starts its CPU counter from zero, as Docker's does.
-        """
-        with self._lock:
-            self._get(container_id)
-            now = self.clock()
-            usage = self._usage.setdefault(container_id, _Usage(since=now))
-            usage.base_ns = (
-                cpu_total_ns
-                if cpu_total_ns is not None
-                else usage.cpu_ns(now, self._cpu_cap(container_id))
-            )
-            usage.since = now
-            if cpu_cores is not None:
-                usage.cores = cpu_cores
-            if memory_used_bytes is not None:
-                usage.memory_used_bytes = memory_used_bytes
-            if memory_limit_bytes is not None:
-                usage.memory_limit_bytes = memory_limit_bytes
-
-    def set_logs(self, container_id: str, text: str) -> None:
-        """What the container has printed so far (stdout and stderr together)."""
-        with self._lock:
-            self._get(container_id)
-            self.output[container_id] = text
-
-    def append_logs(self, container_id: str, text: str) -> None:
-        """The container prints `text` (include the newline)."""
-        with self._lock:
-            self._get(container_id)
-            self.output[container_id] = self.output.get(container_id, "") + text
-
-    def add_unmanaged(self, name: str, labels: dict[str, str], state: str = "running") -> str:
-        """A container someone else created (e.g. with look-alike labels)."""
-        with self._lock:
-            cid = self._new_id()
-            self.containers[cid] = ContainerInfo(
-                id=cid,
-                name=name,
-                labels=dict(labels),
-                image="skiff/busybox:latest",
-                state=state,
-                created_at=self.clock(),
-                started_at=self.clock(),
-            )
-            return cid
-
-    def writes(self) -> list[tuple[str, str]]:
-        return [c for c in self.calls if c[0] in WRITE_OPERATIONS]
-
-    def by_name(self, name: str) -> ContainerInfo:
-        return next(c for c in self.containers.values() if c.name == name)
-
-    def spec_of(self, name: str) -> ContainerSpec:
-        """What the container of that name was created with."""
-        return self.specs[self.by_name(name).id]
-
-    # --- ContainerRuntime ------------------------------------------------------------------
     def info(self) -> EngineInfo:
         self._enter("info", "")
         return EngineInfo(self.name, "fake", self.cpus, self.memory_bytes)
@@ -382,14 +228,14 @@ class FakeRuntime:
                 raise Conflict(f"container {container_id} is not running: no stats")
             now = self.clock()
             usage = self._usage.setdefault(
-                container_id, _Usage(since=c.started_at if c.started_at is not None else now)
+                container_id, Usage(since=c.started_at if c.started_at is not None else now)
             )
             spec = self.specs.get(container_id)
             spec_limit = spec.memory_mib * 1024 * 1024 if spec and spec.memory_mib else None
             return ContainerStats(
                 read=now,
                 cpu_total_ns=usage.cpu_ns(now, self._cpu_cap(container_id)),
-                system_cpu_ns=int(now * self.cpus * _NANO),
+                system_cpu_ns=int(now * self.cpus * NANO),
                 online_cpus=self.cpus,
                 memory_used_bytes=usage.memory_used_bytes,
                 memory_limit_bytes=usage.memory_limit_bytes or spec_limit or self.memory_bytes,
@@ -441,63 +287,6 @@ class FakeRuntime:
         with self._lock:
             for q in self._subscribers:
                 q.put(None)
-
-    # --- internals -------------------------------------------------------------------------
-    def _new_id(self) -> str:
-        """64 hex digits, unique across fake engines as Docker's are across real ones."""
-        return f"{self._prefix}{next(self._ids):016x}"
-
-    def _enter(self, operation: str, arg: str) -> None:
-        self.calls.append((operation, arg))
-        if self.down:
-            raise EngineUnavailable(f"{self.name}: connection refused")
-        for fault in self._faults:
-            if (
-                fault.operation == operation
-                and fault.times > 0
-                and (fault.match is None or fault.match(arg))
-            ):
-                fault.times -= 1
-                raise fault.error
-
-    def _get(self, container_id: str) -> ContainerInfo:
-        if container_id not in self.containers:
-            raise NotFound(f"No such container: {container_id}")
-        return self.containers[container_id]
-
-    def _network(self, name_or_id: str) -> FakeNetwork | None:
-        """A user network by name or id, as Docker resolves a network mode."""
-        if name_or_id in self.networks:
-            return self.networks[name_or_id]
-        return next((n for n in self.networks.values() if n.id == name_or_id), None)
-
-    def _next_address(self) -> str:
-        n = next(self._addresses)
-        return f"10.88.{n // 256}.{n % 256}"
-
-    def _cpu_cap(self, container_id: str) -> float:
-        """The most CPUs the container can burn: its nano_cpus limit, at most the engine's."""
-        spec = self.specs.get(container_id)
-        limit = spec.nano_cpus / _NANO if spec and spec.nano_cpus else float(self.cpus)
-        return min(limit, float(self.cpus))
-
-    def _set(self, c: ContainerInfo, **changes: object) -> None:
-        self.containers[c.id] = replace(c, **changes)  # type: ignore[arg-type]
-
-    def _emit(
-        self, container_id: str, action: str, labels: Mapping[str, str] | None = None
-    ) -> None:
-        c = self.containers.get(container_id)
-        labels = dict(labels if labels is not None else c.labels if c else {})
-        event = ContainerEvent(container_id, action, self.clock(), labels)
-        for q in list(self._subscribers):
-            q.put(event)
-
-    def _unsubscribe(self, q: queue.Queue[ContainerEvent | None]) -> None:
-        with self._lock:
-            if q in self._subscribers:
-                self._subscribers.remove(q)
-        q.put(None)
 
 
 class _FakeEvents:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from controller.runtime import EngineUnavailable, InvalidRequest, PortTaken, StartFailed
-from controller.runtime.docker_backend import _container_info, _start_failure
+from controller.runtime.docker_errors import start_failure as _start_failure
+from controller.runtime.docker_responses import container_info as _container_info
 
 
 def test_the_ipv4_host_port_wins_when_docker_publishes_different_ones_per_family() -> None:

@@ -21,7 +21,8 @@ from controller.runtime import (
     PortBinding,
     StartFailed,
 )
-from controller.runtime.docker_backend import DockerRuntime, _container_info
+from controller.runtime.docker_backend import DockerRuntime
+from controller.runtime.docker_responses import container_info as _container_info
 from controller.runtime.fake import FakeRuntime
 from controller.runtime.instrumented import InstrumentedRuntime
 from controller.runtime.types import is_user_network, publishes_ports

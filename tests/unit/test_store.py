@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.store import Revision
-from controller.store import sqlite as store_module
+from controller.store import Revision, metric_history
+from controller.store import events as events_module
 from controller.store.records import EventRecord, TaskRecord
 from controller.store.sqlite import Store
 
@@ -196,7 +196,7 @@ def test_events_with_the_same_timestamp_keep_insertion_order(store: Store) -> No
 def test_the_history_is_trimmed_to_the_most_recent_events(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store_module, "EVENTS_KEPT", 50)
+    monkeypatch.setattr(events_module, "EVENTS_KEPT", 50)
     for i in range(1, 1001):  # trimming happens on every 1000th insert
         store.add_event(event(i))
     kept = store.events(limit=10_000)
@@ -224,7 +224,7 @@ def test_a_series_keeps_fifteen_days_of_hours(store: Store) -> None:
         store.add_metric_sample(CPU, H0 + hour * 3600 + 60, float(hour))
     store.add_metric_sample("idle", H0, 1.0)  # another series' hours are not its business
     hours = store.metric_hours(CPU, since=0)
-    assert len(hours) == store_module.METRIC_HOURS_KEPT == 15 * 24
+    assert len(hours) == metric_history.METRIC_HOURS_KEPT == 15 * 24
     assert hours[0] == (H0 + 24 * 3600, 24.0)
     assert hours[-1] == (H0 + (16 * 24 - 1) * 3600, 16 * 24 - 1.0)
     assert store.metric_hours("idle", since=0) == [(H0, 1.0)]

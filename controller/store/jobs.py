@@ -1,0 +1,109 @@
+"""AWS Batch records: jobs (arrays with their children), the fair-share usage of attempts that
+ended, and the output of job containers, kept after the containers are removed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from controller.store.connection import Connection
+from controller.store.events import insert_event
+from controller.store.records import EventRecord
+
+SHARE_USAGE_KEPT = 604_800  # seconds: the longest shareDecaySeconds
+
+
+class Jobs(Connection):
+    """Batch jobs, share usage and job logs."""
+
+    def put_jobs(
+        self,
+        jobs: list[dict[str, Any]],
+        events: Sequence[EventRecord] = (),
+        usage: Sequence[tuple[str, str, float, float]] = (),
+    ) -> list[int]:
+        """Jobs as their records (Job.to_record()), with the events that tell their changes
+        and the fair-share usage (queue, share, at, vCPU-seconds) of attempts that ended:
+        written together, or not at all, so a submit never leaves half an array behind and no
+        change is kept without its event, or counted twice. Returns the events' ids."""
+        with self._tx() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        j["job_id"],
+                        j["job_queue"],
+                        j["status"],
+                        j.get("parent_id"),
+                        j["created_at"],
+                        json.dumps(j, sort_keys=True),
+                    )
+                    for j in jobs
+                ],
+            )
+            if usage:
+                db.executemany("INSERT INTO share_usage VALUES (?, ?, ?, ?)", usage)
+                oldest = max(at for _, _, at, _ in usage) - SHARE_USAGE_KEPT
+                db.execute("DELETE FROM share_usage WHERE at < ?", (oldest,))
+            return [insert_event(db, e) for e in events]
+
+    def share_usage(self, since: float) -> list[tuple[str, str, float, float]]:
+        """(queue, share, at, vCPU-seconds) of the attempts that ended after `since`."""
+        return [
+            (q, sh, at, v)
+            for q, sh, at, v in self._rows(
+                "SELECT queue, share, at, vcpu_seconds FROM share_usage WHERE at >= ?", since
+            )
+        ]
+
+    def jobs(
+        self,
+        *,
+        queue: str | None = None,
+        statuses: tuple[str, ...] = (),
+        parent_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Job records, oldest first, by queue, statuses and parent when given."""
+        where, args = [], []
+        if queue is not None:
+            where.append("queue = ?")
+            args.append(queue)
+        if statuses:
+            where.append(f"status IN ({', '.join('?' * len(statuses))})")
+            args += statuses
+        if parent_id is not None:
+            where.append("parent_id = ?")
+            args.append(parent_id)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        rows = self._rows(f"SELECT data FROM jobs{clause} ORDER BY created_at, job_id", *args)
+        return [json.loads(r[0]) for r in rows]
+
+    def job_counts(self) -> dict[tuple[str, str], int]:
+        """How many jobs each (queue, status) holds; an array counts as its children."""
+        rows = self._rows(
+            "SELECT queue, status, COUNT(*) FROM jobs WHERE job_id NOT IN "
+            "(SELECT parent_id FROM jobs WHERE parent_id IS NOT NULL) GROUP BY queue, status"
+        )
+        return {(q, st): n for q, st, n in rows}
+
+    def job(self, job_id: str) -> dict[str, Any] | None:
+        rows = self._rows("SELECT data FROM jobs WHERE job_id = ?", job_id)
+        return json.loads(rows[0][0]) if rows else None
+
+    def put_job_log(
+        self, job_id: str, attempt: int, node: int, text: str, *, replace: bool = True
+    ) -> None:
+        """A container's output, kept after the container is removed; replace=False keeps
+        what is already there (a note that the output could not be read never hides it)."""
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        with self._tx() as db:
+            db.execute(f"{verb} INTO job_logs VALUES (?, ?, ?, ?)", (job_id, attempt, node, text))
+
+    def job_logs(self, job_id: str) -> list[tuple[int, int, str]]:
+        """(attempt, node, text) of a job, in order."""
+        rows = self._rows(
+            "SELECT attempt, node, text FROM job_logs WHERE job_id = ? ORDER BY attempt, node",
+            job_id,
+        )
+        return [(int(a), int(n), str(t)) for a, n, t in rows]

@@ -1,0 +1,121 @@
+"""Amazon ECS records: the decisions made about tasks (stop requested, why) and the
+deployments of each service (their rollout state, the circuit breaker's counts)."""
+
+from __future__ import annotations
+
+import json
+
+from controller.store.connection import Connection
+from controller.store.records import Deployment, TaskRecord
+
+
+class Tasks(Connection):
+    """ECS task records and service deployments."""
+
+    # --- task records --------------------------------------------------------------------------
+    def put_tasks(self, records: list[TaskRecord]) -> None:
+        with self._tx() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        t.task_id,
+                        t.owner_kind,
+                        t.owner,
+                        t.revision,
+                        t.host,
+                        t.desired_status,
+                        t.created_at,
+                        t.stopped_reason,
+                        t.stop_requested_at,
+                    )
+                    for t in records
+                ],
+            )
+
+    def tasks(self, owner_kind: str, owner: str) -> dict[str, TaskRecord]:
+        rows = self._rows(
+            "SELECT task_id, owner_kind, owner, revision, host, desired_status, created_at, "
+            "stopped_reason, stop_requested_at FROM tasks WHERE owner_kind = ? AND owner = ?",
+            owner_kind,
+            owner,
+        )
+        return {r[0]: TaskRecord(*r) for r in rows}
+
+    def all_tasks(self) -> dict[str, TaskRecord]:
+        rows = self._rows(
+            "SELECT task_id, owner_kind, owner, revision, host, desired_status, created_at, "
+            "stopped_reason, stop_requested_at FROM tasks"
+        )
+        return {r[0]: TaskRecord(*r) for r in rows}
+
+    def delete_tasks(self, task_ids: list[str]) -> None:
+        with self._tx() as db:
+            db.executemany("DELETE FROM tasks WHERE task_id = ?", [(t,) for t in task_ids])
+
+    # --- deployments ----------------------------------------------------------------------------
+    def deployments(self, service: str) -> list[Deployment]:
+        rows = self._rows(
+            "SELECT id, revision, requested, status, rollout_state, reason, created_at, "
+            "updated_at, failed_tasks, quick_failures, last_failure_at, running, pending, config "
+            "FROM deployments "
+            "WHERE service = ? ORDER BY created_at",
+            service,
+        )
+        return [
+            Deployment(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                r[6],
+                r[7],
+                tuple(json.loads(r[8])),
+                r[9],
+                r[10],
+                r[11],
+                r[12],
+                r[13],
+            )
+            for r in rows
+        ]
+
+    def put_deployments(self, service: str, deployments: list[Deployment]) -> None:
+        with self._tx() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO deployments "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        d.id,
+                        service,
+                        d.revision,
+                        d.requested,
+                        d.status,
+                        d.rollout_state,
+                        d.reason,
+                        d.created_at,
+                        d.updated_at,
+                        json.dumps(list(d.failed_tasks)),
+                        d.quick_failures,
+                        d.last_failure_at,
+                        d.running,
+                        d.pending,
+                        d.config,
+                    )
+                    for d in deployments
+                ],
+            )
+
+    def delete_deployments(self, service: str, ids: list[str] | None = None) -> None:
+        """All of a service's deployments, or those of `ids`."""
+        with self._tx() as db:
+            if ids is None:
+                db.execute("DELETE FROM deployments WHERE service = ?", (service,))
+            else:
+                db.executemany(
+                    "DELETE FROM deployments WHERE service = ? AND id = ?",
+                    [(service, i) for i in ids],
+                )
