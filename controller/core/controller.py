@@ -19,8 +19,6 @@ from typing import Any, TypeVar, cast
 
 import structlog
 
-from controller.cloudwatch.series import MetricHistory
-from controller.cloudwatch.sync.collect import MonitorState
 from controller.core import host_ports
 from controller.core.actions import ActionLog
 from controller.core.host_ports import HostPorts, PortKey, PortRange, default_range
@@ -54,7 +52,6 @@ from controller.store import Store, StoreFailure
 log = structlog.get_logger("skiff")
 
 T = TypeVar("T")
-HISTORY_SECONDS = 86400.0  # raw samples kept in memory (also capped per series)
 STOP_GRACE = 10.0  # seconds a pass under way may take to finish when the daemon stops
 
 
@@ -128,7 +125,6 @@ class Controller:
         self._dataplane_factory = dataplane_factory or self._haproxy
         self._dataplane: DataPlane | None = None
         self.target_states: dict[str, dict[str, str]] = {}  # task id -> {target group: state}
-        self.monitor = MonitorState(MetricHistory(max_age=HISTORY_SECONDS))
         self.port_range = settings.host_port_range or default_range(local_ephemeral_range())
         # HAProxy shares the machine with the targets it serves (and docker-proxy before them):
         # on two cores a second thread only takes the one they need (measured: 8% fewer

@@ -22,7 +22,7 @@ from controller.cloudwatch.planners.alarms import (
     sustained_actions,
     transition_actions,
 )
-from controller.cloudwatch.sync.collect import series_of
+from controller.cloudwatch.sync.collect import monitor, series_of
 
 if TYPE_CHECKING:
     from controller.core.controller import Controller
@@ -33,15 +33,15 @@ REINVOKE_SECONDS = 60.0  # CloudWatch runs an alarm's Auto Scaling actions again
 def evaluate_alarm(ctl: Controller, name: str, spec: AlarmSpec, now: float, work: Pass) -> None:
     key = series_of(spec.metric, ctl)
     span = evaluation_range(spec)
-    with ctl.monitor.lock:
-        samples = ctl.monitor.history.samples(key, now - spec.period * (span + 1))
-        unavailable = ctl.monitor.unavailable.get(key)
+    with monitor(ctl).lock:
+        samples = monitor(ctl).history.samples(key, now - spec.period * (span + 1))
+        unavailable = monitor(ctl).unavailable.get(key)
     points = datapoints(samples, spec.statistic, spec.period, span, now)
     saved = kept_state(ctl, "Alarm", name)
     previous = saved.get("state", "INSUFFICIENT_DATA")
     verdict = evaluate(spec, points, previous, unavailable=unavailable)
-    young = now - ctl.monitor.started < spec.period * (span + 1)
-    inherited = "state" in saved and saved.get("since", 0) < ctl.monitor.started
+    young = now - monitor(ctl).started < spec.period * (span + 1)
+    inherited = "state" in saved and saved.get("since", 0) < monitor(ctl).started
     held = young and inherited and not unavailable and verdict.state != previous
     if held:
         # The daemon has just started: its history is short, not the metric. The alarm keeps

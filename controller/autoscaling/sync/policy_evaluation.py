@@ -14,7 +14,7 @@ from controller.autoscaling.planners.policies import Capacity, Hold, no_change, 
 from controller.autoscaling.sync import capacity
 from controller.autoscaling.sync.scaling_state import Evaluation, Pass, kept_state
 from controller.cloudwatch.planners.alarms import datapoints
-from controller.cloudwatch.sync.collect import predictive_series, series_of
+from controller.cloudwatch.sync.collect import monitor, predictive_series, series_of
 from controller.manifests.kinds import ResourceKey, key_str
 
 if TYPE_CHECKING:
@@ -42,9 +42,9 @@ def evaluate_policy(
         metric, statistic = _tracked_metric(spec)
         key = series_of(metric, ctl)
         period = ctl.settings.metrics_period
-        with ctl.monitor.lock:
-            samples = ctl.monitor.history.samples(key, now - period * (TRACKING_POINTS + 1))
-            unavailable = ctl.monitor.unavailable.get(key)
+        with monitor(ctl).lock:
+            samples = monitor(ctl).history.samples(key, now - period * (TRACKING_POINTS + 1))
+            unavailable = monitor(ctl).unavailable.get(key)
         points = datapoints(samples, statistic, period, TRACKING_POINTS, now)
         saved = kept_state(ctl, "ScalingPolicy", name)
         decision = target_tracking(

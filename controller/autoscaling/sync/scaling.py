@@ -33,7 +33,7 @@ from controller.autoscaling.sync.new_capacity import apply_new_capacity
 from controller.autoscaling.sync.policy_evaluation import evaluate_policy
 from controller.autoscaling.sync.scaling_state import Pass
 from controller.autoscaling.sync.scheduled_actions import run_scheduled_action
-from controller.cloudwatch.sync.collect import collect
+from controller.cloudwatch.sync.collect import collect, monitor
 from controller.core.outcomes import Retry
 from controller.manifests.kinds import ResourceKey, key_str
 from controller.runtime import RuntimeFailure
@@ -49,9 +49,9 @@ def sync_monitoring(ctl: Controller) -> float | None:
     period = ctl.settings.metrics_period
     now = ctl.clock()
     index = math.floor(now / period)
-    if ctl.monitor.evaluated != index:  # once a period, whatever else queues this pass
-        ctl.monitor.evaluated = index
-        ctl.monitor.started = ctl.monitor.started or now
+    if monitor(ctl).evaluated != index:  # once a period, whatever else queues this pass
+        monitor(ctl).evaluated = index
+        monitor(ctl).started = monitor(ctl).started or now
         collect(ctl, now)
         work = Pass({})
         for key, res in sorted(ctl.desired.items()):

@@ -46,6 +46,7 @@ log = structlog.get_logger("skiff.monitoring")
 
 SeriesKey = tuple[str, str, str]
 STATISTICS_EXPORTED = ("Average", "Maximum", "Sum", "SampleCount")
+HISTORY_SECONDS = 86400.0  # raw samples kept in memory (also capped per series)
 HOURS_KEPT = 15 * 24  # hourly load history for predictive scaling: AWS uses up to 14 days
 
 
@@ -61,6 +62,15 @@ class MonitorState:
     evaluated: int | None = None  # the last period alarms and policies were evaluated in
     started: float = 0.0  # the first collection since the daemon started
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def monitor(ctl: Controller) -> MonitorState:
+    """CloudWatch's part of the controller: what collection remembers between passes."""
+    return ctl.part(MonitorState)
+
+
+def new_monitor(ctl: Controller) -> MonitorState:
+    return MonitorState(MetricHistory(max_age=HISTORY_SECONDS))
 
 
 def series_of(metric: Metric, ctl: Controller) -> SeriesKey:
@@ -85,7 +95,7 @@ def _instance_id(ctl: Controller, name: str) -> str | None:
 
 def collect(ctl: Controller, now: float) -> None:
     """One collection pass."""
-    state = ctl.monitor
+    state = monitor(ctl)
     samples: list[tuple[SeriesKey, float]] = []
     samples += _containers(ctl)
     samples += _target_groups(ctl, now)
@@ -144,7 +154,7 @@ def _containers(ctl: Controller) -> list[tuple[SeriesKey, float]]:
 
     results = gather(ctl.metrics_pool, sample, jobs, ctl.stopping)
     out: list[tuple[SeriesKey, float]] = []
-    previous = ctl.monitor.previous
+    previous = monitor(ctl).previous
     seen = set()
     for (_, cid, cpus, mib, keys), stats in zip(jobs, results, strict=True):
         if stats is None:
@@ -181,7 +191,7 @@ def _target_groups(ctl: Controller, now: float) -> list[tuple[SeriesKey, float]]
         for g, st in per_group.items():
             states.setdefault(g, []).append(st)
     out: list[tuple[SeriesKey, float]] = []
-    counters = ctl.monitor.counters
+    counters = monitor(ctl).counters
     for g in groups:
         healthy = sum(1 for s in states.get(g, []) if s == "healthy")
         unhealthy = sum(1 for s in states.get(g, []) if s == "unhealthy")
@@ -248,7 +258,7 @@ def _metrics_in_use(ctl: Controller) -> Iterable[Metric]:
 def _prometheus(ctl: Controller, now: float) -> None:
     """The Prometheus queries alarms and policies name, one request each per period."""
     wanted = {series_of(m, ctl) for m in _metrics_in_use(ctl) if m.prometheus_query is not None}
-    state = ctl.monitor
+    state = monitor(ctl)
 
     def ask(key: SeriesKey) -> tuple[SeriesKey, float | None, str]:
         _, url, promql = key
@@ -272,7 +282,7 @@ def _prometheus(ctl: Controller, now: float) -> None:
 
 def _export(ctl: Controller, now: float) -> None:
     """The latest period's statistics per group, service and target group, on /metrics."""
-    state = ctl.monitor
+    state = monitor(ctl)
     since = now - ctl.settings.metrics_period
     gauge = ctl.metrics.metric_statistic
     with state.lock:
@@ -326,13 +336,13 @@ def predictive_load(ctl: Controller, spec: Any, now: float) -> float | None:
     pc = spec.predictive_scaling_configuration
     group = spec.target.auto_scaling_group
     period = ctl.settings.metrics_period
-    with ctl.monitor.lock:
+    with monitor(ctl).lock:
         if pc.predefined_metric == "ALBRequestCount":
-            got = ctl.monitor.history.samples(
+            got = monitor(ctl).history.samples(
                 ("RequestCount", "targetGroup", pc.target_group), now - period
             )
             return sum(v for _, v in got) * 3600 / period if got else None  # per hour
-        cpu = ctl.monitor.history.samples(
+        cpu = monitor(ctl).history.samples(
             ("CPUUtilization", "autoScalingGroup", group), now - period
         )
     if not cpu:
