@@ -48,7 +48,7 @@ from controller.autoscaling.sync import commands
 from controller.batch.sync import commands as batch_commands
 from controller.core.controller import Controller, describe_errors
 from controller.core.event_stream import follow
-from controller.core.outcomes import Retry
+from controller.core.outcomes import CommandError, Retry
 
 log = structlog.get_logger("skiff.api")
 
@@ -239,7 +239,7 @@ class ApiServer:
             try:
                 parts = [urllib.parse.unquote(p) for p in path.strip("/").split("/")]
                 doc = self._batch(parts, req.path)
-            except commands.CommandError as exc:
+            except CommandError as exc:
                 self._reply(req, exc.status, str(exc))
                 return
             self._send(req, 200, json.dumps(doc, indent=1).encode(), "application/json")
@@ -293,7 +293,7 @@ class ApiServer:
                 return batch_commands.describe_job(self.ctl, job_id)
             case ["v1", "batch", "jobs", job_id, "logs"]:
                 return batch_commands.job_logs(self.ctl, job_id)
-        raise commands.CommandError("not found", 404)
+        raise CommandError("not found", 404)
 
     def command(self, req: BaseHTTPRequestHandler) -> None:
         try:
@@ -302,7 +302,7 @@ class ApiServer:
                 urllib.parse.unquote(p) for p in req.path.split("?", 1)[0].strip("/").split("/")
             ]
             answer = self._dispatch(parts, body)
-        except commands.CommandError as exc:
+        except CommandError as exc:
             self._reply(req, exc.status, str(exc))
             return
         except Retry as exc:  # a host the command needs is not in the pool now
@@ -316,21 +316,21 @@ class ApiServer:
     @staticmethod
     def _body(req: BaseHTTPRequestHandler) -> dict[str, Any]:
         if req.headers.get("Content-Type", "").split(";")[0].strip() != "application/json":
-            raise commands.CommandError("send the request as Content-Type: application/json", 415)
+            raise CommandError("send the request as Content-Type: application/json", 415)
         try:
             length = int(req.headers.get("Content-Length") or 0)
         except ValueError as exc:
-            raise commands.CommandError("Content-Length is not a number") from exc
+            raise CommandError("Content-Length is not a number") from exc
         if length < 0:
-            raise commands.CommandError("Content-Length is negative")
+            raise CommandError("Content-Length is negative")
         if length > MAX_BODY:
-            raise commands.CommandError("the request body is too large", 413)
+            raise CommandError("the request body is too large", 413)
         try:
             body = json.loads(req.rfile.read(length) or b"{}")
         except ValueError as exc:
-            raise commands.CommandError(f"the request body is not JSON: {exc}") from exc
+            raise CommandError(f"the request body is not JSON: {exc}") from exc
         if not isinstance(body, dict):
-            raise commands.CommandError("the request body must be a JSON object")
+            raise CommandError("the request body must be a JSON object")
         return body
 
     def _dispatch(self, parts: list[str], body: dict[str, Any]) -> str | dict[str, Any]:
@@ -366,7 +366,7 @@ class ApiServer:
                 return commands.reboot_instance(ctl, iid)
             case ["v1", "instances", iid, "protection"]:
                 return commands.set_protection(ctl, iid, body.get("protectedFromScaleIn"))
-        raise commands.CommandError("not found", 404)
+        raise CommandError("not found", 404)
 
     def _reply(self, req: BaseHTTPRequestHandler, code: int, message: str) -> None:
         body = json.dumps({"message": message}).encode()

@@ -16,3 +16,11 @@ class Waiting(Exception):
 class Stopped(Exception):
     """The daemon is stopping: the pass ends where it is, quietly. Nothing is lost; the next
     daemon looks at every key again when it starts."""
+
+
+class CommandError(Exception):
+    """The request is refused; `status` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from controller.autoscaling.sync.commands import CommandError
 from controller.batch.planners.jobs import (
     Job,
 )
@@ -20,6 +19,7 @@ from controller.batch.sync import commands as batch_commands
 from controller.batch.sync.containers import ATTEMPT_LABEL, JOB_LABEL, NODE_LABEL, STOP_TIMEOUT
 from controller.batch.sync.job_definition import resolve_definition
 from controller.batch.sync.jobs import BATCH, LOST_AFTER, _pulls, sync_batch
+from controller.core.outcomes import CommandError
 from controller.runtime import ContainerSpec, EngineUnavailable
 from controller.runtime.fake import FakeRuntime
 from tests.support.builders import FakeClock

@@ -10,6 +10,7 @@ import pytest
 
 from controller.autoscaling.sync import commands
 from controller.core import labels as L
+from controller.core.outcomes import CommandError
 from controller.ec2.planners.instances import INSTANCE_LABEL
 from controller.runtime import PortTaken
 from controller.runtime.fake import FakeRuntime
@@ -93,7 +94,7 @@ def test_an_instance_that_dies_is_replaced_at_the_next_status_check(h: Harness) 
 
 def test_set_desired_scales_and_the_next_manifest_edit_wins(h: Harness) -> None:
     h.apply("asg.yaml", group(2))
-    with pytest.raises(commands.CommandError, match=r"desiredCapacity 9 is outside \[1, 6\]"):
+    with pytest.raises(CommandError, match=r"desiredCapacity 9 is outside \[1, 6\]"):
         commands.set_desired_capacity(h.ctl, "web", 9)
     assert len(h.running("web")) == 2  # refused: nothing changed
     commands.set_desired_capacity(h.ctl, "web", 5)
@@ -133,7 +134,7 @@ def test_terminating_a_termination_protected_instance_is_refused(h: Harness) -> 
     h.write("lt.yaml", template(disableApiTermination=True))
     h.apply("asg.yaml", group(1))
     iid = h.running("web")[0].labels[INSTANCE_LABEL]
-    with pytest.raises(commands.CommandError, match="disableApiTermination"):
+    with pytest.raises(CommandError, match="disableApiTermination"):
         commands.terminate_instance(h.ctl, iid)
     h.converge()
     assert [c.labels[INSTANCE_LABEL] for c in h.running("web")] == [iid]
@@ -159,7 +160,7 @@ def test_a_launch_hook_holds_new_instances_until_the_action_is_completed(h: Harn
     h.apply("asg.yaml", group(1, lifecycleHooks=[hook]))
     (i,) = instances(h)
     assert i["lifecycleState"] == "Pending:Wait"
-    with pytest.raises(commands.CommandError, match="waits on hook 'warm-up'"):
+    with pytest.raises(CommandError, match="waits on hook 'warm-up'"):
         commands.complete_lifecycle_action(h.ctl, "web", str(i["instanceId"]), "other", "CONTINUE")
     commands.complete_lifecycle_action(h.ctl, "web", str(i["instanceId"]), "warm-up", "CONTINUE")
     h.converge()

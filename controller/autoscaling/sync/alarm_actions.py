@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from controller.autoscaling.models.scaling import ScalingPolicySpec
 from controller.autoscaling.planners.policies import Decision, simple_scaling, step_scaling
-from controller.autoscaling.sync.commands import CommandError, instance_action
+from controller.autoscaling.sync.commands import instance_action
 from controller.autoscaling.sync.policy_evaluation import capacity_of
 from controller.autoscaling.sync.scaling_state import Evaluation, Pass, kept_state, remember
 from controller.cloudwatch.models.alarm import AlarmSpec
@@ -23,6 +23,7 @@ from controller.cloudwatch.planners.alarms import (
     transition_actions,
 )
 from controller.cloudwatch.sync.collect import monitor, series_of
+from controller.core.outcomes import CommandError
 
 if TYPE_CHECKING:
     from controller.core.controller import Controller

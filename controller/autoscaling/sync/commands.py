@@ -14,8 +14,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from controller.autoscaling.models.group import AutoScalingGroupSpec
-from controller.autoscaling.sync.capacity import bounds, change
 from controller.core import overrides
+from controller.core.capacity import bounds, change
+from controller.core.outcomes import CommandError
 from controller.ec2.models.ec2 import InstanceSpec
 from controller.ec2.planners.launch_template import ResolvedTemplate
 from controller.ec2.sync.observed import instances, observed_instances
@@ -26,14 +27,6 @@ if TYPE_CHECKING:
     from controller.core.controller import Controller
 
 GROUP, INSTANCE = "AutoScalingGroup", "Instance"
-
-
-class CommandError(Exception):
-    """The request is refused; `status` is the HTTP status to answer with."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def set_desired_capacity(ctl: Controller, group: str, capacity: object) -> str:

@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from controller.autoscaling.models.group import AutoScalingGroupSpec
 from controller.autoscaling.planners.group import ALIVE, GroupDesired, plan_group, retire_group
-from controller.autoscaling.sync import capacity
-from controller.core import targets
+from controller.core import capacity, targets
 from controller.core.outcomes import Retry
 from controller.core.status import activities_json
 from controller.ec2.planners.instances import (

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 import structlog
 
 from controller.autoscaling.planners.policies import Capacity, Decision, combine, held
-from controller.autoscaling.sync import capacity
 from controller.autoscaling.sync.scaling_state import (
     Evaluation,
     Pass,
@@ -18,6 +17,7 @@ from controller.autoscaling.sync.scaling_state import (
     record_activity,
     remember,
 )
+from controller.core import capacity
 from controller.manifests.kinds import ResourceKey, key_str
 
 if TYPE_CHECKING:

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 from controller.autoscaling.models.scaling import ScalingPolicySpec
 from controller.autoscaling.planners.forecast import capacity_for, forecast
 from controller.autoscaling.planners.policies import Capacity, Hold, no_change, target_tracking
-from controller.autoscaling.sync import capacity
 from controller.autoscaling.sync.scaling_state import Evaluation, Pass, kept_state
 from controller.cloudwatch.planners.alarms import datapoints
 from controller.cloudwatch.sync.collect import monitor, predictive_series, series_of
+from controller.core import capacity
 from controller.manifests.kinds import ResourceKey, key_str
 
 if TYPE_CHECKING:

@@ -27,14 +27,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import structlog
 
 from controller.autoscaling.sync.alarm_actions import evaluate_alarm
-from controller.autoscaling.sync.capacity import CapacityError
-from controller.autoscaling.sync.commands import CommandError
 from controller.autoscaling.sync.new_capacity import apply_new_capacity
 from controller.autoscaling.sync.policy_evaluation import evaluate_policy
 from controller.autoscaling.sync.scaling_state import Pass
 from controller.autoscaling.sync.scheduled_actions import run_scheduled_action
 from controller.cloudwatch.sync.collect import collect, monitor
-from controller.core.outcomes import Retry
+from controller.core.capacity import CapacityError
+from controller.core.outcomes import CommandError, Retry
 from controller.manifests.kinds import ResourceKey, key_str
 from controller.runtime import RuntimeFailure
 

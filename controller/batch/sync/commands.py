@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from controller.autoscaling.sync.commands import CommandError
 from controller.batch.planners.jobs import (
     Dependency,
     Job,
@@ -25,7 +24,7 @@ from controller.batch.sync.job_definition import resolve_definition
 from controller.batch.sync.jobs import BATCH
 from controller.batch.sync.ledger import save_jobs
 from controller.batch.sync.state import batch_lock
-from controller.core.outcomes import Retry
+from controller.core.outcomes import CommandError, Retry
 from controller.runtime import RuntimeFailure
 
 if TYPE_CHECKING:

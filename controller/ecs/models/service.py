@@ -8,8 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from controller.elb.models.load_balancer import ServiceLoadBalancer
-from controller.manifests.base import Path, SpecModel
+from controller.manifests.base import Path, ResourceName, SpecModel
 from controller.manifests.capacity import MAX_TASKS_PER_SERVICE, ServiceAutoScaling
 from controller.manifests.placement import Constraint, Strategy
 
@@ -31,6 +30,14 @@ class DeploymentConfiguration(SpecModel):
     deployment_circuit_breaker: DeploymentCircuitBreaker = Field(
         default_factory=DeploymentCircuitBreaker
     )
+
+
+class ServiceLoadBalancer(SpecModel):
+    """Service.loadBalancers: which container port of each task goes into which group."""
+
+    target_group: ResourceName
+    container_name: str
+    container_port: int = Field(ge=1, le=65535)
 
 
 class ServiceSpec(SpecModel):

@@ -10,8 +10,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from controller.autoscaling.sync import capacity
-from controller.core import targets
+from controller.core import capacity, targets
 from controller.core.observed import ObservedTask
 from controller.core.outcomes import Retry, Terminal, Waiting
 from controller.core.placement import SPREAD_ZONE_THEN_HOST, Rules

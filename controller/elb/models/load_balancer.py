@@ -237,14 +237,6 @@ class LoadBalancerSpec(SpecModel):
         return names
 
 
-class ServiceLoadBalancer(SpecModel):
-    """Service.loadBalancers: which container port of each task goes into which group."""
-
-    target_group: ResourceName
-    container_name: str
-    container_port: int = Field(ge=1, le=65535)
-
-
 def check_load_balancer(spec: LoadBalancerSpec) -> list[tuple[Path, str]]:
     problems: list[tuple[Path, str]] = []
     ports: dict[int, int] = {}

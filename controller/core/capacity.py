@@ -1,5 +1,7 @@
-"""The capacity of what scales: an Auto Scaling group's min, max and desired, a service's
-desiredCount within its autoScaling bounds.
+"""The capacity of what scales, as Application Auto Scaling's scalable targets: an Auto Scaling
+group's min, max and desired, a service's desiredCount within its autoScaling bounds. In the
+core because ECS and Auto Scaling both read and change it (`spec` is the group's or the
+service's; `key` says which).
 
 The manifest gives them; the API (`skiff asg set-desired`), scaling policies and scheduled
 actions change them as overrides, which hold until the manifest's next edit (overrides.py).
@@ -10,11 +12,9 @@ desired stays within [min, max], and a new min or max drags desired along, as AW
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from controller.autoscaling.models.group import AutoScalingGroupSpec
 from controller.core import overrides
-from controller.ecs.models.service import ServiceSpec
 from controller.manifests.kinds import ResourceKey
 
 if TYPE_CHECKING:
@@ -39,8 +39,10 @@ class Bounds:
         return max(self.min_size, min(self.max_size, n))
 
 
-def manifest_bounds(spec: AutoScalingGroupSpec | ServiceSpec) -> Bounds:
-    if isinstance(spec, AutoScalingGroupSpec):
+def manifest_bounds(kind: str, spec: Any) -> Bounds:
+    """What the manifest says: a group's desired, min and max; a service's desiredCount within
+    its autoScaling bounds (or fixed, without them)."""
+    if kind == GROUP:
         return Bounds(spec.capacity, spec.min_size, spec.max_size)
     if spec.auto_scaling is None:
         return Bounds(spec.desired_count, spec.desired_count, spec.desired_count)
@@ -52,20 +54,20 @@ class CapacityError(ValueError):
     """A change that would leave min above max."""
 
 
-def bounds(ctl: Controller, key: ResourceKey, spec: AutoScalingGroupSpec | ServiceSpec) -> Bounds:
+def bounds(ctl: Controller, key: ResourceKey, spec: Any) -> Bounds:
     """The capacity in force: the manifest's, with the overrides made since the last edit of
     its capacity fields."""
-    base = manifest_bounds(spec)
+    base = manifest_bounds(key[0], spec)
     changed = overrides.current(ctl.store, key[0], key[1], _wire(base))
     names = FIELDS[key[0]]
     desired_f, min_f, max_f = (changed.get(n) for n in names)
     if desired_f is None and min_f is None and max_f is None:
-        if isinstance(spec, ServiceSpec) and spec.auto_scaling is None:
+        if key[0] == SERVICE and spec.auto_scaling is None:
             return base  # a service's manifest count is taken as written
         return Bounds(base.clamp(base.desired), base.min_size, base.max_size)
     lo = int(min_f) if min_f is not None else base.min_size
     hi = int(max_f) if max_f is not None else base.max_size
-    if isinstance(spec, ServiceSpec) and spec.auto_scaling is None:
+    if key[0] == SERVICE and spec.auto_scaling is None:
         lo, hi = min(lo, base.desired), max(hi, base.desired)
     want = int(desired_f) if desired_f is not None else base.desired
     b = Bounds(want, lo, hi)
@@ -92,7 +94,7 @@ def _wire(b: Bounds) -> tuple[int, int, int]:
 def change(
     ctl: Controller,
     key: ResourceKey,
-    spec: AutoScalingGroupSpec | ServiceSpec,
+    spec: Any,
     *,
     desired: int | None = None,
     min_size: int | None = None,
@@ -117,7 +119,7 @@ def change(
             ctl.store,
             key[0],
             key[1],
-            _wire(manifest_bounds(spec)),
+            _wire(manifest_bounds(key[0], spec)),
             **{names[0]: after.desired, names[1]: lo, names[2]: hi},
         )
     ctl.queue.add(key)
