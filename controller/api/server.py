@@ -46,7 +46,8 @@ from controller import __version__
 from controller.api.auth import Access
 from controller.autoscaling.sync import commands
 from controller.batch.sync import commands as batch_commands
-from controller.core.controller import Controller, describe_errors
+from controller.core.controller import Controller
+from controller.core.desired import describe_errors
 from controller.core.event_stream import follow
 from controller.core.outcomes import CommandError, Retry
 

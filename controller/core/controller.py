@@ -1,4 +1,5 @@
-"""The controller: desired state, the host pool, and one sync function per kind.
+"""The controller: the work queue, its workers, and dispatch to each kind's sync through the
+registry (desired state is desired.py's, the host pool host_pool.py's).
 
 A sync reads the whole truth again (manifest, cache of containers, store), calls the kind's
 pure planner, hands the plan to the executor and records status. It is level-triggered: the
@@ -8,45 +9,38 @@ key says where to look, never what happened. Workers call `process()`; tests cal
 from __future__ import annotations
 
 import os
-import random
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable
 from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import structlog
 
-from controller.core import host_ports
 from controller.core.actions import ActionLog
-from controller.core.host_ports import HostPorts, PortKey, PortRange, default_range
+from controller.core.desired import DesiredState
+from controller.core.host_pool import HostPool
+from controller.core.host_ports import PortRange, default_range
 from controller.core.hosts import (
     HostHandle,
     RuntimeFactory,
-    implicit_name,
     local_ephemeral_range,
 )
 from controller.core.labels import DEFAULT_CLUSTER
-from controller.core.observed import ObservedTask, group_tasks
-from controller.core.observer import HostObserver
 from controller.core.outcomes import Retry, Stopped, Terminal, Waiting
-from controller.core.placement import HostSlot
-from controller.core.policy_guard import GuardedRuntime
 from controller.core.registry import Catalog
 from controller.core.status import ResourceStatus
 from controller.core.stopping import StoppablePool, StopSignal
-from controller.core.telemetry import HostFigures, Metrics
+from controller.core.telemetry import Metrics
 from controller.core.workqueue import Backoff, WorkQueue
 from controller.dataplane import DataPlane
 from controller.manifests.base import FieldError
-from controller.manifests.host import HostSpec
-from controller.manifests.kinds import Resource, ResourceKey, key_str
-from controller.manifests.loader import DEFAULT_MAX_MANIFEST_BYTES, LoadResult
+from controller.manifests.kinds import Resource, ResourceKey
+from controller.manifests.loader import DEFAULT_MAX_MANIFEST_BYTES
 from controller.manifests.policy import BASELINE, Policy
-from controller.runtime import ContainerRuntime, RuntimeFailure
-from controller.runtime.instrumented import InstrumentedRuntime
+from controller.runtime import RuntimeFailure
 from controller.store import Store, StoreFailure
 
 log = structlog.get_logger("skiff")
@@ -82,7 +76,7 @@ class Settings:
     max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES  # a larger file is an error, unread
 
 
-class Controller:
+class Controller(DesiredState, HostPool):
     def __init__(
         self,
         store: Store,
@@ -118,7 +112,6 @@ class Controller:
         self.hosts: dict[str, HostHandle] = {}
         self.status: dict[ResourceKey, ResourceStatus] = {}
         self.placement_lock = threading.Lock()  # one service places (and books) at a time
-        self.batch_lock = threading.RLock()  # the Batch pass, submits, cancels and terminates
         self._lock = threading.RLock()
         self._observing = False
         metrics.watch_pool(self._host_figures)
@@ -149,207 +142,6 @@ class Controller:
         if self._dataplane is None:
             self._dataplane = self._dataplane_factory()
         return self._dataplane
-
-    def load_balanced(self, service: str) -> bool:
-        res = self.desired.get(("Service", service))
-        return bool(res and res.spec.load_balancers) or any(
-            t in self.target_states for t, o in self._tasks_of(service)
-        )
-
-    def _tasks_of(self, service: str) -> list[tuple[str, str]]:
-        return [
-            (i, t.owner)
-            for i, t in self.observed_tasks().items()
-            if (t.owner_kind, t.owner) == ("Service", service)
-        ]
-
-    def snapshot(self) -> dict[ResourceKey, ResourceStatus]:
-        """Status of every resource, with host allocations computed now, not at the last sync."""
-        slots = {s.name: s for s in self.host_slots(self.observed_tasks())}
-        with self._lock:
-            for (kind, name), st in self.status.items():
-                if kind == "Host" and name in slots:
-                    st.details["allocated"] = {
-                        "cpu": slots[name].cpu_used,
-                        "memory": slots[name].memory_used,
-                    }
-                    st.details["connected"] = slots[name].up
-            return dict(self.status)
-
-    def _host_figures(self) -> list[HostFigures]:
-        return [
-            HostFigures(s.name, s.zone, s.up, s.cpu, s.memory, s.cpu_used, s.memory_used)
-            for s in self.host_slots(self.observed_tasks())
-        ]
-
-    # --- desired state ------------------------------------------------------------------------
-    def restore(self) -> None:
-        """Starts from the last valid manifests the store kept (a broken file stays covered)."""
-        for kind, name, source, document, spec, labels in self.store.resources():
-            if kind in self.catalog.entries:
-                try:
-                    parsed = self.catalog.entries[kind].kind.spec.model_validate(spec)
-                except ValueError:
-                    continue
-                self.desired[(kind, name)] = Resource(kind, name, parsed, source, document, labels)
-
-    def apply_manifests(self, result: LoadResult) -> set[ResourceKey]:
-        """Merges a directory load into desired state; returns the keys that changed."""
-        with self._lock:
-            previous = self.desired
-            desired = dict(result.resources)
-            stale: dict[ResourceKey, str] = {}
-            for key, prev in previous.items():
-                if key in desired:
-                    continue
-                if key in result.claimed or result.keeps(prev.source):
-                    desired[key] = prev
-                    stale[key] = "the manifest is invalid; the last valid version is kept"
-            for err in result.errors:
-                if err.kind and err.name and (err.kind, err.name) in stale:
-                    stale[(err.kind, err.name)] = (
-                        f"{err.field}: {err.message} (last valid version kept)"
-                    )
-            changed = {
-                k
-                for k in desired.keys() | previous.keys()
-                if k not in previous
-                or k not in desired
-                or _fingerprint(desired[k]) != _fingerprint(previous[k])
-            }
-            changed |= {k for k in stale.keys() ^ self.stale.keys()}
-            self.desired, self.stale, self.manifest_errors = desired, stale, list(result.errors)
-            self._unsaved |= changed
-            self._save_manifests()
-            self._report_manifest_errors(result)
-        if any(k[0] == "Host" for k in changed) or not self.hosts:
-            self.sync_pool()
-        for key in changed:
-            self.queue.forget(key)
-            self.queue.add(key)
-        return changed
-
-    def _save_manifests(self) -> None:
-        """Keeps the last valid version of each changed resource in the store. When the store
-        cannot be written, desired state still changes (the edit is carried out as soon as
-        the store takes the records it needs) and the next resync saves them."""
-        with self._lock:
-            now = self.clock()
-            for key in sorted(self._unsaved):
-                res = self.desired.get(key)
-                try:
-                    if res is None:
-                        self.store.delete_resource(*key)
-                    elif key not in self.stale:
-                        self.store.save_resource(
-                            res.kind,
-                            res.name,
-                            res.source,
-                            res.document,
-                            res.spec.to_wire(),
-                            res.labels,
-                            now,
-                        )
-                except StoreFailure:
-                    return  # reported by the store's watcher; the rest waits with this one
-                self._unsaved.discard(key)
-
-    def _store_failed(self, failure: StoreFailure) -> None:
-        self.metrics.store_write_failures.labels(failure.reason).inc()
-        self.metrics.store_writable.set(0)
-        log.error("store.write_failed", action="write", reason=failure.reason, error=str(failure))
-
-    def _store_recovered(self) -> None:
-        """A write succeeded after failures: keys backing off after theirs go again now."""
-        self.metrics.store_writable.set(1)
-        log.info("store.recovered", action="write", reason="a write to the store succeeded")
-        for key in self.keys():
-            self.queue.forget(key)
-            self.queue.add(key)
-
-    def _report_manifest_errors(self, result: LoadResult) -> None:
-        self.metrics.manifest_errors.clear()
-        by_file: dict[str, int] = {}
-        for err in result.errors:
-            by_file[err.file] = by_file.get(err.file, 0) + 1
-        for file, n in by_file.items():
-            self.metrics.manifest_errors.labels(file).set(n)
-        self.metrics.manifest_loads.labels("valid" if result.ok else "invalid").inc()
-        for kind in self.catalog.entries:
-            self.metrics.resources.labels(kind).set(sum(k[0] == kind for k in self.desired))
-
-    # --- the pool ---------------------------------------------------------------------------------
-    def sync_pool(self) -> None:
-        """Connects new or changed Host manifests; a removed host drains before it is dropped.
-
-        Connecting talks to the engines, so it happens outside the lock that workers need.
-        """
-        specs: dict[str, HostSpec] = {
-            k[1]: r.spec for k, r in self.desired.items() if k[0] == "Host"
-        }
-        wanted = implicit_name(specs)
-        with self._lock:
-            current = dict(self.hosts)
-        replaced = [h for n, h in current.items() if n in wanted and h.spec != wanted[n]]
-        connected = {
-            name: self._connect(name, spec)
-            for name, spec in wanted.items()
-            if name not in current or current[name].spec != spec
-        }
-        with self._lock:
-            for old in replaced:
-                old.observer.stop()
-                old.runtime.close()
-            self.hosts.update(connected)
-            for name, handle in self.hosts.items():
-                handle.draining = name not in wanted
-        for name in current.keys() | connected.keys():
-            self.queue.add(("Host", name))
-        self.enqueue_all()  # services move their tasks off draining hosts
-
-    def _connect(self, name: str, spec: HostSpec) -> HostHandle:
-        counted = InstrumentedRuntime(self._factory(name, spec), name, self.metrics)
-        runtime = GuardedRuntime(counted, self.settings.policy)
-        observer = HostObserver(
-            name,
-            runtime,
-            self._owner_changed,
-            lambda: self._reconnected(name),
-            self.settings.cluster,
-            on_down=self._host_down,
-            clock=self.clock,
-        )
-        counted.on_start_failed = observer.touch
-        handle = HostHandle(name, spec, runtime, observer)
-        try:
-            handle.refresh_info()
-            observer.resync()
-        except RuntimeFailure as exc:
-            log.warning("host.unreachable", kind="Host", name=name, error=str(exc))
-        if self._observing:
-            observer.start()
-        return handle
-
-    def drop_host(self, name: str) -> HostHandle | None:
-        """Takes a host out of the pool and stops watching it."""
-        with self._lock:
-            handle = self.hosts.pop(name, None)
-        if handle is not None:
-            handle.observer.stop()
-            handle.runtime.close()
-        return handle
-
-    def runtime_for(self, host: str) -> ContainerRuntime:
-        """The host's runtime: instrumented, and guarded by the daemon's container policy."""
-        handle = self.hosts.get(host)
-        if handle is None:
-            raise Retry(f"host {host} is not in the pool")
-        return handle.runtime
-
-    def start_observing(self) -> None:
-        self._observing = True
-        for handle in list(self.hosts.values()):
-            handle.observer.start()
 
     def stop(self) -> None:
         """Stops the loop. HAProxy keeps serving; the next daemon picks it up.
@@ -382,22 +174,6 @@ class Controller:
                     pass
         self.enqueue_all()
 
-    def _host_down(self) -> None:
-        """Once a host has been down long enough to be lost, every service looks again."""
-        for key in self.keys():
-            self.queue.add_after(key, self.settings.host_lost_seconds + 0.1)
-
-    def _reconnected(self, host: str) -> None:
-        """An event stream was resumed: what happened meanwhile may concern any key."""
-        self.metrics.docker_event_reconnects.labels(host).inc()
-        self.enqueue_all()
-
-    def _owner_changed(self, host: str, kind: str, name: str) -> None:
-        self.queue.add((kind, name))
-        handle = self.hosts.get(host)
-        if handle is not None and handle.draining:
-            self.queue.add(("Host", host))  # it leaves the pool once its last task is gone
-
     def keys(self) -> set[ResourceKey]:
         keys = set(self.desired) | set(self.status)
         keys |= {(t.owner_kind, t.owner) for t in self.observed_tasks().values()}
@@ -410,10 +186,6 @@ class Controller:
     def enqueue_all(self) -> None:
         for key in self.keys():
             self.queue.add(key)
-
-    @property
-    def synced(self) -> bool:
-        return all(h.observer.synced for h in list(self.hosts.values()))
 
     # --- the worker ---------------------------------------------------------------------------
     def process(self, timeout: float | None = None) -> ResourceKey | None:
@@ -511,92 +283,8 @@ class Controller:
         with self._lock:
             self.status.pop(key, None)
 
-    # --- Service ----------------------------------------------------------------------------------
-    def observed_tasks(self) -> dict[str, ObservedTask]:
-        return dict(self.grouped("tasks", group_tasks))
-
-    def grouped(self, what: str, group: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
-        """Every host's containers grouped by `group`, built again only when a host's cache
-        changed since the last time (a pass asks for them once per key, and more)."""
-        hosts = list(self.hosts.values())
-        # Versions are read before the snapshots: a result is never older than its key.
-        key = tuple((h.name, h.observer, h.observer.version) for h in hosts)
-        cached = self._groups.get(what)
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        grouped = group((h.name, c) for h in hosts for c in h.observer.snapshot())
-        self._groups[what] = (key, grouped)
-        return grouped
-
-    def listed_hosts(self) -> set[str]:
-        """Hosts whose containers are known now: something missing there is gone."""
-        return {n for n, h in list(self.hosts.items()) if h.up and h.observer.synced}
-
-    def host_slots(self, tasks: dict[str, ObservedTask]) -> list[HostSlot]:
-        """Each host's capacity and what is held on it: the sum of every domain's holdings
-        (tasks, instances, jobs, launches not yet seen). Ports are per address: engines
-        that share one share its ports."""
-        cpu: dict[str, int] = {}
-        mem: dict[str, int] = {}
-        ports: dict[str, set[tuple[int, str]]] = {}
-        hosts = list(self.hosts.values())
-        address = {h.name: h.address for h in hosts}
-        now = self.clock()
-        for domain in self.catalog.domains:
-            for held in domain.holdings(self, tasks):
-                cpu[held.host] = cpu.get(held.host, 0) + held.cpu
-                mem[held.host] = mem.get(held.host, 0) + held.memory
-                ports.setdefault(address.get(held.host, ""), set()).update(held.ports)
-        return [
-            HostSlot(
-                h.name,
-                h.spec.zone,
-                h.address,
-                h.cpu_capacity,
-                h.memory_capacity,
-                cpu.get(h.name, 0),
-                mem.get(h.name, 0),
-                frozenset(ports.get(h.address, ())),
-                up=h.up,
-                draining=h.draining,
-                attributes=h.spec.attributes,
-                lost=h.lost(now, self.settings.host_lost_seconds),
-                dynamic_ports=self.port_range,
-            )
-            for h in hosts
-        ]
-
-    def choose_ports(
-        self, host: str, wanted: Sequence[tuple[int, str]], avoid: Collection[PortKey] = ()
-    ) -> HostPorts:
-        """Dynamic host ports for a launch on `host` outside the pass's plan (an instance, or a
-        task's retry after a port conflict): none in use at its address, none in `avoid`."""
-        if not wanted:
-            return ()
-        slot = next((s for s in self.host_slots(self.observed_tasks()) if s.name == host), None)
-        used = set(avoid) | (slot.ports_used if slot is not None else set())
-        return host_ports.pick(wanted, used, self.port_range, random.Random())
-
 
 def _stopped(exc: Exception, stopping: StopSignal) -> bool:
     """Whether a pass ended because the daemon is stopping: it said so (Stopped), or the stop
     cancelled a call it waited for (after the grace, as the pools were shut down)."""
     return isinstance(exc, Stopped) or (isinstance(exc, CancelledError) and stopping.is_set())
-
-
-def _fingerprint(res: Resource) -> tuple[Any, ...]:
-    """What must be saved again when it changes (the source too: a resource may move files)."""
-    return (res.spec, tuple(sorted(res.labels.items())), res.source, res.document)
-
-
-def describe_errors(errors: Iterable[FieldError]) -> list[dict[str, Any]]:
-    return [
-        {
-            "file": e.file,
-            "document": e.document,
-            "field": e.field,
-            "message": e.message,
-            "resource": key_str((e.kind, e.name)) if e.kind and e.name else None,
-        }
-        for e in errors
-    ]

@@ -108,7 +108,7 @@ def sync_service(ctl: Controller, name: str) -> float | None:
     _prune_records(ctl, records, observed, in_flight)
     revs = {k: rr for k in {f.revision for f in flights} if (rr := revision(ctl, k))}
     failures = ecs(ctl).executor.run(name, plan, flights, revs)
-    if ctl.load_balanced(name):
+    if _load_balanced(ctl, name):
         ctl.queue.add(targets.PASS)  # its tasks' targets follow its tasks
     error = "; ".join(sorted({f.message for f in failures} | set(refused.values())))
     failed = bool(failures or refused)
@@ -421,4 +421,17 @@ def _report_service(
         if desired
         else [],
         activities=activities_json(ctl.store, "Service", name),
+    )
+
+
+def _load_balanced(ctl: Controller, service: str) -> bool:
+    """Whether the service's tasks are, or may still be, targets (its manifest names target
+    groups, or a task of it still has a target state: it drains)."""
+    res = ctl.desired.get(("Service", service))
+    if res and res.spec.load_balancers:
+        return True
+    return any(
+        i in ctl.target_states
+        for i, t in ctl.observed_tasks().items()
+        if (t.owner_kind, t.owner) == ("Service", service)
     )
