@@ -28,7 +28,7 @@ class ActionLog:
     ) -> None:
         self._store, self._metrics, self._clock = store, metrics, clock
         self.feed = EventFeed(store.last_event_id())
-        self._told: dict[tuple[str, str, str], str] = {}  # conditions told once, by reason
+        self._told: dict[tuple[str, str, str], str | None] = {}  # the store's, cached
         self._told_lock = threading.Lock()
 
     def record(
@@ -52,20 +52,56 @@ class ActionLog:
             except StoreFailure:
                 pass  # the log line above tells it; the store counts the failed write
 
-    def record_change(self, kind: str, name: str, action: str, reason: str, **kwargs: Any) -> None:
+    def record_change(
+        self,
+        kind: str,
+        name: str,
+        action: str,
+        reason: str,
+        *,
+        news: str | None = None,
+        log_each: bool = False,
+        **kwargs: Any,
+    ) -> None:
         """Records a condition that holds pass after pass (a task that cannot be placed, a
-        deployment that cannot move) once, and again only when its reason changes, as ECS
-        tells a service's events."""
-        with self._told_lock:
-            if self._told.get((kind, name, action)) == reason:
-                return
-            self._told[(kind, name, action)] = reason
-        self.record(kind, name, action, reason, **kwargs)
+        deployment that cannot move, a scaling evaluation that changes nothing) once, and again
+        only when its news changes (`news`, by default the reason), as ECS tells a service's
+        events. What was told is kept in the store, so a restart does not tell it again.
+        `log_each` logs (and counts) every pass all the same; only news reaches the history."""
+        key, news = (kind, name, action), reason if news is None else news
+        fresh = self._told_now(key) != news
+        if fresh:
+            try:
+                self._store.tell(kind, name, action, news)
+            except StoreFailure:
+                pass  # told again at the next pass: better twice than never
+            else:
+                with self._told_lock:
+                    self._told[key] = news
+        if fresh or log_each:
+            self.record(kind, name, action, reason, keep=fresh, **kwargs)
 
     def settled(self, kind: str, name: str, action: str) -> None:
         """The condition behind `action` ended: when it holds again, it is told again."""
+        key = (kind, name, action)
+        if self._told_now(key) is None:
+            return
+        try:
+            self._store.tell(kind, name, action, None)
+        except StoreFailure:
+            return
         with self._told_lock:
-            self._told.pop((kind, name, action), None)
+            self._told[key] = None
+
+    def _told_now(self, key: tuple[str, str, str]) -> str | None:
+        """What the store keeps as told, read once per condition and cached."""
+        with self._told_lock:
+            if key in self._told:
+                return self._told[key]
+        told = self._store.told(*key)
+        with self._told_lock:
+            self._told.setdefault(key, told)
+            return self._told[key]
 
     def entry(
         self,

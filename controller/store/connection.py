@@ -105,6 +105,9 @@ CREATE TABLE IF NOT EXISTS events (
     action TEXT NOT NULL, reason TEXT NOT NULL, message TEXT NOT NULL,
     detail TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS events_resource ON events (kind, name, id);
+CREATE TABLE IF NOT EXISTS told (
+    kind TEXT NOT NULL, name TEXT NOT NULL, action TEXT NOT NULL, news TEXT NOT NULL,
+    PRIMARY KEY (kind, name, action));
 CREATE TABLE IF NOT EXISTS metric_hours (
     series TEXT NOT NULL, hour INTEGER NOT NULL, sum REAL NOT NULL, count INTEGER NOT NULL,
     PRIMARY KEY (series, hour));

@@ -1,6 +1,7 @@
 """The history of actions, for every AWS service alike (what CloudTrail and CloudWatch Events
 give on AWS): an append-only table with growing ids, the event stream's cursor, trimmed to the
-most recent EVENTS_KEPT."""
+most recent EVENTS_KEPT; and, for a condition that holds pass after pass, what of it was last
+told (so that it is told again only when that changes, across restarts too)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,26 @@ class Events(Connection):
             f"SELECT {_EVENT_COLUMNS} FROM events WHERE {where} ORDER BY id LIMIT ?", *args, limit
         )
         return [(r[0], EventRecord(*r[1:])) for r in rows]
+
+    def told(self, kind: str, name: str, action: str) -> str | None:
+        """What was last told of the condition behind `action` on kind/name, if it holds."""
+        rows = self._rows(
+            "SELECT news FROM told WHERE kind = ? AND name = ? AND action = ?", kind, name, action
+        )
+        return str(rows[0][0]) if rows else None
+
+    def tell(self, kind: str, name: str, action: str, news: str | None) -> None:
+        """Keeps what was told of a condition; None: it ended."""
+        with self._tx() as db:
+            if news is None:
+                db.execute(
+                    "DELETE FROM told WHERE kind = ? AND name = ? AND action = ?",
+                    (kind, name, action),
+                )
+            else:
+                db.execute(
+                    "INSERT OR REPLACE INTO told VALUES (?, ?, ?, ?)", (kind, name, action, news)
+                )
 
     def last_event_id(self) -> int:
         rows = self._rows("SELECT COALESCE(MAX(id), 0) FROM events")
