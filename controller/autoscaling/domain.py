@@ -1,10 +1,8 @@
 """Auto Scaling's entry in the kind registry: AutoScalingGroup, and ScalingPolicy and
-ScheduledAction, which the one pass per metrics period (core/periodic.py) evaluates with the
-alarms; Auto Scaling registers that pass."""
+ScheduledAction, which its step of the one pass per metrics period (core/periodic.py,
+CloudWatch's) evaluates after the alarms; what it publishes to CloudWatch (core/metrics.py)."""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 from controller.autoscaling.models.group import AutoScalingGroupSpec, check_group
 from controller.autoscaling.models.references import scaling_problems
@@ -14,38 +12,16 @@ from controller.autoscaling.models.scaling import (
     check_scheduled_action,
 )
 from controller.autoscaling.sync.group import sync_asg
-from controller.autoscaling.sync.scaling import sync_monitoring
+from controller.autoscaling.sync.metrics import METRICS
 from controller.autoscaling.sync.targets import TARGETS
 from controller.core.periodic import PERIOD
-from controller.core.registry import Domain, Entry, Pass
+from controller.core.registry import Domain, Entry
 from controller.ec2.references import fleet_references
 from controller.manifests.kinds import Kind, Manifests, Problems, Resource
-
-if TYPE_CHECKING:
-    from controller.core.controller import Controller
-
-# Kinds whose metrics are collected, or that are evaluated, every period.
-MONITORED = (
-    "AutoScalingGroup",
-    "Service",
-    "Instance",
-    "TargetGroup",
-    "Alarm",
-    "ScalingPolicy",
-    "ScheduledAction",
-)
 
 
 def _references(res: Resource, manifests: Manifests) -> Problems:
     return scaling_problems(res, dict(manifests.resources), set(manifests.claimed))
-
-
-def _monitoring(ctl: Controller) -> bool:
-    return ctl.settings.monitoring and any(k[0] in MONITORED for k in ctl.desired)
-
-
-def _pass(ctl: Controller) -> float | None:
-    return sync_monitoring(ctl) if ctl.settings.monitoring else None
 
 
 DOMAIN = Domain(
@@ -77,6 +53,6 @@ DOMAIN = Domain(
             reads=("AutoScalingGroup", "Service"),
         ),
     ),
-    passes=(Pass(PERIOD, _pass, _monitoring),),
+    metrics=METRICS,
     targets=TARGETS,
 )

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from controller.core.metrics import MetricSource
 from controller.core.observed import ObservedTask
 from controller.core.targets import TargetSource
 from controller.manifests.kinds import Kind, ResourceKey
@@ -76,6 +77,8 @@ class Domain:
     holdings: Callable[[Controller, Mapping[str, ObservedTask]], Iterable[Holding]] = _nothing
     # Its tasks or instances behind load balancers' target groups (core/targets.py).
     targets: TargetSource | None = None
+    # What it publishes to CloudWatch and the alarm actions it answers (core/metrics.py).
+    metrics: MetricSource | None = None
     # The state it keeps while the daemon runs, made once per controller; `Controller.part`.
     part: Callable[[Controller], object] | None = None
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from controller.core.labels import reserved
 from controller.core.observed import ObservedTask
 from controller.core.registry import Domain, Entry, Holding
+from controller.ec2.metrics import METRICS
 from controller.ec2.models.ec2 import (
     InstanceSpec,
     LaunchTemplateSpec,
@@ -80,4 +81,5 @@ DOMAIN = Domain(
     keys=_keys,
     holdings=_holdings,
     part=_tracker,
+    metrics=METRICS,
 )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from controller.core.observed import ObservedTask
 from controller.core.registry import Domain, Entry, Holding
+from controller.ecs.metrics import METRICS
 from controller.ecs.models.service import ServiceSpec, check_service
 from controller.ecs.models.task_definition import TaskDefinitionSpec, check_task_definition
 from controller.ecs.needs import task_definition_needs
@@ -81,4 +82,5 @@ DOMAIN = Domain(
     holdings=_holdings,
     targets=TARGETS,
     part=EcsState,
+    metrics=METRICS,
 )

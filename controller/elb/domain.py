@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from controller.core.registry import Domain, Entry, Pass
+from controller.elb.metrics import METRICS
 from controller.elb.models.load_balancer import (
     LoadBalancerSpec,
     TargetGroupSpec,
@@ -44,4 +45,5 @@ DOMAIN = Domain(
     ),
     passes=(Pass(DATA_PLANE, sync_load_balancers, _serving),),
     part=lambda ctl: DataPlaneState(),
+    metrics=METRICS,
 )

@@ -1,5 +1,6 @@
 """Scaling policies that watch their own metric, in a scaling pass: target tracking on its
-metric's datapoints, predictive scaling's forecast floor; and the capacity every policy
+metric's datapoints (CloudWatch's, read through the core's metric reader), predictive
+scaling's forecast floor; and the capacity every policy
 evaluation starts from (in service, warming, pending, bounds). Step and simple policies run
 when their alarm does (alarm_actions)."""
 
@@ -11,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 from controller.autoscaling.models.scaling import ScalingPolicySpec
 from controller.autoscaling.planners.forecast import capacity_for, forecast
 from controller.autoscaling.planners.policies import Capacity, Hold, no_change, target_tracking
+from controller.autoscaling.sync.load_history import predictive_series
 from controller.autoscaling.sync.scaling_state import Evaluation, Pass, kept_state
-from controller.cloudwatch.planners.alarms import datapoints
-from controller.cloudwatch.sync.collect import monitor, predictive_series, series_of
 from controller.core import capacity
+from controller.core.metrics import reader
 from controller.manifests.kinds import ResourceKey, key_str
 
 if TYPE_CHECKING:
@@ -40,12 +41,9 @@ def evaluate_policy(
     tt = spec.target_tracking_configuration
     if tt is not None:
         metric, statistic = _tracked_metric(spec)
-        key = series_of(metric, ctl)
         period = ctl.settings.metrics_period
-        with monitor(ctl).lock:
-            samples = monitor(ctl).history.samples(key, now - period * (TRACKING_POINTS + 1))
-            unavailable = monitor(ctl).unavailable.get(key)
-        points = datapoints(samples, statistic, period, TRACKING_POINTS, now)
+        read = reader(ctl).statistics(ctl, metric, statistic, period, TRACKING_POINTS, now)
+        points, unavailable = read.points, read.unavailable
         saved = kept_state(ctl, "ScalingPolicy", name)
         decision = target_tracking(
             name,

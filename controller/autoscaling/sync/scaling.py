@@ -1,11 +1,14 @@
-"""Alarms, scaling policies and scheduled actions: one pass per metrics period.
+"""Scaling policies and scheduled actions: Auto Scaling's step of the one pass per metrics
+period (core/metrics.py; CloudWatch runs the pass: it collects the period's metrics and
+evaluates the alarms first, and an alarm's scalingPolicy action runs its step or simple
+policy, alarm_actions.py, whose decision joins this period's work).
 
-A pass collects the period's metrics (monitoring.py), evaluates every Alarm (state changes run
-its actions: a step or simple scaling policy, or an instance action), asks every target
-tracking policy what its target needs, raises groups' floors from predictive forecasts, and
-combines the answers per group or service (out if any policy asks, in only if all agree) into
-one new capacity, recorded as an activity with its cause. Scheduled actions set min, max and
-desired when their time comes. What must survive a restart (alarm states, cooldowns, when a
+Once a period the step records the load history predictive policies forecast from, asks every
+target tracking policy what its target needs (reading CloudWatch's statistics through the
+core's metric reader), raises groups' floors from predictive forecasts, and combines the
+answers per group or service (out if any policy asks, in only if all agree) into one new
+capacity, recorded as an activity with its cause. Scheduled actions set min, max and desired
+when their time comes, each time the pass runs. What must survive a restart (cooldowns, when a
 schedule last fired) is kept in the store, tied to the manifest's version.
 
 Every policy evaluation shows in the policy's status (its reason, and `lastEvaluation`: the
@@ -14,25 +17,24 @@ a debug event, `scaling.no_change`: logged each time, stored in the history (and
 event stream) only when its cause or the capacity numbers differ from the last one stored, so
 a policy that holds for days stores one event, not one per pass.
 
-The pass's parts: alarm_actions, policy_evaluation, new_capacity, scheduled_actions, sharing
-scaling_state.
+The step's parts: alarm_actions, policy_evaluation, load_history, new_capacity,
+scheduled_actions, sharing scaling_state.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
-from controller.autoscaling.sync.alarm_actions import evaluate_alarm
+from controller.autoscaling.sync.load_history import record_load
 from controller.autoscaling.sync.new_capacity import apply_new_capacity
 from controller.autoscaling.sync.policy_evaluation import evaluate_policy
 from controller.autoscaling.sync.scaling_state import Pass
 from controller.autoscaling.sync.scheduled_actions import run_scheduled_action
-from controller.cloudwatch.sync.collect import collect, monitor
 from controller.core.capacity import CapacityError
+from controller.core.metrics import Period
 from controller.core.outcomes import CommandError, Retry
 from controller.manifests.kinds import ResourceKey, key_str
 from controller.runtime import RuntimeFailure
@@ -44,31 +46,25 @@ if TYPE_CHECKING:
 log = structlog.get_logger("skiff.scaling")
 
 
-def sync_monitoring(ctl: Controller) -> float | None:
-    period = ctl.settings.metrics_period
-    now = ctl.clock()
-    index = math.floor(now / period)
-    if monitor(ctl).evaluated != index:  # once a period, whatever else queues this pass
-        monitor(ctl).evaluated = index
-        monitor(ctl).started = monitor(ctl).started or now
-        collect(ctl, now)
-        work = Pass({})
-        for key, res in sorted(ctl.desired.items()):
-            if key[0] == "Alarm":
-                _guarded(ctl, key, evaluate_alarm, ctl, key[1], res.spec, now, work)
+def scaling_step(ctl: Controller, run: Period) -> float | None:
+    """Auto Scaling's part of the period's pass; when it next has work (a schedule's time)."""
+    now = run.now
+    if run.fresh:
+        record_load(ctl, now)
+        work = run.share(Pass)
         for key, res in sorted(ctl.desired.items()):
             if key[0] == "ScalingPolicy" and res.spec.enabled:
                 _guarded(ctl, key, evaluate_policy, ctl, key[1], res.spec, now, work)
         for target in sorted(set(work.evaluations) | set(work.floors)):
             _guarded(ctl, target, apply_new_capacity, ctl, target, now, work)
-    wake = [period - (now % period)]
+    wake = []
     for key, res in sorted(ctl.desired.items()):
         if key[0] == "ScheduledAction":
             at = _guarded(ctl, key, run_scheduled_action, ctl, key[1], res.spec, now)
             if at is not None:
                 wake.append(max(0.0, at - now))
     _forget_gone(ctl)
-    return min(wake)
+    return min(wake, default=None)
 
 
 T = TypeVar("T")
@@ -80,18 +76,13 @@ def _guarded(ctl: Controller, key: ResourceKey, step: Callable[..., T], *args: A
         return step(*args)
     except (CapacityError, CommandError, RuntimeFailure, Retry, ValueError) as exc:
         log.warning("scaling.failed", resource=key_str(key), error=str(exc))
-        if key in ctl.desired and key[0] in ("Alarm", "ScalingPolicy", "ScheduledAction"):
+        if key in ctl.desired and key[0] in ("ScalingPolicy", "ScheduledAction"):
             ctl.set_status(key, "ERROR", str(exc))
         return None
 
 
 def _forget_gone(ctl: Controller) -> None:
     for key in list(ctl.status):
-        if key[0] in ("Alarm", "ScalingPolicy", "ScheduledAction") and key not in ctl.desired:
+        if key[0] in ("ScalingPolicy", "ScheduledAction") and key not in ctl.desired:
             ctl.forget_status(key)
             ctl.store.delete_override(*key)
-            if key[0] == "Alarm":
-                try:
-                    ctl.metrics.alarm_state.remove(key[1])
-                except KeyError:
-                    pass

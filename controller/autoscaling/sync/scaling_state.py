@@ -30,7 +30,8 @@ class Evaluation:
 class Pass:
     """What one pass decided, per scaled resource."""
 
-    floors: dict[ResourceKey, tuple[int, int, str]]  # predictive: (floor, max size, reason)
+    # predictive: (floor, max size, reason)
+    floors: dict[ResourceKey, tuple[int, int, str]] = field(default_factory=dict)
     evaluations: dict[ResourceKey, list[Evaluation]] = field(
         default_factory=lambda: defaultdict(list)
     )

@@ -1,13 +1,12 @@
 """Metric collection: what CloudWatch would record, measured on the pool every period.
 
-Each pass samples every running instance and task container (Docker's one-shot stats: CPU as a
-percent of its limit, memory as a percent of its limit), the load balancer's per-group
-counters (request count per period, per target, response time, 5xx), instance status checks,
-group and service counts, and the Prometheus queries that alarms and policies name. Samples go
-into an in-memory MetricHistory keyed (metricName, dimension, value), so statistics over any
-period come from the raw samples, as CloudWatch aggregates them; a group's series holds its
-InService instances' samples, a service's its running tasks'. The same figures are exported
-on /metrics, and groups with predictive policies keep an hourly load history in the store.
+Each pass samples the running containers the services name (core/metrics.py: instances and
+tasks, each counting toward its series; Docker's one-shot stats: CPU as a percent of its
+reservation, memory as a percent of its reservation), takes the other samples they publish
+(load balancers' counters, instance status checks, group and service counts), and asks the
+Prometheus queries that their resources and the alarms name. Samples go into an in-memory
+MetricHistory keyed (metricName, dimension, value), so statistics over any period come from the
+raw samples, as CloudWatch aggregates them. The same figures are exported on /metrics.
 
 The Docker stats and Prometheus requests of a pass run on the controller's metrics pool, never
 on the pool that carries out plans: a pass over hundreds of tasks (each one-shot stats call
@@ -19,7 +18,6 @@ no read is asked of a pool being shut down.
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,12 +28,8 @@ import structlog
 from controller.cloudwatch.planners.usage import cpu_percent, memory_percent
 from controller.cloudwatch.series import MetricHistory
 from controller.cloudwatch.sync.prometheus import MetricUnavailable, query
-from controller.core.labels import reserved
+from controller.core.metrics import Sampled, SeriesKey, sources
 from controller.core.stopping import gather
-from controller.dataplane import DataPlaneError
-from controller.ec2.planners.instances import IMPAIRED
-from controller.ec2.sync.observed import instances, observed_instances
-from controller.ecs.sync.state import revision
 from controller.manifests.metrics import Metric
 from controller.runtime import ContainerStats, RuntimeFailure
 
@@ -44,10 +38,8 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("skiff.monitoring")
 
-SeriesKey = tuple[str, str, str]
 STATISTICS_EXPORTED = ("Average", "Maximum", "Sum", "SampleCount")
 HISTORY_SECONDS = 86400.0  # raw samples kept in memory (also capped per series)
-HOURS_KEPT = 15 * 24  # hourly load history for predictive scaling: AWS uses up to 14 days
 
 
 @dataclass
@@ -56,7 +48,7 @@ class MonitorState:
 
     history: MetricHistory
     previous: dict[str, ContainerStats] = field(default_factory=dict)  # by container id
-    counters: dict[str, tuple[int, int, float]] = field(default_factory=dict)  # (reqs, 5xx, at)
+    memories: dict[str, dict[str, Any]] = field(default_factory=dict)  # each source's, by domain
     exported: set[tuple[str, str, str]] = field(default_factory=set)  # series on /metrics
     unavailable: dict[SeriesKey, str] = field(default_factory=dict)  # why a series has no data
     evaluated: int | None = None  # the last period alarms and policies were evaluated in
@@ -98,57 +90,23 @@ def collect(ctl: Controller, now: float) -> None:
     state = monitor(ctl)
     samples: list[tuple[SeriesKey, float]] = []
     samples += _containers(ctl)
-    samples += _target_groups(ctl, now)
-    samples += _counts(ctl)
+    for name, source in sources(ctl):
+        samples += source.samples(ctl, now, state.memories.setdefault(name, {}))
     with state.lock:
         for key, value in samples:
             state.history.add(key, now, value)
         state.history.prune(now)  # series of instances and resources long gone go too
     _prometheus(ctl, now)
     _export(ctl, now)
-    _hourly(ctl, now)
-
-
-_Job = tuple[str, str, float | None, float | None, list[SeriesKey]]  # host, id, CPUs, MiB, keys
-
-
-def _instance_jobs(ctl: Controller) -> list[_Job]:
-    """The running instances' containers to sample, each with its reservation and series:
-    the instance's, and its group's while it is InService."""
-    jobs: list[_Job] = []
-    for iid, inst in observed_instances(ctl).items():
-        c = inst.container
-        if not c.running:
-            continue
-        cpu_units, memory_mib = reserved(c.labels)
-        keys: list[SeriesKey] = [("", "instance", iid)]
-        if inst.owner_kind == "AutoScalingGroup":
-            record = ctl.store.instance(iid)
-            if record is not None and record.lifecycle_state == "InService":
-                keys.append(("", "autoScalingGroup", inst.owner))
-        jobs.append((inst.host, c.id, cpu_units / 1024 or None, memory_mib or None, keys))
-    return jobs
 
 
 def _containers(ctl: Controller) -> list[tuple[SeriesKey, float]]:
-    """CPU and memory of instances (and the groups they are InService in) and tasks."""
-    jobs = _instance_jobs(ctl)
-    for task in ctl.observed_tasks().values():
-        if task.owner_kind != "Service":
-            continue
-        rev = revision(ctl, task.revision)
-        cpu = rev.spec.cpu_need / 1024 if rev else 0
-        memory = rev.spec.memory_need if rev else 0
-        running = [c for c in task.containers.values() if c.running]
-        share = 1 / max(1, len(running))  # a task's containers share its reservation
-        for c in running:
-            keys = [("", "service", task.owner)]
-            jobs.append((task.host, c.id, cpu * share or None, memory * share or None, keys))
+    """CPU and memory of the containers the sources name, toward each of their series."""
+    jobs: list[Sampled] = [job for _, source in sources(ctl) for job in source.containers(ctl)]
 
-    def sample(job: tuple[str, str, float | None, float | None, list[SeriesKey]]) -> Any:
-        host, cid, _, _, _ = job
+    def sample(job: Sampled) -> Any:
         try:
-            return ctl.runtime_for(host).stats(cid)
+            return ctl.runtime_for(job.host).stats(job.container)
         except (RuntimeFailure, KeyError):
             return None
 
@@ -156,15 +114,16 @@ def _containers(ctl: Controller) -> list[tuple[SeriesKey, float]]:
     out: list[tuple[SeriesKey, float]] = []
     previous = monitor(ctl).previous
     seen = set()
-    for (_, cid, cpus, mib, keys), stats in zip(jobs, results, strict=True):
+    for job, stats in zip(jobs, results, strict=True):
         if stats is None:
             continue
+        cid, mib = job.container, job.memory_mib
         seen.add(cid)
         before = previous.get(cid)
         previous[cid] = stats
-        used = cpu_percent(before, stats, cpus) if before is not None else None
+        used = cpu_percent(before, stats, job.cpus) if before is not None else None
         held = memory_percent(stats, int(mib * 1024 * 1024) if mib else None)
-        for _, dim, value in keys:
+        for dim, value in job.series:
             if used is not None:
                 out.append((("CPUUtilization", dim, value), used))
             if held is not None:
@@ -174,85 +133,12 @@ def _containers(ctl: Controller) -> list[tuple[SeriesKey, float]]:
     return out
 
 
-def _target_groups(ctl: Controller, now: float) -> list[tuple[SeriesKey, float]]:
-    """Per target group: RequestCount and 5xx (since the last pass: their Sum over a period
-    is the period's count), RequestCountPerTarget (per minute, as AWS's target values are),
-    response time, healthy and unhealthy targets (from HAProxy's counters)."""
-    groups = [k[1] for k in ctl.desired if k[0] == "TargetGroup"]
-    if not groups:
-        return []
-    dp = ctl.dataplane()
-    try:
-        stats = dp.counters() if dp.running() else {}
-    except DataPlaneError:
-        return []
-    states: dict[str, list[str]] = {g: [] for g in groups}
-    for per_group in list(ctl.target_states.values()):
-        for g, st in per_group.items():
-            states.setdefault(g, []).append(st)
-    out: list[tuple[SeriesKey, float]] = []
-    counters = monitor(ctl).counters
-    for g in groups:
-        healthy = sum(1 for s in states.get(g, []) if s == "healthy")
-        unhealthy = sum(1 for s in states.get(g, []) if s == "unhealthy")
-        out += [
-            (("HealthyHostCount", "targetGroup", g), float(healthy)),
-            (("UnHealthyHostCount", "targetGroup", g), float(unhealthy)),
-        ]
-        s = stats.get(g)
-        if s is None:
-            continue
-        errors = s.responses.get("5xx", 0)
-        before = counters.get(g)
-        counters[g] = (s.requests, errors, now)
-        if before is None or s.requests < before[0] or now <= before[2]:
-            continue  # first look, or HAProxy restarted: counting begins now
-        requests = s.requests - before[0]
-        per_minute = requests * 60 / (now - before[2])  # whatever the time between two looks
-        out += [
-            (("RequestCount", "targetGroup", g), float(requests)),
-            (("RequestCountPerTarget", "targetGroup", g), per_minute / max(1, healthy)),
-            (("HTTPCode_Target_5XX_Count", "targetGroup", g), float(max(0, errors - before[1]))),
-        ]
-        if requests:
-            out.append((("TargetResponseTime", "targetGroup", g), s.response_time_ms / 1000))
-    return out
-
-
-def _counts(ctl: Controller) -> list[tuple[SeriesKey, float]]:
-    """Status checks of instances, InService instances of groups, running tasks of services."""
-    out: list[tuple[SeriesKey, float]] = []
-    checks = instances(ctl).last_checks()
-    for iid, verdict in checks.items():
-        out.append((("StatusCheckFailed", "instance", iid), 1.0 if verdict == IMPAIRED else 0.0))
-    for key, st in list(ctl.status.items()):
-        if key[0] == "AutoScalingGroup":
-            out.append(
-                (
-                    ("GroupInServiceInstances", "autoScalingGroup", key[1]),
-                    float(st.details.get("inServiceCount", 0)),
-                )
-            )
-        elif key[0] == "Service":
-            out.append(
-                (
-                    ("RunningTaskCount", "service", key[1]),
-                    float(st.details.get("runningCount", 0)),
-                )
-            )
-    return out
-
-
 def _metrics_in_use(ctl: Controller) -> Iterable[Metric]:
     for key, res in list(ctl.desired.items()):
         if key[0] == "Alarm":
             yield res.spec.metric
-        elif key[0] == "ScalingPolicy":
-            tt = res.spec.target_tracking_configuration
-            if tt is not None and tt.customized_metric is not None:
-                yield tt.customized_metric.metric
-            if tt is not None and tt.backlog_per_instance is not None:
-                yield tt.backlog_per_instance.queue
+    for _, source in sources(ctl):
+        yield from source.reads(ctl)
 
 
 def _prometheus(ctl: Controller, now: float) -> None:
@@ -309,45 +195,3 @@ def _export(ctl: Controller, now: float) -> None:
                 except KeyError:
                     pass
         state.exported = shown
-
-
-def _hourly(ctl: Controller, now: float) -> None:
-    """Load samples of groups with predictive policies, folded into hours in the store."""
-    for key, res in list(ctl.desired.items()):
-        if key[0] != "ScalingPolicy" or res.spec.predictive_scaling_configuration is None:
-            continue
-        load = predictive_load(ctl, res.spec, now)
-        if load is not None:
-            ctl.store.add_metric_sample(predictive_series(res.spec), now, load)
-    ctl.store.prune_metric_hours(now - HOURS_KEPT * 3600)
-
-
-def predictive_series(spec: Any) -> str:
-    pc = spec.predictive_scaling_configuration
-    group = spec.target.auto_scaling_group
-    if pc.predefined_metric == "ALBRequestCount":
-        return f"AutoScalingGroup/{group}:ALBRequestCount:{pc.target_group}"
-    return f"AutoScalingGroup/{group}:ASGCPUUtilization"
-
-
-def predictive_load(ctl: Controller, spec: Any, now: float) -> float | None:
-    """The group's load now: CPU percent times InService instances, or requests at this
-    period's rate per hour (the hour's average is then its total)."""
-    pc = spec.predictive_scaling_configuration
-    group = spec.target.auto_scaling_group
-    period = ctl.settings.metrics_period
-    with monitor(ctl).lock:
-        if pc.predefined_metric == "ALBRequestCount":
-            got = monitor(ctl).history.samples(
-                ("RequestCount", "targetGroup", pc.target_group), now - period
-            )
-            return sum(v for _, v in got) * 3600 / period if got else None  # per hour
-        cpu = monitor(ctl).history.samples(
-            ("CPUUtilization", "autoScalingGroup", group), now - period
-        )
-    if not cpu:
-        return None
-    st = ctl.status.get(("AutoScalingGroup", group))
-    in_service = st.details.get("inServiceCount", 0) if st else 0
-    average = sum(v for _, v in cpu) / len(cpu)
-    return average * in_service if math.isfinite(average) else None
