@@ -5,6 +5,7 @@ debug event, stored only when its cause or capacity numbers are news."""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 import structlog
@@ -13,7 +14,6 @@ from controller.autoscaling.planners.policies import Capacity, Decision, combine
 from controller.autoscaling.sync.scaling_state import (
     Evaluation,
     Pass,
-    kept_state,
     record_activity,
     remember,
 )
@@ -22,6 +22,8 @@ from controller.manifests.kinds import ResourceKey, key_str
 
 if TYPE_CHECKING:
     from controller.core.controller import Controller
+
+NO_CHANGE = "scaling.no_change"  # told once per change of cause or capacity numbers
 
 log = structlog.get_logger("skiff.scaling")
 
@@ -86,20 +88,17 @@ def _evaluated(
         "noChange": decision.hold,
     }
     ctl.set_status(key, "ACTIVE", decision.reason, lastEvaluation={"at": now, **numbers})
-    last = kept_state(ctl, *key).get("lastNoChange")
-    if decision.desired is not None:
-        if last is not None:  # the next no-change is news, whatever the one before it was
-            remember(ctl, *key, lastNoChange=None)
+    if decision.desired is not None:  # the next no-change is news, whatever the one before
+        ctl.actions.settled(*key, NO_CHANGE)
         return
     told = [key_str(target), decision.hold, *(numbers[k] for k in _NEWS)]
-    if told != last:
-        remember(ctl, *key, lastNoChange=told)
-    ctl.actions.record(
+    ctl.actions.record_change(
         *key,
-        "scaling.no_change",
+        NO_CHANGE,
         decision.reason,
+        news=json.dumps(told),
+        log_each=True,
         level="debug",
-        keep=told != last,
         detail={"target": key_str(target), **numbers},
         target=key_str(target),
         cause=decision.hold,
