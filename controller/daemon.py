@@ -13,8 +13,9 @@ import structlog
 from controller import data_dir as private_data
 from controller.api.auth import AccessError, ApiOptions, access_for
 from controller.catalog import CATALOG, load_directory
-from controller.core.controller import Controller, Settings
+from controller.core.controller import Controller
 from controller.core.hosts import RuntimeFactory
+from controller.core.settings import Settings
 from controller.core.telemetry import Metrics
 from controller.core.watcher import ManifestWatcher
 from controller.manifests.base import FieldError

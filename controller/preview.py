@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 
 from controller.catalog import CATALOG
 from controller.core import labels as L
-from controller.core.controller import Controller, Settings
+from controller.core.controller import Controller
 from controller.core.hosts import implicit_name
 from controller.core.observed import ObservedTask, group_tasks
+from controller.core.settings import Settings
 from controller.core.telemetry import Metrics
 from controller.dataplane.fake import FakeDataPlane
 from controller.ec2.planners.instances import ObservedInstance, group_instances

@@ -270,7 +270,7 @@ def _http_url(text: str) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     from controller.api.auth import environment_options
-    from controller.core.controller import Settings
+    from controller.core.settings import Settings
     from controller.daemon import Daemon
     from controller.logging import configure
 

@@ -30,8 +30,8 @@ from controller.runtime import ContainerRuntime
 from controller.store import Store
 
 if TYPE_CHECKING:
-    from controller.core.controller import Settings
     from controller.core.registry import Catalog
+    from controller.core.settings import Settings
 
 T = TypeVar("T")
 

@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import CancelledError
-from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import structlog
@@ -22,15 +21,15 @@ import structlog
 from controller.core.actions import ActionLog
 from controller.core.desired import DesiredState
 from controller.core.host_pool import HostPool
-from controller.core.host_ports import PortRange, default_range
+from controller.core.host_ports import default_range
 from controller.core.hosts import (
     HostHandle,
     RuntimeFactory,
     local_ephemeral_range,
 )
-from controller.core.labels import DEFAULT_CLUSTER
 from controller.core.outcomes import Retry, Stopped, Terminal, Waiting
 from controller.core.registry import Catalog
+from controller.core.settings import DEFAULTS, Settings
 from controller.core.status import ResourceStatus
 from controller.core.stopping import StoppablePool, StopSignal
 from controller.core.telemetry import Metrics
@@ -38,8 +37,6 @@ from controller.core.workqueue import Backoff, WorkQueue
 from controller.dataplane import DataPlane
 from controller.manifests.base import FieldError
 from controller.manifests.kinds import Resource, ResourceKey
-from controller.manifests.loader import DEFAULT_MAX_MANIFEST_BYTES
-from controller.manifests.policy import BASELINE, Policy
 from controller.runtime import RuntimeFailure
 from controller.store import Store, StoreFailure
 
@@ -49,40 +46,13 @@ T = TypeVar("T")
 STOP_GRACE = 10.0  # seconds a pass under way may take to finish when the daemon stops
 
 
-@dataclass(frozen=True)
-class Settings:
-    workers: int = 4
-    parallelism: int = 10
-    resync_seconds: float = 30.0
-    max_launches_per_pass: int = 100
-    stopped_tasks_kept: int = 5
-    expectation_ttl: float = 60.0
-    backoff_base: float = 0.05
-    backoff_cap: float = 60.0
-    pause_image: str | None = None
-    cluster: str = DEFAULT_CLUSTER
-    host_lost_seconds: float = 60.0  # an engine unreachable this long: its tasks are replaced
-    healthy_after_seconds: float = 40.0  # RUNNING this long, a task with no checks is healthy
-    lb_address: str = "127.0.0.1"  # where load balancer listeners bind
-    lb_threads: int | None = None  # HAProxy's threads; None: one fewer than the CPUs, at least 1
-    dataplane_dir: str | None = None  # HAProxy's files; None: a temporary directory
-    status_check_seconds: float = 60.0  # how often instances' status checks run
-    metrics_period: float = 60.0  # seconds between metric collections (CloudWatch: 60 or 300)
-    prometheus_url: str | None = None  # for prometheusQuery metrics that name no server
-    monitoring: bool = True  # collect metrics and run alarms, policies and schedules
-    batch_min_timeout: float = 60.0  # attemptDurationSeconds' floor (AWS: 60)
-    host_port_range: PortRange | None = None  # dynamic host ports; None: beside the kernel's
-    policy: Policy = BASELINE  # what containers may ask of the hosts beyond the baseline
-    max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES  # a larger file is an error, unread
-
-
 class Controller(DesiredState, HostPool):
     def __init__(
         self,
         store: Store,
         metrics: Metrics,
         runtime_factory: RuntimeFactory,
-        settings: Settings = Settings(),
+        settings: Settings = DEFAULTS,
         *,
         catalog: Catalog,
         clock: Callable[[], float] = time.time,

@@ -31,7 +31,8 @@ from controller.runtime.instrumented import InstrumentedRuntime
 from controller.store import Store
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller, Settings
+    from controller.core.controller import Controller
+    from controller.core.settings import Settings
 
 log = structlog.get_logger("skiff")
 

@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controller.autoscaling.models.scaling import ScheduledActionSpec
-from controller.autoscaling.models.schedule import due, last_fire, next_fire, parse_cron, zone
+from controller.autoscaling.models.schedule import last_fire, next_fire, parse_cron, zone
+from controller.autoscaling.planners.schedule import due
 from controller.cloudwatch.models.alarm import AlarmSpec
 from controller.cloudwatch.planners.alarms import evaluate
 

@@ -11,14 +11,13 @@ import pytest
 
 from controller.autoscaling.models.scaling import ScheduledActionSpec
 from controller.autoscaling.models.schedule import (
-    due,
     last_fire,
     next_fire,
-    next_time,
     parse_cron,
     parse_time,
     zone,
 )
+from controller.autoscaling.planners.schedule import due, next_time
 
 PARIS = zone("Europe/Paris")
 NEW_YORK = zone("America/New_York")

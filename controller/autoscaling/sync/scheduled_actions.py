@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from controller.autoscaling.models.scaling import ScheduledActionSpec
-from controller.autoscaling.models.schedule import due, next_time
+from controller.autoscaling.planners.schedule import due, next_time
 from controller.autoscaling.sync.scaling_state import kept_state, record_activity, remember
 from controller.core import capacity
 from controller.manifests.kinds import key_str
