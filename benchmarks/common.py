@@ -20,7 +20,6 @@ import docker
 # the repository root first, for this checkout's controller and the runner the tests use.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support import daemon as support
-from tests.support.daemon import free_port  # noqa: F401 (the benchmarks import it here)
 from tests.support.documents import dump, service_doc, td_doc
 
 IMAGE = "skiff/busybox:latest"

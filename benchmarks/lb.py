@@ -21,8 +21,9 @@ import uuid
 from pathlib import Path
 
 import docker
-from common import Daemon, free_port, wait_until
+from common import Daemon, wait_until
 
+from tests.support.daemon import free_port
 from tests.support.documents import dump, load_balancer_doc, service_doc, target_group_doc, td_doc
 
 TARGET = "skiff/nginx:latest"  # answers "200 ok" on 8080, keep-alive

@@ -35,6 +35,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import docker
 from common import HEALTHY_AFTER, IMAGE, Daemon, wait_until
@@ -43,12 +44,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's controller and test engines, not an installed one
 os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
 
-from controller.catalog import CATALOG  # noqa: E402
+from controller.catalog import CATALOG, load_directory  # noqa: E402
 from controller.cloudwatch.sync.collect import collect  # noqa: E402
 from controller.core.controller import Controller, Settings  # noqa: E402
 from controller.core.telemetry import Metrics  # noqa: E402
 from controller.daemon import docker_runtime  # noqa: E402
-from controller.manifests.loader import load_directory  # noqa: E402
 from controller.store import Store  # noqa: E402
 from tests.support.documents import dump, host_doc, service_doc, td_doc  # noqa: E402
 from tests.support.engines import Dockerd  # noqa: E402
@@ -160,7 +160,7 @@ def idle_figures(daemon: Daemon, seconds: float) -> dict[str, float]:
     }
 
 
-def in_process(root: Path, cluster: str, passes: int) -> dict[str, object]:
+def in_process(root: Path, cluster: str, passes: int) -> dict[str, Any]:
     """The daemon's controller in this process on the same data directory and engines, with
     the metrics collection (once a minute in the daemon) left out of the passes and timed
     once on its own."""
@@ -315,7 +315,7 @@ def main() -> None:
     print(f"  connect (list + inspect every container)  {inproc['connect'] * 1000:8.1f} ms")
     print(f"  first pass                                {inproc['first'] * 1000:8.1f} ms")
     print(f"  resync (list 3 engines, queue every key)  {inproc['resync'] * 1000:8.1f} ms  median")
-    runs = ", ".join(f"{t * 1000:.0f}" for t in inproc["passes"])  # type: ignore[attr-defined]
+    runs = ", ".join(f"{t * 1000:.0f}" for t in inproc["passes"])
     print(
         f"  no-op pass, {inproc['keys']} keys, one worker  {inproc['pass'] * 1000:8.1f} ms  median "
         f"(passes: {runs} ms; goal < 200 ms)"
@@ -325,7 +325,7 @@ def main() -> None:
         f"  one metrics collection ({inproc['stats_calls']:.0f} docker stats, parallelism 10): "
         f"{inproc['collection']:.1f} s   (it runs every 60 s)"
     )
-    print_profile(inproc["profile"])  # type: ignore[arg-type]
+    print_profile(inproc["profile"])
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import os
 import signal
 import socket
 import tempfile
-import textwrap
 import threading
 import time
 import urllib.request
@@ -28,6 +27,16 @@ from typing import Any
 
 import docker
 from common import IMAGE, Daemon, wait_until
+
+from tests.support.documents import (
+    asg_doc,
+    dump,
+    health_check,
+    launch_template_doc,
+    load_balancer_doc,
+    scaling_policy_doc,
+    target_group_doc,
+)
 
 BURN = """\
 #!/bin/sh
@@ -45,58 +54,39 @@ HTTPD = "httpd -f -p 8080 -h /www & trap 'exit 0' TERM; wait"
 
 
 def manifests(name: str, port: int, maximum: int) -> str:
-    return textwrap.dedent(f"""\
-        apiVersion: skiff/v1
-        kind: LaunchTemplate
-        metadata: {{name: {name}}}
-        spec:
-          launchTemplateData:
-            imageId: {IMAGE}
-            instanceType: custom
-            customInstanceType: {{vCpus: 0.1, memoryMiB: 64}}
-            rootVolume: {{type: instance-store}}
-            userData: {json.dumps(BURN)}
-            command: ["sh", "-c", "{HTTPD}"]
-            ports: [8080]
-        ---
-        apiVersion: skiff/v1
-        kind: TargetGroup
-        metadata: {{name: {name}}}
-        spec:
-          healthCheck: {{path: /health, intervalSeconds: 5, timeoutSeconds: 2,
-                        healthyThresholdCount: 2, unhealthyThresholdCount: 2}}
-          deregistrationDelay: 1
-        ---
-        apiVersion: skiff/v1
-        kind: LoadBalancer
-        metadata: {{name: {name}}}
-        spec:
-          listeners:
-            - port: {port}
-              defaultActions: [{{type: forward, targetGroup: {name}}}]
-        ---
-        apiVersion: skiff/v1
-        kind: AutoScalingGroup
-        metadata: {{name: {name}}}
-        spec:
-          launchTemplate: {{launchTemplateName: {name}}}
-          minSize: 1
-          maxSize: {maximum}
-          desiredCapacity: 1
-          availabilityZones: [local]
-          targetGroups: [{{targetGroup: {name}, port: 8080}}]
-        ---
-        apiVersion: skiff/v1
-        kind: ScalingPolicy
-        metadata: {{name: {name}-cpu}}
-        spec:
-          target: {{autoScalingGroup: {name}}}
-          policyType: TargetTrackingScaling
-          targetTrackingConfiguration:
-            predefinedMetric: ASGAverageCPUUtilization
-            targetValue: 50
-            estimatedInstanceWarmup: 5
-        """)
+    return dump(
+        launch_template_doc(
+            name,
+            imageId=IMAGE,
+            instanceType="custom",
+            customInstanceType={"vCpus": 0.1, "memoryMiB": 64},
+            rootVolume={"type": "instance-store"},
+            userData=BURN,
+            command=["sh", "-c", HTTPD],
+            ports=[8080],
+        ),
+        target_group_doc(name, healthCheck=health_check(), deregistrationDelay=1),
+        load_balancer_doc(name, port, target_group=name),
+        asg_doc(
+            name,
+            launchTemplate={"launchTemplateName": name},
+            minSize=1,
+            maxSize=maximum,
+            desiredCapacity=1,
+            availabilityZones=["local"],
+            targetGroups=[{"targetGroup": name, "port": 8080}],
+        ),
+        scaling_policy_doc(
+            f"{name}-cpu",
+            {"autoScalingGroup": name},
+            policyType="TargetTrackingScaling",
+            targetTrackingConfiguration={
+                "predefinedMetric": "ASGAverageCPUUtilization",
+                "targetValue": 50,
+                "estimatedInstanceWarmup": 5,
+            },
+        ),
+    )
 
 
 def group(daemon: Daemon, name: str) -> dict[str, Any]:

@@ -15,61 +15,77 @@ from typing import Any
 import pytest
 
 from tests.support.daemon import Skiff, wait_for
-from tests.support.documents import IMAGE
+from tests.support.documents import (
+    IMAGE,
+    compute_environment_doc,
+    dump,
+    job_definition_doc,
+    job_queue_doc,
+)
 
 pytestmark = pytest.mark.integration
 
 
-def manifests(max_vcpus: int) -> str:
-    return f"""\
-        apiVersion: skiff/v1
-        kind: ComputeEnvironment
-        metadata: {{name: ce}}
-        spec: {{maxvCpus: {max_vcpus}}}
-        ---
-        apiVersion: skiff/v1
-        kind: JobQueue
-        metadata: {{name: q}}
-        spec:
-          priority: 1
-          computeEnvironmentOrder: [{{order: 1, computeEnvironment: ce}}]
-        ---
-        apiVersion: skiff/v1
-        kind: JobDefinition
-        metadata: {{name: work}}
-        spec:
-          parameters: {{code: "0", pause: "0"}}
-          containerProperties:
-            image: {IMAGE}
-            command: [sh, -c, 'echo attempt $AWS_BATCH_JOB_ATTEMPT; sleep $1; exit $0',
-                      Ref::code, Ref::pause]
-            vcpus: 1
-            memory: 32
-          retryStrategy:
-            attempts: 3
-            evaluateOnExit:
-              - {{onExitCode: "3", action: EXIT}}
-              - {{onExitCode: "*", action: RETRY}}
-        ---
-        apiVersion: skiff/v1
-        kind: JobDefinition
-        metadata: {{name: mnp}}
-        spec:
-          type: multinode
-          nodeProperties:
-            numNodes: 3
-            nodeRangeProperties:
-              - targetNodes: "0"
-                container: {{image: {IMAGE}, command: [sh, -c, 'echo main; sleep 3'],
-                             vcpus: 0.25, memory: 32}}
-              - targetNodes: "1:"
-                container:
-                  image: {IMAGE}
-                  command: [sh, -c, 'ping -c1 -W2 $AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS
-                            >/dev/null && echo node $AWS_BATCH_JOB_NODE_INDEX reached main']
-                  vcpus: 0.25
-                  memory: 32
-        """
+def manifests(max_vcpus: int, *extra: dict[str, Any]) -> str:
+    """Environment `ce` of `max_vcpus`, queue `q`, definitions `work` (retried, exits with its
+    `code` after `pause` seconds) and `mnp` (three nodes), and `extra` documents."""
+    work = job_definition_doc(
+        "work",
+        parameters={"code": "0", "pause": "0"},
+        containerProperties={
+            "image": IMAGE,
+            "command": [
+                "sh",
+                "-c",
+                "echo attempt $AWS_BATCH_JOB_ATTEMPT; sleep $1; exit $0",
+                "Ref::code",
+                "Ref::pause",
+            ],
+            "vcpus": 1,
+            "memory": 32,
+        },
+        retryStrategy={
+            "attempts": 3,
+            "evaluateOnExit": [
+                {"onExitCode": "3", "action": "EXIT"},
+                {"onExitCode": "*", "action": "RETRY"},
+            ],
+        },
+    )
+    reach = (
+        "ping -c1 -W2 $AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS >/dev/null "
+        "&& echo node $AWS_BATCH_JOB_NODE_INDEX reached main"
+    )
+    nodes = [
+        {
+            "targetNodes": "0",
+            "container": {
+                "image": IMAGE,
+                "command": ["sh", "-c", "echo main; sleep 3"],
+                "vcpus": 0.25,
+                "memory": 32,
+            },
+        },
+        {
+            "targetNodes": "1:",
+            "container": {
+                "image": IMAGE,
+                "command": ["sh", "-c", reach],
+                "vcpus": 0.25,
+                "memory": 32,
+            },
+        },
+    ]
+    mnp = job_definition_doc(
+        "mnp", type="multinode", nodeProperties={"numNodes": 3, "nodeRangeProperties": nodes}
+    )
+    return dump(
+        compute_environment_doc("ce", maxvCpus=max_vcpus),
+        job_queue_doc("q", "ce"),
+        work,
+        mnp,
+        *extra,
+    )
 
 
 def batch(skiff: Skiff, *args: str) -> subprocess.CompletedProcess[str]:
@@ -163,20 +179,17 @@ def test_a_multi_node_job_reaches_its_main_node(skiff: Skiff) -> None:
     assert "node 1 reached main" in logs and "node 2 reached main" in logs
 
 
-SLOW = """\
-        ---
-        apiVersion: skiff/v1
-        kind: JobDefinition
-        metadata: {name: slow}
-        spec:
-          parameters: {pause: "30"}
-          containerProperties:
-            image: IMAGE
-            command: [sh, -c, 'echo started; sleep $0', Ref::pause]
-            vcpus: 1
-            memory: 32
-          timeout: {attemptDurationSeconds: 2}
-    """.replace("IMAGE", IMAGE)
+SLOW = job_definition_doc(
+    "slow",
+    parameters={"pause": "30"},
+    containerProperties={
+        "image": IMAGE,
+        "command": ["sh", "-c", "echo started; sleep $0", "Ref::pause"],
+        "vcpus": 1,
+        "memory": 32,
+    },
+    timeout={"attemptDurationSeconds": 2},
+)
 
 
 def describe(skiff: Skiff, job_id: str) -> dict[str, Any]:
@@ -187,7 +200,7 @@ def describe(skiff: Skiff, job_id: str) -> dict[str, Any]:
 
 
 def test_an_attempt_past_its_timeout_is_stopped_and_the_job_fails(skiff: Skiff) -> None:
-    skiff.write("batch.yaml", manifests(2).rstrip(" ") + SLOW)
+    skiff.write("batch.yaml", manifests(2, SLOW))
     skiff.start("--batch-min-timeout", "1")
     job = batch(skiff, "submit", "--queue", "q", "--definition", "slow").stdout.strip()
     wait_for(lambda: status(skiff, job) == "FAILED", 40, "the job timed out")
@@ -198,7 +211,7 @@ def test_an_attempt_past_its_timeout_is_stopped_and_the_job_fails(skiff: Skiff) 
 
 
 def test_the_timeout_floor_refuses_shorter_ones(skiff: Skiff) -> None:
-    skiff.write("batch.yaml", manifests(2).rstrip(" ") + SLOW)
+    skiff.write("batch.yaml", manifests(2, SLOW))
     skiff.start()  # the floor is AWS's 60 s
     out = batch(skiff, "submit", "--queue", "q", "--definition", "slow")
     assert out.returncode == 1 and "below the minimum 60" in out.stderr

@@ -11,7 +11,7 @@ import docker
 import pytest
 
 from tests.support.daemon import Skiff, wait_for
-from tests.support.documents import IMAGE
+from tests.support.documents import IMAGE, dump, service_doc, td_doc
 
 pytestmark = pytest.mark.integration
 
@@ -34,39 +34,38 @@ REPORT = (
 
 
 def settings(name: str) -> str:
-    return f"""\
-        apiVersion: skiff/v1
-        kind: TaskDefinition
-        metadata: {{name: {name}}}
-        spec:
-          volumes: [{{name: data}}]
-          containerDefinitions:
-            - name: seed
-              image: {IMAGE}
-              essential: false
-              memory: 16
-              command: ["sh", "-c", "echo planted > /data/seed && chown -R 1000:1000 /data"]
-              mountPoints: [{{sourceVolume: data, containerPath: /data}}]
-            - name: app
-              image: {IMAGE}
-              memory: 32
-              user: "1000:1000"
-              readonlyRootFilesystem: true
-              ulimits: [{{name: nofile, softLimit: 512, hardLimit: 1024}}]
-              extraHosts: [{{hostname: db.example, ipAddress: 10.1.2.3}}]
-              mountPoints: [{{sourceVolume: data, containerPath: /data}}]
-              linuxParameters:
-                capabilities: {{drop: [NET_RAW]}}
-                tmpfs: [{{containerPath: /scratch, size: 8, mountOptions: [noexec, "mode=1777"]}}]
-              dependsOn: [{{containerName: seed, condition: SUCCESS}}]
-              command: ["sh", "-c", "{REPORT}"]
-              stopTimeout: 2
-        ---
-        apiVersion: skiff/v1
-        kind: Service
-        metadata: {{name: {name}}}
-        spec: {{taskDefinition: {name}, desiredCount: 1}}
-        """
+    data = [{"sourceVolume": "data", "containerPath": "/data"}]
+    seed = {
+        "name": "seed",
+        "image": IMAGE,
+        "essential": False,
+        "memory": 16,
+        "command": ["sh", "-c", "echo planted > /data/seed && chown -R 1000:1000 /data"],
+        "mountPoints": data,
+    }
+    app = {
+        "name": "app",
+        "image": IMAGE,
+        "memory": 32,
+        "user": "1000:1000",
+        "readonlyRootFilesystem": True,
+        "ulimits": [{"name": "nofile", "softLimit": 512, "hardLimit": 1024}],
+        "extraHosts": [{"hostname": "db.example", "ipAddress": "10.1.2.3"}],
+        "mountPoints": data,
+        "linuxParameters": {
+            "capabilities": {"drop": ["NET_RAW"]},
+            "tmpfs": [
+                {"containerPath": "/scratch", "size": 8, "mountOptions": ["noexec", "mode=1777"]}
+            ],
+        },
+        "dependsOn": [{"containerName": "seed", "condition": "SUCCESS"}],
+        "command": ["sh", "-c", REPORT],
+        "stopTimeout": 2,
+    }
+    return dump(
+        td_doc(name, volumes=[{"name": "data"}], containerDefinitions=[seed, app]),
+        service_doc(name, desiredCount=1),
+    )
 
 
 def test_a_task_s_container_has_the_settings_its_definition_asks_for(skiff: Skiff) -> None:
@@ -126,24 +125,15 @@ def _volume_exists(client: docker.DockerClient, name: str) -> bool:
 
 
 def privileged(name: str) -> str:
-    return f"""\
-        apiVersion: skiff/v1
-        kind: TaskDefinition
-        metadata: {{name: {name}}}
-        spec:
-          containerDefinitions:
-            - name: app
-              image: {IMAGE}
-              memory: 16
-              privileged: true
-              command: ["sh", "-c", "trap 'exit 0' TERM; sleep 300 & wait"]
-              stopTimeout: 1
-        ---
-        apiVersion: skiff/v1
-        kind: Service
-        metadata: {{name: {name}}}
-        spec: {{taskDefinition: {name}, desiredCount: 1}}
-        """
+    app = {
+        "name": "app",
+        "image": IMAGE,
+        "memory": 16,
+        "privileged": True,
+        "command": ["sh", "-c", "trap 'exit 0' TERM; sleep 300 & wait"],
+        "stopTimeout": 1,
+    }
+    return dump(td_doc(name, containerDefinitions=[app]), service_doc(name, desiredCount=1))
 
 
 def _engine_runs_privileged(skiff: Skiff) -> bool:
@@ -215,26 +205,30 @@ def test_a_shared_volume_bound_to_a_host_path_needs_allow_host_path(
     try:
         skiff.write(
             "svc.yaml",
-            f"""\
-            apiVersion: skiff/v1
-            kind: TaskDefinition
-            metadata: {{name: {name}}}
-            spec:
-              volumes:
-                - name: {volume_name}
-                  dockerVolumeConfiguration: {{scope: shared, autoprovision: false}}
-              containerDefinitions:
-                - name: app
-                  image: {IMAGE}
-                  memory: 32
-                  command: ["sleep", "300"]
-                  mountPoints: [{{sourceVolume: {volume_name}, containerPath: /h}}]
-            ---
-            apiVersion: skiff/v1
-            kind: Service
-            metadata: {{name: {name}}}
-            spec: {{taskDefinition: {name}, desiredCount: 1}}
-            """,
+            dump(
+                td_doc(
+                    name,
+                    volumes=[
+                        {
+                            "name": volume_name,
+                            "dockerVolumeConfiguration": {
+                                "scope": "shared",
+                                "autoprovision": False,
+                            },
+                        }
+                    ],
+                    containerDefinitions=[
+                        {
+                            "name": "app",
+                            "image": IMAGE,
+                            "memory": 32,
+                            "command": ["sleep", "300"],
+                            "mountPoints": [{"sourceVolume": volume_name, "containerPath": "/h"}],
+                        }
+                    ],
+                ),
+                service_doc(name, desiredCount=1),
+            ),
         )
         skiff.start()
         message = wait_for(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 from typing import Any
 
 import pytest
@@ -13,40 +12,48 @@ import pytest
 from tests.integration.test_load_balancer import balancer, get
 from tests.integration.test_pool_engines import Pool, hosts_yaml
 from tests.support.daemon import Skiff, free_port, wait_for
-from tests.support.documents import IMAGE
+from tests.support.documents import (
+    IMAGE,
+    asg_doc,
+    dump,
+    health_check,
+    instance_doc,
+    launch_template_doc,
+    target_group_doc,
+)
 
 pytestmark = pytest.mark.integration
 
 SLEEPER = "trap 'exit 0' TERM; sleep 3600 & wait"
-SMALL = "instanceType: custom\n    customInstanceType: {vCpus: 0.25, memoryMiB: 64}"
+SMALL = {"instanceType": "custom", "customInstanceType": {"vCpus": 0.25, "memoryMiB": 64}}
 
 
-def template(name: str, *, env: str = "v1", extra: str = "") -> str:
-    return textwrap.dedent(f"""\
-        apiVersion: skiff/v1
-        kind: LaunchTemplate
-        metadata: {{name: {name}}}
-        spec:
-          launchTemplateData:
-            imageId: {IMAGE}
-            {SMALL.replace(chr(10), chr(10) + "        ")}
-            command: ["sh", "-c", "{SLEEPER}"]
-            environment: [{{name: VERSION, value: {env}}}]
-        """) + textwrap.indent(textwrap.dedent(extra), "    ")
+def template(name: str, *, env: str = "v1") -> str:
+    return dump(
+        launch_template_doc(
+            name,
+            imageId=IMAGE,
+            **SMALL,
+            command=["sh", "-c", SLEEPER],
+            environment=[{"name": "VERSION", "value": env}],
+        )
+    )
 
 
-def group(name: str, desired: int, *, extra: str = "") -> str:
-    return textwrap.dedent(f"""\
-        apiVersion: skiff/v1
-        kind: AutoScalingGroup
-        metadata: {{name: {name}}}
-        spec:
-          launchTemplate: {{launchTemplateName: {name}, version: $Latest}}
-          minSize: 0
-          maxSize: 8
-          desiredCapacity: {desired}
-          availabilityZones: [zone-a, zone-b]
-        """) + textwrap.indent(textwrap.dedent(extra), "  ")
+def group(name: str, desired: int, **spec: Any) -> str:
+    """Group `name` of its template ($Latest), 0 to 8 instances over zone-a and zone-b; `spec`
+    adds fields."""
+    return dump(
+        asg_doc(
+            name,
+            name,
+            minSize=0,
+            maxSize=8,
+            desiredCapacity=desired,
+            availabilityZones=["zone-a", "zone-b"],
+            **spec,
+        )
+    )
 
 
 def cli(skiff: Skiff, *args: str) -> subprocess.CompletedProcess[str]:
@@ -157,8 +164,11 @@ def test_scale_in_terminates_the_oldest_launch_template_first_keeping_zones_bala
 ) -> None:
     web = skiff.name("web")
     skiff.write("lt.yaml", template(web, env="v1"))
-    policy = "terminationPolicies: [OldestLaunchTemplate]\nsuspendedProcesses: [InstanceRefresh]\n"
-    skiff.write("asg.yaml", group(web, 2, extra=policy))
+    policy = {
+        "terminationPolicies": ["OldestLaunchTemplate"],
+        "suspendedProcesses": ["InstanceRefresh"],
+    }
+    skiff.write("asg.yaml", group(web, 2, **policy))
     skiff.start()
     wait_for(lambda: len(members(skiff, web)) == 2, 60, "two on version 1")
     skiff.write("lt.yaml", template(web, env="v2"))
@@ -189,13 +199,12 @@ def test_a_launch_hook_holds_the_instance_until_the_action_is_completed(
 ) -> None:
     web = skiff.name("web")
     skiff.write("lt.yaml", template(web))
-    hook = """\
-        lifecycleHooks:
-          - lifecycleHookName: warm-up
-            lifecycleTransition: autoscaling:EC2_INSTANCE_LAUNCHING
-            heartbeatTimeout: 600
-        """
-    skiff.write("asg.yaml", group(web, 1, extra=hook))
+    hook = {
+        "lifecycleHookName": "warm-up",
+        "lifecycleTransition": "autoscaling:EC2_INSTANCE_LAUNCHING",
+        "heartbeatTimeout": 600,
+    }
+    skiff.write("asg.yaml", group(web, 1, lifecycleHooks=[hook]))
     skiff.start()
     (waiting,) = wait_for(lambda: members(skiff, web, "Pending:Wait"), 60, "Pending:Wait")
     assert waiting["state"] == "running"
@@ -211,19 +220,13 @@ def test_a_launch_hook_holds_the_instance_until_the_action_is_completed(
 # --- single instances on the local engine ------------------------------------------------------
 
 
-def instance(name: str, root: str, *, user_data: str = "", extra: str = "") -> str:
-    data = f"\n            userData: {user_data!r}" if user_data else ""
-    return textwrap.dedent(f"""\
-        apiVersion: skiff/v1
-        kind: Instance
-        metadata: {{name: {name}}}
-        spec:
-          launchTemplateData:
-            imageId: {IMAGE}
-            {SMALL.replace(chr(10), chr(10) + "        ")}
-            command: ["sh", "-c", "{SLEEPER}"]
-            rootVolume: {{type: {root}}}{data}
-        """) + textwrap.indent(textwrap.dedent(extra), "  ")
+def instance(name: str, root: str, *, user_data: str = "", **spec: Any) -> str:
+    """A small sleeping instance with its own launch data, root volume of type `root`; `spec`
+    adds fields to its spec."""
+    data: dict[str, Any] = {**SMALL, "command": ["sh", "-c", SLEEPER], "rootVolume": {"type": root}}
+    if user_data:
+        data["userData"] = user_data
+    return dump(instance_doc(name, launchTemplateData={"imageId": IMAGE, **data}, **spec))
 
 
 def state(skiff: Skiff, name: str) -> str:
@@ -286,7 +289,7 @@ def test_instance_store_loses_its_files_at_stop(local: Skiff) -> None:
 def test_terminating_a_termination_protected_instance_is_refused(local: Skiff) -> None:
     skiff = local
     db = skiff.name("db")
-    skiff.write("db.yaml", instance(db, "ebs", extra="disableApiTermination: true\n"))
+    skiff.write("db.yaml", instance(db, "ebs", disableApiTermination=True))
     skiff.start()
     wait_for(lambda: state(skiff, db) == "running", 30, "running")
     iid = skiff.resource("Instance", db)["instanceId"]
@@ -311,36 +314,21 @@ def test_a_group_behind_a_load_balancer_serves_from_every_instance_and_replaces_
     web, port = skiff.name("web"), free_port()
     skiff.write(
         "web.yaml",
-        textwrap.dedent(f"""\
-        apiVersion: skiff/v1
-        kind: LaunchTemplate
-        metadata: {{name: {web}}}
-        spec:
-          launchTemplateData:
-            imageId: {IMAGE}
-            {SMALL.replace(chr(10), chr(10) + "        ")}
-            command: ["sh", "-c", "{HTTPD}"]
-            ports: [8080]
-        ---
-        apiVersion: skiff/v1
-        kind: TargetGroup
-        metadata: {{name: {web}}}
-        spec:
-          healthCheck: {{path: /health, intervalSeconds: 5, timeoutSeconds: 2,
-                        healthyThresholdCount: 2, unhealthyThresholdCount: 2}}
-          deregistrationDelay: 2
-        ---
-        apiVersion: skiff/v1
-        kind: AutoScalingGroup
-        metadata: {{name: {web}}}
-        spec:
-          launchTemplate: {{launchTemplateName: {web}}}
-          minSize: 2
-          maxSize: 3
-          availabilityZones: [local]
-          healthCheckType: ELB
-          targetGroups: [{{targetGroup: {web}, port: 8080}}]
-        """),
+        dump(
+            launch_template_doc(
+                web, imageId=IMAGE, **SMALL, command=["sh", "-c", HTTPD], ports=[8080]
+            ),
+            target_group_doc(web, healthCheck=health_check(), deregistrationDelay=2),
+            asg_doc(
+                web,
+                launchTemplate={"launchTemplateName": web},
+                minSize=2,
+                maxSize=3,
+                availabilityZones=["local"],
+                healthCheckType="ELB",
+                targetGroups=[{"targetGroup": web, "port": 8080}],
+            ),
+        ),
     )
     skiff.write("lb.yaml", balancer(skiff.name("front"), port, web))
     skiff.start()

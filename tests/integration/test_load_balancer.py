@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import textwrap
 import threading
 import time
 import urllib.error
@@ -17,7 +16,15 @@ from typing import Any
 import pytest
 
 from tests.support.daemon import Skiff, free_port, wait_for
-from tests.support.documents import IMAGE
+from tests.support.documents import (
+    IMAGE,
+    dump,
+    health_check,
+    load_balancer_doc,
+    service_doc,
+    target_group_doc,
+    td_doc,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -25,62 +32,53 @@ pytestmark = pytest.mark.integration
 APP = (
     "mkdir -p /www/cgi-bin && echo $VERSION $SKIFF_TASK_ID > /www/index.html && "
     "echo ok > /www/health && "
-    "printf '#!/bin/sh\\nsleep 3\\nprintf "
-    '\\"Content-Type: text/plain\\\\\\\\n\\\\\\\\nslow\\\\\\\\n\\"\\n\' '
+    "printf '#!/bin/sh\nsleep 3\nprintf \"Content-Type: text/plain\\\\n\\\\nslow\\\\n\"\n' "
     "> /www/cgi-bin/slow && chmod +x /www/cgi-bin/slow && "
     "httpd -f -p 8080 -h /www & trap 'exit 0' TERM; wait"
 )
 
 
 def app(
-    name: str, count: int, *, env: str = "v1", group: str | None = None, extra: str = ""
+    name: str,
+    count: int,
+    *,
+    env: str = "v1",
+    group: str | None = None,
+    command: str = APP,
+    health_path: str = "/health",
+    service: dict[str, Any] | None = None,
 ) -> str:
+    """Task definition and Service `name` of `count` tasks running `command`, behind target
+    group `group` (default: `name`) checking `health_path`; `service` adds Service fields."""
     group = group or name
-    return (
-        textwrap.dedent(f"""\
-        apiVersion: skiff/v1
-        kind: TaskDefinition
-        metadata: {{name: {name}}}
-        spec:
-          containerDefinitions:
-            - name: web
-              image: {IMAGE}
-              command: ["sh", "-c", "{APP}"]
-              environment: [{{name: VERSION, value: {env}}}]
-              memoryReservation: 16
-              portMappings: [{{containerPort: 8080}}]
-              stopTimeout: 5
-        ---
-        apiVersion: skiff/v1
-        kind: Service
-        metadata: {{name: {name}}}
-        spec:
-          taskDefinition: {name}
-          desiredCount: {count}
-          loadBalancers: [{{targetGroup: {group}, containerName: web, containerPort: 8080}}]
-        ---
-        apiVersion: skiff/v1
-        kind: TargetGroup
-        metadata: {{name: {group}}}
-        spec:
-          healthCheck: {{path: /health, intervalSeconds: 5, timeoutSeconds: 2,
-                        healthyThresholdCount: 2, unhealthyThresholdCount: 2}}
-          deregistrationDelay: 10
-        """)
-        + extra
+    web = {
+        "name": "web",
+        "image": IMAGE,
+        "command": ["sh", "-c", command],
+        "environment": [{"name": "VERSION", "value": env}],
+        "memoryReservation": 16,
+        "portMappings": [{"containerPort": 8080}],
+        "stopTimeout": 5,
+    }
+    target = {"targetGroup": group, "containerName": "web", "containerPort": 8080}
+    return dump(
+        td_doc(name, containerDefinitions=[web]),
+        service_doc(
+            name, taskDefinition=name, desiredCount=count, loadBalancers=[target], **(service or {})
+        ),
+        target_group_doc(group, healthCheck=health_check(health_path), deregistrationDelay=10),
     )
 
 
-def balancer(name: str, port: int, default_group: str, rules: str = "") -> str:
-    return textwrap.dedent(f"""\
-        apiVersion: skiff/v1
-        kind: LoadBalancer
-        metadata: {{name: {name}}}
-        spec:
-          listeners:
-            - port: {port}
-              defaultActions: [{{type: forward, targetGroup: {default_group}}}]
-        """) + textwrap.indent(textwrap.dedent(rules), "      ")
+def balancer(
+    name: str, port: int, default_group: str, rules: list[dict[str, Any]] | None = None
+) -> str:
+    """Load balancer `name` with one listener on `port` forwarding to `default_group`, with
+    `rules` first."""
+    doc = load_balancer_doc(name, port, target_group=default_group)
+    if rules:
+        doc["spec"]["listeners"][0]["rules"] = rules
+    return dump(doc)
 
 
 def get(
@@ -124,23 +122,34 @@ def test_a_three_task_service_behind_a_listener_gets_requests_on_every_task(skif
 
 def test_path_and_host_rules_route_to_two_services(skiff: Skiff) -> None:
     web, api, port = skiff.name("web"), skiff.name("api"), free_port()
-    rules = f"""\
-        rules:
-          - priority: 10
-            conditions: [{{field: path-pattern, values: ["/api/*"]}}]
-            actions: [{{type: forward, targetGroup: {api}}}]
-          - priority: 20
-            conditions: [{{field: host-header, values: ["admin.*"]}}]
-            actions:
-              - type: fixed-response
-                fixedResponseConfig: {{statusCode: "403", messageBody: "no"}}
-        """
+    rules = [
+        {
+            "priority": 10,
+            "conditions": [{"field": "path-pattern", "values": ["/api/*"]}],
+            "actions": [{"type": "forward", "targetGroup": api}],
+        },
+        {
+            "priority": 20,
+            "conditions": [{"field": "host-header", "values": ["admin.*"]}],
+            "actions": [
+                {
+                    "type": "fixed-response",
+                    "fixedResponseConfig": {"statusCode": "403", "messageBody": "no"},
+                }
+            ],
+        },
+    ]
     skiff.write("web.yaml", app(web, 1, env="web"))
     skiff.write(
         "api.yaml",
-        app(api, 1, env="api").replace(
-            "echo $VERSION $SKIFF_TASK_ID > /www/index.html",
-            "mkdir -p /www/api && echo api > /www/api/index.html",
+        app(
+            api,
+            1,
+            env="api",
+            command=APP.replace(
+                "echo $VERSION $SKIFF_TASK_ID > /www/index.html",
+                "mkdir -p /www/api && echo api > /www/api/index.html",
+            ),
         ),
     )
     skiff.write("lb.yaml", balancer(skiff.name("front"), port, web, rules))
@@ -271,9 +280,7 @@ def test_a_listener_on_a_port_in_use_is_reported_and_the_others_keep_serving(ski
     taken.listen()
     busy = taken.getsockname()[1]
     try:
-        two = balancer(skiff.name("front"), good, web) + textwrap.indent(
-            f"- port: {busy}\n  defaultActions: [{{type: forward, targetGroup: {web}}}]\n", "    "
-        )
+        two = dump(load_balancer_doc(skiff.name("front"), good, busy, target_group=web))
         skiff.write("web.yaml", app(web, 1))
         skiff.write("lb.yaml", two)
         skiff.start()
@@ -335,12 +342,15 @@ def test_a_rules_change_reloads_haproxy_seamlessly_under_load(skiff: Skiff) -> N
     loader = threading.Thread(target=load_until, args=(port, stop, failures, done))
     loader.start()
     try:
-        teapot = """\
-            rules:
-              - priority: 1
-                conditions: [{field: path-pattern, values: ["/tea"]}]
-                actions: [{type: fixed-response, fixedResponseConfig: {statusCode: "418"}}]
-            """
+        teapot = [
+            {
+                "priority": 1,
+                "conditions": [{"field": "path-pattern", "values": ["/tea"]}],
+                "actions": [
+                    {"type": "fixed-response", "fixedResponseConfig": {"statusCode": "418"}}
+                ],
+            }
+        ]
         skiff.write("lb.yaml", balancer(front, port, web, teapot))
         wait_for(lambda: get(port, "/tea")[0] == 418, 30, "the new rule in force")
         n = len(done)
@@ -354,11 +364,7 @@ def test_a_rules_change_reloads_haproxy_seamlessly_under_load(skiff: Skiff) -> N
 
 def test_when_every_target_fails_its_checks_traffic_still_reaches_them(skiff: Skiff) -> None:
     web, port = skiff.name("web"), free_port()
-    failing = (
-        app(web, 2)
-        .replace("path: /health", "path: /missing")
-        .replace("desiredCount: 2", "desiredCount: 2\n  healthCheckGracePeriodSeconds: 600")
-    )
+    failing = app(web, 2, health_path="/missing", service={"healthCheckGracePeriodSeconds": 600})
     skiff.write("web.yaml", failing)
     skiff.write("lb.yaml", balancer(skiff.name("front"), port, web))
     skiff.start()

@@ -13,7 +13,6 @@ import io
 import re
 import socket
 import subprocess
-import textwrap
 import threading
 from typing import Any
 
@@ -21,6 +20,14 @@ import pytest
 
 from controller.core.hosts import local_ephemeral_range
 from tests.support.daemon import Skiff, free_port, wait_for
+from tests.support.documents import (
+    dump,
+    health_check,
+    load_balancer_doc,
+    service_doc,
+    target_group_doc,
+    td_doc,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -29,40 +36,20 @@ LOAD_SECONDS = 25
 
 
 def manifests(name: str, port: int, count: int) -> str:
-    return textwrap.dedent(f"""\
-        apiVersion: skiff/v1
-        kind: TaskDefinition
-        metadata: {{name: {name}}}
-        spec:
-          containerDefinitions:
-            - name: web
-              image: {TARGET}
-              memoryReservation: 32
-              portMappings: [{{containerPort: 8080}}]
-              stopTimeout: 2
-        ---
-        apiVersion: skiff/v1
-        kind: Service
-        metadata: {{name: {name}}}
-        spec:
-          taskDefinition: {name}
-          desiredCount: {count}
-          loadBalancers: [{{targetGroup: {name}, containerName: web, containerPort: 8080}}]
-        ---
-        apiVersion: skiff/v1
-        kind: TargetGroup
-        metadata: {{name: {name}}}
-        spec:
-          healthCheck: {{intervalSeconds: 5, timeoutSeconds: 2, healthyThresholdCount: 2,
-                        unhealthyThresholdCount: 2}}
-          deregistrationDelay: 5
-        ---
-        apiVersion: skiff/v1
-        kind: LoadBalancer
-        metadata: {{name: {name}}}
-        spec:
-          listeners: [{{port: {port}, defaultActions: [{{type: forward, targetGroup: {name}}}]}}]
-        """)
+    web = {
+        "name": "web",
+        "image": TARGET,
+        "memoryReservation": 32,
+        "portMappings": [{"containerPort": 8080}],
+        "stopTimeout": 2,
+    }
+    target = {"targetGroup": name, "containerName": "web", "containerPort": 8080}
+    return dump(
+        td_doc(name, containerDefinitions=[web]),
+        service_doc(name, desiredCount=count, loadBalancers=[target]),
+        target_group_doc(name, healthCheck=health_check(None), deregistrationDelay=5),
+        load_balancer_doc(name, port, target_group=name),
+    )
 
 
 def target_states(skiff: Skiff, group: str) -> dict[str, str]:

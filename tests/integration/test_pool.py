@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.daemon import Skiff, wait_for
-from tests.support.documents import IMAGE, service_manifest
+from tests.support.documents import IMAGE, dump, host_doc, service_doc, service_manifest, td_doc
 
 pytestmark = pytest.mark.integration
 EXAMPLES = Path(__file__).resolve().parents[2] / "manifests"
@@ -63,15 +63,7 @@ def test_a_host_with_a_small_capacity_places_what_fits_and_says_why_not_the_rest
     web = skiff.name("web")
     skiff.write(
         "host.yaml",
-        """\
-        apiVersion: skiff/v1
-        kind: Host
-        metadata: {name: small}
-        spec:
-          url: unix:///var/run/docker.sock
-          zone: zone-a
-          capacity: {cpu: 1024, memory: 64}
-        """,
+        dump(host_doc("small", zone="zone-a", capacity={"cpu": 1024, "memory": 64})),
     )
     skiff.write("web.yaml", service_manifest(web, 6))  # 16 MiB each: four fit in 64 MiB
     skiff.start()
@@ -98,23 +90,21 @@ def test_network_modes_host_and_none(skiff: Skiff, mode: str) -> None:
     name = skiff.name(mode)
     skiff.write(
         "svc.yaml",
-        f"""\
-        apiVersion: skiff/v1
-        kind: TaskDefinition
-        metadata: {{name: {name}}}
-        spec:
-          networkMode: {mode}
-          containerDefinitions:
-            - name: app
-              image: {IMAGE}
-              command: ["sh", "-c", "trap 'exit 0' TERM; sleep 300 & wait"]
-              memory: 32
-        ---
-        apiVersion: skiff/v1
-        kind: Service
-        metadata: {{name: {name}}}
-        spec: {{taskDefinition: {name}, desiredCount: 1}}
-        """,
+        dump(
+            td_doc(
+                name,
+                networkMode=mode,
+                containerDefinitions=[
+                    {
+                        "name": "app",
+                        "image": IMAGE,
+                        "command": ["sh", "-c", "trap 'exit 0' TERM; sleep 300 & wait"],
+                        "memory": 32,
+                    }
+                ],
+            ),
+            service_doc(name, desiredCount=1),
+        ),
     )
     skiff.start(*(["--allow", "host-network"] if mode == "host" else []))
     (task,) = wait_for(lambda: skiff.running(name), 30, "the task")

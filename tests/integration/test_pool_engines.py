@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import textwrap
 import threading
 import time
 from typing import Any
@@ -11,53 +10,42 @@ from typing import Any
 import pytest
 
 from tests.support.daemon import Skiff, wait_for
-from tests.support.documents import IMAGE
+from tests.support.documents import IMAGE, dump, host_doc, service_doc, td_doc
 
 pytestmark = pytest.mark.integration
 
 
-def hosts_yaml(pool: dict[str, Any], **overrides: str) -> str:
-    """near (local) and a2 in zone-a, b1 in zone-b; `overrides` adds spec lines per host."""
+def hosts_yaml(pool: dict[str, Any], **overrides: dict[str, Any]) -> str:
+    """near (local) and a2 in zone-a, b1 in zone-b; `overrides` adds spec fields per host."""
     specs = {
-        "near": ("unix:///var/run/docker.sock", "zone-a", "{disk: hdd}"),
-        "a2": (pool["a2"].engine.url, "zone-a", "{disk: ssd}"),
-        "b1": (pool["b1"].engine.url, "zone-b", "{disk: ssd}"),
+        "near": ("unix:///var/run/docker.sock", "zone-a", "hdd"),
+        "a2": (pool["a2"].engine.url, "zone-a", "ssd"),
+        "b1": (pool["b1"].engine.url, "zone-b", "ssd"),
     }
-    docs = []
-    for name, (url, zone, attrs) in specs.items():
-        extra = overrides.get(name, "")
-        docs.append(
-            textwrap.dedent(f"""\
-            apiVersion: skiff/v1
-            kind: Host
-            metadata: {{name: {name}}}
-            spec: {{url: "{url}", zone: {zone}, attributes: {attrs}{extra}}}
-            """)
+    return dump(
+        *(
+            host_doc(name, url=url, zone=zone, attributes={"disk": disk}, **overrides.get(name, {}))
+            for name, (url, zone, disk) in specs.items()
         )
-    return "---\n".join(docs)
+    )
 
 
-def service(name: str, count: int, *, env: str = "v1", spec: str = "", mem: int = 16) -> str:
-    return textwrap.dedent(f"""\
-        apiVersion: skiff/v1
-        kind: TaskDefinition
-        metadata: {{name: {name}}}
-        spec:
-          containerDefinitions:
-            - name: app
-              image: {IMAGE}
-              command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
-              environment: [{{name: VERSION, value: {env}}}]
-              memoryReservation: {mem}
-              stopTimeout: 2
-        ---
-        apiVersion: skiff/v1
-        kind: Service
-        metadata: {{name: {name}}}
-        spec:
-          taskDefinition: {name}
-          desiredCount: {count}
-        """) + textwrap.indent(textwrap.dedent(spec), "  ")
+def service(
+    name: str, count: int, *, env: str = "v1", spec: dict[str, Any] | None = None, mem: int = 16
+) -> str:
+    """A sleeping one-container service; `spec` adds fields to the Service's spec."""
+    app = {
+        "name": "app",
+        "image": IMAGE,
+        "command": ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"],
+        "environment": [{"name": "VERSION", "value": env}],
+        "memoryReservation": mem,
+        "stopTimeout": 2,
+    }
+    return dump(
+        td_doc(name, containerDefinitions=[app]),
+        service_doc(name, taskDefinition=name, desiredCount=count, **(spec or {})),
+    )
 
 
 class Pool:
@@ -130,13 +118,14 @@ def test_binpack_on_memory_fills_the_fullest_host(
         "hosts.yaml",
         hosts_yaml(
             pool,
-            near=", capacity: {memory: 4096}",
-            a2=", capacity: {memory: 1024}",
-            b1=", capacity: {memory: 2048}",
+            near={"capacity": {"memory": 4096}},
+            a2={"capacity": {"memory": 1024}},
+            b1={"capacity": {"memory": 2048}},
         ),
     )
     skiff.write(
-        "web.yaml", service(web, 3, spec="placementStrategy: [{type: binpack, field: memory}]\n")
+        "web.yaml",
+        service(web, 3, spec={"placementStrategy": [{"type": "binpack", "field": "memory"}]}),
     )
     skiff.start()
     wait_for(lambda: world.counts(web) == {"near": 0, "a2": 3, "b1": 0}, 40, "all three on a2")
@@ -146,15 +135,19 @@ def test_distinct_instance_and_member_of(skiff: Skiff, pool: dict[str, Any], wor
     one_each, ssd = skiff.name("each"), skiff.name("ssd")
     skiff.write("hosts.yaml", hosts_yaml(pool))
     skiff.write(
-        "each.yaml", service(one_each, 3, spec="placementConstraints: [{type: distinctInstance}]\n")
+        "each.yaml",
+        service(one_each, 3, spec={"placementConstraints": [{"type": "distinctInstance"}]}),
     )
     skiff.write(
         "ssd.yaml",
         service(
             ssd,
             4,
-            spec="placementConstraints:\n"
-            "  - {type: memberOf, expression: 'attribute:disk == ssd'}\n",
+            spec={
+                "placementConstraints": [
+                    {"type": "memberOf", "expression": "attribute:disk == ssd"}
+                ]
+            },
         ),
     )
     skiff.start()
@@ -171,7 +164,7 @@ def test_distinct_instance_places_the_tasks_that_fit_and_the_last_when_a_host_ap
     web = skiff.name("web")
     skiff.write("hosts.yaml", hosts_yaml(pool))
     skiff.write(
-        "web.yaml", service(web, 4, spec="placementConstraints: [{type: distinctInstance}]\n")
+        "web.yaml", service(web, 4, spec={"placementConstraints": [{"type": "distinctInstance"}]})
     )
     skiff.start()
     wait_for(lambda: world.counts(web) == {"near": 1, "a2": 1, "b1": 1}, 40, "one per host")
@@ -189,20 +182,18 @@ def test_distinct_instance_places_the_tasks_that_fit_and_the_last_when_a_host_ap
         in (event["reason"])
     )
     assert "distinctInstance: it already runs a task of this service" in event["reason"]
-    fourth = textwrap.dedent(f"""\
-        apiVersion: skiff/v1
-        kind: Host
-        metadata: {{name: far}}
-        spec:
-          url: {second_engine.url}
-          zone: zone-b
-          address: 127.0.0.1
-          tls:
-            caCert: {second_engine.certs / "ca.pem"}
-            clientCert: {second_engine.certs / "cert.pem"}
-            clientKey: {second_engine.certs / "key.pem"}
-        """)
-    skiff.write("hosts.yaml", hosts_yaml(pool) + "---\n" + fourth)
+    fourth = host_doc(
+        "far",
+        url=second_engine.url,
+        zone="zone-b",
+        address="127.0.0.1",
+        tls={
+            "caCert": str(second_engine.certs / "ca.pem"),
+            "clientCert": str(second_engine.certs / "cert.pem"),
+            "clientKey": str(second_engine.certs / "key.pem"),
+        },
+    )
+    skiff.write("hosts.yaml", dump(hosts_yaml(pool), fourth))
     far = second_engine.client()
     label = [f"skiff.cluster={skiff.cluster}", f"skiff.name={web}"]
     try:
@@ -227,8 +218,10 @@ def test_a_task_that_fits_nowhere_waits_with_a_reason_until_capacity_appears(
     skiff: Skiff, pool: dict[str, Any], world: Pool
 ) -> None:
     web = skiff.name("web")
-    zone_b = "placementConstraints: [{type: memberOf, expression: 'attribute:zone == zone-b'}]\n"
-    skiff.write("hosts.yaml", hosts_yaml(pool, b1=", capacity: {memory: 64}"))
+    zone_b = {
+        "placementConstraints": [{"type": "memberOf", "expression": "attribute:zone == zone-b"}]
+    }
+    skiff.write("hosts.yaml", hosts_yaml(pool, b1={"capacity": {"memory": 64}}))
     skiff.write("web.yaml", service(web, 3, spec=zone_b, mem=32))
     skiff.start()
     wait_for(lambda: world.counts(web)["b1"] == 2, 40, "two tasks fit on b1")
@@ -243,7 +236,7 @@ def test_a_task_that_fits_nowhere_waits_with_a_reason_until_capacity_appears(
     assert "near: memberOf 'attribute:zone == zone-b' does not hold" in svc["message"]
     (waiting,) = [t for t in svc["tasks"] if t["lastStatus"] == "PROVISIONING"]
     assert "b1: insufficient memory" in waiting["provisioningReason"]
-    skiff.write("hosts.yaml", hosts_yaml(pool, b1=", capacity: {memory: 96}"))
+    skiff.write("hosts.yaml", hosts_yaml(pool, b1={"capacity": {"memory": 96}}))
     wait_for(lambda: world.counts(web)["b1"] == 3, 40, "the third placed once capacity grew")
 
 
@@ -252,9 +245,9 @@ def test_a_rolling_update_never_breaks_its_bounds(
     skiff: Skiff, pool: dict[str, Any], world: Pool, min_pct: int, max_pct: int
 ) -> None:
     web = skiff.name("web")
-    config = "deploymentConfiguration: {minimumHealthyPercent: {}, maximumPercent: {}}\n".replace(
-        "{}", str(min_pct), 1
-    ).replace("{}", str(max_pct), 1)
+    config = {
+        "deploymentConfiguration": {"minimumHealthyPercent": min_pct, "maximumPercent": max_pct}
+    }
     skiff.write("hosts.yaml", hosts_yaml(pool))
     skiff.write("web.yaml", service(web, 6, env="v1", spec=config))
     skiff.start()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import textwrap
 import threading
 import time
 import urllib.error
@@ -23,7 +22,19 @@ import pytest
 from tests.integration.test_fleet import members, remove_root_volumes
 from tests.integration.test_load_balancer import balancer
 from tests.support.daemon import Skiff, free_port, wait_for
-from tests.support.documents import IMAGE, service_manifest
+from tests.support.documents import (
+    IMAGE,
+    alarm_doc,
+    asg_doc,
+    dump,
+    health_check,
+    instance_doc,
+    launch_template_doc,
+    scaling_policy_doc,
+    scheduled_action_doc,
+    service_manifest,
+    target_group_doc,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -90,50 +101,38 @@ def test_target_tracking_scales_out_under_cpu_load_and_back_in_when_it_stops(
     web, port = skiff.name("web"), free_port()
     skiff.write(
         "web.yaml",
-        textwrap.dedent(f"""\
-        apiVersion: skiff/v1
-        kind: LaunchTemplate
-        metadata: {{name: {web}}}
-        spec:
-          launchTemplateData:
-            imageId: {IMAGE}
-            instanceType: custom
-            customInstanceType: {{vCpus: 0.1, memoryMiB: 64}}
-            rootVolume: {{type: instance-store}}
-            userData: {json.dumps(BURN)}
-            command: ["sh", "-c", "{HTTPD}"]
-            ports: [8080]
-        ---
-        apiVersion: skiff/v1
-        kind: TargetGroup
-        metadata: {{name: {web}}}
-        spec:
-          healthCheck: {{path: /health, intervalSeconds: 5, timeoutSeconds: 2,
-                        healthyThresholdCount: 2, unhealthyThresholdCount: 2}}
-          deregistrationDelay: 1
-        ---
-        apiVersion: skiff/v1
-        kind: AutoScalingGroup
-        metadata: {{name: {web}}}
-        spec:
-          launchTemplate: {{launchTemplateName: {web}}}
-          minSize: 1
-          maxSize: 3
-          desiredCapacity: 1
-          availabilityZones: [local]
-          targetGroups: [{{targetGroup: {web}, port: 8080}}]
-        ---
-        apiVersion: skiff/v1
-        kind: ScalingPolicy
-        metadata: {{name: {web}-cpu}}
-        spec:
-          target: {{autoScalingGroup: {web}}}
-          policyType: TargetTrackingScaling
-          targetTrackingConfiguration:
-            predefinedMetric: ASGAverageCPUUtilization
-            targetValue: 50
-            estimatedInstanceWarmup: 5
-        """),
+        dump(
+            launch_template_doc(
+                web,
+                imageId=IMAGE,
+                instanceType="custom",
+                customInstanceType={"vCpus": 0.1, "memoryMiB": 64},
+                rootVolume={"type": "instance-store"},
+                userData=BURN,
+                command=["sh", "-c", HTTPD],
+                ports=[8080],
+            ),
+            target_group_doc(web, healthCheck=health_check(), deregistrationDelay=1),
+            asg_doc(
+                web,
+                launchTemplate={"launchTemplateName": web},
+                minSize=1,
+                maxSize=3,
+                desiredCapacity=1,
+                availabilityZones=["local"],
+                targetGroups=[{"targetGroup": web, "port": 8080}],
+            ),
+            scaling_policy_doc(
+                f"{web}-cpu",
+                {"autoScalingGroup": web},
+                policyType="TargetTrackingScaling",
+                targetTrackingConfiguration={
+                    "predefinedMetric": "ASGAverageCPUUtilization",
+                    "targetValue": 50,
+                    "estimatedInstanceWarmup": 5,
+                },
+            ),
+        ),
     )
     skiff.write("lb.yaml", balancer(skiff.name("front"), port, web))
     skiff.start(*FAST)
@@ -224,32 +223,35 @@ def test_a_step_policy_on_a_prometheus_metric_scales_a_service_by_the_breach(
     prometheus.value = None  # the query fails at first
     skiff.write(
         "scaling.yaml",
-        textwrap.dedent(f"""\
-        apiVersion: skiff/v1
-        kind: ScalingPolicy
-        metadata: {{name: {web}-steps}}
-        spec:
-          target: {{service: {web}}}
-          policyType: StepScaling
-          stepScalingConfiguration:
-            adjustmentType: ChangeInCapacity
-            cooldown: 0
-            stepAdjustments:
-              - {{metricIntervalLowerBound: 0, metricIntervalUpperBound: 20, scalingAdjustment: 1}}
-              - {{metricIntervalLowerBound: 20, scalingAdjustment: 3}}
-        ---
-        apiVersion: skiff/v1
-        kind: Alarm
-        metadata: {{name: {web}-backlog}}
-        spec:
-          metric: {{prometheusQuery: "sum(queue_depth)", prometheusUrl: "{prometheus.url}"}}
-          statistic: Maximum
-          period: 2
-          evaluationPeriods: 1
-          threshold: 10
-          comparisonOperator: GreaterThanThreshold
-          alarmActions: [{{scalingPolicy: {web}-steps}}]
-        """),
+        dump(
+            scaling_policy_doc(
+                f"{web}-steps",
+                {"service": web},
+                policyType="StepScaling",
+                stepScalingConfiguration={
+                    "adjustmentType": "ChangeInCapacity",
+                    "cooldown": 0,
+                    "stepAdjustments": [
+                        {
+                            "metricIntervalLowerBound": 0,
+                            "metricIntervalUpperBound": 20,
+                            "scalingAdjustment": 1,
+                        },
+                        {"metricIntervalLowerBound": 20, "scalingAdjustment": 3},
+                    ],
+                },
+            ),
+            alarm_doc(
+                f"{web}-backlog",
+                {"prometheusQuery": "sum(queue_depth)", "prometheusUrl": prometheus.url},
+                statistic="Maximum",
+                period=2,
+                evaluationPeriods=1,
+                threshold=10,
+                comparisonOperator="GreaterThanThreshold",
+                alarmActions=[{"scalingPolicy": f"{web}-steps"}],
+            ),
+        ),
     )
     skiff.start(*FAST)
     wait_for(lambda: len(skiff.running(web)) == 1, 40, "one task")
@@ -281,15 +283,14 @@ def test_a_scheduled_action_sets_the_desired_count_at_its_time(skiff: Skiff) -> 
     at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=4)
     skiff.write(
         "schedule.yaml",
-        textwrap.dedent(f"""\
-        apiVersion: skiff/v1
-        kind: ScheduledAction
-        metadata: {{name: {web}-morning}}
-        spec:
-          target: {{service: {web}}}
-          startTime: "{at.strftime("%Y-%m-%dT%H:%M:%SZ")}"
-          desiredCapacity: 3
-        """),
+        dump(
+            scheduled_action_doc(
+                f"{web}-morning",
+                {"service": web},
+                startTime=at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                desiredCapacity=3,
+            )
+        ),
     )
     skiff.start(*FAST)
     wait_for(lambda: len(skiff.running(web)) == 1, 40, "one task")
@@ -308,35 +309,34 @@ def test_an_alarm_on_a_failed_status_check_reboots_the_instance(local: Skiff) ->
     box = skiff.name("box")
     skiff.write(
         "box.yaml",
-        textwrap.dedent(f"""\
-        apiVersion: skiff/v1
-        kind: Instance
-        metadata: {{name: {box}}}
-        spec:
-          launchTemplateData:
-            imageId: {IMAGE}
-            instanceType: custom
-            customInstanceType: {{vCpus: 0.25, memoryMiB: 64}}
-            rootVolume: {{type: instance-store, mountPath: /data}}
-            command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
-            healthCheck:
-              command: ["CMD-SHELL", "test ! -e /data/sick"]
-              interval: 5
-              timeout: 2
-              retries: 1
-        ---
-        apiVersion: skiff/v1
-        kind: Alarm
-        metadata: {{name: {box}-impaired}}
-        spec:
-          metric: {{metricName: StatusCheckFailed, instance: {box}}}
-          statistic: Maximum
-          period: 2
-          evaluationPeriods: 1
-          threshold: 1
-          comparisonOperator: GreaterThanOrEqualToThreshold
-          alarmActions: [{{instanceAction: reboot}}]
-        """),
+        dump(
+            instance_doc(
+                box,
+                launchTemplateData={
+                    "imageId": IMAGE,
+                    "instanceType": "custom",
+                    "customInstanceType": {"vCpus": 0.25, "memoryMiB": 64},
+                    "rootVolume": {"type": "instance-store", "mountPath": "/data"},
+                    "command": ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"],
+                    "healthCheck": {
+                        "command": ["CMD-SHELL", "test ! -e /data/sick"],
+                        "interval": 5,
+                        "timeout": 2,
+                        "retries": 1,
+                    },
+                },
+            ),
+            alarm_doc(
+                f"{box}-impaired",
+                {"metricName": "StatusCheckFailed", "instance": box},
+                statistic="Maximum",
+                period=2,
+                evaluationPeriods=1,
+                threshold=1,
+                comparisonOperator="GreaterThanOrEqualToThreshold",
+                alarmActions=[{"instanceAction": "reboot"}],
+            ),
+        ),
     )
     skiff.start(*FAST)
     wait_for(lambda: skiff.resource("Alarm", f"{box}-impaired")["status"] == "OK", 40, "OK")

@@ -7,7 +7,6 @@ see what a user's `docker ps` would, independently of the daemon's own view.
 
 from __future__ import annotations
 
-import textwrap
 import threading
 import time
 from collections import Counter
@@ -19,31 +18,9 @@ from typing import Any
 import docker
 
 from tests.support.daemon import Skiff
-from tests.support.documents import IMAGE
+from tests.support.documents import IMAGE, dump, host_doc, service_doc, td_doc
 
 LIVE_STATES = ("created", "running", "restarting", "paused", "removing")
-
-
-_SERVICE = textwrap.dedent("""\
-    apiVersion: skiff/v1
-    kind: TaskDefinition
-    metadata: {{name: {name}}}
-    spec:
-    {net}  containerDefinitions:
-        - name: app
-          image: {image}
-          command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
-          environment: [{{name: VERSION, value: {version}}}]
-          memoryReservation: {memory}
-          stopTimeout: 2
-    ---
-    apiVersion: skiff/v1
-    kind: Service
-    metadata: {{name: {name}}}
-    spec:
-      taskDefinition: {name}
-      desiredCount: {count}
-    """)
 
 
 def service(
@@ -51,32 +28,33 @@ def service(
     count: int,
     *,
     version: str = "v1",
-    deployment: str = "",
+    deployment: dict[str, Any] | None = None,
     network: str = "",
     memory: int = 8,
 ) -> str:
     """A one-container busybox service that sleeps and exits at once on SIGTERM."""
-    text = _SERVICE.format(
-        name=name,
-        count=count,
-        version=version,
-        memory=memory,
-        image=IMAGE,
-        net=f"  networkMode: {network}\n" if network else "",
-    )
+    app = {
+        "name": "app",
+        "image": IMAGE,
+        "command": ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"],
+        "environment": [{"name": "VERSION", "value": version}],
+        "memoryReservation": memory,
+        "stopTimeout": 2,
+    }
+    td = td_doc(name, containerDefinitions=[app])
+    if network:
+        td["spec"] = {"networkMode": network, **td["spec"]}
+    svc = service_doc(name, taskDefinition=name, desiredCount=count)
     if deployment:
-        text += f"  deploymentConfiguration: {deployment}\n"
-    return text
+        svc["spec"]["deploymentConfiguration"] = deployment
+    return dump(td, svc)
 
 
-def host(name: str, url: str, *, capacity: str = "") -> str:
-    cap = f", capacity: {capacity}" if capacity else ""
-    return textwrap.dedent(f"""\
-        apiVersion: skiff/v1
-        kind: Host
-        metadata: {{name: {name}}}
-        spec: {{url: "{url}", zone: local{cap}}}
-        """)
+def host(name: str, url: str, *, capacity: dict[str, int] | None = None) -> str:
+    spec: dict[str, Any] = {"url": url, "zone": "local"}
+    if capacity:
+        spec["capacity"] = capacity
+    return dump(host_doc(name, **spec))
 
 
 def containers(client: docker.DockerClient, cluster: str, name: str = "") -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
 DESIRED, MAXIMUM_PERCENT = 6, 200
 CEILING = DESIRED * MAXIMUM_PERCENT // 100
-DEPLOYMENT = f"{{maximumPercent: {MAXIMUM_PERCENT}, minimumHealthyPercent: 50}}"
+DEPLOYMENT = {"maximumPercent": MAXIMUM_PERCENT, "minimumHealthyPercent": 50}
 
 
 def test_dockerd_restarted_mid_deployment_the_deployment_finishes_without_duplicates(

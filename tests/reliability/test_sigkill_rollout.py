@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 DESIRED, MAXIMUM_PERCENT = 5, 200
 CEILING = DESIRED * MAXIMUM_PERCENT // 100
 ITERATIONS = 10
-DEPLOYMENT = f"{{maximumPercent: {MAXIMUM_PERCENT}, minimumHealthyPercent: 100}}"
+DEPLOYMENT = {"maximumPercent": MAXIMUM_PERCENT, "minimumHealthyPercent": 100}
 
 
 def test_sigkill_at_random_points_of_rollouts_leaves_no_duplicate_and_no_orphan(

@@ -252,7 +252,11 @@ class Skiff(Daemon):
     def cleanup(self) -> None:
         """Removes this test's containers: its cluster's, and look-alikes named after it. Only
         those are listed (and not inspected): other tests' containers come and go meanwhile."""
-        for filters in ({"label": f"skiff.cluster={self.cluster}"}, {"name": self.prefix}):
+        by: list[dict[str, str | list[str] | bool]] = [
+            {"label": f"skiff.cluster={self.cluster}"},
+            {"name": self.prefix},
+        ]
+        for filters in by:
             for c in self.docker.containers.list(all=True, filters=filters, sparse=True):
                 try:
                     c.remove(force=True)

@@ -136,7 +136,9 @@ def launch_template_doc(name: str = "app", **data: Any) -> dict[str, Any]:
 
 
 def instance_doc(name: str = "one", template: str = "app", **spec: Any) -> dict[str, Any]:
-    spec.setdefault("launchTemplate", {"launchTemplateName": template})
+    """An instance of launch template `template`, unless its own launchTemplateData is given."""
+    if "launchTemplateData" not in spec:
+        spec.setdefault("launchTemplate", {"launchTemplateName": template})
     return document("Instance", name, spec)
 
 
@@ -167,3 +169,42 @@ def load_balancer_doc(
     listeners = [{"port": p, "defaultActions": forward(target_group)} for p in ports]
     spec.setdefault("listeners", listeners)
     return document("LoadBalancer", name, spec)
+
+
+def health_check(path: str | None = "/health", **fields: Any) -> dict[str, Any]:
+    """A target group's healthCheck that decides within seconds: every 5 s, 2 s timeout, 2
+    checks either way (`path` None: the default path)."""
+    check: dict[str, Any] = {} if path is None else {"path": path}
+    check.update(
+        intervalSeconds=5, timeoutSeconds=2, healthyThresholdCount=2, unhealthyThresholdCount=2
+    )
+    return {**check, **fields}
+
+
+# --- CloudWatch and Application Auto Scaling --------------------------------------------------
+
+
+def scaling_policy_doc(
+    name: str = "web-policy", target: dict[str, str] | None = None, **spec: Any
+) -> dict[str, Any]:
+    """A policy on `target` (default: `{service: web}`); policyType and its configuration are
+    the caller's, e.g. `policyType="StepScaling", stepScalingConfiguration={...}`."""
+    return document("ScalingPolicy", name, {"target": target or {"service": "web"}, **spec})
+
+
+def alarm_doc(
+    name: str = "web-alarm", metric: dict[str, Any] | None = None, **spec: Any
+) -> dict[str, Any]:
+    """An alarm on `metric` (default: the CPU of service `web`), over 1 unless told otherwise."""
+    spec.setdefault("threshold", 1)
+    spec.setdefault("comparisonOperator", "GreaterThanThreshold")
+    metric = metric or {"metricName": "CPUUtilization", "service": "web"}
+    return document("Alarm", name, {"metric": metric, **spec})
+
+
+def scheduled_action_doc(
+    name: str = "web-schedule", target: dict[str, str] | None = None, **spec: Any
+) -> dict[str, Any]:
+    """An action on `target` (default: `{service: web}`); its time and sizes are the caller's,
+    e.g. `startTime="2030-01-01T00:00:00Z", desiredCapacity=3`."""
+    return document("ScheduledAction", name, {"target": target or {"service": "web"}, **spec})
