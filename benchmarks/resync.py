@@ -46,7 +46,8 @@ os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPAT
 
 from controller.catalog import CATALOG, load_directory  # noqa: E402
 from controller.cloudwatch.sync.collect import collect  # noqa: E402
-from controller.core.controller import Controller, Settings  # noqa: E402
+from controller.core.controller import Controller  # noqa: E402
+from controller.core.settings import Settings  # noqa: E402
 from controller.core.telemetry import Metrics  # noqa: E402
 from controller.daemon import docker_runtime  # noqa: E402
 from controller.store import Store  # noqa: E402

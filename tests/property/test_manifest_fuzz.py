@@ -27,7 +27,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from controller.catalog import CATALOG, KINDS, load_directory
-from controller.core.controller import Controller, Settings
+from controller.core.controller import Controller
+from controller.core.settings import Settings
 from controller.core.telemetry import Metrics
 from controller.dataplane.fake import FakeDataPlane
 from controller.manifests.base import FieldError

@@ -11,7 +11,8 @@ from typing import Any
 
 from controller.catalog import CATALOG, load_directory
 from controller.core import labels as L
-from controller.core.controller import Controller, Settings
+from controller.core.controller import Controller
+from controller.core.settings import Settings
 from controller.core.telemetry import Metrics
 from controller.manifests.policy import BASELINE, Policy
 from controller.runtime import ContainerInfo

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from controller.core.controller import Settings
+from controller.core.settings import Settings
 from controller.daemon import Daemon
 from controller.runtime.fake import FakeRuntime
 from controller.store import StoreFailure

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from controller.api.auth import AccessError, load_or_create_token
-from controller.core.controller import Settings
+from controller.core.settings import Settings
 from controller.daemon import Daemon
 from controller.data_dir import prepare
 from controller.store import Store

@@ -12,7 +12,8 @@ import pytest
 
 from controller.catalog import CATALOG, load_directory
 from controller.core import labels as L
-from controller.core.controller import Controller, Settings
+from controller.core.controller import Controller
+from controller.core.settings import Settings
 from controller.core.telemetry import Metrics
 from controller.dataplane.fake import Call, FakeDataPlane, FakeServer
 from controller.dataplane.haproxy_names import backup_name, server_name

@@ -169,7 +169,8 @@ def test_a_new_target_failing_its_first_checks_stays_initial_for_its_window() ->
 def test_the_daemon_spares_one_cpu_for_the_targets_haproxy_shares_the_machine_with(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from controller.core.controller import Controller, Settings
+    from controller.core.controller import Controller
+    from controller.core.settings import Settings
     from controller.core.telemetry import Metrics
     from controller.runtime.fake import FakeRuntime
     from controller.store import Store

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from controller.catalog import KINDS, load_directory
-from controller.core.controller import Settings
+from controller.core.settings import Settings
 from controller.daemon import Daemon
 from controller.manifests.kinds import Kind
 from controller.manifests.loader import LoadResult

@@ -10,8 +10,9 @@ import pytest
 import yaml
 
 from controller.catalog import CATALOG
-from controller.core.controller import Controller, Settings
+from controller.core.controller import Controller
 from controller.core.registry import Catalog, Domain, Entry, Holding, Pass
+from controller.core.settings import Settings
 from controller.core.sync_host import HOSTS
 from controller.core.telemetry import Metrics
 from controller.manifests.base import SpecModel

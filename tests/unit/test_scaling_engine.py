@@ -22,8 +22,9 @@ import pytest
 from controller.autoscaling.sync import commands
 from controller.catalog import CATALOG, load_directory
 from controller.core import labels as L
-from controller.core.controller import Controller, Settings
+from controller.core.controller import Controller
 from controller.core.periodic import PERIOD as MONITORING
+from controller.core.settings import Settings
 from controller.core.telemetry import Metrics
 from controller.runtime.fake import FakeRuntime
 from controller.store import Store
