@@ -1,11 +1,15 @@
 """EC2's entry in the kind registry: LaunchTemplate and Instance, their syncs, the owners of
-instances with work left, and what instances hold on each host."""
+instances with work left, and what instances hold on each host: every instance's, groups'
+too, since the instance tracker (core/instances/) is EC2's part."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
+from controller.core.instances.observed import instances, observed_instances
+from controller.core.instances.references import fleet_references
+from controller.core.instances.tracker import InstanceTracker
 from controller.core.labels import reserved
 from controller.core.observed import ObservedTask
 from controller.core.registry import Domain, Entry, Holding
@@ -16,11 +20,8 @@ from controller.ec2.models.ec2 import (
     check_launch_template,
 )
 from controller.ec2.needs import instance_needs, launch_template_needs
-from controller.ec2.references import fleet_references
 from controller.ec2.sync.instance import sync_instance
 from controller.ec2.sync.launch_template import sync_launch_template
-from controller.ec2.sync.observed import instances, observed_instances
-from controller.ec2.sync.tracker import InstanceTracker
 from controller.manifests.kinds import Kind, ResourceKey
 
 if TYPE_CHECKING:

@@ -5,17 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from controller.core.outcomes import Terminal, Waiting
-from controller.ec2.planners.launch_template import (
-    ResolvedTemplate,
+from controller.core.instances.versions import (
     canonical,
     check_default,
     data_hash,
     default_number,
     needs_version,
-    resolve_version,
 )
-from controller.manifests.templates import TemplateRef
 
 if TYPE_CHECKING:
     from controller.core.controller import Controller
@@ -62,20 +58,3 @@ def _wake_users(ctl: Controller, name: str) -> None:
         )
         if ref is not None and ref.launch_template_name == name:
             ctl.queue.add(k)
-
-
-def template_for(ctl: Controller, ref: TemplateRef) -> ResolvedTemplate:
-    """The version `ref` selects; Waiting while the template's new version is not added yet,
-    Terminal when it selects none."""
-    name = ref.launch_template_name
-    res = ctl.desired.get(("LaunchTemplate", name))
-    if res is None:
-        raise Terminal(f"launchTemplate.launchTemplateName: launch template {name} does not exist")
-    versions = ctl.store.template_versions(name)
-    if needs_version(res.spec, versions) and ref.version in ("$Latest", "$Default"):
-        ctl.queue.add(("LaunchTemplate", name))
-        raise Waiting(f"waiting for launch template {name} to add its new version")
-    found = resolve_version(name, ref.version, res.spec, versions)
-    if isinstance(found, str):
-        raise Terminal(found)
-    return found

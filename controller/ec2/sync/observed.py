@@ -1,21 +1,7 @@
-"""The pool's instances as EC2 sees them: containers grouped by instance id (cached until an
-engine's cache changes), and the tracker of launches and starts not yet observed."""
+"""Moved to `controller.core.instances.observed` (issue 14): observed instances are shared by
+EC2 and Auto Scaling. This re-export stays only until the CloudWatch collector imports them
+from there; nothing new may import it."""
 
-from __future__ import annotations
+from controller.core.instances.observed import instances, observed_instances
 
-from typing import TYPE_CHECKING
-
-from controller.ec2.planners.instances import ObservedInstance, group_instances
-from controller.ec2.sync.tracker import InstanceTracker
-
-if TYPE_CHECKING:
-    from controller.core.controller import Controller
-
-
-def observed_instances(ctl: Controller) -> dict[str, ObservedInstance]:
-    return dict(ctl.grouped("instances", group_instances))
-
-
-def instances(ctl: Controller) -> InstanceTracker:
-    """EC2's tracker of launches, starts and status checks (its part of the controller)."""
-    return ctl.part(InstanceTracker)
+__all__ = ["instances", "observed_instances"]

@@ -1,4 +1,5 @@
-"""Launch template planner: versions and how a reference selects one.
+"""Launch template versions and how a reference selects one, shared by EC2's LaunchTemplate
+sync (which adds versions) and every launch of an instance (which selects one).
 
 Pure. Every change of a template's launchTemplateData is a new immutable version, numbered
 from 1; a version is identified by the hash of its canonical data, so re-reading the same
@@ -12,10 +13,32 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from controller.ec2.models.ec2 import LaunchTemplateData, LaunchTemplateSpec
+from controller.manifests.launch_template_data import LaunchTemplateData
 from controller.store.records import TemplateVersion
+
+
+class LaunchTemplateSpec(Protocol):
+    """What the core reads of EC2's LaunchTemplate manifest (`ec2.models.ec2`): its data and
+    the version `$Default` selects."""
+
+    @property
+    def launch_template_data(self) -> LaunchTemplateData: ...
+
+    @property
+    def default_version(self) -> int | None: ...
+
+
+class InstanceSettings(Protocol):
+    """What the instance commands read of EC2's Instance manifest (`ec2.models.ec2`): its own
+    termination protection and its inline settings, when it has them."""
+
+    @property
+    def disable_api_termination(self) -> bool | None: ...
+
+    @property
+    def launch_template_data(self) -> LaunchTemplateData | None: ...
 
 
 @dataclass(frozen=True)
