@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from controller.core.instances.observed import instances, observed_instances
 from controller.core.instances.references import fleet_references
 from controller.core.instances.tracker import InstanceTracker
+from controller.core.instances.versions import InstanceFields, LaunchTemplateFields
 from controller.core.labels import reserved
 from controller.core.observed import ObservedTask
 from controller.core.registry import Domain, Entry, Holding
@@ -48,6 +49,12 @@ def _holdings(ctl: Controller, tasks: Mapping[str, ObservedTask]) -> Iterator[Ho
             )
     for host, cpu, memory in instances(ctl).reserved(observed):
         yield Holding(host, cpu, memory)
+
+
+def _fields(t: LaunchTemplateSpec, i: InstanceSpec) -> tuple[LaunchTemplateFields, InstanceFields]:
+    """EC2's manifests give the core's instance machinery what it reads of them (mypy checks
+    it here: core/instances/versions.py declares it)."""
+    return t, i
 
 
 def _tracker(ctl: Controller) -> InstanceTracker:

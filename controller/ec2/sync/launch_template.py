@@ -12,6 +12,7 @@ from controller.core.instances.versions import (
     default_number,
     needs_version,
 )
+from controller.ec2.models.ec2 import LaunchTemplateSpec
 
 if TYPE_CHECKING:
     from controller.core.controller import Controller
@@ -24,9 +25,10 @@ def sync_launch_template(ctl: Controller, name: str) -> float | None:
         ctl.forget_status(key)  # its versions stay in the store, as task definitions' do
         _wake_users(ctl, name)
         return None
+    spec: LaunchTemplateSpec = res.spec
     versions = ctl.store.template_versions(name)
-    data = res.spec.launch_template_data
-    if needs_version(res.spec, versions):
+    data = spec.launch_template_data
+    if needs_version(spec, versions):
         v = ctl.store.add_template_version(name, canonical(data), data_hash(data), ctl.clock())
         ctl.actions.record(
             "LaunchTemplate",
@@ -37,13 +39,13 @@ def sync_launch_template(ctl: Controller, name: str) -> float | None:
         )
         versions = ctl.store.template_versions(name)
     _wake_users(ctl, name)
-    problem = check_default(res.spec, versions)
+    problem = check_default(spec, versions)
     ctl.set_status(
         key,
         "ERROR" if problem else "ACTIVE",
         problem,
         latestVersionNumber=versions[-1].number,
-        defaultVersionNumber=default_number(res.spec),
+        defaultVersionNumber=default_number(spec),
         versions=[{"versionNumber": v.number, "createTime": v.created_at} for v in versions],
     )
     return None
