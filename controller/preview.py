@@ -16,11 +16,11 @@ from controller.catalog import CATALOG
 from controller.core import labels as L
 from controller.core.controller import Controller
 from controller.core.hosts import implicit_name
+from controller.core.instances.instance import ObservedInstance, group_instances
 from controller.core.observed import ObservedTask, group_tasks
 from controller.core.settings import Settings
 from controller.core.telemetry import Metrics
 from controller.dataplane.fake import FakeDataPlane
-from controller.ec2.planners.instances import ObservedInstance, group_instances
 from controller.manifests.host import HostSpec
 from controller.manifests.kinds import ResourceKey, key_str
 from controller.manifests.loader import LoadResult

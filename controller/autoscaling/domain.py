@@ -14,9 +14,9 @@ from controller.autoscaling.models.scaling import (
 from controller.autoscaling.sync.group import sync_asg
 from controller.autoscaling.sync.metrics import METRICS
 from controller.autoscaling.sync.targets import TARGETS
+from controller.core.instances.references import fleet_references
 from controller.core.periodic import PERIOD
 from controller.core.registry import Domain, Entry
-from controller.ec2.references import fleet_references
 from controller.manifests.kinds import Kind, Manifests, Problems, Resource
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from controller.core.instances.instance import IMPAIRED
+from controller.core.instances.observed import instances, observed_instances
 from controller.core.labels import reserved
 from controller.core.metrics import Dimension, MetricSource, Sampled, SeriesKey
-from controller.ec2.planners.instances import IMPAIRED
-from controller.ec2.sync.observed import instances, observed_instances
 
 if TYPE_CHECKING:
     from controller.core.controller import Controller

@@ -1,15 +1,11 @@
-"""What an instance's launch template data asks of the host beyond the baseline (privileged,
-capabilities, devices), for the daemon's `--allow` policy to grant or refuse."""
+"""What an EC2 LaunchTemplate or Instance manifest asks of the host beyond the baseline
+(privileged, capabilities, devices), for the daemon's `--allow` policy to grant or refuse."""
 
 from __future__ import annotations
 
-from controller.ec2.models.ec2 import InstanceSpec, LaunchTemplateData, LaunchTemplateSpec
-from controller.manifests.base import Path
-from controller.manifests.policy import Need, container_needs
-
-
-def launch_template_data_needs(data: LaunchTemplateData, at: Path = ()) -> list[Need]:
-    return container_needs(data.privileged, data.linux_parameters, at)
+from controller.ec2.models.ec2 import InstanceSpec, LaunchTemplateSpec
+from controller.manifests.launch_template_data import launch_template_data_needs
+from controller.manifests.policy import Need
 
 
 def launch_template_needs(spec: LaunchTemplateSpec) -> list[Need]:

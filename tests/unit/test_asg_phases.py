@@ -24,8 +24,8 @@ from controller.autoscaling.planners.group import (
     unhealthy_cause,
     usable_zones,
 )
+from controller.core.instances.instance import IMPAIRED, InstanceView
 from controller.core.placement import HostSlot, Need
-from controller.ec2.planners.instances import IMPAIRED, InstanceView
 from controller.runtime.types import ContainerInfo
 from controller.store.records import InstanceRecord
 from tests.support.builders import T0

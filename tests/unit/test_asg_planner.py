@@ -10,13 +10,13 @@ import pytest
 
 from controller.autoscaling.models.group import LifecycleHook
 from controller.autoscaling.planners.group import GroupDesired, choose_victims, plan_group
-from controller.core.placement import HostSlot, Need
-from controller.ec2.planners.instances import (
+from controller.core.instances.instance import (
     IMPAIRED,
     TERMINATED_KEPT,
     ObservedInstance,
     view_instance,
 )
+from controller.core.placement import HostSlot, Need
 from controller.runtime.types import ContainerInfo
 from controller.store.records import InstanceRecord
 from tests.support.builders import T0

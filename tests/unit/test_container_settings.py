@@ -12,8 +12,7 @@ import pytest
 
 from controller.batch.sync.containers import JOB_LABEL
 from controller.core import labels as L
-from controller.ec2.models.ec2 import LaunchTemplateData
-from controller.ec2.planners.instances import instance_container
+from controller.core.instances.instance import instance_container
 from controller.ecs.models.task_definition import TaskDefinitionSpec
 from controller.ecs.planners.task_containers import (
     TaskIdentity,
@@ -21,6 +20,7 @@ from controller.ecs.planners.task_containers import (
     pause_spec,
     task_volumes,
 )
+from controller.manifests.launch_template_data import LaunchTemplateData
 from controller.runtime.docker_backend import DockerRuntime
 from controller.runtime.types import (
     ContainerSpec,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from controller.catalog import load_directory
-from controller.ec2.models.ec2 import LaunchTemplateData
+from controller.manifests.launch_template_data import LaunchTemplateData
 from tests.support.documents import document, host_doc, write
 
 

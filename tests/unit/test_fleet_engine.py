@@ -10,8 +10,8 @@ import pytest
 
 from controller.autoscaling.sync import commands
 from controller.core import labels as L
+from controller.core.instances.instance import INSTANCE_LABEL
 from controller.core.outcomes import CommandError
-from controller.ec2.planners.instances import INSTANCE_LABEL
 from controller.runtime import PortTaken
 from controller.runtime.fake import FakeRuntime
 from controller.store import Store

@@ -7,9 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from controller.core.placement import HostSlot, Need
-from controller.ec2.models.ec2 import LaunchTemplateData
-from controller.ec2.planners.instances import (
+from controller.core.instances.instance import (
     IMPAIRED,
     INITIALIZING,
     OK,
@@ -19,7 +17,9 @@ from controller.ec2.planners.instances import (
     view_instance,
     volume_name,
 )
+from controller.core.placement import HostSlot, Need
 from controller.ec2.planners.single_instance import InstanceDesired, plan_instance
+from controller.manifests.launch_template_data import LaunchTemplateData
 from controller.runtime.types import ContainerInfo, TmpfsSpec
 from controller.store.records import InstanceRecord
 from tests.support.builders import T0

@@ -30,8 +30,7 @@ from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 
 from controller.autoscaling.models.group import LifecycleHook
-from controller.core.placement import HostSlot, Need
-from controller.ec2.planners.instances import (
+from controller.core.instances.instance import (
     IMPAIRED,
     RUNNING,
     Actions,
@@ -40,6 +39,7 @@ from controller.ec2.planners.instances import (
     Launch,
     Placer,
 )
+from controller.core.placement import HostSlot, Need
 from controller.store.records import InstanceRecord
 
 ALIVE = ("Pending", "Pending:Wait", "Pending:Proceed", "InService")

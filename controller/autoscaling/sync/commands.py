@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING
 from controller.autoscaling.models.group import AutoScalingGroupSpec
 from controller.core import overrides
 from controller.core.capacity import bounds, change
+from controller.core.instances.observed import instances, observed_instances
+from controller.core.instances.versions import InstanceFields, ResolvedTemplate
 from controller.core.outcomes import CommandError
-from controller.ec2.models.ec2 import InstanceSpec
-from controller.ec2.planners.launch_template import ResolvedTemplate
-from controller.ec2.sync.observed import instances, observed_instances
 from controller.runtime import RuntimeFailure
 from controller.store import InstanceRecord
 
@@ -170,7 +169,7 @@ def _goal(ctl: Controller, r: InstanceRecord, goal: str) -> None:
     res = ctl.desired.get((INSTANCE, r.owner))
     if res is None:
         raise CommandError(f"{r.instance_id}: its Instance manifest is gone; it is terminating")
-    spec: InstanceSpec = res.spec
+    spec: InstanceFields = res.spec
     with ctl.placement_lock:
         overrides.put(ctl.store, INSTANCE, r.owner, spec, desiredState=goal)
     ctl.queue.add((INSTANCE, r.owner))
@@ -179,7 +178,7 @@ def _goal(ctl: Controller, r: InstanceRecord, goal: str) -> None:
 def _termination_protected(ctl: Controller, r: InstanceRecord) -> bool:
     if r.owner_kind == INSTANCE:
         res = ctl.desired.get((INSTANCE, r.owner))
-        spec: InstanceSpec | None = res.spec if res else None
+        spec: InstanceFields | None = res.spec if res else None
         if spec is not None and spec.disable_api_termination is not None:
             return spec.disable_api_termination
         if spec is not None and spec.launch_template_data is not None:

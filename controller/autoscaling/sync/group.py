@@ -15,16 +15,7 @@ from typing import TYPE_CHECKING, Any
 from controller.autoscaling.models.group import AutoScalingGroupSpec
 from controller.autoscaling.planners.group import ALIVE, GroupDesired, plan_group, retire_group
 from controller.core import capacity, targets
-from controller.core.outcomes import Retry
-from controller.core.status import activities_json
-from controller.ec2.planners.instances import (
-    TEMPLATE_LABEL,
-    FleetPlan,
-    ObservedInstance,
-    need_of,
-    views,
-)
-from controller.ec2.sync.fleet import (
+from controller.core.instances.fleet import (
     book,
     carry_out,
     instance_json,
@@ -33,8 +24,17 @@ from controller.ec2.sync.fleet import (
     save_updates,
     without_launches,
 )
-from controller.ec2.sync.launch_template import template_for
-from controller.ec2.sync.observed import instances, observed_instances
+from controller.core.instances.instance import (
+    TEMPLATE_LABEL,
+    FleetPlan,
+    ObservedInstance,
+    need_of,
+    views,
+)
+from controller.core.instances.observed import instances, observed_instances
+from controller.core.instances.templates import template_for
+from controller.core.outcomes import Retry
+from controller.core.status import activities_json
 from controller.store import InstanceRecord
 
 if TYPE_CHECKING:

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 from controller.autoscaling.models.group import AutoScalingGroupSpec
 from controller.autoscaling.planners.group import TERMINATING
+from controller.core.instances.observed import observed_instances
 from controller.core.targets import TargetSource, Wanted
 from controller.dataplane import Key, Server, Target
-from controller.ec2.sync.observed import observed_instances
 
 if TYPE_CHECKING:
     from controller.core.controller import Controller

@@ -1,1 +1,1 @@
-"""EC2's pure planners: launch template versions, an instance's state, one Instance resource."""
+"""EC2's pure planners: one Instance resource (the instance vocabulary is core/instances/)."""

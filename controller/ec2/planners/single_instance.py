@@ -19,14 +19,14 @@ from __future__ import annotations
 from collections.abc import Sequence, Set
 from dataclasses import dataclass
 
-from controller.core.placement import HostSlot, Need
-from controller.ec2.planners.instances import (
+from controller.core.instances.instance import (
     Actions,
     FleetPlan,
     InstanceView,
     Launch,
     Placer,
 )
+from controller.core.placement import HostSlot, Need
 
 SHUTDOWN = "Client.InstanceInitiatedShutdown: Instance initiated shutdown"
 

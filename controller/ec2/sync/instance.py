@@ -7,12 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from controller.core import overrides
-from controller.core.outcomes import Retry
-from controller.ec2.models.ec2 import InstanceSpec, LaunchTemplateData
-from controller.ec2.planners.instances import FleetPlan, need_of, views
-from controller.ec2.planners.launch_template import data_hash
-from controller.ec2.planners.single_instance import InstanceDesired, plan_instance
-from controller.ec2.sync.fleet import (
+from controller.core.instances.fleet import (
     book,
     carry_out,
     instance_json,
@@ -21,8 +16,14 @@ from controller.ec2.sync.fleet import (
     save_updates,
     without_launches,
 )
-from controller.ec2.sync.launch_template import template_for
-from controller.ec2.sync.observed import instances, observed_instances
+from controller.core.instances.instance import FleetPlan, need_of, views
+from controller.core.instances.observed import instances, observed_instances
+from controller.core.instances.templates import template_for
+from controller.core.instances.versions import data_hash
+from controller.core.outcomes import Retry
+from controller.ec2.models.ec2 import InstanceSpec
+from controller.ec2.planners.single_instance import InstanceDesired, plan_instance
+from controller.manifests.launch_template_data import LaunchTemplateData
 
 if TYPE_CHECKING:
     from controller.core.controller import Controller

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from controller.core.outcomes import Terminal, Waiting
-from controller.ec2.planners.launch_template import (
-    ResolvedTemplate,
+from controller.core.instances.versions import (
     canonical,
     check_default,
     data_hash,
     default_number,
     needs_version,
-    resolve_version,
 )
-from controller.manifests.templates import TemplateRef
+from controller.ec2.models.ec2 import LaunchTemplateSpec
 
 if TYPE_CHECKING:
     from controller.core.controller import Controller
@@ -28,9 +25,10 @@ def sync_launch_template(ctl: Controller, name: str) -> float | None:
         ctl.forget_status(key)  # its versions stay in the store, as task definitions' do
         _wake_users(ctl, name)
         return None
+    spec: LaunchTemplateSpec = res.spec
     versions = ctl.store.template_versions(name)
-    data = res.spec.launch_template_data
-    if needs_version(res.spec, versions):
+    data = spec.launch_template_data
+    if needs_version(spec, versions):
         v = ctl.store.add_template_version(name, canonical(data), data_hash(data), ctl.clock())
         ctl.actions.record(
             "LaunchTemplate",
@@ -41,13 +39,13 @@ def sync_launch_template(ctl: Controller, name: str) -> float | None:
         )
         versions = ctl.store.template_versions(name)
     _wake_users(ctl, name)
-    problem = check_default(res.spec, versions)
+    problem = check_default(spec, versions)
     ctl.set_status(
         key,
         "ERROR" if problem else "ACTIVE",
         problem,
         latestVersionNumber=versions[-1].number,
-        defaultVersionNumber=default_number(res.spec),
+        defaultVersionNumber=default_number(spec),
         versions=[{"versionNumber": v.number, "createTime": v.created_at} for v in versions],
     )
     return None
@@ -62,20 +60,3 @@ def _wake_users(ctl: Controller, name: str) -> None:
         )
         if ref is not None and ref.launch_template_name == name:
             ctl.queue.add(k)
-
-
-def template_for(ctl: Controller, ref: TemplateRef) -> ResolvedTemplate:
-    """The version `ref` selects; Waiting while the template's new version is not added yet,
-    Terminal when it selects none."""
-    name = ref.launch_template_name
-    res = ctl.desired.get(("LaunchTemplate", name))
-    if res is None:
-        raise Terminal(f"launchTemplate.launchTemplateName: launch template {name} does not exist")
-    versions = ctl.store.template_versions(name)
-    if needs_version(res.spec, versions) and ref.version in ("$Latest", "$Default"):
-        ctl.queue.add(("LaunchTemplate", name))
-        raise Waiting(f"waiting for launch template {name} to add its new version")
-    found = resolve_version(name, ref.version, res.spec, versions)
-    if isinstance(found, str):
-        raise Terminal(found)
-    return found

@@ -1,5 +1,6 @@
-"""Instances in the engine: launches and starts not yet observed, status checks, and the
-executor of fleet plans (shared by Auto Scaling groups and single instances).
+"""The executor of fleet plans, shared by Auto Scaling groups and EC2's single instances:
+launches, starts, stops and terminations of instance containers, tracked in flight by the
+instance tracker (`tracker.py`).
 
 The executor is the only writer of instance containers and records. Records of new instances
 are stored before their containers are created, so a crash between the two leaves a record the
@@ -15,9 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from controller.core.executor import PORT_ATTEMPTS, Failure, run_each
 from controller.core.host_ports import PortKey
-from controller.ec2.models.ec2 import LaunchTemplateData
-from controller.ec2.needs import launch_template_data_needs
-from controller.ec2.planners.instances import (
+from controller.core.instances.instance import (
     FleetPlan,
     InstanceView,
     Launch,
@@ -28,8 +27,9 @@ from controller.ec2.planners.instances import (
     new_instance_id,
     volume_name,
 )
-from controller.ec2.sync.observed import instances
+from controller.core.instances.observed import instances
 from controller.manifests.kinds import key_str
+from controller.manifests.launch_template_data import LaunchTemplateData, launch_template_data_needs
 from controller.runtime import ContainerSpec, PortTaken, RuntimeFailure, StartFailed
 from controller.store import Activity, InstanceRecord
 

@@ -1,4 +1,5 @@
-"""Launch template planner: versions and how a reference selects one.
+"""Launch template versions and how a reference selects one, shared by EC2's LaunchTemplate
+sync (which adds versions) and every launch of an instance (which selects one).
 
 Pure. Every change of a template's launchTemplateData is a new immutable version, numbered
 from 1; a version is identified by the hash of its canonical data, so re-reading the same
@@ -12,10 +13,32 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from controller.ec2.models.ec2 import LaunchTemplateData, LaunchTemplateSpec
+from controller.manifests.launch_template_data import LaunchTemplateData
 from controller.store.records import TemplateVersion
+
+
+class LaunchTemplateFields(Protocol):
+    """What the core reads of EC2's LaunchTemplate manifest (`ec2.models.ec2`): its data and
+    the version `$Default` selects."""
+
+    @property
+    def launch_template_data(self) -> LaunchTemplateData: ...
+
+    @property
+    def default_version(self) -> int | None: ...
+
+
+class InstanceFields(Protocol):
+    """What the instance commands read of EC2's Instance manifest (`ec2.models.ec2`): its own
+    termination protection and its inline settings, when it has them."""
+
+    @property
+    def disable_api_termination(self) -> bool | None: ...
+
+    @property
+    def launch_template_data(self) -> LaunchTemplateData | None: ...
 
 
 @dataclass(frozen=True)
@@ -39,16 +62,16 @@ def data_hash(data: LaunchTemplateData) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def needs_version(spec: LaunchTemplateSpec, versions: Sequence[TemplateVersion]) -> bool:
+def needs_version(spec: LaunchTemplateFields, versions: Sequence[TemplateVersion]) -> bool:
     """The manifest's data is not the latest version yet."""
     return not versions or versions[-1].data_hash != data_hash(spec.launch_template_data)
 
 
-def default_number(spec: LaunchTemplateSpec) -> int:
+def default_number(spec: LaunchTemplateFields) -> int:
     return spec.default_version or 1
 
 
-def check_default(spec: LaunchTemplateSpec, versions: Sequence[TemplateVersion]) -> str:
+def check_default(spec: LaunchTemplateFields, versions: Sequence[TemplateVersion]) -> str:
     latest = versions[-1].number if versions else 0
     if spec.default_version is not None and spec.default_version > latest:
         return (
@@ -59,7 +82,7 @@ def check_default(spec: LaunchTemplateSpec, versions: Sequence[TemplateVersion])
 
 
 def resolve_version(
-    name: str, version: str, spec: LaunchTemplateSpec, versions: Sequence[TemplateVersion]
+    name: str, version: str, spec: LaunchTemplateFields, versions: Sequence[TemplateVersion]
 ) -> ResolvedTemplate | str:
     """The version a reference selects, or why there is none."""
     if not versions:

@@ -1,4 +1,5 @@
-"""EC2's tracker: the instance launches and starts Skiff made that observation has not shown
+"""The instance tracker (EC2 registers it as its part; groups' launches go through it too):
+the instance launches and starts Skiff made that observation has not shown
 yet (their capacity is taken meanwhile), and each instance's last status check."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from controller.ec2.planners.instances import InstanceView, ObservedInstance, check_verdict
+from controller.core.instances.instance import InstanceView, ObservedInstance, check_verdict
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Checks between an Instance or AutoScalingGroup document and the others: the launch
+"""Checks between an Instance or AutoScalingGroup document and the others (both kinds
+register them): the launch
 template, zones and target groups it names must exist."""
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Instances: the container an instance is, and EC2's instance state derived from it.
+"""Instances: the container an instance is, EC2's instance state derived from it, and the fleet
+plan vocabulary (views, launches, signals, removals) that single instances and Auto Scaling
+groups both plan in.
 
 Pure. An instance is one container labelled with its instance id. Its instance type becomes a
 hard CPU limit and a memory limit; its root volume is a named volume (`ebs`: kept across
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from controller.core import labels as L
 from controller.core.container_settings import with_linux
 from controller.core.placement import HostSlot, Need, Rules, place
-from controller.ec2.models.ec2 import LaunchTemplateData
+from controller.manifests.launch_template_data import LaunchTemplateData
 from controller.runtime.types import (
     ContainerInfo,
     ContainerSpec,
