@@ -48,9 +48,9 @@ from controller.catalog import CATALOG, load_directory  # noqa: E402
 from controller.cloudwatch.sync.collect import collect  # noqa: E402
 from controller.core.controller import Controller  # noqa: E402
 from controller.core.settings import Settings  # noqa: E402
-from controller.core.telemetry import Metrics  # noqa: E402
 from controller.daemon import docker_runtime  # noqa: E402
 from controller.store import Store  # noqa: E402
+from controller.telemetry import Metrics  # noqa: E402
 from tests.support.documents import dump, host_doc, service_doc, td_doc  # noqa: E402
 from tests.support.engines import Dockerd  # noqa: E402
 

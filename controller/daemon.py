@@ -16,13 +16,13 @@ from controller.catalog import CATALOG, load_directory
 from controller.core.controller import Controller
 from controller.core.hosts import RuntimeFactory
 from controller.core.settings import Settings
-from controller.core.telemetry import Metrics
 from controller.core.watcher import ManifestWatcher
 from controller.manifests.base import FieldError
 from controller.manifests.host import HostSpec
 from controller.manifests.loader import Limits, LoadResult
 from controller.runtime import ContainerRuntime
 from controller.store import Store
+from controller.telemetry import Metrics
 
 log = structlog.get_logger("skiff")
 

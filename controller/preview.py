@@ -19,7 +19,6 @@ from controller.core.hosts import implicit_name
 from controller.core.instances.instance import ObservedInstance, group_instances
 from controller.core.observed import ObservedTask, group_tasks
 from controller.core.settings import Settings
-from controller.core.telemetry import Metrics
 from controller.dataplane.fake import FakeDataPlane
 from controller.manifests.host import HostSpec
 from controller.manifests.kinds import ResourceKey, key_str
@@ -28,6 +27,7 @@ from controller.manifests.policy import BASELINE, Policy
 from controller.runtime import ContainerRuntime, RuntimeFailure
 from controller.runtime.fake import FakeRuntime
 from controller.store import Store
+from controller.telemetry import Metrics
 
 MAX_ROUNDS = 200
 

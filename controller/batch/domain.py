@@ -26,14 +26,14 @@ from controller.manifests.kinds import Kind, ResourceKey
 from controller.store import JOB_DEFINITIONS
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 
-def _keys(ctl: Controller) -> set[ResourceKey]:
+def _keys(ctl: Context) -> set[ResourceKey]:
     return {("JobDefinition", r.family) for r in ctl.store.revisions(table=JOB_DEFINITIONS)}
 
 
-def _holdings(ctl: Controller, tasks: Mapping[str, ObservedTask]) -> Iterator[Holding]:
+def _holdings(ctl: Context, tasks: Mapping[str, ObservedTask]) -> Iterator[Holding]:
     """A job's live container holds what its definition asks for (its reserved label)."""
     for h in list(ctl.hosts.values()):
         for c in h.observer.snapshot():
@@ -43,7 +43,7 @@ def _holdings(ctl: Controller, tasks: Mapping[str, ObservedTask]) -> Iterator[Ho
                 yield Holding(h.name, *reserved(c.labels))
 
 
-def _queued(ctl: Controller) -> bool:
+def _queued(ctl: Context) -> bool:
     return any(k[0] == "JobQueue" for k in ctl.desired)
 
 

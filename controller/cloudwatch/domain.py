@@ -16,14 +16,14 @@ from controller.core.registry import Domain, Entry, Pass
 from controller.manifests.kinds import Kind, Manifests, Problems, Resource
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 
 def _references(res: Resource, manifests: Manifests) -> Problems:
     return alarm_problems(res.spec, manifests.resources, lambda key: manifests.named(*key))
 
 
-def _pass(ctl: Controller) -> float | None:
+def _pass(ctl: Context) -> float | None:
     return sync_period(ctl) if ctl.settings.monitoring else None
 
 

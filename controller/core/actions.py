@@ -16,8 +16,8 @@ from typing import Any
 import structlog
 
 from controller.core.event_stream import EventFeed
-from controller.core.telemetry import Metrics
 from controller.store import EventRecord, Store, StoreFailure
+from controller.telemetry import Metrics
 
 log = structlog.get_logger("skiff")
 

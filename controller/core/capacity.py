@@ -18,7 +18,7 @@ from controller.core import overrides
 from controller.manifests.kinds import ResourceKey
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 GROUP, SERVICE = "AutoScalingGroup", "Service"
 # Override fields per kind: (desired, min, max).
@@ -54,7 +54,7 @@ class CapacityError(ValueError):
     """A change that would leave min above max."""
 
 
-def bounds(ctl: Controller, key: ResourceKey, spec: Any) -> Bounds:
+def bounds(ctl: Context, key: ResourceKey, spec: Any) -> Bounds:
     """The capacity in force: the manifest's, with the overrides made since the last edit of
     its capacity fields."""
     base = manifest_bounds(key[0], spec)
@@ -92,7 +92,7 @@ def _wire(b: Bounds) -> tuple[int, int, int]:
 
 
 def change(
-    ctl: Controller,
+    ctl: Context,
     key: ResourceKey,
     spec: Any,
     *,

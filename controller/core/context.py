@@ -22,12 +22,12 @@ from controller.core.observed import ObservedTask
 from controller.core.placement import HostSlot
 from controller.core.status import ResourceStatus
 from controller.core.stopping import StoppablePool, StopSignal
-from controller.core.telemetry import Metrics
 from controller.core.workqueue import WorkQueue
 from controller.dataplane import DataPlane
 from controller.manifests.kinds import Resource, ResourceKey
 from controller.runtime import ContainerRuntime
 from controller.store import Store
+from controller.telemetry import Metrics
 
 if TYPE_CHECKING:
     from controller.core.registry import Catalog
@@ -73,6 +73,8 @@ class Context(Protocol):
     def dataplane(self) -> DataPlane: ...
 
     def runtime_for(self, host: str) -> ContainerRuntime: ...
+
+    def drop_host(self, name: str) -> HostHandle | None: ...  # the Host sync: a drained host
 
     def observed_tasks(self) -> dict[str, ObservedTask]: ...
 

@@ -32,13 +32,13 @@ from controller.core.registry import Catalog
 from controller.core.settings import DEFAULTS, Settings
 from controller.core.status import ResourceStatus
 from controller.core.stopping import StoppablePool, StopSignal
-from controller.core.telemetry import Metrics
 from controller.core.workqueue import Backoff, WorkQueue
 from controller.dataplane import DataPlane
 from controller.manifests.base import FieldError
 from controller.manifests.kinds import Resource, ResourceKey
 from controller.runtime import RuntimeFailure
 from controller.store import Store, StoreFailure
+from controller.telemetry import Metrics
 
 log = structlog.get_logger("skiff")
 

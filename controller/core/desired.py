@@ -11,12 +11,12 @@ import structlog
 
 from controller.core.hosts import HostHandle
 from controller.core.registry import Catalog
-from controller.core.telemetry import Metrics
 from controller.core.workqueue import WorkQueue
 from controller.manifests.base import FieldError
 from controller.manifests.kinds import Resource, ResourceKey, key_str
 from controller.manifests.loader import LoadResult
 from controller.store import Store, StoreFailure
+from controller.telemetry import Metrics
 
 log = structlog.get_logger("skiff")
 

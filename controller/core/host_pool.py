@@ -22,16 +22,16 @@ from controller.core.placement import HostSlot
 from controller.core.policy_guard import GuardedRuntime
 from controller.core.registry import Catalog
 from controller.core.status import ResourceStatus
-from controller.core.telemetry import HostFigures, Metrics
 from controller.core.workqueue import WorkQueue
 from controller.manifests.host import HostSpec
 from controller.manifests.kinds import Resource, ResourceKey
 from controller.runtime import ContainerRuntime, RuntimeFailure
 from controller.runtime.instrumented import InstrumentedRuntime
 from controller.store import Store
+from controller.telemetry import HostFigures, Metrics
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
     from controller.core.settings import Settings
 
 log = structlog.get_logger("skiff")
@@ -201,7 +201,7 @@ class HostPool:
         address = {h.name: h.address for h in hosts}
         now = self.clock()
         for domain in self.catalog.domains:
-            for held in domain.holdings(cast("Controller", self), tasks):
+            for held in domain.holdings(cast("Context", self), tasks):
                 cpu[held.host] = cpu.get(held.host, 0) + held.cpu
                 mem[held.host] = mem.get(held.host, 0) + held.memory
                 ports.setdefault(address.get(held.host, ""), set()).update(held.ports)

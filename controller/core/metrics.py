@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 from controller.manifests.metrics import Metric
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 T = TypeVar("T")
 SeriesKey = tuple[str, str, str]  # (metricName, dimension, value), or ("prometheus", url, query)
@@ -90,19 +90,19 @@ class Statistics:
 
 class MetricReader(Protocol):
     def statistics(
-        self, ctl: Controller, metric: Metric, statistic: str, period: float, count: int, now: float
+        self, ctl: Context, metric: Metric, statistic: str, period: float, count: int, now: float
     ) -> Statistics:
         """The metric's `statistic` over each of the last `count` complete periods before
         `now`, as CloudWatch's GetMetricStatistics gives them."""
         ...
 
-    def samples(self, ctl: Controller, metric: Metric, since: float) -> list[Sample]:
+    def samples(self, ctl: Context, metric: Metric, since: float) -> list[Sample]:
         """The metric's raw samples taken at `since` or later, oldest first."""
         ...
 
 
-AlarmHandler = Callable[["Controller", AlarmInvocation, Period], None]
-PeriodStep = Callable[["Controller", Period], "float | None"]  # a delay to run again
+AlarmHandler = Callable[["Context", AlarmInvocation, Period], None]
+PeriodStep = Callable[["Context", Period], "float | None"]  # a delay to run again
 
 
 def _nothing(*_: Any) -> tuple[()]:
@@ -116,13 +116,13 @@ class MetricSource:
     # Kinds whose resources are measured or evaluated every period: the pass is wanted.
     kinds: tuple[str, ...] = ()
     # Its running containers to sample for CPU and memory.
-    containers: Callable[[Controller], Iterable[Sampled]] = _nothing
+    containers: Callable[[Context], Iterable[Sampled]] = _nothing
     # Other samples it publishes at `now`; `memory` is its own, kept between passes.
-    samples: Callable[[Controller, float, dict[str, Any]], Iterable[tuple[SeriesKey, float]]] = (
+    samples: Callable[[Context, float, dict[str, Any]], Iterable[tuple[SeriesKey, float]]] = (
         _nothing
     )
     # The metrics its resources read (CloudWatch asks the Prometheus queries among them).
-    reads: Callable[[Controller], Iterable[Metric]] = _nothing
+    reads: Callable[[Context], Iterable[Metric]] = _nothing
     # Handlers of alarm actions, by the action's field name.
     actions: Mapping[str, AlarmHandler] = field(default_factory=dict)
     # Its part of the period's pass, after the alarms.
@@ -131,12 +131,12 @@ class MetricSource:
     reader: MetricReader | None = None
 
 
-def sources(ctl: Controller) -> list[tuple[str, MetricSource]]:
+def sources(ctl: Context) -> list[tuple[str, MetricSource]]:
     """Every registered metric source, by its domain's name, in the catalog's order."""
     return [(d.name, d.metrics) for d in ctl.catalog.domains if d.metrics is not None]
 
 
-def reader(ctl: Controller) -> MetricReader:
+def reader(ctl: Context) -> MetricReader:
     """The registered metric reader (CloudWatch's)."""
     for _, source in sources(ctl):
         if source.reader is not None:

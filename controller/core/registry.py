@@ -22,11 +22,11 @@ from controller.core.targets import TargetSource
 from controller.manifests.kinds import Kind, ResourceKey
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 T = TypeVar("T")
-SyncKind = Callable[["Controller", str], "float | None"]  # one resource; a delay to look again
-SyncPass = Callable[["Controller"], "float | None"]  # every resource its kinds route to it
+SyncKind = Callable[["Context", str], "float | None"]  # one resource; a delay to look again
+SyncPass = Callable[["Context"], "float | None"]  # every resource its kinds route to it
 Port = tuple[int, str]  # (host port, protocol)
 
 
@@ -57,7 +57,7 @@ class Pass:
 
     key: ResourceKey
     sync: SyncPass
-    wanted: Callable[[Controller], bool]  # whether it has work: its key is queued at resyncs
+    wanted: Callable[[Context], bool]  # whether it has work: its key is queued at resyncs
 
 
 def _nothing(*_: Any) -> tuple[()]:
@@ -72,15 +72,15 @@ class Domain:
     entries: tuple[Entry, ...] = ()
     passes: tuple[Pass, ...] = ()
     # Keys with work beyond the manifests: revisions to retire, containers left to remove.
-    keys: Callable[[Controller], Iterable[ResourceKey]] = _nothing
+    keys: Callable[[Context], Iterable[ResourceKey]] = _nothing
     # What its containers and launches hold on each host, given the pool's observed tasks.
-    holdings: Callable[[Controller, Mapping[str, ObservedTask]], Iterable[Holding]] = _nothing
+    holdings: Callable[[Context, Mapping[str, ObservedTask]], Iterable[Holding]] = _nothing
     # Its tasks or instances behind load balancers' target groups (core/targets.py).
     targets: TargetSource | None = None
     # What it publishes to CloudWatch and the alarm actions it answers (core/metrics.py).
     metrics: MetricSource | None = None
-    # The state it keeps while the daemon runs, made once per controller; `Controller.part`.
-    part: Callable[[Controller], object] | None = None
+    # The state it keeps while the daemon runs, made once per controller; `Context.part`.
+    part: Callable[[Context], object] | None = None
 
 
 @dataclass(frozen=True)

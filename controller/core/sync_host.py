@@ -12,10 +12,10 @@ from controller.manifests.kinds import Kind
 from controller.runtime import RuntimeFailure
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 
-def sync_host(ctl: Controller, name: str) -> float | None:
+def sync_host(ctl: Context, name: str) -> float | None:
     handle = ctl.hosts.get(name)
     if handle is not None and handle.draining and (not handle.up or not handle.observer.snapshot()):
         ctl.drop_host(name)

@@ -6,7 +6,7 @@ the core so that neither side imports the other.
   (serving, or draining while still registered), each with the resource that owns it.
 - One pass (ELB's, under the key `PASS`) registers and drains targets on the data plane. A
   domain whose targets change queues `PASS`.
-- That pass publishes each target's state per group in `Controller.target_states`
+- That pass publishes each target's state per group in `Context.target_states`
   (`TargetStates`); the owners whose targets' states changed are queued to look again.
 """
 
@@ -22,7 +22,7 @@ from controller.dataplane import Key, Server, Target, target_problem
 from controller.manifests.kinds import ResourceKey
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 PASS: ResourceKey = ("DataPlane", "haproxy")  # the one pass that serves every load balancer
 TargetStates = dict[str, dict[str, str]]  # target id -> {target group: state}
@@ -43,9 +43,9 @@ class Wanted:
 class TargetSource:
     # Every id of the domain's that may be a target: a registered server whose id is not
     # among any source's ids, while a host is not listed yet, is left alone (not a stray).
-    ids: Callable[[Controller], Iterable[str]]
+    ids: Callable[[Context], Iterable[str]]
     # The targets of these groups, given the servers registered now (by (group, target id)).
-    wanted: Callable[[Controller, Collection[str], Mapping[Key, Server]], Iterable[Wanted]]
+    wanted: Callable[[Context, Collection[str], Mapping[Key, Server]], Iterable[Wanted]]
 
 
 def admissible(group: str, target: Target) -> bool:

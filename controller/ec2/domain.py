@@ -25,7 +25,7 @@ from controller.ec2.sync.launch_template import sync_launch_template
 from controller.manifests.kinds import Kind
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 
 def _fields(t: LaunchTemplateSpec, i: InstanceSpec) -> tuple[LaunchTemplateFields, InstanceFields]:
@@ -34,7 +34,7 @@ def _fields(t: LaunchTemplateSpec, i: InstanceSpec) -> tuple[LaunchTemplateField
     return t, i
 
 
-def _tracker(ctl: Controller) -> InstanceTracker:
+def _tracker(ctl: Context) -> InstanceTracker:
     return InstanceTracker(ctl.settings.expectation_ttl, ctl.clock)
 
 

@@ -14,10 +14,10 @@ from controller.core.labels import reserved
 from controller.core.metrics import Dimension, MetricSource, Sampled, SeriesKey
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 
-def _containers(ctl: Controller) -> Iterator[Sampled]:
+def _containers(ctl: Context) -> Iterator[Sampled]:
     for iid, inst in observed_instances(ctl).items():
         c = inst.container
         if not c.running:
@@ -31,9 +31,7 @@ def _containers(ctl: Controller) -> Iterator[Sampled]:
         yield Sampled(inst.host, c.id, cpu_units / 1024 or None, memory_mib or None, tuple(series))
 
 
-def _samples(
-    ctl: Controller, now: float, memory: dict[str, Any]
-) -> Iterator[tuple[SeriesKey, float]]:
+def _samples(ctl: Context, now: float, memory: dict[str, Any]) -> Iterator[tuple[SeriesKey, float]]:
     for iid, verdict in instances(ctl).last_checks().items():
         yield ("StatusCheckFailed", "instance", iid), 1.0 if verdict == IMPAIRED else 0.0
 

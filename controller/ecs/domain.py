@@ -21,14 +21,14 @@ from controller.ecs.sync.task_definition import sync_task_definition
 from controller.manifests.kinds import Kind, ResourceKey
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 
-def _keys(ctl: Controller) -> set[ResourceKey]:
+def _keys(ctl: Context) -> set[ResourceKey]:
     return {("TaskDefinition", r.family) for r in ctl.store.revisions()}
 
 
-def _holdings(ctl: Controller, tasks: Mapping[str, ObservedTask]) -> Iterator[Holding]:
+def _holdings(ctl: Context, tasks: Mapping[str, ObservedTask]) -> Iterator[Holding]:
     """A task the planner does not count as STOPPED holds its revision's CPU, memory and
     static ports; a launch not yet seen holds them too, with the dynamic ports chosen for it;
     a task's live containers hold the ports they publish."""

@@ -11,10 +11,10 @@ from controller.core.metrics import MetricSource, Sampled, SeriesKey
 from controller.ecs.sync.state import revision
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 
-def _containers(ctl: Controller) -> Iterator[Sampled]:
+def _containers(ctl: Context) -> Iterator[Sampled]:
     for task in ctl.observed_tasks().values():
         if task.owner_kind != "Service":
             continue
@@ -28,9 +28,7 @@ def _containers(ctl: Controller) -> Iterator[Sampled]:
             yield Sampled(task.host, c.id, cpu * share or None, memory * share or None, series)
 
 
-def _samples(
-    ctl: Controller, now: float, memory: dict[str, Any]
-) -> Iterator[tuple[SeriesKey, float]]:
+def _samples(ctl: Context, now: float, memory: dict[str, Any]) -> Iterator[tuple[SeriesKey, float]]:
     for key, st in list(ctl.status.items()):
         if key[0] == "Service":
             yield ("RunningTaskCount", "service", key[1]), float(st.details.get("runningCount", 0))

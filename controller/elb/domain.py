@@ -18,10 +18,10 @@ from controller.elb.sync.state import DataPlaneState
 from controller.manifests.kinds import Kind
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 
-def _serving(ctl: Controller) -> bool:
+def _serving(ctl: Context) -> bool:
     """Load balancers in the manifests, or targets still to drain after they went."""
     return bool(ctl.target_states) or any(
         k[0] in ("LoadBalancer", "TargetGroup") for k in ctl.desired

@@ -11,10 +11,10 @@ from controller.core.metrics import MetricSource, SeriesKey
 from controller.dataplane import DataPlaneError
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 
-def _samples(ctl: Controller, now: float, memory: dict[str, Any]) -> list[tuple[SeriesKey, float]]:
+def _samples(ctl: Context, now: float, memory: dict[str, Any]) -> list[tuple[SeriesKey, float]]:
     """`memory` keeps each group's counters at the last look: (requests, 5xx, when)."""
     groups = [k[1] for k in ctl.desired if k[0] == "TargetGroup"]
     if not groups:

@@ -6,7 +6,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
-from controller.core.telemetry import Metrics
 from controller.runtime.base import ContainerRuntime, EventStream
 from controller.runtime.errors import RuntimeFailure, StartFailed
 from controller.runtime.types import (
@@ -17,6 +16,7 @@ from controller.runtime.types import (
     EngineInfo,
     VolumeSpec,
 )
+from controller.telemetry import Metrics
 
 T = TypeVar("T")
 

@@ -29,12 +29,12 @@ from hypothesis import strategies as st
 from controller.catalog import CATALOG, KINDS, load_directory
 from controller.core.controller import Controller
 from controller.core.settings import Settings
-from controller.core.telemetry import Metrics
 from controller.dataplane.fake import FakeDataPlane
 from controller.manifests.base import FieldError
 from controller.manifests.loader import Limits, LoadResult
 from controller.runtime.fake import FakeRuntime
 from controller.store import Store
+from controller.telemetry import Metrics
 from tests.support.builders import FakeClock
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "manifests"

@@ -13,11 +13,11 @@ from controller.catalog import CATALOG, load_directory
 from controller.core import labels as L
 from controller.core.controller import Controller
 from controller.core.settings import Settings
-from controller.core.telemetry import Metrics
 from controller.manifests.policy import BASELINE, Policy
 from controller.runtime import ContainerInfo
 from controller.runtime.fake import FakeRuntime
 from controller.store import Store
+from controller.telemetry import Metrics
 from tests.support.builders import FakeClock
 from tests.support.documents import container, dump, host_doc, service_doc, td_doc
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from controller.core.actions import ActionLog
-from controller.core.telemetry import Metrics
 from controller.store import Store
+from controller.telemetry import Metrics
 
 BLOCKED = "SERVICE_DEPLOYMENT_BLOCKED"
 

@@ -14,12 +14,12 @@ from controller.catalog import CATALOG, load_directory
 from controller.core import labels as L
 from controller.core.controller import Controller
 from controller.core.settings import Settings
-from controller.core.telemetry import Metrics
 from controller.dataplane.fake import Call, FakeDataPlane, FakeServer
 from controller.dataplane.haproxy_names import backup_name, server_name
 from controller.elb.sync.load_balancers import DATA_PLANE
 from controller.runtime.fake import FakeRuntime
 from controller.store import Store
+from controller.telemetry import Metrics
 from tests.support.builders import FakeClock
 from tests.support.documents import (
     container,

@@ -171,9 +171,9 @@ def test_the_daemon_spares_one_cpu_for_the_targets_haproxy_shares_the_machine_wi
 ) -> None:
     from controller.core.controller import Controller
     from controller.core.settings import Settings
-    from controller.core.telemetry import Metrics
     from controller.runtime.fake import FakeRuntime
     from controller.store import Store
+    from controller.telemetry import Metrics
 
     def threads(cpus: int, **settings: int) -> int:
         monkeypatch.setattr("os.cpu_count", lambda: cpus)

@@ -119,9 +119,9 @@ def test_many_containers_are_refreshed_side_by_side() -> None:
 
 
 def test_a_container_docker_would_not_start_is_looked_at_again_though_no_event_comes() -> None:
-    from controller.core.telemetry import Metrics
     from controller.runtime import StartFailed
     from controller.runtime.instrumented import InstrumentedRuntime
+    from controller.telemetry import Metrics
 
     engine = FakeRuntime()
     observer, until = observe(engine)

@@ -14,12 +14,12 @@ from controller.core.controller import Controller
 from controller.core.registry import Catalog, Domain, Entry, Holding, Pass
 from controller.core.settings import Settings
 from controller.core.sync_host import HOSTS
-from controller.core.telemetry import Metrics
 from controller.manifests.base import SpecModel
 from controller.manifests.kinds import Kind
 from controller.manifests.loader import load_manifests
 from controller.runtime.fake import FakeRuntime
 from controller.store import Store
+from controller.telemetry import Metrics
 from tests.support.builders import FakeClock
 
 

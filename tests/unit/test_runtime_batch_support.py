@@ -12,7 +12,6 @@ import docker.errors
 import pytest
 import requests
 
-from controller.core.telemetry import Metrics
 from controller.runtime import (
     Conflict,
     ContainerSpec,
@@ -26,6 +25,7 @@ from controller.runtime.docker_responses import container_info as _container_inf
 from controller.runtime.fake import FakeRuntime
 from controller.runtime.instrumented import InstrumentedRuntime
 from controller.runtime.types import is_user_network, publishes_ports
+from controller.telemetry import Metrics
 
 IMAGE = "skiff/busybox:latest"
 

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from controller.cloudwatch.planners.usage import cpu_percent, memory_percent
-from controller.core.telemetry import Metrics
 from controller.runtime.docker_backend import DockerRuntime
 from controller.runtime.docker_responses import container_stats as _container_stats
 from controller.runtime.errors import Conflict, EngineUnavailable, NotFound
 from controller.runtime.fake import IDLE_MEMORY_BYTES, FakeRuntime
 from controller.runtime.instrumented import InstrumentedRuntime
 from controller.runtime.types import ContainerSpec
+from controller.telemetry import Metrics
 from tests.support.builders import T0, FakeClock
 
 MIB = 1024 * 1024

@@ -25,9 +25,9 @@ from controller.core import labels as L
 from controller.core.controller import Controller
 from controller.core.periodic import PERIOD as MONITORING
 from controller.core.settings import Settings
-from controller.core.telemetry import Metrics
 from controller.runtime.fake import FakeRuntime
 from controller.store import Store
+from controller.telemetry import Metrics
 from tests.support.builders import FakeClock
 from tests.support.documents import container, dump, service_doc, td_doc
 from tests.support.harness import Harness

@@ -17,10 +17,10 @@ from controller.core.metrics import AlarmInvocation, Period
 from controller.core.outcomes import CommandError
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 
-def run_instance_action(ctl: Controller, call: AlarmInvocation, run: Period) -> None:
+def run_instance_action(ctl: Context, call: AlarmInvocation, run: Period) -> None:
     """Stops, terminates, reboots or recovers the instance the alarm's metric is about."""
     action, instance_id = call.argument, call.series[2]
     try:
@@ -32,7 +32,7 @@ def run_instance_action(ctl: Controller, call: AlarmInvocation, run: Period) -> 
         )
 
 
-def run_policy(ctl: Controller, call: AlarmInvocation, run: Period) -> None:
+def run_policy(ctl: Context, call: AlarmInvocation, run: Period) -> None:
     """A step or simple scaling policy, run by its alarm while the alarm is in ALARM."""
     policy, value, now = call.argument, call.value, run.now
     res = ctl.desired.get(("ScalingPolicy", policy))

@@ -23,12 +23,12 @@ from controller.runtime import RuntimeFailure
 from controller.store import InstanceRecord
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 GROUP, INSTANCE = "AutoScalingGroup", "Instance"
 
 
-def set_desired_capacity(ctl: Controller, group: str, capacity: object) -> str:
+def set_desired_capacity(ctl: Context, group: str, capacity: object) -> str:
     spec = _group_spec(ctl, group)
     if not isinstance(capacity, int) or isinstance(capacity, bool):
         raise CommandError(f"desiredCapacity must be a whole number, not {capacity!r}")
@@ -42,7 +42,7 @@ def set_desired_capacity(ctl: Controller, group: str, capacity: object) -> str:
     return f"AutoScalingGroup/{group}: desiredCapacity set to {capacity}"
 
 
-def stop_instance(ctl: Controller, instance_id: str) -> str:
+def stop_instance(ctl: Context, instance_id: str) -> str:
     r = _instance(ctl, instance_id)
     if r.owner_kind == GROUP:
         _change(ctl, r, desired_state="stopped", state_reason="User initiated")
@@ -51,7 +51,7 @@ def stop_instance(ctl: Controller, instance_id: str) -> str:
     return f"{instance_id}: stopping"
 
 
-def start_instance(ctl: Controller, instance_id: str) -> str:
+def start_instance(ctl: Context, instance_id: str) -> str:
     r = _instance(ctl, instance_id)
     if r.owner_kind == GROUP:
         raise CommandError(
@@ -62,7 +62,7 @@ def start_instance(ctl: Controller, instance_id: str) -> str:
     return f"{instance_id}: starting"
 
 
-def terminate_instance(ctl: Controller, instance_id: str) -> str:
+def terminate_instance(ctl: Context, instance_id: str) -> str:
     r = _instance(ctl, instance_id)
     if _termination_protected(ctl, r):
         raise CommandError(
@@ -76,7 +76,7 @@ def terminate_instance(ctl: Controller, instance_id: str) -> str:
     return f"{instance_id}: terminating"
 
 
-def reboot_instance(ctl: Controller, instance_id: str) -> str:
+def reboot_instance(ctl: Context, instance_id: str) -> str:
     """EC2's RebootInstances: the same instance restarts in place (its container restarts on
     its host, keeping its root volume, user data not run again)."""
     _instance(ctl, instance_id)
@@ -95,7 +95,7 @@ def reboot_instance(ctl: Controller, instance_id: str) -> str:
     return f"{instance_id}: rebooting"
 
 
-def instance_action(ctl: Controller, instance_id: str, action: str) -> str:
+def instance_action(ctl: Context, instance_id: str, action: str) -> str:
     """An alarm's instance action. `recover`, which on EC2 moves the instance to healthy
     hardware keeping its id and volumes, restarts it in place: its root volume lives on its
     host."""
@@ -109,7 +109,7 @@ def instance_action(ctl: Controller, instance_id: str, action: str) -> str:
     raise CommandError(f"unknown instance action {action!r}")
 
 
-def set_protection(ctl: Controller, instance_id: str, protected: object) -> str:
+def set_protection(ctl: Context, instance_id: str, protected: object) -> str:
     r = _instance(ctl, instance_id)
     if r.owner_kind != GROUP:
         raise CommandError(f"{instance_id} is not in an Auto Scaling group")
@@ -122,7 +122,7 @@ def set_protection(ctl: Controller, instance_id: str, protected: object) -> str:
 
 
 def complete_lifecycle_action(
-    ctl: Controller, group: str, instance_id: str, hook: object, result: object
+    ctl: Context, group: str, instance_id: str, hook: object, result: object
 ) -> str:
     r, _ = _waiting(ctl, group, instance_id, hook)
     if result not in ("CONTINUE", "ABANDON"):
@@ -131,7 +131,7 @@ def complete_lifecycle_action(
     return f"{instance_id}: lifecycle action {hook} completed with {result}"
 
 
-def record_heartbeat(ctl: Controller, group: str, instance_id: str, hook: object) -> str:
+def record_heartbeat(ctl: Context, group: str, instance_id: str, hook: object) -> str:
     r, timeout = _waiting(ctl, group, instance_id, hook)
     _change(ctl, r, hook_deadline=ctl.clock() + timeout)
     return f"{instance_id}: lifecycle action {hook} extended by {timeout} s"
@@ -140,7 +140,7 @@ def record_heartbeat(ctl: Controller, group: str, instance_id: str, hook: object
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _group_spec(ctl: Controller, group: str) -> AutoScalingGroupSpec:
+def _group_spec(ctl: Context, group: str) -> AutoScalingGroupSpec:
     res = ctl.desired.get((GROUP, group))
     if res is None:
         raise CommandError(f"no AutoScalingGroup named {group!r}", 404)
@@ -148,7 +148,7 @@ def _group_spec(ctl: Controller, group: str) -> AutoScalingGroupSpec:
     return spec
 
 
-def _instance(ctl: Controller, instance_id: str) -> InstanceRecord:
+def _instance(ctl: Context, instance_id: str) -> InstanceRecord:
     r = ctl.store.instance(instance_id)
     if r is None:
         raise CommandError(f"InvalidInstanceID.NotFound: no instance {instance_id!r}", 404)
@@ -157,7 +157,7 @@ def _instance(ctl: Controller, instance_id: str) -> InstanceRecord:
     return r
 
 
-def _change(ctl: Controller, r: InstanceRecord, **changes: object) -> None:
+def _change(ctl: Context, r: InstanceRecord, **changes: object) -> None:
     """Changes an instance's record between two passes of its owner."""
     with ctl.placement_lock:
         current = ctl.store.instance(r.instance_id) or r
@@ -165,7 +165,7 @@ def _change(ctl: Controller, r: InstanceRecord, **changes: object) -> None:
     ctl.queue.add((r.owner_kind, r.owner))
 
 
-def _goal(ctl: Controller, r: InstanceRecord, goal: str) -> None:
+def _goal(ctl: Context, r: InstanceRecord, goal: str) -> None:
     res = ctl.desired.get((INSTANCE, r.owner))
     if res is None:
         raise CommandError(f"{r.instance_id}: its Instance manifest is gone; it is terminating")
@@ -175,7 +175,7 @@ def _goal(ctl: Controller, r: InstanceRecord, goal: str) -> None:
     ctl.queue.add((INSTANCE, r.owner))
 
 
-def _termination_protected(ctl: Controller, r: InstanceRecord) -> bool:
+def _termination_protected(ctl: Context, r: InstanceRecord) -> bool:
     if r.owner_kind == INSTANCE:
         res = ctl.desired.get((INSTANCE, r.owner))
         spec: InstanceFields | None = res.spec if res else None
@@ -191,7 +191,7 @@ def _termination_protected(ctl: Controller, r: InstanceRecord) -> bool:
 
 
 def _waiting(
-    ctl: Controller, group: str, instance_id: str, hook: object
+    ctl: Context, group: str, instance_id: str, hook: object
 ) -> tuple[InstanceRecord, int]:
     spec = _group_spec(ctl, group)
     r = ctl.store.instance(instance_id)

@@ -38,12 +38,12 @@ from controller.core.status import activities_json
 from controller.store import InstanceRecord
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 KIND = "AutoScalingGroup"
 
 
-def sync_asg(ctl: Controller, name: str) -> float | None:
+def sync_asg(ctl: Context, name: str) -> float | None:
     key = (KIND, name)
     res = ctl.desired.get(key)
     now = ctl.clock()
@@ -128,7 +128,7 @@ def sync_asg(ctl: Controller, name: str) -> float | None:
 
 
 def _adopt(
-    ctl: Controller,
+    ctl: Context,
     records: dict[str, InstanceRecord],
     observed: dict[str, ObservedInstance],
     now: float,
@@ -156,7 +156,7 @@ def _adopt(
         records.update({r.instance_id: r for r in found})
 
 
-def _finish_deletion(ctl: Controller, name: str) -> None:
+def _finish_deletion(ctl: Context, name: str) -> None:
     key = (KIND, name)
     ctl.store.delete_instances(list(ctl.store.instances(*key)))
     ctl.store.delete_activities(f"{KIND}/{name}")
@@ -168,7 +168,7 @@ def _finish_deletion(ctl: Controller, name: str) -> None:
 
 
 def _report(
-    ctl: Controller,
+    ctl: Context,
     name: str,
     desired: GroupDesired | None,
     plan: FleetPlan,

@@ -11,12 +11,12 @@ from controller.core.metrics import reader
 from controller.manifests.metrics import Metric
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 HOURS_KEPT = 15 * 24  # hourly load history for predictive scaling: AWS uses up to 14 days
 
 
-def record_load(ctl: Controller, now: float) -> None:
+def record_load(ctl: Context, now: float) -> None:
     """Load samples of groups with predictive policies, folded into hours in the store."""
     for key, res in list(ctl.desired.items()):
         if key[0] != "ScalingPolicy" or res.spec.predictive_scaling_configuration is None:
@@ -35,7 +35,7 @@ def predictive_series(spec: Any) -> str:
     return f"AutoScalingGroup/{group}:ASGCPUUtilization"
 
 
-def predictive_load(ctl: Controller, spec: Any, now: float) -> float | None:
+def predictive_load(ctl: Context, spec: Any, now: float) -> float | None:
     """The group's load now: CPU percent times InService instances, or requests at this
     period's rate per hour (the hour's average is then its total)."""
     pc = spec.predictive_scaling_configuration

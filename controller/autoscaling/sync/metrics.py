@@ -16,19 +16,17 @@ from controller.core.metrics import MetricSource, SeriesKey
 from controller.manifests.metrics import Metric
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 
-def _samples(
-    ctl: Controller, now: float, memory: dict[str, Any]
-) -> Iterator[tuple[SeriesKey, float]]:
+def _samples(ctl: Context, now: float, memory: dict[str, Any]) -> Iterator[tuple[SeriesKey, float]]:
     for key, st in list(ctl.status.items()):
         if key[0] == "AutoScalingGroup":
             in_service = float(st.details.get("inServiceCount", 0))
             yield ("GroupInServiceInstances", "autoScalingGroup", key[1]), in_service
 
 
-def _reads(ctl: Controller) -> Iterator[Metric]:
+def _reads(ctl: Context) -> Iterator[Metric]:
     for key, res in list(ctl.desired.items()):
         if key[0] == "ScalingPolicy":
             tt = res.spec.target_tracking_configuration

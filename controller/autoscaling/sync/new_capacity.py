@@ -21,14 +21,14 @@ from controller.core import capacity
 from controller.manifests.kinds import ResourceKey, key_str
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 NO_CHANGE = "scaling.no_change"  # told once per change of cause or capacity numbers
 
 log = structlog.get_logger("skiff.scaling")
 
 
-def apply_new_capacity(ctl: Controller, target: ResourceKey, now: float, work: Pass) -> None:
+def apply_new_capacity(ctl: Context, target: ResourceKey, now: float, work: Pass) -> None:
     res = ctl.desired.get(target)
     if res is None:
         return
@@ -67,7 +67,7 @@ def apply_new_capacity(ctl: Controller, target: ResourceKey, now: float, work: P
 
 
 def _evaluated(
-    ctl: Controller, target: ResourceKey, e: Evaluation, decision: Decision, now: float
+    ctl: Context, target: ResourceKey, e: Evaluation, decision: Decision, now: float
 ) -> None:
     """The policy's status tells its evaluation (decision: what it came to once combined with
     the target's other policies), with the numbers; one that changes nothing is also a debug

@@ -19,14 +19,14 @@ from controller.core.metrics import reader
 from controller.manifests.kinds import ResourceKey, key_str
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 TRACKING_POINTS = 15  # target tracking looks at up to 15 periods (its scale-in alarm's)
 DEFAULT_WARMUP = 300.0
 
 
 def evaluate_policy(
-    ctl: Controller, name: str, spec: ScalingPolicySpec, now: float, work: Pass
+    ctl: Context, name: str, spec: ScalingPolicySpec, now: float, work: Pass
 ) -> None:
     target = spec.target.key
     if target not in ctl.desired:
@@ -139,7 +139,7 @@ def _tracked_metric(spec: ScalingPolicySpec) -> tuple[Any, str]:
 
 
 def capacity_of(
-    ctl: Controller, target: ResourceKey, spec: ScalingPolicySpec, now: float
+    ctl: Context, target: ResourceKey, spec: ScalingPolicySpec, now: float
 ) -> Capacity | None:
     res = ctl.desired.get(target)
     if res is None:

@@ -40,13 +40,13 @@ from controller.manifests.kinds import ResourceKey, key_str
 from controller.runtime import RuntimeFailure
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 
 log = structlog.get_logger("skiff.scaling")
 
 
-def scaling_step(ctl: Controller, run: Period) -> float | None:
+def scaling_step(ctl: Context, run: Period) -> float | None:
     """Auto Scaling's part of the period's pass; when it next has work (a schedule's time)."""
     now = run.now
     if run.fresh:
@@ -70,7 +70,7 @@ def scaling_step(ctl: Controller, run: Period) -> float | None:
 T = TypeVar("T")
 
 
-def _guarded(ctl: Controller, key: ResourceKey, step: Callable[..., T], *args: Any) -> T | None:
+def _guarded(ctl: Context, key: ResourceKey, step: Callable[..., T], *args: Any) -> T | None:
     """One resource's part of the pass; its failure shows on it and stops nothing else."""
     try:
         return step(*args)
@@ -81,7 +81,7 @@ def _guarded(ctl: Controller, key: ResourceKey, step: Callable[..., T], *args: A
         return None
 
 
-def _forget_gone(ctl: Controller) -> None:
+def _forget_gone(ctl: Context) -> None:
     for key in list(ctl.status):
         if key[0] in ("ScalingPolicy", "ScheduledAction") and key not in ctl.desired:
             ctl.forget_status(key)

@@ -15,7 +15,7 @@ from controller.manifests.kinds import ResourceKey, key_str
 from controller.store import Activity
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 
 @dataclass(frozen=True)
@@ -40,22 +40,22 @@ class Pass:
 # --- state kept in the store, tied to the manifest's version ----------------------------------
 
 
-def _basis(ctl: Controller, kind: str, name: str) -> Any:
+def _basis(ctl: Context, kind: str, name: str) -> Any:
     """What the kept state answers to: an alarm's state and a policy's cooldowns survive
     edits (as PutMetricAlarm keeps the state); a scheduled action starts again when edited."""
     return ctl.desired[(kind, name)].spec if kind == "ScheduledAction" else kind
 
 
-def kept_state(ctl: Controller, kind: str, name: str) -> dict[str, Any]:
+def kept_state(ctl: Context, kind: str, name: str) -> dict[str, Any]:
     return overrides.current(ctl.store, kind, name, _basis(ctl, kind, name))
 
 
-def remember(ctl: Controller, kind: str, name: str, **changes: Any) -> None:
+def remember(ctl: Context, kind: str, name: str, **changes: Any) -> None:
     overrides.put(ctl.store, kind, name, _basis(ctl, kind, name), **changes)
 
 
 def record_activity(
-    ctl: Controller, target: ResourceKey, description: str, cause: str, now: float
+    ctl: Context, target: ResourceKey, description: str, cause: str, now: float
 ) -> None:
     ctl.store.put_activity(
         Activity(uuid.uuid4().hex, key_str(target), description, cause, "Successful", now, now)

@@ -12,11 +12,11 @@ from controller.core import capacity
 from controller.manifests.kinds import key_str
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 
 def run_scheduled_action(
-    ctl: Controller, name: str, spec: ScheduledActionSpec, now: float
+    ctl: Context, name: str, spec: ScheduledActionSpec, now: float
 ) -> float | None:
     """Fires the action when due; returns when it next fires."""
     saved = kept_state(ctl, "ScheduledAction", name)

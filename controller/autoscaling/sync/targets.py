@@ -14,11 +14,11 @@ from controller.core.targets import TargetSource, Wanted
 from controller.dataplane import Key, Server, Target
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 
 def _wanted(
-    ctl: Controller, groups: Collection[str], current: Mapping[Key, Server]
+    ctl: Context, groups: Collection[str], current: Mapping[Key, Server]
 ) -> Iterator[Wanted]:
     instances = observed_instances(ctl)
     address = {h.name: h.address for h in list(ctl.hosts.values())}

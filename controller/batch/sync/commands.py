@@ -28,12 +28,12 @@ from controller.core.outcomes import CommandError, Retry
 from controller.runtime import RuntimeFailure
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
 
 
-def submit_job(ctl: Controller, body: dict[str, Any]) -> dict[str, Any]:
+def submit_job(ctl: Context, body: dict[str, Any]) -> dict[str, Any]:
     queue = _text(body, "jobQueue")
     definition_ref = _text(body, "jobDefinition")
     name = body.get("jobName")
@@ -100,7 +100,7 @@ def submit_job(ctl: Controller, body: dict[str, Any]) -> dict[str, Any]:
     return {"jobId": head.job_id, "jobName": head.job_name, "message": f"submitted {head.job_id}"}
 
 
-def list_jobs(ctl: Controller, queue: str | None, status: str | None) -> dict[str, Any]:
+def list_jobs(ctl: Context, queue: str | None, status: str | None) -> dict[str, Any]:
     if status is not None and status not in STATUSES:
         raise CommandError(f"unknown status {status!r}: one of {', '.join(STATUSES)}")
     if queue is not None and ("JobQueue", queue) not in ctl.desired:
@@ -128,11 +128,11 @@ _SUMMARY = {
 }
 
 
-def describe_job(ctl: Controller, job_id: str) -> dict[str, Any]:
+def describe_job(ctl: Context, job_id: str) -> dict[str, Any]:
     return _job(ctl, job_id).to_json()
 
 
-def job_logs(ctl: Controller, job_id: str) -> dict[str, Any]:
+def job_logs(ctl: Context, job_id: str) -> dict[str, Any]:
     """The output of every attempt, kept after its containers were removed; a running
     attempt's so far."""
     job = _job(ctl, job_id)
@@ -153,7 +153,7 @@ def job_logs(ctl: Controller, job_id: str) -> dict[str, Any]:
     return {"jobId": job.job_id, "logs": sorted(kept, key=lambda x: (x["attempt"], x["node"]))}
 
 
-def cancel_job(ctl: Controller, job_id: str, reason: object) -> dict[str, Any]:
+def cancel_job(ctl: Context, job_id: str, reason: object) -> dict[str, Any]:
     why = reason if isinstance(reason, str) and reason else "Cancelled by the user"
     with batch_lock(ctl):
         job = _job(ctl, job_id)
@@ -169,7 +169,7 @@ def cancel_job(ctl: Controller, job_id: str, reason: object) -> dict[str, Any]:
     return {"message": f"{job_id}: cancelled"}
 
 
-def terminate_job(ctl: Controller, job_id: str, reason: object) -> dict[str, Any]:
+def terminate_job(ctl: Context, job_id: str, reason: object) -> dict[str, Any]:
     """Fails a job not yet STARTING at once; sends SIGTERM to the containers of one under way,
     and the pass fails it when they end (or SIGKILLs them after the stop timeout)."""
     why = reason if isinstance(reason, str) and reason else "Terminated by the user"
@@ -191,14 +191,14 @@ def terminate_job(ctl: Controller, job_id: str, reason: object) -> dict[str, Any
     return {"message": f"{job_id}: terminating"}
 
 
-def _job(ctl: Controller, job_id: str) -> Job:
+def _job(ctl: Context, job_id: str) -> Job:
     found = ctl.store.job(job_id)
     if found is None:
         raise CommandError(f"no job {job_id!r}", 404)
     return Job.from_record(found)
 
 
-def _children(ctl: Controller, job: Job) -> list[Job]:
+def _children(ctl: Context, job: Job) -> list[Job]:
     if not job.is_array_parent:
         return []
     return [Job.from_record(r) for r in ctl.store.jobs(parent_id=job.job_id)]

@@ -34,7 +34,7 @@ from controller.runtime import (
 from controller.runtime.types import MountSpec, VolumeSpec
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 JOB_LABEL, ATTEMPT_LABEL, NODE_LABEL = "skiff.job", "skiff.job-attempt", "skiff.job-node"
 ENVIRONMENT_LABEL = "skiff.job-environment"  # the compute environment the attempt runs in
@@ -87,7 +87,7 @@ class ImagePulls:
     """Images made present on hosts in the background. A pass holds the Batch lock, so it
     never waits on a pull: cancels, terminates and every other job would wait with it."""
 
-    def __init__(self, on_done: Callable[[Controller], None]) -> None:
+    def __init__(self, on_done: Callable[[Context], None]) -> None:
         self._on_done = on_done
         self._lock = threading.Lock()
         self._ready: set[tuple[str, str]] = set()
@@ -95,7 +95,7 @@ class ImagePulls:
         self._failed: dict[tuple[str, str], str] = {}
         self._threads: list[threading.Thread] = []
 
-    def ready(self, ctl: Controller, host: str, image: str) -> bool:
+    def ready(self, ctl: Context, host: str, image: str) -> bool:
         """True when the image is on the host; else starts (or lets run) its pull and says
         False. Raises LaunchFailed, once, when the pull failed (a later attempt pulls again),
         and RuntimeFailure or Retry when the engine cannot say."""
@@ -129,7 +129,7 @@ class ImagePulls:
         for t in threads:
             t.join(timeout)
 
-    def _pull(self, ctl: Controller, key: tuple[str, str]) -> None:
+    def _pull(self, ctl: Context, key: tuple[str, str]) -> None:
         host, image = key
         ready, failed = False, None
         try:
@@ -156,7 +156,7 @@ def _cannot_pull(exc: Exception) -> str:
     )
 
 
-def job_containers(ctl: Controller) -> dict[str, list[JobContainer]]:
+def job_containers(ctl: Context) -> dict[str, list[JobContainer]]:
     """Every Batch container the observers see, by job id."""
     out: dict[str, list[JobContainer]] = {}
     for h in list(ctl.hosts.values()):
@@ -171,7 +171,7 @@ def network_name(job_id: str, attempt: int) -> str:
 
 
 def launch(
-    ctl: Controller, job: Job, spec: JobDefinitionSpec, environment: str, hosts: tuple[str, ...]
+    ctl: Context, job: Job, spec: JobDefinitionSpec, environment: str, hosts: tuple[str, ...]
 ) -> list[str]:
     """The attempt's containers, created and started. A multi-node job's nodes share a
     network of their own (per host), and the main node starts first so the others learn its
@@ -292,14 +292,14 @@ def container_spec(
     return with_linux(with_security(spec, container), container.linux_parameters)
 
 
-def signal(ctl: Controller, c: JobContainer, name: str) -> None:
+def signal(ctl: Context, c: JobContainer, name: str) -> None:
     try:
         ctl.runtime_for(c.host).kill(c.info.id, name)
     except (RuntimeFailure, Retry) as exc:
         log.warning("job.signal_failed", container=c.info.id, signal=name, error=str(exc))
 
 
-def start_if_created(ctl: Controller, c: JobContainer) -> None:
+def start_if_created(ctl: Context, c: JobContainer) -> None:
     """Starts a container a broken launch left created. The cache may lag behind a start
     already made, and starting an exited container would run the attempt again: Docker is
     asked first."""
@@ -312,7 +312,7 @@ def start_if_created(ctl: Controller, c: JobContainer) -> None:
         log.warning("job.start_failed", container=c.info.id, error=str(exc))
 
 
-def remove(ctl: Controller, host: str, container_id: str) -> None:
+def remove(ctl: Context, host: str, container_id: str) -> None:
     try:
         ctl.runtime_for(host).remove(container_id)
     except NotFound:
@@ -321,7 +321,7 @@ def remove(ctl: Controller, host: str, container_id: str) -> None:
         log.warning("job.remove_failed", container=container_id, error=str(exc))
 
 
-def clear(ctl: Controller, containers: list[JobContainer], *, multinode: bool) -> None:
+def clear(ctl: Context, containers: list[JobContainer], *, multinode: bool) -> None:
     """Containers of an attempt that is over: output kept in the store, then stopped (if
     still running) and removed, with a multi-node attempt's network. A container whose output
     cannot be read yet is left for the next pass, which still sees it."""
@@ -351,14 +351,14 @@ def clear(ctl: Controller, containers: list[JobContainer], *, multinode: bool) -
             drop_network(ctl, network, [host])
 
 
-def drop_volume(ctl: Controller, host: str, volume: str) -> None:
+def drop_volume(ctl: Context, host: str, volume: str) -> None:
     try:
         ctl.runtime_for(host).remove_volume(volume)
     except (RuntimeFailure, Retry) as exc:
         log.warning("job.volume_left", volume=volume, host=host, error=str(exc))
 
 
-def drop_network(ctl: Controller, network: str, hosts: Iterable[str]) -> None:
+def drop_network(ctl: Context, network: str, hosts: Iterable[str]) -> None:
     for host in sorted(set(hosts)):
         try:
             ctl.runtime_for(host).remove_network(network)

@@ -13,7 +13,7 @@ from controller.batch.models.batch import JobDefinitionSpec
 from controller.store import JOB_DEFINITIONS, Revision
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 KIND = "JobDefinition"
 
@@ -23,7 +23,7 @@ def spec_hash(spec: JobDefinitionSpec) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def sync_job_definition(ctl: Controller, name: str) -> float | None:
+def sync_job_definition(ctl: Context, name: str) -> float | None:
     key = (KIND, name)
     res = ctl.desired.get(key)
     history = ctl.store.revisions(name, table=JOB_DEFINITIONS)
@@ -56,7 +56,7 @@ def sync_job_definition(ctl: Controller, name: str) -> float | None:
     return None
 
 
-def resolve_definition(ctl: Controller, ref: str) -> tuple[str, JobDefinitionSpec] | None:
+def resolve_definition(ctl: Context, ref: str) -> tuple[str, JobDefinitionSpec] | None:
     """`name` (its latest ACTIVE revision) or `name:N`, as SubmitJob takes it."""
     name, _, number = ref.partition(":")
     history: list[Revision] = ctl.store.revisions(name, table=JOB_DEFINITIONS)

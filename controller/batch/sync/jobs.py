@@ -55,7 +55,7 @@ from controller.batch.sync.state import batch_lock
 from controller.manifests.kinds import ResourceKey
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 BATCH: ResourceKey = ("Batch", "*")
 JOB_LABEL = bc.JOB_LABEL
@@ -67,12 +67,12 @@ ESSENTIAL_EXITED = "Essential container in task exited"
 log = structlog.get_logger("skiff.batch")
 
 
-def sync_batch(ctl: Controller) -> float | None:
+def sync_batch(ctl: Context) -> float | None:
     with batch_lock(ctl):  # cancels and terminates wait for the pass, and it for them
         return _pass(ctl)
 
 
-def _pass(ctl: Controller) -> float | None:
+def _pass(ctl: Context) -> float | None:
     now = ctl.clock()
     queues: dict[str, JobQueueSpec] = {
         k[1]: r.spec for k, r in ctl.desired.items() if k[0] == "JobQueue"
@@ -105,7 +105,7 @@ def _pass(ctl: Controller) -> float | None:
 
 
 def _attempt_under_way(
-    ctl: Controller,
+    ctl: Context,
     ledger: Ledger,
     job: Job,
     mine: list[JobContainer],
@@ -167,7 +167,7 @@ def _since(job: Job) -> float | None:
     return job.placed_at if job.placed_at is not None else job.started_at
 
 
-def _host_gone(ctl: Controller, job: Job, now: float) -> str | None:
+def _host_gone(ctl: Context, job: Job, now: float) -> str | None:
     """AWS's words for an attempt whose instance is terminated, when the attempt's host has
     left the pool or been unreachable past --host-lost-after; else None."""
     handle = ctl.hosts.get(job.host or "")
@@ -176,7 +176,7 @@ def _host_gone(ctl: Controller, job: Job, now: float) -> str | None:
     return None
 
 
-def _vanished(ctl: Controller, job: Job, now: float) -> bool:
+def _vanished(ctl: Context, job: Job, now: float) -> bool:
     """The main container is not on its host, which is watched and up, LOST_AFTER seconds
     after the attempt began (sooner, it may only be the observer catching up)."""
     handle = ctl.hosts.get(job.host or "")
@@ -190,7 +190,7 @@ def _vanished(ctl: Controller, job: Job, now: float) -> bool:
 
 
 def _clear_over(
-    ctl: Controller, jobs: Mapping[str, Job], seen: Mapping[str, list[JobContainer]]
+    ctl: Context, jobs: Mapping[str, Job], seen: Mapping[str, list[JobContainer]]
 ) -> list[Callable[[], None]]:
     """Clearing the containers of attempts that are over (their job finished, or moved on to a
     later attempt) and strays of an attempt under way (not the containers it recorded). A job
@@ -218,7 +218,7 @@ def _over(job: Job, c: JobContainer) -> bool:
 
 
 def _adopt(
-    ctl: Controller,
+    ctl: Context,
     ledger: Ledger,
     seen: Mapping[str, list[JobContainer]],
     now: float,
@@ -245,12 +245,12 @@ def _adopt(
     return handled
 
 
-def _reachable(ctl: Controller, host: str) -> bool:
+def _reachable(ctl: Context, host: str) -> bool:
     handle = ctl.hosts.get(host)
     return handle is not None and handle.up
 
 
-def _working_set(ctl: Controller) -> dict[str, Job]:
+def _working_set(ctl: Context) -> dict[str, Job]:
     """The jobs a pass needs: every unfinished one, the children of unfinished arrays (a
     parent's status sums them) and the finished jobs they depend on. Finished jobs nothing
     waits on stay in the store unread, so a pass costs what is under way, not the history."""
@@ -268,11 +268,11 @@ def _working_set(ctl: Controller) -> dict[str, Job]:
     return dict(sorted(jobs.items(), key=lambda kv: (kv[1].created_at, kv[0])))
 
 
-_PULLS: weakref.WeakKeyDictionary[Controller, bc.ImagePulls] = weakref.WeakKeyDictionary()
+_PULLS: weakref.WeakKeyDictionary[Context, bc.ImagePulls] = weakref.WeakKeyDictionary()
 _PULLS_LOCK = threading.Lock()
 
 
-def _pulls(ctl: Controller) -> bc.ImagePulls:
+def _pulls(ctl: Context) -> bc.ImagePulls:
     """The controller's image pulls; each one done wakes the pass."""
     with _PULLS_LOCK:
         if ctl not in _PULLS:
@@ -281,7 +281,7 @@ def _pulls(ctl: Controller) -> bc.ImagePulls:
 
 
 def _report(
-    ctl: Controller,
+    ctl: Context,
     queues: dict[str, JobQueueSpec],
     envs: dict[str, ComputeEnvironmentSpec],
 ) -> None:

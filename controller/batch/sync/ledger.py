@@ -14,14 +14,14 @@ from controller.batch.sync.containers import JobContainer
 from controller.batch.sync.job_definition import resolve_definition
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 
 class Ledger:
     """The pass's changes to jobs: each state a job takes, saved with its events and the
     fair-share usage of the attempts that ended; and the job definitions it read."""
 
-    def __init__(self, ctl: Controller, jobs: dict[str, Job]) -> None:
+    def __init__(self, ctl: Context, jobs: dict[str, Job]) -> None:
         self.ctl, self.jobs = ctl, jobs
         self._saved = {j: job.status for j, job in jobs.items()}
         self._changed: dict[str, Job] = {}
@@ -63,7 +63,7 @@ class Ledger:
 
 
 def save_jobs(
-    ctl: Controller,
+    ctl: Context,
     jobs: Iterable[Job],
     steps: Iterable[Job],
     before: Mapping[str, str],

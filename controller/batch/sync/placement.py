@@ -35,7 +35,7 @@ from controller.core.placement import HostSlot
 from controller.runtime import RuntimeFailure
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 START_FAILED = "Task failed to start"
 
@@ -72,7 +72,7 @@ def _candidates(
 
 
 def place_runnable(
-    ctl: Controller,
+    ctl: Context,
     ledger: Ledger,
     pulls: bc.ImagePulls,
     queues: dict[str, JobQueueSpec],
@@ -160,7 +160,7 @@ def _with(slot: HostSlot, unseen: tuple[int, int] | None) -> HostSlot:
 
 
 def _share_usage(
-    ctl: Controller,
+    ctl: Context,
     ledger: Ledger,
     queues: Mapping[str, JobQueueSpec],
     under_way: list[Job],

@@ -7,7 +7,7 @@ import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 
 class BatchState:
@@ -15,5 +15,5 @@ class BatchState:
         self.lock = threading.RLock()
 
 
-def batch_lock(ctl: Controller) -> threading.RLock:
+def batch_lock(ctl: Context) -> threading.RLock:
     return ctl.part(BatchState).lock

@@ -25,22 +25,22 @@ from controller.core import overrides
 from controller.core.metrics import AlarmInvocation, Period, sources
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 log = structlog.get_logger("skiff.monitoring")
 
 REINVOKE_SECONDS = 60.0  # CloudWatch runs an alarm's Auto Scaling actions again each minute
 
 
-def _kept(ctl: Controller, name: str) -> dict[str, Any]:
+def _kept(ctl: Context, name: str) -> dict[str, Any]:
     return overrides.current(ctl.store, "Alarm", name, "Alarm")
 
 
-def _remember(ctl: Controller, name: str, **changes: Any) -> None:
+def _remember(ctl: Context, name: str, **changes: Any) -> None:
     overrides.put(ctl.store, "Alarm", name, "Alarm", **changes)
 
 
-def evaluate_alarm(ctl: Controller, name: str, spec: AlarmSpec, period: Period) -> None:
+def evaluate_alarm(ctl: Context, name: str, spec: AlarmSpec, period: Period) -> None:
     now = period.now
     key = series_of(spec.metric, ctl)
     span = evaluation_range(spec)
@@ -94,7 +94,7 @@ def evaluate_alarm(ctl: Controller, name: str, spec: AlarmSpec, period: Period) 
 
 
 def _invoke(
-    ctl: Controller,
+    ctl: Context,
     name: str,
     spec: AlarmSpec,
     action: AlarmAction,

@@ -34,7 +34,7 @@ from controller.manifests.metrics import Metric
 from controller.runtime import ContainerStats, RuntimeFailure
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 log = structlog.get_logger("skiff.monitoring")
 
@@ -56,16 +56,16 @@ class MonitorState:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def monitor(ctl: Controller) -> MonitorState:
+def monitor(ctl: Context) -> MonitorState:
     """CloudWatch's part of the controller: what collection remembers between passes."""
     return ctl.part(MonitorState)
 
 
-def new_monitor(ctl: Controller) -> MonitorState:
+def new_monitor(ctl: Context) -> MonitorState:
     return MonitorState(MetricHistory(max_age=HISTORY_SECONDS))
 
 
-def series_of(metric: Metric, ctl: Controller) -> SeriesKey:
+def series_of(metric: Metric, ctl: Context) -> SeriesKey:
     """The series a manifest's metric reads."""
     if metric.prometheus_query is not None:
         url = metric.prometheus_url or ctl.settings.prometheus_url or ""
@@ -78,14 +78,14 @@ def series_of(metric: Metric, ctl: Controller) -> SeriesKey:
     return (metric.metric_name, name, value)
 
 
-def _instance_id(ctl: Controller, name: str) -> str | None:
+def _instance_id(ctl: Context, name: str) -> str | None:
     """The current instance of an Instance manifest."""
     records = ctl.store.instances("Instance", name)
     alive = [r for r in records.values() if r.terminated_at is None]
     return max(alive, key=lambda r: r.launched_at).instance_id if alive else None
 
 
-def collect(ctl: Controller, now: float) -> None:
+def collect(ctl: Context, now: float) -> None:
     """One collection pass."""
     state = monitor(ctl)
     samples: list[tuple[SeriesKey, float]] = []
@@ -100,7 +100,7 @@ def collect(ctl: Controller, now: float) -> None:
     _export(ctl, now)
 
 
-def _containers(ctl: Controller) -> list[tuple[SeriesKey, float]]:
+def _containers(ctl: Context) -> list[tuple[SeriesKey, float]]:
     """CPU and memory of the containers the sources name, toward each of their series."""
     jobs: list[Sampled] = [job for _, source in sources(ctl) for job in source.containers(ctl)]
 
@@ -133,7 +133,7 @@ def _containers(ctl: Controller) -> list[tuple[SeriesKey, float]]:
     return out
 
 
-def _metrics_in_use(ctl: Controller) -> Iterable[Metric]:
+def _metrics_in_use(ctl: Context) -> Iterable[Metric]:
     for key, res in list(ctl.desired.items()):
         if key[0] == "Alarm":
             yield res.spec.metric
@@ -141,7 +141,7 @@ def _metrics_in_use(ctl: Controller) -> Iterable[Metric]:
         yield from source.reads(ctl)
 
 
-def _prometheus(ctl: Controller, now: float) -> None:
+def _prometheus(ctl: Context, now: float) -> None:
     """The Prometheus queries alarms and policies name, one request each per period."""
     wanted = {series_of(m, ctl) for m in _metrics_in_use(ctl) if m.prometheus_query is not None}
     state = monitor(ctl)
@@ -166,7 +166,7 @@ def _prometheus(ctl: Controller, now: float) -> None:
         del state.unavailable[key]
 
 
-def _export(ctl: Controller, now: float) -> None:
+def _export(ctl: Context, now: float) -> None:
     """The latest period's statistics per group, service and target group, on /metrics."""
     state = monitor(ctl)
     since = now - ctl.settings.metrics_period

@@ -21,13 +21,13 @@ from controller.manifests.kinds import ResourceKey, key_str
 from controller.runtime import RuntimeFailure
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 log = structlog.get_logger("skiff.scaling")
 T = TypeVar("T")
 
 
-def sync_period(ctl: Controller) -> float | None:
+def sync_period(ctl: Context) -> float | None:
     period = ctl.settings.metrics_period
     now = ctl.clock()
     index = math.floor(now / period)
@@ -51,13 +51,13 @@ def sync_period(ctl: Controller) -> float | None:
     return min(wake)
 
 
-def monitored(ctl: Controller) -> bool:
+def monitored(ctl: Context) -> bool:
     """Whether the pass has work: a resource the sources measure or evaluate."""
     kinds = {k for _, source in sources(ctl) for k in source.kinds}
     return ctl.settings.monitoring and any(k[0] in kinds for k in ctl.desired)
 
 
-def _guarded(ctl: Controller, key: ResourceKey, step: Callable[..., T], *args: Any) -> T | None:
+def _guarded(ctl: Context, key: ResourceKey, step: Callable[..., T], *args: Any) -> T | None:
     """One alarm's part of the pass; its failure (or its action's) shows on it and stops
     nothing else."""
     try:
@@ -69,7 +69,7 @@ def _guarded(ctl: Controller, key: ResourceKey, step: Callable[..., T], *args: A
         return None
 
 
-def _forget_gone(ctl: Controller) -> None:
+def _forget_gone(ctl: Context) -> None:
     for key in list(ctl.status):
         if key[0] == "Alarm" and key not in ctl.desired:
             ctl.forget_status(key)

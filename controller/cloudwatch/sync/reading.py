@@ -12,12 +12,12 @@ from controller.core.metrics import Sample, Statistics
 from controller.manifests.metrics import Metric
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 
 class Reader:
     def statistics(
-        self, ctl: Controller, metric: Metric, statistic: str, period: float, count: int, now: float
+        self, ctl: Context, metric: Metric, statistic: str, period: float, count: int, now: float
     ) -> Statistics:
         key = series_of(metric, ctl)
         state = monitor(ctl)
@@ -26,7 +26,7 @@ class Reader:
             unavailable = state.unavailable.get(key)
         return Statistics(datapoints(samples, statistic, period, count, now), unavailable)
 
-    def samples(self, ctl: Controller, metric: Metric, since: float) -> list[Sample]:
+    def samples(self, ctl: Context, metric: Metric, since: float) -> list[Sample]:
         key = series_of(metric, ctl)
         state = monitor(ctl)
         with state.lock:

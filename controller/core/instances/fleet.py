@@ -34,7 +34,7 @@ from controller.runtime import ContainerSpec, PortTaken, RuntimeFailure, StartFa
 from controller.store import Activity, InstanceRecord
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 T = TypeVar("T")
 
@@ -68,7 +68,7 @@ def new_records(
 
 
 def carry_out(
-    ctl: Controller,
+    ctl: Context,
     kind: str,
     owner: str,
     plan: FleetPlan,
@@ -99,7 +99,7 @@ def carry_out(
     return failures
 
 
-def launch_refusal(ctl: Controller, template: str, data: LaunchTemplateData) -> str | None:
+def launch_refusal(ctl: Context, template: str, data: LaunchTemplateData) -> str | None:
     """Why the running daemon's policy refuses to launch from these settings (a version kept
     in the store from before a restart with fewer --allow flags), or None."""
     refused = ctl.settings.policy.refusals(
@@ -116,12 +116,12 @@ def without_launches(plan: FleetPlan) -> FleetPlan:
     return replace(plan, launch=())
 
 
-def save_updates(ctl: Controller, plan: FleetPlan) -> None:
+def save_updates(ctl: Context, plan: FleetPlan) -> None:
     if plan.updates:
         ctl.store.put_instances(list(plan.updates))
 
 
-def book(ctl: Controller, launched: Sequence[InstanceRecord], data: LaunchTemplateData) -> None:
+def book(ctl: Context, launched: Sequence[InstanceRecord], data: LaunchTemplateData) -> None:
     """Stores new instances' records and holds their capacity until they are observed
     (under the placement lock, before their containers exist)."""
     if launched:
@@ -131,13 +131,13 @@ def book(ctl: Controller, launched: Sequence[InstanceRecord], data: LaunchTempla
             instances(ctl).expect_launch(r.instance_id, r.host, need.cpu, need.memory)
 
 
-def _signal(ctl: Controller, kind: str, owner: str, host: str, s: Signal) -> None:
+def _signal(ctl: Context, kind: str, owner: str, host: str, s: Signal) -> None:
     ctl.runtime_for(host).kill(s.container_id, s.signal)
     action = "instance.stop" if s.signal == "SIGTERM" else "instance.kill"
     ctl.actions.record(kind, owner, action, "shutting down", instance=s.instance_id, host=host)
 
 
-def _start(ctl: Controller, instance_id: str, host: str, container_id: str) -> None:
+def _start(ctl: Context, instance_id: str, host: str, container_id: str) -> None:
     instances(ctl).expect_start(instance_id)
     try:
         ctl.runtime_for(host).start(container_id)
@@ -145,14 +145,14 @@ def _start(ctl: Controller, instance_id: str, host: str, container_id: str) -> N
         pass  # the container keeps the error: the planner sees it failed to start
 
 
-def _remove(ctl: Controller, kind: str, owner: str, host: str, r: Removal) -> None:
+def _remove(ctl: Context, kind: str, owner: str, host: str, r: Removal) -> None:
     runtime = ctl.runtime_for(host)
     runtime.remove(r.container_id)
     runtime.remove_volume(volume_name(r.instance_id))
     ctl.actions.record(kind, owner, "instance.remove", "terminated", instance=r.instance_id)
 
 
-def _launch(ctl: Controller, who: str, r: InstanceRecord, data: LaunchTemplateData) -> None:
+def _launch(ctl: Context, who: str, r: InstanceRecord, data: LaunchTemplateData) -> None:
     spec = instance_container(
         ctl.settings.cluster, r.owner_kind, r.owner, r.instance_id, r.template, data
     )
@@ -201,7 +201,7 @@ def _launch(ctl: Controller, who: str, r: InstanceRecord, data: LaunchTemplateDa
     )
 
 
-def _create_and_start(ctl: Controller, r: InstanceRecord, spec: ContainerSpec) -> None:
+def _create_and_start(ctl: Context, r: InstanceRecord, spec: ContainerSpec) -> None:
     """Creates and starts an instance's container on dynamic host ports Skiff chooses; a port
     something else took meanwhile is chosen again at once."""
     runtime = ctl.runtime_for(r.host)

@@ -16,25 +16,25 @@ from controller.core.registry import Holding
 from controller.manifests.kinds import ResourceKey
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 
-def observed_instances(ctl: Controller) -> dict[str, ObservedInstance]:
+def observed_instances(ctl: Context) -> dict[str, ObservedInstance]:
     return dict(ctl.grouped("instances", group_instances))
 
 
-def instances(ctl: Controller) -> InstanceTracker:
+def instances(ctl: Context) -> InstanceTracker:
     """The tracker of launches, starts and status checks (EC2 registers it as its part)."""
     return ctl.part(InstanceTracker)
 
 
-def owners_with_work(ctl: Controller) -> set[ResourceKey]:
+def owners_with_work(ctl: Context) -> set[ResourceKey]:
     """Groups and instances with containers or records: a removed one still has work."""
     observed = {(i.owner_kind, i.owner) for i in observed_instances(ctl).values()}
     return observed | ctl.store.instance_owners()
 
 
-def holdings(ctl: Controller, tasks: Mapping[str, ObservedTask]) -> Iterator[Holding]:
+def holdings(ctl: Context, tasks: Mapping[str, ObservedTask]) -> Iterator[Holding]:
     """A live instance holds its instance type's CPU and memory and the ports it publishes;
     a launch not yet seen holds its CPU and memory."""
     observed = observed_instances(ctl)

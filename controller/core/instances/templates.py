@@ -12,10 +12,10 @@ from controller.core.outcomes import Terminal, Waiting
 from controller.manifests.templates import TemplateRef
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 
-def template_for(ctl: Controller, ref: TemplateRef) -> ResolvedTemplate:
+def template_for(ctl: Context, ref: TemplateRef) -> ResolvedTemplate:
     """The version `ref` selects; Waiting while the template's new version is not added yet,
     Terminal when it selects none."""
     name = ref.launch_template_name

@@ -26,12 +26,12 @@ from controller.ec2.planners.single_instance import InstanceDesired, plan_instan
 from controller.manifests.launch_template_data import LaunchTemplateData
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 KIND = "Instance"
 
 
-def launch_settings(ctl: Controller, spec: InstanceSpec) -> tuple[str, LaunchTemplateData]:
+def launch_settings(ctl: Context, spec: InstanceSpec) -> tuple[str, LaunchTemplateData]:
     """The template version (or inline settings) an Instance launches, and its key."""
     if spec.launch_template_data is not None:
         return f"inline:{data_hash(spec.launch_template_data)}", spec.launch_template_data
@@ -40,7 +40,7 @@ def launch_settings(ctl: Controller, spec: InstanceSpec) -> tuple[str, LaunchTem
     return template.key, template.data
 
 
-def termination_protected(ctl: Controller, name: str) -> bool:
+def termination_protected(ctl: Context, name: str) -> bool:
     res = ctl.desired.get((KIND, name))
     if res is None:
         return False
@@ -50,7 +50,7 @@ def termination_protected(ctl: Controller, name: str) -> bool:
     return launch_settings(ctl, spec)[1].disable_api_termination
 
 
-def sync_instance(ctl: Controller, name: str) -> float | None:
+def sync_instance(ctl: Context, name: str) -> float | None:
     key = (KIND, name)
     res = ctl.desired.get(key)
     now = ctl.clock()
@@ -112,7 +112,7 @@ def sync_instance(ctl: Controller, name: str) -> float | None:
 
 
 def _report(
-    ctl: Controller,
+    ctl: Context,
     name: str,
     plan: FleetPlan,
     message: str,

@@ -15,10 +15,10 @@ from controller.core.instances.versions import (
 from controller.ec2.models.ec2 import LaunchTemplateSpec
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 
-def sync_launch_template(ctl: Controller, name: str) -> float | None:
+def sync_launch_template(ctl: Context, name: str) -> float | None:
     key = ("LaunchTemplate", name)
     res = ctl.desired.get(key)
     if res is None:
@@ -51,7 +51,7 @@ def sync_launch_template(ctl: Controller, name: str) -> float | None:
     return None
 
 
-def _wake_users(ctl: Controller, name: str) -> None:
+def _wake_users(ctl: Context, name: str) -> None:
     for k, r in list(ctl.desired.items()):
         ref = (
             getattr(r.spec, "launch_template", None)

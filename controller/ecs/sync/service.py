@@ -39,10 +39,10 @@ from controller.store import StoreFailure, TaskRecord
 INACTIVE_DEPLOYMENTS_KEPT = 10  # history shown for a service
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 
-def sync_service(ctl: Controller, name: str) -> float | None:
+def sync_service(ctl: Context, name: str) -> float | None:
     key = ("Service", name)
     res = ctl.desired.get(key)
     records = ctl.store.tasks(*key)
@@ -128,7 +128,7 @@ PLACEMENT_FAILURE = "SERVICE_TASK_PLACEMENT_FAILURE"  # ECS's service event
 DEPLOYMENT_BLOCKED = "deployment.blocked"
 
 
-def _report_placement(ctl: Controller, name: str, plan: ServicePlan | None) -> None:
+def _report_placement(ctl: Context, name: str, plan: ServicePlan | None) -> None:
     """Tasks no host can take wait, PROVISIONING, and the service's events say why with
     ECS's SERVICE_TASK_PLACEMENT_FAILURE; a deployment its bounds hold still says so too.
     Each once, and again when its reason changes."""
@@ -163,7 +163,7 @@ def _report_placement(ctl: Controller, name: str, plan: ServicePlan | None) -> N
     )
 
 
-def _refused_revisions(ctl: Controller, keys: Iterable[str]) -> dict[str, str]:
+def _refused_revisions(ctl: Context, keys: Iterable[str]) -> dict[str, str]:
     """Revisions asking for what the running daemon's policy does not allow (one restored
     from the store after a restart with fewer --allow flags), each with the reason."""
     refused = {}
@@ -180,7 +180,7 @@ def _refused_revisions(ctl: Controller, keys: Iterable[str]) -> dict[str, str]:
     return refused
 
 
-def _unlisted_hosts_with_tasks(ctl: Controller, records: dict[str, TaskRecord]) -> list[str]:
+def _unlisted_hosts_with_tasks(ctl: Context, records: dict[str, TaskRecord]) -> list[str]:
     now, after = ctl.clock(), ctl.settings.host_lost_seconds
     unlisted = {
         n for n, h in list(ctl.hosts.items()) if not h.observer.synced and not h.lost(now, after)
@@ -191,7 +191,7 @@ def _unlisted_hosts_with_tasks(ctl: Controller, records: dict[str, TaskRecord]) 
 
 
 def _deploy(
-    ctl: Controller,
+    ctl: Context,
     name: str,
     spec: ServiceSpec,
     desired: ServiceDesired,
@@ -257,7 +257,7 @@ def placement_rules(spec: ServiceSpec, seed: int) -> Rules:
 
 
 def _service_desired(
-    ctl: Controller, name: str, spec: ServiceSpec, observed: dict[str, ObservedTask]
+    ctl: Context, name: str, spec: ServiceSpec, observed: dict[str, ObservedTask]
 ) -> tuple[ServiceDesired, str]:
     """What the service should run, and a note for its status when that is unusual."""
     history = ctl.store.revisions(spec.family)
@@ -310,7 +310,7 @@ def _service_desired(
     return desired, note
 
 
-def _last_requested(ctl: Controller, name: str, family: str) -> int | None:
+def _last_requested(ctl: Context, name: str, family: str) -> int | None:
     """The revision number the service's current deployment was asked to run."""
     primary = [d for d in ctl.store.deployments(name) if d.status == "PRIMARY"]
     family_of, _, number = primary[-1].requested.rpartition(":") if primary else ("", "", "")
@@ -318,7 +318,7 @@ def _last_requested(ctl: Controller, name: str, family: str) -> int | None:
 
 
 def _reserve(
-    ctl: Controller, key: ResourceKey, flights: list[InFlight], rev: ResolvedRevision
+    ctl: Context, key: ResourceKey, flights: list[InFlight], rev: ResolvedRevision
 ) -> None:
     n = len(expected_containers(rev.spec))
     now = ctl.clock()
@@ -330,7 +330,7 @@ def _reserve(
 
 
 def _prune_records(
-    ctl: Controller,
+    ctl: Context,
     records: dict[str, Any],
     observed: dict[str, ObservedTask],
     in_flight: Iterable[InFlight],
@@ -348,7 +348,7 @@ def _prune_records(
             pass  # housekeeping: the next pass prunes them (the store reports the failure)
 
 
-def _retire_deployments(ctl: Controller, name: str) -> None:
+def _retire_deployments(ctl: Context, name: str) -> None:
     """The service is deleted: none of its deployments runs any more, and a re-created
     service starts afresh instead of inheriting, say, a FAILED one."""
     live = [d for d in ctl.store.deployments(name) if d.status != "INACTIVE"]
@@ -359,7 +359,7 @@ def _retire_deployments(ctl: Controller, name: str) -> None:
         )
 
 
-def _finish_deletion(ctl: Controller, key: ResourceKey, records: dict[str, Any]) -> None:
+def _finish_deletion(ctl: Context, key: ResourceKey, records: dict[str, Any]) -> None:
     if records:
         ctl.store.delete_tasks(list(records))
     ctl.store.delete_deployments(key[1])
@@ -370,7 +370,7 @@ def _finish_deletion(ctl: Controller, key: ResourceKey, records: dict[str, Any])
 
 
 def _report_service(
-    ctl: Controller,
+    ctl: Context,
     name: str,
     desired: ServiceDesired | None,
     plan: ServicePlan,
@@ -424,7 +424,7 @@ def _report_service(
     )
 
 
-def _load_balanced(ctl: Controller, service: str) -> bool:
+def _load_balanced(ctl: Context, service: str) -> bool:
     """Whether the service's tasks are, or may still be, targets (its manifest names target
     groups, or a task of it still has a target state: it drains)."""
     res = ctl.desired.get(("Service", service))

@@ -10,11 +10,11 @@ from controller.ecs.sync.executor import Executor
 from controller.ecs.sync.expectations import Expectations
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 
 class EcsState:
-    def __init__(self, ctl: Controller) -> None:
+    def __init__(self, ctl: Context) -> None:
         settings = ctl.settings
         self.store = ctl.store
         self.expectations = Expectations(settings.expectation_ttl, ctl.monotonic)
@@ -47,10 +47,10 @@ class EcsState:
         return self._revisions[key]
 
 
-def ecs(ctl: Controller) -> EcsState:
+def ecs(ctl: Context) -> EcsState:
     return ctl.part(EcsState)
 
 
-def revision(ctl: Controller, key: str) -> ResolvedRevision | None:
+def revision(ctl: Context, key: str) -> ResolvedRevision | None:
     """A task definition revision by `family:N`, from ECS's cache."""
     return ecs(ctl).revision(key)

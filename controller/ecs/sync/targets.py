@@ -16,7 +16,7 @@ from controller.ecs.planners.task_state import RUNNING, STOPPED, TaskView, view_
 from controller.ecs.sync.state import revision
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 
 def target_port(task: ObservedTask, container_name: str, container_port: int) -> int | None:
@@ -31,7 +31,7 @@ def target_port(task: ObservedTask, container_name: str, container_port: int) ->
 
 
 def _wanted(
-    ctl: Controller, groups: Collection[str], current: Mapping[Key, Server]
+    ctl: Context, groups: Collection[str], current: Mapping[Key, Server]
 ) -> Iterator[Wanted]:
     tasks = ctl.observed_tasks()
     address = {h.name: h.address for h in list(ctl.hosts.values())}

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 from controller.ecs.planners.task_definition import plan_task_definition
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 
-def sync_task_definition(ctl: Controller, family: str) -> float | None:
+def sync_task_definition(ctl: Context, family: str) -> float | None:
     key = ("TaskDefinition", family)
     res = ctl.desired.get(key)
     history = ctl.store.revisions(family)

@@ -57,7 +57,7 @@ from controller.elb.sync.targets import known_ids, wanted_targets
 from controller.manifests.kinds import ResourceKey
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 DATA_PLANE: ResourceKey = targets.PASS
 POLL_BUSY, POLL_IDLE = 1.0, 5.0  # seconds between looks at target health
@@ -65,7 +65,7 @@ POLL_BUSY, POLL_IDLE = 1.0, 5.0  # seconds between looks at target health
 log = structlog.get_logger("skiff.lb")
 
 
-def sync_load_balancers(ctl: Controller) -> float | None:
+def sync_load_balancers(ctl: Context) -> float | None:
     try:
         return _sync(ctl)
     except UnsafeValue as exc:  # validation keeps such values out: a last line of defence
@@ -75,7 +75,7 @@ def sync_load_balancers(ctl: Controller) -> float | None:
         return POLL_BUSY
 
 
-def _sync(ctl: Controller) -> float | None:
+def _sync(ctl: Context) -> float | None:
     lbs: dict[str, LoadBalancerSpec] = {
         k[1]: r.spec for k, r in ctl.desired.items() if k[0] == "LoadBalancer"
     }
@@ -189,13 +189,13 @@ def _initial_window(group: TargetGroupSpec) -> float:
     )
 
 
-def _place(ctl: Controller, key: ResourceKey) -> tuple[str, int, str]:
+def _place(ctl: Context, key: ResourceKey) -> tuple[str, int, str]:
     res = ctl.desired[key]
     return (res.source, res.document, res.name)
 
 
 def _owned(
-    ctl: Controller, current: dict[Key, Server], known: set[str], now: float
+    ctl: Context, current: dict[Key, Server], known: set[str], now: float
 ) -> dict[Key, Server]:
     """The servers this pass may act on. While a host is not listed yet (after our restart),
     its tasks are unknown too: their servers are left alone, not taken for strays."""
@@ -267,7 +267,7 @@ def _refused_listeners(dp: DataPlane, config: Configuration) -> list[tuple[tuple
 
 
 def _apply_config(
-    ctl: Controller, config: Configuration, structure: Configuration, complaint: str | None
+    ctl: Context, config: Configuration, structure: Configuration, complaint: str | None
 ) -> None:
     dp, state = ctl.dataplane(), elb_state(ctl)
     if complaint:
@@ -292,7 +292,7 @@ def _apply_config(
 
 
 def _apply_targets(
-    ctl: Controller,
+    ctl: Context,
     plan: TargetPlan,
     groups: dict[str, TargetGroup],
     now: float,
@@ -354,7 +354,7 @@ def _apply_targets(
 
 
 def _remember(
-    ctl: Controller,
+    ctl: Context,
     plan: TargetPlan,
     current: dict[Key, Server],
     wanted: dict[str, list[Target]],

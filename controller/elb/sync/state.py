@@ -11,7 +11,7 @@ from controller.dataplane import Configuration, Key
 from controller.manifests.kinds import ResourceKey
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 
 @dataclass
@@ -26,5 +26,5 @@ class DataPlaneState:
     counted: dict[str, tuple[int, dict[str, int]]] = field(default_factory=dict)  # for deltas
 
 
-def elb_state(ctl: Controller) -> DataPlaneState:
+def elb_state(ctl: Context) -> DataPlaneState:
     return ctl.part(DataPlaneState)

@@ -16,13 +16,13 @@ from controller.elb.sync.state import elb_state
 from controller.manifests.kinds import ResourceKey
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 ALL_BALANCERS: ResourceKey = ("LoadBalancer", "*")  # where the data plane's own trouble shows
 TARGET_STATES = ("initial", "healthy", "unhealthy", "draining", "unused")
 
 
-def share_states(ctl: Controller, plan: TargetPlan) -> None:
+def share_states(ctl: Context, plan: TargetPlan) -> None:
     """Target states per task, for the services. A target stays registered (its task is not
     stopped) until its servers are gone."""
     states: dict[str, dict[str, str]] = {}
@@ -31,7 +31,7 @@ def share_states(ctl: Controller, plan: TargetPlan) -> None:
     share_targets(ctl, states)
 
 
-def share_targets(ctl: Controller, states: dict[str, dict[str, str]]) -> None:
+def share_targets(ctl: Context, states: dict[str, dict[str, str]]) -> None:
     """Publishes target states per task; the services and groups whose tasks changed look
     again."""
     before = ctl.target_states
@@ -45,7 +45,7 @@ def share_targets(ctl: Controller, states: dict[str, dict[str, str]]) -> None:
 
 
 def report(
-    ctl: Controller,
+    ctl: Context,
     lbs: dict[str, LoadBalancerSpec],
     groups: dict[str, TargetGroupSpec],
     plan: TargetPlan,
@@ -99,7 +99,7 @@ def report(
 
 
 def forget_deleted(
-    ctl: Controller, lbs: dict[str, LoadBalancerSpec], groups: dict[str, TargetGroupSpec]
+    ctl: Context, lbs: dict[str, LoadBalancerSpec], groups: dict[str, TargetGroupSpec]
 ) -> None:
     """Statuses and metrics of load balancers and groups whose manifests are gone."""
     m = ctl.metrics
@@ -123,7 +123,7 @@ def forget_deleted(
                     pass
 
 
-def _count(ctl: Controller, group: str, requests: int, responses: dict[str, int]) -> None:
+def _count(ctl: Context, group: str, requests: int, responses: dict[str, int]) -> None:
     """HAProxy's counters restart with each reload; Prometheus' must only grow."""
     last_requests, last_responses = elb_state(ctl).counted.get(group, (0, {}))
     grew = requests - last_requests if requests >= last_requests else requests

@@ -15,16 +15,16 @@ from controller.dataplane import Key, Server, Target
 from controller.manifests.kinds import ResourceKey
 
 if TYPE_CHECKING:
-    from controller.core.controller import Controller
+    from controller.core.context import Context
 
 
-def known_ids(ctl: Controller) -> set[str]:
+def known_ids(ctl: Context) -> set[str]:
     """Every id any domain owns that may be a target."""
     return {i for d in ctl.catalog.domains if d.targets is not None for i in d.targets.ids(ctl)}
 
 
 def wanted_targets(
-    ctl: Controller, groups: Mapping[str, object], current: Mapping[Key, Server]
+    ctl: Context, groups: Mapping[str, object], current: Mapping[Key, Server]
 ) -> tuple[dict[str, list[Target]], dict[str, ResourceKey]]:
     """Targets per group, serving and draining, and each target's owner."""
     wanted: dict[str, list[Target]] = {g: [] for g in groups}
