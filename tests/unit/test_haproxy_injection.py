@@ -1,12 +1,11 @@
-"""Write access to a manifest must never become code execution in HAProxy.
+"""Write access to a manifest must never become code execution in HAProxy's configuration.
 
 Every field whose value reaches HAProxy's configuration or its runtime API gets hostile values
 (a newline then `global` and a `lua-load`, `;`, `#`, quotes, a backslash, `%[`, a space, NUL,
 100,000 characters). `skiff validate` refuses each one that is not legitimate text for its
 field, naming file, document and field; forced past validation (models built with
 model_construct), the configuration keeps the structure a clean one has (or the value is
-refused as it is written), `haproxy -c` runs no injected Lua, and no runtime command holds a
-`;` or a newline.
+refused as it is written), and `haproxy -c` runs no injected Lua.
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from pydantic import BaseModel
 
 from controller.catalog import load_directory
 from controller.cli.main import main
-from controller.dataplane.fake import FakeServer
 from controller.dataplane.haproxy_config import render
 from controller.dataplane.haproxy_syntax import UnsafeValue
 from controller.dataplane.values import Target
@@ -32,23 +30,12 @@ from controller.elb.planners.data_plane import load_balancer, target_group
 from controller.manifests.host import HostSpec
 from controller.manifests.kinds import Resource
 from tests.support.documents import document, write
-from tests.unit.test_lb_sync import BACKEND, FRONT, Harness, balancer, service
+from tests.unit.haproxy_injection_support import HOSTILE, LUA_MARKER, hostile, lua_script
 
-LUA_MARKER = "lua-ran"
 
-# name -> hostile text; NEWLINE's Lua path is filled in per test (it touches a marker file).
-HOSTILE = {
-    "newline": "x\nglobal\n    lua-load {lua}\n#",  # what follows it: a comment
-    "trailing newline": "x\n",  # a regex's `$` would let it through
-    "semicolon": "x;shutdown",
-    "hash": "x#y",
-    "quotes": "x'y\"z",
-    "backslash": "x\\y",
-    "expr": "%[env(HOME)]",
-    "space": "x y",
-    "nul": "x\x00y",
-    "long": "x" * 100_000,
-}
+@pytest.fixture
+def lua(tmp_path: Path) -> Path:
+    return lua_script(tmp_path)
 
 
 def stack() -> list[dict[str, Any]]:
@@ -226,19 +213,6 @@ def put(tree: Any, path: tuple[str | int, ...], value: Any) -> None:
     for step in path[:-1]:
         tree = tree[step]
     tree[path[-1]] = value
-
-
-def hostile(kind: str, lua: Path) -> str:
-    return HOSTILE[kind].format(lua=lua)
-
-
-@pytest.fixture
-def lua(tmp_path: Path) -> Path:
-    """A Lua script that, if HAProxy ever loads it, leaves a marker file beside it."""
-    script = tmp_path / "evil.lua"
-    marker = tmp_path / LUA_MARKER
-    script.write_text(f'local f = io.open("{marker}", "w"); f:write("ran"); f:close()\n')
-    return script
 
 
 # --- (a) skiff validate -------------------------------------------------------------------------
@@ -456,71 +430,3 @@ def test_haproxy_check_of_forced_hostile_configurations_runs_no_injected_lua(
     assert check(text).returncode == 0
     assert not marker.exists()
     assert checked >= 90
-
-
-# --- the runtime API, through the sync ----------------------------------------------------------
-
-
-@pytest.fixture
-def h(tmp_path: Path) -> Harness:
-    return Harness(tmp_path / "m")  # the fake data plane takes every port for free
-
-
-def no_separators(commands: list[str]) -> None:
-    assert commands
-    for line in commands:
-        assert ";" not in line and "\n" not in line and "\r" not in line, line
-
-
-@pytest.mark.parametrize("kind", list(HOSTILE))
-def test_a_host_address_forced_past_validation_never_reaches_the_runtime_api(
-    h: Harness, tmp_path: Path, lua: Path, kind: str
-) -> None:
-    value = hostile(kind, lua)
-    h.apply("lb.yaml", balancer(FRONT))
-    for handle in h.ctl.hosts.values():
-        handle.spec = handle.spec.model_copy(update={"address": value})
-
-    h.apply("web.yaml", service(2))
-
-    assert len(h.running()) == 2  # the service runs; its targets are left out
-    assert h.registered() == []
-    assert all(value not in c for c in h.dp.commands)
-    assert value not in h.dp.config
-
-
-def test_servers_with_hostile_names_are_never_named_in_a_command(h: Harness) -> None:
-    h.apply("lb.yaml", balancer(FRONT))
-    h.apply("web.yaml", service(1))
-    h.pass_checks()
-    h.converge()
-    h.dp.backends[BACKEND]["tx;del server tg_web/t1"] = FakeServer("127.0.0.1", 9, "check")
-    h.dp.backends[BACKEND]["bx\nshow info"] = FakeServer("127.0.0.1", 9, "backup")
-
-    h.converge()
-
-    no_separators(h.dp.commands)
-    assert len(h.registered()) == 1  # the service's own target is untouched
-    status = h.status("TargetGroup", "web")
-    assert "cannot be a HAProxy name" in str(status["message"])
-
-
-def test_a_hostile_listener_address_is_reported_and_never_written(h: Harness) -> None:
-    h.ctl.settings = dataclasses.replace(h.ctl.settings, lb_address="127.0.0.1\nglobal")
-
-    h.apply("lb.yaml", balancer(FRONT))
-    h.apply("web.yaml", service(1))
-
-    assert not h.dp.running() and h.dp.config == ""
-    status = h.status("LoadBalancer", "*")
-    assert status["status"] == "ERROR"
-    assert "cannot be written to HAProxy" in str(status["message"])
-
-
-def test_commands_the_sync_sends_hold_no_separator(h: Harness) -> None:
-    h.apply("lb.yaml", balancer(FRONT))
-    h.apply("web.yaml", service(2))
-    h.pass_checks()
-    h.converge()
-    h.apply("web.yaml", service(0))
-    no_separators(h.dp.commands)
