@@ -12,6 +12,10 @@ pending write; the ledger drops those it shows and those whose TTL has passed (a
 while `expires >= now`). `done` drops a write that will never show (it failed and was cleaned
 up, or it did not happen): what observation shows is true again at once.
 
+Batch jobs do not use it: a job's record, saved with its host before the Docker calls, is
+its durable expectation (it survives a restart), and what an unseen launch holds is released
+by the job's state (lost, ended), not by a TTL (`controller/batch/sync/placement.py`).
+
 Thread-safe (one lock for the three kinds of write); the clock is injected.
 """
 
