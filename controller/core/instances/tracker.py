@@ -1,6 +1,8 @@
 """The instance tracker (EC2 registers it as its part; groups' launches go through it too):
 the instance launches and starts Skiff made that observation has not shown
-yet (their capacity is taken meanwhile), and each instance's last status check."""
+yet (their capacity is taken meanwhile), kept in the core's in-flight ledger
+(`controller/core/in_flight.py`, issue 14); and each instance's last status check, which is
+not an in-flight write and stays here."""
 
 from __future__ import annotations
 
@@ -8,15 +10,17 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from controller.core.in_flight import InFlightLedger, Write
 from controller.core.instances.instance import InstanceView, ObservedInstance, check_verdict
+
+_FLEET = None  # instances are one fleet: the ledger's single key
 
 
 @dataclass(frozen=True)
-class _Flight:
+class _Holds:
     host: str
     cpu: int
     memory: int
-    expires: float
 
 
 class InstanceTracker:
@@ -24,62 +28,51 @@ class InstanceTracker:
     check of each instance. Times are the controller's clock."""
 
     def __init__(self, ttl: float, clock: Callable[[], float]) -> None:
-        self._ttl, self._clock = ttl, clock
+        self._clock = clock
+        # a start's payload: whether it is a restart of a running container (a reboot)
+        self._flights: InFlightLedger[None, _Holds, bool] = InFlightLedger(ttl, clock)
         self._lock = threading.Lock()
-        self._launches: dict[str, _Flight] = {}
-        self._starts: dict[str, tuple[float, float]] = {}  # id -> (requested at, expires)
-        self._reboots: set[str] = set()  # starts that are restarts of a running container
         self._checks: dict[str, tuple[float, str]] = {}  # id -> (at, verdict)
 
     def expect_launch(self, instance_id: str, host: str, cpu: int, memory: int) -> None:
-        with self._lock:
-            self._launches[instance_id] = _Flight(host, cpu, memory, self._clock() + self._ttl)
+        self._flights.expect_launch(_FLEET, instance_id, _Holds(host, cpu, memory))
 
     def launch_done(self, instance_id: str) -> None:
-        with self._lock:
-            self._launches.pop(instance_id, None)
+        self._flights.launches.done(_FLEET, (instance_id,))
 
     def expect_start(self, instance_id: str) -> None:
-        with self._lock:
-            now = self._clock()
-            self._starts[instance_id] = (now, now + self._ttl)
+        with self._flights.lock:  # a reboot still pending stays one
+            before = self._flights.starts.get(_FLEET, instance_id)
+            reboot = before is not None and before.payload
+            self._flights.expect_start(_FLEET, (instance_id,), reboot)
 
     def in_flight(self, observed: Mapping[str, ObservedInstance]) -> set[str]:
-        now = self._clock()
-        with self._lock:
-            for i, f in list(self._launches.items()):
-                if i in observed or f.expires < now:
-                    del self._launches[i]
-            return set(self._launches)
+        return set(self._launches(observed))
+
+    def _launches(self, observed: Mapping[str, ObservedInstance]) -> dict[str, Write[_Holds]]:
+        return self._flights.launches.pending(_FLEET, lambda i, _: i in observed)
 
     def expect_reboot(self, instance_id: str) -> None:
         """A restart is coming: the instance is starting until a start after now is seen,
         whatever the cache says of the container meanwhile (running, then exited)."""
-        with self._lock:
-            now = self._clock()
-            self._starts[instance_id] = (now, now + self._ttl)
-            self._reboots.add(instance_id)
+        self._flights.expect_start(_FLEET, (instance_id,), True)
 
     def starting(self, observed: Mapping[str, ObservedInstance]) -> set[str]:
-        now = self._clock()
-        with self._lock:
-            for i, (at, expires) in list(self._starts.items()):
-                seen = observed.get(i)
-                begun = (seen.container.started_at or 0) if seen is not None else 0
-                if i in self._reboots:
-                    done = seen is not None and seen.container.running and begun >= at
-                else:
-                    done = begun >= at - 1 or (seen is not None and seen.container.running)
-                if expires < now or done:
-                    del self._starts[i]
-                    self._reboots.discard(i)
-            return set(self._starts)
+        def started(i: str, w: Write[bool]) -> bool:
+            seen = observed.get(i)
+            begun = (seen.container.started_at or 0) if seen is not None else 0
+            if w.payload:  # a reboot: running again, since a start after the request
+                return seen is not None and seen.container.running and begun >= w.at
+            return begun >= w.at - 1 or (seen is not None and seen.container.running)
+
+        return set(self._flights.starts.pending(_FLEET, started))
 
     def reserved(self, observed: Mapping[str, ObservedInstance]) -> list[tuple[str, int, int]]:
         """(host, cpu, memory) of launches not yet observed: their capacity is taken."""
-        flying = self.in_flight(observed)
-        with self._lock:
-            return [(f.host, f.cpu, f.memory) for i, f in self._launches.items() if i in flying]
+        return [
+            (w.payload.host, w.payload.cpu, w.payload.memory)
+            for w in self._launches(observed).values()
+        ]
 
     def checks(
         self, views: Iterable[InstanceView], interval: float
@@ -106,8 +99,8 @@ class InstanceTracker:
             return {i: verdict for i, (_, verdict) in self._checks.items()}
 
     def forget(self, ids: Iterable[str]) -> None:
+        gone = list(ids)
+        self._flights.forget(gone)
         with self._lock:
-            for i in ids:
-                self._launches.pop(i, None)
-                self._starts.pop(i, None)
+            for i in gone:
                 self._checks.pop(i, None)
