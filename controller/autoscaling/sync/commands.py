@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 from controller.autoscaling.models.group import AutoScalingGroupSpec
 from controller.core import overrides
 from controller.core.capacity import bounds, change
-from controller.core.instances.observed import instances, observed_instances
+from controller.core.instances import fleet
+from controller.core.instances.observed import observed_instances
 from controller.core.instances.versions import InstanceFields, ResolvedTemplate
 from controller.core.outcomes import CommandError
 from controller.runtime import RuntimeFailure
@@ -83,9 +84,8 @@ def reboot_instance(ctl: Context, instance_id: str) -> str:
     seen = observed_instances(ctl).get(instance_id)
     if seen is None or not seen.container.running:
         raise CommandError(f"IncorrectState: {instance_id} is not running; nothing to reboot")
-    instances(ctl).expect_reboot(instance_id)
     try:
-        ctl.runtime_for(seen.host).restart(seen.container.id)
+        fleet.reboot(ctl, instance_id, seen.host, seen.container.id)
     except RuntimeFailure as exc:
         raise CommandError(f"{instance_id}: the reboot failed: {exc}") from exc
     ctl.actions.record(

@@ -145,6 +145,13 @@ def _start(ctl: Context, instance_id: str, host: str, container_id: str) -> None
         pass  # the container keeps the error: the planner sees it failed to start
 
 
+def reboot(ctl: Context, instance_id: str, host: str, container_id: str) -> None:
+    """Restarts an instance's container in place (EC2's RebootInstances), expected first so
+    the restart is not taken for a stop. RuntimeFailure: Docker refused it."""
+    instances(ctl).expect_reboot(instance_id)
+    ctl.runtime_for(host).restart(container_id)
+
+
 def _remove(ctl: Context, kind: str, owner: str, host: str, r: Removal) -> None:
     runtime = ctl.runtime_for(host)
     runtime.remove(r.container_id)
