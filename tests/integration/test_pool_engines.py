@@ -170,11 +170,14 @@ def test_distinct_instance_places_the_tasks_that_fit_and_the_last_when_a_host_ap
     wait_for(lambda: world.counts(web) == {"near": 1, "a2": 1, "b1": 1}, 40, "one per host")
 
     def told() -> dict[str, Any] | None:
+        """The steady state: 3 RUNNING, the 4th PROVISIONING, and the event. (A status taken
+        right after the launches, before their containers are seen, has 0 running.)"""
         svc = skiff.resource("Service", web)
         events = [e for e in svc["events"] if e["action"] == "SERVICE_TASK_PLACEMENT_FAILURE"]
-        return svc if events and svc["pendingCount"] == 1 else None
+        steady = svc["pendingCount"] == 1 and svc["runningCount"] == 3
+        return svc if events and steady else None
 
-    svc = wait_for(told, 20, "the placement failure event")
+    svc = wait_for(told, 20, "3 running, 1 waiting and the placement failure event")
     assert svc["runningCount"] == 3
     (event,) = [e for e in svc["events"] if e["action"] == "SERVICE_TASK_PLACEMENT_FAILURE"]
     assert (
