@@ -13,6 +13,7 @@ import sys
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
+from controller import __version__
 from controller.cli import api_client
 from controller.cli import batch as batch_cli
 from controller.cli import events as events_cli
@@ -30,6 +31,7 @@ DEFAULT_LISTEN = "127.0.0.1:9464"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="skiff", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"skiff {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the reconcile daemon")

@@ -318,3 +318,19 @@ def test_run_refuses_a_non_loopback_listen_without_a_token_the_operator_chose(
     assert "SKIFF_TOKEN" in done.stderr and "--token-file" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (data / "token").exists()
+
+
+def test_version_prints_the_package_version_and_exits_zero(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`skiff --version`, as kubectl and the AWS CLI answer it: the version, exit code 0, and
+    the same version the package is built with (pyproject.toml)."""
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    built = next(
+        line.split('"')[1]
+        for line in (REPO / "pyproject.toml").read_text().splitlines()
+        if line.startswith("version = ")
+    )
+    assert capsys.readouterr().out == f"skiff {built}\n"
