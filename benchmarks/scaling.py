@@ -29,63 +29,15 @@ import docker
 from common import IMAGE, Daemon, wait_until
 
 from tests.support.documents import (
-    asg_doc,
     dump,
-    health_check,
-    launch_template_doc,
     load_balancer_doc,
-    scaling_policy_doc,
-    target_group_doc,
 )
-
-BURN = """\
-#!/bin/sh
-mkdir -p /www/cgi-bin
-echo ok > /www/health
-cat > /www/cgi-bin/burn <<'EOF'
-#!/bin/sh
-i=0
-while [ $i -lt 4000 ]; do i=$((i+1)); done
-printf 'Content-Type: text/plain\\r\\n\\r\\n%s\\n' "$(hostname)"
-EOF
-chmod +x /www/cgi-bin/burn
-"""
-HTTPD = "httpd -f -p 8080 -h /www & trap 'exit 0' TERM; wait"
+from tests.support.scaling import cpu_tracked_group
 
 
 def manifests(name: str, port: int, maximum: int) -> str:
     return dump(
-        launch_template_doc(
-            name,
-            imageId=IMAGE,
-            instanceType="custom",
-            customInstanceType={"vCpus": 0.1, "memoryMiB": 64},
-            rootVolume={"type": "instance-store"},
-            userData=BURN,
-            command=["sh", "-c", HTTPD],
-            ports=[8080],
-        ),
-        target_group_doc(name, healthCheck=health_check(), deregistrationDelay=1),
-        load_balancer_doc(name, port, target_group=name),
-        asg_doc(
-            name,
-            launchTemplate={"launchTemplateName": name},
-            minSize=1,
-            maxSize=maximum,
-            desiredCapacity=1,
-            availabilityZones=["local"],
-            targetGroups=[{"targetGroup": name, "port": 8080}],
-        ),
-        scaling_policy_doc(
-            f"{name}-cpu",
-            {"autoScalingGroup": name},
-            policyType="TargetTrackingScaling",
-            targetTrackingConfiguration={
-                "predefinedMetric": "ASGAverageCPUUtilization",
-                "targetValue": 50,
-                "estimatedInstanceWarmup": 5,
-            },
-        ),
+        *cpu_tracked_group(name, maximum, IMAGE), load_balancer_doc(name, port, target_group=name)
     )
 
 

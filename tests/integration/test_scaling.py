@@ -25,35 +25,17 @@ from tests.support.daemon import Skiff, free_port, wait_for
 from tests.support.documents import (
     IMAGE,
     alarm_doc,
-    asg_doc,
     dump,
-    health_check,
     instance_doc,
-    launch_template_doc,
     scaling_policy_doc,
     scheduled_action_doc,
     service_manifest,
-    target_group_doc,
 )
+from tests.support.scaling import cpu_tracked_group
 
 pytestmark = pytest.mark.integration
 
 FAST = ("--metrics-period", "1", "--status-check-interval", "1")
-
-# A CGI script that spins the CPU for a moment, then answers with the instance's name.
-BURN = """\
-#!/bin/sh
-mkdir -p /www/cgi-bin
-echo ok > /www/health
-cat > /www/cgi-bin/burn <<'EOF'
-#!/bin/sh
-i=0
-while [ $i -lt 4000 ]; do i=$((i+1)); done
-printf 'Content-Type: text/plain\\r\\n\\r\\n%s\\n' "$(hostname)"
-EOF
-chmod +x /www/cgi-bin/burn
-"""
-HTTPD = "httpd -f -p 8080 -h /www & trap 'exit 0' TERM; wait"
 
 
 @pytest.fixture
@@ -99,41 +81,7 @@ def test_target_tracking_scales_out_under_cpu_load_and_back_in_when_it_stops(
 ) -> None:
     skiff = local
     web, port = skiff.name("web"), free_port()
-    skiff.write(
-        "web.yaml",
-        dump(
-            launch_template_doc(
-                web,
-                imageId=IMAGE,
-                instanceType="custom",
-                customInstanceType={"vCpus": 0.1, "memoryMiB": 64},
-                rootVolume={"type": "instance-store"},
-                userData=BURN,
-                command=["sh", "-c", HTTPD],
-                ports=[8080],
-            ),
-            target_group_doc(web, healthCheck=health_check(), deregistrationDelay=1),
-            asg_doc(
-                web,
-                launchTemplate={"launchTemplateName": web},
-                minSize=1,
-                maxSize=3,
-                desiredCapacity=1,
-                availabilityZones=["local"],
-                targetGroups=[{"targetGroup": web, "port": 8080}],
-            ),
-            scaling_policy_doc(
-                f"{web}-cpu",
-                {"autoScalingGroup": web},
-                policyType="TargetTrackingScaling",
-                targetTrackingConfiguration={
-                    "predefinedMetric": "ASGAverageCPUUtilization",
-                    "targetValue": 50,
-                    "estimatedInstanceWarmup": 5,
-                },
-            ),
-        ),
-    )
+    skiff.write("web.yaml", dump(*cpu_tracked_group(web, 3)))
     skiff.write("lb.yaml", balancer(skiff.name("front"), port, web))
     skiff.start(*FAST)
     wait_for(lambda: len(members(skiff, web)) == 1, 60, "one instance in service")
