@@ -347,7 +347,9 @@ def run(
             "instances without a container are not found"
         )
         recorded = {}
-    engines, runtimes, unreachable = _inventories(specs, args.cluster, connect or _connect)
+    engines, runtimes, unreachable = _inventories(
+        specs, args.cluster, recorded, connect or _connect
+    )
     try:
         if unreachable:
             for host, why in unreachable.items():
@@ -389,8 +391,11 @@ def _connect(name: str, spec: HostSpec) -> DockerRuntime:
 def _inventories(
     specs: dict[str, HostSpec],
     cluster: str,
+    recorded: dict[str, set[str]],
     connect: Callable[[str, HostSpec], DockerRuntime],
 ) -> tuple[dict[str, Inventory], dict[str, DockerRuntime], dict[str, str]]:
+    """Each engine's inventory of the cluster's things (and of the instance root volumes its
+    instance containers and the store name), its runtime, and the engines not reached."""
     from controller.runtime import RuntimeFailure, teardown
 
     engines: dict[str, Inventory] = {}
@@ -401,11 +406,16 @@ def _inventories(
             runtime = connect(host, specs[host])
             runtimes[host] = runtime
             engines[host] = teardown.inventory(
-                runtime, L.selector(cluster), lambda cs: instance_volumes(cs, cluster)
+                runtime, L.selector(cluster), _roots(cluster, recorded.get(host, set()))
             )
         except RuntimeFailure as exc:
             unreachable[host] = str(exc)
     return engines, runtimes, unreachable
+
+
+def _roots(cluster: str, known: set[str]) -> Callable[[Sequence[ContainerSummary]], set[str]]:
+    """The instance root volumes to look for: the cluster's instance containers' and `known`."""
+    return lambda containers: instance_volumes(containers, cluster) | known
 
 
 def _execute(p: Plan, runtimes: dict[str, DockerRuntime], data_dir: str) -> list[str]:

@@ -1,0 +1,165 @@
+"""`skiff down` after a real daemon ran a service of two tasks behind a load balancer and an
+instance with an `ebs` root volume, on the real dockerd and a real HAProxy: everything of the
+cluster goes, the ebs volume only with --volumes, and another cluster's container and a
+container that is not Skiff's stay."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker.errors
+import pytest
+
+from tests.integration.test_fleet import instance, state
+from tests.integration.test_load_balancer import app, balancer, get, serving
+from tests.support.daemon import Skiff, free_port, wait_for
+from tests.support.documents import IMAGE
+
+pytestmark = pytest.mark.integration
+
+
+def down(skiff: Skiff, *flags: str) -> subprocess.CompletedProcess[str]:
+    """`skiff down` for the test's cluster and data directory, its stdin not a terminal."""
+    return subprocess.run(
+        [sys.executable, "-m", "controller", "down", "--data-dir", str(skiff.data)]
+        + ["--cluster", skiff.cluster, *flags],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def cluster_containers(skiff: Skiff) -> list[str]:
+    found = skiff.docker.containers.list(
+        all=True, sparse=True, filters={"label": f"skiff.cluster={skiff.cluster}"}
+    )
+    return sorted(c.id for c in found)
+
+
+def volume_exists(skiff: Skiff, name: str) -> bool:
+    try:
+        skiff.docker.volumes.get(name)
+    except docker.errors.NotFound:
+        return False
+    return True
+
+
+def alive(pid: int) -> bool:
+    """Whether the process runs (a zombie, exited but not yet reaped, does not)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+@pytest.fixture
+def bystanders(skiff: Skiff) -> Iterator[dict[str, str]]:
+    """A container and a volume of another cluster, and a container that is not Skiff's, named
+    after the test (its clean-up removes the containers)."""
+    other = f"{skiff.cluster}-other"
+    labels = {"skiff.managed-by": "skiff", "skiff.cluster": other, "skiff.kind": "Service"}
+    volume = f"{skiff.prefix}other-vol"
+    made = {
+        "other": skiff.docker.containers.create(
+            IMAGE, ["sleep", "600"], name=skiff.name("other-cluster"), labels=labels
+        ).id,
+        "plain": skiff.docker.containers.create(
+            IMAGE, ["sleep", "600"], name=skiff.name("not-skiff")
+        ).id,
+        "volume": skiff.docker.volumes.create(volume, labels=labels).name,
+    }
+    try:
+        yield made
+    finally:
+        for name in (volume,):
+            try:
+                skiff.docker.volumes.get(name).remove(force=True)
+            except docker.errors.NotFound:
+                pass
+
+
+def test_down_removes_the_clusters_containers_and_haproxy_and_keeps_ebs_until_told(
+    skiff: Skiff, bystanders: dict[str, str]
+) -> None:
+    web, db, port = skiff.name("web"), skiff.name("db"), free_port()
+    skiff.write("web.yaml", app(web, 2))
+    skiff.write("lb.yaml", balancer(skiff.name("front"), port, web))
+    skiff.write("db.yaml", instance(db, "ebs"))
+    skiff.start()
+    wait_for(lambda: serving(skiff, web, 2), 60, "2 tasks healthy behind the listener")
+    wait_for(lambda: state(skiff, db) == "running", 60, "the instance running")
+    root = f"skiff-{skiff.resource('Instance', db)['instanceId']}-root"
+    haproxy = int((skiff.data / "haproxy" / "haproxy.pid").read_text().split()[0])
+    assert len(cluster_containers(skiff)) == 3 and volume_exists(skiff, root)
+
+    running = down(skiff, "--yes")
+    assert running.returncode == 1, running.stdout + running.stderr
+    assert (
+        "still running" in running.stderr and str(skiff.proc and skiff.proc.pid) in running.stderr
+    )
+    assert len(cluster_containers(skiff)) == 3
+
+    skiff.stop()
+    assert len(cluster_containers(skiff)) == 3 and alive(haproxy)  # what `down` is for
+
+    unanswered = down(skiff)  # no terminal to ask on, no --yes
+    assert unanswered.returncode == 1
+    assert "pass --yes" in unanswered.stderr
+    assert "2 task containers, 1 instance container" in unanswered.stdout
+    assert root in unanswered.stdout and "--volumes" in unanswered.stdout  # listed as kept
+    assert len(cluster_containers(skiff)) == 3 and alive(haproxy)
+
+    done = down(skiff, "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert cluster_containers(skiff) == []
+    assert not alive(haproxy)
+    assert _refused(port)  # the listener is gone with HAProxy
+    assert volume_exists(skiff, root)  # the instance's ebs volume is kept
+    _assert_bystanders_stay(skiff, bystanders)
+
+    again = down(skiff, "--yes", "--volumes")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert not volume_exists(skiff, root)
+    _assert_bystanders_stay(skiff, bystanders)
+
+    nothing = down(skiff)
+    assert nothing.returncode == 0 and "Nothing to remove" in nothing.stdout
+
+
+def _refused(port: int) -> bool:
+    try:
+        get(port, timeout=2)
+    except OSError:
+        return True
+    return False
+
+
+def _assert_bystanders_stay(skiff: Skiff, made: dict[str, str]) -> None:
+    skiff.docker.containers.get(made["other"])
+    skiff.docker.containers.get(made["plain"])
+    assert volume_exists(skiff, made["volume"])
+
+
+def test_down_of_an_unreachable_engine_exits_3_naming_it(tmp_path: Path) -> None:
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    socket = tmp_path / "no-engine.sock"
+    (manifests / "hosts.yaml").write_text(
+        "apiVersion: skiff/v1\nkind: Host\nmetadata: {name: far}\n"
+        f"spec: {{url: 'unix://{socket}'}}\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "controller", "down", "--yes", "--manifests", str(manifests)]
+        + ["--data-dir", str(tmp_path / "data"), "--cluster", f"t{uuid.uuid4().hex[:6]}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 3, out.stdout + out.stderr
+    assert "cannot reach engine 'far'" in out.stderr and str(socket) in out.stderr
