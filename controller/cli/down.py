@@ -162,8 +162,9 @@ def plan(
         inv = engines[host]
         ours = [c for c in inv.containers if L.in_cluster(c.labels, cluster)]
         roots = instance_volumes(ours, cluster) | recorded_volumes.get(host, set())
-        sandboxes_last = sorted(ours, key=lambda c: (container_kind(c.labels) == "sandbox",))
-        for c in sandboxes_last:
+        # By kind (sandboxes after the containers sharing their namespaces), then by name.
+        by_kind = sorted(ours, key=lambda c: CONTAINER_KINDS.index(container_kind(c.labels)))
+        for c in by_kind:
             item = Item(host, container_kind(c.labels), c.name, c.id, _owner(c.labels))
             out.remove.append(item)
         for v in inv.volumes:

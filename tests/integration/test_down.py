@@ -1,7 +1,7 @@
-"""`skiff down` after a real daemon ran a service of two tasks behind a load balancer and an
-instance with an `ebs` root volume, on the real dockerd and a real HAProxy: everything of the
-cluster goes, the ebs volume only with --volumes, and another cluster's container and a
-container that is not Skiff's stay."""
+"""`skiff down` after a real daemon ran a service of two tasks behind a load balancer, an awsvpc
+task with a volume of its own and an instance with an `ebs` root volume, on the real dockerd and
+a real HAProxy: everything of the cluster goes, the ebs volume only with --volumes, and another
+cluster's container and volume and a container that is not Skiff's stay."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import pytest
 from tests.integration.test_fleet import instance, state
 from tests.integration.test_load_balancer import app, balancer, get, serving
 from tests.support.daemon import Skiff, free_port, wait_for
-from tests.support.documents import IMAGE
+from tests.support.documents import IMAGE, dump, service_doc, td_doc
 
 pytestmark = pytest.mark.integration
 
@@ -41,6 +41,27 @@ def cluster_containers(skiff: Skiff) -> list[str]:
     return sorted(c.id for c in found)
 
 
+def cluster_volumes(skiff: Skiff) -> list[str]:
+    found = skiff.docker.volumes.list(filters={"label": f"skiff.cluster={skiff.cluster}"})
+    return sorted(v.name for v in found)
+
+
+def sidecar(name: str) -> str:
+    """Service `name`: one awsvpc task (a sandbox and its container) with a task-scoped volume."""
+    app = {
+        "name": "app",
+        "image": IMAGE,
+        "memory": 32,
+        "command": ["sleep", "600"],
+        "mountPoints": [{"sourceVolume": "scratch", "containerPath": "/scratch"}],
+    }
+    scratch = {"name": "scratch", "dockerVolumeConfiguration": {"scope": "task"}}
+    return dump(
+        td_doc(name, networkMode="awsvpc", volumes=[scratch], containerDefinitions=[app]),
+        service_doc(name, desiredCount=1),
+    )
+
+
 def volume_exists(skiff: Skiff, name: str) -> bool:
     try:
         skiff.docker.volumes.get(name)
@@ -61,7 +82,7 @@ def alive(pid: int) -> bool:
 @pytest.fixture
 def bystanders(skiff: Skiff) -> Iterator[dict[str, str]]:
     """A container and a volume of another cluster, and a container that is not Skiff's, named
-    after the test (its clean-up removes the containers)."""
+    after the test (its clean-up removes the containers; this fixture the volumes)."""
     other = f"{skiff.cluster}-other"
     labels = {"skiff.managed-by": "skiff", "skiff.cluster": other, "skiff.kind": "Service"}
     volume = f"{skiff.prefix}other-vol"
@@ -76,10 +97,11 @@ def bystanders(skiff: Skiff) -> Iterator[dict[str, str]]:
     }
     try:
         yield made
-    finally:
-        for name in (volume,):
+    finally:  # with the test's instance volume, if it left it ("root", once known)
+        for name in (volume, made.get("root")):
             try:
-                skiff.docker.volumes.get(name).remove(force=True)
+                if name:
+                    skiff.docker.volumes.get(name).remove(force=True)
             except docker.errors.NotFound:
                 pass
 
@@ -87,37 +109,44 @@ def bystanders(skiff: Skiff) -> Iterator[dict[str, str]]:
 def test_down_removes_the_clusters_containers_and_haproxy_and_keeps_ebs_until_told(
     skiff: Skiff, bystanders: dict[str, str]
 ) -> None:
-    web, db, port = skiff.name("web"), skiff.name("db"), free_port()
+    web, db, side, port = skiff.name("web"), skiff.name("db"), skiff.name("side"), free_port()
     skiff.write("web.yaml", app(web, 2))
+    skiff.write("side.yaml", sidecar(side))
     skiff.write("lb.yaml", balancer(skiff.name("front"), port, web))
     skiff.write("db.yaml", instance(db, "ebs"))
     skiff.start()
     wait_for(lambda: serving(skiff, web, 2), 60, "2 tasks healthy behind the listener")
     wait_for(lambda: state(skiff, db) == "running", 60, "the instance running")
+    wait_for(lambda: len(skiff.running(side)) == 2, 60, "the awsvpc task and its sandbox")
     root = f"skiff-{skiff.resource('Instance', db)['instanceId']}-root"
+    bystanders["root"] = root
     haproxy = int((skiff.data / "haproxy" / "haproxy.pid").read_text().split()[0])
-    assert len(cluster_containers(skiff)) == 3 and volume_exists(skiff, root)
+    assert len(cluster_containers(skiff)) == 5 and volume_exists(skiff, root)
+    assert len(cluster_volumes(skiff)) == 1  # the awsvpc task's own
 
     running = down(skiff, "--yes")
     assert running.returncode == 1, running.stdout + running.stderr
     assert (
         "still running" in running.stderr and str(skiff.proc and skiff.proc.pid) in running.stderr
     )
-    assert len(cluster_containers(skiff)) == 3
+    assert len(cluster_containers(skiff)) == 5
 
     skiff.stop()
-    assert len(cluster_containers(skiff)) == 3 and alive(haproxy)  # what `down` is for
+    assert len(cluster_containers(skiff)) == 5 and alive(haproxy)  # what `down` is for
 
     unanswered = down(skiff)  # no terminal to ask on, no --yes
     assert unanswered.returncode == 1
     assert "pass --yes" in unanswered.stderr
-    assert "2 task containers, 1 instance container" in unanswered.stdout
+    assert (
+        "3 task containers, 1 awsvpc sandbox, 1 instance container, 1 task volume, "
+        "1 HAProxy process" in unanswered.stdout
+    )
     assert root in unanswered.stdout and "--volumes" in unanswered.stdout  # listed as kept
-    assert len(cluster_containers(skiff)) == 3 and alive(haproxy)
+    assert len(cluster_containers(skiff)) == 5 and alive(haproxy)
 
     done = down(skiff, "--yes")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert cluster_containers(skiff) == []
+    assert cluster_containers(skiff) == [] and cluster_volumes(skiff) == []
     assert not alive(haproxy)
     assert _refused(port)  # the listener is gone with HAProxy
     assert volume_exists(skiff, root)  # the instance's ebs volume is kept

@@ -67,10 +67,10 @@ def test_the_plan_removes_only_the_clusters_things_and_keeps_instance_and_shared
     p = down.plan({"local": engine()}, C, RECORDED, volumes=False)
     assert names(p.remove) == [
         ("task", "name-task"),
+        ("sandbox", "name-sandbox"),
         ("instance", "name-inst"),
         ("job", "name-job"),
         ("container", "name-bare"),
-        ("sandbox", "name-sandbox"),  # after the containers that share its namespaces
         ("task volume", "task-vol"),
         ("network", "skiff-job-j1-1"),
     ]
@@ -195,7 +195,7 @@ def test_with_yes_the_command_removes_the_plan_containers_first(
 ) -> None:
     assert down.run(args(tmp_path, "--yes"), stdin=io.StringIO("")) == 0
     assert faked.removed[-2:] == ["task-vol", "skiff-job-j1-1"]
-    assert faked.removed[-3] == "sandbox"
+    assert faked.removed[-3] == "sandbox"  # after the containers that share its namespaces
     assert sorted(faked.removed[:4]) == ["bare", "inst", "job", "task"]
     assert "Removed 1 task container" in capsys.readouterr().out
 
