@@ -250,7 +250,8 @@ def confirm(yes: bool, stdin: IO[str], stdout: IO[str]) -> str | None:
 
 def store_holder(data_dir: str) -> int | None:
     """The process that has the data directory's store open (the running daemon), if any:
-    SQLite's shared lock on the store's -shm file, which every open connection holds."""
+    SQLite's shared lock on the store's -shm file, which every open connection holds. 0: a
+    process this one cannot see (in another PID namespace: a daemon in a container)."""
     shm = os.path.join(data_dir, f"{STORE_FILE}-shm")
     try:
         fd = os.open(shm, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -263,7 +264,7 @@ def store_holder(data_dir: str) -> int | None:
         return None
     finally:
         os.close(fd)
-    return pid if kind != fcntl.F_UNLCK and pid > 0 else None
+    return max(pid, 0) if kind != fcntl.F_UNLCK else None
 
 
 def _command_of(pid: int) -> str:
@@ -324,9 +325,10 @@ def run(
 
     holder = store_holder(args.data_dir)
     if holder is not None:
-        what = _command_of(holder)
+        what = _command_of(holder) if holder else "in another PID namespace"
+        process = f"process {holder}" if holder else "a process"
         say(
-            f"the daemon of {args.data_dir} is still running (process {holder}"
+            f"the daemon of {args.data_dir} is still running ({process}"
             f"{': ' + printable(what) if what else ''}); stop it first, or it would make "
             "everything again"
         )

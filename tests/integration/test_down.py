@@ -1,7 +1,8 @@
 """`skiff down` after a real daemon ran a service of two tasks behind a load balancer, an awsvpc
-task with a volume of its own and an instance with an `ebs` root volume, on the real dockerd and
-a real HAProxy: everything of the cluster goes, the ebs volume only with --volumes, and another
-cluster's container and volume and a container that is not Skiff's stay."""
+task with a volume of its own, an instance with an `ebs` root volume and a two-node Batch job
+on its own network, on the real dockerd and a real HAProxy: everything of the cluster goes, the
+ebs volume only with --volumes, and another cluster's container and volume and a container
+that is not Skiff's stay."""
 
 from __future__ import annotations
 
@@ -17,7 +18,15 @@ import pytest
 from tests.integration.test_fleet import instance, state
 from tests.integration.test_load_balancer import app, balancer, get, serving
 from tests.support.daemon import Skiff, free_port, wait_for
-from tests.support.documents import IMAGE, dump, service_doc, td_doc
+from tests.support.documents import (
+    IMAGE,
+    compute_environment_doc,
+    dump,
+    job_definition_doc,
+    job_queue_doc,
+    service_doc,
+    td_doc,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -62,6 +71,26 @@ def sidecar(name: str) -> str:
     )
 
 
+def cluster_networks(skiff: Skiff) -> list[str]:
+    found = skiff.docker.networks.list(filters={"label": f"skiff.cluster={skiff.cluster}"})
+    return sorted(n.name for n in found)
+
+
+def two_node_queue() -> str:
+    """Queue `q` and definition `pair`: a multi-node job of two containers on their own
+    network, sleeping long after the daemon has stopped."""
+    node = {"image": IMAGE, "command": ["sleep", "600"], "vcpus": 0.25, "memory": 32}
+    pair = job_definition_doc(
+        "pair",
+        type="multinode",
+        nodeProperties={
+            "numNodes": 2,
+            "nodeRangeProperties": [{"targetNodes": "0:", "container": node}],
+        },
+    )
+    return dump(compute_environment_doc("ce", maxvCpus=2), job_queue_doc("q", "ce"), pair)
+
+
 def volume_exists(skiff: Skiff, name: str) -> bool:
     try:
         skiff.docker.volumes.get(name)
@@ -98,6 +127,12 @@ def bystanders(skiff: Skiff) -> Iterator[dict[str, str]]:
     try:
         yield made
     finally:  # with the test's instance volume, if it left it ("root", once known)
+        skiff.stop()
+        skiff.cleanup()  # the containers first: a network with containers cannot go
+        for network in skiff.docker.networks.list(
+            filters={"label": f"skiff.cluster={skiff.cluster}"}
+        ):
+            network.remove()
         for name in (volume, made.get("root")):
             try:
                 if name:
@@ -114,39 +149,52 @@ def test_down_removes_the_clusters_containers_and_haproxy_and_keeps_ebs_until_to
     skiff.write("side.yaml", sidecar(side))
     skiff.write("lb.yaml", balancer(skiff.name("front"), port, web))
     skiff.write("db.yaml", instance(db, "ebs"))
+    skiff.write("jobs.yaml", two_node_queue())
     skiff.start()
+    submitted = subprocess.run(
+        [sys.executable, "-m", "controller", "batch", "submit", "--queue", "q", "--definition"]
+        + ["pair", "--listen", f"127.0.0.1:{skiff.port}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=skiff.cli_env(),
+    )
+    assert submitted.returncode == 0, submitted.stderr
     wait_for(lambda: serving(skiff, web, 2), 60, "2 tasks healthy behind the listener")
     wait_for(lambda: state(skiff, db) == "running", 60, "the instance running")
     wait_for(lambda: len(skiff.running(side)) == 2, 60, "the awsvpc task and its sandbox")
+    wait_for(lambda: len(skiff.running("q")) == 2, 60, "the job's two node containers")
     root = f"skiff-{skiff.resource('Instance', db)['instanceId']}-root"
     bystanders["root"] = root
     haproxy = int((skiff.data / "haproxy" / "haproxy.pid").read_text().split()[0])
-    assert len(cluster_containers(skiff)) == 5 and volume_exists(skiff, root)
+    assert len(cluster_containers(skiff)) == 7 and volume_exists(skiff, root)
     assert len(cluster_volumes(skiff)) == 1  # the awsvpc task's own
+    assert len(cluster_networks(skiff)) == 1  # the multi-node job's
 
     running = down(skiff, "--yes")
     assert running.returncode == 1, running.stdout + running.stderr
     assert (
         "still running" in running.stderr and str(skiff.proc and skiff.proc.pid) in running.stderr
     )
-    assert len(cluster_containers(skiff)) == 5
+    assert len(cluster_containers(skiff)) == 7
 
     skiff.stop()
-    assert len(cluster_containers(skiff)) == 5 and alive(haproxy)  # what `down` is for
+    assert len(cluster_containers(skiff)) == 7 and alive(haproxy)  # what `down` is for
 
     unanswered = down(skiff)  # no terminal to ask on, no --yes
     assert unanswered.returncode == 1
     assert "pass --yes" in unanswered.stderr
     assert (
-        "3 task containers, 1 awsvpc sandbox, 1 instance container, 1 task volume, "
-        "1 HAProxy process" in unanswered.stdout
+        "3 task containers, 1 awsvpc sandbox, 1 instance container, 2 Batch job containers, "
+        "1 task volume, 1 network, 1 HAProxy process" in unanswered.stdout
     )
     assert root in unanswered.stdout and "--volumes" in unanswered.stdout  # listed as kept
-    assert len(cluster_containers(skiff)) == 5 and alive(haproxy)
+    assert len(cluster_containers(skiff)) == 7 and alive(haproxy)
 
     done = down(skiff, "--yes")
     assert done.returncode == 0, done.stdout + done.stderr
     assert cluster_containers(skiff) == [] and cluster_volumes(skiff) == []
+    assert cluster_networks(skiff) == []
     assert not alive(haproxy)
     assert _refused(port)  # the listener is gone with HAProxy
     assert volume_exists(skiff, root)  # the instance's ebs volume is kept
