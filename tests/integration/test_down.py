@@ -6,6 +6,8 @@ that is not Skiff's stay."""
 
 from __future__ import annotations
 
+import os
+import pty
 import subprocess
 import sys
 import uuid
@@ -240,3 +242,53 @@ def test_down_of_an_unreachable_engine_exits_3_naming_it(tmp_path: Path) -> None
     )
     assert out.returncode == 3, out.stdout + out.stderr
     assert "cannot reach engine 'far'" in out.stderr and str(socket) in out.stderr
+
+
+def on_a_terminal(argv: list[str], answer: str) -> tuple[int, str]:
+    """Runs `argv` with a pseudo-terminal as its stdin and stdout, types `answer` once it asks,
+    and returns its exit code and what it printed."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(argv, stdin=follower, stdout=follower, stderr=follower)
+    os.close(follower)
+    seen = b""
+    try:
+        while b"[y/N] " not in seen:
+            chunk = os.read(leader, 4096)
+            assert chunk, f"it ended without asking: {seen.decode(errors='replace')}"
+            seen += chunk
+        os.write(leader, answer.encode() + b"\n")
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # EIO: the command has exited and closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        return proc.wait(timeout=60), seen.decode(errors="replace")
+    finally:
+        os.close(leader)
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_on_a_terminal_it_asks_and_only_yes_removes(tmp_path: Path) -> None:
+    client = docker.from_env()
+    cluster = f"t{uuid.uuid4().hex[:6]}"
+    labels = {"skiff.managed-by": "skiff", "skiff.cluster": cluster, "skiff.task": "t1"}
+    box = client.containers.create(IMAGE, ["sleep", "600"], name=f"{cluster}-task", labels=labels)
+    argv = [sys.executable, "-m", "controller", "down", "--cluster", cluster]
+    argv += ["--data-dir", str(tmp_path)]
+    try:
+        code, text = on_a_terminal(argv, "n")
+        assert code == 1 and "1 task container" in text and "nothing was removed" in text
+        client.containers.get(box.id)  # still there
+        code, text = on_a_terminal(argv, "y")
+        assert code == 0, text
+        with pytest.raises(docker.errors.NotFound):
+            client.containers.get(box.id)
+    finally:
+        try:
+            box.remove(force=True)
+        except docker.errors.NotFound:
+            pass
