@@ -311,13 +311,8 @@ def recorded_root_volumes(data_dir: str) -> dict[str, set[str]]:
 # --- the command -------------------------------------------------------------------------------
 
 
-def run(
-    args: argparse.Namespace,
-    *,
-    stdin: IO[str] | None = None,
-    connect: Callable[[str, HostSpec], DockerRuntime] | None = None,
-) -> int:
-    """The command; `connect` makes an engine's runtime (tests pass their own)."""
+def run(args: argparse.Namespace, *, stdin: IO[str] | None = None) -> int:
+    """The command; `stdin` is where the answer is read (the terminal's, unless a test's)."""
     stdin = stdin or sys.stdin
 
     def say(text: str) -> None:
@@ -350,9 +345,7 @@ def run(
             "instances without a container are not found"
         )
         recorded = {}
-    engines, runtimes, unreachable = _inventories(
-        specs, args.cluster, recorded, connect or _connect
-    )
+    engines, runtimes, unreachable = _inventories(specs, args.cluster, recorded, _connect)
     try:
         if unreachable:
             for host, why in unreachable.items():

@@ -15,7 +15,7 @@ import pytest
 
 from controller.cli import down
 from controller.cli.main import main
-from controller.runtime import ContainerSummary
+from controller.runtime import ContainerSummary, EngineUnavailable
 from controller.runtime.teardown import Inventory, Network, Volume
 
 C = "blue"
@@ -148,8 +148,11 @@ def test_yes_asks_nothing() -> None:
 class Engine:
     def __init__(self) -> None:
         self.removed: list[str] = []
+        self.stuck: set[str] = set()  # containers whose removal fails
 
     def remove(self, cid: str) -> None:
+        if cid in self.stuck:
+            raise EngineUnavailable("Read timed out")
         self.removed.append(cid)
 
     def remove_volume(self, name: str) -> None:
@@ -198,6 +201,16 @@ def test_with_yes_the_command_removes_the_plan_containers_first(
     assert faked.removed[-3] == "sandbox"  # after the containers that share its namespaces
     assert sorted(faked.removed[:4]) == ["bare", "inst", "job", "task"]
     assert "Removed 1 task container" in capsys.readouterr().out
+
+
+def test_a_removal_that_fails_is_named_the_others_go_on_and_it_exits_1(
+    tmp_path: Path, faked: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    faked.stuck = {"job"}
+    assert down.run(args(tmp_path, "--yes"), stdin=io.StringIO("")) == 1
+    assert "job" not in faked.removed and {"task", "inst", "task-vol"} <= set(faked.removed)
+    err = capsys.readouterr().err
+    assert "local: container name-job: Read timed out" in err and "run skiff down again" in err
 
 
 def test_a_refused_answer_on_the_terminal_exits_1(tmp_path: Path, faked: Engine) -> None:
