@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from controller import __version__
 from controller.cli import api_client
 from controller.cli import batch as batch_cli
+from controller.cli import down as down_cli
 from controller.cli import events as events_cli
 from controller.cli.api_client import Client, Refused, default_data_dir
 from controller.terminal import printable
@@ -172,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         api_client.add_arguments(p, DEFAULT_LISTEN)
     batch_cli.add_parser(sub, DEFAULT_LISTEN)
     events_cli.add_parser(sub, DEFAULT_LISTEN)
+    down_cli.add_parser(sub)
 
     args = parser.parse_args(argv)
     handler = {
@@ -184,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         "instance": _instance,
         "batch": batch_cli.run,
         "events": events_cli.run,
+        "down": down_cli.run,
     }[args.command]
     try:
         return handler(args)
