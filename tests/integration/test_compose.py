@@ -1,12 +1,15 @@
 """deploy/compose/docker-compose.yml as an operator runs it: `docker-compose config` accepts it,
-and its `skiff` and `prometheus` services start from locally built images (no registry here),
-the daemon reaches Docker through the mounted socket and answers on 127.0.0.1 with the token
-given, and Prometheus scrapes it. Grafana's image cannot be pulled on this machine, so it is not
-started (tests/unit/test_deploy_files.py checks its provisioning files).
+and its `skiff` and `prometheus` services start from locally built images (no registry here):
+the daemon reaches Docker through the mounted socket, answers on 127.0.0.1 with the token given,
+runs a service behind a load balancer whose listener answers on the host's loopback (the reason
+the file uses the host's network), and Prometheus scrapes it. Grafana's image cannot be pulled
+on this machine, so it is not started (tests/unit/test_deploy_files.py checks its provisioning
+files).
 
-Each run has its own compose project, cluster, empty manifest directory and free ports, so it
-runs beside a daemon already on 9464; `docker-compose down -v` removes its containers and
-volumes. The images are built once (deploy/compose/build-local-images.sh, cached by tag).
+Each run has its own compose project, cluster, manifest directory and free ports, so it runs
+beside a daemon already on 9464; `docker-compose down -v` removes its containers and volumes,
+and the service's task containers (labelled with the run's cluster) are removed after it. The
+images are built once (deploy/compose/build-local-images.sh, cached by tag).
 """
 
 from __future__ import annotations
@@ -21,10 +24,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 import yaml
 
+from controller.core.labels import CLUSTER
 from tests.support.daemon import free_port, wait_for
+from tests.support.documents import (
+    health_check,
+    load_balancer_doc,
+    target_group_doc,
+    web_service_docs,
+    write,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +61,15 @@ def project(tmp_path: Path, local_images: None) -> Iterator[dict[str, Any]]:
     """A compose project of its own: its environment, and `docker-compose down -v` at the end."""
     manifests = tmp_path / "manifests"
     manifests.mkdir()
-    skiff_port, prometheus_port = free_port(), free_port()
+    skiff_port, prometheus_port, listener = free_port(), free_port(), free_port()
+    lb = {"targetGroup": "web", "containerName": "web", "containerPort": 8080}
+    write(
+        manifests,
+        "web.yaml",
+        *web_service_docs("web", 1, env="served-from-compose", service={"loadBalancers": [lb]}),
+        target_group_doc("web", healthCheck=health_check("/")),
+        load_balancer_doc("front", listener),
+    )
     # The committed Prometheus configuration, pointed at this run's daemon and scraping every
     # second so the test does not wait 15 s for the first scrape.
     config = yaml.safe_load((COMPOSE_DIR / "prometheus.yml").read_text())
@@ -73,11 +93,21 @@ def project(tmp_path: Path, local_images: None) -> Iterator[dict[str, Any]]:
     }
     run = [_compose(), "-p", name, "-f", str(COMPOSE_DIR / "docker-compose.yml")]
     try:
-        yield {"run": run, "env": env, "skiff": skiff_port, "prometheus": prometheus_port}
+        yield {
+            "run": run,
+            "env": env,
+            "skiff": skiff_port,
+            "prometheus": prometheus_port,
+            "listener": listener,
+        }
     finally:
         logs = subprocess.run([*run, "logs", "--tail", "40"], env=env, capture_output=True)
         print(logs.stdout.decode(errors="replace"))  # shown when the test fails
         subprocess.run([*run, "down", "-v", "--timeout", "5"], env=env, check=True, timeout=120)
+        for task in docker.from_env().containers.list(
+            all=True, filters={"label": f"{CLUSTER}={name}"}
+        ):
+            task.remove(force=True)
 
 
 def _get(url: str, token: str | None = None) -> Any:
@@ -124,6 +154,13 @@ def test_daemon_and_prometheus_start_from_the_compose_file(project: dict[str, An
     # The token given to compose is the daemon's.
     status = _get(f"{skiff}/v1/status", TOKEN)
     assert isinstance(status, dict)
+    # HAProxy, started in the daemon's container, listens on the host's loopback and reaches
+    # the task on the host port Docker published.
+    listener = f"http://127.0.0.1:{project['listener']}/"
+    served = wait_for(
+        lambda: "served-from-compose" in _get(listener), 90, "the load balancer to serve the task"
+    )
+    assert served
 
     prometheus = f"http://127.0.0.1:{project['prometheus']}"
 
