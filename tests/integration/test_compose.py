@@ -174,6 +174,10 @@ def test_daemon_and_prometheus_start_from_the_compose_file(project: dict[str, An
         )
 
     wait_for(skiff_target_up, 60, "Prometheus to scrape the daemon")
+    # It loaded every rule file of deploy/prometheus/rules.
+    groups = _get(f"{prometheus}/api/v1/rules")["data"]["groups"]
+    rules = COMPOSE_DIR.parent / "prometheus" / "rules"
+    assert {Path(g["file"]).name for g in groups} == {f.name for f in rules.glob("*.yml")}
     # What it scraped is the daemon's own metrics.
     answer = _get(f"{prometheus}/api/v1/query?query=skiff_workqueue_depth")
     assert answer["data"]["result"], answer
