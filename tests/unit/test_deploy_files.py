@@ -194,3 +194,11 @@ def test_grafana_loads_the_dashboards_folder() -> None:
 @pytest.mark.parametrize("path", sorted((GRAFANA / "provisioning").rglob("*.yaml")))
 def test_provisioning_files_are_grafanas_version_1(path: Path) -> None:
     assert yaml.safe_load(path.read_text())["apiVersion"] == 1
+
+
+def test_every_compose_variable_is_in_the_example_env_file() -> None:
+    used = set(re.findall(r"\$\{(\w+)", (COMPOSE / "docker-compose.yml").read_text()))
+    example = (COMPOSE / "skiff.env.example").read_text()
+    listed = set(re.findall(r"^#? ?(\w+)=", example, re.MULTILINE))
+    assert used - listed == set()
+    assert "SKIFF_TOKEN" in used
