@@ -10,6 +10,7 @@ SUDO=""
 missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v docker >/dev/null 2>&1 || missing+=(docker.io)
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)  # deploy/compose
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)     # load balancers' data plane
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)        # a second engine's bridge (tests)
