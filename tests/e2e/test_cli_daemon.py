@@ -54,7 +54,7 @@ def test_status_shows_resources_counts_tasks_and_revisions(skiff: Skiff) -> None
     wait_for(lambda: skiff.resource("Service", web).get("steadyState"), 30, "a steady service")
     listen = f"127.0.0.1:{skiff.port}"
 
-    table = skiff_cli("status", "--listen", listen, env=skiff.cli_env())
+    table = skiff_cli("status", "--api", listen, env=skiff.cli_env())
     assert table.returncode == 0, table.stderr
     row = next(
         line for line in table.stdout.splitlines() if line.startswith("Service") and web in line
@@ -66,7 +66,7 @@ def test_status_shows_resources_counts_tasks_and_revisions(skiff: Skiff) -> None
     assert "PRIMARY  " + f"{web}:1" in table.stdout
 
     doc = json.loads(
-        skiff_cli("status", "--listen", listen, "-o", "json", env=skiff.cli_env()).stdout
+        skiff_cli("status", "--api", listen, "-o", "json", env=skiff.cli_env()).stdout
     )
     svc = next(r for r in doc["resources"] if r["kind"] == "Service" and r["name"] == web)
     assert [t["lastStatus"] for t in svc["tasks"]] == ["RUNNING", "RUNNING"]
@@ -76,12 +76,12 @@ def test_status_shows_resources_counts_tasks_and_revisions(skiff: Skiff) -> None
 
 
 def test_status_without_a_daemon_says_so(skiff: Skiff) -> None:
-    out = skiff_cli("status", "--listen", f"127.0.0.1:{skiff.port}")
+    out = skiff_cli("status", "--api", f"127.0.0.1:{skiff.port}")
     assert out.returncode == 1
     assert "cannot reach the daemon" in out.stderr
 
 
 def test_events_without_a_daemon_says_so(skiff: Skiff) -> None:
-    out = skiff_cli("events", "--listen", f"127.0.0.1:{skiff.port}")
+    out = skiff_cli("events", "--api", f"127.0.0.1:{skiff.port}")
     assert out.returncode == 1
     assert "cannot reach the daemon" in out.stderr
