@@ -47,7 +47,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         with client.open("GET", path, timeout=READ_TIMEOUT) as resp:
             if not resp.headers.get("Content-Type", "").startswith("text/event-stream"):
-                raise client.not_skiff(f"{resp.headers.get('Content-Type')}, not an event stream")
+                raise client.not_skiff(
+                    f"HTTP {resp.status} {resp.headers.get('Content-Type')}, not an event stream"
+                )
             for doc in server_sent_events(resp):
                 print(show(doc, args.output), flush=True)
     except (ValueError, UnicodeDecodeError, KeyError, TypeError) as exc:

@@ -18,6 +18,8 @@ def age(at: float | None, ages: bool = True) -> str:
     if not at:
         return "-"
     s = max(0, int(time.time() - at))
+    if s >= 172800:
+        return f"{s // 86400}d"
     return f"{s}s" if s < 120 else f"{s // 60}m" if s < 7200 else f"{s // 3600}h"
 
 

@@ -65,9 +65,7 @@ def test_status_shows_resources_counts_tasks_and_revisions(skiff: Skiff) -> None
     assert f"Service/{web} deployments:" in table.stdout
     assert "PRIMARY  " + f"{web}:1" in table.stdout
 
-    doc = json.loads(
-        skiff_cli("status", "--api", listen, "-o", "json", env=skiff.cli_env()).stdout
-    )
+    doc = json.loads(skiff_cli("status", "--api", listen, "-o", "json", env=skiff.cli_env()).stdout)
     svc = next(r for r in doc["resources"] if r["kind"] == "Service" and r["name"] == web)
     assert [t["lastStatus"] for t in svc["tasks"]] == ["RUNNING", "RUNNING"]
     assert all(

@@ -60,9 +60,9 @@ def instance_refresh_json(
         suspended = sorted({"InstanceRefresh", "Launch"} & desired.suspended)
         return _doc("Pending", pct, to_update, f"suspended processes: {', '.join(suspended)}")
     reason = (
-        f"replacing {len(old_alive)} instance(s) not on {version}, keeping "
-        f"{desired.refresh_min_healthy}% of the capacity healthy; "
-        f"{done} of {capacity} on {version} InService and Healthy"
+        f"{done} of {capacity} instance(s) InService and Healthy on {version}; "
+        f"{len(old_alive)} left on another version, replaced while "
+        f"{desired.refresh_min_healthy}% of the capacity stays healthy"
     )
     return _doc("InProgress", pct, to_update, reason)
 
