@@ -1,6 +1,7 @@
 """`skiff rollout status Service/NAME` (or `svc/NAME`, `AutoScalingGroup/NAME`, `asg/NAME`):
-follows a service's PRIMARY deployment, or a group's instance refresh, printing a progress line
-each time it changes, as `kubectl rollout status` does.
+follows a service's deployment (the one PRIMARY when it starts: a circuit breaker's rollback
+then makes another PRIMARY, and the one followed is reported FAILED), or a group's instance
+refresh, printing a progress line each time it changes, as `kubectl rollout status` does.
 
 Exit 0 when the deployment's rolloutState is COMPLETED (the refresh's status Successful); 1 when
 it is FAILED (Failed), with the reason; 1 with "timed out" when --timeout passes first.
@@ -84,10 +85,14 @@ def run(args: argparse.Namespace) -> int:
     kind, name = _target(args.resource)
     client = Client.from_args(args)
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
-    last = None
+    last, followed = None, None
     while True:
         r = select(client.status(), kind, name)[0]
-        line, outcome = service_progress(r) if kind == "Service" else refresh_progress(r)
+        if kind == "Service":
+            followed = followed or primary_id(r)
+            line, outcome = service_progress(r, followed)
+        else:
+            line, outcome = refresh_progress(r)
         if line != last:
             print(printable(line), file=sys.stderr if outcome == 1 else sys.stdout, flush=True)
             last = line
@@ -103,10 +108,18 @@ def run(args: argparse.Namespace) -> int:
         time.sleep(max(0.0, wait))
 
 
-def service_progress(r: dict[str, Any]) -> tuple[str, int | None]:
-    """The progress line of a service's PRIMARY deployment, and the exit code once it ends."""
-    name = r["name"]
+def primary_id(r: dict[str, Any]) -> str | None:
     primary = next((d for d in r.get("deployments") or [] if d.get("status") == "PRIMARY"), None)
+    return None if primary is None else primary.get("id")
+
+
+def service_progress(r: dict[str, Any], followed: str | None = None) -> tuple[str, int | None]:
+    """The progress line of a service's deployment `followed` (default, or when it is gone: the
+    PRIMARY one), and the exit code once it ends."""
+    name = r["name"]
+    deployments = r.get("deployments") or []
+    primary = next((d for d in deployments if followed and d.get("id") == followed), None)
+    primary = primary or next((d for d in deployments if d.get("status") == "PRIMARY"), None)
     if primary is None:
         return f"Waiting for deployment {name} to start", None
     state = primary.get("rolloutState")

@@ -73,13 +73,13 @@ def test_status_shows_resources_counts_tasks_and_revisions(skiff: Skiff) -> None
     )
 
 
-def test_status_without_a_daemon_says_so(skiff: Skiff) -> None:
-    out = skiff_cli("status", "--api", f"127.0.0.1:{skiff.port}")
-    assert out.returncode == 1
-    assert "cannot reach the daemon" in out.stderr
-
-
-def test_events_without_a_daemon_says_so(skiff: Skiff) -> None:
-    out = skiff_cli("events", "--api", f"127.0.0.1:{skiff.port}")
-    assert out.returncode == 1
-    assert "cannot reach the daemon" in out.stderr
+@pytest.mark.parametrize("command", [["status"], ["events"], ["get", "svc"]], ids=" ".join)
+def test_a_command_without_a_daemon_says_where_it_looked_and_exits_3(
+    skiff: Skiff, command: list[str]
+) -> None:
+    out = skiff_cli(*command, "--api", f"127.0.0.1:{skiff.port}")
+    assert out.returncode == 3
+    assert out.stderr == (
+        f"skiff: cannot reach the daemon at http://127.0.0.1:{skiff.port} (--api): "
+        "connection refused; is `skiff run` running?\n"
+    )

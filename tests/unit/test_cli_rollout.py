@@ -64,6 +64,15 @@ def test_completed_exits_0_and_failed_exits_1_with_the_reason() -> None:
     assert service_progress({"name": "web", "deployments": []})[1] is None
 
 
+def test_the_deployment_followed_failing_exits_1_though_a_rollback_is_primary() -> None:
+    reason = "3 task(s) failed to reach a steady state (threshold 3)"
+    rollback = deployment("IN_PROGRESS", "web:1") | {"id": "d-3"}
+    failed = deployment("FAILED", reason=reason) | {"id": "d-2", "status": "ACTIVE"}
+    doc = {"name": "web", "deployments": [rollback, failed]}
+    assert service_progress(doc, "d-2") == (f'deployment "web" failed: {reason}', 1)
+    assert service_progress(doc, "gone")[0].startswith("Waiting for deployment web (web:1)")
+
+
 def test_a_refresh_ends_0_on_successful_and_1_on_failed() -> None:
     def doc(status: str, reason: str = "") -> dict[str, Any]:
         refresh = {
