@@ -33,6 +33,12 @@ def test_plan_shows_what_run_will_do_and_nothing_once_converged(skiff: Skiff) ->
     assert f"TaskDefinition/{web}\n  + register revision {web}:1" in before.stdout
     assert f"Service/{web}\n  + create 2 task(s) of {web}:1 (local: 2)" in before.stdout
     assert not skiff.containers(web, all=True)  # planning changed nothing
+    as_json = json.loads(skiff_cli("plan", str(skiff.manifests), *where, "-o", "json").stdout)
+    assert as_json["changes"][1] == {
+        "kind": "Service",
+        "name": web,
+        "changes": [f"+ create 2 task(s) of {web}:1 (local: 2)"],
+    }
 
     skiff.start()
     wait_for(lambda: skiff.resource("Service", web).get("steadyState"), 30, "a steady service")
