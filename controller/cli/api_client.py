@@ -34,7 +34,8 @@ def default_data_dir() -> str:
     return os.environ.get("SKIFF_DATA_DIR") or os.path.join(base, "skiff")
 
 
-DEFAULT_API = "http://127.0.0.1:9464"
+DEFAULT_LISTEN = "127.0.0.1:9464"  # `skiff run --listen`'s default
+DEFAULT_API = f"http://{DEFAULT_LISTEN}"
 API_ENV = "SKIFF_API"
 
 

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 if TYPE_CHECKING:
     from controller.manifests.loader import Limits
 
-DEFAULT_LISTEN = "127.0.0.1:9464"
+DEFAULT_LISTEN = api_client.DEFAULT_LISTEN
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -242,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     except ApiError as exc:  # refused: 1; the daemon not reached: 3
         print(f"skiff: {exc}", file=sys.stderr)
         return exc.exit_code
+    except KeyboardInterrupt:  # Ctrl-C outside a --watch (which ends with 0): the shell's 130
+        return 130
     except BrokenPipeError:  # `skiff status | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
