@@ -97,6 +97,14 @@ def details(r: dict[str, Any], ages: bool = True) -> list[str]:
     if r["kind"] in ("AutoScalingGroup", "Instance") and r.get("instances"):
         out += ["", f"{r['kind']}/{r['name']} instances:"]
         out += ["  " + line for line in table(instance_rows(r["instances"], ages))]
+    refresh = r.get("instanceRefresh") if r["kind"] == "AutoScalingGroup" else None
+    if isinstance(refresh, dict) and refresh.get("status") != "Successful":
+        out += [
+            "",
+            f"AutoScalingGroup/{r['name']} instance refresh: {refresh.get('status')}, "
+            f"{refresh.get('percentageComplete')}% complete, "
+            f"{refresh.get('instancesToUpdate')} to update: {refresh.get('statusReason')}",
+        ]
     if r["kind"] in ("AutoScalingGroup", "Service") and r.get("activities"):
         out += ["", f"{r['kind']}/{r['name']} activities (newest first):"]
         out += ["  " + line for line in table(activity_rows(r["activities"], ages))]

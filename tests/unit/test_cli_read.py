@@ -209,3 +209,27 @@ def test_the_address_comes_from_the_flag_then_the_environment(
     code, _, err = run(capsys, "get", "svc", "--api", "127.0.0.1:1")  # the flag wins
     assert code == 3
     assert "http://127.0.0.1:1 (--api)" in err
+
+
+def test_status_shows_a_group_refresh_until_it_succeeds() -> None:
+    from controller.cli.status_table import render_status
+
+    refresh = {
+        "status": "InProgress",
+        "percentageComplete": 50,
+        "instancesToUpdate": 1,
+        "statusReason": "1 of 2 instance(s) InService and Healthy on g:2",
+    }
+    group = {
+        "kind": "AutoScalingGroup",
+        "name": "g",
+        "status": "ACTIVE",
+        "instanceRefresh": refresh,
+    }
+    text = render_status({"resources": [group]})
+    assert (
+        "AutoScalingGroup/g instance refresh: InProgress, 50% complete, 1 to update: "
+        "1 of 2 instance(s) InService and Healthy on g:2"
+    ) in text
+    group["instanceRefresh"] = refresh | {"status": "Successful"}
+    assert "instance refresh" not in render_status({"resources": [group]})
