@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from controller.catalog import CATALOG
 from controller.core import labels as L
@@ -234,3 +235,16 @@ def render(previews: list[ResourcePreview]) -> str:
     if unchanged:
         lines.append("no changes: " + ", ".join(unchanged))
     return "\n".join(lines) if lines else "no changes"
+
+
+def as_json(previews: list[ResourcePreview]) -> dict[str, Any]:
+    """The plan as `skiff plan -o json|yaml` prints it: each resource with the changes `run`
+    would make (the lines `render` shows, without their indent), and the unchanged ones."""
+    return {
+        "changes": [
+            {"kind": p.key[0], "name": p.key[1], "changes": list(p.lines)}
+            for p in previews
+            if p.changed
+        ],
+        "unchanged": [{"kind": p.key[0], "name": p.key[1]} for p in previews if not p.changed],
+    }

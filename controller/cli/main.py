@@ -1,6 +1,11 @@
 """The `skiff` command: run the daemon, validate and plan manifests, print schema and status,
-and ask the running daemon to scale groups and stop, start or terminate instances (through
-api_client, which finds the daemon's API token)."""
+read resources (`get`, `describe`), follow rollouts, and ask the running daemon to scale groups
+and stop, start or terminate instances (through api_client, which finds the daemon's address
+and API token).
+
+Exit codes: 0 success; 1 invalid or refused (a bad manifest, an unknown kind or name, a
+refused command, a failed or timed-out rollout); 2 usage (argparse); 3 the daemon could not be
+reached, or what answered at its address is not the Skiff API."""
 
 from __future__ import annotations
 
@@ -18,7 +23,10 @@ from controller.cli import api_client
 from controller.cli import batch as batch_cli
 from controller.cli import down as down_cli
 from controller.cli import events as events_cli
-from controller.cli.api_client import Client, Refused, default_data_dir
+from controller.cli import get as get_cli
+from controller.cli import rollout as rollout_cli
+from controller.cli.api_client import ApiError, Client, default_data_dir
+from controller.cli.output import add_output_flag, render
 from controller.terminal import printable
 
 if TYPE_CHECKING:
@@ -27,11 +35,14 @@ if TYPE_CHECKING:
 if TYPE_CHECKING:
     from controller.manifests.loader import Limits
 
-DEFAULT_LISTEN = "127.0.0.1:9464"
+DEFAULT_LISTEN = api_client.DEFAULT_LISTEN
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="skiff", description=__doc__)
+def build_parser() -> argparse.ArgumentParser:
+    """Every subcommand and flag (shell completion is generated from it)."""
+    parser = argparse.ArgumentParser(
+        prog="skiff", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--version", action="version", version=f"skiff {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -136,45 +147,82 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("schema", help="print the JSON Schema of all kinds")
 
     plan = sub.add_parser("plan", help="show what `run` would change, without changing it")
-    plan.add_argument("dir")
-    plan.add_argument("--data-dir", default=default_data_dir())
-    plan.add_argument("--cluster", default="default")
+    plan.add_argument("dir", help="the directory of manifests to plan")
+    plan.add_argument("--data-dir", default=default_data_dir(), help="where the store lives")
+    plan.add_argument("--cluster", default="default", help="the cluster the daemon owns")
+    add_output_flag(plan)
     _add_allow(plan)
     _manifest_limit(plan)
 
     status = sub.add_parser("status", help="show resources and tasks from the running daemon")
-    api_client.add_arguments(status, DEFAULT_LISTEN)
-    status.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    api_client.add_arguments(status)
+    add_output_flag(status)
+    get_cli.add_watch_flag(status)
+    _add_read_commands(sub)
 
     asg = sub.add_parser("asg", help="Auto Scaling groups: scale, complete lifecycle actions")
     asg_sub = asg.add_subparsers(dest="action", required=True)
     desired = asg_sub.add_parser("set-desired", help="set a group's desiredCapacity")
-    desired.add_argument("group")
-    desired.add_argument("capacity", type=int)
+    desired.add_argument("group", help="the AutoScalingGroup's name")
+    desired.add_argument("capacity", type=int, help="the new desiredCapacity")
     complete = asg_sub.add_parser(
         "complete-lifecycle-action", help="let an instance waiting on a hook go on"
     )
-    complete.add_argument("group")
-    complete.add_argument("instance_id")
+    complete.add_argument("group", help="the AutoScalingGroup's name")
+    complete.add_argument("instance_id", help="the waiting instance (i-...)")
     complete.add_argument("hook", help="the lifecycleHookName")
-    complete.add_argument("result", choices=["CONTINUE", "ABANDON"])
+    complete.add_argument(
+        "result", choices=["CONTINUE", "ABANDON"], help="the lifecycleActionResult"
+    )
     heartbeat = asg_sub.add_parser(
         "record-heartbeat", help="restart a waiting hook's heartbeat timeout"
     )
-    heartbeat.add_argument("group")
-    heartbeat.add_argument("instance_id")
-    heartbeat.add_argument("hook")
+    heartbeat.add_argument("group", help="the AutoScalingGroup's name")
+    heartbeat.add_argument("instance_id", help="the waiting instance (i-...)")
+    heartbeat.add_argument("hook", help="the lifecycleHookName")
     instance = sub.add_parser("instance", help="stop, start, terminate or protect an instance")
     instance.add_argument(
-        "action", choices=["stop", "start", "reboot", "terminate", "protect", "unprotect"]
+        "action",
+        choices=["stop", "start", "reboot", "terminate", "protect", "unprotect"],
+        help="what to do to it (protect: from scale-in)",
     )
-    instance.add_argument("instance_id")
+    instance.add_argument("instance_id", help="the instance (i-...)")
     for p in (desired, complete, heartbeat, instance):
-        api_client.add_arguments(p, DEFAULT_LISTEN)
-    batch_cli.add_parser(sub, DEFAULT_LISTEN)
-    events_cli.add_parser(sub, DEFAULT_LISTEN)
+        api_client.add_arguments(p)
+    batch_cli.add_parser(sub)
+    events_cli.add_parser(sub)
     down_cli.add_parser(sub)
+    completion = sub.add_parser("completion", help="print a shell completion script")
+    completion.add_argument(
+        "shell",
+        choices=["bash", "zsh"],
+        help="the shell: `source <(skiff completion bash)`, or save it where zsh looks",
+    )
+    return parser
 
+
+def _add_read_commands(sub: Any) -> None:
+    """get, describe and rollout: reading resources from the running daemon."""
+    get = sub.add_parser("get", help="list resources of a kind, as kubectl get does")
+    get.add_argument(
+        "kind", metavar="KIND", help="a kind, its plural or short name (svc, tg, asg), or KIND/NAME"
+    )
+    get.add_argument("name", nargs="?", metavar="NAME", help="only this resource")
+    add_output_flag(get)
+    get_cli.add_watch_flag(get)
+    describe = sub.add_parser("describe", help="show one resource in detail, with its events")
+    describe.add_argument(
+        "kind", metavar="KIND", help="a kind, its plural or short name (svc, tg, asg), or KIND/NAME"
+    )
+    describe.add_argument("name", nargs="?", metavar="NAME", help="the resource's name")
+    add_output_flag(describe)
+    rollout_status = rollout_cli.add_parser(sub)
+    for p in (get, describe, rollout_status):
+        api_client.add_arguments(p)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     handler = {
         "run": _run,
@@ -187,9 +235,18 @@ def main(argv: list[str] | None = None) -> int:
         "batch": batch_cli.run,
         "events": events_cli.run,
         "down": down_cli.run,
+        "get": get_cli.run_get,
+        "describe": get_cli.run_describe,
+        "rollout": rollout_cli.run,
+        "completion": _completion,
     }[args.command]
     try:
         return handler(args)
+    except ApiError as exc:  # refused: 1; the daemon not reached: 3
+        print(f"skiff: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:  # Ctrl-C outside a --watch (which ends with 0): the shell's 130
+        return 130
     except BrokenPipeError:  # `skiff status | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
@@ -347,7 +404,9 @@ def _plan(args: argparse.Namespace) -> int:
     from controller.catalog import load_directory
     from controller.daemon import docker_runtime
     from controller.logging import configure
-    from controller.preview import preview, render
+    from controller.preview import as_json as preview_json
+    from controller.preview import preview
+    from controller.preview import render as preview_text
 
     configure("console", "critical")
     result = load_directory(args.dir, _policy(args), limits=_limits(args))
@@ -361,32 +420,36 @@ def _plan(args: argparse.Namespace) -> int:
     )
     for w in warnings:
         print(printable(f"warning: {w}"), file=sys.stderr)
-    print("\n".join(printable(line) for line in render(previews).split("\n")))
+    text = "\n".join(printable(line) for line in preview_text(previews).split("\n"))
+    print(render(preview_json(previews), args.output, lambda wide: text))
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
-    try:
-        doc: dict[str, Any] = Client.from_args(args).call("GET", "/v1/status")
-    except Refused as exc:
-        print(f"skiff: {exc}", file=sys.stderr)
-        return 1
-    if args.output == "json":
-        print(json.dumps(doc, indent=2))
-    else:
-        from controller.cli.status_table import render_status
+    from controller.cli.status_table import render_status
 
-        print(render_status(doc))
+    client = Client.from_args(args)
+
+    def show() -> tuple[str, str]:
+        doc = client.status()
+        fmt = args.output
+        fingerprint = render_status(doc, ages=False)
+        return render(doc, fmt, lambda wide: render_status(doc)), fingerprint
+
+    return get_cli.print_or_watch(args, show)
+
+
+def _completion(args: argparse.Namespace) -> int:
+    import shtab
+
+    print(shtab.complete(build_parser(), shell=args.shell))
     return 0
 
 
 def _post(args: argparse.Namespace, path: str, body: dict[str, Any]) -> int:
     """Sends a command to the daemon; prints its answer; 0 when it was done."""
-    try:
-        answer = Client.from_args(args).call("POST", path, body)
-    except Refused as exc:
-        print(f"skiff: {exc}", file=sys.stderr)
-        return 1
+    client = Client.from_args(args)
+    answer = client.expect(client.call("POST", path, body), "message")
     print(printable(str(answer["message"])))
     return 0
 

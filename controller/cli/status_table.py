@@ -10,10 +10,16 @@ from typing import Any
 from controller.terminal import printable, table
 
 
-def _age(at: float | None) -> str:
+def age(at: float | None, ages: bool = True) -> str:
+    """How long ago `at` was (45s, 12m, 3h); "" when `ages` is off (a rendering compared across
+    polls by --watch, which must not change only because time passed)."""
+    if not ages:
+        return ""
     if not at:
         return "-"
     s = max(0, int(time.time() - at))
+    if s >= 172800:
+        return f"{s // 86400}d"
     return f"{s}s" if s < 120 else f"{s // 60}m" if s < 7200 else f"{s // 3600}h"
 
 
@@ -24,11 +30,11 @@ def _when(at: float) -> str:
 HEADER = ["KIND", "NAME", "STATUS", "DESIRED", "RUNNING", "PENDING", "HEALTHY", "REVISION"]
 
 
-def render_status(doc: dict[str, Any]) -> str:
+def render_status(doc: dict[str, Any], ages: bool = True) -> str:
     resources = doc.get("resources", [])
     out = table([[*HEADER, "MESSAGE"], *(_summary_row(r) for r in resources)])
     for r in resources:
-        out += _details(r)
+        out += details(r, ages)
     if doc.get("errors"):
         out += ["", "Manifest errors:"]
         out += [
@@ -73,7 +79,7 @@ def _summary_row(r: dict[str, Any]) -> list[str]:
     return [r["kind"], r["name"], r["status"], *counts, rev, message[:100]]
 
 
-def _details(r: dict[str, Any]) -> list[str]:
+def details(r: dict[str, Any], ages: bool = True) -> list[str]:
     """The sections under the first table for one resource: revisions, deployments, tasks,
     instances, activities."""
     out: list[str] = []
@@ -84,25 +90,37 @@ def _details(r: dict[str, Any]) -> list[str]:
         out += ["", f"TaskDefinition/{r['name']} revisions: {revs}"]
     if r["kind"] == "Service" and r.get("deployments"):
         out += ["", f"Service/{r['name']} deployments:"]
-        out += ["  " + line for line in table(_deployment_rows(r["deployments"]))]
+        out += ["  " + line for line in table(deployment_rows(r["deployments"]))]
     if r["kind"] == "Service" and r.get("tasks"):
         out += ["", f"Service/{r['name']} tasks:"]
-        out += ["  " + line for line in table(_task_rows(r["tasks"]))]
+        out += ["  " + line for line in table(task_rows(r["tasks"], ages))]
     if r["kind"] in ("AutoScalingGroup", "Instance") and r.get("instances"):
         out += ["", f"{r['kind']}/{r['name']} instances:"]
-        out += ["  " + line for line in table(_instance_rows(r["instances"]))]
+        out += ["  " + line for line in table(instance_rows(r["instances"], ages))]
+    refresh = r.get("instanceRefresh") if r["kind"] == "AutoScalingGroup" else None
+    if isinstance(refresh, dict) and refresh.get("status") != "Successful":
+        out += [
+            "",
+            f"AutoScalingGroup/{r['name']} instance refresh: {refresh.get('status')}, "
+            f"{refresh.get('percentageComplete')}% complete, "
+            f"{refresh.get('instancesToUpdate')} to update: {refresh.get('statusReason')}",
+        ]
     if r["kind"] in ("AutoScalingGroup", "Service") and r.get("activities"):
         out += ["", f"{r['kind']}/{r['name']} activities (newest first):"]
-        arows = [["STATUS", "STARTED", "DESCRIPTION", "CAUSE"]]
-        for a in r["activities"]:
-            arows.append(
-                [a["statusCode"], _age(a["startTime"]), a["description"], a["cause"][:160]]
-            )
-        out += ["  " + line for line in table(arows)]
+        out += ["  " + line for line in table(activity_rows(r["activities"], ages))]
     return out
 
 
-def _deployment_rows(deployments: list[dict[str, Any]]) -> list[list[str]]:
+def activity_rows(activities: list[dict[str, Any]], ages: bool = True) -> list[list[str]]:
+    rows = [["STATUS", "STARTED", "DESCRIPTION", "CAUSE"]]
+    for a in activities:
+        rows.append(
+            [a["statusCode"], age(a["startTime"], ages), a["description"], a["cause"][:160]]
+        )
+    return rows
+
+
+def deployment_rows(deployments: list[dict[str, Any]]) -> list[list[str]]:
     rows = [["ID", "STATUS", "REVISION", "ROLLOUT", "RUNNING", "PENDING", "FAILED", "REASON"]]
     for d in deployments:
         rows.append(
@@ -120,7 +138,7 @@ def _deployment_rows(deployments: list[dict[str, Any]]) -> list[list[str]]:
     return rows
 
 
-def _task_rows(tasks: list[dict[str, Any]]) -> list[list[str]]:
+def task_rows(tasks: list[dict[str, Any]], ages: bool = True) -> list[list[str]]:
     rows = [
         ["TASK", "REVISION", "HOST", "LAST", "DESIRED", "HEALTH", "AGE", "PORTS", "STOPPED REASON"]
     ]
@@ -138,7 +156,7 @@ def _task_rows(tasks: list[dict[str, Any]]) -> list[list[str]]:
                 t["lastStatus"],
                 t["desiredStatus"],
                 t["healthStatus"],
-                _age(t.get("createdAt")),
+                age(t.get("createdAt"), ages),
                 ports or "-",
                 t.get("stoppedReason") or "",
             ]
@@ -146,7 +164,7 @@ def _task_rows(tasks: list[dict[str, Any]]) -> list[list[str]]:
     return rows
 
 
-def _instance_rows(instances: list[dict[str, Any]]) -> list[list[str]]:
+def instance_rows(instances: list[dict[str, Any]], ages: bool = True) -> list[list[str]]:
     rows = [
         [
             "INSTANCE",
@@ -176,7 +194,7 @@ def _instance_rows(instances: list[dict[str, Any]]) -> list[list[str]]:
                 i.get("healthStatus", "-"),
                 "yes" if i.get("protectedFromScaleIn") else "-",
                 i["launchTemplate"],
-                _age(i.get("launchTime")),
+                age(i.get("launchTime"), ages),
                 ports or "-",
                 (i.get("stateReason") or "")[:60],
             ]

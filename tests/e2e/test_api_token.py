@@ -53,7 +53,7 @@ def test_the_cli_finds_the_generated_token_and_a_caller_without_it_is_refused(
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     token = token_file.read_text().strip()
 
-    listen = ["--listen", f"127.0.0.1:{skiff.port}"]
+    listen = ["--api", f"127.0.0.1:{skiff.port}"]
     for command in (["status"], ["batch", "list"], ["events", "--all", "--no-follow"]):
         done = skiff_cli(user, *command, *listen)
         assert done.returncode == 0, (command, done.stderr)

@@ -33,6 +33,12 @@ def test_plan_shows_what_run_will_do_and_nothing_once_converged(skiff: Skiff) ->
     assert f"TaskDefinition/{web}\n  + register revision {web}:1" in before.stdout
     assert f"Service/{web}\n  + create 2 task(s) of {web}:1 (local: 2)" in before.stdout
     assert not skiff.containers(web, all=True)  # planning changed nothing
+    as_json = json.loads(skiff_cli("plan", str(skiff.manifests), *where, "-o", "json").stdout)
+    assert as_json["changes"][1] == {
+        "kind": "Service",
+        "name": web,
+        "changes": [f"+ create 2 task(s) of {web}:1 (local: 2)"],
+    }
 
     skiff.start()
     wait_for(lambda: skiff.resource("Service", web).get("steadyState"), 30, "a steady service")
@@ -54,7 +60,7 @@ def test_status_shows_resources_counts_tasks_and_revisions(skiff: Skiff) -> None
     wait_for(lambda: skiff.resource("Service", web).get("steadyState"), 30, "a steady service")
     listen = f"127.0.0.1:{skiff.port}"
 
-    table = skiff_cli("status", "--listen", listen, env=skiff.cli_env())
+    table = skiff_cli("status", "--api", listen, env=skiff.cli_env())
     assert table.returncode == 0, table.stderr
     row = next(
         line for line in table.stdout.splitlines() if line.startswith("Service") and web in line
@@ -65,9 +71,7 @@ def test_status_shows_resources_counts_tasks_and_revisions(skiff: Skiff) -> None
     assert f"Service/{web} deployments:" in table.stdout
     assert "PRIMARY  " + f"{web}:1" in table.stdout
 
-    doc = json.loads(
-        skiff_cli("status", "--listen", listen, "-o", "json", env=skiff.cli_env()).stdout
-    )
+    doc = json.loads(skiff_cli("status", "--api", listen, "-o", "json", env=skiff.cli_env()).stdout)
     svc = next(r for r in doc["resources"] if r["kind"] == "Service" and r["name"] == web)
     assert [t["lastStatus"] for t in svc["tasks"]] == ["RUNNING", "RUNNING"]
     assert all(
@@ -75,13 +79,13 @@ def test_status_shows_resources_counts_tasks_and_revisions(skiff: Skiff) -> None
     )
 
 
-def test_status_without_a_daemon_says_so(skiff: Skiff) -> None:
-    out = skiff_cli("status", "--listen", f"127.0.0.1:{skiff.port}")
-    assert out.returncode == 1
-    assert "cannot reach the daemon" in out.stderr
-
-
-def test_events_without_a_daemon_says_so(skiff: Skiff) -> None:
-    out = skiff_cli("events", "--listen", f"127.0.0.1:{skiff.port}")
-    assert out.returncode == 1
-    assert "cannot reach the daemon" in out.stderr
+@pytest.mark.parametrize("command", [["status"], ["events"], ["get", "svc"]], ids=" ".join)
+def test_a_command_without_a_daemon_says_where_it_looked_and_exits_3(
+    skiff: Skiff, command: list[str]
+) -> None:
+    out = skiff_cli(*command, "--api", f"127.0.0.1:{skiff.port}")
+    assert out.returncode == 3
+    assert out.stderr == (
+        f"skiff: cannot reach the daemon at http://127.0.0.1:{skiff.port} (--api): "
+        "connection refused; is `skiff run` running?\n"
+    )

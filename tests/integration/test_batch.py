@@ -90,7 +90,7 @@ def manifests(max_vcpus: int, *extra: dict[str, Any]) -> str:
 
 def batch(skiff: Skiff, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "controller", "batch", *args, "--listen", f"127.0.0.1:{skiff.port}"],
+        [sys.executable, "-m", "controller", "batch", *args, "--api", f"127.0.0.1:{skiff.port}"],
         capture_output=True,
         text=True,
         timeout=30,
@@ -102,7 +102,7 @@ def job_statuses(skiff: Skiff, job_id: str) -> list[str]:
     """The job's state changes from the event stream, oldest first (`skiff events`)."""
     out = subprocess.run(
         [sys.executable, "-m", "controller", "events", "--all", "--kind", "Job", "--name",
-         job_id, "--no-follow", "-o", "json", "--listen", f"127.0.0.1:{skiff.port}"],
+         job_id, "--no-follow", "-o", "json", "--api", f"127.0.0.1:{skiff.port}"],
         capture_output=True, text=True, timeout=30, env=skiff.cli_env(),
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
@@ -263,13 +263,13 @@ def test_a_follower_sees_job_state_changes_as_they_happen(skiff: Skiff) -> None:
     listen = f"127.0.0.1:{skiff.port}"
     history = subprocess.run(
         [sys.executable, "-m", "controller", "events", "--all", "--no-follow", "-o", "json",
-         "--listen", listen],
+         "--api", listen],
         capture_output=True, text=True, timeout=30, env=skiff.cli_env(),
     ).stdout.splitlines()  # fmt: skip
     last = json.loads(history[-1])["id"] if history else "0"
     follower = subprocess.Popen(  # from the last event seen: nothing is missed while it connects
         [sys.executable, "-m", "controller", "events", "--since", last, "--kind", "Job",
-         "-o", "json", "--listen", listen],
+         "-o", "json", "--api", listen],
         stdout=subprocess.PIPE, text=True, env=skiff.cli_env(),
     )  # fmt: skip
     lines: queue.Queue[str] = queue.Queue()

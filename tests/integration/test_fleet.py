@@ -58,7 +58,7 @@ def group(name: str, desired: int, **spec: Any) -> str:
 
 def cli(skiff: Skiff, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "controller", *args, "--listen", f"127.0.0.1:{skiff.port}"],
+        [sys.executable, "-m", "controller", *args, "--api", f"127.0.0.1:{skiff.port}"],
         capture_output=True,
         text=True,
         timeout=30,

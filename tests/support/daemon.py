@@ -154,8 +154,13 @@ class Daemon:
 
     def cli_env(self) -> dict[str, str]:
         """The environment of a `skiff` command aimed at this daemon: its data directory, where
-        the command finds the token (the command still needs `--listen`)."""
+        the command finds the token (the command still needs `--api`: `api_url`)."""
         return {**os.environ, "SKIFF_DATA_DIR": str(self.data)}
+
+    @property
+    def api_url(self) -> str:
+        """What a `skiff` command's `--api` names to reach this daemon."""
+        return f"http://127.0.0.1:{self.port}"
 
     def request(self, path: str, body: dict[str, Any] | None = None) -> urllib.request.Request:
         """A request to the daemon's API, with the token /v1 needs (a POST when body is given)."""

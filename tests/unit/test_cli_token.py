@@ -53,16 +53,16 @@ def test_commands_find_the_token_in_the_default_data_directory(
 ) -> None:
     listen, data = daemon
     monkeypatch.setenv("SKIFF_DATA_DIR", str(data))  # what default_data_dir() answers
-    code, out, err = run(capsys, "status", "--listen", listen)
+    code, out, err = run(capsys, "status", "--api", listen)
     assert code == 0, err
     assert out.startswith("KIND")
-    submit = ["batch", "submit", "--queue", "q", "--definition", "work", "--listen", listen]
+    submit = ["batch", "submit", "--queue", "q", "--definition", "work", "--api", listen]
     code, job_id, err = run(capsys, *submit)
     assert code == 0, err
-    code, out, err = run(capsys, "batch", "list", "--listen", listen)
+    code, out, err = run(capsys, "batch", "list", "--api", listen)
     assert code == 0, err
     assert job_id.split()[-1] in out  # (the daemon's own log shares stdout in this process)
-    code, out, err = run(capsys, "events", "--all", "--no-follow", "--listen", listen)
+    code, out, err = run(capsys, "events", "--all", "--no-follow", "--api", listen)
     assert code == 0, err
 
 
@@ -70,20 +70,20 @@ def test_data_dir_and_token_file_flags(
     daemon: tuple[str, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     listen, data = daemon
-    assert run(capsys, "status", "--listen", listen, "--data-dir", str(data))[0] == 0
-    code, out, err = run(capsys, "batch", "list", "--listen", listen, "--data-dir", str(data))
+    assert run(capsys, "status", "--api", listen, "--data-dir", str(data))[0] == 0
+    code, out, err = run(capsys, "batch", "list", "--api", listen, "--data-dir", str(data))
     assert code == 0, err
     assert out.startswith("JOB ID")
     given = tmp_path / "t"
     given.write_text((data / "token").read_text())
-    assert run(capsys, "status", "--listen", listen, "--token-file", str(given))[0] == 0
+    assert run(capsys, "status", "--api", listen, "--token-file", str(given))[0] == 0
 
 
 def test_without_a_token_a_command_says_where_it_looked_and_how_to_get_one(
     daemon: tuple[str, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     listen, _ = daemon
-    code, _, err = run(capsys, "status", "--listen", listen, "--data-dir", str(tmp_path))
+    code, _, err = run(capsys, "status", "--api", listen, "--data-dir", str(tmp_path))
     assert code == 1
     assert "this API needs a token" in err
     assert f"$SKIFF_TOKEN is not set and {tmp_path / 'token'} does not exist" in err
@@ -95,7 +95,7 @@ def test_a_wrong_token_is_named_with_its_source(
 ) -> None:
     listen, _ = daemon
     monkeypatch.setenv("SKIFF_TOKEN", "not-the-daemon-s-token")
-    code, _, err = run(capsys, "instance", "stop", "i-1", "--listen", listen)
+    code, _, err = run(capsys, "instance", "stop", "i-1", "--api", listen)
     assert code == 1
     assert "the token is not this daemon's" in err and "$SKIFF_TOKEN" in err
 
@@ -111,7 +111,7 @@ def test_a_missing_token_file_is_a_clear_error(
         ["batch", "list"],
         ["asg", "set-desired", "g", "1"],
     ):
-        code, _, err = run(capsys, *argv, "--listen", listen, "--token-file", str(missing))
+        code, _, err = run(capsys, *argv, "--api", listen, "--token-file", str(missing))
         assert code == 1
         assert f"--token-file {missing}: cannot read it" in err
 
@@ -132,11 +132,11 @@ def test_a_token_that_cannot_be_sent_is_a_clear_error(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("SKIFF_TOKEN", "two words")
-    code, _, err = run(capsys, "status", "--listen", "127.0.0.1:1")
+    code, _, err = run(capsys, "status", "--api", "127.0.0.1:1")
     assert code == 1
     assert "the token in $SKIFF_TOKEN is empty or has spaces or control characters" in err
     monkeypatch.delenv("SKIFF_TOKEN")
     (tmp_path / "token").write_text("line one\nline two\n")
-    code, _, err = run(capsys, "status", "--listen", "127.0.0.1:1", "--data-dir", str(tmp_path))
+    code, _, err = run(capsys, "status", "--api", "127.0.0.1:1", "--data-dir", str(tmp_path))
     assert code == 1
     assert f"the token in {tmp_path / 'token'} is empty or has spaces" in err

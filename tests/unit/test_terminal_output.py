@@ -53,11 +53,7 @@ def test_a_status_message_with_escape_sequences_prints_without_a_control_byte() 
 def test_skiff_status_json_stays_exact(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    class Daemon:
-        def call(self, method: str, path: str) -> dict[str, Any]:
-            return status_doc()
-
-    monkeypatch.setattr(cli.Client, "from_args", classmethod(lambda cls, args: Daemon()))
+    monkeypatch.setattr(cli.Client, "call", lambda self, method, path, body=None: status_doc())
     assert cli.main(["status", "-o", "json"]) == 0
     printed = capsys.readouterr().out
     assert json.loads(printed) == status_doc()
@@ -71,11 +67,8 @@ def test_the_batch_job_table_escapes_every_cell(
     job = {"jobId": "j1", "jobName": "n\x1b[2J", "jobQueue": "q", "status": "FAILED"}
     job["statusReason"] = HOSTILE
 
-    class Daemon:
-        def call(self, method: str, path: str) -> dict[str, Any]:
-            return {"jobSummaryList": [job]}
-
-    monkeypatch.setattr(batch_cli.Client, "from_args", classmethod(lambda cls, args: Daemon()))
+    answer = {"jobSummaryList": [job]}
+    monkeypatch.setattr(batch_cli.Client, "call", lambda self, method, path, body=None: answer)
     assert cli.main(["batch", "list"]) == 0
     out = capsys.readouterr().out
     assert not RAW_CONTROL.search(out)

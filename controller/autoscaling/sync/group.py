@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from controller.autoscaling.models.group import AutoScalingGroupSpec
 from controller.autoscaling.planners.group import ALIVE, GroupDesired, plan_group, retire_group
+from controller.autoscaling.sync.refresh_status import instance_refresh_json
 from controller.core import capacity, targets
 from controller.core.instances.fleet import (
     book,
@@ -201,5 +202,7 @@ def _report(
         ],
         "activities": activities_json(ctl.store, KIND, name),
     }
+    if desired is not None:
+        details["instanceRefresh"] = instance_refresh_json(desired, plan.views, failed, message)
     status = "DRAINING" if desired is None else "ERROR" if failed else "ACTIVE"
     ctl.set_status((KIND, name), status, message, **details)
