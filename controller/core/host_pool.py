@@ -117,6 +117,7 @@ class HostPool:
             self.settings.cluster,
             on_down=self._host_down,
             clock=self.clock,
+            on_lag=self.metrics.docker_event_lag.observe,
         )
         counted.on_start_failed = observer.touch
         handle = HostHandle(name, spec, runtime, observer)
