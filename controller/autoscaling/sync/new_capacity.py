@@ -36,6 +36,8 @@ def apply_new_capacity(ctl: Context, target: ResourceKey, now: float, work: Pass
     evaluations = work.evaluations.get(target, [])
     decisions = [e.decision for e in evaluations]
     for e in evaluations:
+        for decision in ("scale_out", "scale_in", "no_change"):  # from 0: increase() works
+            ctl.metrics.policy_decisions.labels(e.decision.policy, decision)
         ctl.metrics.policy_decisions.labels(e.decision.policy, _decision(e)).inc()
     floor = work.floors.get(target)
     cap = Capacity(b.desired, b.min_size, b.max_size, 0, 0)

@@ -45,6 +45,7 @@ SCHEDULER_REASONS = ("Scaling activity", "Service was deleted", "Task lost")
 ESSENTIAL_CONTAINER_EXITED = "EssentialContainerExited"
 TASK_FAILED_TO_START = "TaskFailedToStart"
 SCHEDULER_INITIATED = "ServiceSchedulerInitiated"
+STOP_CODES = (ESSENTIAL_CONTAINER_EXITED, TASK_FAILED_TO_START, SCHEDULER_INITIATED)
 _FAILED_TO_START = ("Task failed to start", "CannotStartContainerError", "Dependency condition")
 
 

@@ -31,7 +31,7 @@ from controller.ecs.planners.service import (
     with_targets,
 )
 from controller.ecs.planners.task_definition import ResolvedRevision, plan_task_definition, resolve
-from controller.ecs.planners.task_state import expected_containers, stop_code
+from controller.ecs.planners.task_state import STOP_CODES, expected_containers, stop_code
 from controller.ecs.sync.state import ecs, revision
 from controller.ecs.sync.status_json import deployment_json, task_json, unplaced_task_json
 from controller.manifests.kinds import ResourceKey
@@ -402,6 +402,10 @@ def _report_service(
     pending = c["pending"] + plan.unplaced  # unplaced tasks stay PROVISIONING, as in ECS
     ctl.metrics.service_pending.labels(name).set(pending)
     ctl.metrics.service_healthy.labels(name).set(c["healthy"])
+    # Counters start at 0 for each service, so that increase() sees their first step.
+    ctl.metrics.circuit_breaker_trips.labels(name)
+    for code in STOP_CODES:
+        ctl.metrics.tasks_stopped.labels(name, code)
     listed = [d for d in deploy.deployments if d.status != "INACTIVE"] if deploy else []
     for state in ROLLOUT_STATES:
         ctl.metrics.service_deployments.labels(name, state).set(
