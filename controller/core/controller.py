@@ -110,9 +110,13 @@ class Controller(DesiredState, HostPool):
         return HAProxy(workdir)
 
     def dataplane(self) -> DataPlane:
-        if self._dataplane is None:
-            self._dataplane = self._dataplane_factory()
-        return self._dataplane
+        """The one data plane. Made under the lock: the load balancer sync and the metrics
+        collection may ask at once, and a second HAProxy object would read nothing HAProxy
+        logs (its request log is bound by the first)."""
+        with self._lock:
+            if self._dataplane is None:
+                self._dataplane = self._dataplane_factory()
+            return self._dataplane
 
     def stop(self) -> None:
         """Stops the loop. HAProxy keeps serving; the next daemon picks it up.
