@@ -196,6 +196,8 @@ class Metrics:
             registry=r,
         )
         self.store_writable.set(1)
+        for reason in ("full", "io", "locked", "readonly"):  # from 0: increase() sees the first
+            self.store_write_failures.labels(reason)
         self.docker_event_lag = Histogram(
             "skiff_docker_event_lag_seconds",
             "Time from a Docker event (the engine's timestamp) until the daemon has refreshed "

@@ -108,6 +108,7 @@ class HostPool:
 
     def _connect(self, name: str, spec: HostSpec) -> HostHandle:
         counted = InstrumentedRuntime(self._factory(name, spec), name, self.metrics)
+        self.metrics.docker_event_reconnects.labels(name)  # from 0: increase() sees the first
         runtime = GuardedRuntime(counted, self.settings.policy)
         observer = HostObserver(
             name,
