@@ -15,6 +15,12 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 _FAST_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+# HAProxy measures a target's response time in whole milliseconds.
+_RESPONSE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+_LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+# What a resource's status says (core/status.py); each kind shows all four, 0 when none.
+RESOURCE_STATUSES = ("ACTIVE", "ERROR", "DRAINING", "PENDING")
+ROLLOUT_STATES = ("IN_PROGRESS", "COMPLETED", "FAILED")
 
 
 class Metrics:
@@ -126,10 +132,12 @@ class Metrics:
             ["target_group", "code"],
             registry=r,
         )
-        self.target_group_response_time = Gauge(
+        self.target_group_response_time = Histogram(
             "skiff_target_group_response_time_seconds",
-            "Average response time over the last 1024 requests.",
+            "Per request, the time from the load balancer sending it to a target until the "
+            "target began its response (ELB's TargetResponseTime; HAProxy's Tr, in ms).",
             ["target_group"],
+            buckets=_RESPONSE_BUCKETS,
             registry=r,
         )
         self.target_group_targets = Gauge(
@@ -188,12 +196,74 @@ class Metrics:
             registry=r,
         )
         self.store_writable.set(1)
+        for reason in ("full", "io", "locked", "readonly"):  # from 0: increase() sees the first
+            self.store_write_failures.labels(reason)
+        self.docker_event_lag = Histogram(
+            "skiff_docker_event_lag_seconds",
+            "Time from a Docker event (the engine's timestamp) until the daemon has refreshed "
+            "the container it names and told its owner.",
+            buckets=_LAG_BUCKETS,
+            registry=r,
+        )
+        self.service_deployments = Gauge(
+            "skiff_service_deployments",
+            "A service's deployments (PRIMARY and ACTIVE, as DescribeServices lists them) by "
+            "rolloutState.",
+            ["service", "rollout_state"],
+            registry=r,
+        )
+        self.circuit_breaker_trips = Counter(
+            "skiff_service_circuit_breaker_trips_total",
+            "Deployments the deployment circuit breaker marked FAILED.",
+            ["service"],
+            registry=r,
+        )
+        self.tasks_stopped = Counter(
+            "skiff_tasks_stopped_total",
+            "A service's tasks stopped, by ECS stopCode (EssentialContainerExited, "
+            "TaskFailedToStart, ServiceSchedulerInitiated).",
+            ["service", "reason"],
+            registry=r,
+        )
+        self.autoscaling_activities = Counter(
+            "skiff_autoscaling_activities_total",
+            "Scaling activities of an Auto Scaling group that ended, by status (Successful, "
+            "Failed, Cancelled).",
+            ["group", "status"],
+            registry=r,
+        )
+        self.policy_decisions = Counter(
+            "skiff_scaling_policy_decisions_total",
+            "Evaluations of a scaling policy by what it asked for: scale_out, scale_in or "
+            "no_change.",
+            ["policy", "decision"],
+            registry=r,
+        )
+        self.batch_jobs_finished = Counter(
+            "skiff_batch_jobs_finished_total",
+            "Batch jobs of a job queue that ended, by status (SUCCEEDED, FAILED).",
+            ["queue", "status"],
+            registry=r,
+        )
+        self.batch_attempts_failed = Counter(
+            "skiff_batch_attempts_failed_total",
+            "Batch job attempts that ended without success (retried or failing the job).",
+            ["queue"],
+            registry=r,
+        )
+        self._statuses = _StatusCollector()
+        r.register(self._statuses)
         self._pool = _PoolCollector()
         r.register(self._pool)
 
     def watch_pool(self, source: Callable[[], Iterable[HostFigures]]) -> None:
         """Host gauges are read from `source` at each scrape, so they are never stale."""
         self._pool.source = source
+
+    def watch_statuses(self, source: Callable[[], Iterable[tuple[str, str]]]) -> None:
+        """Resources by kind and status, read from `source` ((kind, status) per resource) at
+        each scrape."""
+        self._statuses.source = source
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -206,6 +276,11 @@ class Metrics:
             self.service_pending,
             self.service_healthy,
         )
+        for state in ROLLOUT_STATES:
+            try:
+                self.service_deployments.remove(name, state)
+            except KeyError:
+                pass
 
     def forget_group(self, name: str) -> None:
         _remove(name, self.group_desired)
@@ -244,6 +319,9 @@ class _PoolCollector(Collector):
         self.source: Callable[[], Iterable[HostFigures]] = lambda: ()
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        engines = GaugeMetricFamily(
+            "skiff_engine_up", "1 when the host's Docker engine answers, else 0.", labels=["host"]
+        )
         families = {
             "up": GaugeMetricFamily(
                 "skiff_host_up", "1 when the host's engine answers.", labels=["host", "zone"]
@@ -263,6 +341,30 @@ class _PoolCollector(Collector):
         }
         for h in self.source():
             families["up"].add_metric([h.host, h.zone], 1.0 if h.up else 0.0)
+            engines.add_metric([h.host], 1.0 if h.up else 0.0)
             for field in ("cpu", "memory", "cpu_used", "memory_used"):
                 families[field].add_metric([h.host], float(getattr(h, field)))
         yield from families.values()
+        yield engines
+
+
+class _StatusCollector(Collector):
+    """Resources by kind and status, counted when Prometheus scrapes."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], Iterable[tuple[str, str]]] = lambda: ()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "skiff_resource_status",
+            "Resources by kind and status (ACTIVE, ERROR, DRAINING, PENDING, or the kind's own).",
+            labels=["kind", "status"],
+        )
+        counts: dict[tuple[str, str], int] = {}
+        for kind, status in self.source():
+            for s in RESOURCE_STATUSES:
+                counts.setdefault((kind, s), 0)
+            counts[(kind, status)] = counts.get((kind, status), 0) + 1
+        for (kind, status), n in sorted(counts.items()):
+            family.add_metric([kind, status], float(n))
+        yield family

@@ -18,11 +18,27 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)    # its TLS certificat
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)          # ssh:// hosts (tests)
 command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)              # load on listeners (tests)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)  # promtool, a Prometheus (tests)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing: ${missing[*]}"
+  # Debian starts a system Prometheus on :9090 when it installs one; the tests start their
+  # own on free ports. A policy-rc.d (unless the machine has one) keeps it from starting.
+  policy=/usr/sbin/policy-rc.d
+  made_policy=""
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\ncase "$1" in prometheus*) exit 101 ;; esac\nexit 0\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+    made_policy=1
+    trap '$SUDO rm -f "$policy"' EXIT  # also when the install fails
+  fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
     $(printf '%s\n' "${missing[@]}" | sort -u) >/dev/null
+  [ -z "$made_policy" ] || { $SUDO rm -f "$policy"; trap - EXIT; }
+fi
+# ... nor at the next boot, nor if an earlier install started it.
+if [ -d /run/systemd/system ] && systemctl is-enabled prometheus >/dev/null 2>&1; then
+  $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
 fi
 
 if docker info >/dev/null 2>&1; then

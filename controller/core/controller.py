@@ -85,6 +85,7 @@ class Controller(DesiredState, HostPool):
         self._lock = threading.RLock()
         self._observing = False
         metrics.watch_pool(self._host_figures)
+        metrics.watch_statuses(self._statuses)
         self._dataplane_factory = dataplane_factory or self._haproxy
         self._dataplane: DataPlane | None = None
         self.target_states: dict[str, dict[str, str]] = {}  # task id -> {target group: state}
@@ -109,9 +110,13 @@ class Controller(DesiredState, HostPool):
         return HAProxy(workdir)
 
     def dataplane(self) -> DataPlane:
-        if self._dataplane is None:
-            self._dataplane = self._dataplane_factory()
-        return self._dataplane
+        """The one data plane. Made under the lock: the load balancer sync and the metrics
+        collection may ask at once, and a second HAProxy object would read nothing HAProxy
+        logs (its request log is bound by the first)."""
+        with self._lock:
+            if self._dataplane is None:
+                self._dataplane = self._dataplane_factory()
+            return self._dataplane
 
     def stop(self) -> None:
         """Stops the loop. HAProxy keeps serving; the next daemon picks it up.
@@ -252,6 +257,15 @@ class Controller(DesiredState, HostPool):
     def forget_status(self, key: ResourceKey) -> None:
         with self._lock:
             self.status.pop(key, None)
+
+    def _statuses(self) -> list[tuple[str, str]]:
+        """(kind, status) of each resource, for /metrics: a manifest's resource not looked at
+        yet is PENDING; the data plane's or Batch's own entries (named "*") are no resource."""
+        with self._lock:
+            known = {k: st.status for k, st in self.status.items() if k[1] != "*"}
+            for key in list(self.desired):
+                known.setdefault(key, "PENDING")
+        return [(kind, status) for (kind, _), status in known.items()]
 
 
 def _stopped(exc: Exception, stopping: StopSignal) -> bool:

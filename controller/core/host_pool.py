@@ -108,6 +108,7 @@ class HostPool:
 
     def _connect(self, name: str, spec: HostSpec) -> HostHandle:
         counted = InstrumentedRuntime(self._factory(name, spec), name, self.metrics)
+        self.metrics.docker_event_reconnects.labels(name)  # from 0: increase() sees the first
         runtime = GuardedRuntime(counted, self.settings.policy)
         observer = HostObserver(
             name,
@@ -117,6 +118,7 @@ class HostPool:
             self.settings.cluster,
             on_down=self._host_down,
             clock=self.clock,
+            on_lag=self.metrics.docker_event_lag.observe,
         )
         counted.on_start_failed = observer.touch
         handle = HostHandle(name, spec, runtime, observer)

@@ -69,12 +69,17 @@ class HostObserver:
         cluster: str = L.DEFAULT_CLUSTER,
         on_down: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.time,
+        on_lag: Callable[[float], None] | None = None,
     ) -> None:
+        """`on_lag` is told, for each event handled, the seconds from the engine's timestamp
+        until its container was refreshed (its owner told)."""
         self.host, self.runtime, self._on_change = host, runtime, on_change
         self.cluster, self._selector = cluster, L.selector(cluster)
         self._on_reconnect = on_reconnect or (lambda: None)
         self._on_down = on_down or (lambda: None)
         self._clock = clock
+        self._on_lag = on_lag or (lambda seconds: None)
+        self._event_at: dict[str, float] = {}  # the oldest unhandled event per dirty container
         self.down_since: float | None = None  # when the engine stopped answering
         self._lock = threading.Lock()
         self._sync_lock = threading.Lock()  # one resync at a time
@@ -180,6 +185,7 @@ class HostObserver:
             return
         with self._work:
             self._dirty[event.container_id] = event.action
+            self._event_at.setdefault(event.container_id, event.time)
             self._work.notify_all()
 
     def _refresher(self) -> None:
@@ -191,8 +197,11 @@ class HostObserver:
                 container_id = self._next_dirty()
                 assert container_id is not None
                 action = self._dirty.pop(container_id)
+                event_at = self._event_at.pop(container_id, None)
             try:
                 self._refresh(container_id, destroyed=action == "destroy")
+                if event_at is not None:
+                    self._on_lag(max(0.0, self._clock() - event_at))
             except RuntimeFailure as exc:
                 log.warning("container.inspect_failed", host=self.host, error=str(exc))
                 if not exc.transient:
@@ -200,6 +209,8 @@ class HostObserver:
                 self._stop.wait(RETRY_INSPECT)  # a busy or restarting engine: ask again
                 with self._work:
                     self._dirty.setdefault(container_id, action)
+                    if event_at is not None:
+                        self._event_at.setdefault(container_id, event_at)
                     self._work.notify_all()
             except Exception:  # a bug must not stop the refresher; the next resync heals
                 log.exception("container.refresh_crashed", host=self.host, id=container_id)

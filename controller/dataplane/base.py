@@ -161,3 +161,8 @@ class DataPlane(Protocol):
     def counters(self) -> dict[str, BackendStats]:
         """Counters per target group."""
         ...
+
+    def response_times(self) -> dict[str, list[float]]:
+        """Each target group's per-request target response times, in seconds, since the last
+        call (requests no target answered have none)."""
+        ...

@@ -77,6 +77,7 @@ class FakeDataPlane:
     starts: int = 0
     reloads: int = 0
     checks: int = 0
+    answered: dict[str, list[float]] = field(default_factory=dict)  # response times not taken
     _faults: list[tuple[str, str, str, str | None]] = field(default_factory=list)
 
     # --- what a test does --------------------------------------------------------------------
@@ -108,7 +109,7 @@ class FakeDataPlane:
         return self.alive
 
     def text(self, config: Configuration) -> str:
-        return configuration_text(config, self.admin_socket())
+        return configuration_text(config, self.admin_socket(), "/nonexistent/requests.sock")
 
     def check(self, config: Configuration) -> str | None:
         text = self.text(config)
@@ -176,6 +177,14 @@ class FakeDataPlane:
 
     def counters(self) -> dict[str, BackendStats]:
         return {g: BackendStats(0, {}, 0) for b in self.backends if (g := cmd.group_of(b))}
+
+    def respond(self, group: str, seconds: float) -> None:
+        """A target of the group answered a request after `seconds` (HAProxy's Tr)."""
+        self.answered.setdefault(group, []).append(seconds)
+
+    def response_times(self) -> dict[str, list[float]]:
+        times, self.answered = self.answered, {}
+        return times
 
     # --- inside: HAProxy's runtime API ---------------------------------------------------------
     def _request(self, call: Call, send: Callable[[], None]) -> None:

@@ -34,9 +34,11 @@ from controller.dataplane.base import (
     ServerState,
 )
 from controller.dataplane.haproxy_config import bound_ports, configuration_text, port_free
+from controller.dataplane.request_log import RequestLog
 from controller.dataplane.values import Server, Target, TargetGroup
 
 ADMIN_SOCKET = "haproxy.sock"
+REQUEST_LOG = "requests.sock"  # HAProxy logs each request here (request_log.py)
 CONFIG = "haproxy.cfg"
 PID_FILE = "haproxy.pid"
 CHECK_ENABLED = 0x04  # srv_check_state: CHK_ST_ENABLED
@@ -55,6 +57,7 @@ class HAProxy:
         self.socket = self.dir / ADMIN_SOCKET
         self.pid_file = self.dir / PID_FILE
         self._verdicts: dict[str, str | None] = {}  # haproxy -c, per text
+        self.requests = RequestLog(self.dir / REQUEST_LOG)
 
     def admin_socket(self) -> str:
         return str(self.socket)
@@ -81,7 +84,7 @@ class HAProxy:
     # --- the configuration ---------------------------------------------------------------------
     def text(self, config: Configuration) -> str:
         """The configuration file for `config` (UnsafeValue: a value it cannot hold)."""
-        return configuration_text(config, self.admin_socket())
+        return configuration_text(config, self.admin_socket(), str(self.requests.path))
 
     def check(self, config: Configuration) -> str | None:
         """HAProxy's complaint about a configuration, asked once per text."""
@@ -143,6 +146,7 @@ class HAProxy:
 
     def start_process(self) -> None:
         """Starts the master (which daemonizes) and waits until its worker answers."""
+        self._open_request_log()
         stale = self.master_pid()
         if stale is not None:
             os.kill(stale, signal.SIGTERM)
@@ -180,6 +184,7 @@ class HAProxy:
         pid = self.master_pid()
         if pid is not None:
             os.kill(pid, signal.SIGTERM)
+        self.requests.close()
 
     def _worker_pids(self, master: int) -> set[int]:
         try:
@@ -238,6 +243,16 @@ class HAProxy:
     def counters(self) -> dict[str, BackendStats]:
         stats = self.backend_stats()
         return {g: s for b, s in stats.items() if (g := cmd.group_of(b)) is not None}
+
+    def response_times(self) -> dict[str, list[float]]:
+        self._open_request_log()  # a HAProxy we adopted (after our restart) logs here too
+        return self.requests.take()
+
+    def _open_request_log(self) -> None:
+        try:
+            self.requests.open()
+        except OSError as exc:
+            raise DataPlaneError(f"haproxy request log {self.requests.path}: {exc}") from exc
 
     # --- what HAProxy reports -------------------------------------------------------------------
     def servers(self) -> list[ServerState]:

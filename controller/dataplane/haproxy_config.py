@@ -59,10 +59,13 @@ MAX_THREADS = 64  # HAProxy 2.6's limit per thread group
 MAX_PRIORITY = 50000  # ALB's highest rule priority
 
 
-def configuration_text(config: Configuration, admin_socket: str) -> str:
+def configuration_text(
+    config: Configuration, admin_socket: str, log_socket: str | None = None
+) -> str:
     """The whole file. UnsafeValue: a value that cannot be written as the word it must be."""
     return render(
         admin_socket=admin_socket,
+        log_socket=log_socket,
         bind_address=config.bind_address,
         load_balancers=config.load_balancers,
         groups=config.groups,
@@ -110,8 +113,11 @@ def render(
     targets: Mapping[str, Sequence[Target]],
     skip: frozenset[tuple[str, int]] = frozenset(),
     threads: int = 1,
+    log_socket: str | None = None,
 ) -> str:
     """The whole configuration. Listeners in `skip` ((load balancer, port)) are left out.
+    With `log_socket`, each request is logged there (a unix datagram socket) as one line:
+    its backend and the target's response time in ms (Tr).
     UnsafeValue: a value that cannot be written as the word it must be (validation keeps
     such values out of manifests; this is the last line of defence)."""
     longest_delay = max((whole(g.deregistration_delay) for g in groups.values()), default=0)
@@ -125,6 +131,7 @@ def render(
         # An old worker finishes what it serves after a reload: a request HAProxy still waits
         # for, or a draining target's requests for their deregistration delay.
         directive(kw("hard-stop-after"), seconds(max(longest_delay, SERVER_TIMEOUT) + 30)),
+        *_request_log(log_socket),
         "",
         section(kw("defaults")),
         directive(*phrase("mode http")),
@@ -136,6 +143,7 @@ def render(
         # X-Forwarded-For: the client's address, after any it sent
         directive(*phrase("option forwardfor")),
         directive(*phrase("retries 2")),
+        *_request_log_format(log_socket),
         "",
     ]
     for lb_name, spec in sorted(load_balancers.items()):
@@ -148,6 +156,20 @@ def render(
     for group, group_spec in sorted(groups.items()):
         out += _backend(group, group_spec, targets.get(group, ()))
     return "\n".join(out) + "\n"
+
+
+def _request_log(log_socket: str | None) -> list[str]:
+    """Where HAProxy sends each request's line: the data plane's datagram socket, as is."""
+    if log_socket is None:
+        return []
+    return [directive(kw("log"), path(log_socket), *phrase("format raw local0 info"))]
+
+
+def _request_log_format(log_socket: str | None) -> list[str]:
+    """Each request's line: `BACKEND TR`, the target's response time in ms (-1: none)."""
+    if log_socket is None:
+        return []
+    return [directive(*phrase("log global")), directive(kw("log-format"), quoted("%b %Tr"))]
 
 
 def _frontend(

@@ -185,6 +185,8 @@ def _report(
         ctl.metrics.group_desired.labels(name).set(desired.capacity)
     for state in ("Pending", "Pending:Wait", "InService", "Terminating", "Terminating:Wait"):
         ctl.metrics.group_instances.labels(name, state).set(by_state.get(state, 0))
+    for status in ("Successful", "Failed", "Cancelled"):  # counters from 0: increase() works
+        ctl.metrics.autoscaling_activities.labels(name, status)
     in_service = by_state.get("InService", 0)
     details: dict[str, Any] = {
         "desiredCapacity": desired.capacity if desired else 0,

@@ -35,6 +35,10 @@ def apply_new_capacity(ctl: Context, target: ResourceKey, now: float, work: Pass
     b = capacity.bounds(ctl, target, res.spec)
     evaluations = work.evaluations.get(target, [])
     decisions = [e.decision for e in evaluations]
+    for e in evaluations:
+        for decision in ("scale_out", "scale_in", "no_change"):  # from 0: increase() works
+            ctl.metrics.policy_decisions.labels(e.decision.policy, decision)
+        ctl.metrics.policy_decisions.labels(e.decision.policy, _decision(e)).inc()
     floor = work.floors.get(target)
     cap = Capacity(b.desired, b.min_size, b.max_size, 0, 0)
     want, reasons = combine(cap, decisions) if decisions else (b.desired, [])
@@ -64,6 +68,14 @@ def apply_new_capacity(ctl: Context, target: ResourceKey, now: float, work: Pass
     for e in evaluations:
         _evaluated(ctl, target, e, e.decision, now)
     log.info("scaling", target=key_str(target), old=b.desired, new=want, cause=cause)
+
+
+def _decision(e: Evaluation) -> str:
+    """What the policy asked for on its own, before the target's other policies had a say."""
+    d = e.decision
+    if d.desired is None or d.desired == e.capacity.desired:
+        return "no_change"
+    return "scale_out" if d.desired > e.capacity.desired else "scale_in"
 
 
 def _evaluated(

@@ -61,4 +61,6 @@ def record_activity(
         Activity(uuid.uuid4().hex, key_str(target), description, cause, "Successful", now, now)
     )
     ctl.actions.record(target[0], target[1], "scaling.activity", cause)
+    if target[0] == "AutoScalingGroup":
+        ctl.metrics.autoscaling_activities.labels(target[1], "Successful").inc()
     ctl.queue.add(target)

@@ -290,6 +290,10 @@ def _report(
         counts = {status: n for (queue, status), n in held.items() if queue == name}
         for status in ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"):
             ctl.metrics.batch_jobs.labels(name, status).set(counts.get(status, 0))
+        # Counters start at 0 for each queue, so that increase() sees their first step.
+        ctl.metrics.batch_attempts_failed.labels(name)
+        for status in ("SUCCEEDED", "FAILED"):
+            ctl.metrics.batch_jobs_finished.labels(name, status)
         ctl.set_status(("JobQueue", name), q.state, "", priority=q.priority, jobs=counts)
     for name, e in envs.items():
         ctl.set_status(("ComputeEnvironment", name), e.state, "", maxvCpus=e.max_vcpus)

@@ -72,6 +72,7 @@ def save_jobs(
     """Writes `jobs` with an event for each status a job takes in `steps` (in order; `before`
     maps job ids to their statuses first), in one transaction: the history, and the event
     stream's "Batch Job State Change" carrying the job as DescribeJobs shows it."""
+    steps = list(steps)
     last, events = dict(before), []
     for j in steps:
         if last.get(j.job_id) != j.status:
@@ -88,6 +89,21 @@ def save_jobs(
             )
     records = [j.to_record() for j in jobs]
     ctl.actions.published(ctl.store.put_jobs(records, events, usage))
+    _count(ctl, steps, before)
+
+
+def _count(ctl: Context, steps: Iterable[Job], before: Mapping[str, str]) -> None:
+    """Jobs that ended and attempts that failed, once saved: an attempt under way (STARTING,
+    RUNNING) that goes back to RUNNABLE (a retry) or to FAILED failed."""
+    last = dict(before)
+    for j in steps:
+        was, last[j.job_id] = last.get(j.job_id), j.status
+        if was == j.status:
+            continue
+        if j.status in ("SUCCEEDED", "FAILED"):
+            ctl.metrics.batch_jobs_finished.labels(j.job_queue, j.status).inc()
+        if was in ("STARTING", "RUNNING") and j.status in ("RUNNABLE", "FAILED"):
+            ctl.metrics.batch_attempts_failed.labels(j.job_queue).inc()
 
 
 def needs(spec: JobDefinitionSpec) -> tuple[tuple[float, int], ...]:

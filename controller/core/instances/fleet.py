@@ -85,6 +85,7 @@ def carry_out(
     ended = [r.instance_id for r in plan.updates if r.terminated_at == now]
     for iid in ended:
         ctl.store.end_activity(f"terminate-{iid}", "Successful", now)
+        _activity_ended(ctl, kind, owner, "Successful")
     if plan.forget:
         ctl.store.delete_instances(list(plan.forget))
         instances(ctl).forget(plan.forget)
@@ -152,6 +153,12 @@ def reboot(ctl: Context, instance_id: str, host: str, container_id: str) -> None
     ctl.runtime_for(host).restart(container_id)
 
 
+def _activity_ended(ctl: Context, kind: str, owner: str, status: str) -> None:
+    """A group's scaling activity ended (an instance's own launch is no group's activity)."""
+    if kind == "AutoScalingGroup":
+        ctl.metrics.autoscaling_activities.labels(owner, status).inc()
+
+
 def _remove(ctl: Context, kind: str, owner: str, host: str, r: Removal) -> None:
     runtime = ctl.runtime_for(host)
     runtime.remove(r.container_id)
@@ -184,6 +191,7 @@ def _launch(ctl: Context, who: str, r: InstanceRecord, data: LaunchTemplateData)
             )
         )
         ctl.metrics.instance_launches.labels(r.owner_kind, "failed").inc()
+        _activity_ended(ctl, r.owner_kind, r.owner, "Failed")
         raise
     ctl.store.put_activity(
         Activity(
@@ -197,6 +205,7 @@ def _launch(ctl: Context, who: str, r: InstanceRecord, data: LaunchTemplateData)
         )
     )
     ctl.metrics.instance_launches.labels(r.owner_kind, "success").inc()
+    _activity_ended(ctl, r.owner_kind, r.owner, "Successful")
     ctl.actions.record(
         r.owner_kind,
         r.owner,

@@ -41,6 +41,23 @@ HEALTH_CHECK_FAILED = "Task failed container health checks"
 # Reasons of stops the scheduler chose; any other reason means the task itself failed.
 # A task lost with its host did not fail either: the scheduler gave up on the host.
 SCHEDULER_REASONS = ("Scaling activity", "Service was deleted", "Task lost")
+# ECS's stopCode: why a task stopped, in one word.
+ESSENTIAL_CONTAINER_EXITED = "EssentialContainerExited"
+TASK_FAILED_TO_START = "TaskFailedToStart"
+SCHEDULER_INITIATED = "ServiceSchedulerInitiated"
+STOP_CODES = (ESSENTIAL_CONTAINER_EXITED, TASK_FAILED_TO_START, SCHEDULER_INITIATED)
+_FAILED_TO_START = ("Task failed to start", "CannotStartContainerError", "Dependency condition")
+
+
+def stop_code(reason: str) -> str:
+    """ECS's stopCode for a stoppedReason: the task's essential container exited, it never
+    started, or else the service scheduler stopped it (scale-in, a deployment, failed health
+    checks, a lost host, the service deleted)."""
+    if reason.startswith((ESSENTIAL_EXITED, "Task network namespace exited")):
+        return ESSENTIAL_CONTAINER_EXITED
+    if reason.startswith(_FAILED_TO_START):
+        return TASK_FAILED_TO_START
+    return SCHEDULER_INITIATED
 
 
 @dataclass(frozen=True)

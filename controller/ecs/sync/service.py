@@ -21,20 +21,23 @@ from controller.ecs.needs import task_definition_needs
 from controller.ecs.planners.deployments import CircuitBreaker, DeploymentPlan, plan_deployments
 from controller.ecs.planners.service import (
     InFlight,
+    MarkStopped,
     ServiceDesired,
     ServicePlan,
+    StopTask,
     counts,
     plan_service,
     view_tasks,
     with_targets,
 )
 from controller.ecs.planners.task_definition import ResolvedRevision, plan_task_definition, resolve
-from controller.ecs.planners.task_state import expected_containers
+from controller.ecs.planners.task_state import STOP_CODES, expected_containers, stop_code
 from controller.ecs.sync.state import ecs, revision
 from controller.ecs.sync.status_json import deployment_json, task_json, unplaced_task_json
 from controller.manifests.kinds import ResourceKey
 from controller.manifests.policy import problems as policy_problems
 from controller.store import StoreFailure, TaskRecord
+from controller.telemetry import ROLLOUT_STATES
 
 INACTIVE_DEPLOYMENTS_KEPT = 10  # history shown for a service
 
@@ -108,6 +111,7 @@ def sync_service(ctl: Context, name: str) -> float | None:
     _prune_records(ctl, records, observed, in_flight)
     revs = {k: rr for k in {f.revision for f in flights} if (rr := revision(ctl, k))}
     failures = ecs(ctl).executor.run(name, plan, flights, revs)
+    _count_stops(ctl, name, plan)
     if _load_balanced(ctl, name):
         ctl.queue.add(targets.PASS)  # its tasks' targets follow its tasks
     error = "; ".join(sorted({f.message for f in failures} | set(refused.values())))
@@ -236,7 +240,20 @@ def _deploy(
             )
     for action, reason in deploy.events:
         ctl.actions.record("Service", name, action, reason)
+        if action == "deployment.failed":
+            ctl.metrics.circuit_breaker_trips.labels(name).inc()
     return deploy
+
+
+def _count_stops(ctl: Context, name: str, plan: ServicePlan) -> None:
+    """Tasks whose stop this pass recorded (the executor did), by ECS stopCode."""
+    recorded = {t.id for t in plan.tasks if t.stop_recorded}
+    stops: list[MarkStopped | StopTask] = [*plan.mark_stopped, *plan.deactivate, *plan.stop]
+    seen: set[str] = set()
+    for s in stops:
+        if s.task_id not in recorded and s.task_id not in seen:
+            seen.add(s.task_id)
+            ctl.metrics.tasks_stopped.labels(name, stop_code(s.reason)).inc()
 
 
 def placement_rules(spec: ServiceSpec, seed: int) -> Rules:
@@ -385,6 +402,15 @@ def _report_service(
     pending = c["pending"] + plan.unplaced  # unplaced tasks stay PROVISIONING, as in ECS
     ctl.metrics.service_pending.labels(name).set(pending)
     ctl.metrics.service_healthy.labels(name).set(c["healthy"])
+    # Counters start at 0 for each service, so that increase() sees their first step.
+    ctl.metrics.circuit_breaker_trips.labels(name)
+    for code in STOP_CODES:
+        ctl.metrics.tasks_stopped.labels(name, code)
+    listed = [d for d in deploy.deployments if d.status != "INACTIVE"] if deploy else []
+    for state in ROLLOUT_STATES:
+        ctl.metrics.service_deployments.labels(name, state).set(
+            sum(d.rollout_state == state for d in listed)
+        )
     address = {h.name: h.address for h in list(ctl.hosts.values())}
     steady = (
         desired is not None

@@ -161,6 +161,7 @@ def _sync(ctl: Context) -> float | None:
         )
         removed, failures = _apply_targets(ctl, plan, backends, now)
         stats = dp.counters()
+        times = dp.response_times()
     except DataPlaneError as exc:
         ctl.set_status(ALL_BALANCERS, "ERROR", str(exc))
         log.warning("dataplane.error", error=str(exc))
@@ -175,7 +176,7 @@ def _sync(ctl: Context) -> float | None:
     plan = replace(plan, states={k: v for k, v in plan.states.items() if k not in removed})
     _remember(ctl, plan, current, wanted, now)
     share_states(ctl, plan)
-    report(ctl, lbs, groups, plan, listener_errors, stats, failures)
+    report(ctl, lbs, groups, plan, listener_errors, stats, failures, times)
     busy = any(s in (INITIAL, DRAINING, UNHEALTHY) for s in plan.states.values())
     return POLL_BUSY if busy or failures or not plan.is_noop() else POLL_IDLE
 

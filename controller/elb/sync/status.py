@@ -52,7 +52,9 @@ def report(
     listener_errors: dict[tuple[str, int], str],
     stats: dict[str, BackendStats],
     failures: dict[Key, str],
+    times: dict[str, list[float]] | None = None,
 ) -> None:
+    """`times`: each group's per-request target response times since the last report."""
     address = ctl.settings.lb_address
     for name, spec in lbs.items():
         listeners = []
@@ -81,12 +83,14 @@ def report(
         figures: dict[str, Any] = {}
         if s is not None:
             _count(ctl, group, s.requests, s.responses)
-            ctl.metrics.target_group_response_time.labels(group).set(s.response_time_ms / 1000)
             figures = {
                 "requests": s.requests,
                 "responses": s.responses,
                 "responseTimeMs": s.response_time_ms,
             }
+        histogram = ctl.metrics.target_group_response_time.labels(group)
+        for seconds in (times or {}).get(group, ()):
+            histogram.observe(seconds)
         for st in TARGET_STATES:
             ctl.metrics.target_group_targets.labels(group, st).set(
                 sum(1 for x in targets if x["state"] == st)
