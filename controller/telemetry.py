@@ -319,12 +319,11 @@ class _PoolCollector(Collector):
         self.source: Callable[[], Iterable[HostFigures]] = lambda: ()
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        engines = GaugeMetricFamily(
-            "skiff_engine_up", "1 when the host's Docker engine answers, else 0.", labels=["host"]
-        )
         families = {
             "up": GaugeMetricFamily(
-                "skiff_host_up", "1 when the host's engine answers.", labels=["host", "zone"]
+                "skiff_host_up",
+                "1 when the host's Docker engine answers, else 0.",
+                labels=["host", "zone"],
             ),
             "cpu": GaugeMetricFamily(
                 "skiff_host_cpu_capacity_units", "CPU units a host offers.", labels=["host"]
@@ -341,11 +340,9 @@ class _PoolCollector(Collector):
         }
         for h in self.source():
             families["up"].add_metric([h.host, h.zone], 1.0 if h.up else 0.0)
-            engines.add_metric([h.host], 1.0 if h.up else 0.0)
             for field in ("cpu", "memory", "cpu_used", "memory_used"):
                 families[field].add_metric([h.host], float(getattr(h, field)))
         yield from families.values()
-        yield engines
 
 
 class _StatusCollector(Collector):

@@ -22,7 +22,7 @@ ENGINES = Row(
         Panel(
             "Docker engines",
             "1 when the daemon reaches the host's Docker engine, 0 when it does not.",
-            [Query("skiff_engine_up", "{{host}}")],
+            [Query("skiff_host_up", "{{host}}")],
             kind="stat",
             width=8,
             mappings={"0": ("down", "red"), "1": ("up", "green")},

@@ -283,7 +283,7 @@ def test_promtool_finds_nothing_to_say_about_metrics(running: tuple[Skiff, Prome
     binary = shutil.which("promtool")
     assert binary, "promtool is missing: run scripts/ensure-docker.sh (Debian's prometheus)"
     exposition = skiff.get("/metrics")
-    for name in ("skiff_engine_up", "skiff_resource_status", "skiff_service_deployments"):
+    for name in ("skiff_host_up", "skiff_resource_status", "skiff_service_deployments"):
         assert name.encode() in exposition
     out = subprocess.run(
         [binary, "check", "metrics"], input=exposition, capture_output=True, timeout=60

@@ -35,7 +35,15 @@ def test_engines_and_resources_by_status_are_read_at_each_scrape(tmp_path: Path)
     h = Harness(tmp_path / "m")
     h.apply("web.yaml", manifest(2))
     m = h.ctl.metrics
-    assert value(m, "skiff_engine_up", host="local") == 1
+    assert (
+        sum(
+            s.value
+            for family in m.registry.collect()
+            for s in family.samples
+            if s.name == "skiff_host_up" and s.labels["host"] == "local"
+        )
+        == 1
+    )
     assert value(m, "skiff_resource_status", kind="Service", status="ACTIVE") == 1
     assert value(m, "skiff_resource_status", kind="TaskDefinition", status="ACTIVE") == 1
     for status in ("ERROR", "DRAINING", "PENDING"):  # every status has a series, 0 when none
@@ -63,8 +71,8 @@ def test_an_engine_that_does_not_answer_is_down() -> None:
             HostFigures("b", "z2", False, 1, 1, 0, 0),
         ]
     )
-    assert value(m, "skiff_engine_up", host="a") == 1
-    assert m.registry.get_sample_value("skiff_engine_up", {"host": "b"}) == 0
+    assert value(m, "skiff_host_up", host="a", zone="z1") == 1
+    assert m.registry.get_sample_value("skiff_host_up", {"host": "b", "zone": "z2"}) == 0
 
 
 class HeldInspects(FakeRuntime):
