@@ -155,7 +155,7 @@ def test_down_removes_the_clusters_containers_and_haproxy_and_keeps_ebs_until_to
     skiff.start()
     submitted = subprocess.run(
         [sys.executable, "-m", "controller", "batch", "submit", "--queue", "q", "--definition"]
-        + ["pair", "--listen", f"127.0.0.1:{skiff.port}"],
+        + ["pair", "--api", skiff.api_url],
         capture_output=True,
         text=True,
         timeout=30,
