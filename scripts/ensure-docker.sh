@@ -19,6 +19,8 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)    # its TLS certificat
 command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)              # load on listeners (tests)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)  # promtool, a Prometheus (tests)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)  # verifies deploy/systemd (tests)
+command -v zsh >/dev/null 2>&1 || missing+=(zsh)              # checks zsh completion (tests)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing: ${missing[*]}"
   # Debian starts a system Prometheus on :9090 when it installs one; the tests start their
