@@ -70,7 +70,7 @@ def validate(args: argparse.Namespace) -> int:
     else:
         for err in result.errors:
             print(printable(str(err)), file=sys.stderr)  # a file's name may hold an escape
-        if not result.files:
+        if not result.files and not result.errors:  # else the errors say why
             print(printable(f"{shown}: no *.yaml or *.yml manifests found"), file=sys.stderr)
         if args.output == "wide" and result.resources:
             rows = [["KIND", "NAME", "FILE", "DOCUMENT"]] + [
