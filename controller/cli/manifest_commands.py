@@ -25,7 +25,8 @@ from controller.terminal import printable, table
 
 if TYPE_CHECKING:
     from controller.manifests.base import FieldError
-    from controller.manifests.loader import LoadResult
+    from controller.manifests.loader import Limits, LoadResult
+    from controller.manifests.policy import Policy
     from controller.manifests.reader import DirectoryProblem, ManifestFile
 
 STDIN = "-"
@@ -34,8 +35,6 @@ STDIN_SHOWN = "<stdin>"
 
 def add_parsers(sub: Any) -> None:
     """Adds `validate` and `schema` to the `skiff` parser's subcommands."""
-    from controller.cli import main as cli  # its shared flags; imported once main is loaded
-
     validate = sub.add_parser(
         "validate",
         help="check manifests (files, directories, - for standard input) without a daemon",
@@ -46,8 +45,8 @@ def add_parsers(sub: Any) -> None:
         metavar="PATH",
         help="a manifest file, a directory of *.yaml/*.yml manifests, or - for standard input",
     )
-    cli._add_allow(validate)
-    cli._manifest_limit(validate)
+    add_allow(validate)
+    add_manifest_limit(validate)
     add_output_flag(validate)
 
     schema_parser = sub.add_parser(
@@ -58,13 +57,64 @@ def add_parsers(sub: Any) -> None:
     )
 
 
+# The flags of every command that reads manifests (`run` and `plan` have the same ones).
+
+
+def add_allow(parser: argparse.ArgumentParser) -> None:
+    from controller.manifests.policy import CAPABILITY_PREFIX, FLAGS, HOST_PATH_PREFIX, Policy
+
+    def allow(value: str) -> str:
+        try:
+            Policy.parse([value])
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return value
+
+    names = ", ".join([*FLAGS, f"{HOST_PATH_PREFIX}/PREFIX", f"{CAPABILITY_PREFIX}NAME"])
+    parser.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        type=allow,
+        metavar="WHAT",
+        help=f"let containers have this beyond the baseline (repeatable): {names}",
+    )
+
+
+def policy(args: argparse.Namespace) -> Policy:
+    from controller.manifests.policy import Policy
+
+    return Policy.parse(args.allow)
+
+
+def add_manifest_limit(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-manifest-bytes",
+        type=_positive,
+        default=1024 * 1024,  # loader.DEFAULT_MAX_MANIFEST_BYTES, not imported for every command
+        help="the largest manifest file read, in bytes (default 1 MiB); a larger one is an error",
+    )
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of bytes")
+    return value
+
+
+def limits(args: argparse.Namespace) -> Limits:
+    from controller.manifests.loader import Limits
+
+    return Limits(max_bytes=args.max_manifest_bytes)
+
+
 def validate(args: argparse.Namespace) -> int:
     from controller.catalog import load_found
-    from controller.cli import main as cli
 
     shown = ", ".join(args.paths)
     found = _found(args.paths, args.max_manifest_bytes)
-    result = load_found(found, shown, cli._policy(args), limits=cli._limits(args))
+    result = load_found(found, shown, policy(args), limits=limits(args))
     if args.output in ("json", "yaml"):
         print(render(_document(result), args.output, lambda _: ""))
     else:

@@ -38,6 +38,7 @@ class SpecModel(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         strict=True,
+        use_attribute_docstrings=True,  # a field's docstring is its description in the schema
     )
 
     def to_wire(self) -> dict[str, Any]:
@@ -50,6 +51,7 @@ class Metadata(SpecModel):
         pattern=NAME_PATTERN, description="Unique name of the resource within its kind."
     )
     labels: dict[str, str] = Field(default_factory=dict)
+    """Key/value pairs that tag the resource; Skiff copies them onto the containers it creates."""
 
 
 @dataclass(frozen=True)

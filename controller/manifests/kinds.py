@@ -83,9 +83,13 @@ class Kind:
 
 _ENVELOPE = {
     "apiVersion": {"const": API_VERSION, "description": "The manifest format: skiff/v1."},
-    "metadata": {"$ref": "#/$defs/Metadata"},
+    "metadata": {
+        "$ref": "#/$defs/Metadata",
+        "description": "The resource's name and labels.",
+    },
 }
 _KIND = "The kind of resource this document declares, as AWS names it."
+_SPEC = "The desired state of the resource, in its kind's fields."
 _DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
@@ -109,7 +113,7 @@ def json_schema(kinds: Mapping[str, Kind]) -> dict[str, Any]:
             "apiVersion": _ENVELOPE["apiVersion"],
             "kind": {"enum": list(kinds), "description": _KIND},
             "metadata": _ENVELOPE["metadata"],
-            "spec": {"type": "object", "description": "The desired state, in the kind's fields."},
+            "spec": {"type": "object", "description": _SPEC},
         },
         "allOf": [
             {
@@ -134,7 +138,7 @@ def kind_json_schema(kind: Kind) -> dict[str, Any]:
             "apiVersion": _ENVELOPE["apiVersion"],
             "kind": {"const": kind.name, "description": _KIND},
             "metadata": _ENVELOPE["metadata"],
-            "spec": {"$ref": f"#/$defs/{kind.name}Spec"},
+            "spec": {"$ref": f"#/$defs/{kind.name}Spec", "description": _SPEC},
         },
         "$defs": _kind_defs(kind),
     }
@@ -146,7 +150,22 @@ def _kind_defs(kind: Kind) -> dict[str, Any]:
     defs: dict[str, Any] = spec_schema.pop("$defs", {})
     defs[f"{kind.name}Spec"] = spec_schema
     defs["Metadata"] = _strip_defs(Metadata)
-    return defs
+    one_line: dict[str, Any] = _one_line_descriptions(defs)
+    return one_line
+
+
+def _one_line_descriptions(node: Any) -> Any:
+    """The schema with each description on one line (a field's docstring may wrap)."""
+    if isinstance(node, dict):
+        return {
+            k: " ".join(v.split())
+            if k == "description" and isinstance(v, str)
+            else _one_line_descriptions(v)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_one_line_descriptions(v) for v in node]
+    return node
 
 
 def _merge(defs: dict[str, Any], more: Mapping[str, Any]) -> None:

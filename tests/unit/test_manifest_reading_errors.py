@@ -62,8 +62,7 @@ def test_a_vanished_root_is_an_error_that_keeps_everything(tmp_path: Path) -> No
     result = load(tmp_path / "gone")
 
     assert [str(e) for e in result.errors] == [
-        f"{tmp_path / 'gone'}: cannot read the manifest directory: "
-        "No such file or directory"
+        f"{tmp_path / 'gone'}: cannot read the manifest directory: No such file or directory"
     ]
     assert result.keeps("web.yaml") and result.keeps("teams/api.yaml")
 
