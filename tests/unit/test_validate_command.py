@@ -249,3 +249,21 @@ def test_no_manifests_at_all_is_a_failure(
 
     assert code == 1
     assert json.loads(out) == {"files": 0, "resources": 0, "errors": []}
+
+
+def test_the_status_document_gives_each_error_s_line_and_column(tmp_path: Path) -> None:
+    from controller.core.desired import describe_errors
+
+    write(tmp_path, "web.yaml", td_doc("web"), service_doc("web", desiredCont=3))
+
+    (described,) = describe_errors(load_directory(str(tmp_path)).errors)
+
+    assert described == {
+        "file": "web.yaml",
+        "line": 16,
+        "column": 3,
+        "document": 2,
+        "field": "spec.desiredCont",
+        "message": "unknown field",
+        "resource": "Service/web",
+    }
