@@ -245,6 +245,7 @@ def documents(
     try:
         while True:
             try:
+                node = None
                 if not loader.check_node():
                     return
                 node = loader.get_node()
@@ -262,8 +263,10 @@ def documents(
                     number, f"cannot parse: {_one_line(exc)}", _problem_mark(exc)
                 ) from None
             except Exception as exc:  # RecursionError, MemoryError, ValueError from a scalar...
-                raise DocumentError(
-                    number, f"cannot parse: {type(exc).__name__}: {_one_line(exc)}"
+                raise DocumentError(  # which node is not known: the document's start is
+                    number,
+                    f"cannot parse: {type(exc).__name__}: {_one_line(exc)}",
+                    None if node is None else _mark(node),
                 ) from None
             if doc is not None:
                 yield number, doc, positions

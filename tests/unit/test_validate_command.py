@@ -267,3 +267,28 @@ def test_the_status_document_gives_each_error_s_line_and_column(tmp_path: Path) 
         "message": "unknown field",
         "resource": "Service/web",
     }
+
+
+def test_a_value_yaml_cannot_build_is_at_its_document_s_start(tmp_path: Path) -> None:
+    text = dump(td_doc("web")) + "---\n# a comment\nkind: Host\nwhen: 2023-02-30\n"
+
+    (err,) = load_directory(str(write(tmp_path, "x.yaml", text).parent)).errors
+
+    assert (err.document, err.line, err.column) == (2, 12, 1)
+    assert "ValueError" in err.message
+
+
+def test_a_field_merged_from_an_anchor_is_at_the_anchor(tmp_path: Path) -> None:
+    text = (
+        "apiVersion: skiff/v1\nkind: TaskDefinition\nmetadata: {name: web}\nspec:\n"
+        "  containerDefinitions:\n"
+        "    - &base {name: a, image: busybox, memory: 64, cpuu: 1}\n"
+        "    - <<: *base\n      name: b\n"
+    )
+
+    errors = load_directory(str(write(tmp_path, "td.yaml", text).parent)).errors
+
+    assert {(e.field, e.line, e.column) for e in errors} == {
+        ("spec.containerDefinitions.0.cpuu", 6, 51),
+        ("spec.containerDefinitions.1.cpuu", 6, 51),
+    }
