@@ -19,7 +19,7 @@ import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 from controller import __version__
-from controller.cli import api_client
+from controller.cli import api_client, manifest_commands
 from controller.cli import batch as batch_cli
 from controller.cli import down as down_cli
 from controller.cli import events as events_cli
@@ -138,13 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", default="info", choices=["debug", "info", "warning", "error", "critical"]
     )
 
-    validate = sub.add_parser("validate", help="check every manifest in a directory")
-    validate.add_argument("dir")
-    for p in (run, validate):
-        _add_allow(p)
-    _manifest_limit(validate)
-
-    sub.add_parser("schema", help="print the JSON Schema of all kinds")
+    _add_allow(run)
+    manifest_commands.add_parsers(sub)
 
     plan = sub.add_parser("plan", help="show what `run` would change, without changing it")
     plan.add_argument("dir", help="the directory of manifests to plan")
@@ -226,8 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handler = {
         "run": _run,
-        "validate": _validate,
-        "schema": _schema,
+        "validate": manifest_commands.validate,
+        "schema": manifest_commands.schema,
         "plan": _plan,
         "status": _status,
         "asg": _asg,
@@ -375,29 +370,6 @@ def _port_range(text: str) -> tuple[int, int]:
         return parse_range(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
-
-
-def _validate(args: argparse.Namespace) -> int:
-    from controller.catalog import load_directory
-
-    if not os.path.exists(args.dir):
-        print(f"{args.dir}: no such file or directory", file=sys.stderr)
-        return 1
-    result = load_directory(args.dir, _policy(args), limits=_limits(args))
-    for err in result.errors:
-        print(printable(str(err)), file=sys.stderr)  # a file's name may hold an escape sequence
-    if not result.files:
-        print(f"{args.dir}: no *.yaml or *.yml manifests found", file=sys.stderr)
-    n = len(result.resources)
-    print(f"{len(result.files)} file(s), {n} valid resource(s), {len(result.errors)} error(s)")
-    return 0 if result.ok and result.files else 1
-
-
-def _schema(args: argparse.Namespace) -> int:
-    from controller.catalog import json_schema
-
-    print(json.dumps(json_schema(), indent=2))
-    return 0
 
 
 def _plan(args: argparse.Namespace) -> int:

@@ -145,6 +145,8 @@ def describe_errors(errors: Iterable[FieldError]) -> list[dict[str, Any]]:
     return [
         {
             "file": e.file,
+            "line": e.line,
+            "column": e.column,
             "document": e.document,
             "field": e.field,
             "message": e.message,

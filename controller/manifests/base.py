@@ -38,6 +38,7 @@ class SpecModel(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         strict=True,
+        use_attribute_docstrings=True,  # a field's docstring is its description in the schema
     )
 
     def to_wire(self) -> dict[str, Any]:
@@ -50,11 +51,14 @@ class Metadata(SpecModel):
         pattern=NAME_PATTERN, description="Unique name of the resource within its kind."
     )
     labels: dict[str, str] = Field(default_factory=dict)
+    """Key/value pairs that tag the resource; Skiff copies them onto the containers it creates."""
 
 
 @dataclass(frozen=True)
 class FieldError:
-    """One problem with a manifest, located as precisely as we can."""
+    """One problem with a manifest, located as precisely as we can: its file, its document
+    (numbered from 1 as editors show them; 0 is the file as a whole), the field's path, and
+    the line and column (from 1) of the node at fault when the YAML was read that far."""
 
     file: str
     document: int
@@ -62,14 +66,25 @@ class FieldError:
     message: str
     kind: str | None = None
     name: str | None = None
+    line: int | None = None
+    column: int | None = None
 
     @property
     def field(self) -> str:
         return ".".join(str(p) for p in self.path) or "(document)"
 
+    @property
+    def where(self) -> str:
+        """`file:line:column`, the prefix editors and terminals make clickable, or the file."""
+        if self.line is None:
+            return self.file
+        return f"{self.file}:{self.line}:{self.column or 1}"
+
     def __str__(self) -> str:
+        if self.document == 0 and not self.path:  # the file (or directory) as a whole
+            return f"{self.where}: {self.message}"
         what = f" {self.kind}/{self.name}" if self.kind and self.name else ""
-        return f"{self.file}: document {self.document}{what}: {self.field}: {self.message}"
+        return f"{self.where}: document {self.document}{what}: {self.field}: {self.message}"
 
 
 _CPU_VCPU = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*vcpus?\s*$", re.IGNORECASE)

@@ -19,4 +19,6 @@ class ServiceAutoScaling(SpecModel):
     keep desiredCount within."""
 
     min_capacity: int = Field(ge=0, le=MAX_TASKS_PER_SERVICE)
+    """The minimum value that you plan to scale in to."""
     max_capacity: int = Field(ge=0, le=MAX_TASKS_PER_SERVICE)
+    """The maximum value that you plan to scale out to."""

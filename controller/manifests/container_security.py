@@ -124,13 +124,18 @@ ULIMIT_NAMES: tuple[str, ...] = get_args(UlimitName)
 
 class Ulimit(SpecModel):
     name: UlimitName
+    """The type of the ulimit."""
     soft_limit: int = Field(ge=0, le=MAX_LIMIT)
+    """The soft limit for the ulimit type."""
     hard_limit: int = Field(ge=0, le=MAX_LIMIT)
+    """The hard limit for the ulimit type."""
 
 
 class HostEntry(SpecModel):
     hostname: str
+    """The hostname to use in the /etc/hosts entry."""
     ip_address: str
+    """The IP address to use in the /etc/hosts entry."""
 
     @field_validator("hostname")
     @classmethod
@@ -151,7 +156,10 @@ class ContainerSecurity(SpecModel):
     )
     user: str | None = Field(None, description="user, user:group, uid, uid:gid, ...")
     readonly_root_filesystem: bool = False
+    """When this parameter is true, the container is given read-only access to its root file
+    system."""
     ulimits: list[Ulimit] = Field(default_factory=list)
+    """A list of ulimits to set in the container."""
 
     @field_validator("user")
     @classmethod

@@ -32,10 +32,14 @@ class HostVolumeProperties(SpecModel):
 
 class DockerVolumeConfiguration(SpecModel):
     scope: Literal["task", "shared"] = "task"
+    """The scope for the Docker volume: a task volume is removed with its task, a shared one
+    persists."""
     autoprovision: bool = Field(False, description="shared: create the volume when missing.")
     driver: str | None = Field(None, pattern=_DRIVER, description="Default: local.")
     driver_opts: dict[str, str] = Field(default_factory=dict)
+    """A map of Docker driver-specific options passed through."""
     labels: dict[str, str] = Field(default_factory=dict)
+    """Custom metadata to add to your Docker volume."""
 
     @field_validator("driver_opts")
     @classmethod
@@ -65,7 +69,9 @@ class Volume(SpecModel):
     """A volume as Batch has it: a host path, or (no host) a volume of the attempt's own."""
 
     name: str = Field(pattern=_VOLUME_NAME)
+    """The name of the volume, referenced in the sourceVolume of mount points."""
     host: HostVolumeProperties | None = None
+    """A directory of the host mounted into containers (a bind mount)."""
 
     @property
     def source_path(self) -> str | None:
@@ -76,12 +82,16 @@ class TaskVolume(Volume):
     """ECS's task volume: also a Docker volume, scoped to the task or shared between tasks."""
 
     docker_volume_configuration: DockerVolumeConfiguration | None = None
+    """This parameter is specified when you use Docker volumes."""
 
 
 class MountPoint(SpecModel):
     source_volume: str
+    """The name of the volume to mount."""
     container_path: str
+    """The path on the container to mount the host volume at."""
     read_only: bool = False
+    """If this value is true, the container has read-only access to the volume."""
 
     @field_validator("container_path")
     @classmethod
@@ -91,7 +101,9 @@ class MountPoint(SpecModel):
 
 class VolumeFrom(SpecModel):
     source_container: str
+    """The name of another container within the same task definition to mount volumes from."""
     read_only: bool = False
+    """If this value is true, the container has read-only access to the volume."""
 
 
 def check_mounts(

@@ -30,6 +30,7 @@ class Tls(SpecModel):
     client_cert: str | None = Field(None, description="Path of the client certificate.")
     client_key: str | None = Field(None, description="Path of the client certificate's key.")
     verify: bool = True
+    """Whether the engine's certificate is checked against the CA certificate."""
 
     @field_validator("ca_cert", "client_cert", "client_key")
     @classmethod
@@ -58,8 +59,11 @@ class HostSpec(SpecModel):
         "127.0.0.1 for a unix socket.",
     )
     capacity: Capacity = Field(default_factory=Capacity)
+    """The CPU and memory the host offers to tasks."""
     attributes: dict[str, str] = Field(default_factory=dict)
+    """Custom attributes of the host, matched by memberOf placement constraints."""
     tls: Tls | None = None
+    """The TLS settings of a tcp:// engine."""
 
     @field_validator("url")
     @classmethod

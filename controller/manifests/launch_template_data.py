@@ -40,12 +40,16 @@ INSTANCE_TYPES: dict[str, tuple[float, int]] = {
 
 class CustomInstanceType(SpecModel):
     v_cpus: float = Field(gt=0, le=256)
+    """The number of vCPUs of the instance."""
     memory_mi_b: int = Field(ge=6, description="MiB")
 
 
 class RootVolume(SpecModel):
     type: Literal["ebs", "instance-store"] = "ebs"
+    """The kind of root volume: ebs persists across stops, instance-store is lost when the instance
+    stops."""
     mount_path: str = Field("/data", pattern=r"^/[^\s]*$")
+    """Where the root volume is mounted in the instance's container."""
 
     @field_validator("mount_path")
     @classmethod
@@ -59,15 +63,21 @@ class RootVolume(SpecModel):
 class LaunchTemplateData(SpecModel):
     image_id: str = Field(min_length=1, description="A Docker image (the AMI).")
     instance_type: str = "t3.micro"
+    """The instance type, or custom with customInstanceType."""
     custom_instance_type: CustomInstanceType | None = Field(
         None, description="vCPUs and memory when instanceType is 'custom'."
     )
     user_data: str | None = Field(None, description="A script run once, at first boot.")
     tags: dict[str, str] = Field(default_factory=dict)
+    """The tags to apply to the instances."""
     root_volume: RootVolume = Field(default_factory=RootVolume)
+    """The instance's data volume (its EBS root volume or instance store)."""
     environment: list[KeyValuePair] = Field(default_factory=list)
+    """The environment variables of the instance's container."""
     command: list[str] | None = None
+    """The command that's passed to the instance's container."""
     entry_point: list[str] | None = None
+    """The entry point that's passed to the instance's container."""
     ports: list[int] = Field(default_factory=list, description="Container ports to publish.")
     health_check: HealthCheck | None = Field(None, description="Feeds the status checks.")
     disable_api_termination: bool = Field(
@@ -77,6 +87,7 @@ class LaunchTemplateData(SpecModel):
         False, description="Every capability and device of the host; needs --allow privileged."
     )
     linux_parameters: LinuxParameters | None = None
+    """Linux-specific modifications that are applied to the instance's container."""
 
     @field_validator("user_data")
     @classmethod

@@ -143,6 +143,7 @@ class KernelCapabilities(SpecModel):
 
 class Device(SpecModel):
     host_path: str
+    """The path for the device on the host container instance."""
     container_path: str | None = Field(None, description="Default: the host path.")
     permissions: list[Literal["read", "write", "mknod"]] = Field(
         default_factory=list, description="Default: read, write and mknod."
@@ -183,8 +184,10 @@ def tmpfs_option(option: str) -> str:
 
 class Tmpfs(SpecModel):
     container_path: str
+    """The absolute file path where the tmpfs volume is to be mounted."""
     size: int = Field(ge=1, le=MAX_MEMORY_FS_MIB, description="MiB.")
     mount_options: list[Annotated[str, AfterValidator(tmpfs_option)]] = Field(default_factory=list)
+    """The list of tmpfs volume mount options."""
 
     @field_validator("container_path")
     @classmethod
@@ -206,8 +209,12 @@ class LinuxParametersBase(SpecModel):
         None, ge=1, le=MAX_MEMORY_FS_MIB, description="Size of /dev/shm, MiB."
     )
     tmpfs: list[Tmpfs] = Field(default_factory=list)
+    """The container path, mount options, and size (in MiB) of the tmpfs mount."""
     devices: list[Device] = Field(default_factory=list)
+    """Any host devices to expose to the container."""
 
 
 class LinuxParameters(LinuxParametersBase):
     capabilities: KernelCapabilities | None = None
+    """The Linux capabilities for the container that are added to or dropped from the default
+    configuration provided by Docker."""

@@ -1,9 +1,10 @@
 """Reads a manifest directory into valid resources and a list of every error found.
 
 A bad document never hides the others: each is validated on its own and every problem is
-reported at once, with its file, document index and field path. The loader remembers which
-resources a broken file or document still claims, so the daemon can keep their last valid
-version instead of treating them as deleted.
+reported at once, with its file, document number (from 1, as editors count), field path, and
+the line and column of the node at fault (a missing field: the mapping it is missing from).
+The loader remembers which resources a broken file or document still claims, so the daemon can
+keep their last valid version instead of treating them as deleted.
 
 What it reads is bounded (the rules are the reader's and yaml_documents' docstrings, and the
 README's "Reading the manifest directory"): regular `*.yaml`/`*.yml` files inside the root, no
@@ -18,8 +19,8 @@ and every value a message quotes goes through `base.quote`, so no error echoes a
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Set
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Set
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -37,7 +38,7 @@ from controller.manifests.kinds import Kind, Manifests, Resource, ResourceKey
 from controller.manifests.policy import BASELINE, Policy
 from controller.manifests.policy import problems as policy_problems
 from controller.manifests.reader import DirectoryProblem, ManifestFile, read_tree
-from controller.manifests.yaml_documents import DocumentError, YamlLimits, documents
+from controller.manifests.yaml_documents import DocumentError, Positions, YamlLimits, documents
 
 DEFAULT_MAX_MANIFEST_BYTES = 1024 * 1024
 MAX_MESSAGE_CHARACTERS = 1000  # a message longer than this is cut: the last guard against echoes
@@ -92,23 +93,48 @@ def load_manifests(
 ) -> LoadResult:
     """Every manifest below root, of the given kinds; a document asking for more than `policy`
     allows is invalid."""
+    return load_files(read_tree(root, limits.max_bytes), root, kinds, policy, limits=limits)
+
+
+def load_files(
+    found: Iterable[ManifestFile | DirectoryProblem],
+    root: str,
+    kinds: Mapping[str, Kind],
+    policy: Policy = BASELINE,
+    *,
+    limits: Limits = Limits(),
+) -> LoadResult:
+    """The manifests of these files (read by the reader, or from standard input), checked
+    against one another as one set; `root` names the whole in an error about all of them."""
     result = LoadResult()
+    positions: dict[tuple[str, int], Positions] = {}
     try:
-        for found in read_tree(root, limits.max_bytes):
-            if isinstance(found, DirectoryProblem):
-                result.unreadable_dirs.add(found.scope)
-                result.errors.append(FieldError(found.shown, 0, (), found.problem))
+        for each in found:
+            if isinstance(each, DirectoryProblem):
+                result.unreadable_dirs.add(each.scope)
+                result.errors.append(FieldError(each.shown, 0, (), each.problem))
                 continue
-            result.files.append(found.path)
-            _load_file(found, result, kinds, limits, policy)
+            result.files.append(each.path)
+            _load_file(each, result, kinds, limits, policy, positions)
         _check_references(root, result, kinds)
     except Exception as exc:  # a bug, or memory: never a traceback, never a deletion
         failed = LoadResult.failed(root, f"cannot load the manifests: {_exception(exc)}")
         failed.errors = result.errors + failed.errors
         failed.files = result.files
         result = failed
-    result.errors = [_bounded(e) for e in result.errors]
+    result.errors = [_bounded(_located(e, positions)) for e in result.errors]
     return result
+
+
+def _located(err: FieldError, positions: Mapping[tuple[str, int], Positions]) -> FieldError:
+    """The error with the line and column of its field (an unknown field: of its name)."""
+    where = positions.get((err.file, err.document))
+    if err.line is not None or where is None:
+        return err
+    mark = where.of(err.path, key=err.message == "unknown field")
+    if mark is None:
+        return err
+    return replace(err, line=mark[0], column=mark[1])
 
 
 def _check_references(root: str, result: LoadResult, kinds: Mapping[str, Kind]) -> None:
@@ -133,6 +159,7 @@ def _load_file(
     kinds: Mapping[str, Kind],
     limits: Limits,
     policy: Policy,
+    positions: dict[tuple[str, int], Positions],
 ) -> None:
     shown = found.shown
     if found.data is None:
@@ -142,7 +169,8 @@ def _load_file(
     yaml_limits = YamlLimits(limits.max_nodes, limits.max_depth)
     try:
         text = found.data.decode("utf-8-sig")
-        for index, doc in documents(text, shown, yaml_limits):
+        for index, doc, where in documents(text, shown, yaml_limits):
+            positions[(shown, index)] = where
             try:
                 _load_document(doc, shown, index, result, kinds, policy)
             except Exception as exc:  # a validator's bug is this document's error, not a crash
@@ -152,7 +180,10 @@ def _load_file(
                 )
     except DocumentError as exc:
         result.unreadable.add(shown)
-        result.errors.append(FieldError(shown, exc.document, (), exc.message))
+        line, column = exc.mark or (None, None)
+        result.errors.append(
+            FieldError(shown, exc.document, (), exc.message, line=line, column=column)
+        )
     except UnicodeDecodeError as exc:
         result.unreadable.add(shown)
         result.errors.append(FieldError(shown, 0, (), f"cannot parse: {_one_line(exc)}"))
@@ -179,7 +210,7 @@ def _bounded(err: FieldError) -> FieldError:
         message = f"{message[:MAX_MESSAGE_CHARACTERS]}... ({len(message)} characters)"
     if (path, message) == (err.path, err.message):
         return err
-    return FieldError(err.file, err.document, path, message, err.kind, err.name)
+    return replace(err, path=path, message=message)
 
 
 def _load_document(

@@ -44,9 +44,13 @@ class Metric(SpecModel):
     """One metric: Skiff's own (metricName and one dimension) or a Prometheus query."""
 
     metric_name: str | None = None
+    """The name of the metric."""
     auto_scaling_group: str | None = None
+    """The AutoScalingGroup dimension: the group's name."""
     service: str | None = None
+    """The ServiceName dimension: the ECS service's name."""
     target_group: str | None = None
+    """The TargetGroup dimension: the target group's name."""
     instance: str | None = Field(None, description="An Instance manifest's name or an id.")
     prometheus_query: str | None = Field(None, description="A PromQL query giving one value.")
     prometheus_url: str | None = Field(

@@ -30,7 +30,10 @@ MAX_DEPTH = 32
 
 class Constraint(SpecModel):
     type: Literal["distinctInstance", "memberOf"]
+    """The type of constraint: distinctInstance runs each task on a different instance, memberOf
+    restricts tasks to instances matching the expression."""
     expression: str | None = None
+    """A cluster query language expression to apply to the constraint."""
 
     @model_validator(mode="after")
     def _expression(self) -> Constraint:
@@ -45,6 +48,7 @@ class Constraint(SpecModel):
 
 class Strategy(SpecModel):
     type: Literal["spread", "binpack", "random"]
+    """The type of placement strategy: spread, binpack or random."""
     field: str | None = Field(
         None, description="spread: instanceId, host or attribute:NAME; binpack: cpu or memory."
     )

@@ -29,6 +29,7 @@ import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from controller.manifests.base import quote
 
@@ -255,3 +256,20 @@ def _what(mode: int) -> str:
 
 def _reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
+
+
+def read_stream(shown: str, stream: BinaryIO, max_bytes: int) -> ManifestFile:
+    """A manifest from a stream (`skiff validate -` reads standard input), within `max_bytes`."""
+    try:
+        data = stream.read(max_bytes + 1)
+    except OSError as exc:
+        return ManifestFile(shown, shown, None, f"cannot read: {_reason(exc)}")
+    if len(data) > max_bytes:
+        return ManifestFile(
+            shown,
+            shown,
+            None,
+            f"larger than {max_bytes} bytes, the limit of a manifest file "
+            "(--max-manifest-bytes): not read",
+        )
+    return ManifestFile(shown, shown, data)

@@ -12,4 +12,6 @@ from controller.manifests.base import SpecModel
 
 class TemplateRef(SpecModel):
     launch_template_name: str
+    """The name of the launch template."""
     version: str = Field("$Default", pattern=r"^(\$Latest|\$Default|[1-9][0-9]*)$")
+    """The launch template version: a number, $Latest or $Default."""

@@ -9,7 +9,11 @@ PyYAML's safe loader, with these changes:
   an alias inside the node it names (a cycle) is refused too. The expanded size is counted
   with memoisation, so counting a bomb is as cheap as reading it;
 - every failure of one document, whatever raised it (a YAML error, an integer of 5,000 digits,
-  a date that does not exist), is one `DocumentError` naming the document, never a traceback.
+  a date that does not exist), is one `DocumentError` naming the document (and the line and
+  column YAML points at), never a traceback;
+- documents are numbered from 1, as editors show them (0 is the file as a whole), and each comes
+  with `Positions`: where every mapping key and list item of it was written, so an error about a
+  field can name its line and column.
 
 It neither reads files (the reader does) nor validates documents (the loader does).
 """
@@ -23,9 +27,9 @@ from typing import Any
 import yaml
 from yaml.composer import ComposerError
 from yaml.constructor import ConstructorError
-from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from controller.manifests.base import SHOWN_CHARACTERS, quote
+from controller.manifests.base import SHOWN_CHARACTERS, Path, quote
 
 
 @dataclass(frozen=True)
@@ -35,11 +39,70 @@ class YamlLimits:
 
 
 class DocumentError(Exception):
-    """Document `document` of a file could not be read; `message` says why, without a trace."""
+    """Document `document` of a file could not be read; `message` says why, without a trace;
+    `mark` is the (line, column) YAML points at, both from 1, when it points at one."""
 
-    def __init__(self, document: int, message: str) -> None:
+    def __init__(self, document: int, message: str, mark: Mark | None = None) -> None:
         super().__init__(message)
-        self.document, self.message = document, message
+        self.document, self.message, self.mark = document, message, mark
+
+
+Mark = tuple[int, int]  # (line, column), both from 1 as editors count them
+
+
+class Positions:
+    """Where the parts of one document were written: a field's path (mapping keys and list
+    indices, as in a FieldError) to the (line, column) of its value, and of its key for a
+    mapping entry (where an unknown field is shown)."""
+
+    def __init__(self) -> None:
+        self.values: dict[Path, Mark] = {}
+        self.keys: dict[Path, Mark] = {}
+
+    def of(self, path: Path, *, key: bool = False) -> Mark | None:
+        """The mark of `path`, or of its nearest ancestor written in the document (a missing
+        field is shown at the mapping it is missing from); `key`: the entry's key when the
+        path itself is written. None for an empty document."""
+        if key and path in self.keys:
+            return self.keys[path]
+        for end in range(len(path), -1, -1):
+            mark = self.values.get(path[:end])
+            if mark is not None:
+                return mark
+        return None
+
+    @classmethod
+    def of_node(cls, root: Node) -> Positions:
+        """Every path of a composed (and constructed: merge keys flattened) node graph. Paths
+        through aliases are walked like any other, within the bounds check_expansion kept."""
+        positions = cls()
+        stack: list[tuple[Path, Node]] = [((), root)]
+        while stack:
+            path, node = stack.pop()
+            positions.values.setdefault(path, _mark(node))
+            if isinstance(node, SequenceNode):
+                stack.extend(((*path, i), item) for i, item in enumerate(node.value))
+            elif isinstance(node, MappingNode):
+                # the last entry of a key wins, as in the mapping built (merged keys come first)
+                for key_node, value in reversed(node.value):
+                    if isinstance(key_node, ScalarNode) and (*path, key_node.value) not in (
+                        positions.keys
+                    ):
+                        child = (*path, key_node.value)
+                        positions.keys[child] = _mark(key_node)
+                        stack.append((child, value))
+        return positions
+
+
+def _mark(node: Node) -> Mark:
+    return (node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _problem_mark(exc: Exception) -> Mark | None:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    if mark is None:
+        return None
+    return (mark.line + 1, mark.column + 1)
 
 
 class _Refused(ComposerError):
@@ -165,8 +228,11 @@ def check_expansion(root: Node, limits: YamlLimits) -> None:
             stack.append((child, False))
 
 
-def documents(text: str, name: str, limits: YamlLimits = YamlLimits()) -> Iterator[tuple[int, Any]]:
-    """(index, document) for every non-empty document of `text`; an empty one keeps its index.
+def documents(
+    text: str, name: str, limits: YamlLimits = YamlLimits()
+) -> Iterator[tuple[int, Any, Positions]]:
+    """(number, document, positions) for every non-empty document of `text`, numbered from 1;
+    an empty one keeps its number.
 
     Raises DocumentError for the first document that cannot be read: documents after it are
     not read (their boundaries are unknown once the syntax breaks).
@@ -174,11 +240,12 @@ def documents(text: str, name: str, limits: YamlLimits = YamlLimits()) -> Iterat
     try:
         loader = _BoundedLoader(text, name, limits)  # refuses unprintable characters at once
     except yaml.YAMLError as exc:
-        raise DocumentError(0, f"cannot parse: {_one_line(exc)}") from None
-    index = 0
+        raise DocumentError(0, f"cannot parse: {_one_line(exc)}", _reader_mark(exc, text)) from None
+    number = 1
     try:
         while True:
             try:
+                node = None
                 if not loader.check_node():
                     return
                 node = loader.get_node()
@@ -186,19 +253,35 @@ def documents(text: str, name: str, limits: YamlLimits = YamlLimits()) -> Iterat
                     return
                 check_expansion(node, limits)
                 doc = loader.construct_document(node)
+                positions = Positions.of_node(node)
             except _Refused as exc:
-                raise DocumentError(index, f"not read: {_one_line(exc)}") from None
-            except yaml.YAMLError as exc:
-                raise DocumentError(index, f"cannot parse: {_one_line(exc)}") from None
-            except Exception as exc:  # RecursionError, MemoryError, ValueError from a scalar...
                 raise DocumentError(
-                    index, f"cannot parse: {type(exc).__name__}: {_one_line(exc)}"
+                    number, f"not read: {_one_line(exc)}", _problem_mark(exc)
+                ) from None
+            except yaml.YAMLError as exc:
+                raise DocumentError(
+                    number, f"cannot parse: {_one_line(exc)}", _problem_mark(exc)
+                ) from None
+            except Exception as exc:  # RecursionError, MemoryError, ValueError from a scalar...
+                raise DocumentError(  # which node is not known: the document's start is
+                    number,
+                    f"cannot parse: {type(exc).__name__}: {_one_line(exc)}",
+                    None if node is None else _mark(node),
                 ) from None
             if doc is not None:
-                yield index, doc
-            index += 1
+                yield number, doc, positions
+            number += 1
     finally:
         loader.dispose()
+
+
+def _reader_mark(exc: yaml.YAMLError, text: str) -> Mark | None:
+    """Where a character the reader refused is: it gives an offset, not a line."""
+    position = getattr(exc, "position", None)
+    if not isinstance(position, int):
+        return _problem_mark(exc)
+    before = text[:position]
+    return (before.count("\n") + 1, position - (before.rfind("\n") + 1) + 1)
 
 
 def _one_line(exc: Exception) -> str:

@@ -92,13 +92,16 @@ def test_validate_lists_every_error_with_file_document_and_field(
     assert code == 1
     lines = err.strip().splitlines()
     assert len(lines) == 3
+    # file:line:column as editors open it (named from the directory given), documents from 1
     assert lines[0].startswith(
-        "web.yaml: document 1 TaskDefinition/api: "
+        f"{broken_dir / 'web.yaml'}:21:22: document 2 TaskDefinition/api: "
         "spec.containerDefinitions.0.portMappings.0.containerPort: "
     )
-    assert lines[1] == "web.yaml: document 2 Service/web: spec.desiredCont: unknown field"
+    assert lines[1] == (
+        f"{broken_dir / 'web.yaml'}:28:3: document 3 Service/web: spec.desiredCont: unknown field"
+    )
     assert lines[2] == (
-        "teams/shop.yml: document 0 Service/shop: spec.taskDefinition: "
+        f"{broken_dir / 'teams/shop.yml'}:6:19: document 1 Service/shop: spec.taskDefinition: "
         "no TaskDefinition named 'nowhere' in these manifests"
     )
     assert "2 file(s), 1 valid resource(s), 3 error(s)" in out
@@ -113,7 +116,7 @@ def test_validate_reports_a_yaml_syntax_error(
     code, _, err = run(capsys, "validate", str(tmp_path))
 
     assert code == 1
-    assert err.startswith("bad.yaml: document 0: (document): cannot parse: ")
+    assert err.startswith(f"{tmp_path / 'bad.yaml'}:2:1: document 1: (document): cannot parse: ")
 
 
 def test_validate_fails_on_a_missing_directory(
@@ -125,7 +128,7 @@ def test_validate_fails_on_a_missing_directory(
 
     assert code == 1
     assert err.strip() == f"{missing}: no such file or directory"
-    assert out == ""
+    assert out.strip() == "0 file(s), 0 valid resource(s), 1 error(s)"
 
 
 def test_validate_fails_on_a_directory_without_manifests(
@@ -139,12 +142,12 @@ def test_validate_fails_on_a_directory_without_manifests(
     assert "no *.yaml or *.yml manifests found" in err
 
 
-def test_validate_needs_a_directory_argument(capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_needs_a_path_argument(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["validate"])
 
     assert exc.value.code == 2
-    assert "dir" in capsys.readouterr().err
+    assert "PATH" in capsys.readouterr().err
 
 
 def test_validate_reports_a_fractional_task_cpu_instead_of_crashing(
@@ -155,7 +158,7 @@ def test_validate_reports_a_fractional_task_cpu_instead_of_crashing(
     code, _, err = run(capsys, "validate", str(tmp_path))
 
     assert code == 1
-    assert "web.yaml: document 0 TaskDefinition/web: spec.cpu: " in err
+    assert f"{tmp_path / 'web.yaml'}:6:8: document 1 TaskDefinition/web: spec.cpu: " in err
 
 
 def test_python_dash_m_controller_validate_runs_the_cli(broken_dir: Path) -> None:
@@ -177,7 +180,7 @@ def test_python_dash_m_controller_validate_runs_the_cli(broken_dir: Path) -> Non
     assert (ok.returncode, ok.stderr) == (0, "")
     assert "14 valid resource(s), 0 error(s)" in ok.stdout
     assert bad.returncode == 1
-    assert "web.yaml: document 2 Service/web: spec.desiredCont: unknown field" in bad.stderr
+    assert "web.yaml:28:3: document 3 Service/web: spec.desiredCont: unknown field" in bad.stderr
     assert "Traceback" not in bad.stderr
 
 
@@ -192,8 +195,9 @@ def schema(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     return parsed
 
 
-def test_schema_is_json_with_one_variant_per_kind(schema: dict[str, Any]) -> None:
-    kinds = [v["properties"]["kind"]["const"] for v in schema["oneOf"]]
+def test_schema_is_json_with_one_spec_per_kind_chosen_by_kind(schema: dict[str, Any]) -> None:
+    kinds = schema["properties"]["kind"]["enum"]
+    chosen = {rule["if"]["properties"]["kind"]["const"]: rule["then"] for rule in schema["allOf"]}
 
     assert sorted(kinds) == [
         "Alarm",
@@ -211,10 +215,12 @@ def test_schema_is_json_with_one_variant_per_kind(schema: dict[str, Any]) -> Non
         "TargetGroup",
         "TaskDefinition",
     ]
-    for variant in schema["oneOf"]:
-        assert variant["required"] == ["apiVersion", "kind", "metadata", "spec"]
-        assert variant["properties"]["apiVersion"] == {"const": "skiff/v1"}
-        assert variant["additionalProperties"] is False
+    assert set(chosen) == set(kinds)
+    for kind, then in chosen.items():
+        assert then == {"properties": {"spec": {"$ref": f"#/$defs/{kind}Spec"}}}
+    assert schema["required"] == ["apiVersion", "kind", "metadata", "spec"]
+    assert schema["properties"]["apiVersion"]["const"] == "skiff/v1"
+    assert schema["additionalProperties"] is False
 
 
 def test_schema_uses_aws_camel_case_field_names(schema: dict[str, Any]) -> None:

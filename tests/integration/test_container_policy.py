@@ -158,7 +158,9 @@ def test_privileged_needs_allow_privileged(skiff: Skiff) -> None:
     (error,) = wait_for(lambda: _policy_errors(skiff), 20, "the policy's refusal in the status")
     assert error == {
         "file": "svc.yaml",
-        "document": 0,
+        "line": 10,  # `privileged: true`: its value, where an editor jumps to
+        "column": 17,
+        "document": 1,
         "field": "spec.containerDefinitions.0.privileged",
         "message": "privileged containers are not allowed by this daemon's policy "
         "(start it with --allow privileged)",

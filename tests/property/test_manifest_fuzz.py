@@ -273,7 +273,8 @@ def test_any_value_in_any_field_of_any_kind_is_a_field_error(
 
     for err in result.errors:  # a document that parsed names its problems by field
         assert err.file == "teams/fuzzed.yaml"
-        assert 0 <= err.document < len(docs)
+        assert 1 <= err.document <= len(docs)  # counted from 1, as editors do
+        assert err.line is not None and err.line >= 1, err
 
 
 @settings(max_examples=200, deadline=None)

@@ -73,10 +73,10 @@ def test_a_queue_and_an_environment_must_name_what_exists(tmp_path: Path) -> Non
     )
     result = load_directory(str(root))
     assert {f"{e.file}#{e.document}:{e.field}": e.message for e in result.errors} == {
-        "batch.yaml#0:spec.computeEnvironmentOrder.0.computeEnvironment": "no ComputeEnvironment "
+        "batch.yaml#1:spec.computeEnvironmentOrder.0.computeEnvironment": "no ComputeEnvironment "
         "named 'nowhere' in these manifests",
-        "batch.yaml#1:spec.hosts.0": "no Host named 'big' (hosts: local)",
-        "batch.yaml#1:spec.zones.0": "no Host is in zone 'mars' (zones: local)",
+        "batch.yaml#2:spec.hosts.0": "no Host named 'big' (hosts: local)",
+        "batch.yaml#2:spec.zones.0": "no Host is in zone 'mars' (zones: local)",
     }
 
 

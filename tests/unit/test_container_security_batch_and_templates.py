@@ -126,9 +126,9 @@ def test_hostile_values_through_the_loader_name_file_document_and_field(tmp_path
     )
     result = load_directory(str(tmp_path), EVERYTHING)
     assert sorted(str(e) for e in result.errors) == [
-        "web.yaml: document 0 TaskDefinition/web: spec.containerDefinitions.0.extraHosts.0."
-        "ipAddress: '1.2.3' is not an IPv4 or IPv6 address",
-        "web.yaml: document 0 TaskDefinition/web: spec.containerDefinitions.0.user: "
+        "web.yaml:10:11: document 1 TaskDefinition/web: spec.containerDefinitions.0.user: "
         "'root;reboot' is not a user: use user, user:group, uid, uid:gid, user:gid or "
         "uid:group (names of letters, digits, '_', '.', '-', starting with a letter or '_')",
+        "web.yaml:13:18: document 1 TaskDefinition/web: spec.containerDefinitions.0.extraHosts.0."
+        "ipAddress: '1.2.3' is not an IPv4 or IPv6 address",
     ]

@@ -67,48 +67,48 @@ def test_a_custom_instance_type(tmp_path: Path) -> None:
     [
         (
             [template(instanceType="t9.huge")],
-            "0:spec.launchTemplateData",
+            "1:spec.launchTemplateData",
             "unknown instanceType 't9.huge'",
         ),
         (
             [template(userData="x" * 16385)],
-            "0:spec.launchTemplateData.userData",
+            "1:spec.launchTemplateData.userData",
             "16385 bytes; EC2 allows at most 16384",
         ),
         (
             [template(), group(minSize=3, maxSize=2)],
-            "1:spec.minSize",
+            "2:spec.minSize",
             "minSize 3 is greater than maxSize 2",
         ),
         (
             [template(), group(desiredCapacity=9)],
-            "1:spec.desiredCapacity",
+            "2:spec.desiredCapacity",
             "desiredCapacity 9 is outside [1, 4]",
         ),
         (
             [template(), group(availabilityZones=["zone-z"])],
-            "1:spec.availabilityZones.0",
+            "2:spec.availabilityZones.0",
             "no Host is in zone 'zone-z'",
         ),
-        ([group()], "0:spec.launchTemplate.launchTemplateName", "no LaunchTemplate named 'web'"),
+        ([group()], "1:spec.launchTemplate.launchTemplateName", "no LaunchTemplate named 'web'"),
         (
             [template(), group(terminationPolicies=["Newest"])],
-            "1:spec.terminationPolicies",
+            "2:spec.terminationPolicies",
             "unknown termination policy 'Newest'",
         ),
         (
             [template(), group(suspendedProcesses=["Nap"])],
-            "1:spec.suspendedProcesses",
+            "2:spec.suspendedProcesses",
             "unknown process 'Nap'",
         ),
         (
             [template(), group(launchTemplate={"launchTemplateName": "web", "version": "latest"})],
-            "1:spec.launchTemplate.version",
+            "2:spec.launchTemplate.version",
             "should match pattern",
         ),
         (
             [template(), group(targetGroups=[{"targetGroup": "tg", "port": 80}])],
-            "1:spec.targetGroups.0.targetGroup",
+            "2:spec.targetGroups.0.targetGroup",
             "no TargetGroup named 'tg'",
         ),
     ],
@@ -139,4 +139,4 @@ def test_an_instance_takes_a_template_or_inline_settings_not_both(tmp_path: Path
         {"launchTemplate": {"launchTemplateName": "web"}, "launchTemplateData": {"imageId": "x"}},
     )
     found = errors(tmp_path, template(), both)
-    assert "give either launchTemplate or launchTemplateData" in found["1:spec"]
+    assert "give either launchTemplate or launchTemplateData" in found["2:spec"]

@@ -11,6 +11,7 @@ refused as it is written), and `haproxy -c` runs no injected Lua.
 from __future__ import annotations
 
 import dataclasses
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -244,10 +245,12 @@ def test_skiff_validate_refuses_a_hostile_value_naming_file_document_and_field(
         return
     assert code == 1
     lines = err.splitlines()
-    assert all(line.startswith("stack.yaml: document ") for line in lines), err[:500]
+    shown = re.escape(f"{tmp_path / 'm' / 'stack.yaml'}:")
+    assert all(re.match(rf"{shown}\d+:\d+: document ", line) for line in lines), err[:500]
     assert all(len(line) < 400 for line in lines)  # never echoes a huge value
-    expected = f"stack.yaml: document {where.document}"
-    assert any(line.startswith(expected) and f": {where.field}: " in line for line in lines), lines
+    # file:line:column, then the document counted from 1 as editors do (`docs` is a list)
+    expected = re.compile(rf"{shown}\d+:\d+: document {where.document + 1}[ :]")
+    assert any(expected.match(line) and f": {where.field}: " in line for line in lines), lines
 
 
 # --- (b) forced past validation --------------------------------------------------------------

@@ -99,7 +99,7 @@ def test_target_group_ranges(
     tmp_path: Path, spec: dict[str, Any], field: str, message: str
 ) -> None:
     found = errors(tmp_path, tg("web", **spec))
-    assert message in found[f"0:{field}"]
+    assert message in found[f"1:{field}"]
 
 
 def test_duplicate_priorities_and_ports_name_the_field(tmp_path: Path) -> None:
@@ -108,8 +108,8 @@ def test_duplicate_priorities_and_ports_name_the_field(tmp_path: Path) -> None:
         tg(),
         lb("front", listener(8080, rules=[rule(10), rule(10, "/b")]), listener(8080)),
     )
-    assert found["1:spec.listeners.0.rules.1.priority"] == "priority 10 is also rule 0's"
-    assert found["1:spec.listeners.1.port"] == "port 8080 is also listener 0's"
+    assert found["2:spec.listeners.0.rules.1.priority"] == "priority 10 is also rule 0's"
+    assert found["2:spec.listeners.1.port"] == "port 8080 is also listener 0's"
 
 
 @pytest.mark.parametrize(
@@ -125,14 +125,14 @@ def test_invalid_path_patterns_are_refused(tmp_path: Path, pattern: str) -> None
 def test_a_rule_naming_a_missing_target_group_is_reported_on_the_action(tmp_path: Path) -> None:
     found = errors(tmp_path, tg(), lb("front", listener(rules=[rule(5, group="nowhere")])))
     assert found == {
-        "1:spec.listeners.0.rules.0.actions.0": "no TargetGroup named 'nowhere' in these manifests"
+        "2:spec.listeners.0.rules.0.actions.0": "no TargetGroup named 'nowhere' in these manifests"
     }
 
 
 def test_actions_need_their_configuration(tmp_path: Path) -> None:
     bad = {"port": 80, "defaultActions": [{"type": "redirect"}]}
     found = errors(tmp_path, lb("front", bad))
-    assert "a redirect action needs redirectConfig" in found["0:spec.listeners.0.defaultActions.0"]
+    assert "a redirect action needs redirectConfig" in found["1:spec.listeners.0.defaultActions.0"]
 
 
 def test_service_load_balancers_must_match_the_task_definition(tmp_path: Path) -> None:
@@ -154,10 +154,10 @@ def test_service_load_balancers_must_match_the_task_definition(tmp_path: Path) -
         ),
     )
     assert found == {
-        "4:spec.loadBalancers.0.containerName": "TaskDefinition 'web' has no container 'app'",
-        "4:spec.loadBalancers.1.containerPort": "container 'web' maps no port 9090",
-        "4:spec.loadBalancers.2.targetGroup": "no TargetGroup named 'gone' in these manifests",
-        "4:spec.loadBalancers.3.targetGroup": "TargetGroup 'ips' has targetType ip, "
+        "5:spec.loadBalancers.0.containerName": "TaskDefinition 'web' has no container 'app'",
+        "5:spec.loadBalancers.1.containerPort": "container 'web' maps no port 9090",
+        "5:spec.loadBalancers.2.targetGroup": "no TargetGroup named 'gone' in these manifests",
+        "5:spec.loadBalancers.3.targetGroup": "TargetGroup 'ips' has targetType ip, "
         "which needs networkMode awsvpc",
     }
 
@@ -202,7 +202,7 @@ def test_a_health_check_path_that_could_change_the_configuration_is_refused(
     tmp_path: Path, path: str
 ) -> None:
     found = errors(tmp_path, tg("web", healthCheck={"path": path}))
-    assert set(found) == {"0:spec.healthCheck.path"}
+    assert set(found) == {"1:spec.healthCheck.path"}
 
 
 def test_a_health_check_path_with_url_characters_is_valid(tmp_path: Path) -> None:
@@ -236,7 +236,7 @@ def test_redirect_fields_that_break_a_url_are_refused(
     tmp_path: Path, config: dict[str, str], field: str
 ) -> None:
     found = errors(tmp_path, redirect_lb(**config))
-    assert set(found) == {f"0:spec.listeners.0.defaultActions.0.redirectConfig.{field}"}
+    assert set(found) == {f"1:spec.listeners.0.defaultActions.0.redirectConfig.{field}"}
 
 
 def test_redirect_fields_with_percent_signs_are_valid(tmp_path: Path) -> None:
@@ -272,10 +272,10 @@ def test_two_load_balancers_on_one_port_are_refused_naming_both(tmp_path: Path) 
     assert [(e.file, e.document, e.field, e.message) for e in result.errors] == [
         (
             "b.yaml",
-            0,
+            1,
             "spec.listeners.1.port",
             "port 8081 is already a listener of LoadBalancer 'first' "
-            "(a.yaml document 1, listener 1)",
+            "(a.yaml document 2, listener 1)",
         )
     ]
     # Its other listener still serves: the LoadBalancer is kept, the listener left out.
@@ -297,7 +297,7 @@ def test_a_service_in_a_target_group_no_load_balancer_uses_is_refused(tmp_path: 
     write(tmp_path, "lb.yaml", *docs)
     result = load_directory(str(tmp_path))
     assert {f"{e.document}:{e.field}": e.message for e in result.errors} == {
-        "4:spec.loadBalancers.0.targetGroup": "TargetGroup 'web' has no LoadBalancer: no "
+        "5:spec.loadBalancers.0.targetGroup": "TargetGroup 'web' has no LoadBalancer: no "
         "listener forwards to it, so its targets could never turn healthy"
     }
     assert ("Service", "web") not in result.resources  # ECS refuses such a service

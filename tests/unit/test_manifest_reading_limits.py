@@ -48,7 +48,7 @@ def test_an_alias_bomb_is_refused_before_it_is_expanded(tmp_path: Path, where: s
     result = loads_within(20, tmp_path)
 
     (err,) = result.errors
-    assert (err.file, err.document, err.field) == ("bomb.yaml", 0, "(document)")
+    assert (err.file, err.document, err.field) == ("bomb.yaml", 1, "(document)")
     assert "more than 100000 YAML nodes once its aliases are expanded" in err.message
     assert result.unreadable == {"bomb.yaml"}
     assert set(result.resources) == {("TaskDefinition", "web")}
@@ -69,7 +69,7 @@ def test_5000_nested_lists_are_an_error_not_a_crash(tmp_path: Path) -> None:
     result = load(tmp_path)
 
     (err,) = result.errors
-    assert (err.file, err.document) == ("deep.yaml", 1)
+    assert (err.file, err.document) == ("deep.yaml", 2)
     assert "nested deeper than 64 levels" in err.message
     assert set(result.resources) == {("TaskDefinition", "web"), ("TaskDefinition", "ok")}
 
@@ -130,7 +130,8 @@ def test_the_size_limit_is_an_option_of_validate(
     write(tmp_path, "web.yaml", td_doc("web"))
 
     assert main(["validate", str(tmp_path), "--max-manifest-bytes", "10"]) == 1
-    assert "web.yaml: document 0: (document): larger than 10 bytes" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'web.yaml'}: larger than 10 bytes" in err
     assert main(["validate", str(tmp_path), "--max-manifest-bytes", "100000"]) == 0
 
 
@@ -198,7 +199,7 @@ def test_a_scalar_yaml_cannot_build_is_an_error_of_its_file(tmp_path: Path, text
 
     result = load(tmp_path)
 
-    assert [(e.file, e.document) for e in result.errors] == [("x.yaml", 0)]
+    assert [(e.file, e.document) for e in result.errors] == [("x.yaml", 1)]
     assert result.unreadable == {"x.yaml"}
 
 
@@ -214,7 +215,7 @@ def test_a_validator_that_raises_is_an_error_of_its_document(
     result = load(tmp_path)
 
     assert errors_of(result) == {
-        "web.yaml#1:(document)": "cannot validate: RuntimeError: a bug in a check"
+        "web.yaml#2:(document)": "cannot validate: RuntimeError: a bug in a check"
     }
     assert result.unreadable == {"web.yaml"}
 

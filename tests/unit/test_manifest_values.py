@@ -31,10 +31,10 @@ def test_a_container_port_mapped_twice_is_refused_as_ecs_does(
 ) -> None:
     # Docker's port bindings are keyed by container port: one of the two would vanish.
     found = errors(tmp_path, td_doc("web", containerDefinitions=[container(portMappings=mappings)]))
-    assert list(found) == ["0:spec.containerDefinitions.0.portMappings.1.containerPort"]
+    assert list(found) == ["1:spec.containerDefinitions.0.portMappings.1.containerPort"]
     assert (
         "already mapped by portMappings 0"
-        in found["0:spec.containerDefinitions.0.portMappings.1.containerPort"]
+        in found["1:spec.containerDefinitions.0.portMappings.1.containerPort"]
     )
 
 
@@ -65,7 +65,7 @@ def test_task_cpu_and_memory_outside_ecs_bounds_are_refused(
 ) -> None:
     doc = td_doc("web", containerDefinitions=[container(memory=None)], **{"memory": 512, **task})
     found = errors(tmp_path, doc)
-    assert list(found) == [f"0:spec.{field}"], found
+    assert list(found) == [f"1:spec.{field}"], found
 
 
 @pytest.mark.parametrize(
@@ -101,8 +101,8 @@ def test_a_fargate_task_definition_without_a_fargate_size_is_refused(
     tmp_path: Path, task: dict[str, Any], field: str, fragment: str
 ) -> None:
     found = errors(tmp_path, td_doc("web", **{**FARGATE, **task}))
-    assert list(found) == [f"0:spec.{field}"]
-    assert fragment in found[f"0:spec.{field}"]
+    assert list(found) == [f"1:spec.{field}"]
+    assert fragment in found[f"1:spec.{field}"]
 
 
 def test_a_fargate_size_refused_says_so_in_aws_words_and_names_the_memory_that_would_do(
@@ -110,7 +110,7 @@ def test_a_fargate_size_refused_says_so_in_aws_words_and_names_the_memory_that_w
 ) -> None:
     found = errors(tmp_path, td_doc("web", cpu=256, memory=4096, **FARGATE))
     assert found == {
-        "0:spec.memory": f"{NO_FARGATE_SIZE}: 256 CPU, 4096 memory; "
+        "1:spec.memory": f"{NO_FARGATE_SIZE}: 256 CPU, 4096 memory; "
         "with cpu 256, memory is 512, 1024 or 2048"
     }
 
@@ -120,7 +120,7 @@ def test_a_fargate_cpu_refused_names_the_cpus_fargate_has_and_those_for_the_memo
 ) -> None:
     found = errors(tmp_path, td_doc("web", cpu=384, memory=1024, **FARGATE))
     assert found == {
-        "0:spec.cpu": f"{NO_FARGATE_SIZE}: 384 CPU, 1024 memory; "
+        "1:spec.cpu": f"{NO_FARGATE_SIZE}: 384 CPU, 1024 memory; "
         "cpu is one of 256, 512, 1024, 2048, 4096, 8192 or 16384 (with memory 1024: 256 or 512)"
     }
 
@@ -130,8 +130,8 @@ def test_a_fargate_task_definition_without_task_cpu_and_memory_is_refused_on_bot
 ) -> None:
     doc = td_doc("web", containerDefinitions=[container(memory=64)], **FARGATE)
     assert errors(tmp_path, doc) == {
-        "0:spec.cpu": "Fargate requires that 'cpu' be defined at the task level",
-        "0:spec.memory": "Fargate requires that 'memory' be defined at the task level",
+        "1:spec.cpu": "Fargate requires that 'cpu' be defined at the task level",
+        "1:spec.memory": "Fargate requires that 'memory' be defined at the task level",
     }
 
 
@@ -142,7 +142,8 @@ def test_skiff_validate_refuses_a_fargate_task_definition_of_no_fargate_size(
     write(tmp_path, "web.yaml", td_doc("web", cpu=256, memory=4096, **FARGATE))
     assert main(["validate", str(tmp_path)]) == 1
     assert capsys.readouterr().err.splitlines() == [
-        f"web.yaml: document 0 TaskDefinition/web: spec.memory: {NO_FARGATE_SIZE}: 256 CPU, "
+        f"{tmp_path / 'web.yaml'}:7:11: document 1 TaskDefinition/web: spec.memory: "
+        f"{NO_FARGATE_SIZE}: 256 CPU, "
         "4096 memory; with cpu 256, memory is 512, 1024 or 2048"
     ]
 
@@ -168,7 +169,7 @@ def test_an_ec2_and_fargate_task_definition_needs_a_fargate_size_too(tmp_path: P
     doc = td_doc(
         "web", cpu=256, memory=4096, **{**FARGATE, "requiresCompatibilities": ["EC2", "FARGATE"]}
     )
-    assert list(errors(tmp_path, doc)) == ["0:spec.memory"]
+    assert list(errors(tmp_path, doc)) == ["1:spec.memory"]
 
 
 # --- root volumes ------------------------------------------------------------------------------
@@ -203,7 +204,7 @@ def test_a_root_volume_mount_path_that_is_not_a_clean_absolute_path_is_refused(
     tmp_path: Path, path: str
 ) -> None:
     found = errors(tmp_path, template(path))
-    assert list(found) == ["0:spec.launchTemplateData.rootVolume.mountPath"]
+    assert list(found) == ["1:spec.launchTemplateData.rootVolume.mountPath"]
 
 
 @pytest.mark.parametrize("path", ["/data", "/var/lib/app", "/srv/db-1", "/procfs"])
@@ -221,7 +222,7 @@ def test_a_service_runs_at_most_5000_tasks(tmp_path: Path) -> None:
         td_doc("web"),
         service_doc("web", desiredCount=5001, autoScaling={"minCapacity": 0, "maxCapacity": 5001}),
     )
-    assert set(found) == {"1:spec.desiredCount", "1:spec.autoScaling.maxCapacity"}
+    assert set(found) == {"2:spec.desiredCount", "2:spec.autoScaling.maxCapacity"}
 
 
 def group(**sizes: int) -> dict[str, Any]:
@@ -233,7 +234,7 @@ def test_an_auto_scaling_group_holds_at_most_5000_instances(tmp_path: Path) -> N
     base = document("LaunchTemplate", "base", {"launchTemplateData": {"imageId": "busybox"}})
     assert errors(tmp_path, base, group(minSize=0, maxSize=5000)) == {}
     found = errors(tmp_path, base, group(minSize=0, maxSize=5001, desiredCapacity=5001))
-    assert set(found) == {"1:spec.maxSize", "1:spec.desiredCapacity"}
+    assert set(found) == {"2:spec.maxSize", "2:spec.desiredCapacity"}
 
 
 def test_a_scheduled_action_sets_no_size_its_target_cannot_hold(tmp_path: Path) -> None:
@@ -243,4 +244,4 @@ def test_a_scheduled_action_sets_no_size_its_target_cannot_hold(tmp_path: Path) 
         {"target": {"service": "web"}, "recurrence": "0 8 * * *", "maxSize": 5001},
     )
     found = errors(tmp_path, td_doc("web"), service_doc("web"), action)
-    assert list(found) == ["2:spec.maxSize"]
+    assert list(found) == ["3:spec.maxSize"]

@@ -23,7 +23,7 @@ from tests.unit.manifest_values_support import errors
 @pytest.mark.parametrize("count", ["3", 3.0, True])
 def test_a_desired_count_that_is_not_an_integer_is_refused(tmp_path: Path, count: Any) -> None:
     found = errors(tmp_path, td_doc("web"), service_doc("web", desiredCount=count))
-    assert list(found) == ["1:spec.desiredCount"]
+    assert list(found) == ["2:spec.desiredCount"]
 
 
 def test_a_number_takes_an_integer(tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ def alarm(url: str) -> dict[str, Any]:
     ],
 )
 def test_a_prometheus_url_is_http_or_https_with_a_host(tmp_path: Path, url: str) -> None:
-    assert list(errors(tmp_path, alarm(url))) == ["0:spec.metric.prometheusUrl"]
+    assert list(errors(tmp_path, alarm(url))) == ["1:spec.metric.prometheusUrl"]
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:9090", "https://prom.lan/prometheus"])
@@ -92,7 +92,7 @@ def test_the_daemon_refuses_a_listener_address_haproxy_would_misread(
     ],
 )
 def test_a_host_url_docker_would_read_otherwise_is_refused(tmp_path: Path, url: str) -> None:
-    assert list(errors(tmp_path, host_doc("h1", url=url))) == ["0:spec.url"]
+    assert list(errors(tmp_path, host_doc("h1", url=url))) == ["1:spec.url"]
 
 
 @pytest.mark.parametrize(
@@ -122,7 +122,7 @@ def test_tls_paths_are_absolute_and_a_certificate_needs_its_key(
     tmp_path: Path, tls: dict[str, str], field: str
 ) -> None:
     found = errors(tmp_path, host_doc("h1", url="tcp://10.0.0.5:2376", tls=tls))
-    assert list(found) == [f"0:{field}"]
+    assert list(found) == [f"1:{field}"]
 
 
 @pytest.mark.parametrize("address", ["10.0.0.5", "fd00::5", "[fd00::5]", "docker-1.lan"])

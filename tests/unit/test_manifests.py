@@ -47,9 +47,9 @@ def test_records_source_file_and_document_index_of_each_resource(tmp_path: Path)
 
     svc = result.resources[("Service", "api")]
     assert (svc.kind, svc.name, svc.key) == ("Service", "api", ("Service", "api"))
-    assert (svc.source, svc.document) == ("teams/api.yml", 2)
-    assert result.resources[("TaskDefinition", "api")].document == 0
-    assert result.resources[("Host", "h1")].document == 1
+    assert (svc.source, svc.document) == ("teams/api.yml", 3)  # counted from 1, as editors do
+    assert result.resources[("TaskDefinition", "api")].document == 1
+    assert result.resources[("Host", "h1")].document == 2
 
 
 def test_metadata_labels_are_kept_on_the_resource(tmp_path: Path) -> None:
@@ -66,8 +66,8 @@ def test_empty_documents_are_skipped_but_keep_their_place_in_the_count(tmp_path:
     result = load(tmp_path)
 
     assert result.errors == []
-    assert result.resources[("TaskDefinition", "web")].document == 0
-    assert result.resources[("Service", "web")].document == 3
+    assert result.resources[("TaskDefinition", "web")].document == 1
+    assert result.resources[("Service", "web")].document == 4
 
 
 def test_a_file_of_only_comments_is_valid_and_empty(tmp_path: Path) -> None:
@@ -128,9 +128,9 @@ def test_every_bad_document_is_reported_and_the_good_one_still_loads(tmp_path: P
     result = load(tmp_path)
 
     assert errors_at(result).keys() == {
-        "all.yaml#0:spec.containerDefinitions.0.portMappings.0.containerPort",
-        "all.yaml#1:spec.desiredCont",
-        "all.yaml#3:spec.containerDefinitions.0.image",
+        "all.yaml#1:spec.containerDefinitions.0.portMappings.0.containerPort",
+        "all.yaml#2:spec.desiredCont",
+        "all.yaml#4:spec.containerDefinitions.0.image",
     }
     assert set(result.resources) == {("TaskDefinition", "good")}
     assert result.claimed == {
@@ -167,8 +167,8 @@ def test_errors_in_several_files_are_all_reported(tmp_path: Path) -> None:
     write(tmp_path, "b/b.yml", td_doc("b", networkMode="bogus"))
 
     assert errors_at(load(tmp_path)).keys() == {
-        "a.yaml#0:spec.desiredCount",
-        "b/b.yml#0:spec.networkMode",
+        "a.yaml#1:spec.desiredCount",
+        "b/b.yml#1:spec.networkMode",
     }
 
 
@@ -177,10 +177,11 @@ def test_field_error_reads_file_document_resource_field_and_message(tmp_path: Pa
 
     (err,) = load(tmp_path).errors
 
-    assert (err.file, err.document, err.kind, err.name) == ("web.yaml", 1, "Service", "web")
+    assert (err.file, err.document, err.kind, err.name) == ("web.yaml", 2, "Service", "web")
     assert err.path == ("spec", "desiredCount")
+    assert (err.line, err.column) == (16, 17)  # the value -1, in the file of two documents
     assert str(err) == (
-        "web.yaml: document 1 Service/web: spec.desiredCount: "
+        "web.yaml:16:17: document 2 Service/web: spec.desiredCount: "
         "Input should be greater than or equal to 0"
     )
 
@@ -240,7 +241,7 @@ def test_unknown_field_is_rejected_and_named(
 
     result = load(tmp_path)
 
-    assert errors_at(result) == {f"x.yaml#0:{field}": "unknown field"}
+    assert errors_at(result) == {f"x.yaml#1:{field}": "unknown field"}
 
 
 @pytest.mark.parametrize(
@@ -302,14 +303,14 @@ def test_missing_required_field_is_reported(
 
     result = load(tmp_path)
 
-    assert errors_at(result)[f"x.yaml#0:{field}"] == message
+    assert errors_at(result)[f"x.yaml#1:{field}"] == message
     assert result.resources == {}
 
 
 def test_missing_metadata_is_reported_on_metadata(tmp_path: Path) -> None:
     write(tmp_path, "x.yaml", {k: v for k, v in service_doc().items() if k != "metadata"})
 
-    assert list(errors_at(load(tmp_path))) == ["x.yaml#0:metadata"]
+    assert list(errors_at(load(tmp_path))) == ["x.yaml#1:metadata"]
 
 
 @pytest.mark.parametrize("name", ["Web Server", "-web", "web.prod", "x" * 64, ""])
@@ -318,7 +319,7 @@ def test_invalid_resource_name_is_rejected(tmp_path: Path, name: str) -> None:
     doc["metadata"]["name"] = name
     write(tmp_path, "x.yaml", doc)
 
-    assert list(errors_at(load(tmp_path))) == ["x.yaml#0:metadata.name"]
+    assert list(errors_at(load(tmp_path))) == ["x.yaml#1:metadata.name"]
 
 
 @pytest.mark.parametrize("version", ["skiff/v2", "v1", None])
@@ -328,7 +329,7 @@ def test_wrong_api_version_is_reported(tmp_path: Path, version: str | None) -> N
     write(tmp_path, "x.yaml", doc)
 
     assert errors_at(load(tmp_path)) == {
-        "x.yaml#0:apiVersion": f"must be 'skiff/v1', not {version!r}"
+        "x.yaml#1:apiVersion": f"must be 'skiff/v1', not {version!r}"
     }
 
 
@@ -356,7 +357,7 @@ def test_unknown_kind_is_reported_with_the_known_ones(tmp_path: Path, kind: Any)
     result = load(tmp_path)
 
     assert errors_at(result) == {
-        "x.yaml#0:kind": f"unknown kind {kind!r}; expected one of "
+        "x.yaml#1:kind": f"unknown kind {kind!r}; expected one of "
         "Host, TaskDefinition, Service, TargetGroup, LoadBalancer, "
         "LaunchTemplate, Instance, AutoScalingGroup, ScalingPolicy, ScheduledAction, Alarm, "
         "ComputeEnvironment, JobQueue, JobDefinition"
@@ -377,7 +378,7 @@ def test_document_that_is_not_a_mapping_is_reported(
     result = load(tmp_path)
 
     assert errors_at(result) == {
-        "x.yaml#1:(document)": f"a document must be a mapping, not {type_name}"
+        "x.yaml#2:(document)": f"a document must be a mapping, not {type_name}"
     }
     assert set(result.resources) == {("TaskDefinition", "web")}
 
@@ -392,4 +393,4 @@ def test_task_cpu_or_memory_of_the_wrong_type_is_a_field_error(
 ) -> None:
     write(tmp_path, "td.yaml", td_doc("web", **{field: value}))
 
-    assert list(errors_at(load(tmp_path))) == [f"td.yaml#0:spec.{field}"]
+    assert list(errors_at(load(tmp_path))) == [f"td.yaml#1:spec.{field}"]

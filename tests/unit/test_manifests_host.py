@@ -58,7 +58,7 @@ def test_host_defaults() -> None:
 def test_host_bad_url_is_reported_on_spec_url(tmp_path: Path, url: str, message: str) -> None:
     write(tmp_path, "hosts.yaml", host_doc("h1", url=url))
 
-    assert errors_at(load(tmp_path)) == {"hosts.yaml#0:spec.url": message}
+    assert errors_at(load(tmp_path)) == {"hosts.yaml#1:spec.url": message}
 
 
 def test_host_tls_with_tcp_is_accepted(tmp_path: Path) -> None:
@@ -82,7 +82,7 @@ def test_host_tls_without_tcp_is_rejected(tmp_path: Path, url: str) -> None:
     result = load(tmp_path)
 
     assert errors_at(result) == {
-        "hosts.yaml#0:spec.tls": "tls applies only to tcp:// and https:// urls"
+        "hosts.yaml#1:spec.tls": "tls applies only to tcp:// and https:// urls"
     }
     assert result.claimed == {("Host", "h1")}
 
@@ -91,4 +91,4 @@ def test_host_tls_without_tcp_is_rejected(tmp_path: Path, url: str) -> None:
 def test_host_capacity_has_minimums(tmp_path: Path, capacity: dict[str, int], field: str) -> None:
     write(tmp_path, "hosts.yaml", host_doc("h1", capacity=capacity))
 
-    assert list(errors_at(load(tmp_path))) == [f"hosts.yaml#0:spec.capacity.{field}"]
+    assert list(errors_at(load(tmp_path))) == [f"hosts.yaml#1:spec.capacity.{field}"]

@@ -27,12 +27,12 @@ def test_placement_fields_are_validated_with_their_paths(tmp_path: Path) -> None
     )
     errors = errors_at(load(tmp_path))
     assert set(errors) == {
-        "svc.yaml#1:spec.placementConstraints.0",
-        "svc.yaml#1:spec.placementConstraints.1",
-        "svc.yaml#1:spec.placementStrategy.0",
-        "svc.yaml#1:spec.placementStrategy.1",
+        "svc.yaml#2:spec.placementConstraints.0",
+        "svc.yaml#2:spec.placementConstraints.1",
+        "svc.yaml#2:spec.placementStrategy.0",
+        "svc.yaml#2:spec.placementStrategy.1",
     }
-    assert "cannot read expression 'zone = a'" in errors["svc.yaml#1:spec.placementConstraints.0"]
+    assert "cannot read expression 'zone = a'" in errors["svc.yaml#2:spec.placementConstraints.0"]
 
 
 def test_an_attribute_on_no_host_is_refused_but_a_constraint_no_host_meets_today_is_not(
@@ -60,8 +60,8 @@ def test_an_attribute_on_no_host_is_refused_but_a_constraint_no_host_meets_today
         ),
     )
     errors = errors_at(load(tmp_path))
-    assert list(errors) == ["svc.yaml#1:spec.placementConstraints.0"]
-    assert errors["svc.yaml#1:spec.placementConstraints.0"].startswith(
+    assert list(errors) == ["svc.yaml#2:spec.placementConstraints.0"]
+    assert errors["svc.yaml#2:spec.placementConstraints.0"].startswith(
         "attribute 'rack' is on no Host"
     )
 

@@ -74,7 +74,7 @@ def test_service_naming_a_missing_task_definition_is_reported(tmp_path: Path) ->
     result = load(tmp_path)
 
     (err,) = result.errors
-    assert (err.file, err.document, err.kind, err.name) == ("svc.yaml", 1, "Service", "api")
+    assert (err.file, err.document, err.kind, err.name) == ("svc.yaml", 2, "Service", "api")
     assert err.field == "spec.taskDefinition"
     assert err.message == "no TaskDefinition named 'apii' in these manifests"
 
@@ -148,7 +148,7 @@ def test_fargate_service_with_an_unfit_task_definition_is_reported(
 
     assert result.errors
     assert {e.field for e in result.errors} == {"spec.launchType"}
-    assert all((e.document, e.kind, e.name) == (1, "Service", "web") for e in result.errors)
+    assert all((e.document, e.kind, e.name) == (2, "Service", "web") for e in result.errors)
     assert any(fragment in e.message and "TaskDefinition 'web'" in e.message for e in result.errors)
 
 
@@ -180,7 +180,7 @@ def test_fargate_service_of_a_fargate_task_definition_without_a_size_names_the_d
     result = load(tmp_path)
 
     assert [(e.document, e.kind, e.field) for e in result.errors] == [
-        (0, "TaskDefinition", "spec.memory")
+        (1, "TaskDefinition", "spec.memory")
     ]
     assert result.errors[0].message.startswith("No Fargate configuration exists for given values")
 

@@ -31,7 +31,8 @@ def test_yaml_syntax_error_names_the_broken_document(tmp_path: Path) -> None:
 
     (err,) = load(tmp_path).errors
 
-    assert err.document == 1
+    assert err.document == 2  # counted from 1, as editors do
+    assert (err.line, err.column) == (12, 1)  # where YAML found the list unclosed (file end)
 
 
 def test_file_that_is_not_utf8_is_unreadable(tmp_path: Path) -> None:
@@ -105,7 +106,7 @@ def test_plain_yaml_anchors_and_aliases_work(tmp_path: Path) -> None:
 def test_top_level_keys_of_mixed_types_are_reported_not_a_crash(tmp_path: Path) -> None:
     write(tmp_path, "x.yaml", {**td_doc("web"), 1: "one", "foo": "bar"})
 
-    assert set(errors_at(load(tmp_path))) >= {"x.yaml#0:1", "x.yaml#0:foo"}
+    assert set(errors_at(load(tmp_path))) >= {"x.yaml#1:1", "x.yaml#1:foo"}
 
 
 def test_unhashable_yaml_key_is_reported_not_a_crash(tmp_path: Path) -> None:
@@ -124,7 +125,7 @@ def test_same_resource_twice_in_one_file_is_reported_and_the_first_kept(tmp_path
     result = load(tmp_path)
 
     assert errors_at(result) == {
-        "web.yaml#2:metadata.name": "Service 'web' is defined twice (first in web.yaml, document 1)"
+        "web.yaml#3:metadata.name": "Service 'web' is defined twice (first in web.yaml, document 2)"
     }
     assert result.resources[("Service", "web")].spec.desired_count == 1
 
@@ -136,8 +137,8 @@ def test_same_resource_in_two_files_is_reported(tmp_path: Path) -> None:
     result = load(tmp_path)
 
     assert errors_at(result) == {
-        "b.yaml#0:metadata.name": "TaskDefinition 'web' is defined twice (first in a.yaml, "
-        "document 0)"
+        "b.yaml#1:metadata.name": "TaskDefinition 'web' is defined twice (first in a.yaml, "
+        "document 1)"
     }
     assert result.resources[("TaskDefinition", "web")].source == "a.yaml"
 
@@ -147,7 +148,7 @@ def test_same_name_is_reported_twice_even_when_the_first_is_invalid(tmp_path: Pa
 
     result = load(tmp_path)
 
-    assert set(errors_at(result)) == {"a.yaml#0:spec.desiredCount", "a.yaml#1:metadata.name"}
+    assert set(errors_at(result)) == {"a.yaml#1:spec.desiredCount", "a.yaml#2:metadata.name"}
     assert ("Service", "web") not in result.resources
     assert ("Service", "web") in result.claimed
 

@@ -68,7 +68,7 @@ def test_the_refusal_names_file_document_field_and_flag(tmp_path: Path) -> None:
     )
     result = load_directory(str(tmp_path))
     assert [str(e) for e in result.errors] == [
-        "manifests/web.yaml: document 1 TaskDefinition/web: spec.containerDefinitions.0."
+        "manifests/web.yaml:20:17: document 2 TaskDefinition/web: spec.containerDefinitions.0."
         "privileged: privileged containers are not allowed by this daemon's policy "
         "(start it with --allow privileged)"
     ]

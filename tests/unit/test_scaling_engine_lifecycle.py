@@ -100,10 +100,10 @@ def test_a_policy_on_a_service_without_bounds_and_an_alarm_naming_no_policy_are_
     )
     result = load_directory(str(root))
     assert {f"{e.file}#{e.document}:{e.field}": e.message for e in result.errors} == {
-        "scaling.yaml#0:spec.target.service": "Service 'web' has no autoScaling "
+        "scaling.yaml#1:spec.target.service": "Service 'web' has no autoScaling "
         "{minCapacity, maxCapacity}: the bounds a policy or scheduled action keeps its "
         "desiredCount within",
-        "scaling.yaml#1:spec.alarmActions.1.scalingPolicy": "no ScalingPolicy named 'web-in'",
+        "scaling.yaml#2:spec.alarmActions.1.scalingPolicy": "no ScalingPolicy named 'web-in'",
     }
     assert set(result.resources) == {("TaskDefinition", "web"), ("Service", "web")}
 

@@ -108,7 +108,7 @@ def test_skiff_validate_shows_a_hostile_file_name_on_one_escaped_line(
     assert cli.main(["validate", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert not RAW_CONTROL.search(err) and "\u202e" not in err
-    shown = "a\\x1b[2Jb\\x0aok.yaml: fine\\u202e.yaml: "
+    shown = f"{tmp_path}/a\\x1b[2Jb\\x0aok.yaml: fine\\u202e.yaml:1:"
     errors = [e for e in err.splitlines() if e]
     assert errors and all(e.startswith(shown) for e in errors)
 

@@ -37,36 +37,56 @@ TERMINATION_POLICIES = (
 
 class LifecycleHook(SpecModel):
     lifecycle_hook_name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,255}$")
+    """The name of the lifecycle hook."""
     lifecycle_transition: Literal[
         "autoscaling:EC2_INSTANCE_LAUNCHING", "autoscaling:EC2_INSTANCE_TERMINATING"
     ]
+    """The lifecycle transition the hook pauses instances at: launching or terminating."""
     heartbeat_timeout: int = Field(3600, ge=30, le=7200)
+    """The maximum time, in seconds, that can elapse before the lifecycle hook times out."""
     default_result: Literal["CONTINUE", "ABANDON"] = "ABANDON"
+    """The action the Auto Scaling group takes when the lifecycle hook timeout elapses: CONTINUE or
+    ABANDON."""
 
 
 class GroupTargetGroup(SpecModel):
     target_group: str
+    """The name of a TargetGroup the group's instances are registered with."""
     port: int = Field(ge=1, le=65535, description="The instance's container port to register.")
 
 
 class InstanceRefreshPreferences(SpecModel):
     min_healthy_percentage: int = Field(90, ge=0, le=100)
+    """The amount of capacity, as a percentage of the desired capacity, that must remain healthy
+    during an instance refresh."""
 
 
 class AutoScalingGroupSpec(SpecModel):
     launch_template: TemplateRef
+    """The launch template the group launches its instances from."""
     min_size: int = Field(ge=0)
+    """The minimum size of the group."""
     max_size: int = Field(ge=0)
+    """The maximum size of the group."""
     desired_capacity: int | None = Field(None, ge=0, description="Default: minSize.")
     availability_zones: list[str] = Field(min_length=1, description="Zones of the pool's hosts.")
     health_check_type: Literal["EC2", "ELB"] = "EC2"
+    """Whether the group replaces instances on EC2 status checks alone or also on its target groups'
+    health checks (ELB)."""
     health_check_grace_period: int = Field(0, ge=0, description="Seconds (0 through the API).")
     target_groups: list[GroupTargetGroup] = Field(default_factory=list)
+    """The target groups the group's instances are registered with."""
     termination_policies: list[str] = Field(default_factory=lambda: ["Default"])
+    """The policies that decide which instances to terminate first when the group scales in."""
     new_instances_protected_from_scale_in: bool = False
+    """Whether newly launched instances are protected from termination by Amazon EC2 Auto Scaling
+    when scaling in."""
     lifecycle_hooks: list[LifecycleHook] = Field(default_factory=list, max_length=50)
+    """Lifecycle hooks that pause instances as they launch or terminate."""
     suspended_processes: list[str] = Field(default_factory=list)
+    """The scaling processes suspended for the group (Launch, Terminate, HealthCheck, ...)."""
     instance_refresh: InstanceRefreshPreferences = Field(default_factory=InstanceRefreshPreferences)
+    """The preferences of the group's instance refreshes."""
 
     @field_validator("termination_policies")
     @classmethod

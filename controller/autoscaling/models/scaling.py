@@ -37,7 +37,9 @@ class ScalingTarget(SpecModel):
     """What a policy or scheduled action scales: an Auto Scaling group or a service."""
 
     auto_scaling_group: str | None = None
+    """The name of the Auto Scaling group scaled."""
     service: str | None = None
+    """The name of the ECS service whose desiredCount is scaled."""
 
     @model_validator(mode="after")
     def _one(self) -> ScalingTarget:
@@ -55,7 +57,9 @@ class ScalingTarget(SpecModel):
 
 class CustomizedMetric(SpecModel):
     metric: Metric
+    """The metric tracked."""
     statistic: Statistic = "Average"
+    """The statistic of the metric."""
 
 
 class BacklogPerInstance(SpecModel):
@@ -75,11 +79,16 @@ class BacklogPerInstance(SpecModel):
 
 class TargetTracking(SpecModel):
     predefined_metric: str | None = None
+    """A predefined metric type, such as ASGAverageCPUUtilization."""
     target_group: str | None = Field(None, description="For ALBRequestCountPerTarget.")
     customized_metric: CustomizedMetric | None = None
+    """A customized metric, instead of a predefined one."""
     backlog_per_instance: BacklogPerInstance | None = None
+    """Track the queue backlog per instance (queue depth divided by InService capacity)."""
     target_value: float | None = Field(None, gt=0)
+    """The target value for the metric."""
     disable_scale_in: bool = False
+    """Indicates whether scaling in by the target tracking scaling policy is disabled."""
     estimated_instance_warmup: int | None = Field(
         None, ge=0, description="Seconds (groups); default: the group's grace period or 300."
     )
@@ -127,8 +136,13 @@ class StepAdjustment(SpecModel):
     """A step: from lower to upper bound, relative to the alarm's threshold (None: unbounded)."""
 
     metric_interval_lower_bound: float | None = None
+    """The lower bound for the difference between the alarm threshold and the metric value; null is
+    negative infinity."""
     metric_interval_upper_bound: float | None = None
+    """The upper bound for the difference between the alarm threshold and the metric value; null is
+    positive infinity."""
     scaling_adjustment: int
+    """The amount by which to scale, based on the specified adjustment type."""
 
     @model_validator(mode="after")
     def _bounds(self) -> StepAdjustment:
@@ -145,9 +159,14 @@ AdjustmentType = Literal["ChangeInCapacity", "ExactCapacity", "PercentChangeInCa
 
 class StepScaling(SpecModel):
     adjustment_type: AdjustmentType = "ChangeInCapacity"
+    """Whether the adjustment is an absolute number or a percentage of the current capacity."""
     step_adjustments: list[StepAdjustment] = Field(min_length=1, max_length=20)
+    """A set of adjustments that enable you to scale based on the size of the alarm breach."""
     min_adjustment_magnitude: int | None = Field(None, ge=1)
+    """The minimum value to scale by when the adjustment type is PercentChangeInCapacity."""
     estimated_instance_warmup: int | None = Field(None, ge=0)
+    """The estimated time, in seconds, until a newly launched instance can contribute to the
+    metrics."""
     cooldown: int = Field(SERVICE_COOLDOWN, ge=0, description="Services only.")
 
     @model_validator(mode="after")
@@ -193,9 +212,13 @@ def _check_steps(steps: list[StepAdjustment]) -> None:
 
 class SimpleScaling(SpecModel):
     adjustment_type: AdjustmentType = "ChangeInCapacity"
+    """Whether the adjustment is an absolute number or a percentage of the current capacity."""
     scaling_adjustment: int
+    """The amount by which to scale, based on the specified adjustment type."""
     min_adjustment_magnitude: int | None = Field(None, ge=1)
+    """The minimum value to scale by when the adjustment type is PercentChangeInCapacity."""
     cooldown: int = Field(SIMPLE_COOLDOWN, ge=0)
+    """The duration of the policy's cooldown period, in seconds."""
 
     @model_validator(mode="after")
     def _adjustment(self) -> SimpleScaling:
@@ -215,6 +238,7 @@ def _check_adjustment(kind: str, adjustments: list[int], magnitude: int | None) 
 
 class PredictiveScaling(SpecModel):
     predefined_metric: Literal["ASGCPUUtilization", "ALBRequestCount"] = "ASGCPUUtilization"
+    """The metric pair forecast: the group's CPU or its load balancer's request count."""
     target_group: str | None = Field(None, description="For ALBRequestCount.")
     target_value: float = Field(
         gt=0,
@@ -222,12 +246,14 @@ class PredictiveScaling(SpecModel):
         "minute (ALBRequestCount).",
     )
     mode: Literal["ForecastOnly", "ForecastAndScale"] = "ForecastOnly"
+    """The predictive scaling mode: ForecastOnly, or ForecastAndScale to act on the forecast."""
     scheduling_buffer_time: int = Field(
         300, ge=0, lt=3600, description="Seconds ahead of the forecast hour to launch."
     )
     max_capacity_breach_behavior: Literal["HonorMaxCapacity", "IncreaseMaxCapacity"] = (
         "HonorMaxCapacity"
     )
+    """Whether the forecast capacity may exceed the group's maximum capacity."""
     max_capacity_buffer: int | None = Field(
         None, ge=0, le=100, description="Percent over the forecast (IncreaseMaxCapacity only)."
     )
@@ -245,14 +271,22 @@ class PredictiveScaling(SpecModel):
 
 class ScalingPolicySpec(SpecModel):
     target: ScalingTarget
+    """What the policy scales: an Auto Scaling group or a service."""
     policy_type: Literal[
         "TargetTrackingScaling", "StepScaling", "SimpleScaling", "PredictiveScaling"
     ]
+    """One of the following policy types: TargetTrackingScaling, StepScaling, SimpleScaling,
+    PredictiveScaling."""
     target_tracking_configuration: TargetTracking | None = None
+    """A target tracking scaling policy's configuration."""
     step_scaling_configuration: StepScaling | None = None
+    """A step scaling policy's configuration."""
     simple_scaling_configuration: SimpleScaling | None = None
+    """A simple scaling policy's configuration."""
     predictive_scaling_configuration: PredictiveScaling | None = None
+    """A predictive scaling policy's configuration."""
     enabled: bool = True
+    """Indicates whether the scaling policy is enabled or disabled."""
 
     @model_validator(mode="after")
     def _configuration(self) -> ScalingPolicySpec:
@@ -285,6 +319,7 @@ class ScheduledActionSpec(SpecModel):
     its autoScaling bounds and desiredCount)."""
 
     target: ScalingTarget
+    """What the scheduled action scales: an Auto Scaling group or a service."""
     recurrence: str | None = Field(None, description="Unix cron: minute hour day month weekday.")
     start_time: str | None = Field(
         None, description="ISO 8601; the one time, or when a recurrence begins."
@@ -292,8 +327,11 @@ class ScheduledActionSpec(SpecModel):
     end_time: str | None = Field(None, description="ISO 8601; when a recurrence stops.")
     time_zone: str = Field("UTC", description="An IANA time zone, for recurrence and times.")
     min_size: int | None = Field(None, ge=0)
+    """The minimum size of the target at the scheduled time."""
     max_size: int | None = Field(None, ge=0)
+    """The maximum size of the target at the scheduled time."""
     desired_capacity: int | None = Field(None, ge=0)
+    """The desired capacity set at the scheduled time."""
 
     @field_validator("start_time", "end_time", mode="before")
     @classmethod

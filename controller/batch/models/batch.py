@@ -41,6 +41,7 @@ class ComputeEnvironmentSpec(SpecModel):
     they may hold at once."""
 
     state: Literal["ENABLED", "DISABLED"] = "ENABLED"
+    """The state of the compute environment; an ENABLED one can accept jobs from a queue."""
     hosts: list[str] = Field(default_factory=list, description="Host names; none: any host.")
     zones: list[str] = Field(default_factory=list, description="Zones; none: any zone.")
     max_vcpus: int = Field(alias="maxvCpus", ge=1, description="vCPUs its jobs hold at most.")
@@ -55,12 +56,16 @@ class ComputeEnvironmentSpec(SpecModel):
 
 class EnvironmentOrder(SpecModel):
     order: int = Field(ge=0)
+    """The order of the compute environment; lower orders are tried first."""
     compute_environment: str
+    """The name of the compute environment."""
 
 
 class ShareWeight(SpecModel):
     share_identifier: str = Field(pattern=r"^[A-Za-z0-9]{1,255}\*?$")
+    """A fair share identifier or fair share identifier prefix."""
     weight_factor: float = Field(1.0, gt=0, le=999.9999)
+    """The weight factor for the fair share identifier; a lower weight gets more resources."""
 
 
 class FairSharePolicy(SpecModel):
@@ -68,15 +73,24 @@ class FairSharePolicy(SpecModel):
     weight factor times their recent usage."""
 
     share_decay_seconds: int = Field(0, ge=0, le=604800)
+    """The amount of time (in seconds) to use to calculate a fair share percentage for each fair
+    share identifier in use."""
     compute_reservation: int = Field(0, ge=0, le=99)
+    """A value used to reserve some of the available maximum vCPU for fair share identifiers that
+    aren't already used."""
     share_distribution: list[ShareWeight] = Field(default_factory=list, max_length=500)
+    """An array of share identifiers and their weight factors."""
 
 
 class JobQueueSpec(SpecModel):
     state: Literal["ENABLED", "DISABLED"] = "ENABLED"
+    """The state of the job queue; an ENABLED one can accept jobs."""
     priority: int = Field(ge=0, le=1000, description="Higher runs first on shared environments.")
     compute_environment_order: list[EnvironmentOrder] = Field(min_length=1, max_length=3)
+    """The set of compute environments mapped to a job queue and their order relative to each
+    other."""
     fair_share_policy: FairSharePolicy | None = None
+    """The fair share policy of the queue; without one, jobs run first in, first out."""
 
     @model_validator(mode="after")
     def _orders(self) -> JobQueueSpec:
@@ -100,9 +114,13 @@ class EvaluateOnExit(SpecModel):
     the reason and the status reason; all given must match."""
 
     on_exit_code: str | None = Field(None, max_length=512)
+    """A glob pattern to match against the decimal exit code returned for a job."""
     on_reason: str | None = Field(None, max_length=512)
+    """A glob pattern to match against the reason returned for a job."""
     on_status_reason: str | None = Field(None, max_length=512)
+    """A glob pattern to match against the status reason returned for a job."""
     action: Literal["RETRY", "EXIT"]
+    """The action to take if all of the specified conditions are met: RETRY or EXIT."""
 
     @field_validator("action", mode="before")
     @classmethod
@@ -142,7 +160,9 @@ class EvaluateOnExit(SpecModel):
 
 class RetryStrategy(SpecModel):
     attempts: int = Field(1, ge=1, le=MAX_ATTEMPTS)
+    """The number of times to move a job to the RUNNABLE status."""
     evaluate_on_exit: list[EvaluateOnExit] = Field(default_factory=list, max_length=MAX_RULES)
+    """Conditions that decide whether a failed job is retried or exits."""
 
     @model_validator(mode="after")
     def _attempts(self) -> RetryStrategy:
@@ -157,15 +177,21 @@ class JobTimeout(SpecModel):
 
 class ContainerProperties(ContainerSecurity):
     image: str = Field(min_length=1)
+    """The image used to start a container."""
     command: list[str] = Field(default_factory=list)
+    """The command that's passed to the container."""
     vcpus: float = Field(1, gt=0, le=256)
+    """The number of vCPUs reserved for the job."""
     memory: int = Field(2048, ge=4, description="MiB, a hard limit.")
     environment: list[KeyValuePair] = Field(default_factory=list)
+    """The environment variables to pass to a container."""
     linux_parameters: LinuxParametersBase | None = None
+    """Linux-specific modifications that are applied to the container."""
     volumes: list[Volume] = Field(
         default_factory=list, description="Host paths, or (no host) a volume per attempt."
     )
     mount_points: list[MountPoint] = Field(default_factory=list)
+    """The mount points for data volumes in your container."""
 
     def references(self) -> set[str]:
         """The parameters its command names: whole arguments `Ref::name`, the only ones AWS
@@ -184,12 +210,17 @@ class ContainerProperties(ContainerSecurity):
 class NodeRange(SpecModel):
     target_nodes: str = Field(pattern=r"^([0-9]*:[0-9]*|[0-9]+)$", description="e.g. 0:, 1:3, 2")
     container: ContainerProperties
+    """The container details for the node range."""
 
 
 class NodeProperties(SpecModel):
     num_nodes: int = Field(ge=1, le=1000)
+    """The number of nodes that are associated with a multi-node parallel job."""
     main_node: int = Field(0, ge=0)
+    """Specifies the node index for the main node of a multi-node parallel job."""
     node_range_properties: list[NodeRange] = Field(min_length=1, max_length=5)
+    """A list of node ranges and their properties that are associated with a multi-node parallel
+    job."""
 
     @model_validator(mode="after")
     def _ranges(self) -> NodeProperties:
@@ -227,11 +258,16 @@ class NodeProperties(SpecModel):
 
 class JobDefinitionSpec(SpecModel):
     type: Literal["container", "multinode"] = "container"
+    """The type of job definition: container or multinode."""
     parameters: dict[str, str] = Field(default_factory=dict, description="Defaults for Ref::.")
     container_properties: ContainerProperties | None = None
+    """An object with properties specific to container-based jobs."""
     node_properties: NodeProperties | None = None
+    """An object with properties specific to multi-node parallel jobs."""
     retry_strategy: RetryStrategy = Field(default_factory=RetryStrategy)
+    """The retry strategy to use for failed jobs that are submitted with this job definition."""
     timeout: JobTimeout | None = None
+    """The timeout time for jobs that are submitted with this job definition."""
 
     @model_validator(mode="after")
     def _shape(self) -> JobDefinitionSpec:

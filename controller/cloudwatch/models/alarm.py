@@ -29,7 +29,9 @@ class AlarmAction(SpecModel):
     SimpleScaling), or act on the instance its metric is about."""
 
     scaling_policy: str | None = None
+    """The name of a ScalingPolicy to execute."""
     instance_action: Literal["stop", "terminate", "reboot", "recover"] | None = None
+    """An EC2 action on the alarm's instance: stop, terminate, reboot or recover."""
 
     @model_validator(mode="after")
     def _one(self) -> AlarmAction:
@@ -40,19 +42,29 @@ class AlarmAction(SpecModel):
 
 class AlarmSpec(SpecModel):
     metric: Metric
+    """The metric the alarm watches."""
     statistic: Statistic = "Average"
+    """The statistic for the metric specified in MetricName."""
     period: int = Field(60, ge=1, le=86400, description="Seconds per datapoint.")
     evaluation_periods: int = Field(1, ge=1, le=100)
+    """The number of periods over which data is compared to the specified threshold."""
     datapoints_to_alarm: int | None = Field(
         None, ge=1, description="M of the N evaluation periods; default N."
     )
     threshold: float
+    """The value against which the specified statistic is compared."""
     comparison_operator: Comparison
+    """The arithmetic operation to use when comparing the specified statistic and threshold."""
     treat_missing_data: Literal["missing", "notBreaching", "breaching", "ignore"] = "missing"
+    """Sets how this alarm is to handle missing data points."""
     actions_enabled: bool = True
+    """Indicates whether actions should be executed during any changes to the alarm state."""
     alarm_actions: list[AlarmAction] = Field(default_factory=list, max_length=5)
+    """The actions to execute when this alarm transitions to the ALARM state."""
     ok_actions: list[AlarmAction] = Field(default_factory=list, max_length=5)
+    """The actions to execute when this alarm transitions to an OK state."""
     insufficient_data_actions: list[AlarmAction] = Field(default_factory=list, max_length=5)
+    """The actions to execute when this alarm transitions to the INSUFFICIENT_DATA state."""
 
     @model_validator(mode="after")
     def _datapoints(self) -> AlarmSpec:

@@ -29,6 +29,7 @@ def check_instance(spec: InstanceSpec) -> list[tuple[Path, str]]:
 
 class LaunchTemplateSpec(SpecModel):
     launch_template_data: LaunchTemplateData
+    """The information for the launch template."""
     default_version: int | None = Field(
         None, ge=1, description="The version $Default selects (1 until set)."
     )
@@ -36,15 +37,20 @@ class LaunchTemplateSpec(SpecModel):
 
 class InstanceSpec(SpecModel):
     launch_template: TemplateRef | None = None
+    """The launch template to use to launch the instance."""
     launch_template_data: LaunchTemplateData | None = Field(
         None, description="Inline settings, instead of a launch template."
     )
     desired_state: Literal["running", "stopped"] = "running"
+    """Whether the instance should be running or stopped."""
     disable_api_termination: bool | None = Field(
         None, description="Refuse termination through the API; default: the template's."
     )
     instance_initiated_shutdown_behavior: Literal["stop", "terminate"] = "stop"
+    """Indicates whether an instance stops or terminates when you initiate shutdown from the
+    instance."""
     availability_zone: str | None = None
+    """The Availability Zone of the instance."""
 
     @model_validator(mode="after")
     def _source(self) -> InstanceSpec:

@@ -17,7 +17,10 @@ TASK_DEFINITION_REF = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}(:[1-9][0-9]*)?$"
 
 class DeploymentCircuitBreaker(SpecModel):
     enable: bool = False
+    """Determines whether to use the deployment circuit breaker logic for the service."""
     rollback: bool = False
+    """Determines whether to configure Amazon ECS to roll back the service if a service deployment
+    fails."""
 
 
 class DeploymentConfiguration(SpecModel):
@@ -30,14 +33,20 @@ class DeploymentConfiguration(SpecModel):
     deployment_circuit_breaker: DeploymentCircuitBreaker = Field(
         default_factory=DeploymentCircuitBreaker
     )
+    """The deployment circuit breaker determines whether a service deployment will fail if the
+    service can't reach a steady state."""
 
 
 class ServiceLoadBalancer(SpecModel):
     """Service.loadBalancers: which container port of each task goes into which group."""
 
     target_group: ResourceName
+    """The name of the target group to associate with the service."""
     container_name: str
+    """The name of the container (as it appears in a container definition) to associate with the
+    load balancer."""
     container_port: int = Field(ge=1, le=65535)
+    """The port on the container to associate with the load balancer."""
 
 
 class ServiceSpec(SpecModel):
@@ -46,15 +55,22 @@ class ServiceSpec(SpecModel):
         description="A family (its latest ACTIVE revision) or family:revision.",
     )
     desired_count: int = Field(1, ge=0, le=MAX_TASKS_PER_SERVICE)
+    """The number of instantiations of the task definition to keep running on the service."""
     launch_type: Literal["EC2", "FARGATE", "EXTERNAL"] = "EC2"
+    """The infrastructure that you run your service on: EC2, FARGATE or EXTERNAL."""
     health_check_grace_period_seconds: int = Field(0, ge=0, le=2_147_483_647)
+    """The period of time, in seconds, that the Amazon ECS service scheduler ignores unhealthy
+    Elastic Load Balancing target health checks after a task has first started."""
     scale_in_order: Literal["NEWEST_FIRST", "OLDEST_FIRST"] = Field(
         "NEWEST_FIRST", description="Which tasks a scale-in stops first."
     )
     deployment_configuration: DeploymentConfiguration = Field(
         default_factory=DeploymentConfiguration
     )
+    """Optional deployment parameters that control how many tasks run during the deployment and the
+    ordering of stopping and starting tasks."""
     placement_constraints: list[Constraint] = Field(default_factory=list, max_length=10)
+    """An array of placement constraint objects to use for tasks in your service."""
     load_balancers: list[ServiceLoadBalancer] = Field(
         default_factory=list,
         max_length=5,

@@ -60,41 +60,60 @@ _NUMBER_OR_TEXT = WithJsonSchema(
 
 class PortMapping(SpecModel):
     container_port: int = Field(ge=1, le=65535)
+    """The port number on the container that's bound to the host port."""
     host_port: int | None = Field(
         None, ge=0, le=65535, description="0 or absent: a dynamic port from the ephemeral range."
     )
     protocol: Literal["tcp", "udp"] = "tcp"
+    """The protocol used for the port mapping: tcp or udp."""
     name: str | None = None
+    """The name that's used for the port mapping."""
 
 
 class ContainerDependency(SpecModel):
     container_name: str
+    """The name of a container."""
     condition: DependencyCondition
+    """The dependency condition of the container: START, COMPLETE, SUCCESS or HEALTHY."""
 
 
 class ContainerDefinition(ContainerSecurity):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
+    """The name of a container."""
     image: str = Field(min_length=1)
+    """The image used to start a container."""
     command: list[str] | None = None
+    """The command that's passed to the container."""
     entry_point: list[str] | None = None
+    """The entry point that's passed to the container."""
     environment: list[KeyValuePair] = Field(default_factory=list)
+    """The environment variables to pass to a container."""
     cpu: int = Field(0, ge=0, description="CPU units (1024 per core), applied as CPU shares.")
     memory: int | None = Field(None, ge=MIN_CONTAINER_MEMORY_MIB, description="Hard limit, MiB.")
     memory_reservation: int | None = Field(
         None, ge=MIN_CONTAINER_MEMORY_MIB, description="Soft limit, MiB."
     )
     essential: bool = True
+    """If true, all other containers of the task are stopped when this one fails or stops."""
     port_mappings: list[PortMapping] = Field(default_factory=list)
+    """The list of port mappings for the container."""
     health_check: HealthCheck | None = None
+    """The container health check command and its configuration parameters."""
     working_directory: str | None = None
+    """The working directory to run commands inside the container in."""
     depends_on: list[ContainerDependency] = Field(default_factory=list)
+    """The dependencies defined for container startup and shutdown."""
     stop_timeout: int | None = Field(
         None, ge=0, le=120, description="Seconds between SIGTERM and SIGKILL (default 30)."
     )
     docker_labels: dict[str, str] = Field(default_factory=dict)
+    """A key/value map of labels to add to the container."""
     linux_parameters: LinuxParameters | None = None
+    """Linux-specific modifications that are applied to the container."""
     mount_points: list[MountPoint] = Field(default_factory=list)
+    """The mount points for data volumes in your container."""
     volumes_from: list[VolumeFrom] = Field(default_factory=list)
+    """Data volumes to mount from another container."""
     extra_hosts: list[HostEntry] = Field(default_factory=list, description="/etc/hosts entries.")
     dns_servers: list[Annotated[str, AfterValidator(ip_literal)]] = Field(
         default_factory=list, description="IP addresses."
@@ -121,6 +140,7 @@ class TaskDefinitionSpec(SpecModel):
     container_definitions: list[ContainerDefinition] = Field(
         min_length=1, max_length=MAX_CONTAINERS
     )
+    """The container definitions that describe the containers that make up your task."""
     cpu: Annotated[int | None, _NUMBER_OR_TEXT] = Field(
         None, description="Task CPU units, or a string like '0.5 vCPU'."
     )
@@ -128,8 +148,11 @@ class TaskDefinitionSpec(SpecModel):
         None, description="Task memory in MiB, or a string like '2 GB'."
     )
     network_mode: NetworkMode = "bridge"
+    """The Docker networking mode of the task's containers: bridge, host, awsvpc or none."""
     requires_compatibilities: list[Compatibility] = Field(default_factory=list)
+    """The task launch types the task definition was validated against."""
     volumes: list[TaskVolume] = Field(default_factory=list)
+    """A list of volume definitions that containers in your task might use."""
     pid_mode: PidMode | None = Field(
         None, description="host: the host's processes; task: one PID namespace for the task."
     )

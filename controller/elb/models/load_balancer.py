@@ -47,11 +47,20 @@ def _url_part(value: str, what: str) -> str:
 
 class TargetGroupHealthCheck(SpecModel):
     path: str = Field("/", min_length=1, max_length=1024)
+    """The destination for health checks on the targets."""
     interval_seconds: int = Field(30, ge=5, le=300)
+    """The approximate amount of time, in seconds, between health checks of an individual target."""
     timeout_seconds: int = Field(5, ge=2, le=120)
+    """The amount of time, in seconds, during which no response from a target means a failed health
+    check."""
     healthy_threshold_count: int = Field(5, ge=2, le=10)
+    """The number of consecutive health check successes required before considering a target
+    healthy."""
     unhealthy_threshold_count: int = Field(2, ge=2, le=10)
+    """The number of consecutive health check failures required before considering a target
+    unhealthy."""
     matcher: Matcher = Field(default_factory=Matcher)
+    """The HTTP codes to use when checking for a successful response from a target."""
 
     @model_validator(mode="after")
     def _timeout(self) -> TargetGroupHealthCheck:
@@ -69,12 +78,14 @@ class TargetGroupHealthCheck(SpecModel):
 
 class TargetGroupSpec(SpecModel):
     protocol: Literal["HTTP"] = "HTTP"
+    """The protocol to use for routing traffic to the targets."""
     target_type: Literal["instance", "ip"] = Field(
         "instance",
         description="instance: the host's address and published port; ip: the same "
         "for awsvpc tasks, whose sandbox publishes the port.",
     )
     health_check: TargetGroupHealthCheck = Field(default_factory=TargetGroupHealthCheck)
+    """The health checks of the targets."""
     deregistration_delay: int = Field(
         300, ge=0, le=3600, description="Seconds a draining target keeps its in-flight requests."
     )
@@ -82,11 +93,14 @@ class TargetGroupSpec(SpecModel):
 
 class WeightedTargetGroup(SpecModel):
     target_group: ResourceName
+    """The name of the target group."""
     weight: int = Field(1, ge=0, le=999)
+    """The weight; requests are distributed in proportion to the weights."""
 
 
 class ForwardConfig(SpecModel):
     target_groups: list[WeightedTargetGroup] = Field(min_length=1, max_length=5)
+    """The target groups; for a forward action, you can assign a weight to each target group."""
 
 
 class RedirectConfig(SpecModel):
@@ -94,11 +108,18 @@ class RedirectConfig(SpecModel):
     request's. Every other character is taken literally."""
 
     protocol: Literal["HTTP", "HTTPS", "#{protocol}"] = "#{protocol}"
+    """The protocol: HTTP, HTTPS, or #{protocol} to keep the request's."""
     host: str = Field("#{host}", min_length=1, max_length=128)
+    """The hostname; it can include #{host}."""
     port: str = "#{port}"
+    """The port: 1 to 65535, or #{port}."""
     path: str = Field("/#{path}", min_length=1, max_length=128)
+    """The absolute path, starting with the leading "/"; it can include #{host}, #{path}, and
+    #{port}."""
     query: str = Field("#{query}", max_length=128)
+    """The query parameters, URL-encoded when necessary, but not percent-encoded."""
     status_code: Literal["HTTP_301", "HTTP_302"]
+    """The HTTP redirect code: permanent (HTTP_301) or temporary (HTTP_302)."""
 
     @field_validator("host")
     @classmethod
@@ -129,10 +150,13 @@ class RedirectConfig(SpecModel):
 
 class FixedResponseConfig(SpecModel):
     status_code: str = Field(pattern=r"^[2-5]\d\d$")
+    """The HTTP response code (2XX, 4XX, or 5XX)."""
     content_type: Literal[
         "text/plain", "text/css", "text/html", "application/javascript", "application/json"
     ] = "text/plain"
+    """The content type."""
     message_body: str = Field("", max_length=1024)
+    """The message."""
 
     @field_validator("message_body")
     @classmethod
@@ -150,10 +174,16 @@ class FixedResponseConfig(SpecModel):
 
 class Action(SpecModel):
     type: Literal["forward", "redirect", "fixed-response"]
+    """The type of action: forward, redirect or fixed-response."""
     target_group: ResourceName | None = None  # forward to one group
+    """The name of the target group to forward to (a forward action with one target group)."""
     forward_config: ForwardConfig | None = None  # forward to weighted groups
+    """Information for creating an action that distributes requests among one or more target
+    groups."""
     redirect_config: RedirectConfig | None = None
+    """Information for creating a redirect action."""
     fixed_response_config: FixedResponseConfig | None = None
+    """Information for creating an action that returns a custom HTTP response."""
 
     @model_validator(mode="after")
     def _shape(self) -> Action:
@@ -186,7 +216,9 @@ class Action(SpecModel):
 
 class Condition(SpecModel):
     field: Literal["path-pattern", "host-header"]
+    """The field in the HTTP request: path-pattern or host-header."""
     values: list[str] = Field(min_length=1, max_length=5)
+    """The condition values; a request matching any one of them meets the condition."""
 
     @field_validator("values")
     @classmethod
@@ -205,8 +237,11 @@ class Condition(SpecModel):
 
 class Rule(SpecModel):
     priority: int = Field(ge=1, le=50000)
+    """The rule priority; rules are evaluated from the lowest value to the highest."""
     conditions: list[Condition] = Field(min_length=1, max_length=2)
+    """The conditions; every one must be met for the rule's actions to be taken."""
     actions: list[Action] = Field(min_length=1, max_length=1)
+    """The actions taken when the rule's conditions are met."""
 
     @model_validator(mode="after")
     def _one_of_each(self) -> Rule:
@@ -218,13 +253,18 @@ class Rule(SpecModel):
 
 class Listener(SpecModel):
     port: int = Field(ge=1, le=65535)
+    """The port on which the load balancer is listening."""
     protocol: Literal["HTTP"] = "HTTP"
+    """The protocol for connections from clients to the load balancer."""
     default_actions: list[Action] = Field(min_length=1, max_length=1)
+    """The actions for the default rule."""
     rules: list[Rule] = Field(default_factory=list, max_length=100)
+    """The rules of the listener, besides its default rule."""
 
 
 class LoadBalancerSpec(SpecModel):
     listeners: list[Listener] = Field(min_length=1, max_length=50)
+    """The listeners of the load balancer."""
 
     def target_groups(self) -> set[str]:
         names: set[str] = set()
