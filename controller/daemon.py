@@ -103,6 +103,8 @@ class Daemon:
                     reason=e.message,
                     file=e.file,
                     document=e.document,
+                    line=e.line,
+                    column=e.column,
                     field=e.field,
                 )
             self._last_errors = errors

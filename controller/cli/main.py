@@ -10,13 +10,12 @@ reached, or what answered at its address is not the Skiff API."""
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sqlite3
 import sys
 import urllib.parse
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from controller import __version__
 from controller.cli import api_client, manifest_commands
@@ -28,12 +27,6 @@ from controller.cli import rollout as rollout_cli
 from controller.cli.api_client import ApiError, Client, default_data_dir
 from controller.cli.output import add_output_flag, render
 from controller.terminal import printable
-
-if TYPE_CHECKING:
-    from controller.manifests.policy import Policy
-
-if TYPE_CHECKING:
-    from controller.manifests.loader import Limits
 
 DEFAULT_LISTEN = api_client.DEFAULT_LISTEN
 
@@ -132,13 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="where dynamic host ports are chosen (default: up to 16384 ports beside the "
         "kernel's net.ipv4.ip_local_port_range, which outgoing connections use)",
     )
-    _manifest_limit(run)
+    manifest_commands.add_manifest_limit(run)
     run.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
     run.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error", "critical"]
     )
 
-    _add_allow(run)
+    manifest_commands.add_allow(run)
     manifest_commands.add_parsers(sub)
 
     plan = sub.add_parser("plan", help="show what `run` would change, without changing it")
@@ -146,8 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--data-dir", default=default_data_dir(), help="where the store lives")
     plan.add_argument("--cluster", default="default", help="the cluster the daemon owns")
     add_output_flag(plan)
-    _add_allow(plan)
-    _manifest_limit(plan)
+    manifest_commands.add_allow(plan)
+    manifest_commands.add_manifest_limit(plan)
 
     status = sub.add_parser("status", help="show resources and tasks from the running daemon")
     api_client.add_arguments(status)
@@ -247,49 +240,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
-def _add_allow(parser: argparse.ArgumentParser) -> None:
-    from controller.manifests.policy import CAPABILITY_PREFIX, FLAGS, HOST_PATH_PREFIX, Policy
-
-    def allow(value: str) -> str:
-        try:
-            Policy.parse([value])
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-        return value
-
-    names = ", ".join([*FLAGS, f"{HOST_PATH_PREFIX}/PREFIX", f"{CAPABILITY_PREFIX}NAME"])
-    parser.add_argument(
-        "--allow",
-        action="append",
-        default=[],
-        type=allow,
-        metavar="WHAT",
-        help=f"let containers have this beyond the baseline (repeatable): {names}",
-    )
-
-
-def _policy(args: argparse.Namespace) -> Policy:
-    from controller.manifests.policy import Policy
-
-    return Policy.parse(args.allow)
-
-
-def _manifest_limit(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--max-manifest-bytes",
-        type=_positive,
-        default=1024 * 1024,  # loader.DEFAULT_MAX_MANIFEST_BYTES, not imported for every command
-        help="the largest manifest file read, in bytes (default 1 MiB); a larger one is an error",
-    )
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number of bytes")
-    return value
-
-
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -298,12 +248,6 @@ def _seconds(text: str) -> float:
     if not 0 <= value < math.inf:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 or more)")
     return value
-
-
-def _limits(args: argparse.Namespace) -> Limits:
-    from controller.manifests.loader import Limits
-
-    return Limits(max_bytes=args.max_manifest_bytes)
 
 
 def _address(text: str) -> str:
@@ -349,7 +293,7 @@ def _run(args: argparse.Namespace) -> int:
         prometheus_url=args.prometheus_url,
         dataplane_dir=os.path.join(args.data_dir, "haproxy"),
         host_port_range=args.host_port_range,
-        policy=_policy(args),
+        policy=manifest_commands.policy(args),
         max_manifest_bytes=args.max_manifest_bytes,
     )
     try:
@@ -381,14 +325,16 @@ def _plan(args: argparse.Namespace) -> int:
     from controller.preview import render as preview_text
 
     configure("console", "critical")
-    result = load_directory(args.dir, _policy(args), limits=_limits(args))
+    result = load_directory(
+        args.dir, manifest_commands.policy(args), limits=manifest_commands.limits(args)
+    )
     if not result.ok:
         for err in result.errors:
             print(printable(str(err)), file=sys.stderr)
         print("fix the errors above; nothing was planned", file=sys.stderr)
         return 1
     previews, warnings = preview(
-        result, args.data_dir, docker_runtime, args.cluster, policy=_policy(args)
+        result, args.data_dir, docker_runtime, args.cluster, policy=manifest_commands.policy(args)
     )
     for w in warnings:
         print(printable(f"warning: {w}"), file=sys.stderr)

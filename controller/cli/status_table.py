@@ -30,6 +30,20 @@ def _when(at: float) -> str:
 HEADER = ["KIND", "NAME", "STATUS", "DESIRED", "RUNNING", "PENDING", "HEALTHY", "REVISION"]
 
 
+def _where(error: dict[str, Any]) -> str:
+    """file:line:column, as editors open it (file alone when the daemon gave no position)."""
+    if error.get("line"):
+        return f"{error['file']}:{error['line']}:{error.get('column') or 1}"
+    return str(error["file"])
+
+
+def _error_line(e: dict[str, Any]) -> str:
+    """As `skiff validate` prints it: a whole file's problem has no document or field."""
+    if not e.get("document") and e.get("field") == "(document)":
+        return f"{_where(e)}: {e['message']}"
+    return f"{_where(e)}: document {e['document']}: {e['field']}: {e['message']}"
+
+
 def render_status(doc: dict[str, Any], ages: bool = True) -> str:
     resources = doc.get("resources", [])
     out = table([[*HEADER, "MESSAGE"], *(_summary_row(r) for r in resources)])
@@ -37,10 +51,7 @@ def render_status(doc: dict[str, Any], ages: bool = True) -> str:
         out += details(r, ages)
     if doc.get("errors"):
         out += ["", "Manifest errors:"]
-        out += [
-            f"  {e['file']}: document {e['document']}: {e['field']}: {e['message']}"
-            for e in doc["errors"]
-        ]
+        out += [f"  {_error_line(e)}" for e in doc["errors"]]
     if not doc.get("ready", True):
         out += ["", "(the daemon is still starting: not every host has been listed yet)"]
     return "\n".join(printable(line) for line in out)  # table cells are already printable
