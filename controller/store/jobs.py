@@ -1,5 +1,6 @@
 """AWS Batch records: jobs (arrays with their children), the fair-share usage of attempts that
-ended, and the output of job containers, kept after the containers are removed."""
+ended, and the output of job containers, kept after the containers are removed; finished jobs
+are pruned with their logs and events once their retention period has passed."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from controller.store.events import insert_event
 from controller.store.records import EventRecord
 
 SHARE_USAGE_KEPT = 604_800  # seconds: the longest shareDecaySeconds
+_FINAL = ("SUCCEEDED", "FAILED")
 
 
 class Jobs(Connection):
@@ -29,7 +31,7 @@ class Jobs(Connection):
         change is kept without its event, or counted twice. Returns the events' ids."""
         with self._tx() as db:
             db.executemany(
-                "INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         j["job_id"],
@@ -38,6 +40,7 @@ class Jobs(Connection):
                         j.get("parent_id"),
                         j["created_at"],
                         json.dumps(j, sort_keys=True),
+                        _ended_at(j),
                     )
                     for j in jobs
                 ],
@@ -107,3 +110,45 @@ class Jobs(Connection):
             job_id,
         )
         return [(int(a), int(n), str(t)) for a, n, t in rows]
+
+    def prune_jobs(self, ended_before: float, limit: int) -> int:
+        """Deletes up to `limit` finished jobs that ended before `ended_before`, an array with
+        all its children, with their logs and their events; returns how many went (an array
+        counts once). A finished job an unfinished one depends on (itself or, N_TO_N, one of
+        its children) is kept until that job has moved on: nothing is left naming a job that
+        is gone. One short transaction."""
+        with self._tx() as db:
+            waited = {
+                str(dep).partition(":")[0]
+                for (dep,) in db.execute(
+                    "SELECT DISTINCT json_extract(d.value, '$.job_id') FROM jobs AS j, "
+                    "json_each(j.data, '$.depends_on') AS d "
+                    "WHERE j.status NOT IN (?, ?) AND json_extract(d.value, '$.job_id') "
+                    "IS NOT NULL",
+                    _FINAL,
+                )
+            }
+            rows = db.execute(
+                "SELECT job_id FROM jobs WHERE ended_at < ? AND parent_id IS NULL "
+                "AND status IN (?, ?) ORDER BY ended_at LIMIT ?",
+                (ended_before, *_FINAL, limit + len(waited)),
+            ).fetchall()
+            heads = [r[0] for r in rows if r[0] not in waited][:limit]
+            gone = list(heads)
+            for head in heads:
+                gone += [
+                    r[0] for r in db.execute("SELECT job_id FROM jobs WHERE parent_id = ?", (head,))
+                ]
+            each = [(i,) for i in gone]
+            db.executemany("DELETE FROM job_logs WHERE job_id = ?", each)
+            db.executemany("DELETE FROM events WHERE kind = 'Job' AND name = ?", each)
+            db.executemany("DELETE FROM jobs WHERE job_id = ?", each)
+            return len(heads)
+
+
+def _ended_at(job: dict[str, Any]) -> float | None:
+    """When a finished job ended (its stoppedAt; its creation if it has none), else None."""
+    if job["status"] not in _FINAL:
+        return None
+    stopped = job.get("stopped_at")
+    return float(stopped) if stopped is not None else float(job["created_at"])
