@@ -14,6 +14,7 @@ from controller.store.records import EventRecord
 
 SHARE_USAGE_KEPT = 604_800  # seconds: the longest shareDecaySeconds
 _FINAL = ("SUCCEEDED", "FAILED")
+_UNFINISHED = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")  # by the status index
 
 
 class Jobs(Connection):
@@ -112,38 +113,40 @@ class Jobs(Connection):
         return [(int(a), int(n), str(t)) for a, n, t in rows]
 
     def prune_jobs(self, ended_before: float, limit: int) -> int:
-        """Deletes up to `limit` finished jobs that ended before `ended_before`, an array with
-        all its children, with their logs and their events; returns how many went (an array
-        counts once). A finished job an unfinished one depends on (itself or, N_TO_N, one of
-        its children) is kept until that job has moved on: nothing is left naming a job that
-        is gone. One short transaction."""
+        """Deletes finished jobs that ended before `ended_before`, an array with all its
+        children, with their logs and their events: about `limit` jobs (an array that
+        crosses it goes whole); returns how many went. A finished job an unfinished one
+        depends on (itself or, N_TO_N, one of its children) is kept until that job has moved
+        on: nothing is left naming a job that is gone. One short transaction."""
         with self._tx() as db:
             waited = {
                 str(dep).partition(":")[0]
                 for (dep,) in db.execute(
                     "SELECT DISTINCT json_extract(d.value, '$.job_id') FROM jobs AS j, "
                     "json_each(j.data, '$.depends_on') AS d "
-                    "WHERE j.status NOT IN (?, ?) AND json_extract(d.value, '$.job_id') "
-                    "IS NOT NULL",
-                    _FINAL,
+                    f"WHERE j.status IN ({', '.join('?' * len(_UNFINISHED))}) "
+                    "AND json_extract(d.value, '$.job_id') IS NOT NULL",
+                    _UNFINISHED,
                 )
             }
             rows = db.execute(
-                "SELECT job_id FROM jobs WHERE ended_at < ? AND parent_id IS NULL "
-                "AND status IN (?, ?) ORDER BY ended_at LIMIT ?",
+                # The oldest first, through the index on ended_at (the unary + keeps SQLite
+                # from walking the index of parents instead, which grows with the history).
+                "SELECT job_id FROM jobs WHERE ended_at < ? AND +parent_id IS NULL "
+                "AND +status IN (?, ?) ORDER BY ended_at LIMIT ?",
                 (ended_before, *_FINAL, limit + len(waited)),
             ).fetchall()
-            heads = [r[0] for r in rows if r[0] not in waited][:limit]
-            gone = list(heads)
-            for head in heads:
-                gone += [
-                    r[0] for r in db.execute("SELECT job_id FROM jobs WHERE parent_id = ?", (head,))
-                ]
+            gone: list[str] = []
+            for head in (r[0] for r in rows if r[0] not in waited):
+                if len(gone) >= limit:  # a batch: `limit` rows, or one array whole
+                    break
+                children = db.execute("SELECT job_id FROM jobs WHERE parent_id = ?", (head,))
+                gone += [head, *(r[0] for r in children)]
             each = [(i,) for i in gone]
             db.executemany("DELETE FROM job_logs WHERE job_id = ?", each)
             db.executemany("DELETE FROM events WHERE kind = 'Job' AND name = ?", each)
             db.executemany("DELETE FROM jobs WHERE job_id = ?", each)
-            return len(heads)
+            return len(gone)
 
 
 def _ended_at(job: dict[str, Any]) -> float | None:

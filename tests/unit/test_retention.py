@@ -205,3 +205,17 @@ def test_news_told_of_a_deleted_resource_is_forgotten_and_told_again_if_it_comes
     ctl.actions.record_change("Service", "gone", "deployment.blocked", "held by its bounds")
     told = [e.reason for e in ctl.store.events("Service", "gone")]
     assert told == ["held by its bounds", "held by its bounds"]
+
+
+def test_a_batch_holds_about_its_limit_of_jobs_and_an_array_crossing_it_goes_whole() -> None:
+    store = Store(":memory:")
+    for n, head in enumerate(("A", "B", "C")):
+        kids = [
+            finished(f"{head}:{i}", T0 + n, array_size=300, array_index=i, parent_id=head)
+            for i in range(300)
+        ]
+        store.put_jobs([j.to_record() for j in (finished(head, T0 + n, array_size=300), *kids)])
+    assert store.prune_jobs(T0 + WEEK, 500) == 602  # A, then B, which crosses 500
+    assert {r["job_id"] for r in store.jobs() if r["parent_id"] is None} == {"C"}
+    assert store.prune_jobs(T0 + WEEK, 500) == 301
+    assert store.prune_jobs(T0 + WEEK, 500) == 0
