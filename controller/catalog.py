@@ -11,6 +11,7 @@ from controller.autoscaling.domain import DOMAIN as AUTOSCALING
 from controller.batch.domain import DOMAIN as BATCH
 from controller.cloudwatch.domain import DOMAIN as CLOUDWATCH
 from controller.core.registry import Catalog
+from controller.core.retention import RETENTION
 from controller.core.sync_host import HOSTS
 from controller.ec2.domain import DOMAIN as EC2
 from controller.ecs.domain import DOMAIN as ECS
@@ -21,7 +22,7 @@ from controller.manifests.loader import Limits, LoadResult, load_files, load_man
 from controller.manifests.policy import BASELINE, Policy, problems
 from controller.manifests.reader import DirectoryProblem, ManifestFile
 
-CATALOG = Catalog((HOSTS, ECS, ELB, EC2, AUTOSCALING, CLOUDWATCH, BATCH))
+CATALOG = Catalog((HOSTS, ECS, ELB, EC2, AUTOSCALING, CLOUDWATCH, BATCH, RETENTION))
 KINDS = CATALOG.kinds
 DEFAULT_LIMITS = Limits()
 

@@ -251,6 +251,12 @@ class Metrics:
             ["queue"],
             registry=r,
         )
+        self.store_size = Gauge(
+            "skiff_store_size_bytes",
+            "Size of the store's files in the data directory (the SQLite database and its "
+            "write-ahead log), read at each scrape.",
+            registry=r,
+        )
         self._statuses = _StatusCollector()
         r.register(self._statuses)
         self._pool = _PoolCollector()

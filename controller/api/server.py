@@ -88,6 +88,7 @@ def status_document(ctl: Controller, ready: bool, manifests: str) -> dict[str, A
         "manifests": manifests,
         "resources": resources,
         "errors": describe_errors(ctl.manifest_errors),
+        "store": {"bytes": ctl.store.size_bytes(), "rows": ctl.store.row_counts()},
     }
 
 

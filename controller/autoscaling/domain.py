@@ -1,8 +1,11 @@
 """Auto Scaling's entry in the kind registry: AutoScalingGroup, and ScalingPolicy and
 ScheduledAction, which its step of the one pass per metrics period (core/periodic.py,
-CloudWatch's) evaluates after the alarms; what it publishes to CloudWatch (core/metrics.py)."""
+CloudWatch's) evaluates after the alarms; what it publishes to CloudWatch (core/metrics.py);
+and how long scaling activities are kept."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from controller.autoscaling.models.group import AutoScalingGroupSpec, check_group
 from controller.autoscaling.models.references import scaling_problems
@@ -16,12 +19,20 @@ from controller.autoscaling.sync.metrics import METRICS
 from controller.autoscaling.sync.targets import TARGETS
 from controller.core.instances.references import fleet_references
 from controller.core.periodic import PERIOD
-from controller.core.registry import Domain, Entry
+from controller.core.registry import Domain, Entry, Retention
 from controller.manifests.kinds import Kind, Manifests, Problems, Resource
+
+if TYPE_CHECKING:
+    from controller.core.context import Context
 
 
 def _references(res: Resource, manifests: Manifests) -> Problems:
     return scaling_problems(res, dict(manifests.resources), set(manifests.claimed))
+
+
+def _prune_activities(ctl: Context, limit: int) -> int:
+    """Scaling activities that ended more than --activity-retention ago (AWS: 6 weeks)."""
+    return ctl.store.prune_activities(ctl.clock() - ctl.settings.activity_retention, limit)
 
 
 DOMAIN = Domain(
@@ -55,4 +66,5 @@ DOMAIN = Domain(
     ),
     metrics=METRICS,
     targets=TARGETS,
+    retention=(Retention("scaling activities", _prune_activities),),
 )

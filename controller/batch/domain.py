@@ -1,6 +1,6 @@
 """Batch's entry in the kind registry: ComputeEnvironment, JobQueue and JobDefinition, the one
 scheduling pass that serves every queue, the job definition families with revisions to
-retire, and what jobs' containers hold on each host."""
+retire, what jobs' containers hold on each host, and how long finished jobs are kept."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from controller.batch.references import compute_environment_references, job_queu
 from controller.batch.sync.containers import JOB_LABEL
 from controller.batch.sync.job_definition import sync_job_definition
 from controller.batch.sync.jobs import BATCH, sync_batch
-from controller.batch.sync.state import BatchState
+from controller.batch.sync.state import BatchState, batch_lock
 from controller.core.labels import reserved
 from controller.core.observed import ObservedTask
-from controller.core.registry import Domain, Entry, Holding, Pass
+from controller.core.registry import Domain, Entry, Holding, Pass, Retention
 from controller.manifests.kinds import Kind, ResourceKey
 from controller.store import JOB_DEFINITIONS
 
@@ -45,6 +45,14 @@ def _holdings(ctl: Context, tasks: Mapping[str, ObservedTask]) -> Iterator[Holdi
 
 def _queued(ctl: Context) -> bool:
     return any(k[0] == "JobQueue" for k in ctl.desired)
+
+
+def _prune_jobs(ctl: Context, limit: int) -> int:
+    """Finished jobs (with their logs and events) that ended more than --batch-job-retention
+    ago (AWS Batch: at least 7 days), unless an unfinished job still depends on them; under
+    Batch's lock, so no pass, cancel or terminate reads a job as it goes."""
+    with batch_lock(ctl):
+        return ctl.store.prune_jobs(ctl.clock() - ctl.settings.batch_job_retention, limit)
 
 
 DOMAIN = Domain(
@@ -78,4 +86,5 @@ DOMAIN = Domain(
     keys=_keys,
     holdings=_holdings,
     part=lambda ctl: BatchState(),
+    retention=(Retention("finished Batch jobs", _prune_jobs),),
 )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import sqlite3
 import sys
 import urllib.parse
@@ -91,6 +92,22 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=60.0,
         help="the smallest Batch attemptDurationSeconds accepted (AWS: 60)",
+    )
+    run.add_argument(
+        "--batch-job-retention",
+        type=_period,
+        default=7 * 86400.0,
+        metavar="DURATION",
+        help="how long a finished Batch job, its logs and events are kept after it ended "
+        "(AWS Batch: at least 7 days): seconds, or 7d, 12h, 1w2d (default 7d)",
+    )
+    run.add_argument(
+        "--activity-retention",
+        type=_period,
+        default=6 * 7 * 86400.0,
+        metavar="DURATION",
+        help="how long a scaling activity is kept after it ended (AWS: 6 weeks): seconds, or "
+        "6w, 42d (default 6w)",
     )
     run.add_argument(
         "--metrics-period",
@@ -250,6 +267,27 @@ def _seconds(text: str) -> float:
     return value
 
 
+_PERIOD = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+_PERIOD_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def _period(text: str) -> float:
+    """A retention period: seconds, or a duration with units (90s, 12h, 7d, 6w, 1w2d)."""
+    spoken = text.strip()
+    try:
+        value = float(spoken)
+    except ValueError:
+        parts = _PERIOD.findall(spoken)
+        if not parts or "".join(n + u for n, u in parts) != spoken:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a duration (write seconds, or 12h, 7d, 6w, 1w2d)"
+            ) from None
+        value = sum(float(n) * _PERIOD_UNITS[u] for n, u in parts)
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive duration")
+    return value
+
+
 def _address(text: str) -> str:
     """An IP address or host name (it is written into HAProxy's configuration)."""
     from controller.addresses import address_problem
@@ -290,6 +328,8 @@ def _run(args: argparse.Namespace) -> int:
         status_check_seconds=args.status_check_interval,
         metrics_period=args.metrics_period,
         batch_min_timeout=args.batch_min_timeout,
+        batch_job_retention=args.batch_job_retention,
+        activity_retention=args.activity_retention,
         prometheus_url=args.prometheus_url,
         dataplane_dir=os.path.join(args.data_dir, "haproxy"),
         host_port_range=args.host_port_range,

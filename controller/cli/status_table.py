@@ -54,7 +54,19 @@ def render_status(doc: dict[str, Any], ages: bool = True) -> str:
         out += [f"  {_error_line(e)}" for e in doc["errors"]]
     if not doc.get("ready", True):
         out += ["", "(the daemon is still starting: not every host has been listed yet)"]
+    if ages and isinstance(doc.get("store"), dict):  # it changes with every write, as ages do
+        out += ["", store_line(doc["store"])]
     return "\n".join(printable(line) for line in out)  # table cells are already printable
+
+
+def store_line(store: dict[str, Any]) -> str:
+    """Store: 12.3 MiB (jobs 2,031, activities 512, tasks 1,020)."""
+    rows = store.get("rows") or {}
+    counts = ", ".join(
+        f"{name} {rows[name]:,}" for name in ("jobs", "activities", "tasks") if name in rows
+    )
+    size = f"Store: {int(store.get('bytes') or 0) / 1048576:.1f} MiB"
+    return f"{size} ({counts})" if counts else size
 
 
 def _summary_row(r: dict[str, Any]) -> list[str]:

@@ -3,8 +3,9 @@
 A domain declares its manifest kinds, the sync that converges each one (or the shared pass
 that serves them all, such as the one data plane for every load balancer), the kinds each
 reads, the keys it has work for beyond its manifests (revisions, containers whose manifest is
-gone), what its containers hold on each host, the targets it puts behind load balancers, and
-the state it keeps while the daemon runs.
+gone), what its containers hold on each host, the targets it puts behind load balancers, the
+records it prunes once they have been kept long enough (core/retention.py), and the state it
+keeps while the daemon runs.
 The controller dispatches through the registry and never imports a service package; the
 composition root (`controller.catalog`) lists the domains. Adding a kind touches its package
 and its domain's entry.
@@ -60,6 +61,17 @@ class Pass:
     wanted: Callable[[Context], bool]  # whether it has work: its key is queued at resyncs
 
 
+@dataclass(frozen=True)
+class Retention:
+    """Records a domain keeps only for a while (finished jobs, activities, the records of
+    deleted resources). `prune(ctl, limit)` removes at most `limit` of those whose time has
+    passed, in short store transactions and with no Docker call, and returns how many went;
+    the retention pass (core/retention.py) calls it again while it returns `limit`."""
+
+    what: str  # what it prunes, for the log: "finished Batch jobs"
+    prune: Callable[[Context, int], int]
+
+
 def _nothing(*_: Any) -> tuple[()]:
     return ()
 
@@ -79,6 +91,8 @@ class Domain:
     targets: TargetSource | None = None
     # What it publishes to CloudWatch and the alarm actions it answers (core/metrics.py).
     metrics: MetricSource | None = None
+    # Records it prunes once kept long enough (core/retention.py runs them once an hour).
+    retention: tuple[Retention, ...] = ()
     # The state it keeps while the daemon runs, made once per controller; `Context.part`.
     part: Callable[[Context], object] | None = None
 

@@ -35,6 +35,10 @@ class Settings:
     host_port_range: PortRange | None = None  # dynamic host ports; None: beside the kernel's
     policy: Policy = BASELINE  # what containers may ask of the hosts beyond the baseline
     max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES  # a larger file is an error, unread
+    # Retention: seconds a finished Batch job (with its logs and events) is kept after it
+    # ended (AWS Batch: at least 7 days), and a scaling activity after it ended (AWS: 6 weeks).
+    batch_job_retention: float = 7 * 86400.0
+    activity_retention: float = 6 * 7 * 86400.0
 
 
 DEFAULTS = Settings()

@@ -7,13 +7,14 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from controller.core.observed import ObservedTask
-from controller.core.registry import Domain, Entry, Holding
+from controller.core.registry import Domain, Entry, Holding, Retention
 from controller.ecs.metrics import METRICS
 from controller.ecs.models.service import ServiceSpec, check_service
 from controller.ecs.models.task_definition import TaskDefinitionSpec, check_task_definition
 from controller.ecs.needs import task_definition_needs
 from controller.ecs.planners.task_state import STOPPED, view_task
 from controller.ecs.references import service_references
+from controller.ecs.sync.retention import prune_deleted_services
 from controller.ecs.sync.service import sync_service
 from controller.ecs.sync.state import EcsState
 from controller.ecs.sync.targets import TARGETS
@@ -83,4 +84,5 @@ DOMAIN = Domain(
     targets=TARGETS,
     part=EcsState,
     metrics=METRICS,
+    retention=(Retention("records of deleted services", prune_deleted_services),),
 )

@@ -85,12 +85,13 @@ CREATE TABLE IF NOT EXISTS activities (
     activity_id TEXT PRIMARY KEY, owner TEXT NOT NULL, description TEXT NOT NULL,
     cause TEXT NOT NULL, status TEXT NOT NULL, start REAL NOT NULL, end_time REAL);
 CREATE INDEX IF NOT EXISTS activities_owner ON activities (owner, start);
+CREATE INDEX IF NOT EXISTS activities_end ON activities (end_time);
 CREATE TABLE IF NOT EXISTS overrides (
     kind TEXT NOT NULL, name TEXT NOT NULL, base TEXT NOT NULL, data TEXT NOT NULL,
     PRIMARY KEY (kind, name));
 CREATE TABLE IF NOT EXISTS jobs (
     job_id TEXT PRIMARY KEY, queue TEXT NOT NULL, status TEXT NOT NULL, parent_id TEXT,
-    created_at REAL NOT NULL, data TEXT NOT NULL);
+    created_at REAL NOT NULL, data TEXT NOT NULL, ended_at REAL);
 CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (queue, status, created_at);
 CREATE INDEX IF NOT EXISTS jobs_parent ON jobs (parent_id);
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
@@ -142,6 +143,14 @@ class Connection:
         have = {r[1] for r in self._db.execute("PRAGMA table_info(events)")}
         if "detail" not in have:
             self._db.execute("ALTER TABLE events ADD COLUMN detail TEXT NOT NULL DEFAULT ''")
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(jobs)")}
+        if "ended_at" not in have:  # when a finished job ended: retention counts from it
+            self._db.execute("ALTER TABLE jobs ADD COLUMN ended_at REAL")
+            self._db.execute(
+                "UPDATE jobs SET ended_at = COALESCE(json_extract(data, '$.stopped_at'), "
+                "created_at) WHERE status IN ('SUCCEEDED', 'FAILED')"
+            )
+        self._db.execute("CREATE INDEX IF NOT EXISTS jobs_ended ON jobs (ended_at)")
 
     @classmethod
     def in_data_dir(cls, data_dir: str, *, readonly: bool = False) -> Self:

@@ -66,6 +66,13 @@ class Events(Connection):
                     "INSERT OR REPLACE INTO told VALUES (?, ?, ?, ?)", (kind, name, action, news)
                 )
 
+    def told_conditions(self) -> list[tuple[str, str, str]]:
+        """(kind, name, action) of every condition whose news is kept."""
+        return [
+            (str(k), str(n), str(a))
+            for k, n, a in self._rows("SELECT kind, name, action FROM told")
+        ]
+
     def last_event_id(self) -> int:
         rows = self._rows("SELECT COALESCE(MAX(id), 0) FROM events")
         return int(rows[0][0])

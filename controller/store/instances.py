@@ -1,5 +1,5 @@
 """Amazon EC2 and EC2 Auto Scaling records: launch template versions, the instances groups
-own, and the scaling activities of each group."""
+own, and the scaling activities of each group (pruned once their retention period passed)."""
 
 from __future__ import annotations
 
@@ -97,6 +97,17 @@ class Instances(Connection):
     def delete_activities(self, owner: str) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM activities WHERE owner = ?", (owner,))
+
+    def prune_activities(self, ended_before: float, limit: int) -> int:
+        """Deletes up to `limit` activities that ended before `ended_before` (one under way is
+        kept); returns how many went."""
+        with self._tx() as db:
+            cur = db.execute(
+                "DELETE FROM activities WHERE rowid IN (SELECT rowid FROM activities "
+                "WHERE end_time < ? ORDER BY end_time LIMIT ?)",
+                (ended_before, limit),
+            )
+            return cur.rowcount
 
     def instance_owners(self) -> set[tuple[str, str]]:
         return {

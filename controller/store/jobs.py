@@ -1,5 +1,6 @@
 """AWS Batch records: jobs (arrays with their children), the fair-share usage of attempts that
-ended, and the output of job containers, kept after the containers are removed."""
+ended, and the output of job containers, kept after the containers are removed; finished jobs
+are pruned with their logs and events once their retention period has passed."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from controller.store.events import insert_event
 from controller.store.records import EventRecord
 
 SHARE_USAGE_KEPT = 604_800  # seconds: the longest shareDecaySeconds
+_FINAL = ("SUCCEEDED", "FAILED")
+_UNFINISHED = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")  # by the status index
 
 
 class Jobs(Connection):
@@ -29,7 +32,7 @@ class Jobs(Connection):
         change is kept without its event, or counted twice. Returns the events' ids."""
         with self._tx() as db:
             db.executemany(
-                "INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         j["job_id"],
@@ -38,6 +41,7 @@ class Jobs(Connection):
                         j.get("parent_id"),
                         j["created_at"],
                         json.dumps(j, sort_keys=True),
+                        _ended_at(j),
                     )
                     for j in jobs
                 ],
@@ -107,3 +111,47 @@ class Jobs(Connection):
             job_id,
         )
         return [(int(a), int(n), str(t)) for a, n, t in rows]
+
+    def prune_jobs(self, ended_before: float, limit: int) -> int:
+        """Deletes finished jobs that ended before `ended_before`, an array with all its
+        children, with their logs and their events: about `limit` jobs (an array that
+        crosses it goes whole); returns how many went. A finished job an unfinished one
+        depends on (itself or, N_TO_N, one of its children) is kept until that job has moved
+        on: nothing is left naming a job that is gone. One short transaction."""
+        with self._tx() as db:
+            waited = {
+                str(dep).partition(":")[0]
+                for (dep,) in db.execute(
+                    "SELECT DISTINCT json_extract(d.value, '$.job_id') FROM jobs AS j, "
+                    "json_each(j.data, '$.depends_on') AS d "
+                    f"WHERE j.status IN ({', '.join('?' * len(_UNFINISHED))}) "
+                    "AND json_extract(d.value, '$.job_id') IS NOT NULL",
+                    _UNFINISHED,
+                )
+            }
+            rows = db.execute(
+                # The oldest first, through the index on ended_at (the unary + keeps SQLite
+                # from walking the index of parents instead, which grows with the history).
+                "SELECT job_id FROM jobs WHERE ended_at < ? AND +parent_id IS NULL "
+                "AND +status IN (?, ?) ORDER BY ended_at LIMIT ?",
+                (ended_before, *_FINAL, limit + len(waited)),
+            ).fetchall()
+            gone: list[str] = []
+            for head in (r[0] for r in rows if r[0] not in waited):
+                if len(gone) >= limit:  # a batch: `limit` rows, or one array whole
+                    break
+                children = db.execute("SELECT job_id FROM jobs WHERE parent_id = ?", (head,))
+                gone += [head, *(r[0] for r in children)]
+            each = [(i,) for i in gone]
+            db.executemany("DELETE FROM job_logs WHERE job_id = ?", each)
+            db.executemany("DELETE FROM events WHERE kind = 'Job' AND name = ?", each)
+            db.executemany("DELETE FROM jobs WHERE job_id = ?", each)
+            return len(gone)
+
+
+def _ended_at(job: dict[str, Any]) -> float | None:
+    """When a finished job ended (its stoppedAt; its creation if it has none), else None."""
+    if job["status"] not in _FINAL:
+        return None
+    stopped = job.get("stopped_at")
+    return float(stopped) if stopped is not None else float(job["created_at"])

@@ -1,5 +1,6 @@
 """Amazon ECS records: the decisions made about tasks (stop requested, why) and the
-deployments of each service (their rollout state, the circuit breaker's counts)."""
+deployments of each service (their rollout state, the circuit breaker's counts); those of a
+deleted service are removed once it has drained."""
 
 from __future__ import annotations
 
@@ -119,3 +120,27 @@ class Tasks(Connection):
                     "DELETE FROM deployments WHERE service = ? AND id = ?",
                     [(service, i) for i in ids],
                 )
+
+    # --- deleted services -----------------------------------------------------------------------
+    def service_record_owners(self) -> set[str]:
+        """Services that have task records or deployments."""
+        rows = self._rows(
+            "SELECT owner FROM tasks WHERE owner_kind = 'Service' "
+            "UNION SELECT service FROM deployments"
+        )
+        return {str(r[0]) for r in rows}
+
+    def delete_service_records(self, service: str) -> int:
+        """Removes the task records and deployments of a deleted service; returns how many
+        rows went. Nothing goes while the store keeps a manifest of that name (the last valid
+        version of a service whose file is invalid, or one created again meanwhile)."""
+        absent = "NOT EXISTS (SELECT 1 FROM resources WHERE kind = 'Service' AND name = ?)"
+        with self._tx() as db:
+            tasks = db.execute(
+                f"DELETE FROM tasks WHERE owner_kind = 'Service' AND owner = ? AND {absent}",
+                (service, service),
+            ).rowcount
+            deployments = db.execute(
+                f"DELETE FROM deployments WHERE service = ? AND {absent}", (service, service)
+            ).rowcount
+            return tasks + deployments
