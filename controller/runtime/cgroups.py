@@ -143,7 +143,7 @@ class CgroupReader:
                 limit = int(_text(memory_dir / "memory.limit_in_bytes"))
         except FileNotFoundError as exc:  # it stopped while being read: its cgroup went
             raise CgroupNotFound(f"container {info.id}'s cgroup went: {exc}") from exc
-        except (KeyError, ValueError) as exc:
+        except (KeyError, ValueError, OSError) as exc:  # e.g. not allowed to read them
             raise CgroupNotFound(
                 f"container {info.id}'s cgroup files are unreadable: {exc}"
             ) from exc
@@ -178,7 +178,10 @@ class CgroupReader:
             return None
         paths: dict[str, str] = {}
         for line in lines:
-            _, controllers, path = line.split(":", 2)
+            fields = line.split(":", 2)
+            if len(fields) != 3:
+                continue
+            _, controllers, path = fields
             for controller in controllers.split(",") if controllers else [""]:
                 paths.setdefault(controller, path)
         if layout.version == 2:

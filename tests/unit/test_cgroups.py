@@ -126,3 +126,11 @@ def test_only_engines_on_this_machine_are_read_from_cgroups() -> None:
         assert remote.cgroups() is None
     finally:
         remote.close()
+
+
+def test_a_process_file_it_cannot_parse_falls_back_to_dockers_naming(tmp_path: Path) -> None:
+    tree = Tree(tmp_path, 2)
+    tree.container(f"docker/{CID}", usage=3 * MIB)
+    (tmp_path / "proc" / "12").mkdir()
+    (tmp_path / "proc" / "12" / "cgroup").write_text("garbage\n\n")
+    assert tree.reader().stats(info(pid=12)).memory_used_bytes == 3 * MIB
