@@ -22,7 +22,7 @@ from controller.manifests.policy import (
     capability_beyond_default,
     driver_host_path,
 )
-from controller.runtime import ContainerRuntime, EventStream, PolicyRefused
+from controller.runtime import CgroupReader, ContainerRuntime, EventStream, PolicyRefused
 from controller.runtime.types import (
     ContainerInfo,
     ContainerSpec,
@@ -144,6 +144,9 @@ class GuardedRuntime:
 
     def stats(self, container_id: str) -> ContainerStats:
         return self.inner.stats(container_id)
+
+    def cgroups(self) -> CgroupReader | None:
+        return self.inner.cgroups()
 
     def logs(self, container_id: str, tail: int | None = None) -> str:
         return self.inner.logs(container_id, tail)

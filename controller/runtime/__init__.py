@@ -4,6 +4,7 @@ Only this package imports `docker`; Docker's exceptions become Skiff's own error
 """
 
 from controller.runtime.base import ContainerRuntime, EventStream
+from controller.runtime.cgroups import CgroupReader
 from controller.runtime.errors import (
     Conflict,
     EngineUnavailable,
@@ -27,6 +28,7 @@ from controller.runtime.types import (
 )
 
 __all__ = [
+    "CgroupReader",
     "Conflict",
     "ContainerEvent",
     "ContainerInfo",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Protocol
 
+from controller.runtime.cgroups import CgroupReader
 from controller.runtime.types import (
     ContainerEvent,
     ContainerInfo,
@@ -79,6 +80,12 @@ class ContainerRuntime(Protocol):
         Raises NotFound when the container is gone and Conflict when it is not running
         (Docker has no counters for a stopped container).
         """
+        ...
+
+    def cgroups(self) -> CgroupReader | None:
+        """A reader of the containers' cgroup files when the engine runs on this machine (a
+        unix socket) and the machine has cgroups to read; None for a remote engine, whose
+        counters only its stats API gives. Reading them takes no call to the engine."""
         ...
 
     def logs(self, container_id: str, tail: int | None = None) -> str:

@@ -17,6 +17,7 @@ import docker.errors
 import docker.tls
 import docker.utils
 
+from controller.runtime.cgroups import CgroupReader, is_local
 from controller.runtime.docker_errors import call_docker, start_failure
 from controller.runtime.docker_responses import NANO, DockerEvents, container_info, container_stats
 from controller.runtime.errors import (
@@ -243,6 +244,13 @@ class DockerRuntime:
             lambda: self._api.stats(container_id, stream=False, one_shot=True if one_shot else None)
         )
         return container_stats(container_id, data)
+
+    def cgroups(self) -> CgroupReader | None:
+        # An engine on this machine: its containers' counters are files here (made once).
+        if not hasattr(self, "_cgroups"):
+            reader = CgroupReader() if is_local(self.url) else None
+            self._cgroups = reader if reader is not None and reader.available else None
+        return self._cgroups
 
     def logs(self, container_id: str, tail: int | None = None) -> str:
         data = self._call(

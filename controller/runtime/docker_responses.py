@@ -122,6 +122,8 @@ def container_info(data: dict[str, Any]) -> ContainerInfo:
         finished_at=_timestamp(state.get("FinishedAt")),
         ports=tuple(sorted(ports, key=lambda p: (p.container_port, p.protocol))),
         ip_address=_ip_address(data),
+        pid=int(state.get("Pid") or 0),
+        cgroup_parent=str((data.get("HostConfig") or {}).get("CgroupParent") or ""),
     )
 
 

@@ -15,6 +15,7 @@ import queue
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
+from controller.runtime.cgroups import CgroupReader
 from controller.runtime.errors import (
     Conflict,
     ImageNotFound,
@@ -49,7 +50,15 @@ __all__ = ["IDLE_MEMORY_BYTES", "WRITE_OPERATIONS", "FakeNetwork", "FakeRuntime"
 
 @dataclass
 class FakeRuntime(FakeControls):
-    """A fake engine. `clock` returns epoch seconds; tests pass a fixed or stepping clock."""
+    """A fake engine. `clock` returns epoch seconds; tests pass a fixed or stepping clock.
+
+    `cgroup_reader`: set, the engine counts as one on this machine whose containers' counters
+    that reader gives (a fake cgroup tree); None (the default), as a remote one: stats only."""
+
+    cgroup_reader: CgroupReader | None = None
+
+    def cgroups(self) -> CgroupReader | None:
+        return self.cgroup_reader
 
     def info(self) -> EngineInfo:
         self._enter("info", "")

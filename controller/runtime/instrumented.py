@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from controller.runtime.base import ContainerRuntime, EventStream
+from controller.runtime.cgroups import CgroupReader
 from controller.runtime.errors import RuntimeFailure, StartFailed
 from controller.runtime.types import (
     ContainerInfo,
@@ -86,6 +87,9 @@ class InstrumentedRuntime:
 
     def stats(self, container_id: str) -> ContainerStats:
         return self._timed("stats", lambda: self.inner.stats(container_id))
+
+    def cgroups(self) -> CgroupReader | None:
+        return self.inner.cgroups()  # file reads: no Docker call to count
 
     def logs(self, container_id: str, tail: int | None = None) -> str:
         return self._timed("logs", lambda: self.inner.logs(container_id, tail))

@@ -148,6 +148,8 @@ class ContainerInfo:
     finished_at: float | None = None
     ports: tuple[PortBinding, ...] = ()
     ip_address: str = ""  # on its network while it runs; "" when stopped, host, none, container:
+    pid: int = 0  # its main process on the engine's machine while it runs; 0 when stopped
+    cgroup_parent: str = ""  # HostConfig.CgroupParent: "" for the engine's default
 
     @property
     def running(self) -> bool:
