@@ -30,6 +30,7 @@ from dataclasses import replace
 import structlog
 
 from controller.core import labels as L
+from controller.core.settings import Settings
 from controller.runtime import (
     ContainerEvent,
     ContainerInfo,
@@ -57,6 +58,26 @@ REFRESHERS = 4  # inspects in flight per engine
 RETRY_INSPECT = 1.0  # seconds before a failed inspect is tried again
 CREATE_GRACE = 1.0  # seconds a `create` waits for its `start` before it is inspected on its own
 HEALTH = "health_status"  # Docker's action: "health_status: healthy"
+
+EVENT_STREAMS = 1  # the observer's own `docker events` connection, held open
+RESYNCS = 1  # one resync lists at a time
+POOL_MARGIN = 4  # calls outside the pools: a host's info, the API's logs, a worker's own call
+
+
+def engine_pool_size(settings: Settings) -> int:
+    """Connections to keep open to one engine: as many as the calls that can be in flight to
+    it at once, so no call opens and closes a socket of its own. The workers' pool and the
+    metrics pool (`parallelism` threads each), the queue's workers, the refreshers, the event
+    stream and a resync, with a margin."""
+    return (
+        2 * settings.parallelism
+        + settings.workers
+        + REFRESHERS
+        + EVENT_STREAMS
+        + RESYNCS
+        + POOL_MARGIN
+    )
+
 
 # (host, kind, name): the containers of resource kind/name on this host changed
 OnChange = Callable[[str, str, str], None]
