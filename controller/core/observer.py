@@ -119,8 +119,8 @@ class HostObserver:
         create_grace: float = CREATE_GRACE,
     ) -> None:
         """`on_lag` is told, for each event handled, the seconds from the engine's timestamp
-        until its container was refreshed (its owner told); a deferred `create` counts from
-        the event that ended its grace."""
+        until its container was refreshed (its owner told): from its first event, its `create`
+        included."""
         self.host, self.runtime, self._on_change = host, runtime, on_change
         self.cluster, self._selector = cluster, L.selector(cluster)
         self._on_reconnect = on_reconnect or (lambda: None)
@@ -248,6 +248,7 @@ class HostObserver:
             if action == "create":
                 if cid not in self._dirty:  # its start (or anything else) came first
                     self._deferred.setdefault(cid, time.monotonic() + self._grace)
+                self._event_at.setdefault(cid, event.time)
                 self._work.notify_all()
                 return
             self._deferred.pop(cid, None)

@@ -21,7 +21,12 @@ def services(**counts: int) -> str:
     docs = []
     for name, count in counts.items():
         docs += [
-            td_doc(name, containerDefinitions=[container("app", image="skiff/busybox:latest", command=["serve"])]),
+            td_doc(
+                name,
+                containerDefinitions=[
+                    container("app", image="skiff/busybox:latest", command=["serve"])
+                ],
+            ),
             service_doc(name, desiredCount=count),
         ]
     return dump(*docs)
