@@ -32,6 +32,15 @@ def services(**counts: int) -> str:
     return dump(*docs)
 
 
+class SlowStarts(FakeRuntime):
+    """A fake engine whose starts take as long as a real one's (tens of milliseconds): the
+    create event is read before the start is done, as from dockerd."""
+
+    def start(self, container_id: str) -> None:
+        time.sleep(0.03)
+        super().start(container_id)
+
+
 def calls(engine: FakeRuntime) -> Counter[str]:
     return Counter(op for op, _ in engine.calls)
 
@@ -58,7 +67,7 @@ def test_bringing_up_n_tasks_costs_n_creates_n_starts_and_at_most_n_inspects(
     tmp_path: Path,
 ) -> None:
     n = 20
-    h = Harness(tmp_path)
+    h = Harness(tmp_path, fake=SlowStarts())
     h.write("web.yaml", services(web=n))
     h.load()  # connects the host: its first resync lists the (empty) engine
     h.fake.calls.clear()
