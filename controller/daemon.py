@@ -4,6 +4,7 @@ its workers and the API, and shuts them down cleanly on SIGTERM or SIGINT.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import threading
@@ -15,6 +16,7 @@ from controller.api.auth import AccessError, ApiOptions, access_for
 from controller.catalog import CATALOG, load_directory
 from controller.core.controller import Controller
 from controller.core.hosts import RuntimeFactory
+from controller.core.observer import engine_pool_size
 from controller.core.settings import Settings
 from controller.core.watcher import ManifestWatcher
 from controller.manifests.base import FieldError
@@ -27,11 +29,11 @@ from controller.telemetry import Metrics
 log = structlog.get_logger("skiff")
 
 
-def docker_runtime(name: str, spec: HostSpec) -> ContainerRuntime:
+def docker_runtime(name: str, spec: HostSpec, pool_size: int = 16) -> ContainerRuntime:
     from controller.runtime.docker_backend import DockerRuntime
 
     tls = spec.tls.to_wire() if spec.tls else None
-    return DockerRuntime(spec.url, tls=tls)
+    return DockerRuntime(spec.url, tls=tls, pool_size=pool_size)
 
 
 def _reload_failure(err: FieldError) -> bool:
@@ -45,9 +47,15 @@ class Daemon:
         data_dir: str,
         listen: str,
         settings: Settings,
-        runtime_factory: RuntimeFactory = docker_runtime,
+        runtime_factory: RuntimeFactory | None = None,
         api: ApiOptions | None = None,
     ) -> None:
+        """`runtime_factory` None: Docker engines, each with a connection pool sized for the
+        calls the settings let run at once (`engine_pool_size`)."""
+        if runtime_factory is None:
+            runtime_factory = functools.partial(
+                docker_runtime, pool_size=engine_pool_size(settings)
+            )
         self.manifests, self.data_dir, self.listen, self.settings = (
             manifests,
             data_dir,

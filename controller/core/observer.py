@@ -8,6 +8,16 @@ that key: events only say where to look, never what to do.
 An event marks its container dirty; a few refreshers inspect dirty containers side by side, one
 refresh per container at a time, so a burst of events (create, start, die of many containers)
 costs one inspect per container as it stands, and the stream is never read behind.
+
+The fewest inspects: an event is used as it stands where it says enough. `destroy` drops the
+container; `health_status: X` sets the health of a cached container. A `create` is deferred
+for CREATE_GRACE seconds: the writer starts what it creates at once, and the `start` that
+follows takes its place, so a task comes up with create, start and one inspect (the one after
+`start`, for what no event carries: published host ports, address, start time, a start's
+error). A container created and left unstarted (one waiting on its dependencies) is inspected
+once its grace ends. `die` is inspected (OOMKilled, the finish time and the error are not in
+the event); `stop` and `restart` are ignored, as every stop also sends `die` and every restart
+`start`. A resync leaves a container a refresher will inspect anyway to that refresher.
 """
 
 from __future__ import annotations
@@ -15,10 +25,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import structlog
 
 from controller.core import labels as L
+from controller.core.settings import Settings
 from controller.runtime import (
     ContainerEvent,
     ContainerInfo,
@@ -38,15 +50,49 @@ _IGNORED_PREFIXES = (
     "export",
     "commit",
     "kill",
+    "stop",  # always with a `die`
+    "restart",  # always with a `start`
 )
 
 REFRESHERS = 4  # inspects in flight per engine
 RETRY_INSPECT = 1.0  # seconds before a failed inspect is tried again
+CREATE_GRACE = 1.0  # seconds a `create` waits for its `start` before it is inspected on its own
+HEALTH = "health_status"  # Docker's action: "health_status: healthy"
+
+EVENT_STREAMS = 1  # the observer's own `docker events` connection, held open
+RESYNCS = 1  # one resync lists at a time
+POOL_MARGIN = 4  # calls outside the pools: a host's info, the API's logs, a worker's own call
+
+
+def engine_pool_size(settings: Settings) -> int:
+    """Connections to keep open to one engine: as many as the calls that can be in flight to
+    it at once, so no call opens and closes a socket of its own. The workers' pool and the
+    metrics pool (`parallelism` threads each), the queue's workers, the refreshers, the event
+    stream and a resync, with a margin."""
+    return (
+        2 * settings.parallelism
+        + settings.workers
+        + REFRESHERS
+        + EVENT_STREAMS
+        + RESYNCS
+        + POOL_MARGIN
+    )
+
 
 # (host, kind, name): the containers of resource kind/name on this host changed
 OnChange = Callable[[str, str, str], None]
 
 log = structlog.get_logger("skiff.observer")
+
+
+def _merged(pending: str | None, action: str) -> str:
+    """What a container's refresh does when `action` comes while `pending` waits: a destroy
+    wins; a health event never replaces an inspect (which reads the health too)."""
+    if pending is None or action == "destroy":
+        return action
+    if action.startswith(HEALTH) and not pending.startswith(HEALTH):
+        return pending
+    return pending if pending == "destroy" else action
 
 
 def _health_marker(status: str) -> str:
@@ -70,9 +116,11 @@ class HostObserver:
         on_down: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.time,
         on_lag: Callable[[float], None] | None = None,
+        create_grace: float = CREATE_GRACE,
     ) -> None:
         """`on_lag` is told, for each event handled, the seconds from the engine's timestamp
-        until its container was refreshed (its owner told)."""
+        until its container was refreshed (its owner told): from its first event, its `create`
+        included."""
         self.host, self.runtime, self._on_change = host, runtime, on_change
         self.cluster, self._selector = cluster, L.selector(cluster)
         self._on_reconnect = on_reconnect or (lambda: None)
@@ -87,6 +135,10 @@ class HostObserver:
         # being refreshed (never two refreshes of one container at once: no stale inspect wins).
         self._dirty: dict[str, str] = {}
         self._busy: set[str] = set()
+        # Created containers waiting for their `start` (monotonic time their grace ends), in
+        # the order they came: the grace is the same for all, so the first ends first.
+        self._deferred: dict[str, float] = {}
+        self._grace = create_grace
         self._work = threading.Condition()
         self._refreshers: list[threading.Thread] = []
         self._containers: dict[str, ContainerInfo] = {}
@@ -140,8 +192,12 @@ class HostObserver:
             rows = self.runtime.list_containers(self._selector)
             with self._lock:
                 cached = dict(self._containers)
+            with self._work:  # a refresher will inspect these after the list: no need here
+                waiting = set(self._dirty) | set(self._deferred) if self._watching() else set()
             for row in rows:
                 known = cached.get(row.id)
+                if row.id in waiting:
+                    continue
                 if known is None or known.fingerprint() != (row.state, _health_marker(row.status)):
                     self._refresh(row.id)
             for gone in before - {row.id for row in rows}:
@@ -152,6 +208,9 @@ class HostObserver:
         except RuntimeFailure as exc:
             self._went_down(exc)
             raise
+
+    def _watching(self) -> bool:
+        return bool(self._refreshers) and not self._stop.is_set()
 
     def _refresh(self, container_id: str, *, destroyed: bool = False) -> None:
         """Inspects the container and caches what it is now (drops it when it is gone, or
@@ -175,6 +234,7 @@ class HostObserver:
         """Marks a container for a refresher though no event came: Docker reports a failed
         start with none, and the container's error would otherwise wait for the resync."""
         with self._work:
+            self._deferred.pop(container_id, None)
             self._dirty.setdefault(container_id, "touch")
             self._work.notify_all()
 
@@ -183,23 +243,35 @@ class HostObserver:
         self.last_event = max(self.last_event or 0.0, event.time)
         if event.action.startswith(_IGNORED_PREFIXES):
             return
+        cid, action = event.container_id, event.action
         with self._work:
-            self._dirty[event.container_id] = event.action
-            self._event_at.setdefault(event.container_id, event.time)
+            if action == "create":
+                if cid not in self._dirty:  # its start (or anything else) came first
+                    self._deferred.setdefault(cid, time.monotonic() + self._grace)
+                self._event_at.setdefault(cid, event.time)
+                self._work.notify_all()
+                return
+            self._deferred.pop(cid, None)
+            self._dirty[cid] = _merged(self._dirty.get(cid), action)
+            self._event_at.setdefault(cid, event.time)
             self._work.notify_all()
 
     def _refresher(self) -> None:
         while True:
             with self._work:
-                self._work.wait_for(lambda: self._stop.is_set() or self._next_dirty() is not None)
-                if self._stop.is_set():
-                    return
-                container_id = self._next_dirty()
-                assert container_id is not None
+                while True:
+                    if self._stop.is_set():
+                        return
+                    wait = self._promote()
+                    container_id = self._next_dirty()
+                    if container_id is not None:
+                        break
+                    self._work.wait(wait)
                 action = self._dirty.pop(container_id)
                 event_at = self._event_at.pop(container_id, None)
             try:
-                self._refresh(container_id, destroyed=action == "destroy")
+                if not (action.startswith(HEALTH) and self._set_health(container_id, action)):
+                    self._refresh(container_id, destroyed=action == "destroy")
                 if event_at is not None:
                     self._on_lag(max(0.0, self._clock() - event_at))
             except RuntimeFailure as exc:
@@ -217,6 +289,41 @@ class HostObserver:
 
     def _next_dirty(self) -> str | None:
         return next((c for c in self._dirty if c not in self._busy), None)
+
+    def _promote(self) -> float | None:
+        """Hands the created containers whose grace ended to the refreshers (under `_work`);
+        the seconds until the next grace ends, or None when none waits."""
+        now, wait = time.monotonic(), None
+        ended = []
+        for cid, until in self._deferred.items():
+            if until > now:
+                wait = until - now
+                break
+            ended.append(cid)
+        for cid in ended:
+            del self._deferred[cid]
+            self._dirty.setdefault(cid, "create")
+        return wait
+
+    def _set_health(self, container_id: str, action: str) -> bool:
+        """Sets a cached container's health from its event, as a refresh does (one at a time
+        per container); False when it is not cached, so that it is inspected."""
+        health = action.partition(":")[2].strip()
+        with self._work:
+            self._work.wait_for(lambda: container_id not in self._busy)
+            self._busy.add(container_id)
+        try:
+            with self._lock:
+                known = self._containers.get(container_id)
+            if known is None or health not in ("starting", "healthy", "unhealthy"):
+                return False
+            if known.health != health:
+                self._put(replace(known, health=health))
+            return True
+        finally:
+            with self._work:
+                self._busy.discard(container_id)
+                self._work.notify_all()
 
     # --- the event loop --------------------------------------------------------------------------
     def start(self) -> None:

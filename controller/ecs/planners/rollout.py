@@ -68,8 +68,11 @@ def split_current(
 ) -> tuple[list[TaskView], list[TaskView]]:
     """(new, old): tasks of another revision or settings, or on a host leaving the pool, are
     old and replaced like a rollout."""
-    new = [t for t in active if is_current(t, revision, config) and t.host not in draining]
-    return new, [t for t in active if t not in new]
+    new: list[TaskView] = []
+    old: list[TaskView] = []
+    for t in active:  # one pass: `t not in new` compared every pair of tasks (quadratic)
+        (new if is_current(t, revision, config) and t.host not in draining else old).append(t)
+    return new, old
 
 
 def scale_in(tasks: list[TaskView], n: int, order: str, zones: dict[str, str]) -> list[TaskView]:

@@ -229,11 +229,18 @@ def _running_since(
     return max(starts) if starts else None
 
 
+def _all_present(containers: Mapping[str, ContainerInfo], spec: TaskDefinitionSpec) -> bool:
+    """Whether every container `expected_containers` names exists, without its start order."""
+    if has_sandbox(spec) and PAUSE_CONTAINER not in containers:
+        return False
+    return all(c.name in containers for c in spec.container_definitions)
+
+
 def _failure(
     containers: Mapping[str, ContainerInfo], spec: TaskDefinitionSpec | None
 ) -> str | None:
     """Why this task can no longer run, or None while it can."""
-    if spec is not None:
+    if spec is not None and not _all_present(containers, spec):
         missing = [n for n in expected_containers(spec) if n not in containers]
         if missing:
             return f"Task failed to start: container {missing[0]} was never created"
@@ -264,6 +271,8 @@ def _failure(
 def _ready_to_start(
     containers: Mapping[str, ContainerInfo], spec: TaskDefinitionSpec
 ) -> tuple[str, ...]:
+    if not any(c.state == "created" for c in containers.values()):
+        return ()  # nothing waits to be started (a task's usual state): skip the start order
     ready = []
     pause = containers.get(PAUSE_CONTAINER)
     if pause is not None and pause.state == "created":
