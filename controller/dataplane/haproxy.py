@@ -39,7 +39,7 @@ from controller.dataplane.response_times import ResponseTimes
 from controller.dataplane.values import Server, Target, TargetGroup
 
 ADMIN_SOCKET = "haproxy.sock"
-REQUEST_LOG = "requests.sock"  # HAProxy logs each request here (request_log.py)
+REQUEST_LOG = "requests.sock"  # HAProxy logs requests here, sampled (request_log.py)
 CONFIG = "haproxy.cfg"
 PID_FILE = "haproxy.pid"
 CHECK_ENABLED = 0x04  # srv_check_state: CHK_ST_ENABLED

@@ -10,6 +10,9 @@ Weighted forwards pick a group with one random draw per request. Each target is 
 check-less backup server, so when every target of a group is unhealthy, traffic goes to all
 of them (ALB's fail open).
 
+With a request log, each listener first weighs the request by its own request rate (SAMPLING)
+and logs 1 in N of them (weight N) above it: request_log.py adds the lines up by weight.
+
 Pure apart from `port_free`, which binds a socket for an instant; it decides nothing.
 """
 
@@ -60,9 +63,11 @@ MAX_PRIORITY = 50000  # ALB's highest rule priority
 # Request-log sampling, per listener: (its requests per second over the last second, HAProxy's
 # fe_req_rate, from which a tier applies; 1 in N of its requests is logged, with weight N).
 # Below the first tier every request is logged with weight 1. The tiers keep the lines sent
-# to the daemon to a few hundred a second per listener up to ~25k req/s (the first two
-# tiers at most ~200), so neither HAProxy nor the reader spends much on them at any rate.
+# to the daemon under ~200 a second per listener up to 25,600 req/s (rate/128 beyond), so
+# neither HAProxy (which spent ~20% more per request logging each) nor the reader spends
+# much on them at any rate, while a quiet listener's every request is counted exactly.
 SAMPLING = ((200, 16), (3200, 128))
+WEIGHT = "txn.skiff_w"  # the request's weight in the log: 1, or N when 1 in N is logged
 
 
 def configuration_text(
@@ -188,9 +193,6 @@ def _request_log_format(log_socket: str | None) -> list[str]:
         directive(*phrase("log global")),
         directive(kw("log-format"), quoted(f"%b %Tr %[var({WEIGHT})]")),
     ]
-
-
-WEIGHT = "txn.skiff_w"  # the request's weight in the log: 1, or N when 1 in N is logged
 
 
 def _sampling() -> list[str]:
