@@ -11,23 +11,22 @@ rate. HAProxy measures in whole milliseconds, so the tally does too (its sum is 
 from __future__ import annotations
 
 from bisect import bisect_left
+from dataclasses import dataclass, field
 
 # Upper bounds (seconds) of the histogram's buckets; a last one, +Inf, holds the rest.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _BOUNDS_MS = tuple(b * 1000 for b in BUCKETS)
 
 
+@dataclass(slots=True)
 class ResponseTimes:
     """One target group's weighted response times: `buckets[i]` requests took at most
     BUCKETS[i] (and more than the bound before; the last, beyond every bound), `count`
     requests in all, `sum_ms` milliseconds in all."""
 
-    __slots__ = ("buckets", "count", "sum_ms")
-
-    def __init__(self) -> None:
-        self.buckets = [0] * (len(BUCKETS) + 1)
-        self.count = 0
-        self.sum_ms = 0
+    buckets: list[int] = field(default_factory=lambda: [0] * (len(BUCKETS) + 1))
+    count: int = 0
+    sum_ms: int = 0
 
     def add(self, ms: int, weight: int = 1) -> None:
         """`weight` requests that took `ms` milliseconds (HAProxy's Tr)."""
@@ -39,20 +38,6 @@ class ResponseTimes:
     def sum(self) -> float:
         """Seconds, in all."""
         return self.sum_ms / 1000
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, ResponseTimes):
-            return NotImplemented
-        return (self.buckets, self.count, self.sum_ms) == (
-            other.buckets,
-            other.count,
-            other.sum_ms,
-        )
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"ResponseTimes(count={self.count}, sum_ms={self.sum_ms}, buckets={self.buckets})"
 
 
 def tally(*times: tuple[int, int]) -> ResponseTimes:
