@@ -7,16 +7,18 @@ several daemons in one process and read exact counts.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from itertools import accumulate
 from typing import NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from controller.dataplane.response_times import BUCKETS, ResponseTimes
+
 _FAST_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
-# HAProxy measures a target's response time in whole milliseconds.
-_RESPONSE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 # What a resource's status says (core/status.py); each kind shows all four, 0 when none.
 RESOURCE_STATUSES = ("ACTIVE", "ERROR", "DRAINING", "PENDING")
@@ -132,14 +134,8 @@ class Metrics:
             ["target_group", "code"],
             registry=r,
         )
-        self.target_group_response_time = Histogram(
-            "skiff_target_group_response_time_seconds",
-            "Per request, the time from the load balancer sending it to a target until the "
-            "target began its response (ELB's TargetResponseTime; HAProxy's Tr, in ms).",
-            ["target_group"],
-            buckets=_RESPONSE_BUCKETS,
-            registry=r,
-        )
+        self.target_group_response_time = _ResponseTimeCollector()
+        r.register(self.target_group_response_time)
         self.target_group_targets = Gauge(
             "skiff_target_group_targets",
             "Targets by ALB state.",
@@ -370,4 +366,50 @@ class _StatusCollector(Collector):
             counts[(kind, status)] = counts.get((kind, status), 0) + 1
         for (kind, status), n in sorted(counts.items()):
             family.add_metric([kind, status], float(n))
+        yield family
+
+
+class _ResponseTimeCollector(Collector):
+    """`skiff_target_group_response_time_seconds`: per target group, the time from the load
+    balancer sending a request to a target until the target began its response (ELB's
+    TargetResponseTime; HAProxy's Tr, in ms). Built from the data plane's weighted tallies
+    (dataplane/request_log.py: above a listener's sampling rate, a logged request stands for
+    N), so its buckets, count and sum count every request, not the logged lines; the same
+    name, label and buckets as a prometheus_client Histogram's."""
+
+    NAME = "skiff_target_group_response_time_seconds"
+    DOC = (
+        "Per request, the time from the load balancer sending it to a target until the "
+        "target began its response (ELB's TargetResponseTime; HAProxy's Tr, in ms; sampled "
+        "and weighted above a listener's rate, so counts are of requests)."
+    )
+    _LE = (*(repr(float(b)) for b in BUCKETS), "+Inf")  # as Histogram writes them: 1.0
+
+    def __init__(self) -> None:
+        self._groups: dict[str, ResponseTimes] = {}
+        self._lock = threading.Lock()
+
+    def add(self, group: str, times: ResponseTimes | None = None) -> None:
+        """Adds a group's tally (its series exists from the first call, at 0)."""
+        with self._lock:
+            total = self._groups.setdefault(group, ResponseTimes())
+            if times is not None:
+                total.buckets = [a + b for a, b in zip(total.buckets, times.buckets, strict=True)]
+                total.count += times.count
+                total.sum_ms += times.sum_ms
+
+    def remove(self, group: str) -> None:
+        """Forgets a group's series; KeyError if it has none."""
+        with self._lock:
+            del self._groups[group]
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        family = HistogramMetricFamily(self.NAME, self.DOC, labels=["target_group"])
+        with self._lock:
+            groups = [(g, list(t.buckets), t.sum) for g, t in sorted(self._groups.items())]
+        for group, counts, total in groups:
+            cumulative = list(accumulate(counts))
+            family.add_metric(
+                [group], list(zip(self._LE, map(float, cumulative), strict=True)), total
+            )
         yield family

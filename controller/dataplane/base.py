@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from controller.dataplane.haproxy_syntax import UnsafeValue
+from controller.dataplane.response_times import ResponseTimes
 from controller.dataplane.values import LoadBalancer, Server, Target, TargetGroup
 
 __all__ = ["UnsafeValue"]  # a value the data plane cannot be told, raised by every method
@@ -162,7 +163,8 @@ class DataPlane(Protocol):
         """Counters per target group."""
         ...
 
-    def response_times(self) -> dict[str, list[float]]:
-        """Each target group's per-request target response times, in seconds, since the last
-        call (requests no target answered have none)."""
+    def response_times(self) -> dict[str, ResponseTimes]:
+        """Each target group's target response times since the last call, as a weighted
+        histogram (a logged request may stand for several: request_log.py); requests no
+        target answered have none."""
         ...

@@ -32,6 +32,7 @@ from controller.dataplane.base import (
 )
 from controller.dataplane.haproxy_config import bound_ports, configuration_text
 from controller.dataplane.haproxy_names import backend, backup_name, server_name
+from controller.dataplane.response_times import ResponseTimes
 from controller.dataplane.values import Server, Target, TargetGroup
 
 _SERVER_LINE = re.compile(r"^\s+server (\S+) (\S+):(\d+)(.*)$")
@@ -77,7 +78,7 @@ class FakeDataPlane:
     starts: int = 0
     reloads: int = 0
     checks: int = 0
-    answered: dict[str, list[float]] = field(default_factory=dict)  # response times not taken
+    answered: dict[str, ResponseTimes] = field(default_factory=dict)  # response times not taken
     _faults: list[tuple[str, str, str, str | None]] = field(default_factory=list)
 
     # --- what a test does --------------------------------------------------------------------
@@ -178,11 +179,13 @@ class FakeDataPlane:
     def counters(self) -> dict[str, BackendStats]:
         return {g: BackendStats(0, {}, 0) for b in self.backends if (g := cmd.group_of(b))}
 
-    def respond(self, group: str, seconds: float) -> None:
-        """A target of the group answered a request after `seconds` (HAProxy's Tr)."""
-        self.answered.setdefault(group, []).append(seconds)
+    def respond(self, group: str, seconds: float, weight: int = 1) -> None:
+        """A target of the group answered a request after `seconds` (HAProxy's Tr, in whole
+        ms), logged with `weight` (the requests the line stands for when HAProxy samples)."""
+        times = self.answered.setdefault(group, ResponseTimes())
+        times.add(round(seconds * 1000), weight)
 
-    def response_times(self) -> dict[str, list[float]]:
+    def response_times(self) -> dict[str, ResponseTimes]:
         times, self.answered = self.answered, {}
         return times
 

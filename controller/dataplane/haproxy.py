@@ -35,10 +35,11 @@ from controller.dataplane.base import (
 )
 from controller.dataplane.haproxy_config import bound_ports, configuration_text, port_free
 from controller.dataplane.request_log import RequestLog
+from controller.dataplane.response_times import ResponseTimes
 from controller.dataplane.values import Server, Target, TargetGroup
 
 ADMIN_SOCKET = "haproxy.sock"
-REQUEST_LOG = "requests.sock"  # HAProxy logs each request here (request_log.py)
+REQUEST_LOG = "requests.sock"  # HAProxy logs requests here, sampled (request_log.py)
 CONFIG = "haproxy.cfg"
 PID_FILE = "haproxy.pid"
 CHECK_ENABLED = 0x04  # srv_check_state: CHK_ST_ENABLED
@@ -244,7 +245,7 @@ class HAProxy:
         stats = self.backend_stats()
         return {g: s for b, s in stats.items() if (g := cmd.group_of(b)) is not None}
 
-    def response_times(self) -> dict[str, list[float]]:
+    def response_times(self) -> dict[str, ResponseTimes]:
         self._open_request_log()  # a HAProxy we adopted (after our restart) logs here too
         return self.requests.take()
 

@@ -1,12 +1,22 @@
-"""HAProxy's per-request log, read back: HAProxy sends one datagram per request to a unix
-socket the data plane owns (haproxy_config writes `log <socket> format raw` and the line
-`BACKEND TR`), and a thread here keeps each target group's target response times (HAProxy's
-Tr: from sending the request to the target until its response headers began; ELB's
-TargetResponseTime) until the daemon takes them.
+"""HAProxy's per-request log, read back: HAProxy sends one datagram per logged request to a
+unix socket the data plane owns (haproxy_config writes `log <socket> format raw` and the line
+`BACKEND TR WEIGHT`), and a thread here adds each to its target group's tally (a weighted
+histogram, response_times.py) of target response times (HAProxy's Tr: from sending the
+request to the target until its response headers began; ELB's TargetResponseTime) until the
+daemon takes them.
+
+Sampling: while a listener serves fewer than SAMPLING's first rate of requests a second,
+HAProxy logs every request with weight 1; above it, 1 in N (16, then 128 above the next rate)
+with weight N, drawn at random per request. A line adds its weight to the count and to its
+bucket and weight x time to the sum, so the tallies are unbiased estimates of every request's
+time at any rate, while HAProxy sends, and this thread reads, at most a few hundred lines a
+second per listener (up to ~25k req/s). The thread's work per datagram is one split, two
+int()s, a dict look-up (backend name to group, cached) and a bisect; memory is one tally per
+group, so no rate leaves only the start of a period counted.
 
 HAProxy never waits for this reader: a datagram that finds the socket's buffer full is
-dropped by the kernel, so under a flood the times are a sample, not every request. Requests
-no target answered (Tr -1: a fixed response, a redirect, a failed connection) have no time.
+dropped by the kernel (rare at these rates). Requests no target answered (Tr -1: a fixed
+response, a redirect, a failed connection) have no time.
 """
 
 from __future__ import annotations
@@ -16,33 +26,44 @@ import threading
 from pathlib import Path
 
 from controller.dataplane.haproxy_commands import group_of
+from controller.dataplane.response_times import ResponseTimes
 
-MAX_KEPT = 100_000  # times kept between two takes; later ones are dropped until the next
 _BUFFER = 1 << 20  # the socket's receive buffer, bytes: bursts wait there for the thread
+_NAMES_KEPT = 4096  # backend names whose group is remembered (a configuration has fewer)
 
 
-def parse(line: str) -> tuple[str, float] | None:
-    """(target group, seconds) from one logged line, or None (another backend, no time)."""
+def parse(line: bytes, names: dict[bytes, str | None] | None = None) -> tuple[str, int, int] | None:
+    """(target group, milliseconds, weight) from one logged line, or None (another backend,
+    no time, not a line of ours). `names` caches backend names' groups."""
     fields = line.split()
-    if len(fields) != 2:
+    if len(fields) != 3:
         return None
-    group = group_of(fields[0])
+    backend, tr, w = fields
+    if names is None:
+        group = group_of(backend.decode(errors="replace"))
+    elif backend in names:
+        group = names[backend]
+    else:
+        if len(names) >= _NAMES_KEPT:
+            names.clear()
+        group = names[backend] = group_of(backend.decode(errors="replace"))
+    if group is None:
+        return None
     try:
-        ms = int(fields[1])
+        ms, weight = int(tr), int(w)
     except ValueError:
         return None
-    if group is None or ms < 0:
+    if ms < 0 or weight < 1:
         return None
-    return group, ms / 1000
+    return group, ms, weight
 
 
 class RequestLog:
-    """The socket HAProxy logs requests to, and the times it has read since the last take."""
+    """The socket HAProxy logs requests to, and the tallies it has read since the last take."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._times: dict[str, list[float]] = {}
-        self._kept = 0
+        self._times: dict[str, ResponseTimes] = {}
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
@@ -78,32 +99,33 @@ class RequestLog:
             sock.close()
             self.path.unlink(missing_ok=True)
 
-    def take(self) -> dict[str, list[float]]:
-        """Each target group's response times (seconds) read since the last take."""
+    def take(self) -> dict[str, ResponseTimes]:
+        """Each target group's weighted response times read since the last take."""
         with self._lock:
-            times, self._times, self._kept = self._times, {}, 0
+            times, self._times = self._times, {}
         return times
 
     def _read(self, sock: socket.socket) -> None:
+        names: dict[bytes, str | None] = {}
+        lock = self._lock
         while True:
             try:
-                data = sock.recv(65536)
+                data = sock.recv(4096)
             except TimeoutError:
                 data = b""
             except OSError:
                 return  # closed
             if not data:
-                with self._lock:
+                with lock:
                     if self._sock is not sock:
                         return
                 continue
-            for line in data.decode(errors="replace").splitlines():
-                self._keep(parse(line))
-
-    def _keep(self, parsed: tuple[str, float] | None) -> None:
-        if parsed is None:
-            return
-        with self._lock:
-            if self._kept < MAX_KEPT:
-                self._times.setdefault(parsed[0], []).append(parsed[1])
-                self._kept += 1
+            parsed = parse(data, names)
+            if parsed is None:
+                continue
+            group, ms, weight = parsed
+            with lock:
+                times = self._times.get(group)
+                if times is None:
+                    times = self._times[group] = ResponseTimes()
+                times.add(ms, weight)

@@ -314,6 +314,7 @@ def configuration(
         load_balancers={n: load_balancer(s) for n, s in lbs.items()},
         groups={n: target_group(s) for n, s in groups.items()},
         targets={group: [target]},
+        log_socket="/run/skiff/requests.sock",  # with the request log's sampling rules
     )
 
 

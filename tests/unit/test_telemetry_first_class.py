@@ -264,3 +264,26 @@ def test_each_requests_target_response_time_goes_into_the_groups_histogram(
     assert value(m, f"{name}_bucket", target_group="web", le="+Inf") == 4
     h.converge()  # taken once: later passes add nothing
     assert value(m, f"{name}_count", target_group="web") == 4
+
+
+def test_a_sampled_request_counts_as_the_requests_it_stands_for_until_its_group_is_deleted(
+    tmp_path: Path,
+) -> None:
+    h = LbHarness(tmp_path / "m")
+    h.apply("lb.yaml", balancer(FRONT))
+    h.apply("web.yaml", service(1))
+    m = h.ctl.metrics
+    name = "skiff_target_group_response_time_seconds"
+    assert value(m, f"{name}_count", target_group="web") == 0  # the series, before any request
+    assert f'{name}_count{{target_group="web"}}' in m.exposition().decode()
+    h.dp.respond("web", 0.003)  # a quiet listener: weight 1
+    h.dp.respond("web", 0.040, weight=16)  # above 200 req/s: 1 in 16 logged
+    h.dp.respond("web", 0.040, weight=128)  # above 3200 req/s: 1 in 128
+    h.ctl.queue.add(("LoadBalancer", "*"))
+    h.ctl.run_until_idle()
+    assert value(m, f"{name}_count", target_group="web") == 145
+    assert abs(value(m, f"{name}_sum", target_group="web") - (0.003 + 0.040 * 144)) < 1e-9
+    assert value(m, f"{name}_bucket", target_group="web", le="0.005") == 1
+    assert value(m, f"{name}_bucket", target_group="web", le="0.05") == 145
+    h.delete("lb.yaml")  # the target group goes with its file: so does its series
+    assert f"{name}_count{{" not in m.exposition().decode()

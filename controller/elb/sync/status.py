@@ -7,9 +7,11 @@ Part of the load balancer sync; it talks to no data plane.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from controller.dataplane import BackendStats, Key
+from controller.dataplane.response_times import ResponseTimes
 from controller.elb.models.load_balancer import LoadBalancerSpec, TargetGroupSpec
 from controller.elb.planners.load_balancer import TargetPlan
 from controller.elb.sync.state import elb_state
@@ -52,9 +54,10 @@ def report(
     listener_errors: dict[tuple[str, int], str],
     stats: dict[str, BackendStats],
     failures: dict[Key, str],
-    times: dict[str, list[float]] | None = None,
+    times: Mapping[str, ResponseTimes] | None = None,
 ) -> None:
-    """`times`: each group's per-request target response times since the last report."""
+    """`times`: each group's target response times since the last report (weighted: a
+    logged request may stand for several)."""
     address = ctl.settings.lb_address
     for name, spec in lbs.items():
         listeners = []
@@ -88,9 +91,7 @@ def report(
                 "responses": s.responses,
                 "responseTimeMs": s.response_time_ms,
             }
-        histogram = ctl.metrics.target_group_response_time.labels(group)
-        for seconds in (times or {}).get(group, ()):
-            histogram.observe(seconds)
+        ctl.metrics.target_group_response_time.add(group, (times or {}).get(group))
         for st in TARGET_STATES:
             ctl.metrics.target_group_targets.labels(group, st).set(
                 sum(1 for x in targets if x["state"] == st)
