@@ -104,6 +104,14 @@ class Daemon(support.Daemon):
         self.launch("--parallelism", str(parallelism), *(extra or []))
 
 
+def steady(daemon: support.Daemon, *names: str) -> bool:
+    """Every one of these services steady; a busy daemon answering late is a no for now."""
+    try:
+        return all(daemon.service(name).get("steadyState") for name in names)
+    except OSError:
+        return False
+
+
 def wait_until(pred: Any, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
