@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import docker
-from common import IMAGE, Daemon
+from common import IMAGE, Daemon, remove_all
 
 from tests.support.documents import (
     compute_environment_doc,
@@ -149,10 +149,8 @@ def main() -> None:
             skiff_times.append(done)
     finally:
         daemon.stop()
-        for c in client.api.containers(all=True, filters={"label": f"skiff.cluster={cluster}"}):
-            client.api.remove_container(c["Id"], force=True)
-        for c in client.api.containers(all=True, filters={"label": "skiff-bench"}):
-            client.api.remove_container(c["Id"], force=True)
+        remove_all(client, {"label": [f"skiff.cluster={cluster}"]})
+        remove_all(client, {"name": [f"bench-raw-{cluster}-"]})  # only this run's raw rounds
 
     raw, skiff = statistics.median(raw_times), statistics.median(skiff_times)
     print(f"{args.jobs} jobs that exit at once, {args.concurrency} at a time "

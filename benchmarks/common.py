@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,42 @@ def steady(daemon: support.Daemon, *names: str) -> bool:
         return all(daemon.service(name).get("steadyState") for name in names)
     except OSError:
         return False
+
+
+def remove_all(
+    clients: docker.DockerClient | list[docker.DockerClient], filters: dict[str, Any]
+) -> int:
+    """Removes every container these filters select (a benchmark's own labels or names), four
+    at a time. A removal that fails or times out on a busy engine is tried again: three passes
+    at most, each listing what is left. Returns how many are left, and says so."""
+    clients = clients if isinstance(clients, list) else [clients]
+
+    def remove(entry: tuple[docker.DockerClient, str]) -> None:
+        try:
+            entry[0].api.remove_container(entry[1], force=True)
+        except Exception:  # gone already, or a busy engine: the next pass looks again
+            pass
+
+    def listing() -> list[tuple[docker.DockerClient, str]] | None:
+        try:
+            return [
+                (client, str(c["Id"]))
+                for client in clients
+                for c in client.api.containers(all=True, filters=filters)
+            ]
+        except Exception:  # a busy engine
+            return None
+
+    left = listing()
+    for _ in range(3):
+        if left == []:
+            return 0
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(remove, left or []))
+        left = listing()
+    count = len(left) if left is not None else -1
+    print(f"({'some' if count < 0 else count} containers of {filters} could not be removed)")
+    return count
 
 
 def wait_until(pred: Any, timeout: float, what: str) -> None:

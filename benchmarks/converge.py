@@ -27,6 +27,7 @@ Nothing is asserted: the figures are printed.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import tempfile
 import time
@@ -48,6 +49,7 @@ from common import (
     hosts_yaml,
     main_dockerd_pid,
     manifest,
+    remove_all,
     scrape,
     shim_pids,
     start_engines,
@@ -153,11 +155,12 @@ class Bench:
         try:
             daemon = self.new_daemon(cluster, empty=args.first_apply)
             for r in range(args.rounds):
-                row.raw.append(self.raw_round(n, f"{cluster}-{r}"))
                 if args.first_apply and r > 0:  # a new daemon on an empty directory
                     daemon.stop()
+                    shutil.rmtree(daemon.root, ignore_errors=True)
                     self.remove(selector)
                     daemon = self.new_daemon(cluster, empty=True)
+                row.raw.append(self.raw_round(n, f"{cluster}-{r}"))  # with no task running
                 starts.drain()
                 before = calls_by_operation(scrape(daemon))
                 began = time.monotonic()
@@ -185,6 +188,7 @@ class Bench:
             starts.close()
             if daemon is not None:
                 daemon.stop()
+                shutil.rmtree(daemon.root, ignore_errors=True)
             self.remove(selector)
             self.remove({"name": [f"bench-raw-{cluster}-"]})  # a raw round cut short
         return row
@@ -236,13 +240,7 @@ class Bench:
         row.shims_above = with_shims - tasks.share()
 
     def remove(self, selector: dict[str, Any]) -> None:
-        doomed = [
-            (client, c["Id"])
-            for client in self.clients
-            for c in client.api.containers(all=True, filters=selector)
-        ]
-        with ThreadPoolExecutor(8) as pool:
-            list(pool.map(lambda e: e[0].api.remove_container(e[1], force=True), doomed))
+        remove_all(self.clients, selector)
 
 
 def print_table(args: argparse.Namespace, rows: list[Row]) -> None:
@@ -314,6 +312,7 @@ def main() -> None:
     finally:
         for d in extra:
             d.destroy()
+        shutil.rmtree(root, ignore_errors=True)
         if rows:
             print_table(args, rows)
 

@@ -29,7 +29,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import docker
-from common import COMMAND, IMAGE, Daemon, Starts, manifest, steady, wait_until
+from common import COMMAND, IMAGE, Daemon, Starts, manifest, remove_all, steady, wait_until
 
 # The container health check of the second case, as a manifest field and as Docker takes it.
 CHECK = {"command": ["CMD", "true"], "interval": 5, "timeout": 2, "retries": 1}
@@ -165,8 +165,8 @@ def main() -> None:
         try:
             daemon.stop()
         finally:
-            for c in client.api.containers(all=True, filters=selector):
-                client.api.remove_container(c["Id"], force=True)
+            remove_all(client, selector)
+            remove_all(client, {"name": [f"bench-{cluster}-"]})  # a by-hand round cut short
 
     print(
         f"rollout of {n} tasks, revision N -> N+1 under 100/200, parallelism {args.parallelism}, "

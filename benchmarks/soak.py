@@ -42,6 +42,7 @@ from common import (
     Daemon,
     manifest,
     open_fds,
+    remove_all,
     scrape,
     status_field,
     wait_until,
@@ -258,12 +259,7 @@ class Soak:
 
     def cleanup(self) -> None:
         self.daemon.stop()
-        labels = {"label": [f"skiff.cluster={self.cluster}"]}
-        for c in self.client.api.containers(all=True, filters=labels):
-            try:
-                self.client.api.remove_container(c["Id"], force=True)
-            except docker.errors.NotFound:
-                pass
+        remove_all(self.client, {"label": [f"skiff.cluster={self.cluster}"]})
 
 
 def main() -> None:
