@@ -26,7 +26,6 @@ import cProfile
 import io
 import os
 import pstats
-import random
 import re
 import statistics
 import sys
@@ -38,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import docker
-from common import HEALTHY_AFTER, IMAGE, Daemon, wait_until
+from common import HEALTHY_AFTER, IMAGE, Daemon, hosts_yaml, scrape, start_engines, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's controller and test engines, not an installed one
@@ -51,7 +50,7 @@ from controller.core.settings import Settings  # noqa: E402
 from controller.daemon import docker_runtime  # noqa: E402
 from controller.store import Store  # noqa: E402
 from controller.telemetry import Metrics  # noqa: E402
-from tests.support.documents import dump, host_doc, service_doc, td_doc  # noqa: E402
+from tests.support.documents import dump, service_doc, td_doc  # noqa: E402
 from tests.support.engines import Dockerd  # noqa: E402
 
 WRITES = ("create", "start", "restart", "kill", "remove", "remove_volume", "pull_image")
@@ -72,29 +71,6 @@ def services_yaml(prefix: str, services: int, tasks: int) -> str:
         docs.append(td_doc(name, networkMode="none", containerDefinitions=[app]))
         docs.append(service_doc(name, taskDefinition=name, desiredCount=tasks // services))
     return dump(*docs)
-
-
-def hosts_yaml(engines: list[Dockerd]) -> str:
-    urls = {"near": "unix:///var/run/docker.sock"}
-    urls.update({f"far{i}": d.engine.url for i, d in enumerate(engines, 1)})
-    return dump(*(host_doc(name, url=url, zone="local") for name, url in urls.items()))
-
-
-def scrape(daemon: Daemon) -> dict[str, float]:
-    """The daemon's /metrics as {'name{labels}': value} (asked again if a busy daemon is slow)."""
-    for attempt in range(5):
-        try:
-            text = daemon.get("/metrics").decode()
-            break
-        except OSError:
-            if attempt == 4:
-                raise
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            key, _, value = line.rpartition(" ")
-            out[key] = float(value)
-    return out
 
 
 def total(metrics: dict[str, float], name: str, **labels: str) -> float:
@@ -119,22 +95,6 @@ def steady(daemon: Daemon | None, names: list[str]) -> bool:
         return daemon is not None and all(daemon.service(n).get("steadyState") for n in names)
     except OSError:
         return False
-
-
-def start_engines(root: Path, count: int) -> list[Dockerd]:
-    tar = root / "image.tar"
-    with open(tar, "wb") as f:
-        for chunk in docker.from_env().images.get(IMAGE).save(named=True):
-            f.write(chunk)
-    suffix = uuid.uuid4().hex[:5]
-    engines = [
-        Dockerd(root / f"e{i}", f"skb{suffix}{i}", f"10.214.{random.randrange(1, 255)}.1/24")
-        for i in range(1, count + 1)
-    ]
-    for d in engines:
-        d.start()
-        d.load(tar)
-    return engines
 
 
 def idle_figures(daemon: Daemon, seconds: float) -> dict[str, float]:

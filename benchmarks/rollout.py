@@ -1,9 +1,10 @@
-"""Rollout benchmark: a 20-task service from one revision to the next under ECS's default
-100/200, through Skiff, against the same replacement done by hand through the Docker API, in
-one run, under ECS's rule for when a new task counts as healthy.
+"""Rollout benchmark: a service of --tasks tasks (20 by default; the issue 23 size is 500) from
+one revision to the next under ECS's default 100/200, through Skiff, against the same
+replacement done by hand through the Docker API, in one run, under ECS's rule for when a new
+task counts as healthy.
 
 By hand means what a careful operator would script with the same parallelism, keeping every
-old container until a new one counts as healthy, as minimumHealthyPercent 100 asks: start 20
+old container until a new one counts as healthy, as minimumHealthyPercent 100 asks: start N
 new containers; each time one of them counts as healthy, stop (SIGTERM) one old container.
 Two cases, each timed by hand and through Skiff:
 - no health check: a new container counts once it has been running --healthy-after seconds
@@ -28,7 +29,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import docker
-from common import COMMAND, IMAGE, Daemon, Starts, manifest, wait_until
+from common import COMMAND, IMAGE, Daemon, Starts, manifest, remove_all, steady, wait_until
 
 # The container health check of the second case, as a manifest field and as Docker takes it.
 CHECK = {"command": ["CMD", "true"], "interval": 5, "timeout": 2, "retries": 1}
@@ -91,6 +92,11 @@ def by_hand(
     return elapsed
 
 
+def patience(n: int) -> float:
+    """Seconds to wait for n tasks' worth of work: generous, and linear in n."""
+    return 180 + 1.0 * n
+
+
 def through_skiff(
     client: docker.DockerClient, daemon: Daemon, text: str, name: str, n: int, revision: int
 ) -> float:
@@ -102,8 +108,8 @@ def through_skiff(
     try:
         began = time.monotonic()
         daemon.write("svc.yaml", text)
-        last_start = starts.wait(n)[-1][0]
-        last_die = dies.wait(n)[-1][0]
+        last_start = starts.wait(n, timeout=patience(n))[-1][0]
+        last_die = dies.wait(n, timeout=patience(n))[-1][0]
         return max(last_start, last_die) - began
     finally:
         starts.close()
@@ -145,7 +151,7 @@ def main() -> None:
             if checked:  # to the checked task definition, untimed
                 revision += 1
                 daemon.write("svc.yaml", service(name, n, revision, checked))
-            wait_until(lambda: daemon.service(name).get("steadyState"), 180, f"{n} steady tasks")
+            wait_until(lambda: steady(daemon, name), patience(n), f"{n} steady tasks")
             for r in range(args.rounds):
                 tag = f"{cluster}-{int(checked)}-{r}"
                 hand = by_hand(client, n, args.parallelism, tag, args.healthy_after, checked)
@@ -154,13 +160,13 @@ def main() -> None:
                 text = service(name, n, revision, checked)
                 skiff = through_skiff(client, daemon, text, name, n, revision)
                 times.setdefault((checked, "skiff"), []).append(skiff)
-                wait_until(lambda: daemon.service(name).get("steadyState"), 180, "steady again")
+                wait_until(lambda: steady(daemon, name), patience(n), "steady again")
     finally:
         try:
             daemon.stop()
         finally:
-            for c in client.api.containers(all=True, filters=selector):
-                client.api.remove_container(c["Id"], force=True)
+            remove_all(client, selector)
+            remove_all(client, {"name": [f"bench-{cluster}-"]})  # a by-hand round cut short
 
     print(
         f"rollout of {n} tasks, revision N -> N+1 under 100/200, parallelism {args.parallelism}, "
