@@ -121,6 +121,7 @@ class HostPool:
             on_lag=self.metrics.docker_event_lag.observe,
         )
         counted.on_start_failed = observer.touch
+        counted.on_starting, counted.on_started = observer.starting, observer.started
         handle = HostHandle(name, spec, runtime, observer)
         try:
             handle.refresh_info()

@@ -10,14 +10,17 @@ refresh per container at a time, so a burst of events (create, start, die of man
 costs one inspect per container as it stands, and the stream is never read behind.
 
 The fewest inspects: an event is used as it stands where it says enough. `destroy` drops the
-container; `health_status: X` sets the health of a cached container. A `create` is deferred
-for CREATE_GRACE seconds: the writer starts what it creates at once, and the `start` that
-follows takes its place, so a task comes up with create, start and one inspect (the one after
-`start`, for what no event carries: published host ports, address, start time, a start's
-error). A container created and left unstarted (one waiting on its dependencies) is inspected
-once its grace ends. `die` is inspected (OOMKilled, the finish time and the error are not in
-the event); `stop` and `restart` are ignored, as every stop also sends `die` and every restart
-`start`. A resync leaves a container a refresher will inspect anyway to that refresher.
+container; `health_status: X` sets the health of a cached container. A `create` is deferred for
+CREATE_GRACE seconds: the writer starts what it creates at once, and the `start` that follows
+takes its place, so a task comes up with create, start and one inspect (the one after `start`,
+for what no event carries: published host ports, address, start time, a start's error). A start
+can outlast the grace on a busy engine (10 at once take seconds): the writer's runtime says
+when a start begins and ends (`starting`, `started`), and a create whose start is still under
+way waits for it rather than being inspected. A container created and left unstarted (one
+waiting on its dependencies) is inspected once its grace ends. `die` is inspected (OOMKilled,
+the finish time and the error are not in the event); `stop` and `restart` are ignored, as every
+stop also sends `die` and every restart `start`. A resync leaves a container a refresher will
+inspect anyway to that refresher.
 """
 
 from __future__ import annotations
@@ -138,6 +141,7 @@ class HostObserver:
         # Created containers waiting for their `start` (monotonic time their grace ends), in
         # the order they came: the grace is the same for all, so the first ends first.
         self._deferred: dict[str, float] = {}
+        self._starting: set[str] = set()  # containers a writer's start call is under way for
         self._grace = create_grace
         self._work = threading.Condition()
         self._refreshers: list[threading.Thread] = []
@@ -292,18 +296,32 @@ class HostObserver:
 
     def _promote(self) -> float | None:
         """Hands the created containers whose grace ended to the refreshers (under `_work`);
-        the seconds until the next grace ends, or None when none waits."""
-        now, wait = time.monotonic(), None
+        the seconds until the next grace ends, or None when none waits. A container whose
+        start is under way waits another grace for its `start` event."""
+        now = time.monotonic()
         ended = []
         for cid, until in self._deferred.items():
             if until > now:
-                wait = until - now
                 break
             ended.append(cid)
         for cid in ended:
             del self._deferred[cid]
-            self._dirty.setdefault(cid, "create")
-        return wait
+            if cid in self._starting:  # at the back: every deadline before it is earlier
+                self._deferred[cid] = now + self._grace
+            else:
+                self._dirty.setdefault(cid, "create")
+        first = next(iter(self._deferred.values()), None)
+        return None if first is None else max(0.0, first - now)
+
+    def starting(self, container_id: str) -> None:
+        """A writer began starting the container: its `create` waits for the `start` event."""
+        with self._work:
+            self._starting.add(container_id)
+
+    def started(self, container_id: str) -> None:
+        """The writer's start call returned (its event, or `touch` for a failed start, comes)."""
+        with self._work:
+            self._starting.discard(container_id)
 
     def _set_health(self, container_id: str, action: str) -> bool:
         """Sets a cached container's health from its event, as a refresh does (one at a time

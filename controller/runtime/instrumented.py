@@ -28,6 +28,9 @@ class InstrumentedRuntime:
         # Told the id of a container Docker would not start: dockerd sends no event for a
         # failed start, so whoever caches containers must look at it again.
         self.on_start_failed: Callable[[str], None] = lambda container_id: None
+        # Told when a start call begins and returns: its container's `start` event is coming.
+        self.on_starting: Callable[[str], None] = lambda container_id: None
+        self.on_started: Callable[[str], None] = lambda container_id: None
 
     def _timed(self, operation: str, fn: Callable[[], T]) -> T:
         started = time.perf_counter()
@@ -54,11 +57,14 @@ class InstrumentedRuntime:
         return self._timed("create", lambda: self.inner.create(spec))
 
     def start(self, container_id: str) -> None:
+        self.on_starting(container_id)
         try:
             self._timed("start", lambda: self.inner.start(container_id))
         except StartFailed:
             self.on_start_failed(container_id)
             raise
+        finally:
+            self.on_started(container_id)
 
     def restart(self, container_id: str, timeout: int = 10) -> None:
         try:

@@ -171,3 +171,39 @@ def test_a_resync_lists_each_of_three_engines_once_with_a_thousand_tasks(tmp_pat
     h.ctl.run_until_idle()
     assert [calls(e)["list"] for e in engines.values()] == [1, 1, 1]
     assert sum(calls(e)["inspect"] for e in engines.values()) == 0  # nothing changed
+
+
+def test_a_start_slower_than_the_grace_still_costs_one_inspect() -> None:
+    """On a busy engine a start takes longer than the create's grace (ten at once take
+    seconds on dockerd 20.10): the create waits for the start under way, not for its grace."""
+    import threading
+
+    from controller.core.observer import HostObserver
+    from controller.runtime import ContainerSpec
+    from controller.runtime.instrumented import InstrumentedRuntime
+    from controller.telemetry import Metrics
+
+    class VerySlowStarts(FakeRuntime):
+        def start(self, container_id: str) -> None:
+            time.sleep(0.5)  # ten times the grace below
+            super().start(container_id)
+
+    engine = VerySlowStarts()
+    counted = InstrumentedRuntime(engine, "h1", Metrics())
+    observer = HostObserver("h1", counted, lambda host, kind, name: None, create_grace=0.05)
+    counted.on_starting, counted.on_started = observer.starting, observer.started
+    observer.resync()
+    observer.start()
+    try:
+        labels = {**L.ownership("default", "Service", "web"), L.TASK: "t", L.CONTAINER: "app"}
+        cid = counted.create(ContainerSpec("c", "skiff/busybox:latest", labels))
+        starter = threading.Thread(target=counted.start, args=(cid,))
+        starter.start()
+        starter.join()
+        deadline = time.monotonic() + 10
+        while not any(c.id == cid and c.running for c in observer.snapshot()):
+            assert time.monotonic() < deadline, "the started container was never seen running"
+            time.sleep(0.02)
+        assert calls(engine)["inspect"] == 1
+    finally:
+        observer.stop()
