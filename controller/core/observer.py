@@ -15,12 +15,12 @@ CREATE_GRACE seconds: the writer starts what it creates at once, and the `start`
 takes its place, so a task comes up with create, start and one inspect (the one after `start`,
 for what no event carries: published host ports, address, start time, a start's error). A start
 can outlast the grace on a busy engine (10 at once take seconds): the writer's runtime says
-when a start begins and ends (`starting`, `started`), and a create whose start is still under
-way waits for it rather than being inspected. A container created and left unstarted (one
-waiting on its dependencies) is inspected once its grace ends. `die` is inspected (OOMKilled,
-the finish time and the error are not in the event); `stop` and `restart` are ignored, as every
-stop also sends `die` and every restart `start`. A resync leaves a container a refresher will
-inspect anyway to that refresher.
+when a start begins and ends (`starting`, `started`), and a create whose start is under way or
+done waits for its `start` event rather than being inspected. A container created and left
+unstarted (one waiting on its dependencies) is inspected once its grace ends. `die` is
+inspected (OOMKilled, the finish time and the error are not in the event); `stop` and `restart`
+are ignored, as every stop also sends `die` and every restart `start`. A resync leaves a
+container a refresher will inspect anyway to that refresher.
 """
 
 from __future__ import annotations
@@ -318,10 +318,15 @@ class HostObserver:
         with self._work:
             self._starting.add(container_id)
 
-    def started(self, container_id: str) -> None:
-        """The writer's start call returned (its event, or `touch` for a failed start, comes)."""
+    def started(self, container_id: str, ok: bool) -> None:
+        """The writer's start call returned. Started (`ok`): its `start` event is on the stream
+        (resumed after a break, not lost), and that event's inspect is its one, so the create no
+        longer waits on a clock. Not started: a refused start is `touch`ed; an unanswered one
+        waits out its grace."""
         with self._work:
             self._starting.discard(container_id)
+            if ok:
+                self._deferred.pop(container_id, None)
 
     def _set_health(self, container_id: str, action: str) -> bool:
         """Sets a cached container's health from its event, as a refresh does (one at a time

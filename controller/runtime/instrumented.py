@@ -30,7 +30,7 @@ class InstrumentedRuntime:
         self.on_start_failed: Callable[[str], None] = lambda container_id: None
         # Told when a start call begins and returns: its container's `start` event is coming.
         self.on_starting: Callable[[str], None] = lambda container_id: None
-        self.on_started: Callable[[str], None] = lambda container_id: None
+        self.on_started: Callable[[str, bool], None] = lambda container_id, ok: None
 
     def _timed(self, operation: str, fn: Callable[[], T]) -> T:
         started = time.perf_counter()
@@ -61,10 +61,13 @@ class InstrumentedRuntime:
         try:
             self._timed("start", lambda: self.inner.start(container_id))
         except StartFailed:
+            self.on_started(container_id, False)
             self.on_start_failed(container_id)
             raise
-        finally:
-            self.on_started(container_id)
+        except BaseException:
+            self.on_started(container_id, False)
+            raise
+        self.on_started(container_id, True)
 
     def restart(self, container_id: str, timeout: int = 10) -> None:
         try:
