@@ -78,7 +78,8 @@ def test_bringing_up_n_tasks_costs_n_creates_n_starts_and_at_most_n_inspects(
         assert counted["create"] == n
         assert counted["start"] == n
         assert counted["inspect"] <= n  # one after each start; none after create
-        assert counted["stats"] == 0
+        # No stats here: this fake is a remote engine, whose metrics pass (if one falls in the
+        # bring-up) calls the stats API; a local engine's make none (test_collect_sources.py).
         assert len(h.running()) == n
     finally:
         h.ctl.stop()
