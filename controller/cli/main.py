@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import re
 import sqlite3
 import sys
 import urllib.parse
@@ -26,6 +25,7 @@ from controller.cli import events as events_cli
 from controller.cli import get as get_cli
 from controller.cli import rollout as rollout_cli
 from controller.cli.api_client import ApiError, Client, default_data_dir
+from controller.cli.durations import positive_duration
 from controller.cli.output import add_output_flag, render
 from controller.terminal import printable
 
@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--batch-job-retention",
-        type=_period,
+        type=positive_duration,
         default=7 * 86400.0,
         metavar="DURATION",
         help="how long a finished Batch job, its logs and events are kept after it ended "
@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--activity-retention",
-        type=_period,
+        type=positive_duration,
         default=6 * 7 * 86400.0,
         metavar="DURATION",
         help="how long a scaling activity is kept after it ended (AWS: 6 weeks): seconds, or "
@@ -264,27 +264,6 @@ def _seconds(text: str) -> float:
         value = -1.0
     if not 0 <= value < math.inf:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 or more)")
-    return value
-
-
-_PERIOD = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
-_PERIOD_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-
-
-def _period(text: str) -> float:
-    """A retention period: seconds, or a duration with units (90s, 12h, 7d, 6w, 1w2d)."""
-    spoken = text.strip()
-    try:
-        value = float(spoken)
-    except ValueError:
-        parts = _PERIOD.findall(spoken)
-        if not parts or "".join(n + u for n, u in parts) != spoken:
-            raise argparse.ArgumentTypeError(
-                f"{text!r} is not a duration (write seconds, or 12h, 7d, 6w, 1w2d)"
-            ) from None
-        value = sum(float(n) * _PERIOD_UNITS[u] for n, u in parts)
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive duration")
     return value
 
 

@@ -13,37 +13,18 @@ read it, the previous (finished) rollout is what it finds.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from typing import Any
 
 from controller.cli import kinds
 from controller.cli.api_client import Client, Refused
+from controller.cli.durations import duration
 from controller.cli.get import select
 from controller.terminal import printable
 
 POLL_SECONDS = 1.0
 ROLLABLE = ("Service", "AutoScalingGroup")
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def duration(text: str) -> float:
-    """Seconds in a Go-style duration (90s, 5m, 1h30m) or a bare number of seconds."""
-    text = text.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        parts = _DURATION.findall(text)
-        if not parts or "".join(n + u for n, u in parts) != text:
-            raise argparse.ArgumentTypeError(
-                f"{text!r} is not a duration (write 90s, 5m, 1h30m or a number of seconds)"
-            ) from None
-        seconds = sum(float(n) * _UNITS[u] for n, u in parts)
-    if seconds < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is negative")
-    return seconds
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:

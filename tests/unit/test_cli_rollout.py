@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from controller.cli.rollout import duration, refresh_progress, service_progress
+from controller.cli.durations import duration
+from controller.cli.rollout import refresh_progress, service_progress
 from tests.support.harness import Harness
 from tests.unit.test_fleet_engine import group, h, template
 

@@ -16,7 +16,8 @@ import pytest
 from controller.api.server import status_document
 from controller.batch.planners.jobs import Job
 from controller.catalog import CATALOG
-from controller.cli.main import _period, build_parser
+from controller.cli.durations import positive_duration
+from controller.cli.main import build_parser
 from controller.cli.status_table import render_status
 from controller.core.controller import Controller
 from controller.core.settings import DEFAULTS
@@ -74,13 +75,13 @@ def test_the_store_size_gauge_is_exported_and_promtool_accepts_it(tmp_path: Path
     + [("12h", 43200.0), ("90s", 90.0), ("1.5d", 129600.0)],
 )
 def test_a_retention_period_is_seconds_or_a_duration_with_units(text: str, seconds: float) -> None:
-    assert _period(text) == seconds
+    assert positive_duration(text) == seconds
 
 
 @pytest.mark.parametrize("text", ["0", "-1", "0d", "7x", "7 d", "d", "inf", "nan", ""])
 def test_a_retention_period_must_be_a_positive_duration(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError):
-        _period(text)
+        positive_duration(text)
 
 
 def test_the_run_flags_default_to_aws_s_periods_and_refuse_bad_ones(
