@@ -98,21 +98,20 @@ def remove_containers(runtime: DockerRuntime, ids: Iterable[str]) -> dict[str, s
 
 def remove_volumes(runtime: DockerRuntime, names: Iterable[str]) -> dict[str, str]:
     """Removes the named volumes; returns the failures (a volume still in use, say)."""
-    failures = {}
-    for name in names:
-        try:
-            runtime.remove_volume(name)
-        except RuntimeFailure as exc:
-            failures[name] = str(exc)
-    return failures
+    return _failures(runtime.remove_volume, names)
 
 
 def remove_networks(runtime: DockerRuntime, names: Iterable[str]) -> dict[str, str]:
     """Removes the networks; returns the failures (a container still attached, say)."""
+    return _failures(runtime.remove_network, names)
+
+
+def _failures(remove: Callable[[str], None], names: Iterable[str]) -> dict[str, str]:
+    """`remove` on each name in turn; the names it failed for, with why."""
     failures = {}
     for name in names:
         try:
-            runtime.remove_network(name)
+            remove(name)
         except RuntimeFailure as exc:
             failures[name] = str(exc)
     return failures
