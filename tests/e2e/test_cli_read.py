@@ -18,6 +18,8 @@ from tests.support.daemon import Skiff, wait_for
 from tests.support.documents import (
     HTTPD,
     IMAGE,
+    SLEEPER,
+    SMALL,
     asg_doc,
     dump,
     launch_template_doc,
@@ -26,9 +28,6 @@ from tests.support.documents import (
 )
 
 pytestmark = pytest.mark.integration
-
-SLEEPER = "trap 'exit 0' TERM; sleep 3600 & wait"
-SMALL = {"instanceType": "custom", "customInstanceType": {"vCpus": 0.25, "memoryMiB": 64}}
 
 
 def skiff_cli(skiff: Skiff, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

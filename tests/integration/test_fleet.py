@@ -14,6 +14,8 @@ from tests.integration.test_pool_engines import Pool, hosts_yaml
 from tests.support.daemon import Skiff, free_port, wait_for
 from tests.support.documents import (
     IMAGE,
+    SLEEPER,
+    SMALL,
     asg_doc,
     dump,
     health_check,
@@ -23,9 +25,6 @@ from tests.support.documents import (
 )
 
 pytestmark = pytest.mark.integration
-
-SLEEPER = "trap 'exit 0' TERM; sleep 3600 & wait"
-SMALL = {"instanceType": "custom", "customInstanceType": {"vCpus": 0.25, "memoryMiB": 64}}
 
 
 def template(name: str, *, env: str = "v1") -> str:

@@ -19,6 +19,10 @@ HTTPD = (
     "mkdir -p /www && echo $VERSION > /www/index.html && httpd -f -p 8080 -h /www "
     "& trap 'exit 0' TERM; wait"
 )
+# Sleeps an hour and exits at once on SIGTERM: an instance's or a task's idle command.
+SLEEPER = "trap 'exit 0' TERM; sleep 3600 & wait"
+# The smallest custom instance type the tests launch (a quarter of a vCPU, 64 MiB).
+SMALL = {"instanceType": "custom", "customInstanceType": {"vCpus": 0.25, "memoryMiB": 64}}
 
 
 def dump(*docs: dict[str, Any] | str) -> str:
