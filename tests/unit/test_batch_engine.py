@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from controller.batch.sync.containers import ATTEMPT_LABEL, JOB_LABEL, NODE_LABE
 from controller.batch.sync.job_definition import resolve_definition
 from controller.batch.sync.jobs import BATCH, LOST_AFTER, _pulls, sync_batch
 from controller.core.outcomes import CommandError
-from controller.runtime import ContainerSpec, EngineUnavailable
+from controller.runtime import ContainerSpec, ContainerSummary, EngineUnavailable
 from controller.runtime.fake import FakeRuntime
 from tests.support.builders import FakeClock
 from tests.support.documents import (
@@ -325,32 +326,23 @@ def test_an_attempt_on_a_lost_host_ends_as_aws_ends_one_on_a_terminated_instance
     assert (1, 0, "attempt 1 output\n") in h.store.job_logs(jid)
 
 
+def two_node_definition() -> dict[str, Any]:
+    """Definition `mnp`: two nodes, node 0 the main one, each half a vCPU."""
+    container = {"image": "skiff/busybox:latest", "command": ["sh"], "vcpus": 0.5, "memory": 32}
+    return job_definition_doc(
+        "mnp",
+        type="multinode",
+        nodeProperties={
+            "numNodes": 2,
+            "mainNode": 0,
+            "nodeRangeProperties": [{"targetNodes": "0:", "container": container}],
+        },
+    )
+
+
 def test_a_multi_node_job_whose_main_node_vanished_ends(tmp_path: Path) -> None:
     h = harness(tmp_path)
-    h.apply(
-        "mnp.yaml",
-        dump(
-            job_definition_doc(
-                "mnp",
-                type="multinode",
-                nodeProperties={
-                    "numNodes": 2,
-                    "mainNode": 0,
-                    "nodeRangeProperties": [
-                        {
-                            "targetNodes": "0:",
-                            "container": {
-                                "image": "skiff/busybox:latest",
-                                "command": ["sh"],
-                                "vcpus": 0.5,
-                                "memory": 32,
-                            },
-                        }
-                    ],
-                },
-            )
-        ),
-    )
+    h.apply("mnp.yaml", dump(two_node_definition()))
     jid = submit_to(h, "q", "mnp")
     run(h)
     main = next(
@@ -466,3 +458,37 @@ def test_a_runnable_job_says_why_it_waits(tmp_path: Path) -> None:
     h.fake.exit(cid, 0)
     run(h)
     assert "statusReason" not in batch_commands.describe_job(h.ctl, third)  # placed: over
+
+
+class Lagging(FakeRuntime):
+    """An engine whose observer has not yet handled the events of the containers in
+    `unseen`: they exist and run, but its lists leave them out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unseen: set[str] = set()
+
+    def list_containers(self, labels: Mapping[str, str]) -> list[ContainerSummary]:
+        return [r for r in super().list_containers(labels) if r.id not in self.unseen]
+
+
+def test_a_multi_node_job_runs_only_once_the_observer_sees_every_node(tmp_path: Path) -> None:
+    engine = Lagging()
+    h = Harness(tmp_path / "m", fake=engine)
+    h.apply("batch.yaml", MANIFESTS)
+    h.apply("mnp.yaml", dump(two_node_definition()))
+    jid = submit_to(h, "q", "mnp")
+    one_pass(h)  # placed and launched
+    launched = set(containers(h, jid))
+    assert len(launched) == 2
+    worker = next(c for c in launched if engine.containers[c].labels[NODE_LABEL] == "1")
+    engine.unseen.add(worker)  # the worker's `start` is still on its way to the observer
+    one_pass(h)
+    assert job(h, jid).status == "STARTING"  # one node of two seen: not running yet
+    assert set(containers(h, jid)) == launched  # and the unseen worker is no stray
+    assert engine.containers[worker].running
+    engine.unseen.clear()
+    one_pass(h)
+    j = job(h, jid)
+    assert j.status == "RUNNING"
+    assert set(j.container_ids) == launched

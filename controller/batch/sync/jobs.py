@@ -117,7 +117,7 @@ def _attempt_under_way(
         _end(ledger, job, None, None, gone, now)
         return
     began = [c.info.started_at for c in mine if c.info.started_at]
-    if job.status == STARTING and mine and len(began) == len(mine):
+    if job.status == STARTING and len(mine) >= _expected(job) and len(began) == len(mine):
         # Running, or already done (a short job can end between two passes): it ran from
         # when its containers started.
         job = mark_running(job, min(began), [c.info.id for c in mine])
@@ -146,6 +146,13 @@ def _attempt_under_way(
     elif main is None and _vanished(ctl, job, now):
         why = f"CannotInspectContainerError: the attempt's containers on {job.host} are gone"
         _end(ledger, job, None, None, why, now)
+
+
+def _expected(job: Job) -> int:
+    """How many containers the attempt has: those its launch recorded, else one per node.
+    Until the observer has seen them all (a node's events can come after the pass that
+    follows the launch), the attempt is still STARTING: one not seen yet is not a stray."""
+    return len(job.container_ids) or (job.num_nodes or 1)
 
 
 def _end(
