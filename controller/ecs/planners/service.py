@@ -47,6 +47,7 @@ from controller.ecs.planners.task_state import (
     in_flight_view,
     view_task,
 )
+from controller.ecs.planners.task_views import TaskViews
 from controller.store.records import TaskRecord
 
 STOPPED_TASKS_KEPT = 5  # stopped tasks kept per service for inspection (docker logs)
@@ -159,14 +160,20 @@ def view_tasks(
     revisions: Mapping[str, TaskDefinitionSpec],
     now: float,
     healthy_after: float = HEALTHY_AFTER_SECONDS,
+    memo: TaskViews | None = None,
 ) -> list[TaskView]:
-    """Task views; a launch still in flight wins over a partial observation of it."""
+    """Task views; a launch still in flight wins over a partial observation of it. With a
+    `memo` (the service's, kept from pass to pass), only the tasks that changed are viewed
+    again."""
     flying = {f.task_id for f in in_flight}
-    views = [
-        view_task(t, revisions.get(t.revision), records.get(t.id), now, healthy_after)
-        for t in observed
-        if t.id not in flying
-    ]
+    seen = [t for t in observed if t.id not in flying] if flying else observed
+    if memo is not None:
+        views = memo.views(seen, records, revisions, now, healthy_after)
+    else:
+        views = [
+            view_task(t, revisions.get(t.revision), records.get(t.id), now, healthy_after)
+            for t in seen
+        ]
     return views + [in_flight_view(f.task_id, f.revision, f.host, now) for f in in_flight]
 
 
@@ -186,6 +193,7 @@ def plan_service(
     halted: bool = False,
     targets: Mapping[str, Mapping[str, str]] | None = None,
     healthy_after: float = HEALTHY_AFTER_SECONDS,
+    memo: TaskViews | None = None,
 ) -> ServicePlan:
     """`desired` None means the service's manifest is gone: stop and remove everything.
 
@@ -195,11 +203,12 @@ def plan_service(
     initial, healthy, unhealthy, draining, unused): with target groups, a task is healthy only
     once its targets are, and is deregistered and drained before it is stopped. A task checked
     by neither counts as healthy `healthy_after` seconds after it reached RUNNING; the plan asks
-    to be looked at again then if an old task waits for it.
+    to be looked at again then if an old task waits for it. `memo` keeps the service's task
+    views from pass to pass (see task_views.py): the plan is the same with it or without.
     """
     targets = targets or {}
     groups = desired.target_groups if desired else ()
-    views = view_tasks(observed, records, in_flight, revisions, now, healthy_after)
+    views = view_tasks(observed, records, in_flight, revisions, now, healthy_after, memo)
     tasks = with_targets(views, groups, targets)
     b = _Builder(
         now,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from controller.core.labels import PAUSE_CONTAINER
 from controller.core.observed import ObservedTask
@@ -88,7 +89,7 @@ class TaskView:
         """Counts toward the service: wanted running and not stopped."""
         return self.desired_status == RUNNING and self.last_status != STOPPED
 
-    @property
+    @cached_property  # asked many times a pass, of views kept from pass to pass
     def healthy(self) -> bool:
         """RUNNING and passing its health checks, or, having none, RUNNING long enough: what
         ECS counts toward minimumHealthyPercent and a steady state."""
@@ -96,7 +97,7 @@ class TaskView:
             return False
         return self.health == HEALTHY or (self._unchecked and self.turns_healthy_at is None)
 
-    @property
+    @cached_property
     def turns_healthy_at(self) -> float | None:
         """When this task, RUNNING with nothing checking its health, starts to count as
         healthy; None if it already does or depends on checks (containers', targets')."""
@@ -159,7 +160,8 @@ def view_task(
     healthy_after: float = HEALTHY_AFTER_SECONDS,
 ) -> TaskView:
     """`healthy_after`: seconds a task without health checks must have been RUNNING to count
-    as healthy."""
+    as healthy. The clock enters the view only through `healthy_at` (task_views.py relies on
+    it to keep views from pass to pass)."""
     containers = task.containers
     failure = _failure(containers, spec)
     desired = record.desired_status if record else RUNNING

@@ -96,6 +96,7 @@ def sync_service(ctl: Context, name: str) -> float | None:
             halted=deploy.halted if deploy else False,
             targets=ctl.target_states,
             healthy_after=ctl.settings.healthy_after_seconds,
+            memo=ecs(ctl).task_views(name),
         )
         refused = _refused_revisions(ctl, {launch.revision for launch in plan.launch})
         if refused:  # none of its tasks is launched; the rest of the plan goes on
@@ -215,7 +216,13 @@ def _deploy(
         CircuitBreaker(breaker.enable, breaker.rollback),
         with_targets(
             view_tasks(
-                visible, records, in_flight, revisions, now, ctl.settings.healthy_after_seconds
+                visible,
+                records,
+                in_flight,
+                revisions,
+                now,
+                ctl.settings.healthy_after_seconds,
+                ecs(ctl).task_views(name),
             ),
             desired.target_groups,
             ctl.target_states,
@@ -384,6 +391,7 @@ def _finish_deletion(ctl: Context, key: ResourceKey, records: dict[str, Any]) ->
         ctl.actions.record(key[0], key[1], "service.deleted", "manifest removed; all tasks gone")
     ctl.forget_status(key)
     ctl.metrics.forget_service(key[1])
+    ecs(ctl).forget_views(key[1])
 
 
 def _report_service(

@@ -1,11 +1,13 @@
 """What ECS keeps while the daemon runs: the task executor, the expectations of its launches
-and removals, and the task definition revisions parsed once (a revision never changes)."""
+and removals, the task definition revisions parsed once (a revision never changes) and each
+service's task views from its last pass (a pass views again only the tasks that changed)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from controller.ecs.planners.task_definition import ResolvedRevision
+from controller.ecs.planners.task_views import TaskViews
 from controller.ecs.sync.executor import Executor
 from controller.ecs.sync.expectations import Expectations
 
@@ -31,6 +33,15 @@ class EcsState:
             choose_ports=ctl.choose_ports,
         )
         self._revisions: dict[str, ResolvedRevision] = {}
+        self._views: dict[str, TaskViews] = {}
+
+    def task_views(self, service: str) -> TaskViews:
+        """The service's task views, kept from its last pass (one worker syncs a service at
+        a time, so no two passes share them at once)."""
+        return self._views.setdefault(service, TaskViews())
+
+    def forget_views(self, service: str) -> None:
+        self._views.pop(service, None)
 
     def revision(self, key: str) -> ResolvedRevision | None:
         """A revision by `family:N`, parsed once (revisions never change)."""
