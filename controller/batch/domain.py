@@ -18,7 +18,7 @@ from controller.batch.references import compute_environment_references, job_queu
 from controller.batch.sync.containers import JOB_LABEL
 from controller.batch.sync.job_definition import sync_job_definition
 from controller.batch.sync.jobs import BATCH, sync_batch
-from controller.batch.sync.state import BatchState, batch_lock
+from controller.batch.sync.state import BatchState, batch_lock, history_lock
 from controller.core.labels import reserved
 from controller.core.observed import ObservedTask
 from controller.core.registry import Domain, Entry, Holding, Pass, Retention
@@ -50,8 +50,9 @@ def _queued(ctl: Context) -> bool:
 def _prune_jobs(ctl: Context, limit: int) -> int:
     """Finished jobs (with their logs and events) that ended more than --batch-job-retention
     ago (AWS Batch: at least 7 days), unless an unfinished job still depends on them; under
-    Batch's lock, so no pass, cancel or terminate reads a job as it goes."""
-    with batch_lock(ctl):
+    Batch's lock, so no pass, cancel or terminate reads a job as it goes, and its history
+    lock, so no submit saves a job depending on one as it goes."""
+    with batch_lock(ctl), history_lock(ctl):
         return ctl.store.prune_jobs(ctl.clock() - ctl.settings.batch_job_retention, limit)
 
 

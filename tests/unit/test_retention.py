@@ -4,11 +4,14 @@ pass runs at start and then once an hour, not on every resync."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from controller.batch.planners.jobs import Dependency, Job
+from controller.batch.sync import commands as batch_commands
 from controller.catalog import CATALOG
 from controller.core.controller import Controller
 from controller.core.retention import EVERY, PASS, RetentionState, sync_retention
@@ -17,6 +20,8 @@ from controller.runtime.fake import FakeRuntime
 from controller.store import Activity, EventRecord, Store
 from controller.telemetry import Metrics
 from tests.support.builders import T0, FakeClock
+from tests.support.documents import compute_environment_doc, dump, job_definition_doc, job_queue_doc
+from tests.support.harness import Harness
 
 DAY = 86400.0
 WEEK = 7 * DAY
@@ -219,3 +224,40 @@ def test_a_batch_holds_about_its_limit_of_jobs_and_an_array_crossing_it_goes_who
     assert {r["job_id"] for r in store.jobs() if r["parent_id"] is None} == {"C"}
     assert store.prune_jobs(T0 + WEEK, 500) == 301
     assert store.prune_jobs(T0 + WEEK, 500) == 0
+
+
+def test_a_dependency_pruned_while_a_job_naming_it_is_submitted_waits_for_the_save(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SubmitJob reads the jobs it depends on, then saves the new job. A retention pass that
+    # falls between the two must not prune a dependency it cannot yet see waited on.
+    h = Harness(tmp_path / "m")
+    definition = {"image": "skiff/busybox:latest", "vcpus": 1, "memory": 64}
+    h.apply(
+        "batch.yaml",
+        dump(
+            compute_environment_doc("ce"),
+            job_queue_doc("q", "ce"),
+            job_definition_doc("work", containerProperties=definition),
+        ),
+    )
+    keep(h.ctl, finished("D", h.clock.now - 2 * WEEK))
+    read = h.store.job
+    passes: list[threading.Thread] = []
+
+    def read_then_prune(job_id: str) -> dict[str, object] | None:
+        record = read(job_id)
+        passes.append(threading.Thread(target=prune, args=(h.ctl,)))
+        passes[-1].start()
+        passes[-1].join(0.3)  # a pass free to go would be over by now
+        return record
+
+    monkeypatch.setattr(h.store, "job", read_then_prune)
+    body = {"jobQueue": "q", "jobDefinition": "work", "dependsOn": [{"jobId": "D"}]}
+    waiting = str(batch_commands.submit_job(h.ctl, body)["jobId"])
+    monkeypatch.undo()
+    (retention,) = passes
+    retention.join(10)
+    assert not retention.is_alive()
+    assert kept(h.ctl, "D")  # the pass saw the new job waiting on it
+    assert Job.from_record(h.store.job(waiting) or {}).depends_on == (Dependency("D"),)

@@ -23,7 +23,7 @@ from controller.batch.sync import containers as bc
 from controller.batch.sync.job_definition import resolve_definition
 from controller.batch.sync.jobs import BATCH
 from controller.batch.sync.ledger import save_jobs
-from controller.batch.sync.state import batch_lock
+from controller.batch.sync.state import batch_lock, history_lock
 from controller.core.outcomes import CommandError, Retry
 from controller.runtime import RuntimeFailure
 
@@ -77,24 +77,25 @@ def submit_job(ctl: Context, body: dict[str, Any]) -> dict[str, Any]:
             f"{timeout.attempt_duration_seconds} is below the minimum {floor:g} "
             "(--batch-min-timeout)"
         )
-    known = {  # the jobs it names: the only ones a submit reads
-        d.job_id: Job.from_record(r)
-        for d in request.depends_on
-        if d.job_id is not None and (r := ctl.store.job(d.job_id)) is not None
-    }
-    try:
-        jobs = submit(
-            request,
-            res.spec if res else None,
-            queue,
-            found,
-            known,
-            ctl.clock(),
-            lambda: str(uuid.uuid4()),
-        )
-    except SubmitError as exc:
-        raise CommandError(str(exc)) from exc
-    save_jobs(ctl, jobs, jobs, {})
+    with history_lock(ctl):  # retention prunes none of the jobs it names until it is saved
+        known = {  # the jobs it names: the only ones a submit reads
+            d.job_id: Job.from_record(r)
+            for d in request.depends_on
+            if d.job_id is not None and (r := ctl.store.job(d.job_id)) is not None
+        }
+        try:
+            jobs = submit(
+                request,
+                res.spec if res else None,
+                queue,
+                found,
+                known,
+                ctl.clock(),
+                lambda: str(uuid.uuid4()),
+            )
+        except SubmitError as exc:
+            raise CommandError(str(exc)) from exc
+        save_jobs(ctl, jobs, jobs, {})
     head = jobs[0]
     ctl.queue.add(BATCH)
     return {"jobId": head.job_id, "jobName": head.job_name, "message": f"submitted {head.job_id}"}
