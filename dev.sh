@@ -26,7 +26,7 @@ case "${1:-}" in
     mypy
     mypy benchmarks  # they import the controller: a move must not break them unseen
     lint-imports  # the layers: .importlinter, docs/architecture.md
-    exec python3 -m pytest -q "$@"
+    exec python3 -m pytest -q --durations=25 "$@"  # the slowest, for the 20-minute budget
     ;;
   *)
     echo "usage: ./dev.sh run [skiff run options] | ./dev.sh test [pytest options]" >&2
