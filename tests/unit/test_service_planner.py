@@ -152,10 +152,26 @@ def test_sidecars_of_a_task_whose_essential_container_exited_are_stopped() -> No
     assert len(p.launch) == 1
 
 
+def launched(task_id: str) -> TaskRecord:
+    """The record a launch saves before its first Docker call."""
+    return TaskRecord(task_id, "Service", "web", "web:1", "h1", "RUNNING", T0)
+
+
 def test_a_container_that_could_not_start_stops_its_task_with_the_docker_error() -> None:
     t = task("t", container("t", state="created", exit_code=127, error='exec: "nope": not found'))
-    p = plan(want(1), [t])
+    p = plan(want(1), [t], records={"t": launched("t")})
     assert p.mark_stopped[0].reason.startswith("CannotStartContainerError: app: exec")
+    assert not p.remove  # kept, STOPPED with the error, as ECS keeps a stopped task
+    assert len(p.launch) == 1
+
+
+def test_what_an_abandoned_launch_left_when_the_engine_went_away_is_removed() -> None:
+    # The engine closed mid-launch: the executor dropped the task's record and could not
+    # remove its container, which Docker keeps, never started, with the transport's error.
+    error = "transport is closing: unavailable"
+    t = task("t", container("t", state="created", exit_code=128, error=error))
+    p = plan(want(1), [t])
+    assert [(r.task_id, r.container_ids) for r in p.remove] == [("t", ("t-app",))]
     assert len(p.launch) == 1
 
 
@@ -191,8 +207,9 @@ def test_a_task_missing_a_container_after_a_crash_is_replaced() -> None:
         ]
     )
     half = task("h", container("h", "app", state="created"))
+    records = {"h": launched("h")}
     p = plan_service(
-        want(1, revision("web:1", spec)), [half], {}, [], {"web:1": spec}, hosts(), now=T0 + 10
+        want(1, revision("web:1", spec)), [half], records, [], {"web:1": spec}, hosts(), now=T0 + 10
     )
     assert "log was never created" in p.mark_stopped[0].reason
     assert len(p.launch) == 1

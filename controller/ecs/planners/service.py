@@ -451,10 +451,14 @@ class _Builder:
     def remove_stopped(
         self, tasks: list[TaskView], keep: int, draining: frozenset[str] | set[str] = frozenset()
     ) -> None:
-        """Removes stopped tasks beyond the newest `keep`, and every one on a draining host."""
+        """Removes stopped tasks beyond the newest `keep`, every one on a draining host, and
+        what a launch the executor abandoned left: containers of no recorded task that never
+        started (the engine went away mid-launch, so they could not be removed then; the
+        launch failure is in the service's events, and nothing ran to keep logs of)."""
         done = [t for t in tasks if t.last_status == STOPPED and not t.in_flight]
         done.sort(key=lambda t: t.created_at, reverse=True)
-        for t in done[keep:] + [t for t in done[:keep] if t.host in draining]:
+        also = [t for t in done[:keep] if t.host in draining or _left_by_abandoned_launch(t)]
+        for t in done[keep:] + also:
             volumes = sorted(
                 {v for c in (t.containers or {}).values() for v in L.volumes_of(c.labels)}
             )
@@ -488,6 +492,10 @@ class _Builder:
             blocked_reason=self.blocked_reason,
             requeue_after=self.wake,
         )
+
+
+def _left_by_abandoned_launch(t: TaskView) -> bool:
+    return not t.recorded and t.started_at is None
 
 
 def counts(tasks: Sequence[TaskView]) -> dict[str, int]:

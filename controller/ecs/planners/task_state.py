@@ -83,6 +83,7 @@ class TaskView:
     healthy_at: float | None = None
     in_flight: bool = False
     stop_recorded: bool = False  # the store already holds desiredStatus STOPPED for it
+    recorded: bool = True  # the store holds a record of it (an abandoned launch's has none)
 
     @property
     def active(self) -> bool:
@@ -214,6 +215,7 @@ def view_task(
         has_health_check=bool(essentials_hc),
         healthy_at=healthy_at,
         stop_recorded=record is not None and record.desired_status == STOPPED,
+        recorded=record is not None,
     )
 
 
