@@ -9,7 +9,9 @@ same engines, in the same run. One table, a row per size N (--sizes):
   - engine calls per task: the daemon's skiff_docker_api_calls_total{operation} over the
     converges (to steady state), divided by N and the rounds;
   - kill -> replacement: median time from killing a task's container (one that has run 11 s
-    or more) to its replacement running, over --kills kills;
+    or more) to its replacement running, over --kills kills; and, after each, what raw Docker
+    needs for the replacement alone at the same moment (one container created and started,
+    timed, then removed): the floor under the kill time, which grows with the engine's load;
   - idle cost, over --idle seconds with the N tasks up and nothing to do: the daemon's CPU
     (share of one core), then the CPU of dockerd and containerd, and of the tasks' containerd
     shims, above a baseline: the same engines with the same N containers running, the daemon
@@ -70,6 +72,7 @@ class Row:
     skiff: list[float] = field(default_factory=list)
     calls: dict[str, float] = field(default_factory=dict)  # per task
     kills: list[float] = field(default_factory=list)
+    raw_kills: list[float] = field(default_factory=list)  # create + start of one, raw
     daemon_cpu: float = 0.0
     engine_above: float = 0.0  # dockerd + containerd, above the baseline
     shims_above: float = 0.0
@@ -102,10 +105,10 @@ class Bench:
 
     def raw_round(self, n: int, tag: str) -> float:
         """n containers created and started straight through the Docker API, P at a time,
-        the i-th on engine i mod E; then removed (untimed)."""
+        the i-th on engine i mod E; then removed (untimed, a few at a time)."""
         labels = {"skiff-bench": tag}
 
-        def one(i: int) -> tuple[int, str]:
+        def one(i: int) -> None:
             api = self.clients[i % len(self.clients)].api
             c = api.create_container(
                 IMAGE,
@@ -115,16 +118,13 @@ class Bench:
                 host_config=api.create_host_config(mem_reservation="16m"),
             )
             api.start(c["Id"])
-            return i % len(self.clients), str(c["Id"])
 
         started = time.monotonic()
         with ThreadPoolExecutor(self.args.parallelism) as pool:
-            made = list(pool.map(one, range(n)))
+            list(pool.map(one, range(n)))
         elapsed = time.monotonic() - started
-        with ThreadPoolExecutor(self.args.parallelism) as pool:
-            list(
-                pool.map(lambda e: self.clients[e[0]].api.remove_container(e[1], force=True), made)
-            )
+        # Removed four at a time: dockerd 20.10 deadlocked removing 1,000 of them ten at once.
+        remove_all(self.clients, {"label": [f"skiff-bench={tag}"]})
         return elapsed
 
     def new_daemon(self, cluster: str, empty: bool) -> Daemon:
@@ -182,7 +182,7 @@ class Bench:
                 len(client.api.containers(filters={**selector, "status": ["running"]}))
                 for client in self.clients
             ]
-            row.kills = self.kills(daemon, starts, selector, steady)
+            row.kills, row.raw_kills = self.kills(daemon, starts, selector, steady, cluster)
             self.idle(daemon, selector, row)
         finally:
             starts.close()
@@ -194,11 +194,12 @@ class Bench:
         return row
 
     def kills(
-        self, daemon: Daemon, starts: Starts, selector: dict[str, Any], steady: Any
-    ) -> list[float]:
-        """Seconds from killing a task's container to its replacement running, per kill."""
-        latencies = []
-        for _ in range(self.args.kills):
+        self, daemon: Daemon, starts: Starts, selector: dict[str, Any], steady: Any, cluster: str
+    ) -> tuple[list[float], list[float]]:
+        """Seconds from killing a task's container to its replacement running, per kill; and
+        the seconds raw Docker then takes to create and start one container on that engine."""
+        latencies, floors = [], []
+        for k in range(self.args.kills):
             # The oldest task, once it has run 11 s: a task dying sooner counts as failing to
             # start and is relaunched with a growing delay on purpose (Docker's restart policy
             # draws the same 10 s line).
@@ -214,7 +215,25 @@ class Bench:
             client.api.kill(oldest["Id"])
             latencies.append(starts.wait(1)[0][0] - began)
             wait_until(steady, 60, "steady after a kill")
-        return latencies
+            floors.append(self.raw_one(client, f"{cluster}-k{k}"))
+        return latencies, floors
+
+    def raw_one(self, client: docker.DockerClient, tag: str) -> float:
+        """One container created and started straight through the Docker API, timed; then
+        removed (untimed)."""
+        api = client.api
+        started = time.monotonic()
+        c = api.create_container(
+            IMAGE,
+            COMMAND,
+            name=f"bench-raw-{tag}",
+            labels={"skiff-bench": tag},
+            host_config=api.create_host_config(mem_reservation="16m"),
+        )
+        api.start(c["Id"])
+        elapsed = time.monotonic() - started
+        api.remove_container(c["Id"], force=True)
+        return elapsed
 
     def idle(self, daemon: Daemon, selector: dict[str, Any], row: Row) -> None:
         """The idle windows: with the daemon, then without it (the baseline)."""
@@ -252,11 +271,11 @@ def print_table(args: argparse.Namespace, rows: list[Row]) -> None:
     )
     calls = " ".join(f"{op:>7}" for op in (*OPERATIONS, "other"))
     print(
-        f"{'':>5} {'0 -> N, seconds':^23}  | {'engine calls per task':^47} | {'kill':>6} | "
+        f"{'':>5} {'0 -> N, seconds':^23}  | {'engine calls per task':^47} | {'kill':^13} | "
         f"{'idle, % of a core':^31}  | {'RSS':>5}"
     )
     print(
-        f"{'tasks':>5} {'raw':>7} {'Skiff':>7} {'ratio':>7}  | {calls} | {'ms':>6} | "
+        f"{'tasks':>5} {'raw':>7} {'Skiff':>7} {'ratio':>7}  | {calls} | {'ms':>6} {'raw':>6} | "
         f"{'daemon':>7} {'engine+':>7} {'shims+':>7} {'total':>7}  | {'MiB':>5}"
     )
     for row in rows:
@@ -265,8 +284,10 @@ def print_table(args: argparse.Namespace, rows: list[Row]) -> None:
         per = " ".join(f"{row.calls.get(op, 0.0):7.2f}" for op in OPERATIONS) + f" {other:7.2f}"
         total = row.daemon_cpu + row.engine_above + row.shims_above
         kill = statistics.median(row.kills) * 1000 if row.kills else float("nan")
+        floor = statistics.median(row.raw_kills) * 1000 if row.raw_kills else float("nan")
         print(
-            f"{row.n:>5} {raw:7.2f} {skiff:7.2f} {skiff / raw:7.3f}  | {per} | {kill:6.0f} | "
+            f"{row.n:>5} {raw:7.2f} {skiff:7.2f} {skiff / raw:7.3f}  | {per} | "
+            f"{kill:6.0f} {floor:6.0f} | "
             f"{row.daemon_cpu * 100:7.2f} {row.engine_above * 100:7.2f} "
             f"{row.shims_above * 100:7.2f} {total * 100:7.2f}  | {row.rss:5.1f}"
         )
