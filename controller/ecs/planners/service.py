@@ -45,7 +45,6 @@ from controller.ecs.planners.task_state import (
     UNKNOWN,
     TaskView,
     in_flight_view,
-    view_task,
 )
 from controller.ecs.planners.task_views import TaskViews
 from controller.store.records import TaskRecord
@@ -167,13 +166,7 @@ def view_tasks(
     again."""
     flying = {f.task_id for f in in_flight}
     seen = [t for t in observed if t.id not in flying] if flying else observed
-    if memo is not None:
-        views = memo.views(seen, records, revisions, now, healthy_after)
-    else:
-        views = [
-            view_task(t, revisions.get(t.revision), records.get(t.id), now, healthy_after)
-            for t in seen
-        ]
+    views = (memo or TaskViews()).views(seen, records, revisions, now, healthy_after)
     return views + [in_flight_view(f.task_id, f.revision, f.host, now) for f in in_flight]
 
 
