@@ -8,7 +8,9 @@ this script, for --minutes:
   - sets the service's desiredCount to another random value in the range every --scale-every s;
   - submits --jobs short Batch jobs (each `echo done`), paced evenly over the run (10,000 an
     hour by default), --concurrency of them running at once at most;
-and every --sample seconds reads the daemon's RSS (/proc/PID/status VmRSS), open file
+with Batch jobs and scaling activities kept --retention seconds (a sixth of the run by default,
+so the daemon's retention pass, every tenth of that, applies many times within it), and every
+--sample seconds reads the daemon's RSS (/proc/PID/status VmRSS), open file
 descriptors (/proc/PID/fd), threads (/proc/PID/status Threads) and store size (skiff.db and
 skiff.db-wal in its data directory).
 
@@ -128,7 +130,10 @@ class Soak:
         self.client = docker.from_env()
         self.cluster = f"soak{uuid.uuid4().hex[:6]}"
         self.root = Path(tempfile.mkdtemp(prefix="skiff-soak-"))
-        self.daemon = Daemon(self.root, self.cluster, args.parallelism, extra=args.daemon_arg)
+        kept = [f"--{what}-retention={args.retention:g}" for what in ("batch-job", "activity")]
+        self.daemon = Daemon(
+            self.root, self.cluster, args.parallelism, extra=[*kept, *args.daemon_arg]
+        )
         self.count = (args.tasks_min + args.tasks_max) // 2
         self.version = 1
         self.churn = Churn()
@@ -224,7 +229,7 @@ class Soak:
             f"soak: {args.minutes:g} min; service of {args.tasks_min}-{args.tasks_max} tasks; "
             f"a kill every {args.kill_every:g} s, a deployment every {args.deploy_every:g} s, "
             f"a scaling every {args.scale_every:g} s; {args.jobs} jobs paced over the run, "
-            f"{args.concurrency} at a time"
+            f"{args.concurrency} at a time; jobs and activities kept {args.retention:g} s"
         )
         print(
             f"  churn: {churn.kills} kills, {churn.deployments} deployments, "
@@ -275,6 +280,7 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=8, help="jobs running at once, at most")
     ap.add_argument("--parallelism", type=int, default=10, help="the daemon's Docker calls")
     ap.add_argument("--drain", type=float, default=120.0, help="seconds to let the jobs end")
+    ap.add_argument("--retention", type=float, help="seconds jobs are kept (default: run / 6)")
     ap.add_argument("--csv", help="write every sample to this file")
     ap.add_argument(
         "--daemon-arg",
@@ -286,6 +292,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.sample is None:
         args.sample = max(2.0, args.minutes * 60 / 120)
+    if args.retention is None:
+        args.retention = max(60.0, args.minutes * 60 / 6)
     if args.jobs is None:
         args.jobs = round(10_000 * args.minutes / 60)
 

@@ -4,11 +4,12 @@ resources.
 
 Each domain registers what it prunes (`Domain.retention`, a `Retention` rule each); the core
 registers its own rule here: what was last told of a condition (the `told` table) on a resource
-that no longer exists. The pass runs when the daemon starts and then once every EVERY seconds,
-never on every resync. A rule removes at most BATCH records per call, each call one short store
-transaction, so the pass never holds the store for long; it makes no Docker call. The history
-of actions (the `events` table) needs no rule of its own: it keeps the last EVENTS_KEPT events
-(store/events.py), and the events of a pruned job go with it.
+that no longer exists. The pass runs when the daemon starts and then once every EVERY seconds
+(an hour), or a tenth of the shortest retention period when that is shorter, so a record is
+never kept much past its period; never on every resync. A rule removes at most BATCH records
+per call, each call one short store transaction, so the pass never holds the store for long; it
+makes no Docker call. The history of actions (the `events` table) needs no rule of its own: it
+keeps the last EVENTS_KEPT events (store/events.py), and the events of a pruned job go with it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from controller.core.registry import Domain, Pass, Retention
+from controller.core.settings import Settings
 from controller.manifests.kinds import ResourceKey
 
 if TYPE_CHECKING:
@@ -26,8 +28,14 @@ if TYPE_CHECKING:
 log = structlog.get_logger("skiff")
 
 PASS: ResourceKey = ("Retention", "*")
-EVERY = 3600.0  # seconds between two retention passes
+EVERY = 3600.0  # seconds between two retention passes, at most
 BATCH = 500  # records one call of a rule may remove (one short transaction)
+
+
+def period(settings: Settings) -> float:
+    """Seconds between two passes: an hour, or a tenth of the shortest retention period."""
+    shortest = min(settings.batch_job_retention, settings.activity_retention)
+    return min(EVERY, shortest / 10)
 
 
 class RetentionState:
@@ -36,11 +44,12 @@ class RetentionState:
 
     def __init__(self, ctl: Context) -> None:
         self.last: float | None = None
+        self.every = period(ctl.settings)
         ctl.metrics.store_size.set_function(ctl.store.size_bytes)
 
     def wait(self, now: float) -> float:
         """Seconds until the next pass is due (0: due now)."""
-        return 0.0 if self.last is None else max(0.0, self.last + EVERY - now)
+        return 0.0 if self.last is None else max(0.0, self.last + self.every - now)
 
 
 def _due(ctl: Context) -> bool:
@@ -64,7 +73,7 @@ def sync_retention(ctl: Context) -> float | None:
             if total:
                 log.info("retention.pruned", action="prune", reason=rule.what, count=total)
     state.last = ctl.monotonic()
-    return EVERY
+    return state.every
 
 
 def _prune_told(ctl: Context, limit: int) -> int:

@@ -140,6 +140,24 @@ def test_the_batch_job_retention_setting_changes_the_period() -> None:
     assert kept(ctl, "new")
 
 
+def test_a_retention_shorter_than_ten_hours_is_applied_every_tenth_of_it() -> None:
+    # Kept 10 minutes: the pass comes every minute, so no job outlives its period by more.
+    clock = FakeClock(T0)
+    ctl = daemon(clock, batch_job_retention=600.0)
+    assert ctl.sync(PASS) == 60.0
+    keep(ctl, finished("J", T0))
+    clock.advance(590)
+    assert ctl.sync(PASS) == 60.0  # a pass: J has 10 s to go
+    assert kept(ctl, "J")
+    clock.advance(30)
+    assert ctl.sync(PASS) == pytest.approx(30)  # past its period, the next pass 30 s away
+    assert kept(ctl, "J")
+    clock.advance(30)
+    ctl.queue.add(PASS)
+    ctl.run_until_idle()
+    assert not kept(ctl, "J")
+
+
 def test_many_finished_jobs_go_in_one_pass_batch_after_batch() -> None:
     clock = FakeClock()
     ctl = daemon(clock)
