@@ -3,11 +3,12 @@ definition families with revisions to retire, and what tasks hold on each host."
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from controller.core.observed import ObservedTask
-from controller.core.registry import Domain, Entry, Holding, Retention
+from controller.core.registry import Domain, Entry, Holding, Port, Retention
 from controller.ecs.metrics import METRICS
 from controller.ecs.models.service import ServiceSpec, check_service
 from controller.ecs.models.task_definition import TaskDefinitionSpec, check_task_definition
@@ -32,33 +33,46 @@ def _keys(ctl: Context) -> set[ResourceKey]:
 def _holdings(ctl: Context, tasks: Mapping[str, ObservedTask]) -> Iterator[Holding]:
     """A task the planner does not count as STOPPED holds its revision's CPU, memory and
     static ports; a launch not yet seen holds them too, with the dynamic ports chosen for it;
-    a task's live containers hold the ports they publish."""
+    a task's live containers hold the ports they publish. Tasks are counted per host and
+    revision, one holding each, so a pass costs one look at each task: records are read only
+    for tasks with no running container, whose view decides."""
     state = ctl.part(EcsState)
-    records, now = ctl.store.all_tasks(), ctl.clock()
-    occupying: list[tuple[str, str]] = []
+    occupying: Counter[tuple[str, str]] = Counter()
+    published: dict[str, set[Port]] = {}
+    idle: list[ObservedTask] = []  # no container running: perhaps STOPPED, its view decides
     for t in tasks.values():
-        if any(c.running for c in t.containers.values()):  # never STOPPED: skip the view
-            occupying.append((t.host, t.revision))
-            continue
+        running = False
+        for c in t.containers.values():
+            running = running or c.running
+            if c.ports and (c.running or (c.state == "created" and not c.failed_to_start)):
+                held = published.setdefault(t.host, set())
+                held.update((p.host_port, p.protocol) for p in c.ports if p.host_port)
+        if running:
+            occupying[(t.host, t.revision)] += 1
+        else:
+            idle.append(t)
+    records = ctl.store.task_records([t.id for t in idle]) if idle else {}
+    now = ctl.clock()
+    for t in idle:
         rev = state.revision(t.revision)
         if view_task(t, rev.spec if rev else None, records.get(t.id), now).last_status != STOPPED:
-            occupying.append((t.host, t.revision))
+            occupying[(t.host, t.revision)] += 1
     for f in state.expectations.all_in_flight():
         if f.task_id not in tasks:
-            occupying.append((f.host, f.revision))
+            occupying[(f.host, f.revision)] += 1
             yield Holding(f.host, ports=frozenset((hp, proto) for _, proto, hp in f.host_ports))
-    for host, key in occupying:
+    for (host, key), count in occupying.items():
         rev = state.revision(key)
         if rev is not None:
             spec = rev.spec
             yield Holding(
-                host, spec.cpu_need, spec.memory_need, frozenset(spec.static_host_ports())
+                host,
+                spec.cpu_need * count,
+                spec.memory_need * count,
+                frozenset(spec.static_host_ports()),
             )
-    for t in tasks.values():
-        for c in t.containers.values():
-            if c.running or (c.state == "created" and not c.failed_to_start):
-                published = frozenset((p.host_port, p.protocol) for p in c.ports if p.host_port)
-                yield Holding(t.host, ports=published)
+    for host, ports in published.items():
+        yield Holding(host, ports=frozenset(ports))
 
 
 DOMAIN = Domain(

@@ -5,6 +5,7 @@ deleted service are removed once it has drained."""
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 
 from controller.store.connection import Connection
 from controller.store.records import Deployment, TaskRecord
@@ -49,6 +50,20 @@ class Tasks(Connection):
             "stopped_reason, stop_requested_at FROM tasks"
         )
         return {r[0]: TaskRecord(*r) for r in rows}
+
+    def task_records(self, task_ids: Collection[str]) -> dict[str, TaskRecord]:
+        """The records of these tasks (those that have one), a few hundred ids per query."""
+        ids, found = list(task_ids), {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            rows = self._rows(
+                "SELECT task_id, owner_kind, owner, revision, host, desired_status, created_at, "
+                "stopped_reason, stop_requested_at FROM tasks "
+                f"WHERE task_id IN ({', '.join('?' * len(chunk))})",
+                *chunk,
+            )
+            found.update({r[0]: TaskRecord(*r) for r in rows})
+        return found
 
     def delete_tasks(self, task_ids: list[str]) -> None:
         with self._tx() as db:
