@@ -10,8 +10,10 @@ same engines, in the same run. One table, a row per size N (--sizes):
     converges (to steady state), divided by N and the rounds;
   - kill -> replacement: median time from killing a task's container (one that has run 11 s
     or more) to its replacement running, over --kills kills; and, after each, what raw Docker
-    needs for the replacement alone at the same moment (one container created and started,
-    timed, then removed): the floor under the kill time, which grows with the engine's load;
+    needs for the same at the same moment, with nothing in between: one raw container killed
+    and, as soon as its `die` event arrives, another created and started, timed from the kill
+    to the start's return. That is the floor under the kill time (Docker's own kill -> die,
+    create and start), which grows with the engine's load;
   - idle cost, over --idle seconds with the N tasks up and nothing to do: the daemon's CPU
     (share of one core), then the CPU of dockerd and containerd, and of the tasks' containerd
     shims, above a baseline: the same engines with the same N containers running, the daemon
@@ -72,7 +74,7 @@ class Row:
     skiff: list[float] = field(default_factory=list)
     calls: dict[str, float] = field(default_factory=dict)  # per task
     kills: list[float] = field(default_factory=list)
-    raw_kills: list[float] = field(default_factory=list)  # create + start of one, raw
+    raw_kills: list[float] = field(default_factory=list)  # kill -> die -> create + start, raw
     daemon_cpu: float = 0.0
     engine_above: float = 0.0  # dockerd + containerd, above the baseline
     shims_above: float = 0.0
@@ -197,7 +199,7 @@ class Bench:
         self, daemon: Daemon, starts: Starts, selector: dict[str, Any], steady: Any, cluster: str
     ) -> tuple[list[float], list[float]]:
         """Seconds from killing a task's container to its replacement running, per kill; and
-        the seconds raw Docker then takes to create and start one container on that engine."""
+        the seconds raw Docker then takes to do the same on that engine (raw_replacement)."""
         latencies, floors = [], []
         for k in range(self.args.kills):
             # The oldest task, once it has run 11 s: a task dying sooner counts as failing to
@@ -215,24 +217,40 @@ class Bench:
             client.api.kill(oldest["Id"])
             latencies.append(starts.wait(1)[0][0] - began)
             wait_until(steady, 60, "steady after a kill")
-            floors.append(self.raw_one(client, f"{cluster}-k{k}"))
+            floors.append(self.raw_replacement(client, f"{cluster}-k{k}"))
         return latencies, floors
 
-    def raw_one(self, client: docker.DockerClient, tag: str) -> float:
-        """One container created and started straight through the Docker API, timed; then
-        removed (untimed)."""
+    def raw_replacement(self, client: docker.DockerClient, tag: str) -> float:
+        """A raw container started (untimed); then, timed: it is killed and, once its `die`
+        event arrives, another is created and started straight through the Docker API. Both
+        are removed (untimed)."""
         api = client.api
-        started = time.monotonic()
-        c = api.create_container(
-            IMAGE,
-            COMMAND,
-            name=f"bench-raw-{tag}",
-            labels={"skiff-bench": tag},
-            host_config=api.create_host_config(mem_reservation="16m"),
-        )
-        api.start(c["Id"])
-        elapsed = time.monotonic() - started
-        api.remove_container(c["Id"], force=True)
+
+        def create(suffix: str) -> str:
+            return str(
+                api.create_container(
+                    IMAGE,
+                    COMMAND,
+                    name=f"bench-raw-{tag}-{suffix}",
+                    labels={"skiff-bench": tag},
+                    host_config=api.create_host_config(mem_reservation="16m"),
+                )["Id"]
+            )
+
+        old = create("old")
+        api.start(old)
+        events = api.events(decode=True, filters={"container": old, "event": "die"})
+        try:
+            started = time.monotonic()
+            api.kill(old)
+            next(iter(events))  # its die: bounded by the kill (SIGKILL)
+            new = create("new")
+            api.start(new)
+            elapsed = time.monotonic() - started
+        finally:
+            events.close()
+        for c in (old, new):
+            api.remove_container(c, force=True)
         return elapsed
 
     def idle(self, daemon: Daemon, selector: dict[str, Any], row: Row) -> None:
