@@ -5,6 +5,7 @@ for a container without a limit)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,28 @@ def test_a_process_file_it_cannot_parse_falls_back_to_dockers_naming(tmp_path: P
     (tmp_path / "proc" / "12").mkdir()
     (tmp_path / "proc" / "12" / "cgroup").write_text("garbage\n\n")
     assert tree.reader().stats(info(pid=12)).memory_used_bytes == 3 * MIB
+
+
+def test_a_container_is_found_again_once_its_process_changed(tmp_path: Path) -> None:
+    """Where a container's cgroup is stays known from pass to pass while its process is the
+    same; a restart (another process, another cgroup) is looked up again, not read stale."""
+    tree = Tree(tmp_path, 2)
+    tree.container(f"engine-b/{CID}", cpu_ns=1_000, usage=10 * MIB)
+    tree.process(4242, f"engine-b/{CID}")
+    reader = tree.reader()
+    assert reader.stats(info(pid=4242)).cpu_total_ns == 1_000
+    tree.container(f"engine-c/{CID}", cpu_ns=2_000, usage=20 * MIB)
+    tree.process(5353, f"engine-c/{CID}")
+    assert reader.stats(info(pid=4242)).cpu_total_ns == 1_000  # the same process: kept
+    assert reader.stats(info(pid=5353)).cpu_total_ns == 2_000  # restarted: found again
+
+
+def test_a_kept_location_whose_cgroup_went_is_not_read_stale(tmp_path: Path) -> None:
+    tree = Tree(tmp_path, 2)
+    relative = f"system.slice/docker-{CID}.scope"
+    tree.container(relative, cpu_ns=5_000, usage=MIB)
+    reader = tree.reader()
+    assert reader.stats(info()).cpu_total_ns == 5_000
+    shutil.rmtree(tree.root / relative)  # it stopped between the list and the read
+    with pytest.raises(CgroupNotFound):
+        reader.stats(info())

@@ -140,6 +140,9 @@ def _containers(ctl: Context) -> list[tuple[SeriesKey, float]]:
             remote.append(i)
     for i, stats in zip(remote, _by_api(ctl, [jobs[i] for i in remote]), strict=True):
         results[i] = stats
+    for local in readers.values():  # where stopped and removed containers were is forgotten
+        if local is not None:
+            local[0].forget_others({cid for cid, info in local[1].items() if info.running})
     out: list[tuple[SeriesKey, float]] = []
     previous = monitor(ctl).previous
     seen = set()
