@@ -13,7 +13,9 @@ same engines, in the same run. One table, a row per size N (--sizes):
     needs for the same at the same moment, with nothing in between: one raw container killed
     and, as soon as its `die` event arrives, another created and started, timed from the kill
     to the start's return. That is the floor under the kill time (Docker's own kill -> die,
-    create and start), which grows with the engine's load;
+    create and start), which grows with the engine's load; and where each one's time goes:
+    kill -> die, die -> the replacement created (the daemon's reaction and Docker's create),
+    created -> started, on Docker's events for Skiff;
   - idle cost, over --idle seconds with the N tasks up and nothing to do: the daemon's CPU
     (share of one core), then the CPU of dockerd and containerd, and of the tasks' containerd
     shims, above a baseline: the same engines with the same N containers running, the daemon
@@ -65,6 +67,7 @@ from tests.support.engines import Dockerd
 
 OPERATIONS = ("create", "start", "inspect", "stats", "list")  # columns; the rest is "other"
 NAME = "bench"
+Phases = tuple[float, float, float]  # seconds: kill -> die, die -> created, created -> started
 
 
 @dataclass
@@ -75,6 +78,10 @@ class Row:
     calls: dict[str, float] = field(default_factory=dict)  # per task
     kills: list[float] = field(default_factory=list)
     raw_kills: list[float] = field(default_factory=list)  # kill -> die -> create + start, raw
+    # each kill's phases, seconds, on Docker's events: kill -> die, die -> the replacement's
+    # create (the daemon's reaction), create -> start
+    phases: list[Phases] = field(default_factory=list)
+    raw_phases: list[Phases] = field(default_factory=list)  # the same, raw
     daemon_cpu: float = 0.0
     engine_above: float = 0.0  # dockerd + containerd, above the baseline
     shims_above: float = 0.0
@@ -184,7 +191,10 @@ class Bench:
                 len(client.api.containers(filters={**selector, "status": ["running"]}))
                 for client in self.clients
             ]
-            row.kills, row.raw_kills = self.kills(daemon, starts, selector, steady, cluster)
+            row.kills, row.phases, row.raw_phases = self.kills(
+                daemon, starts, selector, steady, cluster
+            )
+            row.raw_kills = [sum(p) for p in row.raw_phases]
             self.idle(daemon, selector, row)
         finally:
             starts.close()
@@ -197,33 +207,45 @@ class Bench:
 
     def kills(
         self, daemon: Daemon, starts: Starts, selector: dict[str, Any], steady: Any, cluster: str
-    ) -> tuple[list[float], list[float]]:
-        """Seconds from killing a task's container to its replacement running, per kill; and
-        the seconds raw Docker then takes to do the same on that engine (raw_replacement)."""
-        latencies, floors = [], []
-        for k in range(self.args.kills):
-            # The oldest task, once it has run 11 s: a task dying sooner counts as failing to
-            # start and is relaunched with a growing delay on purpose (Docker's restart policy
-            # draws the same 10 s line).
-            up = [
-                (client, c)
-                for client in self.clients
-                for c in client.api.containers(filters={**selector, "status": ["running"]})
-            ]
-            client, oldest = min(up, key=lambda e: e[1]["Created"])
-            time.sleep(max(0.0, oldest["Created"] + 11 - time.time()))
-            starts.drain()
-            began = time.monotonic()
-            client.api.kill(oldest["Id"])
-            latencies.append(starts.wait(1)[0][0] - began)
-            wait_until(steady, 60, "steady after a kill")
-            floors.append(self.raw_replacement(client, f"{cluster}-k{k}"))
-        return latencies, floors
+    ) -> tuple[list[float], list[Phases], list[Phases]]:
+        """Seconds from killing a task's container to its replacement running, per kill; each
+        kill's phases on Docker's events (kill -> die, die -> the replacement created,
+        created -> started); and the same phases of raw Docker doing it at once after, on that
+        engine (raw_replacement)."""
+        latencies, phases, floors = [], [], []
+        label = f"skiff.cluster={cluster}"
+        dies, creates = Starts(self.clients, label, "die"), Starts(self.clients, label, "create")
+        try:
+            for k in range(self.args.kills):
+                # The oldest task, once it has run 11 s: a task dying sooner counts as failing
+                # to start and is relaunched with a growing delay on purpose (Docker's restart
+                # policy draws the same 10 s line).
+                up = [
+                    (client, c)
+                    for client in self.clients
+                    for c in client.api.containers(filters={**selector, "status": ["running"]})
+                ]
+                client, oldest = min(up, key=lambda e: e[1]["Created"])
+                time.sleep(max(0.0, oldest["Created"] + 11 - time.time()))
+                for stream in (starts, dies, creates):
+                    stream.drain()
+                began = time.monotonic()
+                client.api.kill(oldest["Id"])
+                started = starts.wait(1)[0][0]
+                died, created = dies.wait(1)[0][0], creates.wait(1)[0][0]
+                latencies.append(started - began)
+                phases.append((died - began, created - died, started - created))
+                wait_until(steady, 60, "steady after a kill")
+                floors.append(self.raw_replacement(client, f"{cluster}-k{k}"))
+        finally:
+            dies.close()
+            creates.close()
+        return latencies, phases, floors
 
-    def raw_replacement(self, client: docker.DockerClient, tag: str) -> float:
+    def raw_replacement(self, client: docker.DockerClient, tag: str) -> Phases:
         """A raw container started (untimed); then, timed: it is killed and, once its `die`
         event arrives, another is created and started straight through the Docker API. Both
-        are removed (untimed)."""
+        are removed (untimed). Seconds from the kill to the die, of the create, of the start."""
         api = client.api
 
         def create(suffix: str) -> str:
@@ -241,17 +263,19 @@ class Bench:
         api.start(old)
         events = api.events(decode=True, filters={"container": old, "event": "die"})
         try:
-            started = time.monotonic()
+            began = time.monotonic()
             api.kill(old)
             next(iter(events))  # its die: bounded by the kill (SIGKILL)
+            died = time.monotonic()
             new = create("new")
+            created = time.monotonic()
             api.start(new)
-            elapsed = time.monotonic() - started
+            started = time.monotonic()
         finally:
             events.close()
         for c in (old, new):
             api.remove_container(c, force=True)
-        return elapsed
+        return died - began, created - died, started - created
 
     def idle(self, daemon: Daemon, selector: dict[str, Any], row: Row) -> None:
         """The idle windows: with the daemon, then without it (the baseline)."""
@@ -317,6 +341,15 @@ def print_table(args: argparse.Namespace, rows: list[Row]) -> None:
         )
         spread = f"; tasks per engine {'/'.join(map(str, row.spread))}" if args.engines > 1 else ""
         print(f"  {row.n}: rounds {rounds}; other calls per task: {others or 'none'}{spread}")
+        for who, phases in (("Skiff", row.phases), ("raw", row.raw_phases)):
+            if phases:
+                die, create, start = (
+                    statistics.median(p) * 1000 for p in zip(*phases, strict=True)
+                )
+                print(
+                    f"  {row.n}: a kill's phases, {who} (medians, ms): kill -> die {die:.0f}, "
+                    f"die -> replacement created {create:.0f}, created -> started {start:.0f}"
+                )
     print("  targets (issue 23): ratio <= 1.10, <= 3 calls per task brought up, kill < 500 ms,")
     print("  idle total < 1 % of a core and RSS < 150 MiB at 1,000 tasks")
 
