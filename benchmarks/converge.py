@@ -11,9 +11,10 @@ same engines, in the same run. One table, a row per size N (--sizes):
   - kill -> replacement: median time from killing a task's container (one that has run 11 s
     or more) to its replacement running, over --kills kills; and, after each, what raw Docker
     needs for the same at the same moment, with nothing in between: one raw container killed
-    and, as soon as its `die` event arrives, another created and started, timed from the kill
-    to the start's return. That is the floor under the kill time (Docker's own kill -> die,
-    create and start), which grows with the engine's load; and where each one's time goes:
+    and, as soon as its `die` event arrives and dockerd has let go of it (an inspect answers),
+    another created and started, timed from the kill to the start's return. That is the floor
+    under the kill time (Docker's own kill -> die, cleanup, create and start), which grows with
+    the engine's load; and where each one's time goes:
     kill -> die, die -> the replacement created (the daemon's reaction and Docker's create),
     created -> started, on Docker's events for Skiff;
   - idle cost, over --idle seconds with the N tasks up and nothing to do: the daemon's CPU
@@ -244,8 +245,13 @@ class Bench:
 
     def raw_replacement(self, client: docker.DockerClient, tag: str) -> Phases:
         """A raw container started (untimed); then, timed: it is killed and, once its `die`
-        event arrives, another is created and started straight through the Docker API. Both
-        are removed (untimed). Seconds from the kill to the die, of the create, of the start."""
+        event arrives and an inspect of it answers, another is created and started straight
+        through the Docker API. Both are removed (untimed). Seconds from the kill to the die,
+        from the die to the new one created, of the start.
+
+        The inspect is the barrier any replacement needs, and the daemon's own: dockerd sends
+        `die` before it has cleaned up after the container, and until then it still lists it
+        as running and holds its host ports and network; an inspect answers once it is done."""
         api = client.api
 
         def create(suffix: str) -> str:
@@ -267,6 +273,7 @@ class Bench:
             api.kill(old)
             next(iter(events))  # its die: bounded by the kill (SIGKILL)
             died = time.monotonic()
+            api.inspect_container(old)  # answers once dockerd let go of it (ports, network)
             new = create("new")
             created = time.monotonic()
             api.start(new)
