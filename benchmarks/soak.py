@@ -12,7 +12,9 @@ with Batch jobs and scaling activities kept --retention seconds (a sixth of the 
 so the daemon's retention pass, every tenth of that, applies many times within it), and every
 --sample seconds reads the daemon's RSS (/proc/PID/status VmRSS), open file
 descriptors (/proc/PID/fd), threads (/proc/PID/status Threads) and store size (skiff.db and
-skiff.db-wal in its data directory).
+skiff.db-wal in its data directory), with the rows of jobs and of the history of actions in it
+(/v1/status): jobs level off once retention applies; the history keeps its last 20,000 events,
+so it levels off there.
 
 It prints, for each of the four, the first and last values and the slope per hour, by least
 squares over the second half of the run (the first half warms up), and what the churn did. The
@@ -56,6 +58,8 @@ COLUMNS = (
     ("fds", "open file descriptors"),
     ("threads", "threads"),
     ("store", "store, db + wal (MiB)"),
+    ("jobs", "  jobs in it (rows)"),
+    ("events", "  history in it (rows)"),
 )
 
 
@@ -69,7 +73,9 @@ class Churn:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def sample(daemon: Daemon, t: float) -> dict[str, float]:
+def sample(daemon: Daemon, t: float, last: dict[str, float] | None) -> dict[str, float]:
+    """One sample; the rows of the store's growing tables from /v1/status (the last sample's
+    when a busy daemon answers late)."""
     assert daemon.proc is not None
     pid = daemon.proc.pid
     store = sum(
@@ -77,12 +83,19 @@ def sample(daemon: Daemon, t: float) -> dict[str, float]:
         for p in (daemon.data / "skiff.db", daemon.data / "skiff.db-wal")
         if p.exists()
     )
+    try:
+        rows = daemon.status()["store"]["rows"]
+        jobs, events = float(rows["jobs"]), float(rows["events"])
+    except (OSError, ValueError, KeyError):
+        jobs, events = (last["jobs"], last["events"]) if last else (math.nan, math.nan)
     return {
         "t": t,
         "rss": status_field(pid, "VmRSS") / 1024,
         "fds": open_fds(pid),
         "threads": status_field(pid, "Threads"),
         "store": store / 2**20,
+        "jobs": jobs,
+        "events": events,
     }
 
 
@@ -140,6 +153,9 @@ class Soak:
         self.samples: list[dict[str, float]] = []
         self.drained = 0.0  # seconds the jobs took to end after the run
 
+    def last(self) -> dict[str, float] | None:
+        return self.samples[-1] if self.samples else None
+
     def write_service(self) -> None:
         self.daemon.write("svc.yaml", manifest(NAME, self.count, f"v{self.version}"))
 
@@ -194,12 +210,12 @@ class Soak:
                     if due[what] > now:
                         break
                     if what == "sample":
-                        self.samples.append(sample(daemon, now - began))
+                        self.samples.append(sample(daemon, now - began, self.last()))
                     else:
                         actions[what]()
                     due[what] += every[what]
                 time.sleep(max(0.0, min(min(due.values()), end) - time.monotonic()))
-            self.samples.append(sample(daemon, time.monotonic() - began))
+            self.samples.append(sample(daemon, time.monotonic() - began, self.last()))
         finally:
             stop.set()
             feeder.join(timeout=30)
