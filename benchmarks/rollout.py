@@ -12,7 +12,9 @@ Two cases, each timed by hand and through Skiff:
 - a container health check (`CMD true`, interval 5 s, ECS's smallest): it counts once Docker
   reports it healthy.
 Both are timed from the change to the moment the last old container has exited with all new
-ones started, on Docker's events (by hand: on the return of the wait for the exit). Nothing is
+ones started, on Docker's events (by hand: on the return of the wait for the exit). The service
+is scaled to 0 while the by-hand round runs (untimed), so each side has the engine alone: 3N
+containers on docker0 would pass the 1,024 ports a Linux bridge takes at N = 500. Nothing is
 asserted: the figures and their ratio are printed.
 
     python benchmarks/rollout.py [--tasks 20] [--parallelism 10] [--rounds 3] [--healthy-after 5]
@@ -116,6 +118,11 @@ def through_skiff(
         dies.close()
 
 
+def running(client: docker.DockerClient, selector: dict[str, list[str]]) -> bool:
+    filters = {**selector, "status": ["running"]}
+    return bool(client.api.containers(filters=filters))
+
+
 def service(name: str, n: int, revision: int, checked: bool) -> str:
     return manifest(name, n, f"v{revision}", health=CHECK if checked else None)
 
@@ -153,9 +160,16 @@ def main() -> None:
                 daemon.write("svc.yaml", service(name, n, revision, checked))
             wait_until(lambda: steady(daemon, name), patience(n), f"{n} steady tasks")
             for r in range(args.rounds):
+                # By hand, with the service scaled to 0 meanwhile (untimed): its N tasks, the N
+                # old and the N new containers by hand would be 3N on docker0, and a Linux
+                # bridge takes 1,024 ports.
+                daemon.write("svc.yaml", service(name, 0, revision, checked))
+                wait_until(lambda: not running(client, selector), patience(n), "scale-in to 0")
                 tag = f"{cluster}-{int(checked)}-{r}"
                 hand = by_hand(client, n, args.parallelism, tag, args.healthy_after, checked)
                 times.setdefault((checked, "hand"), []).append(hand)
+                daemon.write("svc.yaml", service(name, n, revision, checked))
+                wait_until(lambda: steady(daemon, name), patience(n), f"{n} steady tasks again")
                 revision += 1
                 text = service(name, n, revision, checked)
                 skiff = through_skiff(client, daemon, text, name, n, revision)

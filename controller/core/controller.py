@@ -141,10 +141,11 @@ class Controller(DesiredState, HostPool):
         saves manifest changes a failing store could not take)."""
         if self._unsaved:
             self._save_manifests()
+        now = self.monotonic()
         for handle in list(self.hosts.values()):
-            if handle.observer.safe_resync():
+            if handle.observer.safe_resync() and handle.info_due(now):
                 try:
-                    handle.refresh_info()
+                    handle.refresh_info(now)
                 except RuntimeFailure:
                     pass
         self.enqueue_all()

@@ -45,6 +45,7 @@ class HostPool:
     metrics: Metrics
     settings: Settings
     clock: Callable[[], float]
+    monotonic: Callable[[], float]
     catalog: Catalog
     queue: WorkQueue[ResourceKey]
     desired: dict[ResourceKey, Resource]
@@ -124,7 +125,7 @@ class HostPool:
         counted.on_starting, counted.on_started = observer.starting, observer.started
         handle = HostHandle(name, spec, runtime, observer)
         try:
-            handle.refresh_info()
+            handle.refresh_info(self.monotonic())
             observer.resync()
         except RuntimeFailure as exc:
             log.warning("host.unreachable", kind="Host", name=name, error=str(exc))
@@ -159,8 +160,12 @@ class HostPool:
             self.queue.add_after(key, self.settings.host_lost_seconds + 0.1)
 
     def _reconnected(self, host: str) -> None:
-        """An event stream was resumed: what happened meanwhile may concern any key."""
+        """An event stream was resumed: what happened meanwhile may concern any key, and the
+        engine may be another (restarted, perhaps resized): its info is read again."""
         self.metrics.docker_event_reconnects.labels(host).inc()
+        handle = self.hosts.get(host)
+        if handle is not None:
+            handle.info_read_at = None
         self.enqueue_all()
 
     def _owner_changed(self, host: str, kind: str, name: str) -> None:

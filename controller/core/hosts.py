@@ -12,6 +12,10 @@ from controller.manifests.host import LOCAL_HOST_NAME, HostSpec
 from controller.runtime import ContainerRuntime, EngineInfo
 
 RuntimeFactory = Callable[[str, HostSpec], ContainerRuntime]
+# Seconds between two reads of an engine's CPUs and memory (`docker info`, which dockerd answers
+# by going through every container): they change only with the machine, and a reconnect (an
+# engine restarted, perhaps on a resized machine) reads them again at once.
+INFO_EVERY = 300.0
 EPHEMERAL_RANGE_FILE = "/proc/sys/net/ipv4/ip_local_port_range"
 
 
@@ -38,6 +42,7 @@ class HostHandle:
     observer: HostObserver
     info: EngineInfo | None = None
     draining: bool = False  # its manifest is gone: tasks move elsewhere, then it is dropped
+    info_read_at: float | None = None  # monotonic; None: to read at the next resync
 
     @property
     def up(self) -> bool:
@@ -64,8 +69,12 @@ class HostHandle:
         since = self.observer.down_since
         return not self.up and since is not None and now - since >= after
 
-    def refresh_info(self) -> None:
+    def refresh_info(self, now: float) -> None:
         self.info = self.runtime.info()
+        self.info_read_at = now
+
+    def info_due(self, now: float) -> bool:
+        return self.info_read_at is None or now - self.info_read_at >= INFO_EVERY
 
 
 def implicit_name(specs: dict[str, HostSpec]) -> dict[str, HostSpec]:

@@ -26,7 +26,7 @@ def sync_host(ctl: Context, name: str) -> float | None:
         return None
     try:
         if handle.info is None:  # otherwise refreshed by every resync
-            handle.refresh_info()
+            handle.refresh_info(ctl.monotonic())
         if not handle.observer.synced:
             handle.observer.resync()
     except RuntimeFailure as exc:
