@@ -118,9 +118,9 @@ def through_skiff(
         dies.close()
 
 
-def running(client: docker.DockerClient, selector: dict[str, list[str]]) -> bool:
-    filters = {**selector, "status": ["running"]}
-    return bool(client.api.containers(filters=filters))
+def running(client: docker.DockerClient, selector: dict[str, list[str]]) -> int:
+    """How many of the selected containers run."""
+    return len(client.api.containers(filters={**selector, "status": ["running"]}))
 
 
 def service(name: str, n: int, revision: int, checked: bool) -> str:
@@ -169,7 +169,11 @@ def main() -> None:
                 hand = by_hand(client, n, args.parallelism, tag, args.healthy_after, checked)
                 times.setdefault((checked, "hand"), []).append(hand)
                 daemon.write("svc.yaml", service(name, n, revision, checked))
-                wait_until(lambda: steady(daemon, name), patience(n), f"{n} steady tasks again")
+                wait_until(  # the count first: steadyState is the 0's until the file is read
+                    lambda: running(client, selector) >= n and steady(daemon, name),
+                    patience(n),
+                    f"{n} steady tasks again",
+                )
                 revision += 1
                 text = service(name, n, revision, checked)
                 skiff = through_skiff(client, daemon, text, name, n, revision)
