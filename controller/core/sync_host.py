@@ -25,7 +25,7 @@ def sync_host(ctl: Context, name: str) -> float | None:
         ctl.forget_status(("Host", name))
         return None
     try:
-        if handle.info is None:  # otherwise refreshed by every resync
+        if handle.info is None:  # otherwise the resync reads it every INFO_EVERY
             handle.refresh_info(ctl.monotonic())
         if not handle.observer.synced:
             handle.observer.resync()

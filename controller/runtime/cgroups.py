@@ -135,20 +135,20 @@ class CgroupReader:
         read = self.clock()
         try:
             if layout.version == 2:
-                cpu_ns = _field(_read(f"{cpu_dir}/cpu.stat"), "usage_usec") * 1000
+                used_usec = _value(_read(f"{cpu_dir}/cpu.stat"), "usage_usec")
+                if used_usec is None:
+                    raise KeyError("usage_usec")
+                cpu_ns = used_usec * 1000
                 usage = int(_read(f"{memory_dir}/memory.current"))
-                reclaimable = _field(_read(f"{memory_dir}/memory.stat"), "inactive_file", 0)
+                reclaimable = _value(_read(f"{memory_dir}/memory.stat"), "inactive_file") or 0
                 limit_text = _read(f"{memory_dir}/memory.max").strip()
                 limit = _UNLIMITED if limit_text == "max" else int(limit_text)
             else:
                 cpu_ns = int(_read(f"{cpu_dir}/cpuacct.usage"))
                 usage = int(_read(f"{memory_dir}/memory.usage_in_bytes"))
                 stat = _read(f"{memory_dir}/memory.stat")
-                key = next(
-                    (k for k in ("total_inactive_file", "inactive_file", "cache") if _has(stat, k)),
-                    "",
-                )
-                reclaimable = _field(stat, key, 0)
+                found = (_value(stat, k) for k in ("total_inactive_file", "inactive_file", "cache"))
+                reclaimable = next((v for v in found if v is not None), 0)
                 limit = int(_read(f"{memory_dir}/memory.limit_in_bytes"))
         except FileNotFoundError as exc:  # it stopped while being read: its cgroup went
             self._forget(info.id)
@@ -262,21 +262,16 @@ def _read(path: str, size: int = 8192) -> str:
         os.close(fd)
 
 
-def _has(text: str, key: str) -> bool:
-    return text.startswith(f"{key} ") or f"\n{key} " in text
-
-
-def _field(text: str, key: str, default: int | None = None) -> int:
-    """The value of `key` in a flat-keyed cgroup file (`key value` lines: memory.stat,
-    cpu.stat); `default` when absent (KeyError when there is none)."""
-    at = 0 if text.startswith(f"{key} ") else text.find(f"\n{key} ") + 1
-    if at == 0 and not text.startswith(f"{key} "):
-        if default is None:
-            raise KeyError(key)
-        return default
-    start = at + len(key) + 1
-    end = text.find("\n", start)
-    return int(text[start:] if end < 0 else text[start:end])
+def _value(text: str, key: str) -> int | None:
+    """The value of `key` in a flat-keyed cgroup file (`key value` lines, as memory.stat and
+    cpu.stat are), or None when it has none."""
+    lines = "\n" + text
+    at = lines.find(f"\n{key} ")
+    if at < 0:
+        return None
+    start = at + len(key) + 2
+    end = lines.find("\n", start)
+    return int(lines[start:] if end < 0 else lines[start:end])
 
 
 def _online_cpus() -> int:
