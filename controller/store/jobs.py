@@ -83,6 +83,16 @@ class Jobs(Connection):
         rows = self._rows(f"SELECT data FROM jobs{clause} ORDER BY created_at, job_id", *args)
         return [json.loads(r[0]) for r in rows]
 
+    def job_texts(self, statuses: tuple[str, ...]) -> list[tuple[str, str]]:
+        """(job id, record as stored JSON) of the jobs with these statuses, oldest first: for a
+        reader that keeps what it parsed and parses again only the records whose text changed."""
+        rows = self._rows(
+            f"SELECT job_id, data FROM jobs WHERE status IN ({', '.join('?' * len(statuses))}) "
+            "ORDER BY created_at, job_id",
+            *statuses,
+        )
+        return [(str(i), str(d)) for i, d in rows]
+
     def job_counts(self) -> dict[tuple[str, str], int]:
         """How many jobs each (queue, status) holds; an array counts as its children."""
         rows = self._rows(

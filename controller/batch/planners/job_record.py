@@ -141,8 +141,15 @@ class Job:
         return len(self.attempts) + 1
 
     def to_record(self) -> dict[str, Any]:
-        """Everything about the job, as JSON, for the store (from_record reads it back)."""
-        data = dataclasses.asdict(self)
+        """Everything about the job, as JSON, for the store (from_record reads it back). Field
+        by field: dataclasses.asdict would deep-copy every value, the retry strategy too, only
+        for it to be replaced, and a Batch pass saves jobs by the hundred."""
+        data = {name: getattr(self, name) for name in _JOB_FIELDS}
+        data["parameters"] = dict(self.parameters)
+        data["depends_on"] = [dataclasses.asdict(d) for d in self.depends_on]
+        data["attempts"] = [dataclasses.asdict(a) for a in self.attempts]
+        if self.status_summary is not None:
+            data["status_summary"] = dict(self.status_summary)
         data["retry_strategy"] = self.retry_strategy.to_wire()
         return data
 
@@ -230,3 +237,6 @@ def fail(job: Job, reason: str, now: float) -> Job:
 def millis(t: float | None) -> int | None:
     """Epoch seconds as AWS Batch's epoch milliseconds."""
     return None if t is None else round(t * 1000)
+
+
+_JOB_FIELDS = tuple(f.name for f in dataclasses.fields(Job))

@@ -50,7 +50,13 @@ def advance(jobs: Mapping[str, Job], now: float) -> list[Job]:
             for dep in job.depends_on:
                 if dep.job_id is not None:
                     dependents.setdefault(dep.job_id, []).append(job.job_id)
-    work = deque(j.job_id for j in current.values() if not j.final and not j.is_array_parent)
+    # Only SUBMITTED and PENDING jobs step (_step leaves the others as they are); a job that
+    # changes wakes its dependents.
+    work = deque(
+        j.job_id
+        for j in current.values()
+        if j.status in (SUBMITTED, PENDING) and not j.is_array_parent
+    )
     queued = set(work)
     parents = {j.job_id: None for j in current.values() if not j.final and j.is_array_parent}
     changed: set[str] = set()
@@ -66,7 +72,7 @@ def advance(jobs: Mapping[str, Job], now: float) -> list[Job]:
             job = current[work.popleft()]
             queued.discard(job.job_id)
             new = _step(job, current, now)
-            if new != job:
+            if new is not job and new != job:  # most jobs are the same object: no field compare
                 current[job.job_id] = new
                 changed.add(job.job_id)
                 wake(job.job_id)

@@ -124,7 +124,7 @@ def schedule(
             lines[job.queue].push(job)
     state = _Pass(environments, held, hosts, active_shares, rules)
     while live := [line for line in lines.values() if line.pending()]:
-        line = min(live, key=lambda q: (-q.spec.priority, *_fifo(q.peek()), q.name))
+        line = live[0] if len(live) == 1 else min(live, key=_turn)
         job = line.pop()
         outcome = state.consider(line, job)
         if isinstance(outcome, Placement):
@@ -145,6 +145,11 @@ def share_weight(policy: FairSharePolicy, share: str) -> float:
         if ident.endswith("*") and share.startswith(ident[:-1]):
             prefixes.append((len(ident), entry.weight_factor))
     return max(prefixes)[1] if prefixes else 1.0
+
+
+def _turn(line: _Line) -> tuple[float, float, str, str]:
+    """Which queue offers the next job: the highest priority, then the oldest job."""
+    return (-line.spec.priority, *_fifo(line.peek()), line.name)
 
 
 def _fifo(job: Candidate) -> tuple[float, str]:
@@ -241,9 +246,17 @@ class _Pass:
         self.blocked: set[tuple[str, str, str]] = set()
         self.own: dict[str, int] = {}  # nodes placed per host in this pass, for `spread`
         self._never: dict[tuple[Nodes, str], str | None] = {}
+        # Why a job waits, by (queue, share, nodes), once that no longer depends on room: every
+        # environment is off, too small, or blocked for the lane, and within a pass those stay
+        # so. The jobs behind a blocked queue's head then cost a lookup each, not a judgement.
+        self._settled: dict[tuple[str, str, Nodes], str] = {}
 
     def consider(self, line: _Line, job: Candidate) -> Placement | str:
         share = line.share(job)
+        key = (line.name, share, job.node_needs())
+        settled = self._settled.get(key)
+        if settled is not None:
+            return settled
         notes: list[tuple[str, str]] = []  # (off | never | behind | full, text), per environment
         waits_for: list[str] = []
         for name in line.spec.environments():
@@ -270,7 +283,10 @@ class _Pass:
             waits_for.append(name)
         for name in waits_for:
             self.blocked.add((line.name, share, name))
-        return _reason(line, share, notes)
+        reason = _reason(line, share, notes)
+        if not waits_for:
+            self._settled[key] = reason
+        return reason
 
     def never_fits(self, job: Candidate, name: str, env: ComputeEnvironmentSpec) -> str | None:
         """Why `job` could not start in `name` even with the environment idle, or None."""

@@ -51,7 +51,7 @@ from controller.batch.sync import containers as bc
 from controller.batch.sync.containers import JobContainer
 from controller.batch.sync.ledger import Ledger, current
 from controller.batch.sync.placement import START_FAILED, place_runnable
-from controller.batch.sync.state import batch_lock
+from controller.batch.sync.state import batch_lock, unfinished_jobs
 from controller.manifests.kinds import ResourceKey
 
 if TYPE_CHECKING:
@@ -261,8 +261,7 @@ def _working_set(ctl: Context) -> dict[str, Job]:
     """The jobs a pass needs: every unfinished one, the children of unfinished arrays (a
     parent's status sums them) and the finished jobs they depend on. Finished jobs nothing
     waits on stay in the store unread, so a pass costs what is under way, not the history."""
-    records = ctl.store.jobs(statuses=tuple(s for s in STATUSES if s not in FINAL))
-    jobs = {r["job_id"]: Job.from_record(r) for r in records}
+    jobs = unfinished_jobs(ctl, tuple(s for s in STATUSES if s not in FINAL))
     for parent in [j for j in jobs.values() if j.is_array_parent]:
         for r in ctl.store.jobs(parent_id=parent.job_id):
             jobs.setdefault(r["job_id"], Job.from_record(r))

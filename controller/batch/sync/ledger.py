@@ -28,6 +28,7 @@ class Ledger:
         self._steps: list[Job] = []
         self._usage: list[tuple[str, str, float, float]] = []
         self._definitions: dict[str, JobDefinitionSpec | None] = {}
+        self._needs: dict[str, tuple[tuple[float, int], ...]] = {}
         self._lock = threading.Lock()
 
     def definition(self, ref: str) -> JobDefinitionSpec | None:
@@ -36,9 +37,18 @@ class Ledger:
             self._definitions[ref] = found[1] if found is not None else None
         return self._definitions[ref]
 
+    def needs(self, ref: str) -> tuple[tuple[float, int], ...] | None:
+        """(vCPUs, MiB) of each node of the definition `ref`; None when it is gone."""
+        if ref not in self._needs:
+            spec = self.definition(ref)
+            if spec is None:
+                return None
+            self._needs[ref] = needs(spec)
+        return self._needs[ref]
+
     def vcpus(self, job: Job) -> float:
-        spec = self.definition(job.job_definition)
-        return sum(v for v, _ in needs(spec)) if spec is not None else 0.0
+        need = self.needs(job.job_definition)
+        return sum(v for v, _ in need) if need is not None else 0.0
 
     def charge(self, job: Job, now: float) -> None:
         """What the ended attempt used while RUNNING, against its share (fair-share queues)."""

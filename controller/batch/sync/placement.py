@@ -24,12 +24,13 @@ from controller.batch.planners.jobs import (
 from controller.batch.planners.scheduler import (
     DEFAULT_DECAY_SECONDS,
     Candidate,
+    Nodes,
     Placement,
     schedule,
 )
 from controller.batch.sync import containers as bc
 from controller.batch.sync.containers import JobContainer, LaunchFailed
-from controller.batch.sync.ledger import Ledger, current, needs
+from controller.batch.sync.ledger import Ledger, current
 from controller.core.outcomes import Retry
 from controller.core.placement import HostSlot
 from controller.runtime import RuntimeFailure
@@ -49,24 +50,20 @@ def _candidates(
     each one's definition."""
     definitions: dict[str, JobDefinitionSpec] = {}
     candidates: list[Candidate] = []
+    shapes: dict[str, tuple[float, int, Nodes]] = {}  # per definition: vCPUs, MiB, nodes
     for j in ledger.jobs.values():
         if j.status != RUNNABLE or j.is_array_parent or j.job_id in adopted:
             continue
-        spec = ledger.definition(j.job_definition)
-        if spec is None:
+        spec, need = ledger.definition(j.job_definition), ledger.needs(j.job_definition)
+        if spec is None or need is None:
             continue
         definitions[j.job_id] = spec
-        need = needs(spec)
+        if j.job_definition not in shapes:
+            nodes = need if len(need) > 1 else ()
+            shapes[j.job_definition] = (sum(v for v, _ in need), sum(m for _, m in need), nodes)
+        vcpus, memory, nodes = shapes[j.job_definition]
         candidates.append(
-            Candidate(
-                j.job_id,
-                j.job_queue,
-                j.created_at,
-                sum(v for v, _ in need),
-                sum(m for _, m in need),
-                j.share_identifier,
-                need if len(need) > 1 else (),
-            )
+            Candidate(j.job_id, j.job_queue, j.created_at, vcpus, memory, j.share_identifier, nodes)
         )
     return candidates, definitions
 
@@ -89,10 +86,9 @@ def place_runnable(
     held: dict[str, float] = {}
     unseen: dict[str, tuple[int, int]] = {}  # per host: what launched jobs hold, not yet seen
     for j in under_way:
-        spec = ledger.definition(j.job_definition)
-        if spec is None:
+        need = ledger.needs(j.job_definition)
+        if need is None:
             continue
-        need = needs(spec)
         if j.compute_environment:
             held[j.compute_environment] = held.get(j.compute_environment, 0.0) + sum(
                 v for v, _ in need
