@@ -137,13 +137,19 @@ class Controller(DesiredState, HostPool):
         self.metrics_pool.shutdown(wait=True, cancel_futures=True)
 
     def resync(self) -> None:
-        """Lists every host again and queues every key: heals whatever events missed (and
-        saves manifest changes a failing store could not take)."""
+        """Lists every host again (or, for a large one listed recently, pings it: see
+        HostHandle.list_due) and queues every key: heals whatever events missed (and saves
+        manifest changes a failing store could not take)."""
         if self._unsaved:
             self._save_manifests()
         now = self.monotonic()
         for handle in list(self.hosts.values()):
-            if handle.observer.safe_resync() and handle.info_due(now):
+            if handle.list_due(now, self.settings.resync_seconds):
+                answered = handle.observer.safe_resync()
+                handle.listed_at = now if answered else handle.listed_at
+            else:
+                answered = handle.observer.safe_ping()
+            if answered and handle.info_due(now):
                 try:
                     handle.refresh_info(now)
                 except RuntimeFailure:

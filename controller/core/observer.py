@@ -406,6 +406,21 @@ class HostObserver:
             self._on_down()
         self.up, self.error = False, str(exc)
 
+    def count(self) -> int:
+        """How many containers the cache holds."""
+        with self._lock:
+            return len(self._containers)
+
+    def safe_ping(self) -> bool:
+        """Whether the engine answers a ping; one that does not is down, as a failed list."""
+        try:
+            self.runtime.ping()
+            return True
+        except RuntimeFailure as exc:
+            log.warning("host.ping_failed", host=self.host, error=str(exc))
+            self._went_down(exc)
+            return False
+
     def safe_resync(self) -> bool:
         try:
             self.resync()

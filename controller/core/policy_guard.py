@@ -115,6 +115,9 @@ class GuardedRuntime:
     def info(self) -> EngineInfo:
         return self.inner.info()
 
+    def ping(self) -> None:
+        self.inner.ping()
+
     def list_containers(self, labels: Mapping[str, str]) -> list[ContainerSummary]:
         return self.inner.list_containers(labels)
 

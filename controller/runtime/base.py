@@ -28,6 +28,10 @@ class ContainerRuntime(Protocol):
 
     def info(self) -> EngineInfo: ...
 
+    def ping(self) -> None:
+        """Answers when the engine does (`GET /_ping`: no work for dockerd), else raises."""
+        ...
+
     def list_containers(self, labels: Mapping[str, str]) -> list[ContainerSummary]:
         """All containers (running or not) carrying every one of `labels`."""
         ...

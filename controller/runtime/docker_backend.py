@@ -86,6 +86,9 @@ class DockerRuntime:
             memory_bytes=int(data.get("MemTotal", 0)),
         )
 
+    def ping(self) -> None:
+        self._call(self._api.ping)
+
     def list_containers(self, labels: Mapping[str, str]) -> list[ContainerSummary]:
         filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
         rows = self._call(lambda: self._api.containers(all=True, filters=filters))

@@ -64,6 +64,9 @@ class FakeRuntime(FakeControls):
         self._enter("info", "")
         return EngineInfo(self.name, "fake", self.cpus, self.memory_bytes)
 
+    def ping(self) -> None:
+        self._enter("ping", "")
+
     def list_containers(self, labels: Mapping[str, str]) -> list[ContainerSummary]:
         self._enter("list", "")
         with self._lock:

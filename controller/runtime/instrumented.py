@@ -47,6 +47,9 @@ class InstrumentedRuntime:
     def info(self) -> EngineInfo:
         return self._timed("info", self.inner.info)
 
+    def ping(self) -> None:
+        self._timed("ping", self.inner.ping)
+
     def list_containers(self, labels: Mapping[str, str]) -> list[ContainerSummary]:
         return self._timed("list", lambda: self.inner.list_containers(labels))
 
