@@ -1,6 +1,6 @@
 """The resync's list of an engine is the safety net under its event stream: dockerd spends CPU
 on it in proportion to its containers. Up to LIST_SCALE containers an engine is listed at every
-resync; above, proportionally less often (a 500-container engine every 60 s with the 30 s
+resync; above, proportionally less often (a 1,000-container engine every 60 s with the 30 s
 resync), and pinged at the resyncs between, so an engine that stops answering is still noticed
 at once. Whatever the events missed is still healed, by the next list."""
 
@@ -49,14 +49,14 @@ def test_a_small_engine_is_listed_at_every_resync(tmp_path: Path) -> None:
     assert (calls(h)["list"], calls(h)["ping"]) == (3, 0)
 
 
-def test_an_engine_with_500_containers_is_listed_every_minute_and_pinged_between(
+def test_an_engine_with_1000_containers_is_listed_every_minute_and_pinged_between(
     tmp_path: Path,
 ) -> None:
-    assert LIST_SCALE == 250
-    h = converged(tmp_path, 500)
+    assert LIST_SCALE == 500
+    h = converged(tmp_path, 1000)
     resync(h)  # 30 s after the list
     assert (calls(h)["list"], calls(h)["ping"]) == (0, 1)
-    resync(h)  # 60 s: 30 s x 500 / 250
+    resync(h)  # 60 s: 30 s x 1,000 / 500
     assert (calls(h)["list"], calls(h)["ping"]) == (1, 1)
     resync(h)
     assert (calls(h)["list"], calls(h)["ping"]) == (1, 2)
@@ -65,7 +65,7 @@ def test_an_engine_with_500_containers_is_listed_every_minute_and_pinged_between
 def test_an_engine_that_stops_answering_its_ping_is_down_and_listed_once_it_answers(
     tmp_path: Path,
 ) -> None:
-    h = converged(tmp_path, 500)
+    h = converged(tmp_path, 1000)
     h.fake.down = True
     resync(h)  # a ping, not a list, is due: it fails
     assert calls(h)["ping"] == 1
@@ -79,7 +79,7 @@ def test_an_engine_that_stops_answering_its_ping_is_down_and_listed_once_it_answ
 def test_a_container_gone_without_an_event_is_replaced_after_the_next_list(
     tmp_path: Path,
 ) -> None:
-    h = converged(tmp_path, 500)
+    h = converged(tmp_path, 1000)
     lost = h.running()[0].id
     del h.fake.containers[lost]  # as if its events were dropped: the cache still holds it
     resync(h)  # a ping: the cache does not know yet
@@ -87,4 +87,4 @@ def test_a_container_gone_without_an_event_is_replaced_after_the_next_list(
     resync(h)  # the list: it is gone, and the service launches a replacement
     h.converge()
     assert lost not in {c.id for c in h.running()}
-    assert len(h.running()) == 500
+    assert len(h.running()) == 1000
