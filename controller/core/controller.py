@@ -146,7 +146,8 @@ class Controller(DesiredState, HostPool):
         for handle in list(self.hosts.values()):
             if handle.list_due(now, self.settings.resync_seconds):
                 answered = handle.observer.safe_resync()
-                handle.listed_at = now if answered else handle.listed_at
+                if answered:
+                    handle.listed_at = now
             else:
                 answered = handle.observer.safe_ping()
             if answered and handle.info_due(now):

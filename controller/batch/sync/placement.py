@@ -24,7 +24,6 @@ from controller.batch.planners.jobs import (
 from controller.batch.planners.scheduler import (
     DEFAULT_DECAY_SECONDS,
     Candidate,
-    Nodes,
     Placement,
     schedule,
 )
@@ -50,7 +49,6 @@ def _candidates(
     each one's definition."""
     definitions: dict[str, JobDefinitionSpec] = {}
     candidates: list[Candidate] = []
-    shapes: dict[str, tuple[float, int, Nodes]] = {}  # per definition: vCPUs, MiB, nodes
     for j in ledger.jobs.values():
         if j.status != RUNNABLE or j.is_array_parent or j.job_id in adopted:
             continue
@@ -58,12 +56,16 @@ def _candidates(
         if spec is None or need is None:
             continue
         definitions[j.job_id] = spec
-        if j.job_definition not in shapes:
-            nodes = need if len(need) > 1 else ()
-            shapes[j.job_definition] = (sum(v for v, _ in need), sum(m for _, m in need), nodes)
-        vcpus, memory, nodes = shapes[j.job_definition]
         candidates.append(
-            Candidate(j.job_id, j.job_queue, j.created_at, vcpus, memory, j.share_identifier, nodes)
+            Candidate(
+                j.job_id,
+                j.job_queue,
+                j.created_at,
+                sum(v for v, _ in need),
+                sum(m for _, m in need),
+                j.share_identifier,
+                need if len(need) > 1 else (),
+            )
         )
     return candidates, definitions
 
