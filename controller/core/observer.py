@@ -18,8 +18,11 @@ can outlast the grace on a busy engine (10 at once take seconds): the writer's r
 when a start begins and ends (`starting`, `started`), and a create whose start is under way or
 done waits for its `start` event rather than being inspected. A container created and left
 unstarted (one waiting on its dependencies) is inspected once its grace ends. `die` is
-inspected (OOMKilled, the finish time and the error are not in the event); `stop` and `restart`
-are ignored, as every stop also sends `die` and every restart `start`. A resync leaves a
+inspected (OOMKilled and the error are not in the event), and until that inspect answers the
+container is cached `dying`, with the event's exit code and time: dockerd holds the inspect
+until it has cleaned up after the container, and an owner that replaces what died need not
+wait for that (an owner that counts what `docker ps` shows still counts it). `stop` and
+`restart` are ignored, as every stop also sends `die` and every restart `start`. A resync leaves a
 container a refresher will inspect anyway to that refresher.
 """
 
@@ -256,9 +259,26 @@ class HostObserver:
                 self._work.notify_all()
                 return
             self._deferred.pop(cid, None)
+            dying = self._dying(event) if action == "die" and cid not in self._busy else None
             self._dirty[cid] = _merged(self._dirty.get(cid), action)
             self._event_at.setdefault(cid, event.time)
             self._work.notify_all()
+        if dying is not None:
+            self._notify(dying.labels)
+
+    def _dying(self, event: ContainerEvent) -> ContainerInfo | None:
+        """Caches a running container as `dying` from its `die` event (under `_work`, with no
+        inspect of it under way: one that begins after the event waits for dockerd to let go of
+        the container, and sees it exited). Its owner can replace it at once rather than after
+        that inspect, which dockerd holds 40 to 150 ms on a busy engine."""
+        with self._lock:
+            known = self._containers.get(event.container_id)
+            if known is None or not known.running:
+                return None
+            dying = replace(known, dying=True, exit_code=event.exit_code, finished_at=event.time)
+            self._containers[dying.id] = dying
+            self.version += 1
+        return dying
 
     def _refresher(self) -> None:
         while True:

@@ -35,6 +35,7 @@ class DockerEvents:
                     action=str(raw.get("Action") or raw.get("status", "")),
                     time=time_nano / NANO,
                     labels={k: v for k, v in attrs.items() if k.startswith("skiff.")},
+                    exit_code=_exit_code(attrs.get("exitCode")),
                 )
         except (
             requests.exceptions.RequestException,
@@ -59,6 +60,14 @@ class DockerEvents:
                     channel.close()
                 except Exception:
                     pass
+
+
+def _exit_code(value: object) -> int | None:
+    """A `die` event's exitCode attribute (a string of digits), or None."""
+    try:
+        return int(str(value)) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _ip_address(data: dict[str, Any]) -> str:

@@ -135,7 +135,8 @@ class FakeEngine:
     ) -> None:
         c = self.containers.get(container_id)
         labels = dict(labels if labels is not None else c.labels if c else {})
-        event = ContainerEvent(container_id, action, self.clock(), labels)
+        code = c.exit_code if c is not None and action == "die" else None  # dockerd's exitCode
+        event = ContainerEvent(container_id, action, self.clock(), labels, code)
         for q in list(self._subscribers):
             q.put(event)
 

@@ -150,6 +150,10 @@ class ContainerInfo:
     ip_address: str = ""  # on its network while it runs; "" when stopped, host, none, container:
     pid: int = 0  # its main process on the engine's machine while it runs; 0 when stopped
     cgroup_parent: str = ""  # HostConfig.CgroupParent: "" for the engine's default
+    # Its `die` event came (exit_code and finished_at are the event's) and the inspect that
+    # follows has not answered: dockerd still holds it (its network, its ports, its line in
+    # `docker ps`) until it has cleaned up after it. It still counts as running for all that.
+    dying: bool = False
 
     @property
     def running(self) -> bool:
@@ -197,3 +201,4 @@ class ContainerEvent:
     action: str
     time: float
     labels: dict[str, str]
+    exit_code: int | None = None  # a `die`'s exitCode attribute

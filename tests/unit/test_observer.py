@@ -12,6 +12,7 @@ from controller.core import labels as L
 from controller.core.observer import HostObserver
 from controller.runtime import ContainerInfo, ContainerSpec
 from controller.runtime.fake import FakeRuntime
+from tests.support.daemon import wait_for
 
 CLUSTER = "default"
 
@@ -138,3 +139,70 @@ def test_a_container_docker_would_not_start_is_looked_at_again_though_no_event_c
     # dockerd sends no event for a failed start: the cache learns of it only by looking again.
     assert until(lambda: any(c.id == cid and c.failed_to_start for c in observer.snapshot()))
     observer.stop()
+
+
+def cached(observer: HostObserver, container_id: str) -> ContainerInfo:
+    return next(c for c in observer.snapshot() if c.id == container_id)
+
+
+def test_a_crash_reaches_its_owner_from_the_die_event_before_the_inspect_answers() -> None:
+    """dockerd holds an inspect after a `die` until it has let go of the container (40 to 150
+    ms on a busy engine): the event's exit code and time are cached at once, as `dying`."""
+    engine = SlowInspects()
+    observer, until = observe(engine)
+    try:
+        cid = create(engine)
+        engine.start(cid)
+        assert until(lambda: state(observer, cid) == "running")
+        engine.gate.clear()
+        engine.waiting.clear()
+        engine.exit(cid, 3)
+        assert until(lambda: cached(observer, cid).dying)
+        seen = cached(observer, cid)
+        assert (seen.running, seen.exit_code) == (True, 3)  # dockerd still shows it running
+        assert engine.waiting.wait(10)  # its inspect is under way, held by the busy engine
+        assert cached(observer, cid).dying
+        engine.gate.set()
+        assert until(lambda: state(observer, cid) == "exited")
+        assert (cached(observer, cid).dying, cached(observer, cid).exit_code) == (False, 3)
+    finally:
+        engine.gate.set()
+        observer.stop()
+
+
+def test_a_die_during_an_inspect_begun_before_it_waits_for_the_next_inspect() -> None:
+    """That inspect may answer `running`: caching it after the `dying` would bring the
+    container back to life, so the `die` is left to the inspect that follows."""
+    engine = SlowInspects()
+    observer, until = observe(engine)
+    try:
+        cid = create(engine)
+        engine.start(cid)
+        assert until(lambda: state(observer, cid) == "running")
+        engine.gate.clear()
+        engine.waiting.clear()
+        observer.touch(cid)  # an inspect begins while it runs
+        assert engine.waiting.wait(10)
+        engine.exit(cid, 3)
+        wait_for(lambda: observer.last_event is not None and cid in observer._dirty, 10, "die")
+        assert not cached(observer, cid).dying
+        engine.gate.set()
+        assert until(lambda: state(observer, cid) == "exited")
+        assert engine.inspects.count(cid) == 3  # start's, the touch's, the die's
+    finally:
+        engine.gate.set()
+        observer.stop()
+
+
+def test_a_die_event_from_dockerd_carries_its_exit_code() -> None:
+    from controller.runtime.docker_responses import DockerEvents
+
+    raw = {
+        "Type": "container",
+        "Action": "die",
+        "Actor": {"ID": "c1", "Attributes": {"exitCode": "137", "skiff.kind": "Service"}},
+        "timeNano": 1_700_000_000_500_000_000,
+    }
+    (event,) = DockerEvents(iter([raw]))
+    assert (event.action, event.exit_code, event.labels) == ("die", 137, {"skiff.kind": "Service"})
+    assert event.time == 1_700_000_000.5

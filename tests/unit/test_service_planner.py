@@ -136,6 +136,26 @@ def test_a_task_whose_essential_container_exited_is_replaced() -> None:
     assert len(p.launch) == 1
 
 
+def dying(task_id: str, exit_code: int = 137) -> ObservedTask:
+    """A task whose container's `die` came and whose inspect has not answered yet."""
+    return task(task_id, replace(container(task_id), dying=True, exit_code=exit_code))
+
+
+def test_a_task_whose_essential_container_died_is_replaced_before_its_inspect_answers() -> None:
+    p = plan(want(2), [dying("d"), running("a")])
+    assert [(m.task_id, m.reason) for m in p.mark_stopped] == [("d", ESSENTIAL_EXITED)]
+    assert len(p.launch) == 1
+    assert not p.stop  # nothing to signal: its process is gone
+
+
+def test_a_task_that_died_counts_against_maximum_percent_until_the_engine_lets_go() -> None:
+    # 100/100 with 2 tasks: one died; `docker ps` shows it until dockerd is done with it.
+    p = plan(want(2, maximum_percent=100), [dying("d"), running("a")])
+    assert not p.launch
+    gone = task("d", container("d", state="exited", exit_code=137))
+    assert len(plan(want(2, maximum_percent=100), [gone, running("a")]).launch) == 1
+
+
 def test_sidecars_of_a_task_whose_essential_container_exited_are_stopped() -> None:
     spec = td(
         containerDefinitions=[

@@ -127,14 +127,13 @@ def bounds(count: int, minimum_healthy_percent: int, maximum_percent: int, rolli
 def still_stopping(
     tasks: Sequence[TaskView], stopping: Collection[str], lost: Collection[str]
 ) -> int:
-    """Tasks being stopped whose containers still run (on a host that answers): they count
-    toward maximumPercent until they exit, so whoever watches Docker never sees more."""
+    """Tasks being stopped whose containers still run or are not yet let go of (on a host
+    that answers): they count toward maximumPercent until the engine is done with them, so
+    whoever watches `docker ps` never sees more."""
     return sum(
         1
         for t in tasks
-        if t.running_container_ids()
-        and (t.last_status == STOPPING or t.id in stopping)
-        and t.host not in lost
+        if t.held and (t.last_status == STOPPING or t.id in stopping) and t.host not in lost
     )
 
 

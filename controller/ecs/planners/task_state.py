@@ -126,7 +126,14 @@ class TaskView:
         return max(ends) if ends else self.created_at
 
     def running_container_ids(self) -> list[str]:
-        return [c.id for c in (self.containers or {}).values() if c.running]
+        """Its containers that still run: the ones a stop must reach (not a dying one)."""
+        return [c.id for c in (self.containers or {}).values() if c.running and not c.dying]
+
+    @property
+    def held(self) -> bool:
+        """Some container of it still holds its place on the engine: running, or dying and
+        not yet let go of (`docker ps` still shows it)."""
+        return any(c.running for c in (self.containers or {}).values())
 
     def container_ids(self) -> list[str]:
         return [c.id for c in (self.containers or {}).values()]
@@ -252,12 +259,12 @@ def _failure(
         if c.failed_to_start:
             return f"CannotStartContainerError: {name}: {c.error}"
     pause = containers.get(PAUSE_CONTAINER)
-    if pause is not None and pause.exited:
+    if pause is not None and (pause.exited or pause.dying):
         return "Task network namespace exited"
     essentials = (
         [c.name for c in spec.container_definitions if c.essential] if spec else list(containers)
     )
-    if any(containers[n].exited for n in essentials if n in containers):
+    if any(containers[n].exited or containers[n].dying for n in essentials if n in containers):
         return ESSENTIAL_EXITED
     if spec is not None:
         for cdef in spec.container_definitions:
