@@ -95,6 +95,38 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (queue, status, created_at);
 CREATE INDEX IF NOT EXISTS jobs_parent ON jobs (parent_id);
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
+-- How many jobs each (queue, status) holds, an array counted as its children (a job with
+-- children is not counted): kept by these triggers, so a count costs no scan of the history
+-- (7 days of finished jobs). A job's parent never changes; a write is an UPSERT (a REPLACE
+-- would delete without firing the delete trigger).
+CREATE TABLE IF NOT EXISTS job_totals (
+    queue TEXT NOT NULL, status TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (queue, status));
+CREATE TRIGGER IF NOT EXISTS job_totals_insert AFTER INSERT ON jobs BEGIN
+    INSERT INTO job_totals SELECT NEW.queue, NEW.status, 1
+        WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE parent_id = NEW.job_id)
+        ON CONFLICT (queue, status) DO UPDATE SET n = n + excluded.n;
+    INSERT INTO job_totals SELECT queue, status, -1 FROM jobs
+        WHERE job_id = NEW.parent_id
+        AND (SELECT COUNT(*) FROM jobs WHERE parent_id = NEW.parent_id) = 1
+        ON CONFLICT (queue, status) DO UPDATE SET n = n + excluded.n;
+END;
+CREATE TRIGGER IF NOT EXISTS job_totals_update AFTER UPDATE OF queue, status ON jobs
+    WHEN (OLD.queue IS NOT NEW.queue OR OLD.status IS NOT NEW.status)
+    AND NOT EXISTS (SELECT 1 FROM jobs WHERE parent_id = NEW.job_id) BEGIN
+    INSERT INTO job_totals VALUES (OLD.queue, OLD.status, -1)
+        ON CONFLICT (queue, status) DO UPDATE SET n = n + excluded.n;
+    INSERT INTO job_totals VALUES (NEW.queue, NEW.status, 1)
+        ON CONFLICT (queue, status) DO UPDATE SET n = n + excluded.n;
+END;
+CREATE TRIGGER IF NOT EXISTS job_totals_delete AFTER DELETE ON jobs BEGIN
+    INSERT INTO job_totals SELECT OLD.queue, OLD.status, -1
+        WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE parent_id = OLD.job_id)
+        ON CONFLICT (queue, status) DO UPDATE SET n = n + excluded.n;
+    INSERT INTO job_totals SELECT queue, status, 1 FROM jobs
+        WHERE job_id = OLD.parent_id
+        AND NOT EXISTS (SELECT 1 FROM jobs WHERE parent_id = OLD.parent_id)
+        ON CONFLICT (queue, status) DO UPDATE SET n = n + excluded.n;
+END;
 CREATE TABLE IF NOT EXISTS share_usage (
     queue TEXT NOT NULL, share TEXT NOT NULL, at REAL NOT NULL, vcpu_seconds REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS share_usage_at ON share_usage (at);
@@ -151,6 +183,15 @@ class Connection:
                 "created_at) WHERE status IN ('SUCCEEDED', 'FAILED')"
             )
         self._db.execute("CREATE INDEX IF NOT EXISTS jobs_ended ON jobs (ended_at)")
+        # The job totals, counted once at start: a data directory from before the triggers
+        # has none, and a count made whole at every start cannot drift.
+        with self._tx() as db:
+            db.execute("DELETE FROM job_totals")
+            db.execute(
+                "INSERT INTO job_totals SELECT queue, status, COUNT(*) FROM jobs WHERE job_id "
+                "NOT IN (SELECT parent_id FROM jobs WHERE parent_id IS NOT NULL) "
+                "GROUP BY queue, status"
+            )
 
     @classmethod
     def in_data_dir(cls, data_dir: str, *, readonly: bool = False) -> Self:
