@@ -12,10 +12,12 @@ Two cases, each timed by hand and through Skiff:
 - a container health check (`CMD true`, interval 5 s, ECS's smallest): it counts once Docker
   reports it healthy.
 Both are timed from the change to the moment the last old container has exited with all new
-ones started, on Docker's events (by hand: on the return of the wait for the exit). The service
-is scaled to 0 while the by-hand round runs (untimed), so each side has the engine alone: 3N
-containers on docker0 would pass the 1,024 ports a Linux bridge takes at N = 500. Nothing is
-asserted: the figures and their ratio are printed.
+ones started, on Docker's events (by hand: on the return of the wait for the exit). The by-hand
+rounds run on an extra dockerd of their own on this machine (same binary, its own bridge), as
+Skiff's N tasks stay up on the main engine meanwhile: 3N containers on one bridge would pass the
+1,024 ports a Linux bridge takes at N = 500, and a dockerd 20.10 holding 1,000 containers has
+twice hung on removals after a by-hand round; an engine of its own is destroyed whole after.
+Nothing is asserted: the figures and their ratio are printed.
 
     python benchmarks/rollout.py [--tasks 20] [--parallelism 10] [--rounds 3] [--healthy-after 5]
 """
@@ -23,6 +25,7 @@ asserted: the figures and their ratio are printed.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import tempfile
 import time
@@ -31,7 +34,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import docker
-from common import COMMAND, IMAGE, Daemon, Starts, manifest, remove_all, steady, wait_until
+from common import (
+    COMMAND,
+    IMAGE,
+    Daemon,
+    Starts,
+    manifest,
+    remove_all,
+    start_engines,
+    steady,
+    wait_until,
+)
 
 # The container health check of the second case, as a manifest field and as Docker takes it.
 CHECK = {"command": ["CMD", "true"], "interval": 5, "timeout": 2, "retries": 1}
@@ -66,7 +79,7 @@ def by_hand(
 
     def retire(cid: str) -> None:
         api.kill(cid, signal="SIGTERM")
-        api.wait(cid, timeout=30)
+        api.wait(cid, timeout=300)  # a dockerd busy with 1,000 containers answers late
         exits.append(time.monotonic())
 
     new_label = [f"skiff-bench={tag}", "skiff-bench-version=v2"]
@@ -88,9 +101,7 @@ def by_hand(
         elapsed = max(exits) - began
     if healthy is not None:
         healthy.close()
-    # Untimed, one at a time: dockerd 20.10 once deadlocked (libnetwork) on 40 removals at once.
-    for cid in old + [cid for cid, _ in new]:
-        api.remove_container(cid, force=True)
+    remove_all(client, {"label": [f"skiff-bench={tag}"]})  # untimed
     return elapsed
 
 
@@ -116,11 +127,6 @@ def through_skiff(
     finally:
         starts.close()
         dies.close()
-
-
-def running(client: docker.DockerClient, selector: dict[str, list[str]]) -> int:
-    """How many of the selected containers run."""
-    return len(client.api.containers(filters={**selector, "status": ["running"]}))
 
 
 def service(name: str, n: int, revision: int, checked: bool) -> str:
@@ -149,42 +155,45 @@ def main() -> None:
         extra=["--healthy-after-seconds", str(args.healthy_after)],
     )
     selector = {"label": [f"skiff.cluster={cluster}"]}
+
+    def settled() -> bool:
+        """The last revision written runs N tasks and nothing else runs: the daemon's own
+        steadyState is its last pass's, which may come before it read the file."""
+        up = client.api.containers(filters={**selector, "status": ["running"]})
+        mine = [c for c in up if c["Labels"].get("skiff.revision") == f"{name}:{revision}"]
+        return len(mine) == len(up) == n and steady(daemon, name)
+
     times: dict[tuple[bool, str], list[float]] = {}
     revision = 1
+    root = Path(tempfile.mkdtemp(prefix="skiff-rollout-engine-"))
+    hand_engines = []
     try:
+        hand_engines = start_engines(root, 1)  # the by-hand rounds' own
+        hand_client = hand_engines[0].engine.client()
         daemon.write("svc.yaml", service(name, n, revision, checked=False))
         daemon.wait_ready()
         for checked in (False, True):
             if checked:  # to the checked task definition, untimed
                 revision += 1
                 daemon.write("svc.yaml", service(name, n, revision, checked))
-            wait_until(lambda: steady(daemon, name), patience(n), f"{n} steady tasks")
+            wait_until(lambda: settled(), patience(n), f"{n} steady tasks of revision {revision}")
             for r in range(args.rounds):
-                # By hand, with the service scaled to 0 meanwhile (untimed): its N tasks, the N
-                # old and the N new containers by hand would be 3N on docker0, and a Linux
-                # bridge takes 1,024 ports.
-                daemon.write("svc.yaml", service(name, 0, revision, checked))
-                wait_until(lambda: not running(client, selector), patience(n), "scale-in to 0")
                 tag = f"{cluster}-{int(checked)}-{r}"
-                hand = by_hand(client, n, args.parallelism, tag, args.healthy_after, checked)
+                hand = by_hand(hand_client, n, args.parallelism, tag, args.healthy_after, checked)
                 times.setdefault((checked, "hand"), []).append(hand)
-                daemon.write("svc.yaml", service(name, n, revision, checked))
-                wait_until(  # the count first: steadyState is the 0's until the file is read
-                    lambda: running(client, selector) >= n and steady(daemon, name),
-                    patience(n),
-                    f"{n} steady tasks again",
-                )
                 revision += 1
                 text = service(name, n, revision, checked)
                 skiff = through_skiff(client, daemon, text, name, n, revision)
                 times.setdefault((checked, "skiff"), []).append(skiff)
-                wait_until(lambda: steady(daemon, name), patience(n), "steady again")
+                wait_until(lambda: settled(), patience(n), f"revision {revision} steady")
     finally:
         try:
             daemon.stop()
         finally:
             remove_all(client, selector)
-            remove_all(client, {"name": [f"bench-{cluster}-"]})  # a by-hand round cut short
+            for engine in hand_engines:
+                engine.destroy()
+            shutil.rmtree(root, ignore_errors=True)
 
     print(
         f"rollout of {n} tasks, revision N -> N+1 under 100/200, parallelism {args.parallelism}, "

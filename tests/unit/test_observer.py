@@ -145,17 +145,25 @@ def cached(observer: HostObserver, container_id: str) -> ContainerInfo:
     return next(c for c in observer.snapshot() if c.id == container_id)
 
 
+def running_behind_a_closed_gate() -> tuple[
+    SlowInspects, HostObserver, Callable[[Callable[[], bool]], bool], str
+]:
+    """An observed running container on an engine whose next inspects wait at the gate."""
+    engine = SlowInspects()
+    observer, until = observe(engine)
+    cid = create(engine)
+    engine.start(cid)
+    assert until(lambda: state(observer, cid) == "running")
+    engine.gate.clear()
+    engine.waiting.clear()
+    return engine, observer, until, cid
+
+
 def test_a_crash_reaches_its_owner_from_the_die_event_before_the_inspect_answers() -> None:
     """dockerd holds an inspect after a `die` until it has let go of the container (40 to 150
     ms on a busy engine): the event's exit code and time are cached at once, as `dying`."""
-    engine = SlowInspects()
-    observer, until = observe(engine)
+    engine, observer, until, cid = running_behind_a_closed_gate()
     try:
-        cid = create(engine)
-        engine.start(cid)
-        assert until(lambda: state(observer, cid) == "running")
-        engine.gate.clear()
-        engine.waiting.clear()
         engine.exit(cid, 3)
         assert until(lambda: cached(observer, cid).dying)
         seen = cached(observer, cid)
@@ -173,14 +181,8 @@ def test_a_crash_reaches_its_owner_from_the_die_event_before_the_inspect_answers
 def test_a_die_during_an_inspect_begun_before_it_waits_for_the_next_inspect() -> None:
     """That inspect may answer `running`: caching it after the `dying` would bring the
     container back to life, so the `die` is left to the inspect that follows."""
-    engine = SlowInspects()
-    observer, until = observe(engine)
+    engine, observer, until, cid = running_behind_a_closed_gate()
     try:
-        cid = create(engine)
-        engine.start(cid)
-        assert until(lambda: state(observer, cid) == "running")
-        engine.gate.clear()
-        engine.waiting.clear()
         observer.touch(cid)  # an inspect begins while it runs
         assert engine.waiting.wait(10)
         engine.exit(cid, 3)
