@@ -152,7 +152,10 @@ def main() -> None:
         "at 500 tasks is 100 health-check execs a second, more than 2 cores run alongside",
     )
     args = ap.parse_args()
-    cases = [c == "checked" for c in args.cases.split(",")]
+    names = args.cases.split(",")
+    if not names or any(c not in ("plain", "checked") for c in names):
+        ap.error(f"--cases: {args.cases!r}: give plain, checked or plain,checked")
+    cases = [c == "checked" for c in names]
 
     client = docker.from_env()
     cluster, name, n = f"bench{uuid.uuid4().hex[:6]}", "roll", args.tasks
