@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 
 def _keys(ctl: Context) -> set[ResourceKey]:
-    return {("JobDefinition", r.family) for r in ctl.store.revisions(table=JOB_DEFINITIONS)}
+    return {("JobDefinition", family) for family in ctl.store.families(table=JOB_DEFINITIONS)}
 
 
 def _holdings(ctl: Context, tasks: Mapping[str, ObservedTask]) -> Iterator[Holding]:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 
 def _keys(ctl: Context) -> set[ResourceKey]:
-    return {("TaskDefinition", r.family) for r in ctl.store.revisions()}
+    return {("TaskDefinition", family) for family in ctl.store.families()}
 
 
 def _holdings(ctl: Context, tasks: Mapping[str, ObservedTask]) -> Iterator[Holding]:

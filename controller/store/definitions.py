@@ -12,6 +12,15 @@ from controller.store.records import Revision
 TASK_DEFINITIONS, JOB_DEFINITIONS = "revisions", "job_definitions"  # tables of revisions
 
 
+_SELECT = (
+    "SELECT family, number, spec, spec_hash, status, registered_at, deregistered_at FROM {table} "
+)
+
+
+def _revision(row: Any) -> Revision:
+    return Revision(row[0], row[1], json.loads(row[2]), row[3], row[4], row[5], row[6])
+
+
 def _revisions(table: str) -> str:
     if table not in (TASK_DEFINITIONS, JOB_DEFINITIONS):
         raise ValueError(f"no revisions table {table!r}")
@@ -24,23 +33,39 @@ class Definitions(Connection):
     def revisions(
         self, family: str | None = None, *, table: str = TASK_DEFINITIONS
     ) -> list[Revision]:
-        """Revisions of task definitions, or (table=JOB_DEFINITIONS) of Batch job definitions."""
-        sql = (
-            "SELECT family, number, spec, spec_hash, status, registered_at, deregistered_at "
-            f"FROM {_revisions(table)}"
-        )
+        """Revisions of task definitions, or (table=JOB_DEFINITIONS) of Batch job definitions:
+        the whole history, for what lists it; a pass reads one revision (below)."""
         rows = (
-            self._rows(sql + " WHERE family = ? ORDER BY number", family)
+            self._rows(
+                _SELECT.format(table=_revisions(table)) + "WHERE family = ? ORDER BY number", family
+            )
             if family
-            else self._rows(sql + " ORDER BY family, number")
+            else self._rows(_SELECT.format(table=_revisions(table)) + "ORDER BY family, number")
         )
-        return [Revision(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5], r[6]) for r in rows]
+        return [_revision(r) for r in rows]
 
     def revision(
         self, family: str, number: int, *, table: str = TASK_DEFINITIONS
     ) -> Revision | None:
-        found = [r for r in self.revisions(family, table=table) if r.number == number]
-        return found[0] if found else None
+        """family:N, by its key: one row however long the family's history."""
+        sql = _SELECT.format(table=_revisions(table)) + "WHERE family = ? AND number = ?"
+        rows = self._rows(sql, family, number)
+        return _revision(rows[0]) if rows else None
+
+    def newest_revision(self, family: str, *, table: str = TASK_DEFINITIONS) -> Revision | None:
+        """The family's highest-numbered revision: what a service that follows the family runs,
+        when it is ACTIVE. If it is not, no revision of the family is: a revision is registered
+        ACTIVE and only a whole family is deregistered."""
+        sql = (
+            _SELECT.format(table=_revisions(table))
+            + "WHERE family = ? ORDER BY number DESC LIMIT 1"
+        )
+        rows = self._rows(sql, family)
+        return _revision(rows[0]) if rows else None
+
+    def families(self, *, table: str = TASK_DEFINITIONS) -> list[str]:
+        """Every family with a revision, ACTIVE or not."""
+        return [str(r[0]) for r in self._rows(f"SELECT DISTINCT family FROM {_revisions(table)}")]
 
     def register_revision(
         self,

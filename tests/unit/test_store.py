@@ -427,3 +427,16 @@ def test_concurrent_stores_on_the_same_data_dir_number_revisions_uniquely(
         assert len(s.tasks("Service", "web")) == 4 * per_thread
     finally:
         s.close()
+
+
+def test_one_revision_is_read_by_its_key_and_the_newest_by_its_family(store: Store) -> None:
+    for n in range(1, 301):
+        store.register_revision("web", spec(f"v{n}"), f"h{n}", now=float(n))
+    store.register_revision("api", SPEC, "h", now=1.0)
+
+    assert store.revision("web", 7).spec == spec("v7")  # type: ignore[union-attr]
+    assert store.newest_revision("web").key == "web:300"  # type: ignore[union-attr]
+    assert store.newest_revision("nope") is None
+    assert sorted(store.families()) == ["api", "web"]
+    store.deregister_family("web", now=400.0)
+    assert store.newest_revision("web").status == "INACTIVE"  # type: ignore[union-attr]

@@ -10,7 +10,7 @@ import json
 from typing import TYPE_CHECKING
 
 from controller.batch.models.batch import JobDefinitionSpec
-from controller.store import JOB_DEFINITIONS, Revision
+from controller.store import JOB_DEFINITIONS
 
 if TYPE_CHECKING:
     from controller.core.context import Context
@@ -59,11 +59,15 @@ def sync_job_definition(ctl: Context, name: str) -> float | None:
 def resolve_definition(ctl: Context, ref: str) -> tuple[str, JobDefinitionSpec] | None:
     """`name` (its latest ACTIVE revision) or `name:N`, as SubmitJob takes it."""
     name, _, number = ref.partition(":")
-    history: list[Revision] = ctl.store.revisions(name, table=JOB_DEFINITIONS)
     if number:
-        found = [r for r in history if str(r.number) == number]
-    else:
-        found = [r for r in history if r.status == "ACTIVE"][-1:]
-    if not found:
+        found = (
+            ctl.store.revision(name, int(number), table=JOB_DEFINITIONS)
+            if number.isdigit() and str(int(number)) == number  # name:N as registered, not name:01
+            else None
+        )
+    else:  # the newest is ACTIVE if any is (see Store.newest_revision)
+        found = ctl.store.newest_revision(name, table=JOB_DEFINITIONS)
+        found = found if found is not None and found.status == "ACTIVE" else None
+    if found is None:
         return None
-    return found[0].key, JobDefinitionSpec.model_validate(found[0].spec)
+    return found.key, JobDefinitionSpec.model_validate(found.spec)

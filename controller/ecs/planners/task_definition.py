@@ -65,18 +65,16 @@ def plan_task_definition(
     return TaskDefinitionPlan(register=canonical(spec), spec_hash=digest)
 
 
-def resolve(family: str, pinned: int | None, history: Sequence[Revision]) -> ResolvedRevision | str:
-    """The revision a service runs, or why there is none."""
+def resolve(
+    family: str, pinned: int | None, newest: Revision | None, wanted: Revision | None
+) -> Revision | str:
+    """The revision a service runs, or why there is none: family:`pinned` when the service
+    names one (`wanted`, None if it does not exist), else the family's `newest` revision when
+    it is ACTIVE (when it is not, no revision of the family is: see Store.newest_revision)."""
     if pinned is not None:
-        match = [r for r in history if r.number == pinned]
-        if not match:
-            return f"task definition {family}:{pinned} does not exist"
-        return ResolvedRevision.from_record(match[0])
-    active = [r for r in history if r.status == "ACTIVE"]
-    if not active:
-        return (
-            f"task definition {family} has no ACTIVE revision"
-            if history
-            else (f"task definition {family} is not registered")
-        )
-    return ResolvedRevision.from_record(active[-1])
+        return wanted if wanted is not None else f"task definition {family}:{pinned} does not exist"
+    if newest is None:
+        return f"task definition {family} is not registered"
+    if newest.status != "ACTIVE":
+        return f"task definition {family} has no ACTIVE revision"
+    return newest

@@ -284,7 +284,9 @@ def _service_desired(
     ctl: Context, name: str, spec: ServiceSpec, observed: dict[str, ObservedTask]
 ) -> tuple[ServiceDesired, str]:
     """What the service should run, and a note for its status when that is unusual."""
-    history = ctl.store.revisions(spec.family)
+    # The newest revision (and a pinned one) is all a pass reads: the family's history grows
+    # with every change of its manifest, and a pass must not.
+    newest = ctl.store.newest_revision(spec.family)
     td = ctl.desired.get(("TaskDefinition", spec.family))
     pinned, note = spec.pinned_revision, ""
     if pinned is None and ("Service", name) in ctl.stale:
@@ -293,14 +295,20 @@ def _service_desired(
         pinned = _last_requested(ctl, name, spec.family)
         if pinned is not None:
             note = f"runs {spec.family}:{pinned}, the revision of its last valid manifest"
-    if pinned is None and td is not None and (not plan_task_definition(td.spec, history).is_noop()):
+    newest_only = [newest] if newest is not None else []
+    if (
+        pinned is None
+        and td is not None
+        and not plan_task_definition(td.spec, newest_only).is_noop()
+    ):
         # The family's manifest changed and its revision is not registered yet: running
         # the previous one now would launch tasks only to replace them. Registration
         # queues this service again.
         ctl.queue.add(("TaskDefinition", spec.family))
         raise Waiting(f"waiting for task definition {spec.family} to register its new revision")
-    resolved = resolve(spec.family, pinned, history)
-    if isinstance(resolved, str):
+    wanted = ctl.store.revision(spec.family, pinned) if pinned is not None else None
+    found = resolve(spec.family, pinned, newest, wanted)
+    if isinstance(found, str):
         # As in ECS, a service keeps running (and replacing) the revision it runs after
         # that revision is deregistered; it just cannot move to a new one.
         running = sorted(
@@ -312,9 +320,11 @@ def _service_desired(
             key=lambda r: int(r.key.rpartition(":")[2]),
         )
         if pinned is not None or not running:
-            raise Terminal(resolved)
-        note = f"{resolved}; still running {running[-1].key}"
+            raise Terminal(found)
+        note = f"{found}; still running {running[-1].key}"
         resolved = running[-1]
+    else:
+        resolved = ecs(ctl).resolved(found)
     if spec.launch_type == "FARGATE" and (problems := check_fargate(resolved.spec)):
         raise Terminal(f"{resolved.key}: " + "; ".join(problems))
     count = capacity.bounds(ctl, ("Service", name), spec)
