@@ -13,6 +13,7 @@ from controller.core import labels as L
 from controller.ecs.sync import state as ecs_state
 from controller.ecs.sync.service import sync_service
 from controller.ecs.sync.state import ecs, revision
+from controller.ecs.sync.task_definition import sync_task_definition
 from tests.support.harness import Harness, manifest
 
 OLD = 300  # revisions registered before the manifest's own
@@ -86,3 +87,30 @@ def test_the_daemon_keeps_the_revisions_used_last_parsed_and_reads_any_other_aga
     assert [its_command(f"web:{n}") for n in range(2, 12)] == [f"c{n}" for n in range(2, 12)]
     assert its_command("web:2") == "c2"  # dropped from memory, read again
     assert list(ecs(h.ctl)._revisions) == ["web:10", "web:11", "web:2"]
+
+
+def test_a_resync_lists_a_long_history_again_only_once_it_has_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = long_history(tmp_path)
+
+    def listed() -> list[tuple[int, str]]:
+        revs = h.status("TaskDefinition", "web")["revisions"]
+        return [(r["revision"], r["status"]) for r in revs]  # type: ignore[attr-defined]
+
+    assert listed() == [(n, "ACTIVE") for n in range(1, OLD + 2)]
+
+    def whole_history(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("an unchanged family's whole history was read again")
+
+    monkeypatch.setattr(h.store, "revisions", whole_history)
+    sync_task_definition(h.ctl, "web")  # what every resync does
+    monkeypatch.undo()
+    assert listed() == [(n, "ACTIVE") for n in range(1, OLD + 2)]
+
+    h.apply("web.yaml", manifest(2, command="next"))
+    assert listed()[-2:] == [(OLD + 1, "ACTIVE"), (OLD + 2, "ACTIVE")]
+    (h.root / "web.yaml").unlink()
+    h.load()
+    h.converge()
+    assert listed() == [(n, "INACTIVE") for n in range(1, OLD + 3)]

@@ -1,11 +1,16 @@
 """TaskDefinition sync: registers a new immutable revision when the spec changes, and
-deregisters the family's revisions (INACTIVE, kept in history) when its manifest goes."""
+deregisters the family's revisions (INACTIVE, kept in history) when its manifest goes.
+
+It runs at every resync too. Only the newest revision decides (see Store.newest_revision); the
+whole history, which grows with every change of the manifest, is read again only when the
+status's list of revisions no longer ends with that newest revision as it is."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from controller.ecs.planners.task_definition import plan_task_definition
+from controller.store import Revision
 
 if TYPE_CHECKING:
     from controller.core.context import Context
@@ -14,8 +19,8 @@ if TYPE_CHECKING:
 def sync_task_definition(ctl: Context, family: str) -> float | None:
     key = ("TaskDefinition", family)
     res = ctl.desired.get(key)
-    history = ctl.store.revisions(family)
-    plan = plan_task_definition(res.spec if res else None, history)
+    newest = ctl.store.newest_revision(family)
+    plan = plan_task_definition(res.spec if res else None, [newest] if newest else [])
     now = ctl.clock()
     if plan.register is not None:
         rev = ctl.store.register_revision(family, plan.register, plan.spec_hash, now)
@@ -29,31 +34,47 @@ def sync_task_definition(ctl: Context, family: str) -> float | None:
         for k, r in list(ctl.desired.items()):
             if k[0] == "Service" and r.spec.family == family:
                 ctl.queue.add(k)
-        history = ctl.store.revisions(family)
-    active = [r for r in history if r.status == "ACTIVE"]
-    if not history:
+        newest = ctl.store.newest_revision(family)
+    if newest is None:
         ctl.forget_status(key)
         return None
+    active = newest.status == "ACTIVE"  # the newest is ACTIVE if any revision is
     if active:
-        ctl.metrics.task_definition_revision.labels(family).set(active[-1].number)
+        ctl.metrics.task_definition_revision.labels(family).set(newest.number)
     else:  # deregistered: the family keeps its history, as ECS lists INACTIVE revisions
         try:
             ctl.metrics.task_definition_revision.remove(family)
         except KeyError:
             pass
-    ctl.set_status(
-        key,
-        "ACTIVE" if res else "INACTIVE",
-        "",
-        latestRevision=active[-1].key if active else None,
-        revisions=[
+    listed = _listed(ctl, key, newest)
+    if listed is None:
+        listed = [
             {
                 "revision": r.number,
                 "status": r.status,
                 "registeredAt": r.registered_at,
                 "deregisteredAt": r.deregistered_at,
             }
-            for r in history
-        ],
+            for r in ctl.store.revisions(family)
+        ]
+    ctl.set_status(
+        key,
+        "ACTIVE" if res else "INACTIVE",
+        "",
+        latestRevision=newest.key if active else None,
+        revisions=listed,
     )
     return None
+
+
+def _listed(ctl: Context, key: tuple[str, str], newest: Revision) -> list[Any] | None:
+    """The status's list of revisions when it is still right: it ends with `newest` as it is
+    now and holds every number up to it (revisions are numbered from 1 and never deleted)."""
+    st = ctl.status.get(key)
+    listed = st.details.get("revisions") if st is not None else None
+    if not listed or len(listed) != newest.number:
+        return None
+    last = listed[-1]
+    if (last["revision"], last["status"]) != (newest.number, newest.status):
+        return None
+    return list(listed)
