@@ -12,9 +12,12 @@ from controller.store.records import Revision
 TASK_DEFINITIONS, JOB_DEFINITIONS = "revisions", "job_definitions"  # tables of revisions
 
 
-_SELECT = (
-    "SELECT family, number, spec, spec_hash, status, registered_at, deregistered_at FROM {table} "
-)
+def _select(table: str) -> str:
+    """The start of a query for whole revisions of `table`, up to its WHERE or ORDER BY."""
+    return (
+        "SELECT family, number, spec, spec_hash, status, registered_at, deregistered_at "
+        f"FROM {_revisions(table)} "
+    )
 
 
 def _revision(row: Any) -> Revision:
@@ -36,11 +39,9 @@ class Definitions(Connection):
         """Revisions of task definitions, or (table=JOB_DEFINITIONS) of Batch job definitions:
         the whole history, for what lists it; a pass reads one revision (below)."""
         rows = (
-            self._rows(
-                _SELECT.format(table=_revisions(table)) + "WHERE family = ? ORDER BY number", family
-            )
+            self._rows(_select(table) + "WHERE family = ? ORDER BY number", family)
             if family
-            else self._rows(_SELECT.format(table=_revisions(table)) + "ORDER BY family, number")
+            else self._rows(_select(table) + "ORDER BY family, number")
         )
         return [_revision(r) for r in rows]
 
@@ -48,7 +49,7 @@ class Definitions(Connection):
         self, family: str, number: int, *, table: str = TASK_DEFINITIONS
     ) -> Revision | None:
         """family:N, by its key: one row however long the family's history."""
-        sql = _SELECT.format(table=_revisions(table)) + "WHERE family = ? AND number = ?"
+        sql = _select(table) + "WHERE family = ? AND number = ?"
         rows = self._rows(sql, family, number)
         return _revision(rows[0]) if rows else None
 
@@ -56,10 +57,7 @@ class Definitions(Connection):
         """The family's highest-numbered revision: what a service that follows the family runs,
         when it is ACTIVE. If it is not, no revision of the family is: a revision is registered
         ACTIVE and only a whole family is deregistered."""
-        sql = (
-            _SELECT.format(table=_revisions(table))
-            + "WHERE family = ? ORDER BY number DESC LIMIT 1"
-        )
+        sql = _select(table) + "WHERE family = ? ORDER BY number DESC LIMIT 1"
         rows = self._rows(sql, family)
         return _revision(rows[0]) if rows else None
 
