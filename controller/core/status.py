@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.manifests.kinds import key_str
-from controller.store import Store
+from controller.store import Revision, Store
 
 
 @dataclass
@@ -51,3 +51,16 @@ def activities_json(
         }
         for a in store.activities(key_str((kind, owner)), limit)
     ]
+
+
+def revisions_still_listed(st: ResourceStatus | None, newest: Revision) -> list[Any] | None:
+    """A definition family's status list of revisions (`revisions`), when it is still right: it
+    ends with `newest` as it is now and holds every number up to it (revisions are numbered from
+    1 and never deleted). None when the family's history must be read again to list it."""
+    listed = st.details.get("revisions") if st is not None else None
+    if not listed or len(listed) != newest.number:
+        return None
+    last = listed[-1]
+    if (last["revision"], last["status"]) != (newest.number, newest.status):
+        return None
+    return list(listed)

@@ -4,8 +4,11 @@ RegisterJobDefinition does, and queues and environments must name what exists.""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from controller.batch.sync.job_definition import resolve_definition
+import pytest
+
+from controller.batch.sync.job_definition import resolve_definition, sync_job_definition
 from controller.catalog import load_directory
 from tests.support.documents import (
     compute_environment_doc,
@@ -60,6 +63,41 @@ def test_removing_a_job_definition_makes_its_revisions_inactive(tmp_path: Path) 
     assert st["status"] == "INACTIVE" and st["latestRevision"] is None
     assert resolve_definition(h.ctl, "sleeper") is None
     assert resolve_definition(h.ctl, "sleeper:1") is not None  # still described, as on AWS
+
+
+def test_a_resync_lists_a_long_job_definition_history_again_only_once_it_has_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = Harness(tmp_path / "m")
+    for n in range(1, 201):
+        h.write("jd.yaml", definition(f"sleep {n}"))
+        h.load()
+        h.converge()
+
+    def listed() -> list[tuple[int, str]]:
+        revs = h.status("JobDefinition", "sleeper")["revisions"]
+        return [(r["revision"], r["status"]) for r in revs]  # type: ignore[attr-defined]
+
+    assert listed() == [(n, "ACTIVE") for n in range(1, 201)]
+
+    def whole_history(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("an unchanged family's whole history was read again")
+
+    monkeypatch.setattr(h.store, "revisions", whole_history)
+    sync_job_definition(h.ctl, "sleeper")  # what every resync does
+    monkeypatch.undo()
+    assert listed() == [(n, "ACTIVE") for n in range(1, 201)]
+    assert h.status("JobDefinition", "sleeper")["latestRevision"] == "sleeper:200"
+
+    h.write("jd.yaml", definition("sleep again"))
+    h.load()
+    h.converge()
+    assert listed()[-2:] == [(200, "ACTIVE"), (201, "ACTIVE")]
+    (tmp_path / "m" / "jd.yaml").unlink()
+    h.load()
+    h.converge()
+    assert listed() == [(n, "INACTIVE") for n in range(1, 202)]
+    assert h.status("JobDefinition", "sleeper")["latestRevision"] is None
 
 
 def test_a_queue_and_an_environment_must_name_what_exists(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import json
 from typing import TYPE_CHECKING
 
 from controller.batch.models.batch import JobDefinitionSpec
+from controller.core.status import revisions_still_listed
 from controller.store import JOB_DEFINITIONS
 
 if TYPE_CHECKING:
@@ -24,34 +25,40 @@ def spec_hash(spec: JobDefinitionSpec) -> str:
 
 
 def sync_job_definition(ctl: Context, name: str) -> float | None:
+    """Registers a revision when the spec changed, deregisters the family when the manifest
+    went. It runs at every resync: only the newest revision decides (the newest is ACTIVE if
+    any is), and the history is read again only when the status's list no longer ends with it."""
     key = (KIND, name)
     res = ctl.desired.get(key)
-    history = ctl.store.revisions(name, table=JOB_DEFINITIONS)
-    active = [r for r in history if r.status == "ACTIVE"]
+    newest = ctl.store.newest_revision(name, table=JOB_DEFINITIONS)
     now = ctl.clock()
     if res is not None:
         spec: JobDefinitionSpec = res.spec
         digest = spec_hash(spec)
-        newest = history[-1] if history else None
         if newest is None or newest.spec_hash != digest or newest.status != "ACTIVE":
-            rev = ctl.store.register_revision(
+            newest = ctl.store.register_revision(
                 name, spec.to_wire(), digest, now, table=JOB_DEFINITIONS
             )
-            ctl.actions.record(KIND, name, "revision.register", "spec changed", revision=rev.key)
-    elif active:
+            ctl.actions.record(KIND, name, "revision.register", "spec changed", revision=newest.key)
+    elif newest is not None and newest.status == "ACTIVE":
         ctl.store.deregister_family(name, now, table=JOB_DEFINITIONS)
         ctl.actions.record(KIND, name, "revision.deregister", "manifest removed")
-    history = ctl.store.revisions(name, table=JOB_DEFINITIONS)
-    if not history:
+        newest = ctl.store.newest_revision(name, table=JOB_DEFINITIONS)
+    if newest is None:
         ctl.forget_status(key)
         return None
-    active = [r for r in history if r.status == "ACTIVE"]
+    listed = revisions_still_listed(ctl.status.get(key), newest)
+    if listed is None:
+        listed = [
+            {"revision": r.number, "status": r.status}
+            for r in ctl.store.revisions(name, table=JOB_DEFINITIONS)
+        ]
     ctl.set_status(
         key,
         "ACTIVE" if res else "INACTIVE",
         "",
-        latestRevision=active[-1].key if active else None,
-        revisions=[{"revision": r.number, "status": r.status} for r in history],
+        latestRevision=newest.key if newest.status == "ACTIVE" else None,
+        revisions=listed,
     )
     return None
 

@@ -7,10 +7,10 @@ status's list of revisions no longer ends with that newest revision as it is."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from controller.core.status import revisions_still_listed
 from controller.ecs.planners.task_definition import plan_task_definition
-from controller.store import Revision
 
 if TYPE_CHECKING:
     from controller.core.context import Context
@@ -46,7 +46,7 @@ def sync_task_definition(ctl: Context, family: str) -> float | None:
             ctl.metrics.task_definition_revision.remove(family)
         except KeyError:
             pass
-    listed = _listed(ctl, key, newest)
+    listed = revisions_still_listed(ctl.status.get(key), newest)
     if listed is None:
         listed = [
             {
@@ -65,16 +65,3 @@ def sync_task_definition(ctl: Context, family: str) -> float | None:
         revisions=listed,
     )
     return None
-
-
-def _listed(ctl: Context, key: tuple[str, str], newest: Revision) -> list[Any] | None:
-    """The status's list of revisions when it is still right: it ends with `newest` as it is
-    now and holds every number up to it (revisions are numbered from 1 and never deleted)."""
-    st = ctl.status.get(key)
-    listed = st.details.get("revisions") if st is not None else None
-    if not listed or len(listed) != newest.number:
-        return None
-    last = listed[-1]
-    if (last["revision"], last["status"]) != (newest.number, newest.status):
-        return None
-    return list(listed)
