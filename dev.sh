@@ -26,7 +26,14 @@ case "${1:-}" in
     mypy
     mypy benchmarks  # they import the controller: a move must not break them unseen
     lint-imports  # the layers: .importlinter, docs/architecture.md
-    exec python3 -m pytest -q --durations=25 "$@"  # the slowest, for the 20-minute budget
+    if [ $# -eq 0 ]; then
+      # The compose test's images (a debootstrap and two builds, about two minutes on a fresh
+      # machine) build meanwhile; its fixture runs the same script, which waits on this one.
+      deploy/compose/build-local-images.sh >/tmp/skiff-compose-images.log 2>&1 &
+    fi
+    # Two workers: the engine suites in order on one, unit and property tests on the other
+    # (tests/conftest.py); the slowest are listed, for the 20-minute budget.
+    exec python3 -m pytest -q -n 2 --dist loadgroup --durations=25 "$@"
     ;;
   *)
     echo "usage: ./dev.sh run [skiff run options] | ./dev.sh test [pytest options]" >&2

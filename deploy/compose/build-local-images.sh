@@ -61,6 +61,11 @@ build_skiff() {
   echo "built $SKIFF_IMAGE"
 }
 
+# One build at a time: ./dev.sh test starts this in the background and the compose test's
+# fixture runs it again, which waits here, then finds the images built.
+exec 9>"${TMPDIR:-/tmp}/skiff-compose-images.lock"
+flock 9
+
 if missing "$BASE_IMAGE"; then build_base; fi
 if missing "$PROMETHEUS_IMAGE"; then build_prometheus; fi
 if missing "$SKIFF_IMAGE"; then build_skiff; fi
