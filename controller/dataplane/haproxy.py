@@ -23,6 +23,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+import structlog
+
 from controller.dataplane import haproxy_commands as cmd
 from controller.dataplane.base import (
     BackendStats,
@@ -36,7 +38,10 @@ from controller.dataplane.base import (
 from controller.dataplane.haproxy_config import bound_ports, configuration_text, port_free
 from controller.dataplane.request_log import RequestLog
 from controller.dataplane.response_times import ResponseTimes
+from controller.dataplane.socket_dir import socket_dir
 from controller.dataplane.values import Server, Target, TargetGroup
+
+log = structlog.get_logger("skiff.dataplane")
 
 ADMIN_SOCKET = "haproxy.sock"
 REQUEST_LOG = "requests.sock"  # HAProxy logs requests here, sampled (request_log.py)
@@ -55,10 +60,15 @@ class HAProxy:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.binary = binary
         self.config = self.dir / CONFIG
-        self.socket = self.dir / ADMIN_SOCKET
         self.pid_file = self.dir / PID_FILE
         self._verdicts: dict[str, str | None] = {}  # haproxy -c, per text
-        self.requests = RequestLog(self.dir / REQUEST_LOG)
+        try:  # a short alias of the folder where its own paths are too long for a socket
+            sockets = socket_dir(self.dir, max(ADMIN_SOCKET, REQUEST_LOG, key=len))
+        except (DataPlaneError, OSError) as exc:  # HAProxy's check will say which is too long
+            log.warning("dataplane.socket_dir", error=str(exc))
+            sockets = self.dir
+        self.socket = sockets / ADMIN_SOCKET
+        self.requests = RequestLog(sockets / REQUEST_LOG)
 
     def admin_socket(self) -> str:
         return str(self.socket)
