@@ -89,6 +89,26 @@ def test_the_daemon_keeps_the_revisions_used_last_parsed_and_reads_any_other_aga
     assert list(ecs(h.ctl)._revisions) == ["web:10", "web:11", "web:2"]
 
 
+def test_revisions_no_task_uses_any_more_leave_memory_and_those_in_use_stay(
+    tmp_path: Path,
+) -> None:
+    h = Harness(tmp_path / "m")
+    for n in range(1, 21):  # twenty deployments, each completed
+        h.apply("web.yaml", manifest(2, command=f"v{n}"))
+    assert {c.labels[L.REVISION] for c in h.running()} == {"web:20"}
+    kept = set(ecs(h.ctl)._revisions)
+    assert "web:20" in kept and len(kept) > 1  # older ones still parsed, for now
+
+    h.clock.advance(ecs_state.REVISION_IDLE + 1)
+    h.converge()  # a resync: every service pass reads what it uses
+    # The revisions still in use: the running tasks' and those of the few stopped tasks kept
+    # for inspection (their view needs them).
+    in_use = {c.labels[L.REVISION] for c in h.fake.containers.values() if L.is_managed(c.labels)}
+    assert set(ecs(h.ctl)._revisions) == in_use
+    assert "web:20" in in_use and len(in_use) < 20
+    assert command(h) == {"v20"}
+
+
 def test_a_resync_lists_a_long_history_again_only_once_it_has_changed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,7 +17,8 @@ from controller.store import Revision
 if TYPE_CHECKING:
     from controller.core.context import Context
 
-REVISIONS_KEPT = 256  # parsed revisions kept; one more is a store read and a parse away
+REVISIONS_KEPT = 256  # parsed revisions kept at most; one more is a store read and a parse away
+REVISION_IDLE = 600.0  # seconds a parsed revision stays unused before it goes (passes use theirs)
 
 
 class EcsState:
@@ -38,7 +39,9 @@ class EcsState:
             choose_ports=ctl.choose_ports,
         )
         self._lock = threading.Lock()
-        self._revisions: OrderedDict[str, ResolvedRevision] = OrderedDict()  # used last at the end
+        self._monotonic = ctl.monotonic
+        # parsed revisions and when each was used last, the one used last at the end
+        self._revisions: OrderedDict[str, tuple[ResolvedRevision, float]] = OrderedDict()
         self._views: dict[str, TaskViews] = {}
 
     def task_views(self, service: str) -> TaskViews:
@@ -61,24 +64,37 @@ class EcsState:
         return self.resolved(rev) if rev is not None else None
 
     def resolved(self, rev: Revision) -> ResolvedRevision:
-        """`rev`, parsed once. The REVISIONS_KEPT used last stay parsed: a family gains a
-        revision at every change of its manifest, and the daemon must not grow with them."""
+        """`rev`, parsed once. Parsed revisions stay while they are in use: one unused for
+        REVISION_IDLE seconds goes, and so do the oldest past REVISIONS_KEPT. A family gains a
+        revision at every change of its manifest; the daemon must not grow with them. Every
+        service pass reads its revisions, so those in use are never idle that long."""
         cached = self._cached(rev.key)
         if cached is not None:
             return cached
         parsed = ResolvedRevision.from_record(rev)
         with self._lock:
-            self._revisions[rev.key] = parsed
-            while len(self._revisions) > REVISIONS_KEPT:
-                self._revisions.popitem(last=False)
+            self._revisions[rev.key] = (parsed, self._monotonic())
+            self._drop_unused()
         return parsed
 
     def _cached(self, key: str) -> ResolvedRevision | None:
         with self._lock:  # services are synced on several workers at once
-            cached = self._revisions.get(key)
-            if cached is not None:
-                self._revisions.move_to_end(key)
-            return cached
+            found = self._revisions.get(key)
+            if found is None:
+                return None
+            self._revisions[key] = (found[0], self._monotonic())
+            self._revisions.move_to_end(key)
+            self._drop_unused()
+            return found[0]
+
+    def _drop_unused(self) -> None:
+        """Drops, oldest use first, the revisions past the bound or idle too long."""
+        idle_since = self._monotonic() - REVISION_IDLE
+        while self._revisions:
+            _, used = next(iter(self._revisions.values()))
+            if len(self._revisions) <= REVISIONS_KEPT and used >= idle_since:
+                break
+            self._revisions.popitem(last=False)
 
 
 def ecs(ctl: Context) -> EcsState:
