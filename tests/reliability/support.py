@@ -185,23 +185,45 @@ class Sampler:
             self._stop.wait(self.interval)
 
 
+class Unmet(str):
+    """A condition's answer when it does not hold: falsy, and it says what is missing (wait_for
+    shows the last one when it times out)."""
+
+    def __bool__(self) -> bool:
+        return False
+
+
 def finished(
     skiff: Skiff, client: docker.DockerClient, name: str, revision: str, desired: int
-) -> bool:
+) -> bool | Unmet:
     """The service runs `desired` tasks of `revision` and nothing else, its deployment to it
     COMPLETED, as the daemon and as Docker tell it."""
     svc = skiff.resource("Service", name)
     primary = svc["deployments"][0] if svc.get("deployments") else {}
     alive = live(containers(client, skiff.cluster, name))
-    return (
-        primary.get("taskDefinition") == revision
-        and primary.get("rolloutState") == "COMPLETED"
-        and svc["runningCount"] == desired
-        and bool(svc["steadyState"])
-        and len(alive) == desired
-        and all(r["State"] == "running" for r in alive)
-        and revisions(alive) == {revision}
-    )
+    unmet = [
+        what
+        for what, holds in (
+            (
+                f"primary deployment {primary.get('taskDefinition')}",
+                primary.get("taskDefinition") == revision,
+            ),
+            (
+                f"rolloutState {primary.get('rolloutState')}",
+                primary.get("rolloutState") == "COMPLETED",
+            ),
+            (f"runningCount {svc['runningCount']}", svc["runningCount"] == desired),
+            (f"steadyState {svc['steadyState']}", bool(svc["steadyState"])),
+            (f"{len(alive)} live containers", len(alive) == desired),
+            (
+                f"states {sorted(r['State'] for r in alive)}",
+                all(r["State"] == "running" for r in alive),
+            ),
+            (f"revisions {sorted(revisions(alive))}", revisions(alive) == {revision}),
+        )
+        if not holds
+    ]
+    return Unmet(f"{revision} x{desired} not finished: " + "; ".join(unmet)) if unmet else True
 
 
 def elapsed_since(started: float) -> float:

@@ -19,6 +19,7 @@ import textwrap
 import time
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -256,14 +257,23 @@ class Skiff(Daemon):
 
     def cleanup(self) -> None:
         """Removes this test's containers: its cluster's, and look-alikes named after it. Only
-        those are listed (and not inspected): other tests' containers come and go meanwhile."""
+        those are listed (and not inspected): other tests' containers come and go meanwhile.
+        Several at a time: a forced removal of a running container waits for its kill."""
         by: list[dict[str, str | list[str] | bool]] = [
             {"label": f"skiff.cluster={self.cluster}"},
             {"name": self.prefix},
         ]
-        for filters in by:
-            for c in self.docker.containers.list(all=True, filters=filters, sparse=True):
-                try:
-                    c.remove(force=True)
-                except docker.errors.NotFound:
-                    pass  # gone already (its daemon or HAProxy removed it)
+        found = {
+            c.id: c
+            for filters in by
+            for c in self.docker.containers.list(all=True, filters=filters, sparse=True)
+        }
+
+        def remove(c: Any) -> None:
+            try:
+                c.remove(force=True)
+            except docker.errors.NotFound:
+                pass  # gone already (its daemon or HAProxy removed it)
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(remove, found.values()))
