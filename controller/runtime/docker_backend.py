@@ -18,6 +18,7 @@ import docker.tls
 import docker.utils
 
 from controller.runtime.cgroups import CgroupReader, is_local
+from controller.runtime.docker_connections import one_pool_per_engine
 from controller.runtime.docker_errors import call_docker, start_failure
 from controller.runtime.docker_responses import NANO, DockerEvents, container_info, container_stats
 from controller.runtime.errors import (
@@ -70,6 +71,7 @@ class DockerRuntime:
                 max_pool_size=pool_size,
                 use_ssh_client=url.startswith("ssh://"),
             )
+            one_pool_per_engine(self._api)
             if tls_config:
                 # requests lets REQUESTS_CA_BUNDLE override a session's own CA (psf/requests
                 # #3829), which would silently replace the Host's caCert: ignore the environment.
