@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from tests.reliability import support as S
-from tests.reliability.engine_proxy import EngineProxy
 from tests.support.daemon import Skiff, wait_for
+from tests.support.engine_proxy import EngineProxy
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

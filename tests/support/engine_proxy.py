@@ -4,7 +4,8 @@ The daemon under test is pointed at the proxy (a Host with `url: unix://PROXY`);
 request passes through unchanged, except that while `paused` the bytes of `/events` responses
 are kept in the proxy instead of being forwarded. `release()` sends what was held in one burst,
 stale by then, and lets the stream flow again. Nothing is dropped or reordered: the daemon only
-sees its events late, as it would behind a stalled connection.
+sees its events late, as it would behind a stalled connection. `connections` counts the
+connections it accepted, as `ss` would count them on the engine's socket.
 """
 
 from __future__ import annotations
@@ -93,6 +94,10 @@ class EngineProxy:
     def start(self) -> EngineProxy:
         self._thread.start()
         return self
+
+    @property
+    def connections(self) -> int:
+        return len(self._links)
 
     def pause(self) -> None:
         """Holds back every /events byte from now on, on open and new streams alike."""
