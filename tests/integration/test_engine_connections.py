@@ -13,12 +13,11 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import docker
-import docker.errors
 import pytest
 
 from controller.runtime.docker_backend import DockerRuntime
 from controller.runtime.errors import NotFound
+from controller.runtime.teardown import remove_containers
 from controller.runtime.types import ContainerSpec
 from tests.support.documents import IMAGE
 from tests.support.engine_proxy import EngineProxy
@@ -61,12 +60,10 @@ def test_ten_containers_up_and_down_reuse_the_engine_connections(proxy: EnginePr
         with pytest.raises(NotFound):  # an answer of an error keeps the connection too
             runtime.inspect(made[0])
     finally:
-        client = docker.from_env()
-        for cid in made:
-            try:
-                client.api.remove_container(cid, force=True)
-            except docker.errors.NotFound:
-                pass
+        cleaner = DockerRuntime()
+        remove_containers(cleaner, made)  # those removed already are reported, not raised
+        cleaner.close()
+        runtime.close()
 
     calls = CONTAINERS * 5 + 1
     assert proxy.connections <= 2, f"{proxy.connections} connections for {calls} calls"

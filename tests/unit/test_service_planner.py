@@ -195,6 +195,22 @@ def test_what_an_abandoned_launch_left_when_the_engine_went_away_is_removed() ->
     assert len(p.launch) == 1
 
 
+def test_a_pending_task_taken_by_a_scale_in_leaves_no_container_that_never_started() -> None:
+    # dockerd went away as it answered: the container was created, its create's answer lost,
+    # so the launch was abandoned. Back, the task is one too many and the scale-in stops it
+    # while still PENDING: nothing of it ran, and its container goes rather than stay
+    # `created` for good. One that failed to start is kept, to show why.
+    never = task("n", container("n", state="created"))
+    refused = task("r", container("r", state="created", exit_code=127, error="exec: not found"))
+    records = {
+        "n": stop_record("n", "Scaling activity initiated by (service web)", requested=T0 + 99),
+        "r": stop_record("r", "CannotStartContainerError: app: exec: not found", None),
+    }
+    p = plan(want(1), [running("a"), never, refused], records=records)
+    assert [r.task_id for r in p.remove] == ["n"]
+    assert not p.launch
+
+
 HC_SPEC = td(
     containerDefinitions=[
         {"name": "app", "image": "i", "memory": 64, "healthCheck": {"command": ["CMD", "true"]}}

@@ -40,11 +40,13 @@ from controller.ecs.planners.task_state import (
     HEALTHY,
     HEALTHY_AFTER_SECONDS,
     RUNNING,
+    SCHEDULER_INITIATED,
     STOPPED,
     UNHEALTHY,
     UNKNOWN,
     TaskView,
     in_flight_view,
+    stop_code,
 )
 from controller.ecs.planners.task_views import TaskViews
 from controller.store.records import TaskRecord
@@ -445,12 +447,10 @@ class _Builder:
         self, tasks: list[TaskView], keep: int, draining: frozenset[str] | set[str] = frozenset()
     ) -> None:
         """Removes stopped tasks beyond the newest `keep`, every one on a draining host, and
-        what a launch the executor abandoned left: containers of no recorded task that never
-        started (the engine went away mid-launch, so they could not be removed then; the
-        launch failure is in the service's events, and nothing ran to keep logs of)."""
+        those of which nothing ever ran (`_never_ran`)."""
         done = [t for t in tasks if t.last_status == STOPPED and not t.in_flight]
         done.sort(key=lambda t: t.created_at, reverse=True)
-        also = [t for t in done[:keep] if t.host in draining or _left_by_abandoned_launch(t)]
+        also = [t for t in done[:keep] if t.host in draining or _never_ran(t)]
         for t in done[keep:] + also:
             volumes = sorted(
                 {v for c in (t.containers or {}).values() for v in L.volumes_of(c.labels)}
@@ -487,8 +487,21 @@ class _Builder:
         )
 
 
-def _left_by_abandoned_launch(t: TaskView) -> bool:
-    return not t.recorded and t.started_at is None
+def _never_ran(t: TaskView) -> bool:
+    """No container of the task ever started: what a launch the executor abandoned left (the
+    engine went away mid-launch, so its containers could not be removed then; the failure is
+    in the service's events), or a task the scheduler stopped while its containers waited to
+    start (a scale-in that took a PENDING task). They hold no output to keep, and `docker ps`
+    would show them `created` for good. A task that failed to start is kept: it shows why."""
+    if t.started_at is not None:
+        return False
+    if not t.recorded:
+        return True
+    return (
+        t.stop_recorded
+        and stop_code(t.stopped_reason or "") == SCHEDULER_INITIATED
+        and not any(c.failed_to_start for c in (t.containers or {}).values())
+    )
 
 
 def counts(tasks: Sequence[TaskView]) -> dict[str, int]:
