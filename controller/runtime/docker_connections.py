@@ -1,12 +1,13 @@
-"""One pool of kept-alive connections per engine for the Docker SDK's socket transports.
+"""One pool of kept-alive connections per engine for the Docker SDK's Unix socket transport.
 
-docker-py's Unix socket and SSH adapters key their urllib3 pools by the whole request URL, so
-every container's own URLs (`/containers/<id>/start`, `.../json`, `.../kill`) got a pool, and a
-new socket, of their own; after 25 pools the oldest were closed. No call to a container ever
-reused a connection: each one connected anew, and made and dropped a pool, a socket and its
-buffers, however large the pool the daemon asked for. Requests' own adapter, used for TCP
-engines, keys its pools by host. Here every request of an engine's adapter goes to one pool, of
-the size the daemon asked for (`engine_pool_size`).
+docker-py's Unix socket adapter keys its urllib3 pools by the whole request URL, so every
+container's own URLs (`/containers/<id>/start`, `.../json`, `.../kill`) got a pool, and a new
+socket, of their own; after 25 pools the oldest were closed. No call to a container ever reused
+a connection: each one connected anew, and made and dropped a pool, a socket and its buffers,
+however large the pool the daemon asked for. Here every request of the adapter goes to one pool,
+of the size the daemon asked for (`engine_pool_size`). TCP engines need nothing: requests' own
+adapter keys its pools by host. SSH engines (the `ssh` command, `use_ssh_client`) get a new pool
+per call by the SDK's design, whatever the key.
 """
 
 from __future__ import annotations
@@ -15,26 +16,15 @@ import types
 from typing import Any
 
 import docker
-import requests.adapters
 from docker.transport import UnixHTTPAdapter
 
-try:  # the SSH transport needs paramiko, an optional extra of the SDK
-    from docker.transport import SSHHTTPAdapter
-
-    _KEYED_BY_URL: tuple[type[requests.adapters.HTTPAdapter], ...] = (
-        UnixHTTPAdapter,
-        SSHHTTPAdapter,
-    )
-except ImportError:  # pragma: no cover
-    _KEYED_BY_URL = (UnixHTTPAdapter,)
-
-ENGINE = "engine"  # the one key: the adapter's socket or SSH host decides where it connects
+ENGINE = "engine"  # the one key: the adapter's socket decides where it connects
 
 
 def one_pool_per_engine(api: docker.APIClient) -> None:
-    """Routes every request of `api`'s socket adapter to a single pool (TCP needs nothing)."""
+    """Routes every request of `api`'s Unix socket adapter to a single pool."""
     adapter = api.get_adapter(api.base_url)
-    if not isinstance(adapter, _KEYED_BY_URL):
+    if not isinstance(adapter, UnixHTTPAdapter):
         return
 
     def pooled(self: Any, request: Any, verify: Any, proxies: Any = None, cert: Any = None) -> Any:
