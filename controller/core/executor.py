@@ -22,6 +22,9 @@ T = TypeVar("T")
 class Failure:
     message: str
     transient: bool
+    # Tidying what no longer runs (a stopped task's containers): reported and tried again at
+    # the next resync, but no task runs less for it, so its resource is not unsteady or failed.
+    cleanup: bool = False
 
 
 def run_each(

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from controller.runtime import EngineUnavailable
+from controller.runtime import EngineUnavailable, RuntimeFailure
 from tests.support.harness import Harness, manifest
 
 
@@ -51,3 +51,29 @@ def test_containers_whose_start_did_not_reach_docker_are_started_on_the_next_pas
     h.clock.advance(1)
     h.converge(rounds=5)
     assert len(h.running()) == 1
+
+
+def test_a_stopped_task_docker_cannot_remove_leaves_the_service_steady_and_tells_why(
+    tmp_path: Path,
+) -> None:
+    """dockerd 20.10, restarted while a start was under way, can keep the container's root file
+    system mounted: every removal fails ("device or resource busy") until someone unmounts it.
+    Nothing runs in it, so, as in ECS, the service's running tasks decide its steady state;
+    the removal is retried and its error shown."""
+    h = Harness(tmp_path / "m")
+    h.ctl.settings = replace(h.ctl.settings, stopped_tasks_kept=0)
+    h.apply("web.yaml", manifest(2))
+    victim = h.running()[0]
+    h.fake.exit(victim.id, 137)
+    busy = RuntimeFailure("unlinkat /var/lib/docker/overlay2/x/merged: device or resource busy")
+    h.fake.fail("remove", busy, times=1000, match=lambda cid: cid == victim.id)
+    for _ in range(5):  # passes, the removal failing in each (converge() waits for quiet)
+        h.clock.advance(1)
+        h.ctl.resync()
+        h.ctl.run_until_idle()
+    assert victim.id in h.fake.containers, "Docker refused every removal"
+    status = h.status()
+    assert len(h.running()) == 2
+    assert status["steadyState"] is True
+    assert status["status"] == "ACTIVE"
+    assert "device or resource busy" in str(status["message"])

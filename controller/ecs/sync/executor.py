@@ -93,7 +93,8 @@ class Executor:
         failures += self._each(plan.kill, lambda s: self._signal(owner, s))
         for r in plan.remove:
             self._expect.expect_removal(key, r.container_ids)
-        failures += self._each(plan.remove, lambda r: self._remove(owner, r))
+        removals = self._each(plan.remove, lambda r: self._remove(owner, r))
+        failures += [replace(f, cleanup=True) for f in removals]
         failures += self._each(
             plan.start, lambda s: self._start(owner, s.task_id, s.host, s.container_ids)
         )

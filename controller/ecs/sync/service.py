@@ -116,11 +116,12 @@ def sync_service(ctl: Context, name: str) -> float | None:
     if _load_balanced(ctl, name):
         ctl.queue.add(targets.PASS)  # its tasks' targets follow its tasks
     error = "; ".join(sorted({f.message for f in failures} | set(refused.values())))
-    failed = bool(failures or refused)
+    failed = bool(refused) or any(not f.cleanup for f in failures)
     _report_service(ctl, name, desired, plan, error or note, failed=failed, deploy=deploy)
     _report_placement(ctl, name, plan if desired is not None else None)
-    if any(f.transient for f in failures):
+    if any(f.transient and not f.cleanup for f in failures):
         raise Retry(error)
+    # A stopped task's containers Docker would not remove are tried again at the next resync.
     # Failures Docker will repeat (a task that cannot start) are in the status; the
     # relaunch throttle, not a hot retry, decides when to try again.
     if deploy is not None and deploy.settle_at is not None:  # look again once tasks settled
