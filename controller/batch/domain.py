@@ -14,6 +14,7 @@ from controller.batch.models.batch import (
     check_job_definition,
 )
 from controller.batch.needs import job_definition_needs
+from controller.batch.planners.scheduler import decay_windows
 from controller.batch.references import compute_environment_references, job_queue_references
 from controller.batch.sync.containers import JOB_LABEL
 from controller.batch.sync.job_definition import sync_job_definition
@@ -56,6 +57,15 @@ def _prune_jobs(ctl: Context, limit: int) -> int:
         return ctl.store.prune_jobs(ctl.clock() - ctl.settings.batch_job_retention, limit)
 
 
+def _prune_share_usage(ctl: Context, limit: int) -> int:
+    """Fair-share usage older than its queue's decay window (shareDecaySeconds): it no longer
+    counts. A queue deleted, or without a fair-share policy, keeps none."""
+    now = ctl.clock()
+    queues = {k[1]: r.spec for k, r in ctl.desired.items() if k[0] == "JobQueue"}
+    kept_since = {q: now - window for q, window in decay_windows(queues).items()}
+    return ctl.store.prune_share_usage(kept_since, limit)
+
+
 DOMAIN = Domain(
     "batch",
     entries=(
@@ -87,5 +97,8 @@ DOMAIN = Domain(
     keys=_keys,
     holdings=_holdings,
     part=lambda ctl: BatchState(),
-    retention=(Retention("finished Batch jobs", _prune_jobs),),
+    retention=(
+        Retention("finished Batch jobs", _prune_jobs),
+        Retention("fair-share usage past its decay window", _prune_share_usage),
+    ),
 )

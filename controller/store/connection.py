@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Self
 
+WAL_KEPT = 4 * 1024 * 1024  # bytes of write-ahead log kept after a checkpoint
+
 # SQLite's primary result codes for failures that may pass: what each is reported as.
 _TRANSIENT = {13: "full", 10: "io", 14: "io", 5: "locked", 6: "locked", 8: "readonly"}
 _TRANSIENT_WORDS = {  # errors raised without a code (older SQLite, or a wrapped connection)
@@ -164,6 +166,10 @@ class Connection:
         if not readonly:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            # A burst of writes (a prune of many jobs) grows the write-ahead log past its usual
+            # size; the first checkpoint after it cuts the file back to this instead of
+            # keeping the burst's size for good (about the 1,000 pages of an auto-checkpoint).
+            self._db.execute(f"PRAGMA journal_size_limit={WAL_KEPT}")
             self._db.executescript(_SCHEMA)
             self._migrate()
 

@@ -1,18 +1,18 @@
 """AWS Batch records: jobs (arrays with their children), the fair-share usage of attempts that
 ended, and the output of job containers, kept after the containers are removed; finished jobs
-are pruned with their logs and events once their retention period has passed."""
+are pruned with their logs and events once their retention period has passed, and usage once
+its queue's decay window has."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from controller.store.connection import Connection
 from controller.store.events import insert_event
 from controller.store.records import EventRecord
 
-SHARE_USAGE_KEPT = 604_800  # seconds: the longest shareDecaySeconds
 _FINAL = ("SUCCEEDED", "FAILED")
 _UNFINISHED = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")  # by the status index
 
@@ -48,10 +48,7 @@ class Jobs(Connection):
                     for j in jobs
                 ],
             )
-            if usage:
-                db.executemany("INSERT INTO share_usage VALUES (?, ?, ?, ?)", usage)
-                oldest = max(at for _, _, at, _ in usage) - SHARE_USAGE_KEPT
-                db.execute("DELETE FROM share_usage WHERE at < ?", (oldest,))
+            db.executemany("INSERT INTO share_usage VALUES (?, ?, ?, ?)", usage)
             return [insert_event(db, e) for e in events]
 
     def share_usage(self, since: float) -> list[tuple[str, str, float, float]]:
@@ -62,6 +59,19 @@ class Jobs(Connection):
                 "SELECT queue, share, at, vcpu_seconds FROM share_usage WHERE at >= ?", since
             )
         ]
+
+    def prune_share_usage(self, kept_since: Mapping[str, float], limit: int) -> int:
+        """Deletes at most `limit` rows of usage no queue counts any more: of a queue in
+        `kept_since`, those from before its time; of any other queue, all. Returns how many
+        went. One short transaction."""
+        with self._tx() as db:
+            cur = db.execute(
+                "DELETE FROM share_usage WHERE rowid IN (SELECT u.rowid FROM share_usage AS u "
+                "LEFT JOIN json_each(?) AS k ON k.key = u.queue "
+                "WHERE k.value IS NULL OR u.at < k.value LIMIT ?)",
+                (json.dumps(dict(kept_since)), limit),
+            )
+            return cur.rowcount
 
     def jobs(
         self,

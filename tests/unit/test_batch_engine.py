@@ -273,6 +273,25 @@ def test_fair_share_alternates_between_shares_from_pass_to_pass(tmp_path: Path) 
     assert "".join(order) == "ABABAB"
 
 
+def test_only_a_fair_share_queue_charges_its_share_with_what_an_attempt_used(
+    tmp_path: Path,
+) -> None:
+    # Usage is what the fair-share scheduler orders shares by; a FIFO queue has none to order,
+    # and a row per job would grow the store with every job run.
+    h = harness(tmp_path)
+    h.apply("more.yaml", MORE)
+    fair, fifo = submit_to(h, "fair", shareIdentifier="A"), submit_to(h, "q")
+    run(h)
+    h.clock.advance(30)
+    for jid in (fair, fifo):
+        (cid,) = containers(h, jid)
+        h.fake.exit(cid, 0)
+    run(h)
+    assert {job(h, j).status for j in (fair, fifo)} == {"SUCCEEDED"}
+    (charged,) = h.store.share_usage(0)
+    assert charged[:2] == ("fair", "A") and charged[3] >= 30  # 1 vCPU for its 30 s or more
+
+
 def test_an_image_that_cannot_be_pulled_fails_the_attempt(tmp_path: Path) -> None:
     h = harness(tmp_path)
     h.apply("more.yaml", MORE)

@@ -1,6 +1,7 @@
 """Retention with a fixed clock: finished Batch jobs (with their logs and events) are kept 7
-days after they end and scaling activities 6 weeks, then pruned; the periods are settings; the
-pass runs at start and then once an hour, not on every resync."""
+days after they end and scaling activities 6 weeks, then pruned; a fair-share queue's usage
+for its shareDecaySeconds; the periods are settings; the pass runs at start and then once an
+hour, not on every resync."""
 
 from __future__ import annotations
 
@@ -279,3 +280,28 @@ def test_a_dependency_pruned_while_a_job_naming_it_is_submitted_waits_for_the_sa
     assert not retention.is_alive()
     assert kept(h.ctl, "D")  # the pass saw the new job waiting on it
     assert Job.from_record(h.store.job(waiting) or {}).depends_on == (Dependency("D"),)
+
+
+def test_fair_share_usage_is_kept_for_its_queues_decay_window_and_no_longer(tmp_path: Path) -> None:
+    h = Harness(tmp_path / "m")
+    h.apply(
+        "batch.yaml",
+        dump(
+            compute_environment_doc("ce"),
+            job_queue_doc("fair", "ce", fairSharePolicy={"shareDecaySeconds": 3600}),
+            job_queue_doc("default", "ce", fairSharePolicy={}),  # 0: AWS's 600 s
+            job_queue_doc("fifo", "ce"),
+        ),
+    )
+    now = h.clock.now
+    used = [
+        ("fair", "A", now - 3599, 1.0),
+        ("fair", "A", now - 3601, 2.0),
+        ("default", "", now - 599, 3.0),
+        ("default", "", now - 601, 4.0),
+        ("fifo", "", now, 5.0),  # kept by an older Skiff: a FIFO queue counts none
+        ("deleted", "", now, 6.0),
+    ]
+    h.store.put_jobs([], usage=used)
+    prune(h.ctl)
+    assert sorted(v for *_, v in h.store.share_usage(0)) == [1.0, 3.0]

@@ -23,6 +23,7 @@ from controller.core.controller import Controller
 from controller.core.settings import DEFAULTS
 from controller.runtime.fake import FakeRuntime
 from controller.store import Activity, Store
+from controller.store.connection import WAL_KEPT
 from controller.telemetry import Metrics
 from tests.support.builders import T0, FakeClock
 
@@ -125,3 +126,14 @@ def test_jobs_of_a_store_from_before_retention_get_their_end_and_are_pruned(
     assert store.prune_jobs(T0 + 5, 10) == 0  # it ended at T0 + 5, not before
     assert store.prune_jobs(T0 + 6, 10) == 1
     assert [r["job_id"] for r in store.jobs()] == ["queued"]
+
+
+def test_the_write_ahead_log_is_cut_back_after_a_burst_of_writes(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "skiff.db"))
+    burst = [
+        Job(f"j{n}", "j", "q", "work:1", "SUCCEEDED", T0, parameters={"p": "x" * 4000})
+        for n in range(2000)
+    ]
+    store.put_jobs([j.to_record() for j in burst])  # about 8 MiB in one transaction
+    store.put_job_log("j0", 1, 0, "done")  # the next write starts the log again at its head
+    assert (tmp_path / "skiff.db-wal").stat().st_size <= WAL_KEPT

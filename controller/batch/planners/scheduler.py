@@ -57,6 +57,16 @@ NO_USAGE: Mapping[tuple[str, str], float] = MappingProxyType({})
 Nodes = tuple[tuple[float, int], ...]
 
 
+def decay_windows(queues: Mapping[str, JobQueueSpec]) -> dict[str, float]:
+    """Seconds a fair-share queue counts an ended attempt's usage against its share
+    (shareDecaySeconds, AWS's 600 s when it is 0), by queue; a FIFO queue counts none."""
+    return {
+        q: float(spec.fair_share_policy.share_decay_seconds or DEFAULT_DECAY_SECONDS)
+        for q, spec in queues.items()
+        if spec.fair_share_policy is not None
+    }
+
+
 @dataclass(frozen=True)
 class Candidate:
     """A RUNNABLE job as the scheduler sees it. For a multi-node job `nodes` holds each node's

@@ -47,6 +47,7 @@ from controller.batch.planners.jobs import (
     terminate,
     timed_out,
 )
+from controller.batch.planners.scheduler import decay_windows
 from controller.batch.sync import containers as bc
 from controller.batch.sync.containers import JobContainer
 from controller.batch.sync.ledger import Ledger, current
@@ -81,7 +82,7 @@ def _pass(ctl: Context) -> float | None:
         k[1]: r.spec for k, r in ctl.desired.items() if k[0] == "ComputeEnvironment"
     }
     jobs = _working_set(ctl)
-    ledger = Ledger(ctl, jobs)
+    ledger = Ledger(ctl, jobs, decay_windows(queues))
     seen = bc.job_containers(ctl)
     effects: list[Callable[[], None]] = []  # Docker calls, made once the decisions are saved
     for job in [j for j in jobs.values() if j.status in (STARTING, RUNNING)]:

@@ -21,8 +21,10 @@ class Ledger:
     """The pass's changes to jobs: each state a job takes, saved with its events and the
     fair-share usage of the attempts that ended; and the job definitions it read."""
 
-    def __init__(self, ctl: Context, jobs: dict[str, Job]) -> None:
+    def __init__(self, ctl: Context, jobs: dict[str, Job], fair_share: Iterable[str]) -> None:
+        """fair_share: the queues with a fair-share policy, whose ended attempts are charged."""
         self.ctl, self.jobs = ctl, jobs
+        self._fair_share = frozenset(fair_share)
         self._saved = {j: job.status for j, job in jobs.items()}
         self._changed: dict[str, Job] = {}
         self._steps: list[Job] = []
@@ -51,7 +53,10 @@ class Ledger:
         return sum(v for v, _ in need) if need is not None else 0.0
 
     def charge(self, job: Job, now: float) -> None:
-        """What the ended attempt used while RUNNING, against its share (fair-share queues)."""
+        """What the ended attempt used while RUNNING, against its share; a FIFO queue keeps
+        no usage (the store would hold a row per job for nothing)."""
+        if job.job_queue not in self._fair_share:
+            return
         if job.status == RUNNING and job.started_at is not None:
             used = self.vcpus(job) * max(0.0, now - job.started_at)
             with self._lock:

@@ -22,9 +22,9 @@ from controller.batch.planners.jobs import (
     place,
 )
 from controller.batch.planners.scheduler import (
-    DEFAULT_DECAY_SECONDS,
     Candidate,
     Placement,
+    decay_windows,
     schedule,
 )
 from controller.batch.sync import containers as bc
@@ -166,13 +166,8 @@ def _share_usage(
 ) -> dict[tuple[str, str], float]:
     """Fair-share usage per (queue, share): the vCPUs its jobs under way hold, counted as the
     scheduler counts a placement (vCPUs x the decay window), plus the vCPU-seconds its ended
-    attempts used within the window, fading linearly with age. The window is
-    shareDecaySeconds, AWS's 600 s when it is 0."""
-    windows = {
-        q: spec.fair_share_policy.share_decay_seconds or DEFAULT_DECAY_SECONDS
-        for q, spec in queues.items()
-        if spec.fair_share_policy is not None
-    }
+    attempts used within the window, fading linearly with age (`decay_windows`)."""
+    windows = decay_windows(queues)
     if not windows:
         return {}
     usage: dict[tuple[str, str], float] = {}
