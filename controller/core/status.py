@@ -6,6 +6,7 @@ Field names follow the AWS APIs (desiredCount, runningCount, lastStatus, stopped
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,14 +54,25 @@ def activities_json(
     ]
 
 
-def revisions_still_listed(st: ResourceStatus | None, newest: Revision) -> list[Any] | None:
-    """A definition family's status list of revisions (`revisions`), when it is still right: it
-    ends with `newest` as it is now and holds every number up to it (revisions are numbered from
-    1 and never deleted). None when the family's history must be read again to list it."""
+def revisions_listed(
+    st: ResourceStatus | None,
+    newest: Revision,
+    entry: Callable[[Revision], dict[str, Any]],
+    history: Callable[[], Iterable[Revision]],
+) -> list[Any]:
+    """A definition family's status list of revisions (`revisions`, an `entry` each): the one
+    listed last when it still ends with `newest` as it is now; that one and `newest` when
+    `newest` was registered since (a registration leaves the older ones as they were); else
+    the family's whole `history` read again. Revisions are numbered from 1, never deleted: a
+    deployment costs one entry, not a read of every revision before it."""
     listed = st.details.get("revisions") if st is not None else None
-    if not listed or len(listed) != newest.number:
-        return None
-    last = listed[-1]
-    if (last["revision"], last["status"]) != (newest.number, newest.status):
-        return None
-    return list(listed)
+    if listed:
+        last = listed[-1]
+        if len(listed) == newest.number and (last["revision"], last["status"]) == (
+            newest.number,
+            newest.status,
+        ):
+            return list(listed)
+        if len(listed) == newest.number - 1 == last["revision"] and newest.status == "ACTIVE":
+            return [*listed, entry(newest)]
+    return [entry(r) for r in history()]

@@ -10,7 +10,7 @@ import json
 from typing import TYPE_CHECKING
 
 from controller.batch.models.batch import JobDefinitionSpec
-from controller.core.status import revisions_still_listed
+from controller.core.status import revisions_listed
 from controller.store import JOB_DEFINITIONS
 
 if TYPE_CHECKING:
@@ -27,7 +27,8 @@ def spec_hash(spec: JobDefinitionSpec) -> str:
 def sync_job_definition(ctl: Context, name: str) -> float | None:
     """Registers a revision when the spec changed, deregisters the family when the manifest
     went. It runs at every resync: only the newest revision decides (the newest is ACTIVE if
-    any is), and the history is read again only when the status's list no longer ends with it."""
+    any is), and the history is read again only when the status's list cannot be brought up
+    to it."""
     key = (KIND, name)
     res = ctl.desired.get(key)
     newest = ctl.store.newest_revision(name, table=JOB_DEFINITIONS)
@@ -47,12 +48,12 @@ def sync_job_definition(ctl: Context, name: str) -> float | None:
     if newest is None:
         ctl.forget_status(key)
         return None
-    listed = revisions_still_listed(ctl.status.get(key), newest)
-    if listed is None:
-        listed = [
-            {"revision": r.number, "status": r.status}
-            for r in ctl.store.revisions(name, table=JOB_DEFINITIONS)
-        ]
+    listed = revisions_listed(
+        ctl.status.get(key),
+        newest,
+        lambda r: {"revision": r.number, "status": r.status},
+        lambda: ctl.store.revisions(name, table=JOB_DEFINITIONS),
+    )
     ctl.set_status(
         key,
         "ACTIVE" if res else "INACTIVE",

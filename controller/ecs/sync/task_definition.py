@@ -3,14 +3,15 @@ deregisters the family's revisions (INACTIVE, kept in history) when its manifest
 
 It runs at every resync too. Only the newest revision decides (see Store.newest_revision); the
 whole history, which grows with every change of the manifest, is read again only when the
-status's list of revisions no longer ends with that newest revision as it is."""
+status's list of revisions can no longer be brought up to that newest revision as it is."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from controller.core.status import revisions_still_listed
+from controller.core.status import revisions_listed
 from controller.ecs.planners.task_definition import plan_task_definition
+from controller.store import Revision
 
 if TYPE_CHECKING:
     from controller.core.context import Context
@@ -46,17 +47,9 @@ def sync_task_definition(ctl: Context, family: str) -> float | None:
             ctl.metrics.task_definition_revision.remove(family)
         except KeyError:
             pass
-    listed = revisions_still_listed(ctl.status.get(key), newest)
-    if listed is None:
-        listed = [
-            {
-                "revision": r.number,
-                "status": r.status,
-                "registeredAt": r.registered_at,
-                "deregisteredAt": r.deregistered_at,
-            }
-            for r in ctl.store.revisions(family)
-        ]
+    listed = revisions_listed(
+        ctl.status.get(key), newest, _entry, lambda: ctl.store.revisions(family)
+    )
     ctl.set_status(
         key,
         "ACTIVE" if res else "INACTIVE",
@@ -65,3 +58,12 @@ def sync_task_definition(ctl: Context, family: str) -> float | None:
         revisions=listed,
     )
     return None
+
+
+def _entry(r: Revision) -> dict[str, Any]:
+    return {
+        "revision": r.number,
+        "status": r.status,
+        "registeredAt": r.registered_at,
+        "deregisteredAt": r.deregistered_at,
+    }
