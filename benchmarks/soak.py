@@ -36,7 +36,9 @@ import statistics
 import tempfile
 import threading
 import time
+import urllib.error
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,6 +72,7 @@ class Churn:
     scalings: int = 0
     submitted: int = 0
     refused: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -122,9 +125,17 @@ def submitter(
             submit(daemon)
             with churn.lock:
                 churn.submitted += 1
-        except (OSError, ValueError):  # refused (HTTP errors are OSErrors), or a busy daemon
+        except (OSError, ValueError) as e:  # refused (HTTP errors are OSErrors), or a busy daemon
             with churn.lock:
                 churn.refused += 1
+                churn.reasons[refusal(e)] += 1
+
+
+def refusal(e: Exception) -> str:
+    """Why a submit failed, short: the HTTP status and the daemon's message, or the error."""
+    if isinstance(e, urllib.error.HTTPError):
+        return f"HTTP {e.code}: {e.read(200).decode(errors='replace')}"
+    return f"{type(e).__name__}: {e}"
 
 
 def finished(daemon: Daemon) -> dict[str, float]:
@@ -254,6 +265,8 @@ class Soak:
             f"FAILED, {max(0.0, churn.submitted - done):.0f} unfinished "
             f"after {self.drained:.0f} s of drain"
         )
+        for reason, n in churn.reasons.most_common():
+            print(f"  refused {n}x: {reason}")
         print(
             f"  containers of the cluster at the end: {len(left)} ({len(running)} running; "
             f"desiredCount {self.count})"
