@@ -137,14 +137,16 @@ class Controller(DesiredState, HostPool):
         self.metrics_pool.shutdown(wait=True, cancel_futures=True)
 
     def resync(self) -> None:
-        """Lists every host again (or, for a large one listed recently, pings it: see
+        """Lists every host again (or, in a large pool, pings one listed recently: see
         HostHandle.list_due) and queues every key: heals whatever events missed (and saves
         manifest changes a failing store could not take)."""
         if self._unsaved:
             self._save_manifests()
         now = self.monotonic()
-        for handle in list(self.hosts.values()):
-            if handle.list_due(now, self.settings.resync_seconds):
+        handles = list(self.hosts.values())
+        held = sum(handle.observer.count() for handle in handles)
+        for handle in handles:
+            if handle.list_due(now, self.settings.resync_seconds, held):
                 answered = handle.observer.safe_resync()
                 if answered:
                     handle.listed_at = now

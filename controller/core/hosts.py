@@ -16,8 +16,8 @@ RuntimeFactory = Callable[[str, HostSpec], ContainerRuntime]
 # by going through every container): they change only with the machine, and a reconnect (an
 # engine restarted, perhaps on a resized machine) reads them again at once.
 INFO_EVERY = 300.0
-# Containers an engine may hold for the resync to list it at every pass; above, it lists it
-# proportionally less often and only pings it between (see HostHandle.list_due).
+# Containers the pool may hold for the resync to list every engine at every pass; above, it
+# lists each proportionally less often and only pings it between (see HostHandle.list_due).
 LIST_SCALE = 500
 EPHEMERAL_RANGE_FILE = "/proc/sys/net/ipv4/ip_local_port_range"
 
@@ -80,20 +80,22 @@ class HostHandle:
     def info_due(self, now: float) -> bool:
         return self.info_read_at is None or now - self.info_read_at >= INFO_EVERY
 
-    def list_due(self, now: float, every: float) -> bool:
+    def list_due(self, now: float, every: float, pool_held: int) -> bool:
         """Whether this resync (one each `every` seconds) lists the engine, or only pings it.
 
         The list is the safety net under the event stream, which is what keeps the cache
-        (dockerd drops events for a subscriber that lags behind). It costs dockerd CPU in
-        proportion to its containers, about 85 ms per 1,000 on this project's machine, so up
-        to LIST_SCALE containers it comes at every resync and above that proportionally less
-        often: every minute at 1,000 with the 30 s default, about 0.14% of a core. A ping
-        (no work for dockerd) still notices an engine gone quiet at every resync; an engine
-        that is down is listed as soon as it answers."""
-        held = self.observer.count()
-        if self.listed_at is None or not self.up or held <= LIST_SCALE:
+        (dockerd drops events for a subscriber that lags behind). It costs the engine CPU in
+        proportion to its containers (about 85 ms per 1,000 on this project's machine) and the
+        daemon in proportion to the containers of every engine it lists. So the pool lists
+        about LIST_SCALE containers a resync at most: up to that many in all (`pool_held`),
+        every engine at every resync; above, each engine proportionally less often. With the
+        30 s default, 1,000 containers are listed once a minute whether one engine holds
+        them or three (about 0.14% of a core). A ping (no work for dockerd) still notices an
+        engine gone quiet at every resync; an engine that is down is listed as soon as it
+        answers."""
+        if self.listed_at is None or not self.up or pool_held <= LIST_SCALE:
             return True
-        return now - self.listed_at >= every * held / LIST_SCALE
+        return now - self.listed_at >= every * pool_held / LIST_SCALE
 
 
 def implicit_name(specs: dict[str, HostSpec]) -> dict[str, HostSpec]:

@@ -1,8 +1,9 @@
 """The resync's list of an engine is the safety net under its event stream: dockerd spends CPU
-on it in proportion to its containers. Up to LIST_SCALE containers an engine is listed at every
-resync; above, proportionally less often (a 1,000-container engine every 60 s with the 30 s
-resync), and pinged at the resyncs between, so an engine that stops answering is still noticed
-at once. Whatever the events missed is still healed, by the next list."""
+on it in proportion to its containers, and the daemon in proportion to all it lists. Up to
+LIST_SCALE containers in the pool, every engine is listed at every resync; above,
+proportionally less often (1,000 containers every 60 s with the 30 s resync, on one engine or
+spread over three), and pinged at the resyncs between, so an engine that stops answering is
+still noticed at once. Whatever the events missed is still healed, by the next list."""
 
 from __future__ import annotations
 
@@ -13,13 +14,13 @@ from pathlib import Path
 from controller.core.hosts import LIST_SCALE
 from controller.runtime.fake import FakeRuntime
 from tests.support.builders import FakeClock
-from tests.support.harness import Harness, manifest
+from tests.support.harness import Harness, hosts_yaml, manifest
 
 RESYNC = 30.0  # the daemon's --resync-seconds default
 
 
 def calls(h: Harness) -> Counter[str]:
-    return Counter(operation for operation, _ in h.fake.calls)
+    return Counter(operation for engine in h.all_engines() for operation, _ in engine.calls)
 
 
 def resync(h: Harness, after: float = RESYNC) -> None:
@@ -28,17 +29,27 @@ def resync(h: Harness, after: float = RESYNC) -> None:
     h.ctl.run_until_idle()
 
 
-def converged(tmp_path: Path, count: int) -> Harness:
+def converged(tmp_path: Path, count: int, hosts: tuple[str, ...] = ()) -> Harness:
+    """`count` tasks running on the local engine, or spread over `hosts`, each its own."""
     clock = FakeClock()
-    h = Harness(tmp_path, FakeRuntime(clock=clock, memory_bytes=64 * 1024**3), clock=clock)
+    engines = {n: FakeRuntime(clock=clock, memory_bytes=64 * 1024**3) for n in hosts}
+    h = Harness(
+        tmp_path,
+        FakeRuntime(clock=clock, memory_bytes=64 * 1024**3),
+        clock=clock,
+        engines=engines,
+    )
     # No metrics pass: it spreads the fake engine's stats calls over real seconds.
     h.ctl.settings = replace(h.ctl.settings, monitoring=False)
+    if hosts:
+        h.write("hosts.yaml", hosts_yaml(*hosts))
     h.write("web.yaml", manifest(count))
     h.load()
     h.converge(rounds=60)
     assert len(h.running()) == count
     resync(h, 3600)  # a list: the schedule below starts from it
-    h.fake.calls.clear()
+    for engine in h.all_engines():
+        engine.calls.clear()
     return h
 
 
@@ -60,6 +71,17 @@ def test_an_engine_with_1000_containers_is_listed_every_minute_and_pinged_betwee
     assert (calls(h)["list"], calls(h)["ping"]) == (1, 1)
     resync(h)
     assert (calls(h)["list"], calls(h)["ping"]) == (1, 2)
+
+
+def test_three_engines_holding_1000_containers_between_them_are_listed_every_minute(
+    tmp_path: Path,
+) -> None:
+    h = converged(tmp_path, 1000, hosts=("a", "b", "c"))
+    assert sorted(len(e.containers) for e in h.engines.values()) == [333, 333, 334]
+    resync(h)  # 30 s after the lists: each engine is pinged
+    assert (calls(h)["list"], calls(h)["ping"]) == (0, 3)
+    resync(h)  # 60 s: each is listed, 1,000 containers in all, as one engine of 1,000
+    assert (calls(h)["list"], calls(h)["ping"]) == (3, 3)
 
 
 def test_an_engine_that_stops_answering_its_ping_is_down_and_listed_once_it_answers(
