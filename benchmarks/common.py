@@ -4,6 +4,10 @@ extra engines on this machine, and what /proc says of a process (CPU, RSS, descr
 
 Timings are taken on arrival of Docker events, so Skiff and raw Docker are measured the same
 way; nothing here sleeps where it can wait for a condition.
+
+Importing it makes SIGTERM, SIGHUP and SIGINT end a benchmark through its `finally` blocks,
+which stop its daemon and remove its containers and engines: a run cut short (Ctrl-C, `kill`,
+`timeout`) leaves nothing behind. A background job's SIGINT, which the shell ignores, included.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import os
 import queue
 import random
+import signal
 import sys
 import threading
 import time
@@ -27,6 +32,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support import daemon as support
 from tests.support.documents import dump, host_doc, service_doc, td_doc
 from tests.support.engines import Dockerd
+
+
+def _interrupted(signum: int, _frame: object) -> None:
+    """The first of these signals unwinds the benchmark into its clean-up; more are ignored
+    while it cleans up (SIGKILL still ends it at once)."""
+    for each in STOPPING:
+        signal.signal(each, signal.SIG_IGN)
+    raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+
+
+STOPPING = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+for _each in STOPPING:
+    signal.signal(_each, _interrupted)
 
 IMAGE = "skiff/busybox:latest"
 COMMAND = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
