@@ -14,6 +14,21 @@ from controller.manifests.kinds import key_str
 from controller.store import Revision, Store
 
 
+class WhenRead:
+    """A status detail built when the status is first read, then kept: a service's list of a
+    thousand tasks costs nothing at a look (every resync) that no one reads."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build: Callable[[], Any] | None = build
+        self._value: Any = None
+
+    def value(self) -> Any:
+        build = self._build
+        if build is not None:  # two readers at once may both build it: the same value
+            self._value, self._build = build(), None
+        return self._value
+
+
 @dataclass
 class ResourceStatus:
     kind: str
@@ -34,7 +49,7 @@ class ResourceStatus:
             "source": self.source,
             "manifestError": self.manifest_error,
             "updatedAt": self.updated_at,
-            **self.details,
+            **{k: v.value() if isinstance(v, WhenRead) else v for k, v in self.details.items()},
         }
 
 

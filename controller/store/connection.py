@@ -6,8 +6,9 @@ transaction, kept whole or not at all. When SQLite cannot carry one out for a re
 pass (the disk or its quota is full, an I/O error, a lock held by another process, a read-only
 file), the transaction is rolled back and `StoreFailure` says why; the caller retries later. The
 store tells its owner of the first failure and of the first write that succeeds again (`watch`),
-and never logs or counts by itself. The repositories (one module per domain) hold no state of
-their own: each is a mixin over this connection, and `Store` combines them.
+and never logs or counts by itself. The repositories (one module per domain) are mixins over
+this connection, and `Store` combines them; they hold no state of their own, but for the task
+records `Tasks` keeps between writes (see there).
 """
 
 from __future__ import annotations

@@ -12,11 +12,27 @@ from controller.store.records import Deployment, TaskRecord
 
 
 class Tasks(Connection):
-    """ECS task records and service deployments."""
+    """ECS task records and service deployments.
+
+    A service's task records are read at every look at the service (each resync, each event),
+    a thousand rows for a thousand tasks, while they change only when a task is launched,
+    stopped or pruned. So the records last read of each owner are kept, and any write to the
+    tasks table forgets them: reads and writes both hold the connection's lock, so a kept set is
+    never older than the table. The daemon is the store's only writer (other processes open it
+    read-only), and the records are frozen: a caller gets its own dict of the shared records."""
+
+    def __init__(self, path: str, *, readonly: bool = False) -> None:
+        self._owners: dict[tuple[str, str], dict[str, TaskRecord]] = {}
+        super().__init__(path, readonly=readonly)
 
     # --- task records --------------------------------------------------------------------------
+    def _forget_owners(self) -> None:
+        """Every kept set of records goes (called under the lock, by each write)."""
+        self._owners = {}
+
     def put_tasks(self, records: list[TaskRecord]) -> None:
         with self._tx() as db:
+            self._forget_owners()
             db.executemany(
                 "INSERT OR REPLACE INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
@@ -36,13 +52,19 @@ class Tasks(Connection):
             )
 
     def tasks(self, owner_kind: str, owner: str) -> dict[str, TaskRecord]:
-        rows = self._rows(
-            "SELECT task_id, owner_kind, owner, revision, host, desired_status, created_at, "
-            "stopped_reason, stop_requested_at FROM tasks WHERE owner_kind = ? AND owner = ?",
-            owner_kind,
-            owner,
-        )
-        return {r[0]: TaskRecord(*r) for r in rows}
+        with self._lock:
+            kept = self._owners.get((owner_kind, owner))
+            if kept is None:
+                rows = self._rows(
+                    "SELECT task_id, owner_kind, owner, revision, host, desired_status, "
+                    "created_at, stopped_reason, stop_requested_at FROM tasks "
+                    "WHERE owner_kind = ? AND owner = ?",
+                    owner_kind,
+                    owner,
+                )
+                kept = {r[0]: TaskRecord(*r) for r in rows}
+                self._owners[(owner_kind, owner)] = kept
+            return dict(kept)
 
     def all_tasks(self) -> dict[str, TaskRecord]:
         rows = self._rows(
@@ -67,6 +89,7 @@ class Tasks(Connection):
 
     def delete_tasks(self, task_ids: list[str]) -> None:
         with self._tx() as db:
+            self._forget_owners()
             db.executemany("DELETE FROM tasks WHERE task_id = ?", [(t,) for t in task_ids])
 
     # --- deployments ----------------------------------------------------------------------------
@@ -151,6 +174,7 @@ class Tasks(Connection):
         version of a service whose file is invalid, or one created again meanwhile)."""
         absent = "NOT EXISTS (SELECT 1 FROM resources WHERE kind = 'Service' AND name = ?)"
         with self._tx() as db:
+            self._forget_owners()
             tasks = db.execute(
                 f"DELETE FROM tasks WHERE owner_kind = 'Service' AND owner = ? AND {absent}",
                 (service, service),

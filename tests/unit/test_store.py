@@ -162,6 +162,27 @@ def test_deleting_task_records(store: Store) -> None:
     assert set(store.tasks("Service", "web")) == {"t2"}
 
 
+def test_records_read_between_writes_are_the_records_as_written(store: Store) -> None:
+    """The records of each owner are kept between reads (a look at a service reads them every
+    resync); every write to them is seen by the next read, whichever owner it touched."""
+    store.put_tasks([record("t1"), record("a1", owner="api")])
+    assert set(store.tasks("Service", "web")) == {"t1"}
+    assert set(store.tasks("Service", "api")) == {"a1"}
+    store.put_tasks([record("t2")])
+    assert set(store.tasks("Service", "web")) == {"t1", "t2"}
+    stopped = record("t1", desired_status="STOPPED", stopped_reason="scaled in")
+    store.put_tasks([stopped])
+    assert store.tasks("Service", "web")["t1"] == stopped
+    store.delete_tasks(["t2"])
+    assert set(store.tasks("Service", "web")) == {"t1"}
+    assert set(store.tasks("Service", "api")) == {"a1"}
+    store.delete_service_records("api")  # a deleted service's records go
+    assert store.tasks("Service", "api") == {}
+    mine = store.tasks("Service", "web")
+    mine.clear()  # each read is the caller's own dict
+    assert set(store.tasks("Service", "web")) == {"t1"}
+
+
 # --- events --------------------------------------------------------------------------------------
 
 

@@ -8,9 +8,10 @@ keeps the view as first built and clears `healthy_at` once the clock passes it, 
 `view_task` would have returned.
 
 A hit needs the same observed task (its containers are the observer's immutable snapshots,
-compared by identity first), an equal record, the same revision object (revisions are parsed
-once and never change) and the same `healthy_after`. Each call keeps only the tasks it was
-given, so the memo never holds more than the service's tasks.
+compared by identity first), an equal record (task and record are the very objects of the last
+pass while nothing changed: identity is checked before the fields), the same revision object
+(revisions are parsed once and never change) and the same `healthy_after`. Each call keeps
+only the tasks it was given, so the memo never holds more than the service's tasks.
 """
 
 from __future__ import annotations
@@ -61,8 +62,8 @@ class TaskViews:
                 entry is None
                 or entry.spec is not spec
                 or entry.healthy_after != healthy_after
-                or entry.record != record
-                or entry.task != task
+                or (entry.record is not record and entry.record != record)
+                or (entry.task is not task and entry.task != task)
             ):
                 # Built with a clock before any healthy_at, and settled below.
                 built = view_task(task, spec, record, -_FOREVER, healthy_after)

@@ -14,7 +14,7 @@ from controller.core import capacity, targets
 from controller.core.observed import ObservedTask
 from controller.core.outcomes import Retry, Terminal, Waiting
 from controller.core.placement import SPREAD_ZONE_THEN_HOST, Rules
-from controller.core.status import activities_json
+from controller.core.status import WhenRead, activities_json
 from controller.ecs.models.service import ServiceSpec, task_config_hash
 from controller.ecs.models.task_definition import TaskDefinitionSpec, check_fargate
 from controller.ecs.needs import task_definition_needs
@@ -458,15 +458,17 @@ def _report_service(
         steadyState=steady,
         taskDefinition=desired.revision.key if desired else None,
         deployments=[deployment_json(d) for d in reversed(deploy.deployments)] if deploy else [],
-        tasks=[
-            task_json(t, address.get(t.host, ""))
-            for t in sorted(plan.tasks, key=lambda t: (t.last_status == "STOPPED", t.created_at))
-        ]
-        + [unplaced_task_json(desired.revision.key, plan.unplaced_reason)] * plan.unplaced
-        if desired
-        else [],
+        tasks=WhenRead(lambda: tasks_json(plan, desired, address)) if desired else [],
         activities=activities_json(ctl.store, "Service", name),
     )
+
+
+def tasks_json(plan: ServicePlan, desired: ServiceDesired, address: dict[str, str]) -> list[Any]:
+    """The service's tasks as its status lists them: running ones first, oldest first."""
+    return [
+        task_json(t, address.get(t.host, ""))
+        for t in sorted(plan.tasks, key=lambda t: (t.last_status == "STOPPED", t.created_at))
+    ] + [unplaced_task_json(desired.revision.key, plan.unplaced_reason)] * plan.unplaced
 
 
 def _load_balanced(ctl: Context, service: str) -> bool:
