@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from controller.manifests.field_docs import describe_fields
 from controller.quoting import SHOWN_CHARACTERS as SHOWN_CHARACTERS
 from controller.quoting import quote as quote
 
@@ -38,7 +39,7 @@ class SpecModel(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         strict=True,
-        use_attribute_docstrings=True,  # a field's docstring is its description in the schema
+        json_schema_extra=describe_fields,  # a field's docstring is its schema description
     )
 
     def to_wire(self) -> dict[str, Any]:
