@@ -61,9 +61,11 @@ def add_parsers(sub: Any) -> None:
 
 
 def add_allow(parser: argparse.ArgumentParser) -> None:
-    from controller.manifests.policy import CAPABILITY_PREFIX, FLAGS, HOST_PATH_PREFIX, Policy
+    from controller.manifests.allow_flags import CAPABILITY_PREFIX, FLAGS, HOST_PATH_PREFIX
 
     def allow(value: str) -> str:
+        from controller.manifests.policy import Policy  # only when --allow is given
+
         try:
             Policy.parse([value])
         except ValueError as exc:

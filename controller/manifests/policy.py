@@ -4,10 +4,10 @@ flag grants the rest.
 Pure. Containers get what Kubernetes' baseline Pod Security Standard allows. Privileged mode,
 host paths, host devices, capabilities beyond Docker's default set and the host's network,
 PID and IPC namespaces are each a `Need`; a need is met only when `skiff run --allow ...`
-names it (`FLAGS` is the table). The loader refuses a manifest with an unmet need, naming the
-field and the flag that would allow it; the engine checks every container it creates against
-the same policy (`controller.core.policy_guard`), so a spec restored from the store cannot
-bring back a privilege the running daemon was not given.
+names it (`FLAGS`, in allow_flags.py, is the table). The loader refuses a manifest with an
+unmet need, naming the field and the flag that would allow it; the engine checks every
+container it creates against the same policy (`controller.core.policy_guard`), so a spec
+restored from the store cannot bring back a privilege the running daemon was not given.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from controller.manifests.allow_flags import CAPABILITY_PREFIX, FLAGS, HOST_PATH_PREFIX
 from controller.manifests.base import Path, quote
 from controller.manifests.container_security import (
     CAPABILITIES,
@@ -26,21 +27,6 @@ from controller.manifests.container_security import (
     absolute_path,
     under,
 )
-
-# What each `--allow` flag allows: the policy's whole table.
-FLAGS: dict[str, str] = {
-    "privileged": "privileged containers (`privileged: true`): every capability and device of "
-    "the host",
-    "host-network": "`networkMode: host`: the host's network stack",
-    "host-pid": "`pidMode: host`: the host's processes",
-    "host-ipc": "`ipcMode: host`: the host's IPC namespace (shared memory, semaphores)",
-    "host-path": "host paths: `volumes[].host.sourcePath`, and local-driver "
-    "`dockerVolumeConfiguration.driverOpts` that bind or mount one (`device`, `o: bind`); "
-    "`host-path:/PREFIX` allows the paths under /PREFIX only",
-    "devices": "host devices: `linuxParameters.devices`",
-    "capabilities": "`linuxParameters.capabilities.add` beyond Docker's default set, `ALL` "
-    "included; `capability:NAME` allows that one",
-}
 
 # Docker's default capability set: adding one of these changes nothing.
 DOCKER_DEFAULT_CAPABILITIES = frozenset(
@@ -61,9 +47,6 @@ DOCKER_DEFAULT_CAPABILITIES = frozenset(
         "SYS_CHROOT",
     }
 )
-
-HOST_PATH_PREFIX = "host-path:"
-CAPABILITY_PREFIX = "capability:"
 
 
 @dataclass(frozen=True)
