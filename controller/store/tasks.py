@@ -18,11 +18,13 @@ class Tasks(Connection):
     a thousand rows for a thousand tasks, while they change only when a task is launched,
     stopped or pruned. So the records last read of each owner are kept, and any write to the
     tasks table forgets them: reads and writes both hold the connection's lock, so a kept set is
-    never older than the table. The daemon is the store's only writer (other processes open it
-    read-only), and the records are frozen: a caller gets its own dict of the shared records."""
+    never older than the table. Only the store that writes keeps them (the daemon's; a
+    read-only store, in another process, reads the table each time), and the records are
+    frozen: a caller gets its own dict of the shared records."""
 
     def __init__(self, path: str, *, readonly: bool = False) -> None:
         self._owners: dict[tuple[str, str], dict[str, TaskRecord]] = {}
+        self._keep_owners = not readonly  # another process writes what a read-only store reads
         super().__init__(path, readonly=readonly)
 
     # --- task records --------------------------------------------------------------------------
@@ -63,7 +65,8 @@ class Tasks(Connection):
                     owner,
                 )
                 kept = {r[0]: TaskRecord(*r) for r in rows}
-                self._owners[(owner_kind, owner)] = kept
+                if self._keep_owners:
+                    self._owners[(owner_kind, owner)] = kept
             return dict(kept)
 
     def all_tasks(self) -> dict[str, TaskRecord]:

@@ -370,6 +370,23 @@ def test_a_read_only_store_reads_but_refuses_writes(tmp_path: Path) -> None:
         ro.close()
 
 
+def test_a_read_only_store_sees_the_task_records_written_since_its_last_read(
+    tmp_path: Path,
+) -> None:
+    """The daemon's store keeps the records it read until it writes; a read-only store (in
+    another process) cannot know of the daemon's writes, so it reads them every time."""
+    s = Store.in_data_dir(str(tmp_path))
+    ro = Store.in_data_dir(str(tmp_path), readonly=True)
+    try:
+        s.put_tasks([record("t1")])
+        assert set(ro.tasks("Service", "web")) == {"t1"}
+        s.put_tasks([record("t2")])
+        assert set(ro.tasks("Service", "web")) == {"t1", "t2"}
+    finally:
+        ro.close()
+        s.close()
+
+
 def test_a_snapshot_of_a_data_dir_whose_name_has_uri_characters(tmp_path: Path) -> None:
     data = tmp_path / "data#1"
     s = Store.in_data_dir(str(data))
