@@ -12,7 +12,7 @@ setup() {
   PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check -e '.[test]'
   # Bytecode once, here: where PYTHONDONTWRITEBYTECODE is set (this machine sets it), every
   # daemon and skiff command the tests start would otherwise compile the controller again.
-  python3 -m compileall -q controller >/dev/null
+  python3 -m compileall -q controller
 }
 
 case "${1:-}" in

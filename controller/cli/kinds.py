@@ -45,10 +45,6 @@ KINDS = (  # the catalog's order
 )
 
 
-def kinds() -> list[str]:
-    return list(KINDS)
-
-
 def _plural(word: str) -> str:
     if word.endswith("y"):
         return word[:-1] + "ies"
@@ -60,7 +56,7 @@ def aliases() -> dict[str, str]:
     """Every accepted word, lower-cased, and the kind it names."""
     table: dict[str, str] = {}
     initials: dict[str, set[str]] = {}
-    for kind in kinds():
+    for kind in KINDS:
         low = kind.lower()
         table[low] = table[_plural(low)] = kind
         words = re.findall(r"[A-Z][a-z0-9]*", kind)
@@ -73,7 +69,7 @@ def aliases() -> dict[str, str]:
         if len(named) == 1 and short not in table:
             table[short] = table[_plural(short)] = next(iter(named))
     for word, kind in HABITS.items():
-        if kind in kinds():
+        if kind in KINDS:
             table.setdefault(word, kind)
     return table
 
@@ -82,7 +78,7 @@ def resolve(word: str) -> str:
     """The kind `word` names; UnknownKind lists them when it names none."""
     kind = aliases().get(word.strip().lower())
     if kind is None:
-        raise UnknownKind(f"unknown kind {word!r}; the kinds are: {', '.join(kinds())}")
+        raise UnknownKind(f"unknown kind {word!r}; the kinds are: {', '.join(KINDS)}")
     return kind
 
 

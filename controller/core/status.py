@@ -10,8 +10,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
+
 from controller.manifests.kinds import key_str
 from controller.store import Revision, Store
+
+log = structlog.get_logger("skiff")
 
 
 class WhenRead:
@@ -25,7 +29,14 @@ class WhenRead:
     def value(self) -> Any:
         build = self._build
         if build is not None:  # two readers at once may both build it: the same value
-            self._value, self._build = build(), None
+            try:
+                value = build()
+            except Exception as exc:  # one detail's bug must not fail the whole status
+                log.exception("status.detail_failed", action="status", reason=str(exc)[:200])
+                value = None
+            # The value first: a reader that sees no build left finds it.
+            self._value = value
+            self._build = None
         return self._value
 
 

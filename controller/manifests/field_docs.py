@@ -7,6 +7,9 @@ the models are defined: pydantic's reading at class creation walks the call stac
 tokenizes each class's source, about half a second of every process that imports the models
 (the daemon at each start, every `skiff` command), for descriptions that only `skiff schema`
 prints. Here each module's source is parsed once, and only by the process that prints a schema.
+
+The hook is the base model's `json_schema_extra`: a model that sets its own must call
+`describe_fields` from it. Classes defined inside a function are not found (no spec model is).
 """
 
 from __future__ import annotations
@@ -55,10 +58,15 @@ def _module_docstrings(module: str) -> dict[str, dict[str, str]]:
 
 
 def field_docstrings(model: type[BaseModel]) -> dict[str, str]:
-    """A model's fields' docstrings: its own over those of the models it derives from."""
+    """A model's fields' docstrings, each from the class that annotates the field last (as
+    pydantic: a subclass that annotates a field again without a docstring gives it none)."""
     docs: dict[str, str] = {}
-    for cls in reversed(model.__mro__):
-        docs.update(_module_docstrings(cls.__module__).get(cls.__qualname__, {}))
+    for name in model.model_fields:
+        owner = next((c for c in model.__mro__ if name in vars(c).get("__annotations__", {})), None)
+        if owner is not None:
+            doc = _module_docstrings(owner.__module__).get(owner.__qualname__, {}).get(name)
+            if doc:
+                docs[name] = doc
     return docs
 
 

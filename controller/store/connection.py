@@ -211,7 +211,7 @@ class Connection:
         path = os.path.join(data_dir, "skiff.db")
         if os.path.exists(path):
             source = sqlite3.connect(_readonly_uri(path), uri=True)
-            try:
+            try:  # the copy is new: it has read no task records it keeps (tasks.py)
                 source.backup(copy._db)
             finally:
                 source.close()

@@ -18,9 +18,10 @@ class Tasks(Connection):
     a thousand rows for a thousand tasks, while they change only when a task is launched,
     stopped or pruned. So the records last read of each owner are kept, and any write to the
     tasks table forgets them: reads and writes both hold the connection's lock, so a kept set is
-    never older than the table. Only the store that writes keeps them (the daemon's; a
-    read-only store, in another process, reads the table each time), and the records are
-    frozen: a caller gets its own dict of the shared records."""
+    never older than the table. That holds for the store whose writes these are: the daemon's,
+    the only one that writes the file (`plan` and `down` read private snapshots). A read-only
+    store could not see them, so it keeps nothing. The records are frozen: a caller gets its
+    own dict of the shared records."""
 
     def __init__(self, path: str, *, readonly: bool = False) -> None:
         self._owners: dict[tuple[str, str], dict[str, TaskRecord]] = {}
