@@ -57,28 +57,23 @@ def _module_docstrings(module: str) -> dict[str, dict[str, str]]:
     return found
 
 
-def field_docstrings(model: type[BaseModel]) -> dict[str, str]:
-    """A model's fields' docstrings, each from the class that annotates the field last (as
-    pydantic: a subclass that annotates a field again without a docstring gives it none)."""
-    docs: dict[str, str] = {}
-    for name in model.model_fields:
-        owner = next((c for c in model.__mro__ if name in vars(c).get("__annotations__", {})), None)
-        if owner is not None:
-            doc = _module_docstrings(owner.__module__).get(owner.__qualname__, {}).get(name)
-            if doc:
-                docs[name] = doc
-    return docs
-
-
 def describe_fields(schema: dict[str, Any], model: type[BaseModel]) -> None:
-    """pydantic's `json_schema_extra` hook, called with each model's schema as it is made:
-    each property whose field has no description gets its docstring."""
+    """pydantic's `json_schema_extra` hook, called with each model's schema as it is made: each
+    property whose field has no description gets the docstring under the field, in the class
+    that annotates it last (as pydantic: a subclass that annotates a field again without a
+    docstring gives it none)."""
     properties = schema.get("properties")
     if not isinstance(properties, dict):
         return
-    docs = field_docstrings(model)
     for name, field in model.model_fields.items():
-        doc = docs.get(name)
         key = field.alias if field.alias in properties else name
-        if doc and field.description is None and isinstance(properties.get(key), dict):
+        owner = next((c for c in model.__mro__ if name in vars(c).get("__annotations__", {})), None)
+        if (
+            owner is None
+            or field.description is not None
+            or not isinstance(properties.get(key), dict)
+        ):
+            continue
+        doc = _module_docstrings(owner.__module__).get(owner.__qualname__, {}).get(name)
+        if doc:
             properties[key]["description"] = doc

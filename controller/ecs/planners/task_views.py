@@ -10,9 +10,9 @@ keeps the view as first built and clears `healthy_at` once the clock passes it, 
 A hit needs the same observed task (its containers are the observer's immutable snapshots,
 compared by identity first), an equal record (task and record are the very objects of the last
 pass while nothing changed and no task record was written: identity is checked before the
-fields), the same revision object
-(revisions are parsed once and never change) and the same `healthy_after`. Each call keeps
-only the tasks it was given, so the memo never holds more than the service's tasks.
+fields), the same revision object (revisions are parsed once and never change) and the same
+`healthy_after`. Each call keeps only the tasks it was given, so the memo never holds more than
+the service's tasks.
 """
 
 from __future__ import annotations
