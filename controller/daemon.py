@@ -76,7 +76,9 @@ class Daemon:
         self._reload_lock = threading.Lock()  # one read-and-apply at a time: the last one wins
 
     def ready(self) -> bool:
-        return self._loaded and self.controller.synced
+        """The manifests are loaded, every host listed once and every resource of the first
+        load looked at once: a job definition in them is registered, so SubmitJob takes it."""
+        return self._loaded and self.controller.synced and not self.controller.unseen
 
     def reload(self) -> None:
         """Reads the manifests and applies them. Never raises: a failure keeps the last desired
@@ -163,6 +165,7 @@ class Daemon:
         watcher = ManifestWatcher(self.manifests, self.reload)
         watcher.start()
         self.reload()
+        self.controller.unseen = set(self.controller.desired)
         self.controller.enqueue_all()  # a restart changes no manifest; look at everything once
         self._loaded = True
         self.controller.start_observing()

@@ -1,9 +1,9 @@
 """A small threaded HTTP server on the listen address.
 
-GET /healthz (the process is alive), /readyz (manifests loaded and every host listed once),
-/metrics (Prometheus text format): open to anyone who reaches the port. Everything else (all of
-/v1) answers only a request whose Host names this daemon (else 421) and that carries the bearer
-token (else 401): see auth.py.
+GET /healthz (the process is alive), /readyz (manifests loaded, every host listed once, every
+resource of the first load looked at once), /metrics (Prometheus text format): open to anyone
+who reaches the port. Everything else (all of /v1) answers only a request whose Host names this
+daemon (else 421) and that carries the bearer token (else 401): see auth.py.
 
 Each connection has a thread of its own, so a slow client delays nobody else; but threads and
 sockets are the whole daemon's, so at most `MAX_CONNECTIONS` are served at once (one more is

@@ -81,6 +81,8 @@ class Controller(DesiredState, HostPool):
         self.manifest_errors: list[FieldError] = []
         self.hosts: dict[str, HostHandle] = {}
         self.status: dict[ResourceKey, ResourceStatus] = {}
+        # The resources of the first load not yet looked at once (the daemon's readiness).
+        self.unseen: set[ResourceKey] = set()
         self.placement_lock = threading.Lock()  # one service places (and books) at a time
         self._lock = threading.RLock()
         self._observing = False
@@ -227,6 +229,7 @@ class Controller(DesiredState, HostPool):
         finally:
             self.metrics.reconcile_total.labels(key[0], result).inc()
             self.metrics.reconcile_duration.labels(key[0]).observe(time.perf_counter() - started)
+            self.unseen.discard(key)
             self.queue.done(key)
         return key
 
