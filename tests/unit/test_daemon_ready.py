@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -16,21 +15,13 @@ from controller.core.settings import Settings
 from controller.daemon import Daemon
 from controller.manifests.kinds import ResourceKey
 from controller.runtime.fake import FakeRuntime
+from tests.support.daemon import wait_for
 from tests.support.documents import (
     compute_environment_doc,
     job_definition_doc,
     job_queue_doc,
     write,
 )
-
-
-def until(condition: object, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def test_ready_waits_for_the_first_look_at_each_resource(
@@ -61,11 +52,11 @@ def test_ready_waits_for_the_first_look_at_each_resource(
     run = threading.Thread(target=daemon.run)
     run.start()
     try:
-        assert until(lambda: daemon._loaded and daemon.controller.synced)
+        wait_for(lambda: daemon._loaded and daemon.controller.synced, 10, "hosts listed")
         assert not daemon.ready(), "ready before the job definition was registered"
         assert resolve_definition(daemon.controller, "work") is None
         held.set()
-        assert until(daemon.ready), "never ready"
+        wait_for(daemon.ready, 10, "ready once the definition was looked at")
         assert resolve_definition(daemon.controller, "work") is not None
     finally:
         held.set()
