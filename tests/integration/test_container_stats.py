@@ -1,8 +1,10 @@
 """Container stats on a real dockerd: one-shot samples through the backend show a CPU-bound
-container at its limit and an idle one near zero."""
+container at its limit (in a window in which the kernel says it got it) and an idle one near
+zero."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -13,6 +15,7 @@ from controller.cloudwatch.planners.usage import cpu_percent, memory_percent
 from controller.runtime.docker_backend import DockerRuntime
 from controller.runtime.errors import Conflict, NotFound
 from controller.runtime.types import ContainerStats
+from tests.support.cpu_window import in_a_full_window, process_cpu_seconds
 from tests.support.daemon import wait_for
 from tests.support.documents import IMAGE
 
@@ -42,22 +45,31 @@ def test_a_busy_container_reads_high_of_its_cpu_limit_and_an_idle_one_near_zero(
 
         busy = run("busy", "while :; do :; done")
         idle = run("idle", "sleep 3600")
-        first = {cid: backend.stats(cid) for cid in (busy, idle)}
-        second: dict[str, ContainerStats] = {
-            cid: wait_for(
-                lambda cid=cid: (s := backend.stats(cid)).read >= first[cid].read + 1.0 and s,
-                timeout=15,
-                what="a sample one second after the first",
-            )
-            for cid in (busy, idle)
-        }
+        pid = int(client.api.inspect_container(busy)["State"]["Pid"])
 
-        busy_pct = cpu_percent(first[busy], second[busy], HALF_A_CPU / 1e9)
-        idle_pct = cpu_percent(first[idle], second[idle], HALF_A_CPU / 1e9)
+        def one_second_after(cid: str, first: ContainerStats) -> ContainerStats:
+            def later() -> ContainerStats | None:
+                s = backend.stats(cid)
+                return s if s.read >= first.read + 1.0 else None
+
+            second = wait_for(later, timeout=15, what="a sample one second after the first")
+            assert second is not None
+            return second
+
+        def window() -> tuple[float, dict[str, tuple[ContainerStats, ContainerStats]]]:
+            started, used = time.monotonic(), process_cpu_seconds(pid)
+            first = {cid: backend.stats(cid) for cid in (busy, idle)}
+            second = {cid: one_second_after(cid, first[cid]) for cid in (busy, idle)}
+            kernel = (process_cpu_seconds(pid) - used) / (time.monotonic() - started)
+            return kernel / (HALF_A_CPU / 1e9) * 100, {c: (first[c], second[c]) for c in first}
+
+        samples = in_a_full_window(window)
+        busy_pct = cpu_percent(*samples[busy], HALF_A_CPU / 1e9)
+        idle_pct = cpu_percent(*samples[idle], HALF_A_CPU / 1e9)
         assert busy_pct is not None and busy_pct > 50, busy_pct
         assert busy_pct < 130, f"{busy_pct}: the 0.5 CPU limit does not hold"
         assert idle_pct is not None and idle_pct < 10, idle_pct
-        mem = second[idle]
+        mem = samples[idle][1]
         assert mem.memory_limit_bytes == 64 * 1024 * 1024
         assert 0 < mem.memory_used_bytes < mem.memory_limit_bytes
         assert 0 < (memory_percent(mem) or 0) < 100
