@@ -207,16 +207,14 @@ def calls_by_operation(metrics: dict[str, float]) -> dict[str, float]:
 
 
 # --- processes, from /proc ---------------------------------------------------------------------
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU time of a process; 0 once it is gone."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return support.process_cpu_seconds(pid)
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def status_field(pid: int, field: str) -> int:

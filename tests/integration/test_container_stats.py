@@ -15,8 +15,8 @@ from controller.cloudwatch.planners.usage import cpu_percent, memory_percent
 from controller.runtime.docker_backend import DockerRuntime
 from controller.runtime.errors import Conflict, NotFound
 from controller.runtime.types import ContainerStats
-from tests.support.cpu_window import in_a_full_window, process_cpu_seconds
-from tests.support.daemon import wait_for
+from tests.support.cpu_window import in_a_full_window
+from tests.support.daemon import process_cpu_seconds, wait_for
 from tests.support.documents import IMAGE
 
 pytestmark = pytest.mark.integration

@@ -10,21 +10,13 @@ much within the timeout fails the test, saying so.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
 
 FULL = 80.0  # percent of its limit the kernel must show the container used in the window
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of one process, from /proc/PID/stat (fields 14 and 15)."""
-    after_name = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(after_name[11]) + int(after_name[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def in_a_full_window(measure: Callable[[], tuple[float, T]], timeout: float = 90.0) -> T:

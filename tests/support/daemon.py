@@ -29,6 +29,14 @@ import docker
 # each rolling step waits this long. A test or benchmark of the wait itself passes its own.
 HEALTHY_AFTER = 1.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of one process, from /proc/PID/stat (fields 14 and 15)."""
+    after_name = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(after_name[11]) + int(after_name[12])) / CLK_TCK
+
+
 T = TypeVar("T")
 
 
@@ -131,8 +139,7 @@ class Daemon:
     def cpu_seconds(self) -> float:
         """User plus system CPU time the daemon process has used."""
         assert self.proc is not None
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+        return process_cpu_seconds(self.proc.pid)
 
     def rss_mib(self) -> float:
         assert self.proc is not None
