@@ -40,7 +40,8 @@ sys.path.insert(0, str(ROOT))  # this checkout's controller, not an installed on
 
 from controller.core.observed import ObservedTask  # noqa: E402
 from controller.core.placement import HostSlot  # noqa: E402
-from controller.ecs.planners.service import ServiceDesired, ServicePlan, plan_service  # noqa: E402
+from controller.ecs.planners.service import ServiceDesired, plan_service  # noqa: E402
+from controller.ecs.planners.service_plan import ServicePlan  # noqa: E402
 from controller.ecs.planners.task_views import TaskViews  # noqa: E402
 from tests.support.builders import T0, hosts, revision, running, td  # noqa: E402
 

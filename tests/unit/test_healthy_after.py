@@ -25,7 +25,8 @@ from controller.ecs.planners.deployments import (
     DeploymentPlan,
     plan_deployments,
 )
-from controller.ecs.planners.service import ServiceDesired, ServicePlan, counts, plan_service
+from controller.ecs.planners.service import ServiceDesired, counts, plan_service
+from controller.ecs.planners.service_plan import ServicePlan
 from controller.ecs.planners.task_state import HEALTHY_AFTER_SECONDS, view_task
 from controller.store import Deployment
 from tests.support.builders import T0, container, hosts, revision, running, task, td

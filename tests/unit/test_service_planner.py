@@ -10,13 +10,8 @@ import pytest
 
 from controller.core.observed import ObservedTask
 from controller.core.placement import HostSlot
-from controller.ecs.planners.service import (
-    InFlight,
-    ServiceDesired,
-    ServicePlan,
-    counts,
-    plan_service,
-)
+from controller.ecs.planners.service import InFlight, ServiceDesired, counts, plan_service
+from controller.ecs.planners.service_plan import ServicePlan
 from controller.ecs.planners.task_state import ESSENTIAL_EXITED, HEALTH_CHECK_FAILED
 from controller.store.records import TaskRecord
 from tests.support.builders import T0, container, hosts, revision, running, stop_record, task, td

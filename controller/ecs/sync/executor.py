@@ -20,7 +20,8 @@ from controller.core.host_ports import HostPorts, PortKey
 from controller.core.labels import DEFAULT_CLUSTER
 from controller.core.outcomes import Retry
 from controller.ecs.models.task_definition import has_sandbox, start_order
-from controller.ecs.planners.service import InFlight, RemoveTask, ServicePlan, StopTask
+from controller.ecs.planners.service import InFlight
+from controller.ecs.planners.service_plan import RemoveTask, ServicePlan, StopTask
 from controller.ecs.planners.task_containers import (
     TaskIdentity,
     container_specs,

@@ -21,15 +21,13 @@ from controller.ecs.needs import task_definition_needs
 from controller.ecs.planners.deployments import CircuitBreaker, DeploymentPlan, plan_deployments
 from controller.ecs.planners.service import (
     InFlight,
-    MarkStopped,
     ServiceDesired,
-    ServicePlan,
-    StopTask,
     counts,
     plan_service,
     view_tasks,
     with_targets,
 )
+from controller.ecs.planners.service_plan import MarkStopped, ServicePlan, StopTask
 from controller.ecs.planners.task_definition import ResolvedRevision, plan_task_definition, resolve
 from controller.ecs.planners.task_state import STOP_CODES, expected_containers, stop_code
 from controller.ecs.sync.state import ecs, revision
