@@ -13,7 +13,7 @@ from controller.core.controller import Controller
 from controller.manifests.kinds import ResourceKey
 from controller.runtime.fake import FakeRuntime
 from tests.support.documents import container, dump, service_doc, td_doc
-from tests.support.harness import Harness, hosts_yaml
+from tests.support.harness import Harness, hosts_yaml, manifest
 
 
 def services(**counts: int) -> str:
@@ -209,3 +209,23 @@ def test_a_start_slower_than_the_grace_still_costs_one_inspect() -> None:
         assert calls(engine)["inspect"] == 1
     finally:
         observer.stop()
+
+
+def test_a_crashed_task_is_replaced_before_an_older_stopped_task_is_removed(
+    tmp_path: Path,
+) -> None:
+    """ECS keeps a service's stopped tasks for a while; Skiff keeps the newest five. From the
+    sixth crash on, the pass that replaces the crashed task also removes the oldest stopped
+    one, and the replacement's create is not kept waiting behind that `docker rm`."""
+    h = Harness(tmp_path / "m")
+    h.apply("web.yaml", manifest(1))
+    for crash in range(1, 7):
+        (task,) = h.running()
+        h.clock.advance(30)  # it ran long enough not to count as failing to start
+        h.fake.calls.clear()
+        h.fake.exit(task.id, 137)
+        h.converge()
+        ops = [op for op, _ in h.fake.calls if op in ("create", "remove")]
+        assert ops[0] == "create", (crash, ops)
+        assert ops.count("remove") == (1 if crash == 6 else 0), (crash, ops)
+    assert len(h.running()) == 1

@@ -92,14 +92,15 @@ class Executor:
             raise
         failures += self._each(plan.stop, lambda s: self._signal(owner, s))
         failures += self._each(plan.kill, lambda s: self._signal(owner, s))
-        for r in plan.remove:
-            self._expect.expect_removal(key, r.container_ids)
-        removals = self._each(plan.remove, lambda r: self._remove(owner, r))
-        failures += [replace(f, cleanup=True) for f in removals]
         failures += self._each(
             plan.start, lambda s: self._start(owner, s.task_id, s.host, s.container_ids)
         )
         failures += self._launch_all(owner, flights, revisions)
+        # Cleanup last: a replacement does not wait for an older stopped task's `docker rm`.
+        for r in plan.remove:
+            self._expect.expect_removal(key, r.container_ids)
+        removals = self._each(plan.remove, lambda r: self._remove(owner, r))
+        failures += [replace(f, cleanup=True) for f in removals]
         return failures
 
     def _record_stops(self, owner: str, plan: ServicePlan, views: Mapping[str, TaskView]) -> None:
