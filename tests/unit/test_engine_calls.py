@@ -219,13 +219,18 @@ def test_a_crashed_task_is_replaced_before_an_older_stopped_task_is_removed(
     one, and the replacement's create is not kept waiting behind that `docker rm`."""
     h = Harness(tmp_path / "m")
     h.apply("web.yaml", manifest(1))
+    crashed = []
     for crash in range(1, 7):
         (task,) = h.running()
+        crashed.append(task.id)
         h.clock.advance(30)  # it ran long enough not to count as failing to start
         h.fake.calls.clear()
         h.fake.exit(task.id, 137)
         h.converge()
-        ops = [op for op, _ in h.fake.calls if op in ("create", "remove")]
-        assert ops[0] == "create", (crash, ops)
-        assert ops.count("remove") == (1 if crash == 6 else 0), (crash, ops)
+        ops = [(op, arg) for op, arg in h.fake.calls if op in ("create", "remove")]
+        assert ops[0][0] == "create", (crash, ops)
+        removed = [arg for op, arg in ops if op == "remove"]
+        assert removed == (crashed[:1] if crash == 6 else []), (crash, ops)
     assert len(h.running()) == 1
+    kept = {c.id for c in h.fake.containers.values() if not c.running}
+    assert kept == set(crashed[1:])  # the newest five stopped tasks, for their logs

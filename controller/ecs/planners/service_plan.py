@@ -3,7 +3,8 @@
 plan_service (service.py) decides; the builder here turns its decisions into Docker work a task
 at a time: start ready containers, stop gracefully (SIGTERM, SIGKILL at the stopTimeout, or
 deregister and drain first behind a load balancer), record stops that need no call, choose the
-hosts and dynamic ports of launches, and remove stopped tasks beyond those kept for inspection.
+hosts and dynamic ports of launches, and remove stopped tasks: those beyond the newest kept for
+inspection, those on a draining host, and those of which nothing ever ran.
 It also keeps the earliest time the service must be looked at again.
 """
 
